@@ -1,0 +1,275 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Duration is a time.Duration written as a Go duration string ("1s", "100ms").
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalYAML writes the Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// UnmarshalYAML accepts a Go duration string. A bare number is rejected:
+// "1" could mean seconds (keepalived) or nanoseconds (Go).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
+		return fmt.Errorf("want a duration such as 1s or 100ms")
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write e.g. 1s or 100ms)", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// Command is a program to run. In YAML a string is run by /bin/sh -c
+// (shell form); a list is executed directly (exec form), like a Dockerfile's CMD.
+type Command struct {
+	Shell string   `json:"shell,omitempty"`
+	Argv  []string `json:"argv,omitempty"`
+}
+
+// IsZero reports an unset command.
+func (c Command) IsZero() bool { return c.Shell == "" && len(c.Argv) == 0 }
+
+// Args returns the argv to execute.
+func (c Command) Args() []string {
+	if c.Shell != "" {
+		return []string{"/bin/sh", "-c", c.Shell}
+	}
+	return append([]string(nil), c.Argv...)
+}
+
+func (c Command) String() string {
+	if c.Shell != "" {
+		return c.Shell
+	}
+	return strings.Join(c.Argv, " ")
+}
+
+// MarshalYAML writes the shell form as a string and the exec form as a list.
+func (c Command) MarshalYAML() (any, error) {
+	if c.Shell != "" {
+		return c.Shell, nil
+	}
+	return c.Argv, nil
+}
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (c *Command) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" {
+			return fmt.Errorf("want a command string or a list of strings")
+		}
+		*c = Command{Shell: n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var argv []string
+		for _, e := range n.Content {
+			if e.Kind != yaml.ScalarNode {
+				return fmt.Errorf("want a command string or a list of strings")
+			}
+			argv = append(argv, e.Value)
+		}
+		*c = Command{Argv: argv}
+		return nil
+	}
+	return fmt.Errorf("want a command string or a list of strings")
+}
+
+// UnmarshalYAML accepts a plain address string or a mapping.
+func (v *VIP) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*v = VIP{Address: n.Value}
+		return nil
+	}
+	type plain VIP
+	return n.Decode((*plain)(v))
+}
+
+// MarshalYAML writes a VIP with only an address as a plain string.
+func (v VIP) MarshalYAML() (any, error) {
+	if v.Device == "" && v.Label == "" {
+		return v.Address, nil
+	}
+	type plain VIP
+	return plain(v), nil
+}
+
+// Family is an address family.
+type Family string
+
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// Protocol is a virtual service's transport protocol.
+type Protocol string
+
+const (
+	TCP  Protocol = "tcp"
+	UDP  Protocol = "udp"
+	SCTP Protocol = "sctp"
+)
+
+// Forwarding is the LVS forwarding method.
+type Forwarding string
+
+const (
+	NAT    Forwarding = "nat"
+	DR     Forwarding = "dr"
+	Tunnel Forwarding = "tun"
+)
+
+// Schedulers are the IPVS schedulers hakeeper accepts.
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "sh", "mh", "dh", "sed", "nq"}
+
+// SchedulerFlags are the flags each flag-taking scheduler accepts.
+var SchedulerFlags = map[string][]string{
+	"sh": {"sh-fallback", "sh-port"},
+	"mh": {"mh-fallback", "mh-port"},
+}
+
+// Pos is a place in a source file. Line and Column are 1-based.
+type Pos struct {
+	File   string
+	Line   int
+	Column int
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.File == "" && p.Line == 0:
+		return ""
+	case p.Line == 0:
+		return p.File
+	case p.Column == 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Sources maps field paths ("vipGroups.web.vrid", "vipGroups.web.vips[0]")
+// to where they were written.
+type Sources struct {
+	byPath map[string]Pos
+}
+
+// NewSources returns an empty table.
+func NewSources() *Sources { return &Sources{byPath: map[string]Pos{}} }
+
+// Set records where path was written.
+func (s *Sources) Set(path string, p Pos) {
+	if s.byPath == nil {
+		s.byPath = map[string]Pos{}
+	}
+	s.byPath[path] = p
+}
+
+// Lookup returns where path was written. A path not recorded falls back to
+// its nearest recorded parent, so every error can name a place.
+func (s *Sources) Lookup(path string) Pos {
+	if s == nil {
+		return Pos{}
+	}
+	for p := path; p != ""; p = parentPath(p) {
+		if pos, ok := s.byPath[p]; ok {
+			return pos
+		}
+	}
+	return Pos{}
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// Error is one problem in a cluster description.
+type Error struct {
+	Pos  Pos
+	Path string // field path, e.g. vipGroups.web.vrid
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if s := e.Pos.String(); s != "" {
+		b.WriteString(s)
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ErrorList is every problem found, sorted by file, line and column.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Sort orders the list by place, then path, then message.
+func (l ErrorList) Sort() {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i], l[j]
+		if a.Pos.File != b.Pos.File {
+			return a.Pos.File < b.Pos.File
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line < b.Pos.Line
+		}
+		if a.Pos.Column != b.Pos.Column {
+			return a.Pos.Column < b.Pos.Column
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Msg < b.Msg
+	})
+}
+
+// Err returns nil for an empty list, so callers can `return l.Err()`.
+func (l ErrorList) Err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// File is one source file of a cluster description: its name as it should
+// appear in error messages, and its bytes.
+type File struct {
+	Name string
+	Data []byte
+}

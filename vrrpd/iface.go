@@ -1,0 +1,91 @@
+// Package vrrpd is the in-process VRRP engine (RFC 5798 v3, RFC 3768 v2),
+// wire-compatible with keepalived. It owns the protocol state machine, the
+// instances built from a node's desired state, tracking, notify hooks and
+// sync groups. It reaches the kernel only through the small interfaces in
+// this file; vrrpd/kernel implements them for real and vrrpd/fake in memory.
+package vrrpd
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// Clock is the engine's only source of time, so tests can step it.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a stoppable, resettable timer from a Clock.
+type Timer interface {
+	// Stop prevents the timer from firing; it reports whether it was active.
+	Stop() bool
+	// Reset re-arms the timer to fire after d.
+	Reset(d time.Duration) bool
+}
+
+// RecvMeta describes a received VRRP packet.
+type RecvMeta struct {
+	Src netip.Addr // IP source
+	Dst netip.Addr // IP destination (multicast group or our unicast address)
+	// TTL (IPv4) or hop limit (IPv6); RFC 5798 requires 255.
+	TTL int
+}
+
+// Conn sends and receives raw VRRP payloads (the bytes after the IP
+// header) on one interface for one address family. One Conn serves every
+// instance on that interface and family; the engine demultiplexes by VRID.
+type Conn interface {
+	// WriteTo sends payload to dst (the VRRP multicast group or a unicast
+	// peer) with TTL/hop limit 255 and IP protocol 112.
+	WriteTo(payload []byte, dst netip.Addr) error
+	// ReadFrom blocks until a packet arrives or the Conn is closed.
+	ReadFrom(buf []byte) (int, RecvMeta, error)
+	// LocalAddr is the primary address adverts are sent from (the
+	// interface's first IPv4 address, or its IPv6 link-local address):
+	// needed for the v3 pseudo-header checksum and for tie-breaking.
+	LocalAddr() netip.Addr
+	Close() error
+}
+
+// ConnFactory opens a Conn. src, when valid, is the address to send from
+// (unicast mode); otherwise the interface's primary address is used.
+type ConnFactory interface {
+	Open(ifname string, family model.Family, src netip.Addr) (Conn, error)
+}
+
+// Addresses adds and removes VIPs on interfaces. Add and Delete are
+// idempotent: adding a present address or deleting an absent one is not
+// an error. IPv6 VIPs are added without duplicate address detection.
+type Addresses interface {
+	List(device string) ([]netip.Prefix, error)
+	Add(vip model.VIPSpec) error
+	Delete(vip model.VIPSpec) error
+}
+
+// Announcer tells the segment where the VIPs now live: a gratuitous ARP
+// request (sender = target = VIP) for IPv4, an unsolicited neighbour
+// advertisement to ff02::1 with the Override flag for IPv6.
+type Announcer interface {
+	Announce(device string, addrs []netip.Addr) error
+}
+
+// Links reports interface state for tracked interfaces.
+type Links interface {
+	// Up reports whether the link is administratively and operationally up.
+	Up(name string) (bool, error)
+	// Watch calls f with the link name whenever any link's state changes,
+	// until ctx ends.
+	Watch(ctx context.Context, f func(name string)) error
+}
+
+// Runner runs notify hooks and tracked checks.
+type Runner interface {
+	// Run executes cmd (with extra args appended) as user ("" = our own
+	// user) and returns its exit code; a timeout or start failure is an error.
+	Run(ctx context.Context, cmd model.Command, user string, args ...string) (int, error)
+}
