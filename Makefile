@@ -1,0 +1,71 @@
+# hakeeper developer entry points. Go is expected at /usr/local/go (or on PATH).
+# Every target that runs tests or the demo installs what it needs first (deps).
+
+GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOFMT     ?= $(dir $(GO))gofmt
+BIN       := bin/hakeeper
+EXAMPLE   ?= $(firstword $(wildcard examples/nginx-pair) cmd/hakeeper/testdata/demo)
+DEMO_NODE ?=
+
+# Debian packages the tests need (keepalived and tshark for interop and wire
+# checks, qemu/busybox/cpio/kmod/xz for the IPVS VM tests, ipvsadm and
+# iproute2 for kernel state, git for the GitOps source).
+APT_PACKAGES := keepalived qemu-system-x86 busybox-static cpio kmod tshark \
+	ipvsadm iproute2 tcpdump xz-utils git
+
+# TEST_EXTRA names further targets `make test` runs after the unit and
+# namespace tests (e.g. TEST_EXTRA=test-vm).
+TEST_EXTRA ?=
+
+# BENCH_PKGS are the packages whose benchmarks `make bench` runs.
+BENCH_PKGS ?= ./...
+
+.PHONY: all deps build lint test bench demo clean
+
+all: build
+
+# deps installs only the missing packages, running apt-get update once and
+# only when something is missing, then fetches the Go modules.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hakeeper
+
+lint:
+	@out="$$($(GOFMT) -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps lint
+	$(GO) test ./...
+	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+
+# demo builds the CLI and shows what it computes for the first node of an
+# example cluster: the node's desired state, then the offline plan.
+demo: deps build
+	@node="$(DEMO_NODE)"; \
+	if [ -z "$$node" ]; then \
+		node="$$($(BIN) show --list-nodes $(EXAMPLE) | head -n1)"; \
+	fi; \
+	echo "== hakeeper validate $(EXAMPLE)"; $(BIN) validate $(EXAMPLE); \
+	echo; echo "== hakeeper show --node $$node $(EXAMPLE)"; $(BIN) show --node "$$node" $(EXAMPLE); \
+	echo; echo "== hakeeper plan --offline --node $$node $(EXAMPLE)"; \
+	$(BIN) plan --offline --node "$$node" $(EXAMPLE); rc=$$?; \
+	[ $$rc -eq 0 ] || [ $$rc -eq 2 ]
+
+clean:
+	rm -rf bin
