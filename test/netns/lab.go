@@ -1,0 +1,406 @@
+// Package netns is the network-namespace lab for real-kernel tests: a
+// bridge namespace and N node namespaces joined to it by veth pairs with
+// fixed MACs and addresses, helpers to run processes inside the nodes
+// (hakeeper, keepalived), to wait for addresses to appear or disappear,
+// and a timestamped packet capture on the bridge. Everything a Lab
+// creates is removed by t.Cleanup.
+//
+// Namespaces are reached through namespace-bound handles (netlink handles
+// opened in the namespace, sockets created there) or through `ip netns
+// exec` child processes, never by switching the test's own threads for
+// longer than it takes to open a socket.
+package netns
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Prefix starts every namespace the lab creates, so leftovers are easy
+// to attribute and other engineers' namespaces are never touched.
+const Prefix = "hkv"
+
+// NodeIface is the name of every node's lab interface.
+const NodeIface = "eth0"
+
+var labSeq atomic.Int32
+
+// Lab is one bridged segment with its node namespaces.
+type Lab struct {
+	t testing.TB
+	// ID is the unique prefix of this lab's namespace names.
+	ID string
+	// BridgeNS is the namespace holding the bridge br0.
+	BridgeNS string
+	Nodes    []*Node
+	// Subnet and Subnet6 are the segment's prefixes.
+	Subnet  netip.Prefix
+	Subnet6 netip.Prefix
+}
+
+// Node is one namespace attached to the lab's bridge.
+type Node struct {
+	lab *Lab
+	// Name of the network namespace.
+	Name string
+	// Index is 1-based.
+	Index int
+	Iface string
+	MAC   net.HardwareAddr
+	Addr  netip.Prefix // IPv4 address with the segment's prefix length
+	Addr6 netip.Prefix // global IPv6 address
+	// LinkLocal is the interface's fe80:: address (EUI-64 of MAC).
+	LinkLocal netip.Addr
+	// Port is the bridge-side veth name.
+	Port string
+
+	mu     sync.Mutex
+	handle *netlink.Handle
+}
+
+// Skip skips t unless the lab can run here: root and the ip command.
+func Skip(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip command")
+	}
+}
+
+// New creates a bridge namespace and n node namespaces, skipping t when
+// the lab cannot run. Addresses: 10.99.0.(10+i)/24 and 2001:db8:99::(10+i)/64.
+func New(t testing.TB, n int) *Lab {
+	t.Helper()
+	Skip(t)
+	id := fmt.Sprintf("%s%x%d", Prefix, os.Getpid(), labSeq.Add(1))
+	l := &Lab{
+		t:        t,
+		ID:       id,
+		BridgeNS: id + "-br",
+		Subnet:   netip.MustParsePrefix("10.99.0.0/24"),
+		Subnet6:  netip.MustParsePrefix("2001:db8:99::/64"),
+	}
+	t.Cleanup(l.destroy)
+	l.mustIP("netns", "add", l.BridgeNS)
+	l.mustIP("-n", l.BridgeNS, "link", "set", "lo", "up")
+	l.mustIP("-n", l.BridgeNS, "link", "add", "br0", "type", "bridge",
+		"mcast_snooping", "0", "stp_state", "0", "forward_delay", "0")
+	// promisc: frames forwarded between two ports reach br0's own packet
+	// sockets only in promiscuous mode, and unicast-mode tests need them.
+	l.mustIP("-n", l.BridgeNS, "link", "set", "br0", "promisc", "on", "up")
+	for i := 1; i <= n; i++ {
+		l.addNode(i)
+	}
+	return l
+}
+
+func (l *Lab) addNode(i int) {
+	nd := &Node{
+		lab:   l,
+		Name:  fmt.Sprintf("%s-n%d", l.ID, i),
+		Index: i,
+		Iface: NodeIface,
+		MAC:   net.HardwareAddr{0x02, 0x00, 0x5e, 0x99, 0x00, byte(i)},
+		Addr:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 99, 0, byte(10 + i)}), 24),
+		Addr6: netip.PrefixFrom(netip.MustParseAddr(fmt.Sprintf("2001:db8:99::%x", 10+i)), 64),
+		Port:  fmt.Sprintf("p%d", i),
+	}
+	nd.LinkLocal = linkLocal(nd.MAC)
+	l.Nodes = append(l.Nodes, nd)
+	l.mustIP("netns", "add", nd.Name)
+	l.mustIP("-n", nd.Name, "link", "set", "lo", "up")
+	l.mustIP("-n", l.BridgeNS, "link", "add", nd.Port, "type", "veth", "peer", "name", nd.Iface, "netns", nd.Name)
+	l.mustIP("-n", l.BridgeNS, "link", "set", nd.Port, "master", "br0", "up")
+	// DAD off: the link-local address must be usable at once (adverts are
+	// sent from it) and the tests must not wait a second per node.
+	for _, k := range []string{"all", "default", nd.Iface} {
+		if out, err := nd.Exec("sysctl", "-qw", "net.ipv6.conf."+k+".accept_dad=0"); err != nil {
+			l.t.Fatalf("sysctl in %s: %v: %s", nd.Name, err, out)
+		}
+	}
+	l.mustIP("-n", nd.Name, "link", "set", nd.Iface, "address", nd.MAC.String())
+	l.mustIP("-n", nd.Name, "addr", "add", nd.Addr.String(), "dev", nd.Iface)
+	l.mustIP("-n", nd.Name, "addr", "add", nd.Addr6.String(), "dev", nd.Iface, "nodad")
+	l.mustIP("-n", nd.Name, "link", "set", nd.Iface, "up")
+}
+
+// linkLocal derives the EUI-64 link-local address the kernel assigns.
+func linkLocal(mac net.HardwareAddr) netip.Addr {
+	var b [16]byte
+	b[0], b[1] = 0xfe, 0x80
+	b[8] = mac[0] ^ 0x02
+	b[9], b[10] = mac[1], mac[2]
+	b[11], b[12] = 0xff, 0xfe
+	b[13], b[14], b[15] = mac[3], mac[4], mac[5]
+	return netip.AddrFrom16(b)
+}
+
+func (l *Lab) mustIP(args ...string) {
+	l.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		l.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+}
+
+func (l *Lab) destroy() {
+	for _, nd := range l.Nodes {
+		nd.mu.Lock()
+		if nd.handle != nil {
+			nd.handle.Close()
+		}
+		nd.mu.Unlock()
+		exec.Command("ip", "netns", "del", nd.Name).Run()
+	}
+	exec.Command("ip", "netns", "del", l.BridgeNS).Run()
+}
+
+// Node returns node i (1-based).
+func (l *Lab) Node(i int) *Node { return l.Nodes[i-1] }
+
+// BridgeExec runs a command inside the bridge namespace.
+func (l *Lab) BridgeExec(args ...string) ([]byte, error) {
+	return exec.Command("ip", append([]string{"netns", "exec", l.BridgeNS}, args...)...).CombinedOutput()
+}
+
+// Exec runs a command inside the node's namespace and returns its
+// combined output.
+func (n *Node) Exec(args ...string) ([]byte, error) {
+	return n.Command(context.Background(), args...).CombinedOutput()
+}
+
+// Command prepares a command run inside the node's namespace. `ip netns
+// exec` execs the program in place, so the Cmd's pid is the program's.
+func (n *Node) Command(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
+}
+
+// MustExec runs a command in the node and fails the test on error.
+func (n *Node) MustExec(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := n.Exec(args...)
+	if err != nil {
+		t.Fatalf("%s: %s: %v: %s", n.Name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Handle is a netlink handle bound to the node's namespace.
+func (n *Node) Handle() (*netlink.Handle, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.handle != nil {
+		return n.handle, nil
+	}
+	ns, err := vnetns.GetFromName(n.Name)
+	if err != nil {
+		return nil, fmt.Errorf("open namespace %s: %w", n.Name, err)
+	}
+	defer ns.Close()
+	// Only NETLINK_ROUTE: the default family list includes XFRM, which
+	// fails where xfrm_user is absent.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle in %s: %w", n.Name, err)
+	}
+	n.handle = h
+	return h, nil
+}
+
+// Addrs lists the addresses on a device in the node (all families,
+// link-local included).
+func (n *Node) Addrs(dev string) ([]netip.Prefix, error) {
+	h, err := n.Handle()
+	if err != nil {
+		return nil, err
+	}
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return nil, fmt.Errorf("%s: link %s: %w", n.Name, dev, err)
+	}
+	list, err := h.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range list {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := a.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	return out, nil
+}
+
+// HasAddr reports whether addr is on dev in the node.
+func (n *Node) HasAddr(dev string, addr netip.Addr) (bool, error) {
+	list, err := n.Addrs(dev)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range list {
+		if p.Addr() == addr {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// WaitAddr polls until addr is present (or absent) on dev, or timeout
+// passes. It returns how long that took.
+func (n *Node) WaitAddr(dev string, addr netip.Addr, present bool, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		has, err := n.HasAddr(dev, addr)
+		if err != nil {
+			return time.Since(start), err
+		}
+		if has == present {
+			return time.Since(start), nil
+		}
+		if time.Now().After(deadline) {
+			state := "absent"
+			if present {
+				state = "present"
+			}
+			return time.Since(start), fmt.Errorf("%s: %s not %s on %s after %v", n.Name, addr, state, dev, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// SetLink sets the node's lab interface up or down.
+func (n *Node) SetLink(up bool) error {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	out, err := exec.Command("ip", "-n", n.Name, "link", "set", n.Iface, state).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: link set %s: %v: %s", n.Name, state, err, out)
+	}
+	return nil
+}
+
+// Holders returns the nodes that have addr on their lab interface.
+func (l *Lab) Holders(addr netip.Addr) ([]*Node, error) {
+	var out []*Node
+	for _, nd := range l.Nodes {
+		has, err := nd.HasAddr(nd.Iface, addr)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			out = append(out, nd)
+		}
+	}
+	return out, nil
+}
+
+// WaitHolder polls until exactly want holds addr (want nil: nobody), or
+// timeout passes.
+func (l *Lab) WaitHolder(addr netip.Addr, want *Node, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var last []*Node
+	for {
+		h, err := l.Holders(addr)
+		if err != nil {
+			return time.Since(start), err
+		}
+		last = h
+		if (want == nil && len(h) == 0) || (want != nil && len(h) == 1 && h[0] == want) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	names := make([]string, len(last))
+	for i, nd := range last {
+		names[i] = nd.Name
+	}
+	wantName := "nobody"
+	if want != nil {
+		wantName = want.Name
+	}
+	return time.Since(start), fmt.Errorf("%s: want held by %s, held by %v after %v", addr, wantName, names, timeout)
+}
+
+// DualWatch samples the holders of addr every interval until stopped and
+// records the longest stretch during which two or more nodes held it:
+// the split-brain measure of a failover test.
+type DualWatch struct {
+	stop    chan struct{}
+	done    chan struct{}
+	longest time.Duration
+	err     error
+}
+
+// WatchDual starts a DualWatch on addr.
+func (l *Lab) WatchDual(addr netip.Addr, interval time.Duration) *DualWatch {
+	w := &DualWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		var since time.Time
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			h, err := l.Holders(addr)
+			if err != nil {
+				w.err = err
+				return
+			}
+			now := time.Now()
+			if len(h) > 1 {
+				if since.IsZero() {
+					since = now
+				}
+				if d := now.Sub(since); d > w.longest {
+					w.longest = d
+				}
+			} else {
+				since = time.Time{}
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+// Stop ends the watch and returns the longest double-holding stretch.
+func (w *DualWatch) Stop() (time.Duration, error) {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+	return w.longest, w.err
+}
+
+// errNoBinary marks a missing program so callers can skip.
+var errNoBinary = errors.New("binary not found")
