@@ -1,0 +1,222 @@
+package plan
+
+import (
+	"sort"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// Live is what runs on the node now, as observed by whoever builds the
+// plan (the daemon's status, netlink, IPVS). The zero Live is an empty
+// node: planning against it (`hakeeper plan --offline`) shows everything
+// as created.
+type Live struct {
+	// Instances the VRRP engine runs; nil when no daemon runs.
+	Instances []model.Instance
+	// VIPs are the VIP addresses present on interfaces. Not diffed yet: a
+	// VIP present while its instance is not running is drift, which a
+	// later change reports; VIPs of running instances are the engine's
+	// business (added on master only) and never planned as addresses.
+	VIPs []model.VIPSpec
+	// Services are the IPVS virtual services hakeeper owns; nil when
+	// not observed.
+	Services []model.VirtualService
+	// Unmanaged are IPVS services present that hakeeper did not create;
+	// they are listed as notes and left alone.
+	Unmanaged []model.VirtualService
+}
+
+// Diff computes the changes that take live to desired. Instances are
+// matched by their wire identity (Instance.Key), services by address,
+// port and protocol or fwmark, real servers by address and port: names
+// are labels, so a renamed VIP group or service is an update of its name
+// only. When nothing changed Diff allocates only the Plan itself.
+func Diff(desired *model.NodeState, live *Live) *Plan {
+	if live == nil {
+		live = &Live{}
+	}
+	p := &Plan{Node: desired.Node}
+	instancesDiff(p, desired.Instances, live.Instances)
+	servicesDiff(p, desired.Services, live.Services)
+	for i := range live.Unmanaged {
+		vs := &live.Unmanaged[i]
+		p.Changes = append(p.Changes, Change{Action: Note, Kind: KindUnmanaged, Name: ServiceName(vs)})
+	}
+	return p
+}
+
+// instanceFields are the attributes of a VRRP instance a plan shows. VIPs
+// are shown apart: as one field on create, as vip changes on update.
+var instanceFields = []field[model.Instance]{
+	{"vrid", func(a, b *model.Instance) bool { return a.VRID == b.VRID }, func(v *model.Instance) string { return itoa(v.VRID) }},
+	{"interface", func(a, b *model.Instance) bool { return a.Interface == b.Interface }, func(v *model.Instance) string { return v.Interface }},
+	{"family", func(a, b *model.Instance) bool { return a.Family == b.Family }, func(v *model.Instance) string { return string(v.Family) }},
+	{"version", func(a, b *model.Instance) bool { return a.Version == b.Version }, func(v *model.Instance) string { return itoa(v.Version) }},
+	{"priority", func(a, b *model.Instance) bool { return a.Priority == b.Priority }, func(v *model.Instance) string { return itoa(v.Priority) }},
+	{"initialState", func(a, b *model.Instance) bool { return a.InitialState == b.InitialState }, func(v *model.Instance) string { return string(v.InitialState) }},
+	{"preference", func(a, b *model.Instance) bool { return sliceEq(a.Preference, b.Preference) }, func(v *model.Instance) string { return Preference(v.Preference) }},
+	{"advertInterval", func(a, b *model.Instance) bool { return a.AdvertInterval == b.AdvertInterval }, func(v *model.Instance) string { return durStr(v.AdvertInterval) }},
+	{"preempt", func(a, b *model.Instance) bool { return a.Preempt == b.Preempt }, func(v *model.Instance) string { return boolStr(v.Preempt) }},
+	{"preemptDelay", func(a, b *model.Instance) bool { return a.PreemptDelay == b.PreemptDelay }, func(v *model.Instance) string { return durStr(v.PreemptDelay) }},
+	{"unicast", func(a, b *model.Instance) bool { return a.Unicast == b.Unicast }, func(v *model.Instance) string { return boolStr(v.Unicast) }},
+	{"sourceAddress", func(a, b *model.Instance) bool { return a.SourceAddress == b.SourceAddress }, func(v *model.Instance) string { return addrStr(v.SourceAddress) }},
+	{"peers", func(a, b *model.Instance) bool { return sliceEq(a.Peers, b.Peers) }, func(v *model.Instance) string { return AddrList(v.Peers) }},
+	{"auth", func(a, b *model.Instance) bool { return authEq(a.Auth, b.Auth) }, func(v *model.Instance) string { return AuthString(v.Auth) }},
+	{"trackInterfaces", func(a, b *model.Instance) bool { return sliceEq(a.TrackInterfaces, b.TrackInterfaces) }, func(v *model.Instance) string { return TrackInterfaces(v.TrackInterfaces) }},
+	{"trackChecks", func(a, b *model.Instance) bool { return sliceEq(a.TrackChecks, b.TrackChecks) }, func(v *model.Instance) string { return TrackChecks(v.TrackChecks) }},
+	{"notify.master", func(a, b *model.Instance) bool { return commandEq(a.Notify.Master, b.Notify.Master) }, func(v *model.Instance) string { return v.Notify.Master.String() }},
+	{"notify.backup", func(a, b *model.Instance) bool { return commandEq(a.Notify.Backup, b.Notify.Backup) }, func(v *model.Instance) string { return v.Notify.Backup.String() }},
+	{"notify.fault", func(a, b *model.Instance) bool { return commandEq(a.Notify.Fault, b.Notify.Fault) }, func(v *model.Instance) string { return v.Notify.Fault.String() }},
+	{"notify.stop", func(a, b *model.Instance) bool { return commandEq(a.Notify.Stop, b.Notify.Stop) }, func(v *model.Instance) string { return v.Notify.Stop.String() }},
+	{"notify.timeout", func(a, b *model.Instance) bool { return a.Notify.Timeout == b.Notify.Timeout }, func(v *model.Instance) string { return notifyTimeout(&v.Notify) }},
+	{"notify.user", func(a, b *model.Instance) bool { return a.Notify.User == b.Notify.User }, func(v *model.Instance) string { return v.Notify.User }},
+	{"syncGroup", func(a, b *model.Instance) bool { return a.SyncGroup == b.SyncGroup }, func(v *model.Instance) string { return v.SyncGroup }},
+	{"garp", func(a, b *model.Instance) bool { return a.GARP == b.GARP }, func(v *model.Instance) string { return GARP(v.GARP) }},
+}
+
+// notifyTimeout only matters when a hook is set; showing it otherwise is noise.
+func notifyTimeout(n *model.NotifySpec) string {
+	if n.Master.IsZero() && n.Backup.IsZero() && n.Fault.IsZero() && n.Stop.IsZero() {
+		return ""
+	}
+	return durStr(n.Timeout)
+}
+
+func authEq(a, b *model.Auth) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func commandEq(a, b model.Command) bool { return a.Shell == b.Shell && sliceEq(a.Argv, b.Argv) }
+
+// instancesDiff appends the changes of VRRP instances. The common case
+// (live in the same order as desired) is compared in place; an index by
+// key is built only when the orders differ.
+func instancesDiff(p *Plan, desired, live []model.Instance) {
+	m := matchByKey(desired, live, func(in *model.Instance) model.InstanceKey { return in.Key() })
+	for i := range desired {
+		d := &desired[i]
+		j := m.at(i)
+		if j < 0 {
+			fields := append(created(instanceFields, d), FieldChange{Name: "vips", New: VIPList(d.VIPs)})
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
+			continue
+		}
+		l := &live[j]
+		sameVIPs := sliceEq(d.VIPs, l.VIPs)
+		if d.Name == l.Name && sameVIPs && equal(instanceFields, d, l) {
+			continue
+		}
+		if d.Name != l.Name || !equal(instanceFields, d, l) {
+			fields := updated(instanceFields, l, d)
+			if d.Name != l.Name {
+				fields = append([]FieldChange{{Name: "name", Old: l.Name, New: d.Name}}, fields...)
+			}
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
+		}
+		if !sameVIPs {
+			vipsDiff(p, d.Name, d.VIPs, l.VIPs)
+		}
+	}
+	gone := m.unmatched()
+	sort.SliceStable(gone, func(a, b int) bool { return live[gone[a]].Name < live[gone[b]].Name })
+	for _, j := range gone {
+		l := &live[j]
+		fields := append(deleted(instanceFields, l), FieldChange{Name: "vips", Old: VIPList(l.VIPs)})
+		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindInstance, Group: l.Name, Name: InstanceName(l), Fields: fields})
+	}
+}
+
+// vipsDiff lists VIPs added to or removed from a running instance. They
+// are applied by the engine (on the master only), not as plain addresses.
+func vipsDiff(p *Plan, group string, desired, live []model.VIPSpec) {
+	in := func(v model.VIPSpec, set []model.VIPSpec) bool {
+		for _, s := range set {
+			if s == v {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range desired {
+		if !in(v, live) {
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindVIP, Group: group, Name: VIPName(v)})
+		}
+	}
+	for _, v := range live {
+		if !in(v, desired) {
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindVIP, Group: group, Name: VIPName(v)})
+		}
+	}
+}
+
+// match pairs desired elements with live ones by key.
+type match struct {
+	// aligned: desired[i] matches live[i] for every i, and nothing else exists.
+	aligned bool
+	found   []int // desired index → live index or -1, when not aligned
+	nLive   int
+}
+
+// matchByKey pairs each desired element with the live element of the same
+// key. Lists whose keys agree index by index match without building an
+// index, so identical lists cost no allocation; otherwise a map from key
+// to live index is built once.
+func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) match {
+	if len(desired) == len(live) {
+		aligned := true
+		for i := range desired {
+			if key(&desired[i]) != key(&live[i]) {
+				aligned = false
+				break
+			}
+		}
+		if aligned {
+			return match{aligned: true, nLive: len(live)}
+		}
+	}
+	index := make(map[K]int, len(live))
+	for j := range live {
+		index[key(&live[j])] = j
+	}
+	found := make([]int, len(desired))
+	for i := range desired {
+		j, ok := index[key(&desired[i])]
+		if !ok {
+			j = -1
+		}
+		found[i] = j
+	}
+	return match{found: found, nLive: len(live)}
+}
+
+// at returns the live index matching desired index i, or -1.
+func (m match) at(i int) int {
+	if m.aligned {
+		return i
+	}
+	return m.found[i]
+}
+
+// unmatched returns the live indexes no desired element matched, in live
+// order.
+func (m match) unmatched() []int {
+	if m.aligned || m.nLive == 0 {
+		return nil
+	}
+	used := make([]bool, m.nLive)
+	for _, j := range m.found {
+		if j >= 0 {
+			used[j] = true
+		}
+	}
+	var out []int
+	for j, u := range used {
+		if !u {
+			out = append(out, j)
+		}
+	}
+	return out
+}

@@ -1,0 +1,101 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// sampleState is a small node: two VIP groups, one HTTP service with two
+// real servers and a fwmark service.
+func sampleState() *model.NodeState {
+	check := &model.CheckSpec{Type: "http", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 8080,
+		HTTP: &model.HTTPCheck{Path: "/healthz", Status: []int{200}}}
+	return &model.NodeState{
+		Cluster: "lab", Node: "lb1", Address: netip.MustParseAddr("192.0.2.1"), Interface: "eth0",
+		Instances: []model.Instance{
+			{
+				Name: "api", VRID: 52, Interface: "eth0", Family: model.IPv4, Version: 3, Priority: 100, InitialState: model.StateBackup,
+				Preference:     []model.NodePriority{{"lb2", 200}, {"lb1", 100}},
+				AdvertInterval: time.Second, Preempt: true,
+				VIPs: []model.VIPSpec{{Prefix: netip.MustParsePrefix("192.0.2.20/24"), Device: "eth0"}},
+				GARP: model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
+			},
+			{
+				Name: "web", VRID: 51, Interface: "eth0", Family: model.IPv4, Version: 3, Priority: 200, InitialState: model.StateBackup,
+				Preference:     []model.NodePriority{{"lb1", 200}, {"lb2", 100}},
+				AdvertInterval: time.Second, Preempt: true,
+				VIPs:        []model.VIPSpec{{Prefix: netip.MustParsePrefix("192.0.2.10/24"), Device: "eth0"}},
+				TrackChecks: []model.TrackedCheck{{Check: "nginx", Weight: -50}},
+				Notify:      model.NotifySpec{Master: model.Command{Argv: []string{"/usr/local/bin/notify", "master"}}, Timeout: 10 * time.Second},
+				GARP:        model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
+			},
+		},
+		Services: []model.VirtualService{
+			{
+				Name: "web-http", Group: "web", Family: model.IPv4, Address: netip.MustParseAddr("192.0.2.10"), Port: 80, Protocol: model.TCP,
+				Scheduler: "wlc", Forwarding: model.NAT, Quorum: 1,
+				RealServers: []model.RealServerSpec{
+					{Address: netip.MustParseAddr("198.51.100.11"), Port: 8080, Weight: 1, Check: check},
+					{Address: netip.MustParseAddr("198.51.100.12"), Port: 8080, Weight: 2, Check: check},
+				},
+			},
+			{
+				Name: "marked", Family: model.IPv4, FWMark: 7, Scheduler: "sh", SchedulerFlags: []string{"sh-port"}, Forwarding: model.DR,
+				Persistence: 300 * time.Second, PersistenceMask: 24, Quorum: 1,
+				RealServers: []model.RealServerSpec{{Address: netip.MustParseAddr("198.51.100.21"), Weight: 1}},
+			},
+		},
+	}
+}
+
+// largeState generates a node with many groups and services, for
+// allocation bounds and benchmarks.
+func largeState(groups, services, servers int) *model.NodeState {
+	ns := &model.NodeState{Cluster: "big", Node: "n1", Interface: "eth0"}
+	ns.Instances = make([]model.Instance, groups)
+	for g := range ns.Instances {
+		a := netip.AddrFrom4([4]byte{10, byte(g >> 8), byte(g), 1})
+		ns.Instances[g] = model.Instance{
+			Name: fmt.Sprintf("g%05d", g), VRID: uint8(g%255 + 1), Interface: fmt.Sprintf("eth%d", g/255), Family: model.IPv4,
+			Version: 3, Priority: 200, InitialState: model.StateBackup, AdvertInterval: time.Second, Preempt: true,
+			Preference: []model.NodePriority{{"n1", 200}, {"n2", 150}, {"n3", 100}},
+			VIPs:       []model.VIPSpec{{Prefix: netip.PrefixFrom(a, 32), Device: "eth0"}},
+			GARP:       model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
+		}
+	}
+	check := &model.CheckSpec{Type: "tcp", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 80}
+	ns.Services = make([]model.VirtualService, services)
+	for s := range ns.Services {
+		vs := model.VirtualService{
+			Name: fmt.Sprintf("s%05d", s), Group: ns.Instances[s%groups].Name, Family: model.IPv4,
+			Address: netip.AddrFrom4([4]byte{10, byte(s >> 8), byte(s), 1}), Port: 80, Protocol: model.TCP,
+			Scheduler: "wlc", Forwarding: model.NAT, Quorum: 1,
+		}
+		vs.RealServers = make([]model.RealServerSpec, servers)
+		for r := range vs.RealServers {
+			vs.RealServers[r] = model.RealServerSpec{Address: netip.AddrFrom4([4]byte{172, 16, byte(s % 256), byte(r + 1)}), Port: 80, Weight: 1, Check: check}
+		}
+		ns.Services[s] = vs
+	}
+	return ns
+}
+
+// liveOf is what a faithful daemon would report for ns: a deep copy, so
+// the diff cannot get away with comparing pointers.
+func liveOf(t testing.TB, ns *model.NodeState) *Live {
+	t.Helper()
+	data, err := json.Marshal(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp model.NodeState
+	if err := json.Unmarshal(data, &cp); err != nil {
+		t.Fatal(err)
+	}
+	return &Live{Instances: cp.Instances, Services: cp.Services}
+}

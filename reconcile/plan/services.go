@@ -1,0 +1,168 @@
+package plan
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// This file is the IPVS half of the plan. The lvs package owns the
+// minimal operation list the kernel side applies; servicesDiff mirrors it
+// on model types so a plan can be shown without the kernel. It is kept
+// self-contained so it can be replaced by a translation of lvs's
+// operations without touching the VRRP half.
+
+// serviceKey is a virtual service's identity in IPVS.
+type serviceKey struct {
+	family   model.Family
+	protocol model.Protocol
+	address  netip.Addr
+	port     uint16
+	fwmark   uint32
+}
+
+func keyOfService(vs *model.VirtualService) serviceKey {
+	return serviceKey{vs.Family, vs.Protocol, vs.Address, vs.Port, vs.FWMark}
+}
+
+// realServerKey is a real server's identity inside its service.
+type realServerKey struct {
+	address netip.Addr
+	port    uint16
+}
+
+func keyOfRealServer(rs *model.RealServerSpec) realServerKey {
+	return realServerKey{rs.Address, rs.Port}
+}
+
+var serviceFields = []field[model.VirtualService]{
+	{"scheduler", func(a, b *model.VirtualService) bool { return a.Scheduler == b.Scheduler }, func(v *model.VirtualService) string { return v.Scheduler }},
+	{"schedulerFlags", func(a, b *model.VirtualService) bool { return sliceEq(a.SchedulerFlags, b.SchedulerFlags) }, func(v *model.VirtualService) string { return strings.Join(v.SchedulerFlags, ",") }},
+	{"forwarding", func(a, b *model.VirtualService) bool { return a.Forwarding == b.Forwarding }, func(v *model.VirtualService) string { return string(v.Forwarding) }},
+	{"persistence", func(a, b *model.VirtualService) bool {
+		return a.Persistence == b.Persistence && a.PersistenceMask == b.PersistenceMask
+	}, Persistence},
+	{"vipGroup", func(a, b *model.VirtualService) bool { return a.Group == b.Group }, func(v *model.VirtualService) string { return v.Group }},
+	{"quorum", func(a, b *model.VirtualService) bool { return a.Quorum == b.Quorum }, func(v *model.VirtualService) string { return itoa(v.Quorum) }},
+	{"sorryServer", func(a, b *model.VirtualService) bool { return realServerPtrEq(a.SorryServer, b.SorryServer) }, func(v *model.VirtualService) string {
+		if v.SorryServer == nil {
+			return ""
+		}
+		return RealServerName(v.SorryServer)
+	}},
+	{"drain", func(a, b *model.VirtualService) bool { return a.Drain == b.Drain }, func(v *model.VirtualService) string { return boolStr(v.Drain) }},
+	{"startDown", func(a, b *model.VirtualService) bool { return a.StartDown == b.StartDown }, func(v *model.VirtualService) string { return boolStr(v.StartDown) }},
+}
+
+var realServerFields = []field[model.RealServerSpec]{
+	{"weight", func(a, b *model.RealServerSpec) bool { return a.Weight == b.Weight }, func(v *model.RealServerSpec) string { return itoa(v.Weight) }},
+	{"upperThreshold", func(a, b *model.RealServerSpec) bool { return a.UpperThreshold == b.UpperThreshold }, func(v *model.RealServerSpec) string { return nonZero(v.UpperThreshold) }},
+	{"lowerThreshold", func(a, b *model.RealServerSpec) bool { return a.LowerThreshold == b.LowerThreshold }, func(v *model.RealServerSpec) string { return nonZero(v.LowerThreshold) }},
+	{"check", func(a, b *model.RealServerSpec) bool { return checkEq(a.Check, b.Check) }, func(v *model.RealServerSpec) string { return CheckString(v.Check) }},
+}
+
+func nonZero(v uint32) string {
+	if v == 0 {
+		return ""
+	}
+	return itoa(v)
+}
+
+func realServerPtrEq(a, b *model.RealServerSpec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return equal(realServerFields, a, b) && keyOfRealServer(a) == keyOfRealServer(b)
+}
+
+func checkEq(a, b *model.CheckSpec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Type != b.Type || a.Interval != b.Interval || a.Timeout != b.Timeout || a.Retries != b.Retries ||
+		a.Rise != b.Rise || a.Fall != b.Fall || a.Port != b.Port || a.User != b.User {
+		return false
+	}
+	return httpCheckEq(a.HTTP, b.HTTP) && execCheckEq(a.Exec, b.Exec) && ptrEq(a.UDP, b.UDP) && ptrEq(a.DNS, b.DNS)
+}
+
+func httpCheckEq(a, b *model.HTTPCheck) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Path == b.Path && sliceEq(a.Status, b.Status) && a.Body == b.Body && a.BodyRegex == b.BodyRegex &&
+		a.Host == b.Host && a.SNI == b.SNI && a.InsecureSkipVerify == b.InsecureSkipVerify
+}
+
+func execCheckEq(a, b *model.ExecCheck) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.User == b.User && commandEq(a.Command, b.Command)
+}
+
+// ptrEq compares two pointers to comparable structs by value.
+func ptrEq[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// servicesDiff appends the changes of IPVS virtual services and their
+// real servers, each service followed by its real servers.
+func servicesDiff(p *Plan, desired, live []model.VirtualService) {
+	m := matchByKey(desired, live, keyOfService)
+	for i := range desired {
+		d := &desired[i]
+		j := m.at(i)
+		if j < 0 {
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: created(serviceFields, d)})
+			for k := range d.RealServers {
+				rs := &d.RealServers[k]
+				p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: created(realServerFields, rs)})
+			}
+			continue
+		}
+		l := &live[j]
+		if d.Name != l.Name || !equal(serviceFields, d, l) {
+			fields := updated(serviceFields, l, d)
+			if d.Name != l.Name {
+				fields = append([]FieldChange{{Name: "name", Old: l.Name, New: d.Name}}, fields...)
+			}
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: fields})
+		}
+		realServersDiff(p, d.Name, d.RealServers, l.RealServers)
+	}
+	gone := m.unmatched()
+	sort.SliceStable(gone, func(a, b int) bool { return live[gone[a]].Name < live[gone[b]].Name })
+	for _, j := range gone {
+		l := &live[j]
+		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindService, Group: l.Name, Name: ServiceName(l), Fields: deleted(serviceFields, l)})
+		for k := range l.RealServers {
+			rs := &l.RealServers[k]
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: l.Name, Name: RealServerName(rs)})
+		}
+	}
+}
+
+func realServersDiff(p *Plan, group string, desired, live []model.RealServerSpec) {
+	m := matchByKey(desired, live, keyOfRealServer)
+	for i := range desired {
+		d := &desired[i]
+		j := m.at(i)
+		if j < 0 {
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: created(realServerFields, d)})
+			continue
+		}
+		if l := &live[j]; !equal(realServerFields, d, l) {
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: updated(realServerFields, l, d)})
+		}
+	}
+	for _, j := range m.unmatched() {
+		l := &live[j]
+		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: RealServerName(l), Fields: deleted(realServerFields, l)})
+	}
+}
