@@ -1,0 +1,421 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// DefaultInterval is how often a Git source polls when no webhook fires.
+const DefaultInterval = 30 * time.Second
+
+// GitOptions configure a Git source.
+type GitOptions struct {
+	// URL of the repository: file://, https:// or ssh:// (or scp-like
+	// git@host:path), or a local path.
+	URL string
+	// Branch to follow (default "main"); Tag pins a tag instead.
+	Branch string
+	Tag    string
+	// Path inside the repository holding the description ("" = root).
+	Path string
+	// StateDir holds the bare clone; it survives restarts so a node
+	// without network still has the last fetched history.
+	StateDir string
+	// Interval between polls (default 30s).
+	Interval time.Duration
+
+	// Credentials for https: a token file (sent as the password, the
+	// form GitHub, GitLab and Gitea accept), or a username with a
+	// password file.
+	TokenFile    string
+	Username     string
+	PasswordFile string
+	// Credentials for ssh: a private key file and a known_hosts file
+	// (required: host keys are always checked).
+	SSHKeyFile     string
+	KnownHostsFile string
+
+	// AllowForcePush applies a fetched commit that does not descend
+	// from the applied one. Off by default: it is reported and refused.
+	AllowForcePush bool
+	// Keyring, when set, is an armored OpenPGP public keyring: only
+	// commits signed by one of its keys are applied.
+	Keyring string
+}
+
+// Git follows a branch or tag of a Git repository.
+type Git struct {
+	opts GitOptions
+
+	mu      sync.Mutex
+	repo    *git.Repository
+	applied string
+}
+
+// NewGit checks the options; nothing is fetched until Latest.
+func NewGit(o GitOptions) (*Git, error) {
+	if o.URL == "" {
+		return nil, errors.New("git source: a repository URL is required")
+	}
+	if o.StateDir == "" {
+		return nil, errors.New("git source: a state directory is required")
+	}
+	if o.Branch != "" && o.Tag != "" {
+		return nil, errors.New("git source: set a branch or a tag, not both")
+	}
+	if o.Branch == "" && o.Tag == "" {
+		o.Branch = "main"
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	o.Path = strings.Trim(path.Clean("/"+o.Path), "/")
+	return &Git{opts: o}, nil
+}
+
+func (g *Git) String() string {
+	ref := "branch " + g.opts.Branch
+	if g.opts.Tag != "" {
+		ref = "tag " + g.opts.Tag
+	}
+	s := "git:" + redactURL(g.opts.URL) + " " + ref
+	if g.opts.Path != "" {
+		s += " path " + g.opts.Path
+	}
+	return s
+}
+
+// Applied records the commit the reconciler applied.
+func (g *Git) Applied(id string) {
+	g.mu.Lock()
+	g.applied = id
+	g.mu.Unlock()
+}
+
+// Watch polls every Interval. A webhook makes pulls immediate by calling
+// the reconciler's trigger; polling stays as the fallback.
+func (g *Git) Watch(ctx context.Context, notify func()) error {
+	t := time.NewTicker(g.opts.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			notify()
+		}
+	}
+}
+
+// Latest fetches and returns the commit at the followed ref. It refuses a
+// commit that does not descend from the applied one (unless allowed) and,
+// with a keyring, an unverified commit; both errors still carry the
+// offending commit's SHA.
+func (g *Git) Latest(ctx context.Context) (*Revision, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	repo, err := g.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fetchErr := g.fetch(ctx, repo)
+	commit, err := g.resolve(repo)
+	if err != nil {
+		if fetchErr != nil {
+			return nil, fmt.Errorf("fetch %s: %w", redactURL(g.opts.URL), fetchErr)
+		}
+		return nil, err
+	}
+	if fetchErr != nil {
+		// Keep serving the history we have; the caller logs the error.
+		return nil, fmt.Errorf("fetch %s (last fetched commit %s kept): %w", redactURL(g.opts.URL), short(commit.Hash.String()), fetchErr)
+	}
+	if err := g.checkHistory(repo, commit); err != nil {
+		return nil, err
+	}
+	if g.opts.Keyring != "" {
+		if _, err := commit.Verify(g.opts.Keyring); err != nil {
+			return nil, fmt.Errorf("commit %s: %w: %v", short(commit.Hash.String()), ErrUnverified, err)
+		}
+	}
+	files, err := g.readFiles(commit)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", short(commit.Hash.String()), err)
+	}
+	return &Revision{
+		ID:      commit.Hash.String(),
+		Files:   files,
+		Time:    commit.Committer.When,
+		Summary: firstLine(commit.Message),
+	}, nil
+}
+
+func (g *Git) open(ctx context.Context) (*git.Repository, error) {
+	if g.repo != nil {
+		return g.repo, nil
+	}
+	dir := filepath.Join(g.opts.StateDir, "repo.git")
+	repo, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if err := os.MkdirAll(g.opts.StateDir, 0o700); err != nil {
+			return nil, err
+		}
+		repo, err = git.PlainInit(dir, true)
+		if err == nil {
+			_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{g.opts.URL}})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("git state %s: %w", dir, err)
+	}
+	g.repo = repo
+	return repo, nil
+}
+
+func (g *Git) fetch(ctx context.Context, repo *git.Repository) error {
+	auth, err := g.auth()
+	if err != nil {
+		return err
+	}
+	// Forced refspecs: a force-pushed branch must still be fetched so it
+	// can be detected and reported, not silently ignored.
+	specs := []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+	err = repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RemoteURL:  g.opts.URL,
+		RefSpecs:   specs,
+		Auth:       auth,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return err
+}
+
+func (g *Git) auth() (transport.AuthMethod, error) {
+	o := g.opts
+	switch {
+	case o.SSHKeyFile != "":
+		keys, err := gitssh.NewPublicKeysFromFile(sshUser(o.URL), o.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("ssh key %s: %w", o.SSHKeyFile, err)
+		}
+		if o.KnownHostsFile == "" {
+			return nil, errors.New("ssh needs a known_hosts file: host keys are always checked")
+		}
+		cb, err := gitssh.NewKnownHostsCallback(o.KnownHostsFile)
+		if err != nil {
+			return nil, fmt.Errorf("known_hosts %s: %w", o.KnownHostsFile, err)
+		}
+		keys.HostKeyCallback = cb
+		return keys, nil
+	case o.TokenFile != "":
+		tok, err := readSecret(o.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		user := o.Username
+		if user == "" {
+			user = "hakeeper" // any non-empty name works with tokens
+		}
+		return &githttp.BasicAuth{Username: user, Password: tok}, nil
+	case o.PasswordFile != "":
+		pw, err := readSecret(o.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		return &githttp.BasicAuth{Username: o.Username, Password: pw}, nil
+	}
+	return nil, nil
+}
+
+func (g *Git) resolve(repo *git.Repository) (*object.Commit, error) {
+	var name plumbing.ReferenceName
+	if g.opts.Tag != "" {
+		name = plumbing.NewTagReferenceName(g.opts.Tag)
+	} else {
+		name = plumbing.NewRemoteReferenceName("origin", g.opts.Branch)
+	}
+	ref, err := repo.Reference(name, true)
+	if err != nil {
+		if g.opts.Tag != "" {
+			return nil, fmt.Errorf("tag %q not found in %s", g.opts.Tag, redactURL(g.opts.URL))
+		}
+		return nil, fmt.Errorf("branch %q not found in %s", g.opts.Branch, redactURL(g.opts.URL))
+	}
+	hash := ref.Hash()
+	// An annotated tag points at a tag object: peel it to the commit.
+	if tag, err := repo.TagObject(hash); err == nil {
+		c, err := tag.Commit()
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	return repo.CommitObject(hash)
+}
+
+func (g *Git) checkHistory(repo *git.Repository, commit *object.Commit) error {
+	if g.applied == "" || g.applied == commit.Hash.String() {
+		return nil
+	}
+	applied, err := repo.CommitObject(plumbing.NewHash(g.applied))
+	descends := false
+	if err == nil {
+		descends, err = applied.IsAncestor(commit)
+	}
+	if err == nil && descends {
+		return nil
+	}
+	if g.opts.AllowForcePush {
+		return nil
+	}
+	return fmt.Errorf("commit %s: %w: applied commit %s", short(commit.Hash.String()), ErrNotDescendant, short(g.applied))
+}
+
+// readFiles reads the description from the commit's tree (not a work
+// tree, so nothing on disk can be half-updated).
+func (g *Git) readFiles(commit *object.Commit) ([]model.File, error) {
+	tree, err := commit.Tree()
+	if err != nil {
+		return nil, err
+	}
+	if g.opts.Path != "" {
+		// A path naming one file is allowed, like the directory source.
+		if f, err := tree.File(g.opts.Path); err == nil {
+			data, err := blobBytes(f)
+			if err != nil {
+				return nil, err
+			}
+			return []model.File{{Name: g.opts.Path, Data: data}}, nil
+		}
+		tree, err = tree.Tree(g.opts.Path)
+		if err != nil {
+			return nil, fmt.Errorf("path %q not found in the repository", g.opts.Path)
+		}
+	}
+	var files []model.File
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if hiddenPath(f.Name) || !isYAMLName(f.Name) {
+			return nil
+		}
+		data, err := blobBytes(f)
+		if err != nil {
+			return err
+		}
+		name := f.Name
+		if g.opts.Path != "" {
+			name = g.opts.Path + "/" + f.Name
+		}
+		files = append(files, model.File{Name: name, Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		where := "the repository root"
+		if g.opts.Path != "" {
+			where = g.opts.Path
+		}
+		return nil, fmt.Errorf("no *.yaml or *.yml files in %s", where)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return files, nil
+}
+
+// maxBlob mirrors the directory source's per-file limit.
+const maxBlob = 64 << 20
+
+func blobBytes(f *object.File) ([]byte, error) {
+	if f.Size > maxBlob {
+		return nil, fmt.Errorf("%s: %d bytes is larger than the %d MiB limit", f.Name, f.Size, maxBlob>>20)
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func isYAMLName(name string) bool {
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+func hiddenPath(name string) bool {
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") {
+			return true
+		}
+	}
+	return false
+}
+
+func readSecret(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// sshUser takes the user from ssh://user@host/ or user@host:path URLs.
+func sshUser(u string) string {
+	s := strings.TrimPrefix(u, "ssh://")
+	if i := strings.Index(s, "@"); i > 0 && !strings.Contains(s[:i], "/") {
+		return s[:i]
+	}
+	return "git"
+}
+
+// redactURL hides credentials embedded in a URL before it is logged.
+func redactURL(u string) string {
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return u
+	}
+	rest := u[i+3:]
+	at := strings.Index(rest, "@")
+	slash := strings.Index(rest, "/")
+	if at >= 0 && (slash < 0 || at < slash) {
+		return u[:i+3] + "***@" + rest[at+1:]
+	}
+	return u
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
