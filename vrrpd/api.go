@@ -1,0 +1,81 @@
+package vrrpd
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// Config is what an Engine needs from the outside world. Every field but
+// Logger and Secret is required.
+type Config struct {
+	Clock     Clock
+	Conns     ConnFactory
+	Addrs     Addresses
+	Announcer Announcer
+	Links     Links
+	Runner    Runner
+	// Logger receives transitions and drops; nil discards.
+	Logger *slog.Logger
+	// Secret returns the VRRPv2 PASS password of an instance's Auth. Nil
+	// uses ReadSecret (the environment variable, else the file).
+	Secret func(*model.Auth) (string, error)
+}
+
+// DropReason names why a received packet was discarded.
+type DropReason string
+
+// Drop reasons. The first group are decode failures (packet.Reason), the
+// second are policy checks on well-formed adverts.
+const (
+	DropTruncated   DropReason = "truncated"
+	DropBadVersion  DropReason = "bad-version"
+	DropBadType     DropReason = "bad-type"
+	DropBadChecksum DropReason = "bad-checksum"
+	DropBadLength   DropReason = "bad-length"
+	DropBadFamily   DropReason = "bad-family"
+
+	DropBadAuth          DropReason = "bad-auth"          // v2 auth type or password differs
+	DropBadTTL           DropReason = "bad-ttl"           // TTL / hop limit is not 255
+	DropWrongVersion     DropReason = "wrong-version"     // v2 advert for a v3 instance or the reverse
+	DropUnknownVRID      DropReason = "unknown-vrid"      // no instance with this VRID on the Conn
+	DropNotPeer          DropReason = "not-peer"          // unicast instance, sender is not a peer
+	DropIntervalMismatch DropReason = "interval-mismatch" // v2 advert interval differs from ours (RFC 3768 7.1)
+	DropOwnPacket        DropReason = "own-packet"        // our own advert looped back
+)
+
+// Counters are an instance's packet and transition counts since it started.
+type Counters struct {
+	AdvertsSent     uint64
+	AdvertsReceived uint64 // accepted adverts (drops are not counted here)
+	Drops           map[DropReason]uint64
+	Transitions     uint64
+	// VIPMismatches counts accepted adverts whose VIP list differs from ours.
+	VIPMismatches uint64
+}
+
+// InstanceStatus is a snapshot of one running instance.
+type InstanceStatus struct {
+	Name string
+	Key  model.InstanceKey
+	// State is init, backup, master or fault.
+	State model.VRRPState
+	// Priority is the effective priority (base plus tracking weights) now
+	// advertised; BasePriority is the configured one.
+	Priority     uint8
+	BasePriority uint8
+	// MasterAddr is the current master's address (ours when master; zero
+	// when unknown).
+	MasterAddr netip.Addr
+	// LastTransition is when State was entered, and Reason why.
+	LastTransition time.Time
+	Reason         string
+	Counters       Counters
+}
+
+// UnattributedDrops are packets that could not be tied to an instance
+// (unknown VRID, or too malformed to read one), per Conn key
+// "interface/family".
+type UnattributedDrops map[string]map[DropReason]uint64
