@@ -1,45 +1,639 @@
 package model
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
 	"gopkg.in/yaml.v3"
 )
 
-// Decode parses and merges the files of one cluster description.
-// PLACEHOLDER: non-strict and without positions; being replaced by the
-// strict decoder.
+// Limits that keep Decode fast and bounded on hostile input. A real cluster
+// description is a few kilobytes; even thousands of services stay far below.
+const (
+	// MaxFileSize is the largest source file Decode accepts.
+	MaxFileSize = 4 << 20
+	// maxErrors stops collecting after this many problems per Decode, so a
+	// huge broken file cannot produce a huge error list.
+	maxErrors = 1000
+	// decodeBudgetPerByte bounds the values decoded per byte of input:
+	// aliases may repeat a subtree, but not exponentially (billion laughs).
+	decodeBudgetPerByte = 4
+	decodeBudgetBase    = 100000
+)
+
+// Decode parses the files of one cluster description strictly and merges
+// them: unknown keys, wrong types, duplicate keys and entries defined in two
+// files are errors. Every problem is returned, sorted by place. The cluster
+// is returned even when there are errors (partially filled), with Sources
+// recording where each field was written.
+//
+// An empty or comment-only file is an error when it is the only file with
+// content: a description split over several files may contain empty ones
+// (for example a placeholder for a team's services).
 func Decode(files []File) (*Cluster, ErrorList) {
-	out := &Cluster{}
-	var errs ErrorList
-	for _, f := range files {
-		var c Cluster
-		if err := yaml.Unmarshal(f.Data, &c); err != nil {
-			errs = append(errs, &Error{Pos: Pos{File: f.Name}, Msg: err.Error()})
-			continue
-		}
-		if c.Name != "" {
-			out.Name = c.Name
-		}
-		if c.Defaults != nil {
-			out.Defaults = c.Defaults
-		}
-		mergeMap(&out.Nodes, c.Nodes)
-		mergeMap(&out.Checks, c.Checks)
-		mergeMap(&out.VIPGroups, c.VIPGroups)
-		mergeMap(&out.SyncGroups, c.SyncGroups)
-		mergeMap(&out.Spread, c.Spread)
-		mergeMap(&out.Services, c.Services)
+	c := &Cluster{Sources: NewSources()}
+	d := &decoder{cluster: c, src: c.Sources}
+	if len(files) == 0 {
+		d.errs = append(d.errs, &Error{Msg: "no files to decode"})
+		return c, d.errs
 	}
-	return out, errs
+	var empty []File
+	for _, f := range files {
+		if d.decodeFile(f) {
+			empty = append(empty, f)
+		}
+	}
+	if len(empty) == len(files) {
+		for _, f := range empty {
+			d.errs = append(d.errs, &Error{Pos: Pos{File: f.Name}, Msg: "empty file: a cluster description needs at least a nodes section"})
+		}
+	}
+	if d.truncated {
+		d.errs = append(d.errs, &Error{Msg: fmt.Sprintf("too many errors; stopped after %d", maxErrors)})
+	}
+	d.errs.Sort()
+	return c, d.errs
 }
 
-func mergeMap[V any](dst *map[string]V, src map[string]V) {
-	if len(src) == 0 {
+// decoder decodes yaml.Node trees into the Cluster types by reflection,
+// honouring yaml struct tags. It exists because yaml.v3's KnownFields does
+// not reach through custom unmarshalers and reports no per-field positions.
+type decoder struct {
+	cluster   *Cluster
+	src       *Sources
+	errs      ErrorList
+	truncated bool
+
+	// Per file.
+	file   string
+	budget int
+	// expanding holds the aliases being followed, to stop cycles (&a [*a]).
+	expanding map[*yaml.Node]bool
+	budgetHit bool
+}
+
+// decodeFile decodes one file into d.cluster. It reports whether the file
+// held no document at all.
+func (d *decoder) decodeFile(f File) (empty bool) {
+	d.file = f.Name
+	d.budget = decodeBudgetBase + decodeBudgetPerByte*len(f.Data)
+	d.expanding = map[*yaml.Node]bool{}
+	d.budgetHit = false
+
+	if len(f.Data) > MaxFileSize {
+		d.errorAt(Pos{File: f.Name}, "", "file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)
+		return false
+	}
+	if pos, msg, ok := checkText(f.Data); !ok {
+		pos.File = f.Name
+		d.errorAt(pos, "", "%s", msg)
+		return false
+	}
+
+	doc, extra, err := parseYAML(f.Data)
+	if err != nil {
+		d.errs = append(d.errs, yamlSyntaxError(f.Name, f.Data, err))
+		return false
+	}
+	if doc == nil {
+		return true
+	}
+	if extra != nil {
+		d.errorAt(Pos{File: f.Name, Line: extra.Line, Column: extra.Column}, "",
+			"a second YAML document starts here; put one document per file (a description may span several files)")
+	}
+	if len(doc.Content) == 0 {
+		return true
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return true
+	}
+	d.decodeRoot(root)
+	return false
+}
+
+// parseYAML parses the first document into a node tree and reports a
+// second document if there is one. yaml.v3 is not known to panic since
+// v3.0.0, but Decode must never panic, so a panic becomes an error.
+func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			doc, extra, err = nil, nil, fmt.Errorf("yaml: parser failed: %v", r)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	var second yaml.Node
+	switch err := dec.Decode(&second); {
+	case err == nil:
+		return &first, &second, nil
+	case errors.Is(err, io.EOF):
+		return &first, nil, nil
+	default:
+		return nil, nil, err
+	}
+}
+
+// checkText rejects binary input with a clear message before the YAML
+// parser reports it without a line.
+func checkText(data []byte) (Pos, string, bool) {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return Pos{Line: line, Column: col}, fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i]), false
+		case r == '\n':
+			line, col = line+1, 0
+		case r < 0x20 && r != '\t' && r != '\r' || r == 0x7f:
+			return Pos{Line: line, Column: col}, fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r), false
+		}
+		i += size
+		col++
+	}
+	return Pos{}, "", true
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlSyntaxError turns a yaml.v3 parse error into an Error with a line.
+// yaml.v3 omits "line N" for problems on the first line.
+func yamlSyntaxError(file string, data []byte, err error) *Error {
+	msg := err.Error()
+	line := 1
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if strings.Contains(msg, "cannot start any token") && lineHasTab(data, line) {
+		msg += " (tabs are not allowed in YAML indentation; use spaces)"
+	}
+	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
+}
+
+func lineHasTab(data []byte, line int) bool {
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	return line >= 1 && line <= len(lines) && bytes.Contains(lines[line-1], []byte("\t"))
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos {
+	return Pos{File: d.file, Line: n.Line, Column: n.Column}
+}
+
+func (d *decoder) errorAt(p Pos, path, format string, args ...any) {
+	if len(d.errs) >= maxErrors {
+		d.truncated = true
 		return
 	}
-	if *dst == nil {
-		*dst = map[string]V{}
+	d.errs = append(d.errs, &Error{Pos: p, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.errorAt(d.pos(n), path, format, args...)
+}
+
+// setSource records the first place a path was written; later files do
+// not move it (a top-level section may appear in every file).
+func (d *decoder) setSource(path string, n *yaml.Node) {
+	if _, ok := d.src.byPath[path]; !ok {
+		d.src.Set(path, d.pos(n))
 	}
-	for k, v := range src {
-		(*dst)[k] = v
+}
+
+// decodeRoot decodes a file's top-level mapping into the shared cluster.
+// The keyed sections (nodes, vipGroups, ...) merge entry by entry; the
+// cluster name and defaults may be given once.
+func (d *decoder) decodeRoot(root *yaml.Node) {
+	root = d.follow(root, "")
+	if root == nil {
+		return
 	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root, "", "want a mapping of sections (nodes, vipGroups, services, ...) at the top level, got %s", describe(root))
+		return
+	}
+	v := reflect.ValueOf(d.cluster).Elem()
+	fields := fieldsOf(v.Type())
+	for _, kv := range d.pairs(root, "") {
+		name := kv.key.Value
+		f, ok := fields.byName[name]
+		if !ok {
+			d.unknownField(kv.key, "", name, fields.names)
+			continue
+		}
+		switch name {
+		case "cluster":
+			var s string
+			if !d.decodeValue(kv.val, reflect.ValueOf(&s).Elem(), name) {
+				continue
+			}
+			if prev, ok := d.src.byPath[name]; ok && d.cluster.Name != s {
+				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev)
+				continue
+			}
+			d.setSource(name, kv.key)
+			d.cluster.Name = s
+			continue
+		case "defaults":
+			if prev, ok := d.src.byPath[name]; ok {
+				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev)
+				continue
+			}
+		}
+		d.setSource(name, kv.key)
+		d.decodeValue(kv.val, v.FieldByIndex(f.index), name)
+	}
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// decodeValue decodes n into v and records positions under path. It
+// reports whether decoding succeeded without errors at this level.
+func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
+	if d.budget--; d.budget < 0 {
+		if !d.budgetHit {
+			d.budgetHit = true
+			d.errorf(n, path, "document expands to too many values (aliases repeating aliases?); refusing to decode further")
+		}
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		if d.expanding[n] {
+			d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
+			return false
+		}
+		d.expanding[n] = true
+		defer delete(d.expanding, n)
+		if n.Alias == nil {
+			d.errorf(n, path, "alias *%s refers to nothing", n.Value)
+			return false
+		}
+		return d.decodeValue(n.Alias, v, path)
+	}
+
+	t := v.Type()
+	if t == reflect.TypeFor[VIP]() {
+		return d.decodeVIP(n, v, path)
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
+			d.errorf(n, path, "%v", err)
+			return false
+		}
+		return true
+	}
+
+	isNull := n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+	switch t.Kind() {
+	case reflect.Pointer:
+		if isNull && t.Elem().Kind() != reflect.Struct && !reflect.PointerTo(t.Elem()).Implements(unmarshalerType) {
+			d.errorf(n, path, "want %s, got null", want(t.Elem()))
+			return false
+		}
+		// A null struct value ("tcp:") means present with no settings.
+		if v.IsNil() {
+			v.Set(reflect.New(t.Elem()))
+		}
+		return d.decodeValue(n, v.Elem(), path)
+	case reflect.Struct:
+		if isNull {
+			return true
+		}
+		return d.decodeStruct(n, v, path)
+	case reflect.Map:
+		if isNull {
+			return true
+		}
+		return d.decodeMap(n, v, path)
+	case reflect.Slice:
+		if isNull {
+			return true
+		}
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, path, "want a list, got %s", describe(n))
+			return false
+		}
+		ok := true
+		s := reflect.MakeSlice(t, 0, len(n.Content))
+		for i, e := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.setSource(p, e)
+			ev := reflect.New(t.Elem()).Elem()
+			ok = d.decodeValue(e, ev, p) && ok
+			s = reflect.Append(s, ev)
+		}
+		v.Set(s)
+		return ok
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+			d.errorf(n, path, "want a string, got %s", describe(n))
+			return false
+		}
+		v.SetString(n.Value)
+		return true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+			d.errorf(n, path, "want an integer, got %s", describe(n))
+			return false
+		}
+		var i int64
+		if err := n.Decode(&i); err != nil || v.OverflowInt(i) {
+			d.errorf(n, path, "integer %s is out of range", n.Value)
+			return false
+		}
+		v.SetInt(i)
+		return true
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			d.errorf(n, path, "want true or false, got %s", describe(n))
+			return false
+		}
+		b, err := strconv.ParseBool(strings.ToLower(n.Value))
+		if err != nil {
+			d.errorf(n, path, "want true or false, got %s", describe(n))
+			return false
+		}
+		v.SetBool(b)
+		return true
+	}
+	d.errorf(n, path, "cannot decode into %s (a bug in hakeeper)", t)
+	return false
+}
+
+// decodeVIP accepts the string form through VIP's own unmarshaler and
+// decodes the mapping form strictly (VIP.UnmarshalYAML's mapping branch
+// would accept unknown keys).
+func (d *decoder) decodeVIP(n *yaml.Node, v reflect.Value, path string) bool {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+		return d.decodeValue(n, v.FieldByName("Address"), path)
+	case n.Kind == yaml.MappingNode:
+		return d.decodeStruct(n, v, path)
+	}
+	d.errorf(n, path, "want an address string (192.0.2.10/24) or a mapping with address, device and label, got %s", describe(n))
+	return false
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "want a mapping, got %s", describe(n))
+		return false
+	}
+	fields := fieldsOf(v.Type())
+	ok := true
+	for _, kv := range d.pairs(n, path) {
+		name := kv.key.Value
+		f, known := fields.byName[name]
+		if !known {
+			d.unknownField(kv.key, path, name, fields.names)
+			ok = false
+			continue
+		}
+		p := joinPath(path, name)
+		d.setSource(p, kv.key)
+		ok = d.decodeValue(kv.val, v.FieldByIndex(f.index), p) && ok
+	}
+	return ok
+}
+
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
+	t := v.Type()
+	if t.Key().Kind() != reflect.String {
+		d.errorf(n, path, "cannot decode a map keyed by %s (a bug in hakeeper)", t.Key())
+		return false
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "want a mapping of names to entries, got %s", describe(n))
+		return false
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(t))
+	}
+	ok := true
+	for _, kv := range d.pairs(n, path) {
+		key := reflect.ValueOf(kv.key.Value).Convert(t.Key())
+		p := joinPath(path, kv.key.Value)
+		// Within one mapping pairs() rejects duplicates, so an existing
+		// entry comes from an earlier file.
+		if v.MapIndex(key).IsValid() {
+			d.errorf(kv.key, p, "defined twice: also at %s", d.src.Lookup(p))
+			ok = false
+			continue
+		}
+		d.setSource(p, kv.key)
+		ev := reflect.New(t.Elem()).Elem()
+		ok = d.decodeValue(kv.val, ev, p) && ok
+		v.SetMapIndex(key, ev)
+	}
+	return ok
+}
+
+type keyValue struct{ key, val *yaml.Node }
+
+// pairs returns a mapping's entries with YAML merge keys (<<: *base)
+// expanded: explicit keys win over merged ones, earlier merge sources over
+// later ones. Duplicate explicit keys and non-string keys are reported.
+func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
+	var explicit, merged []keyValue
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merged = append(merged, d.mergeSources(val, path)...)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
+			d.errorf(k, path, "a mapping key must be a name, got %s", describe(k))
+			continue
+		}
+		if prev, dup := seen[k.Value]; dup {
+			d.errorf(k, joinPath(path, k.Value), "key %q appears twice in this mapping: also at line %d", k.Value, prev.Line)
+			continue
+		}
+		seen[k.Value] = k
+		explicit = append(explicit, keyValue{k, val})
+	}
+	for _, kv := range merged {
+		if _, dup := seen[kv.key.Value]; !dup {
+			seen[kv.key.Value] = kv.key
+			explicit = append(explicit, kv)
+		}
+	}
+	return explicit
+}
+
+// mergeSources returns the entries a merge key brings in: a mapping, an
+// alias of one, or a list of those.
+func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
+	if d.budget--; d.budget < 0 {
+		return nil
+	}
+	var out []keyValue
+	switch val.Kind {
+	case yaml.AliasNode:
+		if d.expanding[val] || val.Alias == nil {
+			d.errorf(val, path, "merge alias *%s refers to a value that contains it", val.Value)
+			return nil
+		}
+		d.expanding[val] = true
+		out = d.mergeSources(val.Alias, path)
+		delete(d.expanding, val)
+	case yaml.MappingNode:
+		out = d.pairs(val, path)
+	case yaml.SequenceNode:
+		for _, e := range val.Content {
+			if e.Kind == yaml.SequenceNode {
+				d.errorf(e, path, "a merge key (<<) takes a mapping or a list of mappings, got a list inside the list")
+				continue
+			}
+			out = append(out, d.mergeSources(e, path)...)
+		}
+	default:
+		d.errorf(val, path, "a merge key (<<) takes a mapping or a list of mappings, got %s", describe(val))
+	}
+	return out
+}
+
+// follow resolves an alias at the top of a document.
+func (d *decoder) follow(n *yaml.Node, path string) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		if d.expanding[n] {
+			d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
+			return nil
+		}
+		d.expanding[n] = true
+		n = n.Alias
+	}
+	return n
+}
+
+func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string) {
+	msg := fmt.Sprintf("unknown field %q", name)
+	if s := suggest(name, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else {
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	d.errorf(key, joinPath(path, name), "%s", msg)
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// describe names a node's kind and value for "want X, got Y" messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.DocumentNode:
+		return "a document"
+	}
+	v := n.Value
+	if len(v) > 40 {
+		v = v[:40] + "..."
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return fmt.Sprintf("string %q", v)
+	case "!!int":
+		return "integer " + v
+	case "!!float":
+		return "number " + v
+	case "!!bool":
+		return "boolean " + v
+	case "!!null":
+		return "null"
+	}
+	return fmt.Sprintf("%s %q", n.ShortTag(), v)
+}
+
+// want names what a Go type expects, for "got null" messages.
+func want(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map:
+		return "a mapping"
+	}
+	return "a value"
+}
+
+type field struct{ index []int }
+
+type fieldTable struct {
+	byName map[string]field
+	names  []string // sorted, for messages and suggestions
+}
+
+var fieldCache sync.Map // reflect.Type → *fieldTable
+
+// fieldsOf lists a struct's YAML keys the way yaml.v3 does: the tag's name
+// (or the lowercased field name), "-" skipped, ",inline" flattened.
+func fieldsOf(t reflect.Type) *fieldTable {
+	if ft, ok := fieldCache.Load(t); ok {
+		return ft.(*fieldTable)
+	}
+	ft := &fieldTable{byName: map[string]field{}}
+	var walk func(t reflect.Type, prefix []int)
+	walk = func(t reflect.Type, prefix []int) {
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			tag := sf.Tag.Get("yaml")
+			name, opts, _ := strings.Cut(tag, ",")
+			if name == "-" {
+				continue
+			}
+			index := append(append([]int(nil), prefix...), i)
+			if strings.Contains(","+opts+",", ",inline,") && sf.Type.Kind() == reflect.Struct {
+				walk(sf.Type, index)
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(sf.Name)
+			}
+			ft.byName[name] = field{index: index}
+		}
+	}
+	walk(t, nil)
+	for name := range ft.byName {
+		ft.names = append(ft.names, name)
+	}
+	sort.Strings(ft.names)
+	fieldCache.Store(t, ft)
+	return ft
 }
