@@ -299,7 +299,9 @@ func TestDesiredVRRPDefaults(t *testing.T) {
 		{
 			desc:  "notify timeout set",
 			group: func(g *model.VIPGroup) { g.Notify = &model.Notify{Stop: model.Command{Shell: "x"}, Timeout: dur("2s")} },
-			want:  func(i *model.Instance) { i.Notify = model.NotifySpec{Stop: model.Command{Shell: "x"}, Timeout: 2 * time.Second} },
+			want: func(i *model.Instance) {
+				i.Notify = model.NotifySpec{Stop: model.Command{Shell: "x"}, Timeout: 2 * time.Second}
+			},
 		},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
