@@ -1,0 +1,126 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// dnsTypes are the query types a DNS check may ask for.
+var dnsTypes = map[string]dnsmessage.Type{
+	"A":     dnsmessage.TypeA,
+	"AAAA":  dnsmessage.TypeAAAA,
+	"CNAME": dnsmessage.TypeCNAME,
+	"MX":    dnsmessage.TypeMX,
+	"NS":    dnsmessage.TypeNS,
+	"PTR":   dnsmessage.TypePTR,
+	"SOA":   dnsmessage.TypeSOA,
+	"SRV":   dnsmessage.TypeSRV,
+	"TXT":   dnsmessage.TypeTXT,
+}
+
+// dnsProbe sends one recursion-desired query for Name and Type over UDP
+// from a connected socket and passes on a response with the query's ID,
+// the same question and RCODE NOERROR (an empty answer section is fine:
+// the server is answering). Responses with another ID are ignored, as a
+// resolver would; an ICMP port unreachable fails at once.
+type dnsProbe struct {
+	name  dnsmessage.Name
+	qtype dnsmessage.Type
+}
+
+func newDNS(spec *model.DNSCheck) (Probe, error) {
+	if spec == nil || spec.Name == "" {
+		return nil, errors.New("dns check: no name to query")
+	}
+	fqdn := spec.Name
+	if !strings.HasSuffix(fqdn, ".") {
+		fqdn += "."
+	}
+	name, err := dnsmessage.NewName(fqdn)
+	if err != nil {
+		return nil, fmt.Errorf("dns check: name %q: %v", spec.Name, err)
+	}
+	typ := strings.ToUpper(spec.Type)
+	if typ == "" {
+		typ = model.DefaultDNSType
+	}
+	qtype, ok := dnsTypes[typ]
+	if !ok {
+		return nil, fmt.Errorf("dns check: unknown type %q (want A, AAAA, CNAME, MX, NS, PTR, SOA, SRV or TXT)", spec.Type)
+	}
+	p := &dnsProbe{name: name, qtype: qtype}
+	return p.run, nil
+}
+
+func (p *dnsProbe) question() dnsmessage.Question {
+	return dnsmessage.Question{Name: p.name, Type: p.qtype, Class: dnsmessage.ClassINET}
+}
+
+func (p *dnsProbe) query(id uint16) ([]byte, error) {
+	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{ID: id, RecursionDesired: true})
+	b.EnableCompression()
+	if err := b.StartQuestions(); err != nil {
+		return nil, err
+	}
+	if err := b.Question(p.question()); err != nil {
+		return nil, err
+	}
+	return b.Finish()
+}
+
+func (p *dnsProbe) run(ctx context.Context, t Target) Result {
+	start := time.Now()
+	fail := func(err error) Result { return Result{Err: err, Latency: time.Since(start)} }
+	id := uint16(rand.Uint32())
+	msg, err := p.query(id)
+	if err != nil {
+		return fail(err)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", t.String())
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := c.Write(msg); err != nil {
+		return fail(udpError(err))
+	}
+	buf := make([]byte, maxDatagram)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fail(errors.New("no matching DNS response before the timeout"))
+			}
+			return fail(udpError(err))
+		}
+		var parser dnsmessage.Parser
+		h, err := parser.Start(buf[:n])
+		if err != nil || h.ID != id || !h.Response {
+			continue // not ours: keep waiting, like a resolver
+		}
+		q, err := parser.Question()
+		if err != nil || q.Type != p.qtype || q.Class != dnsmessage.ClassINET || !strings.EqualFold(q.Name.String(), p.name.String()) {
+			continue
+		}
+		if h.RCode != dnsmessage.RCodeSuccess {
+			return fail(fmt.Errorf("response code %s", strings.TrimPrefix(h.RCode.String(), "RCode")))
+		}
+		return Result{Latency: time.Since(start)}
+	}
+}

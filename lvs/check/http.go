@@ -1,0 +1,162 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// maxHTTPBody bounds what an HTTP check reads: a health page is small, and a
+// misbehaving server must not make the checker buffer gigabytes.
+const maxHTTPBody = 1 << 20
+
+// httpProbe GETs Path from the target with the Host header set to Host
+// (the virtual host). It passes when the status is in Status (default 200)
+// and the first maxHTTPBody bytes of the body contain Body and match
+// BodyRegex, when those are set. Redirects are not followed (a 301 is a
+// status like any other) and every check uses a fresh connection, so a
+// server that died after the last check cannot hide behind a pooled one.
+// HTTPS sends SNI (default: Host without a port) and verifies the
+// certificate against the system roots unless InsecureSkipVerify is set.
+type httpProbe struct {
+	spec   model.HTTPCheck
+	scheme string
+	status []int
+	regex  *regexp.Regexp
+	client *http.Client
+}
+
+func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
+	p := &httpProbe{scheme: "http"}
+	if spec != nil {
+		p.spec = *spec
+	}
+	if p.spec.Path == "" {
+		p.spec.Path = model.DefaultHTTPPath
+	}
+	if p.spec.Path[0] != '/' {
+		return nil, fmt.Errorf("http check: path %q must start with /", p.spec.Path)
+	}
+	p.status = p.spec.Status
+	if len(p.status) == 0 {
+		p.status = []int{model.DefaultHTTPStatus}
+	}
+	if p.spec.BodyRegex != "" {
+		re, err := regexp.Compile(p.spec.BodyRegex)
+		if err != nil {
+			return nil, fmt.Errorf("http check: bodyRegex: %v", err)
+		}
+		p.regex = re
+	}
+	tr := &http.Transport{
+		// Never a proxy from the environment: the check is about this server.
+		Proxy:                  nil,
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+		DialContext:            (&net.Dialer{}).DialContext,
+	}
+	if useTLS {
+		p.scheme = "https"
+		sni := p.spec.SNI
+		if sni == "" {
+			sni = hostOnly(p.spec.Host)
+		}
+		tr.TLSClientConfig = &tls.Config{
+			ServerName:         sni,
+			InsecureSkipVerify: p.spec.InsecureSkipVerify,
+		}
+		tr.ForceAttemptHTTP2 = false
+	}
+	p.client = &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return p.run, nil
+}
+
+// hostOnly strips a port from a Host header value.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+func (p *httpProbe) run(ctx context.Context, t Target) Result {
+	start := time.Now()
+	fail := func(err error) Result { return Result{Err: err, Latency: time.Since(start)} }
+	u := &url.URL{Scheme: p.scheme, Host: t.String()}
+	ref, err := url.Parse(p.spec.Path)
+	if err != nil {
+		return fail(fmt.Errorf("path %q: %v", p.spec.Path, err))
+	}
+	u = u.ResolveReference(ref)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fail(err)
+	}
+	if p.spec.Host != "" {
+		req.Host = p.spec.Host
+	}
+	req.Header.Set("User-Agent", "hakeeper-check")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fail(timeoutErr(ctx, unwrapURLError(err)))
+	}
+	defer resp.Body.Close()
+	needBody := p.spec.Body != "" || p.regex != nil
+	var body []byte
+	if needBody {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody))
+		if err != nil {
+			return fail(timeoutErr(ctx, fmt.Errorf("reading body: %w", err)))
+		}
+	}
+	lat := time.Since(start)
+	if !slices.Contains(p.status, resp.StatusCode) {
+		return Result{Err: fmt.Errorf("status %d, want %s", resp.StatusCode, statusList(p.status)), Latency: lat}
+	}
+	if p.spec.Body != "" && !bytes.Contains(body, []byte(p.spec.Body)) {
+		return Result{Err: fmt.Errorf("body does not contain %q", p.spec.Body), Latency: lat}
+	}
+	if p.regex != nil && !p.regex.Match(body) {
+		return Result{Err: fmt.Errorf("body does not match %q", p.spec.BodyRegex), Latency: lat}
+	}
+	return Result{Latency: lat}
+}
+
+func statusList(s []int) string {
+	var b []byte
+	for i, c := range s {
+		if i > 0 {
+			b = append(b, " or "...)
+		}
+		b = strconv.AppendInt(b, int64(c), 10)
+	}
+	return string(b)
+}
+
+// unwrapURLError drops net/http's `Get "https://…": ` prefix: the status
+// already names the server.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
