@@ -1,0 +1,235 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd"
+)
+
+const (
+	vrrpProto = 112
+	vrrpTTL   = 255
+	// tosInternetControl is the precedence keepalived marks adverts with.
+	tosInternetControl = 0xc0
+	// v6ChecksumOffset is where the checksum sits in a VRRP message; the
+	// kernel fills it with the pseudo-header sum on send and checks it on
+	// receive.
+	v6ChecksumOffset = 6
+)
+
+var (
+	groupV4 = netip.MustParseAddr("224.0.0.18")
+	groupV6 = netip.MustParseAddr("ff02::12")
+)
+
+// ConnFactory opens raw VRRP sockets in the current namespace.
+type ConnFactory struct{}
+
+var _ vrrpd.ConnFactory = ConnFactory{}
+
+// Open opens a protocol-112 socket bound to ifname. With src valid
+// (unicast mode) adverts are sent from src and the multicast group is not
+// joined; otherwise they go from the interface's primary IPv4 address or
+// IPv6 link-local address and the group is joined.
+func (ConnFactory) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp socket: %w", err)
+	}
+	v6 := family == model.IPv6
+	local := src
+	if !local.IsValid() {
+		h, err := newHandle()
+		if err != nil {
+			return nil, err
+		}
+		local, err = primaryAddr(h, ifname, v6)
+		h.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	multicast := !src.IsValid()
+	if v6 {
+		return openV6(ifi, local, multicast)
+	}
+	return openV4(ifi, local, multicast)
+}
+
+// listenRaw opens a raw socket bound to the device, so only this
+// interface's VRRP traffic reaches it.
+func listenRaw(network, laddr string, ifi *net.Interface, extra func(fd int) error) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if serr = unix.BindToDevice(int(fd), ifi.Name); serr != nil {
+				serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifi.Name, serr)
+				return
+			}
+			if extra != nil {
+				serr = extra(int(fd))
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.ListenPacket(context.Background(), network, laddr)
+}
+
+type conn4 struct {
+	ifi   *net.Interface
+	local netip.Addr
+	pc    *ipv4.PacketConn
+	raw   net.PacketConn
+	cm    ipv4.ControlMessage
+}
+
+func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
+	raw, err := listenRaw("ip4:112", "0.0.0.0", ifi, func(fd int) error {
+		// DF clear, like keepalived: an advert is never fragmented anyway,
+		// and path-MTU state must not make the kernel refuse it.
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+	}
+	pc := ipv4.NewPacketConn(raw)
+	c := &conn4{ifi: ifi, local: local, pc: pc, raw: raw}
+	c.cm = ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}
+	steps := []func() error{
+		func() error { return pc.SetTOS(tosInternetControl) },
+		func() error { return pc.SetTTL(vrrpTTL) },
+		func() error { return pc.SetMulticastTTL(vrrpTTL) },
+		func() error { return pc.SetMulticastLoopback(false) },
+		func() error { return pc.SetMulticastInterface(ifi) },
+		func() error { return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
+	}
+	if multicast {
+		steps = append(steps, func() error {
+			return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV4.AsSlice()})
+		})
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+		}
+	}
+	return c, nil
+}
+
+func (c *conn4) WriteTo(payload []byte, dst netip.Addr) error {
+	_, err := c.pc.WriteTo(payload, &c.cm, &net.IPAddr{IP: dst.AsSlice()})
+	return err
+}
+
+func (c *conn4) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
+	for {
+		n, cm, src, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			return 0, vrrpd.RecvMeta{}, err
+		}
+		if cm != nil && cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
+			continue // bound to the device, but be sure
+		}
+		meta := vrrpd.RecvMeta{}
+		if a, ok := src.(*net.IPAddr); ok {
+			meta.Src, _ = netip.AddrFromSlice(a.IP)
+			meta.Src = meta.Src.Unmap()
+		}
+		if cm != nil {
+			meta.TTL = cm.TTL
+			meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
+			meta.Dst = meta.Dst.Unmap()
+		}
+		return n, meta, nil
+	}
+}
+
+func (c *conn4) LocalAddr() netip.Addr { return c.local }
+func (c *conn4) Close() error          { return c.raw.Close() }
+
+type conn6 struct {
+	ifi   *net.Interface
+	local netip.Addr
+	pc    *ipv6.PacketConn
+	raw   net.PacketConn
+	cm    ipv6.ControlMessage
+}
+
+func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
+	raw, err := listenRaw("ip6:112", "::", ifi, nil)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+	}
+	pc := ipv6.NewPacketConn(raw)
+	c := &conn6{ifi: ifi, local: local, pc: pc, raw: raw}
+	c.cm = ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}
+	steps := []func() error{
+		func() error { return pc.SetTrafficClass(tosInternetControl) },
+		func() error { return pc.SetHopLimit(vrrpTTL) },
+		func() error { return pc.SetMulticastHopLimit(vrrpTTL) },
+		func() error { return pc.SetMulticastLoopback(false) },
+		func() error { return pc.SetMulticastInterface(ifi) },
+		func() error { return pc.SetChecksum(true, v6ChecksumOffset) },
+		func() error {
+			return pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+		},
+	}
+	if multicast {
+		steps = append(steps, func() error {
+			return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()})
+		})
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+		}
+	}
+	return c, nil
+}
+
+func (c *conn6) WriteTo(payload []byte, dst netip.Addr) error {
+	to := &net.IPAddr{IP: dst.AsSlice()}
+	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
+		to.Zone = c.ifi.Name
+	}
+	_, err := c.pc.WriteTo(payload, &c.cm, to)
+	return err
+}
+
+func (c *conn6) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
+	for {
+		n, cm, src, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			return 0, vrrpd.RecvMeta{}, err
+		}
+		if cm != nil && cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
+			continue
+		}
+		meta := vrrpd.RecvMeta{}
+		if a, ok := src.(*net.IPAddr); ok {
+			meta.Src, _ = netip.AddrFromSlice(a.IP)
+		}
+		if cm != nil {
+			meta.TTL = cm.HopLimit
+			meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		}
+		return n, meta, nil
+	}
+}
+
+func (c *conn6) LocalAddr() netip.Addr { return c.local }
+func (c *conn6) Close() error          { return c.raw.Close() }

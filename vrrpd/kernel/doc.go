@@ -1,0 +1,9 @@
+// Package kernel implements vrrpd's kernel-boundary interfaces for the
+// current network namespace: raw protocol-112 sockets (Conn), VIPs via
+// rtnetlink (Addresses), gratuitous ARP and unsolicited neighbour
+// advertisements (Announcer), link state (Links), hook and check
+// processes (Runner) and the wall clock (Clock).
+//
+// To run against another namespace, run the process inside it (`ip netns
+// exec`); tests observe other namespaces only through NewHandleAt handles.
+package kernel

@@ -1,0 +1,131 @@
+package kernel
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/test/netns"
+)
+
+// helperEnv selects what TestHelperProcess does when the test binary is
+// re-executed inside a node namespace: raw sockets and netlink
+// subscriptions belong to the process's namespace, so the code under test
+// runs in a real process there.
+const helperEnv = "HKV_KERNEL_HELPER"
+
+// startHelper runs this test binary inside node as a helper doing mode.
+func startHelper(t *testing.T, node *netns.Node, mode string, args ...string) *netns.Process {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{exe, "-test.run=^TestHelperProcess$", "--"}, args...)
+	return node.StartEnv(t, []string{helperEnv + "=" + mode}, argv...)
+}
+
+func helperArgs() []string {
+	for i, a := range os.Args {
+		if a == "--" {
+			return os.Args[i+1:]
+		}
+	}
+	return nil
+}
+
+// TestHelperProcess is not a test: it is the body of helper processes.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		t.Skip("only runs as a helper process")
+	}
+	err := runHelperMode(mode, helperArgs())
+	if err != nil {
+		fmt.Println("ERROR:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func runHelperMode(mode string, args []string) error {
+	switch mode {
+	case "send": // send FAMILY SRC|- DST HEXPAYLOAD COUNT
+		fam := model.Family(args[0])
+		var src netip.Addr
+		if args[1] != "-" {
+			src = netip.MustParseAddr(args[1])
+		}
+		c, err := ConnFactory{}.Open(netns.NodeIface, fam, src)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Println("LOCAL", c.LocalAddr())
+		payload, err := hex.DecodeString(args[3])
+		if err != nil {
+			return err
+		}
+		var count int
+		fmt.Sscan(args[4], &count)
+		for i := 0; i < count; i++ {
+			if err := c.WriteTo(payload, netip.MustParseAddr(args[2])); err != nil {
+				return err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		fmt.Println("SENT")
+		return nil
+	case "recv": // recv FAMILY: print each packet as RECV src dst ttl hex
+		c, err := ConnFactory{}.Open(netns.NodeIface, model.Family(args[0]), netip.Addr{})
+		if err != nil {
+			return err
+		}
+		fmt.Println("READY", c.LocalAddr())
+		buf := make([]byte, 1500)
+		for {
+			n, m, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("RECV %s %s %d %x\n", m.Src, m.Dst, m.TTL, buf[:n])
+		}
+	case "announce": // announce ADDR...
+		a := NewAnnouncer()
+		defer a.Close()
+		var addrs []netip.Addr
+		for _, s := range args {
+			addrs = append(addrs, netip.MustParseAddr(s))
+		}
+		if err := a.Announce(netns.NodeIface, addrs); err != nil {
+			return err
+		}
+		// Twice: the second call reuses the cached sockets.
+		if err := a.Announce(netns.NodeIface, addrs); err != nil {
+			return err
+		}
+		fmt.Println("ANNOUNCED")
+		return nil
+	case "links": // print every change of the lab interface's state
+		l, err := NewLinks()
+		if err != nil {
+			return err
+		}
+		up, err := l.Up(netns.NodeIface)
+		if err != nil {
+			return err
+		}
+		fmt.Println("READY up=" + fmt.Sprint(up))
+		return l.Watch(context.Background(), func(name string) {
+			up, err := l.Up(name)
+			fmt.Printf("CHANGE %s up=%v err=%v\n", name, up, err)
+		})
+	}
+	return fmt.Errorf("unknown helper mode %q (%s)", mode, strings.Join(args, " "))
+}
