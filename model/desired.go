@@ -567,8 +567,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	serviceCheckDone := false
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
 	for i, rs := range s.RealServers {
-		rpath := fmt.Sprintf("%s.realServers[%d]", path, i)
-		spec, err := r.realServer(rpath, &rs, vs)
+		spec, err := r.realServer(path, i, &rs, vs)
 		if err != nil {
 			return vs, false, err
 		}
@@ -599,7 +598,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		return cmp.Compare(a.Port, b.Port)
 	})
 	if s.SorryServer != nil {
-		spec, err := r.realServer(path+".sorryServer", s.SorryServer, vs)
+		spec, err := r.realServer(path, -1, s.SorryServer, vs)
 		if err != nil {
 			return vs, false, err
 		}
@@ -616,16 +615,25 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	return vs, true, nil
 }
 
-func (r *resolver) realServer(path string, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
+// realServer resolves a real server (index i of the service at svcPath,
+// or its sorry server for i < 0). The path is only formatted for an error:
+// this runs for every server of every service.
+func (r *resolver) realServer(svcPath string, i int, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
+	pathOf := func() string {
+		if i < 0 {
+			return svcPath + ".sorryServer"
+		}
+		return fmt.Sprintf("%s.realServers[%d]", svcPath, i)
+	}
 	a, err := netip.ParseAddr(rs.Address)
 	if err != nil {
-		return RealServerSpec{}, r.errf(path+".address", "%q is not an IP address", rs.Address)
+		return RealServerSpec{}, r.errf(pathOf()+".address", "%q is not an IP address", rs.Address)
 	}
 	if rs.Port < 0 || rs.Port > 65535 {
-		return RealServerSpec{}, r.errf(path+".port", "port %d is outside 0-65535", rs.Port)
+		return RealServerSpec{}, r.errf(pathOf()+".port", "port %d is outside 0-65535", rs.Port)
 	}
 	if rs.UpperThreshold < 0 || rs.LowerThreshold < 0 {
-		return RealServerSpec{}, r.errf(path, "connection thresholds cannot be negative")
+		return RealServerSpec{}, r.errf(pathOf(), "connection thresholds cannot be negative")
 	}
 	spec := RealServerSpec{
 		Address:        a,
