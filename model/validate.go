@@ -1,5 +1,1099 @@
 package model
 
-// Validate reports every semantic problem of a decoded cluster.
-// PLACEHOLDER: being replaced by the full validator.
-func Validate(c *Cluster) ErrorList { return nil }
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate reports every semantic problem of a decoded cluster at once,
+// sorted by place. Each error names where the offending value was written
+// (from c.Sources; clusters built in code, with nil Sources, get errors
+// with a path but no place).
+func Validate(c *Cluster) ErrorList {
+	if c == nil {
+		return ErrorList{{Msg: "no cluster description"}}
+	}
+	v := &validator{
+		c:         c,
+		spreadOf:  map[string]string{},
+		syncOf:    map[string]string{},
+		vipOwner:  map[netip.Addr]string{},
+		groupFam:  map[string]Family{},
+		groupAddr: map[string][]netip.Addr{},
+	}
+	v.nodes()
+	v.trackChecks()
+	v.defaults()
+	v.spreadSets()
+	v.syncGroups()
+	v.vipGroups()
+	v.overrides()
+	v.vridConflicts()
+	v.services()
+
+	v.errs.Sort()
+	return slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+}
+
+// validator holds what one check needs from another: which set each group
+// belongs to, the VIPs each group owns and their family.
+type validator struct {
+	c    *Cluster
+	errs ErrorList
+
+	spreadOf  map[string]string // group → spread set
+	syncOf    map[string]string // group → sync group
+	vipOwner  map[netip.Addr]string
+	groupFam  map[string]Family // family of a group's VIPs, when known
+	groupAddr map[string][]netip.Addr
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Pos: v.c.Sources.Lookup(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// where names the place of path for "also at" messages.
+func (v *validator) where(path string) string {
+	if p := v.c.Sources.Lookup(path).String(); p != "" {
+		return p
+	}
+	return path
+}
+
+// written reports whether path was written in the source, even with an
+// empty value (`master: ""` decodes to the same Command as no master).
+func (s *Sources) written(path string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.byPath[path]
+	return ok
+}
+
+func namesOf[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func didYouMean(name string, known []string) string {
+	if s := suggest(name, known); s != "" && s != name {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+var (
+	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	// Linux interface names: at most 15 bytes, no slash, colon or space.
+	ifaceNameRE = regexp.MustCompile(`^[^/:\s]{1,15}$`)
+)
+
+func checkIfaceName(name string) string {
+	if !ifaceNameRE.MatchString(name) || name == "." || name == ".." {
+		return fmt.Sprintf("%q is not a valid interface name (1-15 characters, no '/', ':' or spaces)", name)
+	}
+	return ""
+}
+
+// parseHost parses an address without prefix, rejecting zones and
+// IPv4-mapped IPv6 forms that the kernel would treat differently.
+func parseHost(s string) (netip.Addr, string) {
+	if s == "" {
+		return netip.Addr{}, "address is required"
+	}
+	if strings.Contains(s, "/") {
+		return netip.Addr{}, fmt.Sprintf("%q: want an address without prefix length", s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Sprintf("%q is not an IP address", s)
+	}
+	return a, checkUsable(a, s)
+}
+
+func checkUsable(a netip.Addr, s string) string {
+	switch {
+	case a.Zone() != "":
+		return fmt.Sprintf("%q: zones (%%%s) are not allowed", s, a.Zone())
+	case a.Is4In6():
+		return fmt.Sprintf("%q: write IPv4 addresses in IPv4 form (%s)", s, a.Unmap())
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback():
+		return fmt.Sprintf("%q is not a usable unicast address", s)
+	}
+	return ""
+}
+
+func addrFamily(a netip.Addr) Family {
+	if a.Is4() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// ---- nodes ----
+
+func (v *validator) nodes() {
+	if len(v.c.Nodes) == 0 {
+		v.errorf("nodes", "a cluster needs at least one node")
+		return
+	}
+	addrUser := map[netip.Addr]string{}
+	for _, name := range namesOf(v.c.Nodes) {
+		p := "nodes." + name
+		n := v.c.Nodes[name]
+		if !nodeNameRE.MatchString(name) {
+			v.errorf(p, "node name %q must be a host name label: letters, digits and '-', 1-63 characters, not starting or ending with '-'", name)
+		}
+		if n == nil {
+			v.errorf(p, "node has no settings: address and interface are required")
+			continue
+		}
+		if n.Address == "" {
+			v.errorf(p+".address", "address is required (the node's IPv4 address VRRP speaks from)")
+		} else if a, msg := parseHost(n.Address); msg != "" {
+			v.errorf(p+".address", "%s", msg)
+		} else if !a.Is4() {
+			v.errorf(p+".address", "%q must be an IPv4 address (put the IPv6 address in address6)", n.Address)
+		} else if other, dup := addrUser[a]; dup {
+			v.errorf(p+".address", "%s is also the address of node %q (at %s)", a, other, v.where("nodes."+other+".address"))
+		} else {
+			addrUser[a] = name
+		}
+		if n.Address6 != "" {
+			if a, msg := parseHost(n.Address6); msg != "" {
+				v.errorf(p+".address6", "%s", msg)
+			} else if !a.Is6() {
+				v.errorf(p+".address6", "%q must be an IPv6 address", n.Address6)
+			} else if other, dup := addrUser[a]; dup {
+				v.errorf(p+".address6", "%s is also the address of node %q", a, other)
+			} else {
+				addrUser[a] = name
+			}
+		}
+		if n.Interface == "" {
+			v.errorf(p+".interface", "interface is required (the link VRRP runs on)")
+		} else if msg := checkIfaceName(n.Interface); msg != "" {
+			v.errorf(p+".interface", "%s", msg)
+		}
+	}
+}
+
+// overrides checks each node's per-group overrides once the groups are known.
+func (v *validator) overrides() {
+	for _, name := range namesOf(v.c.Nodes) {
+		n := v.c.Nodes[name]
+		if n == nil {
+			continue
+		}
+		for _, gname := range namesOf(n.Overrides) {
+			p := "nodes." + name + ".overrides." + gname
+			o := n.Overrides[gname]
+			g, ok := v.c.VIPGroups[gname]
+			if !ok {
+				v.errorf(p, "no VIP group %q%s", gname, didYouMean(gname, namesOf(v.c.VIPGroups)))
+				continue
+			}
+			if o == nil {
+				continue
+			}
+			if !slices.Contains(v.members(gname, g), name) {
+				v.errorf(p, "node %q is not a member of group %q, so this override has no effect", name, gname)
+			}
+			if o.Interface != "" {
+				if msg := checkIfaceName(o.Interface); msg != "" {
+					v.errorf(p+".interface", "%s", msg)
+				}
+			}
+			if o.Priority != nil {
+				v.priority(p+".priority", *o.Priority, gname, name)
+			}
+		}
+	}
+}
+
+// priority checks a configured priority: 1-254, or 255 for the node
+// that owns the group's addresses (RFC 5798 reserves 255 for it).
+func (v *validator) priority(path string, prio int, group, node string) {
+	switch {
+	case prio == OwnerPriority:
+		if !v.ownsVIP(group, node) {
+			v.errorf(path, "priority 255 is reserved for the address owner: node %q does not have one of group %q's VIPs as its address", node, group)
+		}
+	case prio < 1 || prio > 254:
+		v.errorf(path, "priority %d is out of range 1-254", prio)
+	}
+}
+
+func (v *validator) ownsVIP(group, node string) bool {
+	n := v.c.Nodes[node]
+	if n == nil {
+		return false
+	}
+	for _, s := range []string{n.Address, n.Address6} {
+		if a, err := netip.ParseAddr(s); err == nil && slices.Contains(v.groupAddr[group], a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- tracked checks ----
+
+func (v *validator) trackChecks() {
+	for _, name := range namesOf(v.c.Checks) {
+		p := "checks." + name
+		tc := v.c.Checks[name]
+		if tc == nil {
+			v.errorf(p, "check has no settings: command is required")
+			continue
+		}
+		v.command(p+".command", tc.Command, true)
+		v.positiveDuration(p+".interval", tc.Interval)
+		v.positiveDuration(p+".timeout", tc.Timeout)
+		v.atLeastOne(p+".rise", tc.Rise)
+		v.atLeastOne(p+".fall", tc.Fall)
+		v.weight(p+".weight", tc.Weight)
+	}
+}
+
+// weight checks a priority adjustment: it must leave room inside 1-254.
+func (v *validator) weight(path string, w int) {
+	if w < -253 || w > 253 {
+		v.errorf(path, "weight %d is out of range -253..253", w)
+	}
+}
+
+func (v *validator) command(path string, c Command, required bool) {
+	switch {
+	case c.IsZero():
+		if required || v.c.Sources.written(path) {
+			v.errorf(path, "command is empty")
+		}
+	case c.Shell != "" && strings.TrimSpace(c.Shell) == "":
+		v.errorf(path, "command is empty")
+	case c.Shell == "" && c.Argv[0] == "":
+		v.errorf(path+"[0]", "program name is empty")
+	}
+}
+
+func (v *validator) positiveDuration(path string, d *Duration) {
+	if d != nil && *d <= 0 {
+		v.errorf(path, "%s must be greater than 0", d)
+	}
+}
+
+func (v *validator) nonNegativeDuration(path string, d *Duration) {
+	if d != nil && *d < 0 {
+		v.errorf(path, "%s must not be negative", d)
+	}
+}
+
+func (v *validator) atLeastOne(path string, i *int) {
+	if i != nil && *i < 1 {
+		v.errorf(path, "%d must be at least 1", *i)
+	}
+}
+
+func (v *validator) notify(path string, n *Notify) {
+	if n == nil {
+		return
+	}
+	v.command(path+".master", n.Master, false)
+	v.command(path+".backup", n.Backup, false)
+	v.command(path+".fault", n.Fault, false)
+	v.command(path+".stop", n.Stop, false)
+	v.positiveDuration(path+".timeout", n.Timeout)
+}
+
+// ---- defaults ----
+
+func (v *validator) defaults() {
+	d := v.c.Defaults
+	if d == nil {
+		return
+	}
+	if d.VRRP != nil {
+		v.vrrpSettings("defaults.vrrp", d.VRRP)
+		version := DefaultVRRPVersion
+		if d.VRRP.Version != nil {
+			version = *d.VRRP.Version
+		}
+		if d.VRRP.AdvertInterval != nil {
+			v.advertInterval("defaults.vrrp.advertInterval", d.VRRP.AdvertInterval.D(), version, "")
+		}
+	}
+	if s := d.Service; s != nil {
+		v.scheduler("defaults.service.scheduler", s.Scheduler)
+		v.forwarding("defaults.service.forwarding", s.Forwarding)
+		v.protocol("defaults.service.protocol", s.Protocol)
+		v.persistence("defaults.service.persistence", s.Persistence, "")
+	}
+	if d.Check != nil {
+		v.check("defaults.check", d.Check)
+	}
+}
+
+// vrrpSettings checks the settings that do not depend on the version.
+func (v *validator) vrrpSettings(path string, s *VRRPSettings) {
+	if s.Version != nil && *s.Version != 2 && *s.Version != 3 {
+		v.errorf(path+".version", "VRRP version %d is not supported: want 2 or 3", *s.Version)
+	}
+	v.positiveDuration(path+".advertInterval", s.AdvertInterval)
+	if s.PreemptDelay != nil {
+		if *s.PreemptDelay < 0 {
+			v.errorf(path+".preemptDelay", "%s must not be negative", s.PreemptDelay)
+		} else if s.PreemptDelay.D() > time.Hour {
+			v.errorf(path+".preemptDelay", "%s is longer than the 1h maximum", s.PreemptDelay)
+		}
+	}
+	if g := s.GARP; g != nil {
+		if g.Repeat != nil && (*g.Repeat < 1 || *g.Repeat > 100) {
+			v.errorf(path+".garp.repeat", "%d is out of range 1-100", *g.Repeat)
+		}
+		v.nonNegativeDuration(path+".garp.interval", g.Interval)
+		v.nonNegativeDuration(path+".garp.refreshDelay", g.RefreshDelay)
+	}
+}
+
+// advertInterval checks an interval against what the version's wire
+// format can carry: v3 centiseconds in 12 bits, v2 whole seconds in 8.
+func (v *validator) advertInterval(path string, d time.Duration, version int, note string) {
+	if d <= 0 {
+		return // reported as non-positive already
+	}
+	switch version {
+	case 3:
+		if d < MinAdvertIntervalV3 || d > MaxAdvertIntervalV3 || d%(10*time.Millisecond) != 0 {
+			v.errorf(path, "advertInterval %s%s is not valid for VRRP version 3: want 10ms..40.95s in multiples of 10ms", d, note)
+		}
+	case 2:
+		if d < MinAdvertIntervalV2 || d > MaxAdvertIntervalV2 || d%time.Second != 0 {
+			v.errorf(path, "advertInterval %s%s is not valid for VRRP version 2: want whole seconds 1s..255s", d, note)
+		}
+	}
+}
+
+// ---- spread sets and sync groups ----
+
+func (v *validator) spreadSets() {
+	for _, name := range namesOf(v.c.Spread) {
+		p := "spread." + name
+		s := v.c.Spread[name]
+		if s == nil {
+			v.errorf(p, "spread set has no settings: groups and nodes are required")
+			continue
+		}
+		if len(s.Groups) == 0 {
+			v.errorf(p+".groups", "a spread set needs at least one group")
+		}
+		if len(s.Nodes) == 0 {
+			v.errorf(p+".nodes", "a spread set needs at least one node")
+		}
+		v.groupRefs(p+".groups", s.Groups, func(i int, g string) {
+			gp := fmt.Sprintf("%s.groups[%d]", p, i)
+			if other, dup := v.spreadOf[g]; dup {
+				v.errorf(gp, "group %q is already in spread set %q (at %s); a group can be in one spread set only", g, other, v.where("spread."+other))
+				return
+			}
+			v.spreadOf[g] = name
+			if grp := v.c.VIPGroups[g]; grp != nil && (len(grp.Nodes) > 0 || len(grp.Priorities) > 0) {
+				v.errorf(gp, "group %q sets nodes or priorities but is in spread set %q, which chooses them: remove one", g, name)
+			}
+		})
+		v.nodeRefs(p+".nodes", s.Nodes)
+	}
+}
+
+func (v *validator) syncGroups() {
+	for _, name := range namesOf(v.c.SyncGroups) {
+		p := "syncGroups." + name
+		s := v.c.SyncGroups[name]
+		if s == nil {
+			v.errorf(p, "sync group has no settings: groups are required")
+			continue
+		}
+		// keepalived accepts one-group sync groups (useful for their
+		// notify hooks), so one is allowed.
+		if len(s.Groups) == 0 {
+			v.errorf(p+".groups", "a sync group needs at least one group")
+		}
+		v.groupRefs(p+".groups", s.Groups, func(i int, g string) {
+			if other, dup := v.syncOf[g]; dup {
+				v.errorf(fmt.Sprintf("%s.groups[%d]", p, i), "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
+				return
+			}
+			v.syncOf[g] = name
+		})
+		v.notify(p+".notify", s.Notify)
+	}
+}
+
+// groupRefs checks a list of VIP group names and calls each for every
+// existing, first-listed one.
+func (v *validator) groupRefs(path string, groups []string, each func(i int, g string)) {
+	seen := map[string]int{}
+	for i, g := range groups {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		if j, dup := seen[g]; dup {
+			v.errorf(ep, "group %q is listed twice (also at %s)", g, v.where(fmt.Sprintf("%s[%d]", path, j)))
+			continue
+		}
+		seen[g] = i
+		if _, ok := v.c.VIPGroups[g]; !ok {
+			v.errorf(ep, "no VIP group %q%s", g, didYouMean(g, namesOf(v.c.VIPGroups)))
+			continue
+		}
+		each(i, g)
+	}
+}
+
+// nodeRefs checks a list of node names: defined, listed once.
+func (v *validator) nodeRefs(path string, nodes []string) {
+	seen := map[string]int{}
+	for i, n := range nodes {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		if j, dup := seen[n]; dup {
+			v.errorf(ep, "node %q is listed twice (also at %s)", n, v.where(fmt.Sprintf("%s[%d]", path, j)))
+			continue
+		}
+		seen[n] = i
+		if _, ok := v.c.Nodes[n]; !ok {
+			v.errorf(ep, "no node %q is defined%s", n, didYouMean(n, namesOf(v.c.Nodes)))
+		}
+	}
+}
+
+// ---- VIP groups ----
+
+// members lists the nodes that take part in a group, as configured.
+func (v *validator) members(name string, g *VIPGroup) []string {
+	if s, ok := v.spreadOf[name]; ok {
+		return v.c.Spread[s].Nodes
+	}
+	if len(g.Nodes) > 0 {
+		return g.Nodes
+	}
+	return namesOf(g.Priorities)
+}
+
+// setting returns the path a VRRP setting of a group comes from: the
+// group's own when set, else defaults.vrrp.
+func (v *validator) settingPath(group, field string) string {
+	p := "vipGroups." + group + "." + field
+	if v.c.Sources.written(p) || v.c.Sources == nil {
+		return p
+	}
+	return "defaults.vrrp." + field
+}
+
+func (v *validator) vipGroups() {
+	names := namesOf(v.c.VIPGroups)
+	// VIPs first, so duplicate VIPs and owner checks see every group.
+	for _, name := range names {
+		if g := v.c.VIPGroups[name]; g != nil {
+			v.vips(name, g)
+		}
+	}
+	var dv *VRRPSettings
+	if v.c.Defaults != nil {
+		dv = v.c.Defaults.VRRP
+	}
+	if dv == nil {
+		dv = &VRRPSettings{}
+	}
+	for _, name := range names {
+		p := "vipGroups." + name
+		g := v.c.VIPGroups[name]
+		if g == nil {
+			v.errorf(p, "group has no settings: vrid and vips are required")
+			continue
+		}
+		if g.VRID < 1 || g.VRID > 255 {
+			v.errorf(p+".vrid", "%d is out of range 1-255", g.VRID)
+		}
+		if g.Interface != "" {
+			if msg := checkIfaceName(g.Interface); msg != "" {
+				v.errorf(p+".interface", "%s", msg)
+			}
+		}
+		v.groupMembers(name, g)
+
+		v.vrrpSettings(p, &g.VRRPSettings)
+		version, versionFrom := DefaultVRRPVersion, ""
+		switch {
+		case g.Version != nil:
+			version = *g.Version
+		case dv.Version != nil:
+			version, versionFrom = *dv.Version, " (version from defaults.vrrp)"
+		}
+		interval, intervalFrom := DefaultAdvertInterval, ""
+		switch {
+		case g.AdvertInterval != nil:
+			interval = g.AdvertInterval.D()
+		case dv.AdvertInterval != nil:
+			interval, intervalFrom = dv.AdvertInterval.D(), " (from defaults.vrrp)"
+		}
+		// When both come from defaults, defaults() reported it already.
+		if g.Version != nil || g.AdvertInterval != nil {
+			path := p + ".advertInterval"
+			if g.AdvertInterval == nil {
+				path = p + ".version"
+			}
+			v.advertInterval(path, interval, version, intervalFrom+versionFrom)
+		}
+		if version == 2 && v.groupFam[name] == IPv6 {
+			v.errorf(v.settingPath(name, "version"), "VRRP version 2 is IPv4-only but group %q has IPv6 VIPs%s: use version 3", name, versionFrom)
+		}
+		if a := g.Auth; a != nil {
+			if version == 3 {
+				v.errorf(p+".auth", "auth is VRRPv2-only (RFC 5798 removed it); group %q uses version 3%s", name, versionFrom)
+			}
+			if a.Type != "pass" {
+				v.errorf(p+".auth.type", "auth type %q is not supported: want pass", a.Type)
+			}
+			if (a.SecretFile == "") == (a.SecretEnv == "") {
+				v.errorf(p+".auth", "set exactly one of secretFile and secretEnv")
+			}
+		}
+		unicast := DefaultUnicast
+		if g.Unicast != nil {
+			unicast = *g.Unicast
+		} else if dv.Unicast != nil {
+			unicast = *dv.Unicast
+		}
+		if unicast && v.groupFam[name] == IPv6 {
+			for _, m := range v.members(name, g) {
+				if n := v.c.Nodes[m]; n != nil && n.Address6 == "" {
+					v.errorf(v.settingPath(name, "unicast"), "unicast IPv6 group %q needs an address6 on node %q (at %s)", name, m, v.where("nodes."+m))
+				}
+			}
+		}
+
+		seenIf := map[string]int{}
+		for i, ti := range g.TrackInterfaces {
+			tp := fmt.Sprintf("%s.trackInterfaces[%d]", p, i)
+			if ti.Interface == "" {
+				v.errorf(tp+".interface", "interface is required")
+			} else if msg := checkIfaceName(ti.Interface); msg != "" {
+				v.errorf(tp+".interface", "%s", msg)
+			} else if j, dup := seenIf[ti.Interface]; dup {
+				v.errorf(tp, "interface %q is tracked twice (also at %s)", ti.Interface, v.where(fmt.Sprintf("%s.trackInterfaces[%d]", p, j)))
+			} else {
+				seenIf[ti.Interface] = i
+			}
+			v.weight(tp+".weight", ti.Weight)
+		}
+		seenCheck := map[string]int{}
+		for i, tc := range g.TrackChecks {
+			tp := fmt.Sprintf("%s.trackChecks[%d]", p, i)
+			if tc.Check == "" {
+				v.errorf(tp+".check", "check name is required")
+			} else if _, ok := v.c.Checks[tc.Check]; !ok {
+				v.errorf(tp+".check", "no check %q is defined under checks%s", tc.Check, didYouMean(tc.Check, namesOf(v.c.Checks)))
+			} else if j, dup := seenCheck[tc.Check]; dup {
+				v.errorf(tp, "check %q is tracked twice (also at %s)", tc.Check, v.where(fmt.Sprintf("%s.trackChecks[%d]", p, j)))
+			} else {
+				seenCheck[tc.Check] = i
+			}
+			if tc.Weight != nil {
+				v.weight(tp+".weight", *tc.Weight)
+			}
+		}
+		v.notify(p+".notify", g.Notify)
+	}
+}
+
+// vips parses a group's VIPs, records which group owns each address and
+// the group's family, and reports duplicates and mixed families.
+func (v *validator) vips(name string, g *VIPGroup) {
+	p := "vipGroups." + name
+	if len(g.VIPs) == 0 {
+		v.errorf(p+".vips", "a VIP group needs at least one VIP")
+		return
+	}
+	seen := map[netip.Addr]int{}
+	for i, vip := range g.VIPs {
+		vp := fmt.Sprintf("%s.vips[%d]", p, i)
+		pfx, msg := checkVIPAddress(vip.Address)
+		if msg != "" {
+			v.errorf(vp, "%s", msg)
+			continue
+		}
+		a := pfx.Addr()
+		fam := addrFamily(a)
+		if j, dup := seen[a]; dup {
+			v.errorf(vp, "VIP %s is listed twice in this group (also at %s)", a, v.where(fmt.Sprintf("%s.vips[%d]", p, j)))
+			continue
+		}
+		seen[a] = i
+		if owner, dup := v.vipOwner[a]; dup {
+			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner, v.where("vipGroups."+owner))
+			continue
+		}
+		v.vipOwner[a] = name
+		v.groupAddr[name] = append(v.groupAddr[name], a)
+		if gf, ok := v.groupFam[name]; !ok {
+			v.groupFam[name] = fam
+		} else if gf != fam {
+			v.errorf(vp, "VIP %s is %s but the group's first VIP is %s: a VRRP instance carries one address family; use two groups", a, fam, gf)
+		}
+		if vip.Device != "" {
+			if msg := checkIfaceName(vip.Device); msg != "" {
+				v.errorf(vp+".device", "%s", msg)
+			}
+		}
+		if vip.Label != "" {
+			dev := firstSet(vip.Device, g.Interface)
+			switch {
+			case fam == IPv6:
+				v.errorf(vp+".label", "labels exist only for IPv4 addresses")
+			case len(vip.Label) > 15:
+				v.errorf(vp+".label", "label %q is longer than 15 characters", vip.Label)
+			case dev != "" && vip.Label != dev && !strings.HasPrefix(vip.Label, dev+":"):
+				v.errorf(vp+".label", "label %q must be %q or start with %q", vip.Label, dev, dev+":")
+			}
+		}
+	}
+}
+
+// firstSet returns the first non-empty string.
+func firstSet(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// checkVIPAddress accepts an address with or without prefix length.
+func checkVIPAddress(s string) (netip.Prefix, string) {
+	if s == "" {
+		return netip.Prefix{}, "VIP address is required"
+	}
+	var pfx netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if pfx, err = netip.ParsePrefix(s); err != nil {
+			return pfx, fmt.Sprintf("%q is not an address with prefix length (192.0.2.10/24, 2001:db8::10/64)", s)
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return pfx, fmt.Sprintf("%q is not an IP address", s)
+		}
+		pfx = netip.PrefixFrom(a, a.BitLen())
+	}
+	if msg := checkUsable(pfx.Addr(), s); msg != "" {
+		return pfx, msg
+	}
+	return pfx, ""
+}
+
+// groupMembers checks how a group names its nodes.
+func (v *validator) groupMembers(name string, g *VIPGroup) {
+	p := "vipGroups." + name
+	_, spread := v.spreadOf[name]
+	if len(g.Nodes) > 0 && len(g.Priorities) > 0 {
+		v.errorf(p+".priorities", "set either nodes (a preference order) or priorities, not both")
+	}
+	if !spread && len(g.Nodes) == 0 && len(g.Priorities) == 0 {
+		v.errorf(p, "group %q has no nodes: set nodes or priorities, or put it in a spread set", name)
+	}
+	v.nodeRefs(p+".nodes", g.Nodes)
+	for _, n := range namesOf(g.Priorities) {
+		pp := p + ".priorities." + n
+		if _, ok := v.c.Nodes[n]; !ok {
+			v.errorf(pp, "no node %q is defined%s", n, didYouMean(n, namesOf(v.c.Nodes)))
+			continue
+		}
+		v.priority(pp, g.Priorities[n], name, n)
+	}
+}
+
+// vridConflicts reports two groups of one address family with the same
+// VRID on the same interface name. Interface names stand in for segments:
+// nodes of one cluster normally share their names, and a VRID clash on a
+// shared segment makes the routers fight, so a shared name is refused even
+// when the groups have no node in common.
+func (v *validator) vridConflicts() {
+	type key struct {
+		iface string
+		fam   Family
+		vrid  int
+	}
+	used := map[key]string{}
+	for _, name := range namesOf(v.c.VIPGroups) {
+		g := v.c.VIPGroups[name]
+		fam, ok := v.groupFam[name]
+		if g == nil || !ok || g.VRID < 1 || g.VRID > 255 {
+			continue
+		}
+		ifaces := map[string]bool{}
+		for _, m := range v.members(name, g) {
+			if iface := v.groupIface(name, g, m); iface != "" {
+				ifaces[iface] = true
+			}
+		}
+		reported := map[string]bool{}
+		for _, iface := range namesOf(ifaces) {
+			k := key{iface, fam, g.VRID}
+			other, clash := used[k]
+			if !clash {
+				used[k] = name
+				continue
+			}
+			if !reported[other] {
+				reported[other] = true
+				v.errorf("vipGroups."+name+".vrid", "VRID %d is also used by group %q (at %s) for %s on interface %s: groups sharing a segment need distinct VRIDs per address family", g.VRID, other, v.where("vipGroups."+other+".vrid"), fam, iface)
+			}
+		}
+	}
+}
+
+// groupIface is the interface a member node runs a group on.
+func (v *validator) groupIface(group string, g *VIPGroup, node string) string {
+	n := v.c.Nodes[node]
+	if n == nil {
+		return g.Interface
+	}
+	if o := n.Overrides[group]; o != nil && o.Interface != "" {
+		return o.Interface
+	}
+	return firstSet(g.Interface, n.Interface)
+}
+
+// ---- services ----
+
+func (v *validator) scheduler(path, s string) {
+	if s != "" && !slices.Contains(Schedulers, s) {
+		v.errorf(path, "unknown scheduler %q: want one of %s%s", s, strings.Join(Schedulers, ", "), didYouMean(s, Schedulers))
+	}
+}
+
+func (v *validator) forwarding(path string, f Forwarding) {
+	switch f {
+	case "", NAT, DR, Tunnel:
+	default:
+		v.errorf(path, "unknown forwarding %q: want nat, dr or tun", f)
+	}
+}
+
+func (v *validator) protocol(path string, p Protocol) {
+	switch p {
+	case "", TCP, UDP, SCTP:
+	default:
+		v.errorf(path, "unknown protocol %q: want tcp, udp or sctp", p)
+	}
+}
+
+// persistence checks a persistence block; fam is "" when the family is
+// not known (defaults), which accepts either netmask form.
+func (v *validator) persistence(path string, ps *Persistence, fam Family) {
+	if ps == nil {
+		return
+	}
+	switch t := ps.Timeout.D(); {
+	case t <= 0:
+		v.errorf(path+".timeout", "timeout is required and must be greater than 0")
+	case t%time.Second != 0:
+		v.errorf(path+".timeout", "%s: IPVS counts persistence in whole seconds", t)
+	}
+	if ps.Netmask == "" {
+		return
+	}
+	if bits, err := strconv.Atoi(ps.Netmask); err == nil {
+		if fam == IPv4 {
+			v.errorf(path+".netmask", "%q: an IPv4 service takes a dotted netmask such as 255.255.255.0", ps.Netmask)
+		} else if bits < 1 || bits > 128 {
+			v.errorf(path+".netmask", "IPv6 prefix length %d is out of range 1-128", bits)
+		}
+		return
+	}
+	if fam == IPv6 {
+		v.errorf(path+".netmask", "%q: an IPv6 service takes a prefix length such as 64", ps.Netmask)
+		return
+	}
+	m, err := netip.ParseAddr(ps.Netmask)
+	if err != nil || !m.Is4() || !contiguousMask(m) {
+		v.errorf(path+".netmask", "%q is not an IPv4 netmask such as 255.255.255.0", ps.Netmask)
+	}
+}
+
+func contiguousMask(m netip.Addr) bool {
+	b := m.As4()
+	u := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return u != 0 && ^u&(^u+1) == 0
+}
+
+func (v *validator) services() {
+	var sd ServiceDefaults
+	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
+		sd = *v.c.Defaults.Service
+	}
+	type vipKey struct {
+		addr  netip.Addr
+		port  int
+		proto Protocol
+	}
+	type markKey struct {
+		mark int
+		fam  Family
+	}
+	vipUsed := map[vipKey]string{}
+	markUsed := map[markKey]string{}
+
+	for _, name := range namesOf(v.c.Services) {
+		p := "services." + name
+		s := v.c.Services[name]
+		if s == nil {
+			v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
+			continue
+		}
+		var fam Family
+		switch {
+		case s.VIP != "" && s.FWMark != 0:
+			v.errorf(p, "set either vip (with port) or fwmark, not both")
+		case s.VIP == "" && s.FWMark == 0:
+			v.errorf(p, "set vip (with port) or fwmark")
+		case s.VIP != "":
+			a, msg := parseHost(s.VIP)
+			if msg != "" {
+				v.errorf(p+".vip", "%s", msg)
+				break
+			}
+			fam = addrFamily(a)
+			owner, ok := v.vipOwner[a]
+			if !ok {
+				v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
+			} else if s.Group != "" && s.Group != owner {
+				v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner)
+			}
+			if s.Port < 1 || s.Port > 65535 {
+				v.errorf(p+".port", "port %d is out of range 1-65535 (a VIP service needs a port)", s.Port)
+			}
+			if s.Family != "" && s.Family != fam {
+				v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
+			}
+			proto := firstSet(string(s.Protocol), string(sd.Protocol), string(DefaultProtocol))
+			k := vipKey{a, s.Port, Protocol(proto)}
+			if other, dup := vipUsed[k]; dup {
+				v.errorf(p, "%s port %d/%s is also service %q (at %s)", a, s.Port, proto, other, v.where("services."+other))
+			} else {
+				vipUsed[k] = name
+			}
+		default:
+			if s.FWMark < 1 || s.FWMark > 1<<32-1 {
+				v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
+			}
+			if s.Port != 0 {
+				v.errorf(p+".port", "a fwmark service has no port: the mark selects the packets")
+			}
+			if s.Protocol != "" {
+				v.errorf(p+".protocol", "a fwmark service has no protocol: the mark selects the packets")
+			}
+			fam = IPv4
+			switch s.Family {
+			case "", IPv4:
+			case IPv6:
+				fam = IPv6
+			default:
+				v.errorf(p+".family", "unknown family %q: want ipv4 or ipv6", s.Family)
+				fam = ""
+			}
+			if s.Group != "" {
+				if _, ok := v.c.VIPGroups[s.Group]; !ok {
+					v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, namesOf(v.c.VIPGroups)))
+				} else if gf, ok := v.groupFam[s.Group]; ok && fam != "" && gf != fam {
+					v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
+				}
+			}
+			k := markKey{s.FWMark, fam}
+			if other, dup := markUsed[k]; dup && s.FWMark > 0 {
+				v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", s.FWMark, fam, other, v.where("services."+other))
+			} else {
+				markUsed[k] = name
+			}
+		}
+		v.protocol(p+".protocol", s.Protocol)
+
+		v.scheduler(p+".scheduler", s.Scheduler)
+		sched := firstSet(s.Scheduler, sd.Scheduler, DefaultScheduler)
+		if len(s.SchedulerFlags) > 0 {
+			allowed, ok := SchedulerFlags[sched]
+			if !ok {
+				v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
+			} else {
+				seen := map[string]bool{}
+				for i, f := range s.SchedulerFlags {
+					fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
+					switch {
+					case !slices.Contains(allowed, f):
+						v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
+					case seen[f]:
+						v.errorf(fp, "flag %q is listed twice", f)
+					}
+					seen[f] = true
+				}
+			}
+		}
+		v.forwarding(p+".forwarding", s.Forwarding)
+		fwd := Forwarding(firstSet(string(s.Forwarding), string(sd.Forwarding), string(DefaultForwarding)))
+		v.persistence(p+".persistence", s.Persistence, fam)
+		if s.Quorum != nil && *s.Quorum < 1 {
+			v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
+		}
+		if s.Check != nil {
+			v.check(p+".check", s.Check)
+		}
+
+		if len(s.RealServers) == 0 {
+			v.errorf(p+".realServers", "a service needs at least one real server")
+		}
+		type rsKey struct {
+			addr netip.Addr
+			port int
+		}
+		seen := map[rsKey]int{}
+		for i := range s.RealServers {
+			rp := fmt.Sprintf("%s.realServers[%d]", p, i)
+			rs := &s.RealServers[i]
+			a, ok := v.realServer(rp, rs, s, fam, fwd)
+			if !ok {
+				continue
+			}
+			k := rsKey{a, firstSetInt(rs.Port, s.Port)}
+			if j, dup := seen[k]; dup {
+				v.errorf(rp, "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
+				continue
+			}
+			seen[k] = i
+		}
+		if s.SorryServer != nil {
+			v.realServer(p+".sorryServer", s.SorryServer, s, fam, fwd)
+		}
+	}
+}
+
+func firstSetInt(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// realServer checks one backend; it returns its address when parsable.
+func (v *validator) realServer(p string, rs *RealServer, s *Service, fam Family, fwd Forwarding) (netip.Addr, bool) {
+	a, msg := parseHost(rs.Address)
+	ok := msg == ""
+	if !ok {
+		v.errorf(p+".address", "%s", msg)
+	} else if fam != "" && addrFamily(a) != fam {
+		v.errorf(p+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, addrFamily(a), fam)
+	}
+	switch {
+	case rs.Port < 0 || rs.Port > 65535:
+		v.errorf(p+".port", "port %d is out of range 1-65535", rs.Port)
+	case rs.Port == 0:
+	case (fwd == DR || fwd == Tunnel) && s.FWMark != 0:
+		v.errorf(p+".port", "with %s forwarding of a fwmark service the real server port must be unset: IPVS cannot rewrite the port", fwd)
+	case (fwd == DR || fwd == Tunnel) && s.Port != 0 && rs.Port != s.Port:
+		v.errorf(p+".port", "port %d differs from the service port %d, but %s forwarding cannot rewrite the port", rs.Port, s.Port, fwd)
+	}
+	if rs.Weight != nil && (*rs.Weight < 0 || *rs.Weight > 65535) {
+		v.errorf(p+".weight", "weight %d is out of range 0-65535", *rs.Weight)
+	}
+	if rs.UpperThreshold < 0 {
+		v.errorf(p+".upperThreshold", "%d must not be negative", rs.UpperThreshold)
+	}
+	if rs.LowerThreshold < 0 {
+		v.errorf(p+".lowerThreshold", "%d must not be negative", rs.LowerThreshold)
+	}
+	switch {
+	case rs.LowerThreshold > 0 && rs.UpperThreshold == 0:
+		v.errorf(p+".lowerThreshold", "lowerThreshold needs an upperThreshold: it is where a server that hit upperThreshold takes connections again")
+	case rs.LowerThreshold > rs.UpperThreshold && rs.UpperThreshold > 0:
+		v.errorf(p+".lowerThreshold", "lowerThreshold %d must not exceed upperThreshold %d", rs.LowerThreshold, rs.UpperThreshold)
+	}
+	if rs.Check != nil {
+		v.check(p+".check", rs.Check)
+	}
+	return a, ok
+}
+
+// ---- health checks ----
+
+// DNSTypes are the query types a DNS health check may send.
+var DNSTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "SOA", "PTR"}
+
+func (v *validator) check(p string, c *Check) {
+	var types []string
+	for _, t := range []struct {
+		name string
+		set  bool
+	}{
+		{"tcp", c.TCP != nil}, {"http", c.HTTP != nil}, {"https", c.HTTPS != nil},
+		{"exec", c.Exec != nil}, {"udp", c.UDP != nil}, {"dns", c.DNS != nil}, {"none", c.None != nil},
+	} {
+		if t.set {
+			types = append(types, t.name)
+		}
+	}
+	switch len(types) {
+	case 0:
+		v.errorf(p, "no check type: set exactly one of tcp, http, https, exec, udp, dns or none")
+	case 1:
+	default:
+		v.errorf(p+"."+types[1], "more than one check type (%s): set exactly one", strings.Join(types, ", "))
+	}
+	v.positiveDuration(p+".interval", c.Interval)
+	v.positiveDuration(p+".timeout", c.Timeout)
+	v.atLeastOne(p+".retries", c.Retries)
+	v.atLeastOne(p+".rise", c.Rise)
+	v.atLeastOne(p+".fall", c.Fall)
+	if c.Port < 0 || c.Port > 65535 {
+		v.errorf(p+".port", "port %d is out of range 1-65535", c.Port)
+	}
+	v.httpCheck(p+".http", c.HTTP)
+	v.httpCheck(p+".https", c.HTTPS)
+	if e := c.Exec; e != nil {
+		v.command(p+".exec.command", e.Command, true)
+	}
+	if d := c.DNS; d != nil {
+		if strings.TrimSpace(d.Name) == "" {
+			v.errorf(p+".dns.name", "name to query is required")
+		}
+		if d.Type != "" && !slices.Contains(DNSTypes, d.Type) {
+			v.errorf(p+".dns.type", "query type %q is not supported: want one of %s%s", d.Type, strings.Join(DNSTypes, ", "), didYouMean(d.Type, DNSTypes))
+		}
+	}
+}
+
+func (v *validator) httpCheck(p string, h *HTTPCheck) {
+	if h == nil {
+		return
+	}
+	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+		v.errorf(p+".path", "path %q must start with /", h.Path)
+	}
+	for i, st := range h.Status {
+		if st < 100 || st > 599 {
+			v.errorf(fmt.Sprintf("%s.status[%d]", p, i), "HTTP status %d is out of range 100-599", st)
+		}
+	}
+	if h.BodyRegex != "" {
+		if _, err := regexp.Compile(h.BodyRegex); err != nil {
+			v.errorf(p+".bodyRegex", "not a valid RE2 regular expression: %v", err)
+		}
+	}
+}
