@@ -24,7 +24,8 @@ const execOutputTail = 256
 const execWaitDelay = time.Second
 
 // execProbe runs the command with the target's address and port appended
-// (the check port: the server's own unless the check names another); exit
+// (the check port: the server's own unless the check names another; $1
+// and $2 for the shell form); exit
 // status 0 passes. The command runs in its own process group, which is
 // killed as a whole when the timeout expires, so a script that started
 // children leaves nothing behind. With a user set, it runs as that user
@@ -40,6 +41,11 @@ func newExec(spec *model.CheckSpec) (Probe, error) {
 		return nil, errors.New("exec check: no command")
 	}
 	p := &execProbe{args: spec.Exec.Command.Args()}
+	if spec.Exec.Command.Shell != "" {
+		// sh -c takes the first argument after the script as $0; give it
+		// a name so the address and port arrive as $1 and $2.
+		p.args = append(p.args, "hakeeper-check")
+	}
 	name := spec.Exec.User
 	if name == "" {
 		name = spec.User

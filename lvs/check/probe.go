@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -94,7 +95,8 @@ func runOnce(ctx context.Context, probe Probe, timeout time.Duration, t Target) 
 
 // timeoutErr rewrites a context error into the wording an operator wants.
 func timeoutErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("timed out: %w", err)
 	}
 	return err

@@ -1,0 +1,155 @@
+package check
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+var execTarget = Target{Address: netip.MustParseAddr("198.51.100.7"), Port: 8080}
+
+func writeScript(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "check.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func execSpec(cmd model.Command, timeout time.Duration) *model.CheckSpec {
+	return &model.CheckSpec{Type: "exec", Timeout: timeout, Exec: &model.ExecCheck{Command: cmd}}
+}
+
+func TestExecCheck(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no /bin/sh")
+	}
+	t.Run("exit 0 passes with address and port appended", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "args")
+		script := writeScript(t, `echo "$@" > "$OUT"`)
+		t.Setenv("OUT", out)
+		wantPass(t, probeOnce(t, execSpec(model.Command{Argv: []string{script, "--flag"}}, 2*time.Second), execTarget))
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "--flag 198.51.100.7 8080\n"; string(got) != want {
+			t.Errorf("script saw arguments %q, want %q", got, want)
+		}
+	})
+	t.Run("shell form gets the arguments as $1 $2", func(t *testing.T) {
+		spec := execSpec(model.Command{Shell: `test "$1" = 198.51.100.7 && test "$2" = 8080`}, 2*time.Second)
+		wantPass(t, probeOnce(t, spec, execTarget))
+		wrong := Target{Address: execTarget.Address, Port: 9090}
+		wantFail(t, probeOnce(t, spec, wrong), "exit status 1")
+	})
+	t.Run("exit 1 fails with the output tail", func(t *testing.T) {
+		script := writeScript(t, "echo backend is sad >&2\nexit 1\n")
+		wantFail(t, probeOnce(t, execSpec(model.Command{Argv: []string{script}}, 2*time.Second), execTarget), "exit status 1: backend is sad")
+	})
+	t.Run("missing program fails", func(t *testing.T) {
+		r := probeOnce(t, execSpec(model.Command{Argv: []string{"/nonexistent/check"}}, time.Second), execTarget)
+		wantFail(t, r, "no such file")
+	})
+	t.Run("timeout kills the whole process group", func(t *testing.T) {
+		pidFile := filepath.Join(t.TempDir(), "child.pid")
+		// The script starts a child, records its pid, and waits on it:
+		// killing only the script would leave the child running.
+		script := writeScript(t, `sleep 300 & echo $! > "$PIDFILE"; wait`)
+		t.Setenv("PIDFILE", pidFile)
+		var r Result
+		took := elapsed(func() {
+			r = probeOnce(t, execSpec(model.Command{Argv: []string{script}}, 300*time.Millisecond), execTarget)
+		})
+		wantFail(t, r, "timed out")
+		if took > 3*time.Second {
+			t.Errorf("check took %v with a 300ms timeout", took)
+		}
+		raw, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatalf("the script never started its child: %v", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("child %d still running after the check timed out", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("unknown user is refused up front", func(t *testing.T) {
+		spec := execSpec(model.Command{Shell: "true"}, time.Second)
+		spec.User = "hakeeper-no-such-user"
+		if _, err := NewProbe(spec); err == nil || !strings.Contains(err.Error(), "hakeeper-no-such-user") {
+			t.Errorf("NewProbe error %v, want one naming the user", err)
+		}
+	})
+	t.Run("no command is refused up front", func(t *testing.T) {
+		if _, err := NewProbe(&model.CheckSpec{Type: "exec"}); err == nil {
+			t.Error("NewProbe accepted an exec check without a command")
+		}
+	})
+}
+
+func TestExecCheckAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	// Passes only when run with nobody's uid; as root it fails, so the
+	// test shows the switch happened.
+	cmd := model.Command{Shell: `test "$(id -u)" = "` + nobody.Uid + `"`}
+	asRoot := execSpec(cmd, 2*time.Second)
+	wantFail(t, probeOnce(t, asRoot, execTarget), "exit status 1")
+
+	for _, tc := range []struct {
+		desc string
+		set  func(*model.CheckSpec)
+	}{
+		{desc: "check spec user (defaults.scriptUser)", set: func(s *model.CheckSpec) { s.User = "nobody" }},
+		{desc: "exec block user", set: func(s *model.CheckSpec) { s.Exec.User = "nobody" }},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			spec := execSpec(cmd, 2*time.Second)
+			tc.set(spec)
+			wantPass(t, probeOnce(t, spec, execTarget))
+		})
+	}
+}
+
+// processAlive reports whether pid exists and is not a zombie (a killed
+// child reparented to a PID 1 that does not reap stays a zombie).
+func processAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(stat)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}

@@ -1,0 +1,107 @@
+package check
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// udpServer answers each datagram with reply (nothing when reply is
+// empty) and records the payloads it got.
+type udpServer struct {
+	conn  net.PacketConn
+	mu    sync.Mutex
+	got   []string
+	reply string
+}
+
+func newUDPServer(t *testing.T, reply string) *udpServer {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &udpServer{conn: c, reply: reply}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.got = append(s.got, string(buf[:n]))
+			s.mu.Unlock()
+			if s.reply != "" {
+				c.WriteTo([]byte(s.reply), from)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *udpServer) payloads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+func udpSpec(u model.UDPCheck) *model.CheckSpec {
+	return &model.CheckSpec{Type: "udp", Timeout: 300 * time.Millisecond, UDP: &u}
+}
+
+func TestUDPCheck(t *testing.T) {
+	echo := newUDPServer(t, "PONG ready")
+	silent := newUDPServer(t, "")
+	tests := []struct {
+		desc    string
+		server  *udpServer // nil: a closed port
+		check   model.UDPCheck
+		wantErr string
+	}{
+		{desc: "expected reply passes", server: echo, check: model.UDPCheck{Payload: "PING", Expect: "PONG"}},
+		{desc: "unexpected reply fails", server: echo, check: model.UDPCheck{Payload: "PING", Expect: "HELLO"}, wantErr: `does not contain "HELLO"`},
+		{desc: "expect with a silent server fails", server: silent, check: model.UDPCheck{Payload: "PING", Expect: "PONG"}, wantErr: "no reply"},
+		{desc: "require reply with a reply passes", server: echo, check: model.UDPCheck{Payload: "PING", RequireReply: true}},
+		{desc: "require reply with a silent server fails", server: silent, check: model.UDPCheck{Payload: "PING", RequireReply: true}, wantErr: "no reply"},
+		{desc: "silence without ICMP passes", server: silent, check: model.UDPCheck{Payload: "PING"}},
+		{desc: "a reply passes without waiting", server: echo, check: model.UDPCheck{Payload: "PING"}},
+		{desc: "port unreachable fails", check: model.UDPCheck{Payload: "PING"}, wantErr: "port unreachable"},
+		{desc: "port unreachable fails with expect", check: model.UDPCheck{Payload: "PING", Expect: "PONG"}, wantErr: "port unreachable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			var target Target
+			if tc.server != nil {
+				target = targetOf(t, tc.server.conn.LocalAddr())
+			} else {
+				target = closedUDPPort(t)
+			}
+			r := probeOnce(t, udpSpec(tc.check), target)
+			if tc.wantErr == "" {
+				wantPass(t, r)
+			} else {
+				wantFail(t, r, tc.wantErr)
+			}
+		})
+	}
+	t.Run("server receives the payload", func(t *testing.T) {
+		s := newUDPServer(t, "ok")
+		wantPass(t, probeOnce(t, udpSpec(model.UDPCheck{Payload: "hello backend", RequireReply: true}), targetOf(t, s.conn.LocalAddr())))
+		if got := s.payloads(); len(got) != 1 || got[0] != "hello backend" {
+			t.Errorf("server got %q, want one %q", got, "hello backend")
+		}
+	})
+	t.Run("reply returns before the timeout", func(t *testing.T) {
+		spec := udpSpec(model.UDPCheck{Payload: "PING"})
+		spec.Timeout = 5 * time.Second
+		took := elapsed(func() { wantPass(t, probeOnce(t, spec, targetOf(t, echo.conn.LocalAddr()))) })
+		if took > 2*time.Second {
+			t.Errorf("a replying server took %v to pass; the check waited for the timeout", took)
+		}
+	})
+}
