@@ -1,0 +1,678 @@
+package keepalived
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// Source is one node's keepalived.conf to import.
+type Source struct {
+	// Node name; empty: router_id, else the file name without extension.
+	Node string
+	Path string
+}
+
+// Options tune an import.
+type Options struct {
+	// Cluster name written to the description ("imported" when empty).
+	Cluster string
+	// Addresses gives node addresses keepalived.conf does not state
+	// (multicast setups have no unicast_src_ip).
+	Addresses map[string]string
+	// SecretDir is where the imported description tells hakeeper to read
+	// VRRP passwords from (default /etc/hakeeper/secrets).
+	SecretDir string
+}
+
+// Warning is something the import could not carry over faithfully: an
+// unmapped keyword, or a difference between nodes that keepalived
+// tolerates but that is almost always a mistake.
+type Warning struct {
+	Pos model.Pos
+	Msg string
+}
+
+func (w Warning) String() string {
+	if p := w.Pos.String(); p != "" {
+		return p + ": " + w.Msg
+	}
+	return w.Msg
+}
+
+// Result is an imported cluster and what the import had to say about it.
+type Result struct {
+	Cluster  *model.Cluster
+	Warnings []Warning
+	// Sources are the node name and path of every imported file, in order.
+	Sources []Source
+}
+
+// Keepalived's own defaults where they differ from hakeeper's: written
+// explicitly on import so the imported cluster behaves the same.
+const (
+	kaVRRPVersion        = 2
+	kaScriptInterval     = time.Second
+	kaDelayLoop          = 60 * time.Second
+	kaConnectTimeout     = 5 * time.Second
+	kaRetry              = 1
+	kaDNSRetry           = 3
+	kaMiscRetry          = 0
+	kaPersistenceTimeout = 360 * time.Second
+	defaultSecretDir     = "/etc/hakeeper/secrets"
+)
+
+// Import reads every node's keepalived.conf and merges them into one
+// cluster description. Parse errors and missing facts (a node address)
+// are errors; everything else that does not map is a warning.
+func Import(srcs []Source, opts Options) (*Result, error) {
+	im := &importer{opts: opts}
+	if im.opts.SecretDir == "" {
+		im.opts.SecretDir = defaultSecretDir
+	}
+	var errs []string
+	for _, src := range srcs {
+		stmts, err := ParseFile(src.Path)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		n, err := im.readNode(src, stmts)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		im.nodes = append(im.nodes, n)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	seen := map[string]*nodeConf{}
+	for _, n := range im.nodes {
+		if o := seen[n.name]; o != nil {
+			return nil, fmt.Errorf("node name %q used for both %s and %s (name them: %s=PATH)", n.name, o.path, n.path, n.name)
+		}
+		seen[n.name] = n
+	}
+	c, err := im.merge()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Cluster: c, Warnings: im.warnings}
+	for _, n := range im.nodes {
+		res.Sources = append(res.Sources, Source{Node: n.name, Path: n.path})
+	}
+	sort.SliceStable(res.Warnings, func(i, j int) bool {
+		a, b := res.Warnings[i].Pos, res.Warnings[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	return res, nil
+}
+
+type importer struct {
+	opts     Options
+	nodes    []*nodeConf
+	warnings []Warning
+}
+
+func (im *importer) warn(p model.Pos, format string, a ...any) {
+	im.warnings = append(im.warnings, Warning{Pos: p, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (im *importer) unmapped(s *Stmt, where string) {
+	im.warn(s.Pos, "%s: keyword %q is not mapped to hakeeper (ignored)", where, s.Keyword)
+}
+
+// nodeConf is what one node's keepalived.conf says, before merging.
+type nodeConf struct {
+	name, path string
+
+	version      *int
+	versionPos   model.Pos
+	garp         model.GARPSettings
+	garpPos      model.Pos
+	scriptUser   string
+	scriptUserAt model.Pos
+
+	scripts   []*scriptConf
+	instances []*instConf
+	syncs     []*syncConf
+	services  []*vsConf
+}
+
+type scriptConf struct {
+	name  string
+	pos   model.Pos
+	check model.TrackCheck
+}
+
+type instConf struct {
+	node     *nodeConf
+	name     string
+	pos      model.Pos
+	iface    string
+	vrid     int
+	priority int
+	family   model.Family
+	settings model.VRRPSettings
+	authPass string
+	auth     *model.Auth
+	vips     []model.VIP
+	unicast  netip.Addr
+	peers    []netip.Addr
+	tracks   []model.TrackCheckRef
+	trackIfs []model.TrackInterface
+	notify   *model.Notify
+	// at records where each compared field was written.
+	at map[string]model.Pos
+}
+
+type syncConf struct {
+	name   string
+	pos    model.Pos
+	groups []string
+	notify *model.Notify
+}
+
+type vsConf struct {
+	key     string
+	name    string
+	pos     model.Pos
+	svc     *model.Service
+	rsPos   map[string]model.Pos
+	noProto bool
+}
+
+var nodeNameRe = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// nodeName turns a router_id or file name into a DNS-label-like name.
+func nodeName(s string) string {
+	s = nodeNameRe.ReplaceAllString(strings.ToLower(s), "-")
+	return strings.Trim(s, "-")
+}
+
+func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
+	n := &nodeConf{name: src.Node, path: src.Path}
+	routerID := ""
+	for _, s := range stmts {
+		var err error
+		switch s.Keyword {
+		case "global_defs":
+			err = im.readGlobal(n, s, &routerID)
+		case "vrrp_script":
+			err = im.readScript(n, s)
+		case "vrrp_instance":
+			err = im.readInstance(n, s)
+		case "vrrp_sync_group":
+			err = im.readSync(n, s)
+		case "virtual_server":
+			err = im.readService(n, s)
+		default:
+			im.unmapped(s, "top level")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if n.name == "" {
+		n.name = nodeName(routerID)
+	}
+	if n.name == "" {
+		base := filepath.Base(src.Path)
+		n.name = nodeName(strings.TrimSuffix(base, filepath.Ext(base)))
+	}
+	return n, nil
+}
+
+func (im *importer) readGlobal(n *nodeConf, g *Stmt, routerID *string) error {
+	for _, s := range g.Block {
+		switch s.Keyword {
+		case "router_id":
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			*routerID = v
+		case "vrrp_version":
+			v, err := intArg(s)
+			if err != nil {
+				return err
+			}
+			n.version, n.versionPos = &v, s.Pos
+		case "vrrp_garp_master_repeat":
+			v, err := intArg(s)
+			if err != nil {
+				return err
+			}
+			n.garp.Repeat, n.garpPos = &v, s.Pos
+		case "vrrp_garp_master_delay":
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			n.garp.RefreshDelay, n.garpPos = &v, s.Pos
+		case "vrrp_garp_interval":
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			n.garp.Interval, n.garpPos = &v, s.Pos
+		case "script_user":
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			n.scriptUser, n.scriptUserAt = v, s.Pos
+			if len(s.Args) > 1 {
+				im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
+			}
+		case "enable_script_security":
+			// hakeeper always refuses scripts writable by others; nothing to map.
+		case "vrrp_strict":
+			im.warn(s.Pos, "global_defs: vrrp_strict is not mapped: hakeeper always follows RFC 5798/3768 on the wire but does not add keepalived's iptables rules")
+		case "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert", "smtp_helo_name":
+			im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
+		default:
+			im.unmapped(s, "global_defs")
+		}
+	}
+	return nil
+}
+
+func (im *importer) readScript(n *nodeConf, b *Stmt) error {
+	name, err := oneArg(b)
+	if err != nil {
+		return err
+	}
+	sc := &scriptConf{name: name, pos: b.Pos}
+	interval := model.Duration(kaScriptInterval)
+	sc.check.Interval = &interval
+	for _, s := range b.Block {
+		switch s.Keyword {
+		case "script":
+			if sc.check.Command, err = scriptArg(s); err != nil {
+				return err
+			}
+		case "interval":
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			sc.check.Interval = &v
+		case "timeout":
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			sc.check.Timeout = &v
+		case "rise", "fall":
+			v, err := intArg(s)
+			if err != nil {
+				return err
+			}
+			if s.Keyword == "rise" {
+				sc.check.Rise = &v
+			} else {
+				sc.check.Fall = &v
+			}
+		case "weight":
+			v, err := intArg(s)
+			if err != nil {
+				return err
+			}
+			sc.check.Weight = v
+			if len(s.Args) > 1 {
+				im.warn(s.Pos, "vrrp_script %s: weight %q is not mapped (only plain weights)", name, strings.Join(s.Args[1:], " "))
+			}
+		case "user":
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			sc.check.User = v
+		default:
+			im.unmapped(s, "vrrp_script "+name)
+		}
+	}
+	if sc.check.Command.IsZero() {
+		return fmt.Errorf("%s: vrrp_script %s has no script", b.Pos, name)
+	}
+	n.scripts = append(n.scripts, sc)
+	return nil
+}
+
+func (im *importer) readNotify(s *Stmt, nt **model.Notify, where string) (bool, error) {
+	set := func(cmd *model.Command) error {
+		if len(s.Args) == 0 {
+			return argErr(s, "missing script")
+		}
+		if *nt == nil {
+			*nt = &model.Notify{}
+		}
+		*cmd = importCommand(s.Args[0])
+		if len(s.Args) > 1 {
+			if (*nt).User != "" && (*nt).User != s.Args[1] {
+				im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
+			} else {
+				(*nt).User = s.Args[1]
+			}
+		}
+		return nil
+	}
+	switch s.Keyword {
+	case "notify_master":
+		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Master }))
+	case "notify_backup":
+		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Backup }))
+	case "notify_fault":
+		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Fault }))
+	case "notify_stop":
+		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Stop }))
+	case "notify":
+		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
+		return true, nil
+	}
+	return false, nil
+}
+
+// ptrNotify makes sure *nt exists and returns the field f selects.
+func ptrNotify(nt **model.Notify, f func(*model.Notify) *model.Command) *model.Command {
+	if *nt == nil {
+		*nt = &model.Notify{}
+	}
+	return f(*nt)
+}
+
+func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
+	name, err := oneArg(b)
+	if err != nil {
+		return err
+	}
+	where := "vrrp_instance " + name
+	in := &instConf{node: n, name: name, pos: b.Pos, at: map[string]model.Pos{}}
+	var excluded []*Stmt
+	for _, s := range b.Block {
+		if ok, err := im.readNotify(s, &in.notify, where); ok {
+			if err != nil {
+				return err
+			}
+			in.at["notify"] = s.Pos
+			continue
+		}
+		in.at[s.Keyword] = s.Pos
+		switch s.Keyword {
+		case "state":
+			// Informational: hakeeper starts every non-owner as backup, as keepalived does.
+		case "interface":
+			if in.iface, err = oneArg(s); err != nil {
+				return err
+			}
+		case "virtual_router_id":
+			if in.vrid, err = intArg(s); err != nil {
+				return err
+			}
+		case "priority":
+			if in.priority, err = intArg(s); err != nil {
+				return err
+			}
+		case "advert_int":
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			in.settings.AdvertInterval = &v
+		case "nopreempt":
+			in.settings.Preempt = ptr(false)
+		case "preempt":
+			in.settings.Preempt = ptr(true)
+		case "preempt_delay":
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			in.settings.PreemptDelay = &v
+		case "version", "vrrp_version":
+			v, err := intArg(s)
+			if err != nil {
+				return err
+			}
+			in.settings.Version = &v
+		case "garp_master_delay", "garp_master_repeat", "garp_interval":
+			if in.settings.GARP == nil {
+				in.settings.GARP = &model.GARPSettings{}
+			}
+			if s.Keyword == "garp_master_repeat" {
+				v, err := intArg(s)
+				if err != nil {
+					return err
+				}
+				in.settings.GARP.Repeat = &v
+				break
+			}
+			v, err := secondsArg(s)
+			if err != nil {
+				return err
+			}
+			if s.Keyword == "garp_interval" {
+				in.settings.GARP.Interval = &v
+			} else {
+				in.settings.GARP.RefreshDelay = &v
+			}
+		case "authentication":
+			if err := im.readAuth(in, s, where); err != nil {
+				return err
+			}
+		case "unicast_src_ip":
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return argErr(s, "%q is not an IP address", v)
+			}
+			in.unicast = a
+		case "unicast_peer":
+			in.settings.Unicast = ptr(true)
+			for _, p := range s.Block {
+				a, err := netip.ParseAddr(p.Keyword)
+				if err != nil {
+					return fmt.Errorf("%s: unicast_peer: %q is not an IP address", p.Pos, p.Keyword)
+				}
+				if len(p.Args) > 0 {
+					im.warn(p.Pos, "%s: unicast_peer options %q are not mapped", where, strings.Join(p.Args, " "))
+				}
+				in.peers = append(in.peers, a)
+			}
+		case "virtual_ipaddress":
+			if err := im.readVIPs(in, s, where, false); err != nil {
+				return err
+			}
+		case "virtual_ipaddress_excluded":
+			excluded = append(excluded, s)
+		case "track_script":
+			for _, t := range s.Block {
+				ref := model.TrackCheckRef{Check: t.Keyword}
+				if len(t.Args) >= 2 && t.Args[0] == "weight" {
+					w, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
+					if err != nil {
+						return err
+					}
+					ref.Weight = &w
+					if len(t.Args) > 2 {
+						im.warn(t.Pos, "%s: track_script %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args[2:], " "))
+					}
+				} else if len(t.Args) > 0 {
+					im.warn(t.Pos, "%s: track_script %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args, " "))
+				}
+				in.tracks = append(in.tracks, ref)
+			}
+		case "track_interface":
+			for _, t := range s.Block {
+				ti := model.TrackInterface{Interface: t.Keyword}
+				if len(t.Args) >= 2 && t.Args[0] == "weight" {
+					w, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
+					if err != nil {
+						return err
+					}
+					ti.Weight = w
+				} else if len(t.Args) > 0 {
+					im.warn(t.Pos, "%s: track_interface %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args, " "))
+				}
+				in.trackIfs = append(in.trackIfs, ti)
+			}
+		case "virtual_routes", "virtual_rules", "use_vmac", "vmac_xmit_base", "dont_track_primary", "mcast_src_ip", "lvs_sync_daemon_interface", "smtp_alert", "strict_mode", "accept", "no_accept", "garp_master_refresh", "garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat", "debug", "notify_priority_changes":
+			im.unmapped(s, where)
+		default:
+			im.unmapped(s, where)
+		}
+	}
+	if in.iface == "" {
+		return fmt.Errorf("%s: %s has no interface", b.Pos, where)
+	}
+	if in.vrid == 0 {
+		return fmt.Errorf("%s: %s has no virtual_router_id", b.Pos, where)
+	}
+	if in.priority == 0 {
+		in.priority = 100 // keepalived's default priority
+	}
+	for _, s := range excluded {
+		if err := im.readVIPs(in, s, where, true); err != nil {
+			return err
+		}
+	}
+	if len(in.vips) == 0 {
+		return fmt.Errorf("%s: %s has no virtual_ipaddress", b.Pos, where)
+	}
+	if in.unicast.IsValid() && len(in.peers) == 0 {
+		im.warn(in.at["unicast_src_ip"], "%s: unicast_src_ip without unicast_peer: keepalived still sends multicast; imported as multicast", where)
+	}
+	n.instances = append(n.instances, in)
+	return nil
+}
+
+func (im *importer) readAuth(in *instConf, b *Stmt, where string) error {
+	typ := ""
+	for _, s := range b.Block {
+		switch s.Keyword {
+		case "auth_type":
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			typ = strings.ToUpper(v)
+		case "auth_pass":
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			in.authPass = v
+			in.at["auth_pass"] = s.Pos
+		default:
+			im.unmapped(s, where+" authentication")
+		}
+	}
+	switch typ {
+	case "PASS":
+		in.auth = &model.Auth{Type: "pass"}
+	case "AH":
+		im.warn(b.Pos, "%s: auth_type AH is not supported by hakeeper (and not by RFC 3768's successors); authentication dropped", where)
+	default:
+		return fmt.Errorf("%s: %s: authentication without auth_type PASS or AH", b.Pos, where)
+	}
+	return nil
+}
+
+func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool) error {
+	for _, s := range b.Block {
+		addr := s.Keyword
+		pfx, err := parseVIP(addr)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %q is not an IP address or prefix", s.Pos, b.Keyword, addr)
+		}
+		fam := model.IPv4
+		if pfx.Addr().Is6() {
+			fam = model.IPv6
+		}
+		if in.family == "" {
+			in.family = fam
+		} else if in.family != fam {
+			im.warn(s.Pos, "%s: %s %s is of another address family than the instance's first VIP: hakeeper groups are one family; put it in its own VIP group (dropped)", where, b.Keyword, addr)
+			continue
+		}
+		if excluded {
+			im.warn(s.Pos, "%s: virtual_ipaddress_excluded %s imported as an ordinary VIP (hakeeper lists every VIP in its adverts)", where, addr)
+		}
+		vip := model.VIP{Address: addr}
+		for i := 0; i < len(s.Args); i++ {
+			opt := s.Args[i]
+			val := ""
+			if i+1 < len(s.Args) {
+				val = s.Args[i+1]
+			}
+			switch opt {
+			case "dev":
+				vip.Device = val
+				i++
+			case "label":
+				vip.Label = val
+				i++
+			case "brd", "broadcast", "scope", "metric", "preferred_lft":
+				im.warn(s.Pos, "%s: VIP %s: %s %s is not mapped (hakeeper derives broadcast and uses scope global)", where, addr, opt, val)
+				i++
+			default:
+				im.warn(s.Pos, "%s: VIP %s: option %q is not mapped", where, addr, opt)
+			}
+		}
+		in.vips = append(in.vips, vip)
+	}
+	return nil
+}
+
+func parseVIP(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (im *importer) readSync(n *nodeConf, b *Stmt) error {
+	name, err := oneArg(b)
+	if err != nil {
+		return err
+	}
+	where := "vrrp_sync_group " + name
+	sc := &syncConf{name: name, pos: b.Pos}
+	for _, s := range b.Block {
+		if ok, err := im.readNotify(s, &sc.notify, where); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		switch s.Keyword {
+		case "group":
+			for _, g := range s.Block {
+				sc.groups = append(sc.groups, g.Keyword)
+				sc.groups = append(sc.groups, g.Args...)
+			}
+		default:
+			im.unmapped(s, where)
+		}
+	}
+	n.syncs = append(n.syncs, sc)
+	return nil
+}

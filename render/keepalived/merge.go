@@ -1,0 +1,444 @@
+package keepalived
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// fingerprint renders a value for comparison between nodes.
+func fingerprint(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// differs warns when two nodes say different things about one object.
+func (im *importer) differs(what string, a, b string, posA, posB model.Pos, show bool) {
+	if a == b {
+		return
+	}
+	if show {
+		im.warn(posB, "%s differs between nodes: %s here, %s at %s; imported as at %s", what, b, a, posA, posA)
+	} else {
+		im.warn(posB, "%s differs between nodes (here and at %s); imported as at %s", what, posA, posA)
+	}
+}
+
+type groupAcc struct {
+	name    string
+	vrid    int
+	family  model.Family
+	members []*instConf
+}
+
+func (g *groupAcc) has(n *nodeConf) bool {
+	for _, m := range g.members {
+		if m.node == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (im *importer) merge() (*model.Cluster, error) {
+	c := &model.Cluster{Name: im.opts.Cluster}
+	if c.Name == "" {
+		c.Name = "imported"
+	}
+	im.mergeDefaults(c)
+	var errs []string
+	c.Nodes = map[string]*model.Node{}
+	for _, n := range im.nodes {
+		node, err := im.mergeNode(n)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		c.Nodes[n.name] = node
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	im.mergeChecks(c)
+	groupOf := im.mergeGroups(c)
+	im.mergeSyncGroups(c, groupOf)
+	im.mergeServices(c)
+	return c, nil
+}
+
+func (im *importer) mergeDefaults(c *model.Cluster) {
+	d := &model.Defaults{}
+	var first *nodeConf
+	version := kaVRRPVersion
+	for i, n := range im.nodes {
+		v := kaVRRPVersion
+		if n.version != nil {
+			v = *n.version
+		}
+		g := fingerprint(n.garp)
+		if i == 0 {
+			first, version = n, v
+			if n.garpPos.Line != 0 {
+				gs := n.garp
+				d.VRRP = &model.VRRPSettings{GARP: &gs}
+			}
+			d.ScriptUser = n.scriptUser
+			continue
+		}
+		im.differs("global_defs vrrp_version", strconv.Itoa(version), strconv.Itoa(v), first.versionPos, posOr(n.versionPos, n.path), true)
+		im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), g, posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
+		im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
+	}
+	if version != model.DefaultVRRPVersion {
+		if d.VRRP == nil {
+			d.VRRP = &model.VRRPSettings{}
+		}
+		d.VRRP.Version = &version
+	}
+	if d.VRRP != nil || d.ScriptUser != "" {
+		c.Defaults = d
+	}
+}
+
+func posOr(p model.Pos, file string) model.Pos {
+	if p.File == "" {
+		return model.Pos{File: file}
+	}
+	return p
+}
+
+func (im *importer) mergeNode(n *nodeConf) (*model.Node, error) {
+	node := &model.Node{}
+	count := map[string]int{}
+	for _, in := range n.instances {
+		count[in.iface]++
+		if count[in.iface] > count[node.Interface] || node.Interface == "" {
+			node.Interface = in.iface
+		}
+		if !in.unicast.IsValid() {
+			continue
+		}
+		addr, at := &node.Address, "unicast_src_ip"
+		if in.unicast.Is6() {
+			addr = &node.Address6
+		}
+		if *addr == "" {
+			*addr = in.unicast.String()
+		} else if *addr != in.unicast.String() {
+			im.warn(in.at[at], "vrrp_instance %s: unicast_src_ip %s differs from %s used by another instance of node %s; using %s", in.name, in.unicast, *addr, n.name, *addr)
+		}
+	}
+	if a, ok := im.opts.Addresses[n.name]; ok {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("--address %s=%s: not an IP address", n.name, a)
+		}
+		if ip.Is4() {
+			if node.Address != "" && node.Address != ip.String() {
+				im.warn(model.Pos{File: n.path}, "node %s: --address %s overrides unicast_src_ip %s", n.name, ip, node.Address)
+			}
+			node.Address = ip.String()
+		} else {
+			node.Address6 = ip.String()
+		}
+	}
+	if node.Address == "" {
+		return nil, fmt.Errorf("%s: node %s: address unknown (keepalived.conf states it only as unicast_src_ip); pass --address %s=IPv4", n.path, n.name, n.name)
+	}
+	if node.Interface == "" {
+		return nil, fmt.Errorf("%s: node %s has no vrrp_instance, so its interface is unknown", n.path, n.name)
+	}
+	return node, nil
+}
+
+func (im *importer) mergeChecks(c *model.Cluster) {
+	first := map[string]*scriptConf{}
+	for _, n := range im.nodes {
+		for _, s := range n.scripts {
+			if f := first[s.name]; f != nil {
+				im.differs("vrrp_script "+s.name, fingerprint(f.check), fingerprint(s.check), f.pos, s.pos, true)
+				continue
+			}
+			first[s.name] = s
+			if c.Checks == nil {
+				c.Checks = map[string]*model.TrackCheck{}
+			}
+			tc := s.check
+			c.Checks[s.name] = &tc
+		}
+	}
+}
+
+// mergeGroups matches instances across nodes by VRID and family (and
+// interface where a node has two), builds the VIP groups and returns the
+// group name of every node's instance name.
+func (im *importer) mergeGroups(c *model.Cluster) map[*nodeConf]map[string]string {
+	var groups []*groupAcc
+	groupOf := map[*nodeConf]map[string]string{}
+	for _, n := range im.nodes {
+		groupOf[n] = map[string]string{}
+		for _, in := range n.instances {
+			var match *groupAcc
+			for _, g := range groups {
+				if g.vrid != in.vrid || g.family != in.family || g.has(n) {
+					continue
+				}
+				if match == nil || g.members[0].iface == in.iface && match.members[0].iface != in.iface {
+					match = g
+				}
+			}
+			if match == nil {
+				match = &groupAcc{name: in.name, vrid: in.vrid, family: in.family}
+				groups = append(groups, match)
+			}
+			match.members = append(match.members, in)
+		}
+	}
+	used := map[string]bool{}
+	for _, g := range groups {
+		if used[g.name] {
+			g.name = fmt.Sprintf("%s-%d", g.name, g.vrid)
+		}
+		used[g.name] = true
+		for _, m := range g.members {
+			groupOf[m.node][m.name] = g.name
+		}
+	}
+	c.VIPGroups = map[string]*model.VIPGroup{}
+	for _, g := range groups {
+		c.VIPGroups[g.name] = im.buildGroup(c, g)
+	}
+	return groupOf
+}
+
+func vipList(v []model.VIP) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = x.Address
+		if x.Device != "" {
+			s[i] += " dev " + x.Device
+		}
+		if x.Label != "" {
+			s[i] += " label " + x.Label
+		}
+	}
+	sort.Strings(s)
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
+	f := g.members[0]
+	vg := &model.VIPGroup{VRID: g.vrid, VIPs: f.vips, Priorities: map[string]int{}}
+	vg.VRRPSettings = f.settings
+	where := "vipGroups." + g.name
+	for _, m := range g.members {
+		if m.name != f.name {
+			im.warn(m.pos, "%s: instance name %s differs from %s at %s; the group is named %s", where, m.name, f.name, f.pos, g.name)
+		}
+		vg.Priorities[m.node.name] = m.priority
+		if m == f {
+			continue
+		}
+		at := func(k string) model.Pos { return posOr(m.at[k], m.pos.File) }
+		fat := func(k string) model.Pos { return posOr(f.at[k], f.pos.File) }
+		im.differs(where+": virtual_ipaddress", vipList(f.vips), vipList(m.vips), fat("virtual_ipaddress"), at("virtual_ipaddress"), true)
+		im.differs(where+": advert_int", durStr(f.settings.AdvertInterval, "1s"), durStr(m.settings.AdvertInterval, "1s"), fat("advert_int"), at("advert_int"), true)
+		im.differs(where+": version", fingerprint(f.settings.Version), fingerprint(m.settings.Version), fat("version"), at("version"), true)
+		im.differs(where+": nopreempt", fingerprint(f.settings.Preempt), fingerprint(m.settings.Preempt), fat("nopreempt"), at("nopreempt"), true)
+		im.differs(where+": preempt_delay", fingerprint(f.settings.PreemptDelay), fingerprint(m.settings.PreemptDelay), fat("preempt_delay"), at("preempt_delay"), true)
+		im.differs(where+": unicast", fingerprint(f.settings.Unicast), fingerprint(m.settings.Unicast), fat("unicast_peer"), at("unicast_peer"), true)
+		im.differs(where+": garp", fingerprint(f.settings.GARP), fingerprint(m.settings.GARP), f.pos, m.pos, true)
+		im.differs(where+": authentication type", fingerprint(f.auth), fingerprint(m.auth), fat("authentication"), at("authentication"), true)
+		im.differs(where+": auth_pass", f.authPass, m.authPass, fat("auth_pass"), at("auth_pass"), false)
+		im.differs(where+": track_script", fingerprint(f.tracks), fingerprint(m.tracks), fat("track_script"), at("track_script"), true)
+		im.differs(where+": track_interface", fingerprint(f.trackIfs), fingerprint(m.trackIfs), fat("track_interface"), at("track_interface"), true)
+		im.differs(where+": notify scripts", fingerprint(f.notify), fingerprint(m.notify), fat("notify"), at("notify"), true)
+	}
+	if g.family == model.IPv6 && vg.Version == nil && c.Defaults != nil && c.Defaults.VRRP != nil && c.Defaults.VRRP.Version != nil && *c.Defaults.VRRP.Version == 2 {
+		// keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says.
+		vg.Version = ptr(3)
+	}
+	// Interface: unset when every member uses its node's interface.
+	ifaces := map[string]bool{}
+	differs := false
+	for _, m := range g.members {
+		ifaces[m.iface] = true
+		if c.Nodes[m.node.name].Interface != m.iface {
+			differs = true
+		}
+	}
+	if differs {
+		if len(ifaces) == 1 {
+			vg.Interface = f.iface
+		} else {
+			for _, m := range g.members {
+				node := c.Nodes[m.node.name]
+				if node.Interface == m.iface {
+					continue
+				}
+				if node.Overrides == nil {
+					node.Overrides = map[string]*model.NodeOverride{}
+				}
+				node.Overrides[g.name] = &model.NodeOverride{Interface: m.iface}
+			}
+		}
+	}
+	if f.auth != nil {
+		vg.Auth = &model.Auth{Type: f.auth.Type, SecretFile: filepath.Join(im.opts.SecretDir, g.name+".pass")}
+		im.warn(posOr(f.at["auth_pass"], f.pos.File), "%s: the VRRP password was not copied into the cluster description; write it to %s on every node (mode 0600)", where, vg.Auth.SecretFile)
+	}
+	for _, t := range f.tracks {
+		if c.Checks[t.Check] == nil {
+			im.warn(posOr(f.at["track_script"], f.pos.File), "%s: track_script %s names no vrrp_script (keepalived ignores it; dropped)", where, t.Check)
+			continue
+		}
+		vg.TrackChecks = append(vg.TrackChecks, t)
+	}
+	vg.TrackInterfaces = f.trackIfs
+	vg.Notify = f.notify
+	if f.notify != nil && (!f.notify.Master.IsZero() || !f.notify.Backup.IsZero() || !f.notify.Fault.IsZero()) {
+		im.warn(posOr(f.at["notify"], f.pos.File), "%s: hakeeper calls notify hooks with the group name, state and priority appended as arguments; keepalived's notify_* passed none", where)
+	}
+	// Unicast peers should be the other members' addresses.
+	known := map[netip.Addr]string{}
+	for name, n := range c.Nodes {
+		for _, a := range []string{n.Address, n.Address6} {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				known[ip] = name
+			}
+		}
+	}
+	for _, m := range g.members {
+		for _, p := range m.peers {
+			if _, ok := known[p]; !ok {
+				im.warn(posOr(m.at["unicast_peer"], m.pos.File), "%s: unicast_peer %s is not the address of any imported node (import that node's keepalived.conf too)", where, p)
+			}
+		}
+	}
+	return vg
+}
+
+func durStr(d *model.Duration, def string) string {
+	if d == nil {
+		return def
+	}
+	return d.String()
+}
+
+func (im *importer) mergeSyncGroups(c *model.Cluster, groupOf map[*nodeConf]map[string]string) {
+	first := map[string]*syncConf{}
+	for _, n := range im.nodes {
+		for _, s := range n.syncs {
+			var names []string
+			for _, g := range s.groups {
+				name, ok := groupOf[n][g]
+				if !ok {
+					im.warn(s.pos, "vrrp_sync_group %s: group member %s is no vrrp_instance of this node (dropped)", s.name, g)
+					continue
+				}
+				names = append(names, name)
+			}
+			if f := first[s.name]; f != nil {
+				im.differs("vrrp_sync_group "+s.name, fingerprint(c.SyncGroups[s.name].Groups), fingerprint(names), f.pos, s.pos, true)
+				continue
+			}
+			first[s.name] = s
+			if c.SyncGroups == nil {
+				c.SyncGroups = map[string]*model.SyncGroup{}
+			}
+			c.SyncGroups[s.name] = &model.SyncGroup{Groups: names, Notify: s.notify}
+		}
+	}
+}
+
+func realServerList(s *model.Service) string {
+	var out []string
+	for _, r := range s.RealServers {
+		e := r.Address
+		if r.Port != 0 {
+			e += ":" + strconv.Itoa(r.Port)
+		}
+		if r.Weight != nil {
+			e += fmt.Sprintf(" weight %d", *r.Weight)
+		}
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
+func (im *importer) mergeServices(c *model.Cluster) {
+	type acc struct {
+		name    string
+		members []*vsConf
+	}
+	byKey := map[string]*acc{}
+	var order []*acc
+	for _, n := range im.nodes {
+		for _, v := range n.services {
+			a := byKey[v.key]
+			if a == nil {
+				a = &acc{name: v.name}
+				byKey[v.key] = a
+				order = append(order, a)
+			}
+			a.members = append(a.members, v)
+		}
+	}
+	used := map[string]bool{}
+	for _, a := range order {
+		f := a.members[0]
+		name := a.name
+		for i := 2; used[name]; i++ {
+			name = fmt.Sprintf("%s-%d", a.name, i)
+		}
+		used[name] = true
+		where := "services." + name
+		for _, m := range a.members[1:] {
+			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos, true)
+			fs, ms := *f.svc, *m.svc
+			fs.RealServers, ms.RealServers = nil, nil
+			im.differs(where+": settings", fingerprint(fs), fingerprint(ms), f.pos, m.pos, true)
+			if fingerprint(f.svc.RealServers) != fingerprint(m.svc.RealServers) && realServerList(f.svc) == realServerList(m.svc) {
+				im.warn(m.pos, "%s: real server checks differ between nodes (here and at %s); imported as at %s", where, f.pos, f.pos)
+			}
+		}
+		if c.Services == nil {
+			c.Services = map[string]*model.Service{}
+		}
+		c.Services[name] = f.svc
+	}
+}
+
+// Marshal writes the imported description as YAML with a header saying
+// where it came from, and validates it with model.Load so nothing
+// invalid is ever written.
+func Marshal(res *Result) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("# Cluster description imported from keepalived.conf by `hakeeper import`:\n")
+	for _, s := range res.Sources {
+		fmt.Fprintf(&b, "#   %s: %s\n", s.Node, s.Path)
+	}
+	fmt.Fprintf(&b, "# Review the %d warning(s) the import printed; VRRP passwords were not copied.\n", len(res.Warnings))
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(res.Cluster); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := model.Load([]model.File{{Name: "cluster.yaml", Data: b.Bytes()}}); err != nil {
+		return nil, fmt.Errorf("the imported description is not valid:\n%w", err)
+	}
+	return b.Bytes(), nil
+}
