@@ -1,0 +1,361 @@
+package lvs
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// OpKind is what an operation does.
+type OpKind uint8
+
+const (
+	OpAddService OpKind = iota + 1
+	OpUpdateService
+	OpDeleteService
+	OpAddDestination
+	OpUpdateDestination
+	OpDeleteDestination
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpAddService:
+		return "add-service"
+	case OpUpdateService:
+		return "update-service"
+	case OpDeleteService:
+		return "delete-service"
+	case OpAddDestination:
+		return "add-destination"
+	case OpUpdateDestination:
+		return "update-destination"
+	case OpDeleteDestination:
+		return "delete-destination"
+	}
+	return fmt.Sprintf("op%d", uint8(k))
+}
+
+// Op is one IPVS write, kept as a value so a plan can show it before it
+// runs.
+type Op struct {
+	Kind OpKind
+	// Name labels the service (the model's service name; empty for a
+	// service only the kernel knows).
+	Name string
+	// Service is the service written (the new one for add and update,
+	// the one in the kernel otherwise); destination operations act on it.
+	Service Service
+	// OldService is the service before an update.
+	OldService Service
+	// Destination is the new destination for add and update, the one in
+	// the kernel for delete.
+	Destination Destination
+	// OldDestination is the destination before an update.
+	OldDestination Destination
+}
+
+// String renders the operation for a plan: "+ service tcp/192.0.2.10:80 wlc",
+// "~ destination 10.0.0.1:80 weight 1 → 5 (service tcp/192.0.2.10:80)".
+func (o Op) String() string {
+	key := o.Service.Key()
+	switch o.Kind {
+	case OpAddService:
+		return "+ service " + o.Service.String()
+	case OpDeleteService:
+		return "- service " + o.Service.String()
+	case OpUpdateService:
+		return "~ service " + key.String() + " " + serviceChanges(o.OldService.Normalize(), o.Service.Normalize())
+	case OpAddDestination:
+		return fmt.Sprintf("+ destination %s (service %s)", o.Destination, key)
+	case OpDeleteDestination:
+		return fmt.Sprintf("- destination %s (service %s)", o.Destination, key)
+	case OpUpdateDestination:
+		return fmt.Sprintf("~ destination %s %s (service %s)", o.Destination.Key(),
+			destinationChanges(o.OldDestination.Normalize(), o.Destination.Normalize()), key)
+	}
+	return o.Kind.String()
+}
+
+func serviceChanges(a, b Service) string {
+	var out []byte
+	add := func(format string, args ...any) {
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = fmt.Appendf(out, format, args...)
+	}
+	if a.Scheduler != b.Scheduler {
+		add("scheduler %s → %s", a.Scheduler, b.Scheduler)
+	}
+	if a.Flags != b.Flags {
+		add("flags %s → %s", a.Flags, b.Flags)
+	}
+	if a.Timeout != b.Timeout {
+		add("timeout %ds → %ds", a.Timeout, b.Timeout)
+	}
+	if a.Netmask != b.Netmask {
+		add("netmask /%d → /%d", a.Netmask, b.Netmask)
+	}
+	return string(out)
+}
+
+func destinationChanges(a, b Destination) string {
+	var out []byte
+	add := func(format string, args ...any) {
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = fmt.Appendf(out, format, args...)
+	}
+	if a.Weight != b.Weight {
+		add("weight %d → %d", a.Weight, b.Weight)
+	}
+	if a.Forwarding != b.Forwarding {
+		add("forwarding %s → %s", a.Forwarding, b.Forwarding)
+	}
+	if a.UpperThreshold != b.UpperThreshold {
+		add("upper threshold %d → %d", a.UpperThreshold, b.UpperThreshold)
+	}
+	if a.LowerThreshold != b.LowerThreshold {
+		add("lower threshold %d → %d", a.LowerThreshold, b.LowerThreshold)
+	}
+	return string(out)
+}
+
+// Plan is the outcome of Diff: the writes to make, in order, and what was
+// found but is left alone.
+type Plan struct {
+	Ops []Op
+	// Adopted are services present in the kernel, not owned, matching a
+	// desired key, taken over because DiffOptions.Adopt was set.
+	Adopted []ServiceKey
+	// Conflicts are desired services whose key is held by a service
+	// hakeeper does not own (and may not adopt): neither touched nor
+	// created.
+	Conflicts []VirtualServer
+	// Unmanaged are services nobody desires and hakeeper does not own;
+	// they are never touched.
+	Unmanaged []Service
+	// Forgotten are owned keys that are neither in the kernel nor desired:
+	// the ownership record drops them.
+	Forgotten []ServiceKey
+}
+
+// Empty reports whether the plan writes nothing.
+func (p *Plan) Empty() bool { return len(p.Ops) == 0 }
+
+// DiffOptions tune Diff.
+type DiffOptions struct {
+	// Adopt takes over a service hakeeper does not own when its key is
+	// exactly a desired service's key, instead of reporting a conflict.
+	// Meant for migrating from keepalived or a crash that lost the
+	// ownership record.
+	Adopt bool
+}
+
+// Diff computes the minimal ordered operations that take the live table to
+// the desired one, touching only services hakeeper owns (or adopts).
+//
+// Minimal: a table in sync gives no operations; each changed field of a
+// service or destination gives exactly one update; a scheduler or flag
+// change updates the service in place, never delete and re-create.
+//
+// Ordered so traffic is never without a destination when one is desired:
+// new services are created with their destinations first; then, per
+// existing service, its update, added destinations, updated ones and only
+// then deleted ones; services no longer desired are deleted last.
+//
+// Desired entries must have distinct service keys and, within a service,
+// distinct destination keys; Diff returns an error naming the service
+// otherwise.
+func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, error) {
+	var plan Plan
+	liveIndex := make(map[ServiceKey]int, len(live))
+	for i := range live {
+		liveIndex[live[i].Service.Key()] = i
+	}
+	desiredIndex := make(map[ServiceKey]int, len(desired))
+	for i := range desired {
+		k := desired[i].Service.Key()
+		if j, dup := desiredIndex[k]; dup {
+			return Plan{}, fmt.Errorf("services %q and %q are both IPVS service %s", desired[j].Name, desired[i].Name, k)
+		}
+		desiredIndex[k] = i
+		if err := checkDestinations(&desired[i]); err != nil {
+			return Plan{}, err
+		}
+	}
+
+	// New services first, each with its destinations.
+	for i := range desired {
+		d := &desired[i]
+		if _, ok := liveIndex[d.Service.Key()]; ok {
+			continue
+		}
+		svc := d.Service.Normalize()
+		plan.Ops = append(plan.Ops, Op{Kind: OpAddService, Name: d.Name, Service: svc})
+		for _, dst := range d.Destinations {
+			plan.Ops = append(plan.Ops, Op{Kind: OpAddDestination, Name: d.Name, Service: svc, Destination: dst.Normalize()})
+		}
+	}
+
+	// Changes to existing services, in place.
+	for i := range desired {
+		d := &desired[i]
+		k := d.Service.Key()
+		j, ok := liveIndex[k]
+		if !ok {
+			continue
+		}
+		if !owned.Has(k) {
+			if !opts.Adopt {
+				plan.Conflicts = append(plan.Conflicts, *d)
+				continue
+			}
+			plan.Adopted = append(plan.Adopted, k)
+		}
+		l := &live[j]
+		want, have := d.Service.Normalize(), l.Service.Normalize()
+		if want != have {
+			plan.Ops = append(plan.Ops, Op{Kind: OpUpdateService, Name: d.Name, Service: want, OldService: have})
+		}
+		plan.Ops = diffDestinations(plan.Ops, d.Name, want, d.Destinations, l.Destinations)
+	}
+
+	// Services no longer desired: owned ones go, others are reported.
+	var gone []VirtualServer
+	for i := range live {
+		k := live[i].Service.Key()
+		if _, ok := desiredIndex[k]; ok {
+			continue
+		}
+		if owned.Has(k) {
+			gone = append(gone, live[i])
+		} else {
+			plan.Unmanaged = append(plan.Unmanaged, live[i].Service.Normalize())
+		}
+	}
+	slices.SortFunc(gone, func(a, b VirtualServer) int { return compareKeys(a.Service.Key(), b.Service.Key()) })
+	for _, g := range gone {
+		plan.Ops = append(plan.Ops, Op{Kind: OpDeleteService, Service: g.Service.Normalize()})
+	}
+	slices.SortFunc(plan.Unmanaged, func(a, b Service) int { return compareKeys(a.Key(), b.Key()) })
+
+	for k := range owned {
+		_, isLive := liveIndex[k]
+		_, isDesired := desiredIndex[k]
+		if !isLive && !isDesired {
+			plan.Forgotten = append(plan.Forgotten, k)
+		}
+	}
+	slices.SortFunc(plan.Forgotten, compareKeys)
+	return plan, nil
+}
+
+// smallTable is the size up to which destinations are matched by linear
+// scan: cheaper than a map for the usual handful, and allocation-free.
+const smallTable = 16
+
+// checkDestinations rejects duplicate destination keys in a desired service.
+func checkDestinations(vs *VirtualServer) error {
+	dests := vs.Destinations
+	if len(dests) <= smallTable {
+		for i := range dests {
+			for j := i + 1; j < len(dests); j++ {
+				if dests[i].Key() == dests[j].Key() {
+					return fmt.Errorf("service %q (%s) lists destination %s twice", vs.Name, vs.Service.Key(), dests[i].Key())
+				}
+			}
+		}
+		return nil
+	}
+	seen := make(map[DestinationKey]struct{}, len(dests))
+	for i := range dests {
+		k := dests[i].Key()
+		if _, dup := seen[k]; dup {
+			return fmt.Errorf("service %q (%s) lists destination %s twice", vs.Name, vs.Service.Key(), k)
+		}
+		seen[k] = struct{}{}
+	}
+	return nil
+}
+
+// diffDestinations appends the destination changes of one service: adds,
+// then updates, then deletes.
+func diffDestinations(ops []Op, name string, svc Service, want, have []Destination) []Op {
+	find := linearFinder(have)
+	var haveIndex map[DestinationKey]int
+	if len(have) > smallTable {
+		haveIndex = make(map[DestinationKey]int, len(have))
+		for i := range have {
+			haveIndex[have[i].Key()] = i
+		}
+		find = func(k DestinationKey) int {
+			if i, ok := haveIndex[k]; ok {
+				return i
+			}
+			return -1
+		}
+	}
+	matched := 0
+	var updates []Op
+	for i := range want {
+		w := want[i].Normalize()
+		j := find(w.Key())
+		if j < 0 {
+			ops = append(ops, Op{Kind: OpAddDestination, Name: name, Service: svc, Destination: w})
+			continue
+		}
+		matched++
+		if h := have[j].Normalize(); h != w {
+			updates = append(updates, Op{Kind: OpUpdateDestination, Name: name, Service: svc, Destination: w, OldDestination: h})
+		}
+	}
+	ops = append(ops, updates...)
+	if matched == len(have) {
+		return ops
+	}
+	findWanted := linearFinder(want)
+	if len(want) > smallTable {
+		wantIndex := make(map[DestinationKey]struct{}, len(want))
+		for i := range want {
+			wantIndex[want[i].Key()] = struct{}{}
+		}
+		findWanted = func(k DestinationKey) int {
+			if _, ok := wantIndex[k]; ok {
+				return 0
+			}
+			return -1
+		}
+	}
+	for i := range have {
+		if findWanted(have[i].Key()) < 0 {
+			ops = append(ops, Op{Kind: OpDeleteDestination, Name: name, Service: svc, Destination: have[i].Normalize()})
+		}
+	}
+	return ops
+}
+
+// linearFinder returns the index of the destination with key k, or -1.
+func linearFinder(dests []Destination) func(k DestinationKey) int {
+	return func(k DestinationKey) int {
+		for i := range dests {
+			if dests[i].Key() == k {
+				return i
+			}
+		}
+		return -1
+	}
+}
+
+// compareKeys orders service keys: family, fwmark, protocol, address, port.
+func compareKeys(a, b ServiceKey) int {
+	return cmp.Or(
+		cmp.Compare(a.Family, b.Family),
+		cmp.Compare(a.FWMark, b.FWMark),
+		cmp.Compare(a.Protocol, b.Protocol),
+		a.Address.Compare(b.Address),
+		cmp.Compare(a.Port, b.Port),
+	)
+}

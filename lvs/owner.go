@@ -1,0 +1,110 @@
+package lvs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Owned is the set of service keys hakeeper created (or adopted). Only
+// these are ever changed or deleted; any other service in the kernel
+// belongs to someone else (another tool, an operator, kube-proxy).
+type Owned map[ServiceKey]struct{}
+
+// Has reports whether k is owned. A nil set owns nothing.
+func (o Owned) Has(k ServiceKey) bool {
+	_, ok := o[k]
+	return ok
+}
+
+// Keys returns the owned keys in a stable order.
+func (o Owned) Keys() []ServiceKey {
+	keys := make([]ServiceKey, 0, len(o))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+// ownershipFile is the JSON layout of the ownership record.
+type ownershipFile struct {
+	Version  int      `json:"version"`
+	Services []string `json:"services"`
+}
+
+const ownershipVersion = 1
+
+// LoadOwned reads the ownership record at path. A missing file is an
+// empty set: the first run owns nothing.
+func LoadOwned(path string) (Owned, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Owned{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f ownershipFile
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: not an IPVS ownership record: %v", path, err)
+	}
+	if f.Version != ownershipVersion {
+		return nil, fmt.Errorf("%s: version: %d is not %d", path, f.Version, ownershipVersion)
+	}
+	owned := make(Owned, len(f.Services))
+	for i, s := range f.Services {
+		k, err := ParseServiceKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: services[%d]: %v", path, i, err)
+		}
+		owned[k] = struct{}{}
+	}
+	return owned, nil
+}
+
+// SaveOwned writes the record atomically (temporary file, fsync, rename),
+// so a crash leaves the old record or the new one, never half of one.
+func SaveOwned(path string, owned Owned) error {
+	f := ownershipFile{Version: ownershipVersion, Services: []string{}}
+	for _, k := range owned.Keys() {
+		f.Services = append(f.Services, k.String())
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package testing holds an in-memory IPVS table implementing lvs.IPVS for
+// tests of code that programs IPVS. It behaves like the kernel where that
+// matters to callers: duplicate services and destinations fail, changing
+// an absent one fails, deleting a service deletes its destinations, and
+// reads return normalized values in creation order.
+package testing
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/hakeeper/hakeeper/lvs"
+)
+
+var _ lvs.IPVS = (*Fake)(nil)
+
+// Errors the fake returns, mirroring the kernel's EEXIST and ENOENT.
+var (
+	ErrExist    = errors.New("file exists")
+	ErrNotExist = errors.New("no such file or directory")
+)
+
+// Fake is an in-memory IPVS table. The zero value is empty and ready.
+type Fake struct {
+	mu       sync.Mutex
+	services []*entry
+	// Writes counts successful and failed write calls; Reads counts
+	// Services and Destinations calls.
+	Writes int
+	Reads  int
+	// FailAt, when positive, makes the FailAt-th write call (counting
+	// from 1 over the fake's life) fail with FailErr.
+	FailAt  int
+	FailErr error
+}
+
+type entry struct {
+	svc   lvs.Service
+	dests []lvs.Destination
+}
+
+func (f *Fake) find(k lvs.ServiceKey) int {
+	return slices.IndexFunc(f.services, func(e *entry) bool { return e.svc.Key() == k })
+}
+
+func (f *Fake) write() error {
+	f.Writes++
+	if f.FailAt > 0 && f.Writes == f.FailAt {
+		if f.FailErr != nil {
+			return f.FailErr
+		}
+		return errors.New("injected failure")
+	}
+	return nil
+}
+
+// Services returns the services in creation order.
+func (f *Fake) Services() ([]lvs.Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Reads++
+	out := make([]lvs.Service, len(f.services))
+	for i, e := range f.services {
+		out[i] = e.svc
+	}
+	return out, nil
+}
+
+// Destinations returns svc's destinations in creation order.
+func (f *Fake) Destinations(svc lvs.Service) ([]lvs.Destination, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Reads++
+	i := f.find(svc.Key())
+	if i < 0 {
+		return nil, fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+	}
+	return slices.Clone(f.services[i].dests), nil
+}
+
+func (f *Fake) AddService(svc lvs.Service) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(); err != nil {
+		return err
+	}
+	if f.find(svc.Key()) >= 0 {
+		return fmt.Errorf("service %s: %w", svc.Key(), ErrExist)
+	}
+	f.services = append(f.services, &entry{svc: svc.Normalize()})
+	return nil
+}
+
+func (f *Fake) UpdateService(svc lvs.Service) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(); err != nil {
+		return err
+	}
+	i := f.find(svc.Key())
+	if i < 0 {
+		return fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+	}
+	f.services[i].svc = svc.Normalize()
+	return nil
+}
+
+func (f *Fake) DeleteService(svc lvs.Service) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(); err != nil {
+		return err
+	}
+	i := f.find(svc.Key())
+	if i < 0 {
+		return fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+	}
+	f.services = slices.Delete(f.services, i, i+1)
+	return nil
+}
+
+func (f *Fake) destIndex(svc lvs.Service, dst lvs.Destination) (*entry, int, error) {
+	i := f.find(svc.Key())
+	if i < 0 {
+		return nil, -1, fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+	}
+	e := f.services[i]
+	k := dst.Normalize().Key()
+	return e, slices.IndexFunc(e.dests, func(d lvs.Destination) bool { return d.Key() == k }), nil
+}
+
+func (f *Fake) AddDestination(svc lvs.Service, dst lvs.Destination) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(); err != nil {
+		return err
+	}
+	e, j, err := f.destIndex(svc, dst)
+	if err != nil {
+		return err
+	}
+	if j >= 0 {
+		return fmt.Errorf("destination %s: %w", dst.Key(), ErrExist)
+	}
+	e.dests = append(e.dests, dst.Normalize())
+	return nil
+}
+
+func (f *Fake) UpdateDestination(svc lvs.Service, dst lvs.Destination) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(); err != nil {
+		return err
+	}
+	e, j, err := f.destIndex(svc, dst)
+	if err != nil {
+		return err
+	}
+	if j < 0 {
+		return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
+	}
+	e.dests[j] = dst.Normalize()
+	return nil
+}
+
+func (f *Fake) DeleteDestination(svc lvs.Service, dst lvs.Destination) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.write(); err != nil {
+		return err
+	}
+	e, j, err := f.destIndex(svc, dst)
+	if err != nil {
+		return err
+	}
+	if j < 0 {
+		return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
+	}
+	e.dests = slices.Delete(e.dests, j, j+1)
+	return nil
+}
+
+// Table returns a copy of the table, for assertions.
+func (f *Fake) Table() []lvs.VirtualServer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]lvs.VirtualServer, len(f.services))
+	for i, e := range f.services {
+		out[i] = lvs.VirtualServer{Service: e.svc, Destinations: slices.Clone(e.dests)}
+	}
+	return out
+}
