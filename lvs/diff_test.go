@@ -108,7 +108,10 @@ func TestDiffSingleChangeIsOneOp(t *testing.T) {
 			"~ destination 198.51.100.2:80 weight 1 → 5 (service tcp/192.0.2.10:80)"},
 		{"weight to zero (drain)", func(t []lvs.VirtualServer) []lvs.VirtualServer { t[1].Destinations[0].Weight = 0; return t },
 			"~ destination [2001:db8:1::1]:53 weight 5 → 0 (service udp/[2001:db8::53]:53)"},
-		{"forwarding", func(t []lvs.VirtualServer) []lvs.VirtualServer { t[2].Destinations[0].Forwarding = lvs.ForwardTunnel; return t },
+		{"forwarding", func(t []lvs.VirtualServer) []lvs.VirtualServer {
+			t[2].Destinations[0].Forwarding = lvs.ForwardTunnel
+			return t
+		},
 			"~ destination 198.51.100.7:0 forwarding dr → tun (service fwmark/ipv4/7)"},
 		{"upper threshold", func(t []lvs.VirtualServer) []lvs.VirtualServer { t[2].Destinations[0].UpperThreshold = 0; return t },
 			"~ destination 198.51.100.7:0 upper threshold 100 → 0 (service fwmark/ipv4/7)"},
