@@ -29,8 +29,16 @@ func addCommand(f func() *cobra.Command) { commandFactories = append(commandFact
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "hakeeper",
-		Short:         "Declarative, GitOps-driven high availability: VRRP VIPs and IPVS services from one YAML cluster description",
+		Use:   "hakeeper",
+		Short: "Declarative, GitOps-driven high availability: VRRP VIPs and IPVS services from one YAML cluster description",
+		Long: `hakeeper keeps virtual IPs highly available with VRRP and load-balances
+them to health-checked real servers with IPVS, like keepalived, from one
+YAML description of the whole cluster kept in Git. Every node computes its
+own part of that description and reconciles the kernel to it.`,
+		Example: `  hakeeper validate cluster.yaml            # check the description
+  hakeeper show --node lb1 cluster.yaml      # what lb1 must run
+  hakeeper plan --offline --node lb1 cluster.yaml
+  source <(hakeeper completion bash)         # shell completion`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

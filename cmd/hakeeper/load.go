@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile"
+)
+
+// loadCluster reads, decodes and validates the description at path (a
+// file or a directory).
+func loadCluster(path string) (*model.Cluster, error) {
+	files, err := reconcile.ReadFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	return model.Load(files)
+}
+
+// writeErrors prints every problem of err on its own line: each entry of
+// an ErrorList, or the error itself.
+func writeErrors(w io.Writer, err error) int {
+	var list model.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		return len(list)
+	}
+	fmt.Fprintln(w, err.Error())
+	return 1
+}
+
+// Seams for choosing the default node, replaced in tests.
+var (
+	interfaceAddrs = net.InterfaceAddrs
+	hostname       = os.Hostname
+)
+
+// selectNode returns the node to act for: the one named, else the one
+// whose address is on a local interface, else the one named like this
+// host (full or short hostname). The error lists the nodes to choose from.
+func selectNode(c *model.Cluster, name string) (string, error) {
+	names := make([]string, 0, len(c.Nodes))
+	for n := range c.Nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if name != "" {
+		if c.Nodes[name] == nil {
+			return "", fmt.Errorf("node %q is not in the cluster description (nodes: %s)", name, strings.Join(names, ", "))
+		}
+		return name, nil
+	}
+	local := map[netip.Addr]bool{}
+	if addrs, err := interfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				local[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	for _, n := range names {
+		node := c.Nodes[n]
+		for _, s := range []string{node.Address, node.Address6} {
+			if a, err := netip.ParseAddr(s); err == nil && local[a.Unmap()] {
+				return n, nil
+			}
+		}
+	}
+	if h, err := hostname(); err == nil {
+		short, _, _ := strings.Cut(h, ".")
+		for _, cand := range []string{h, short} {
+			if c.Nodes[cand] != nil {
+				return cand, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("this machine is none of the cluster's nodes (no node address is local, and the hostname matches no node name); choose one with --node (nodes: %s)", strings.Join(names, ", "))
+}
+
+// desiredFor loads path and computes the desired state of the node chosen
+// by selectNode.
+func desiredFor(path, node string) (*model.NodeState, error) {
+	c, err := loadCluster(path)
+	if err != nil {
+		return nil, err
+	}
+	node, err = selectNode(c, node)
+	if err != nil {
+		return nil, err
+	}
+	return model.Desired(c, node)
+}
+
+// printFailure reports err on stderr, one problem a line, and returns the
+// error code exitError without a second "Error:" line.
+func printFailure(stderr io.Writer, err error) error {
+	writeErrors(stderr, err)
+	return exitCodeError{exitError}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile/plan"
+	"github.com/hakeeper/hakeeper/render"
+)
+
+func init() { addCommand(newPlanCmd) }
+
+// LiveObserver reports what runs on this node now (VRRP instances from
+// the daemon, VIPs on interfaces, IPVS services). It is the seam through
+// which `hakeeper plan` without --offline gets the live side; a subcommand
+// file that can observe the node registers one with setLiveObserver in its
+// init function.
+type LiveObserver interface {
+	Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error)
+}
+
+var liveObserver LiveObserver
+
+// setLiveObserver installs the observer plan uses without --offline.
+func setLiveObserver(o LiveObserver) { liveObserver = o }
+
+var errNoLive = errors.New("planning against the running node needs its live state, which this build cannot observe yet; " +
+	"use --offline to plan against an empty node (what a fresh start would do)")
+
+func newPlanCmd() *cobra.Command {
+	var node string
+	var offline, asJSON, color bool
+	cmd := &cobra.Command{
+		Use:   "plan [--node NAME] [--offline] [--json] PATH",
+		Short: "Show what would change on a node to reach the described state",
+		Long: `Plan computes a node's desired state from the cluster description and
+compares it with what the node runs, then lists the changes like Terraform:
+VRRP instances grouped by VIP group, virtual services with their real
+servers; + create, ~ update in place (old -> new), - destroy.
+
+--offline compares with an empty node: everything is created. Without it
+the live state is observed from the node.
+
+VIPs are not planned as addresses: the VRRP engine adds them on the node
+that becomes master, so they are listed with their instance.
+
+Exit status (like terraform plan -detailed-exitcode): 0 no changes,
+1 error, 2 changes pending.`,
+		Example: `  hakeeper plan --offline --node lb1 cluster.yaml
+  hakeeper plan --offline --json ./cluster/ | jq '.summary'
+  hakeeper plan --offline cluster.yaml; echo "exit $?"   # 2: changes pending`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, err := desiredFor(args[0], node)
+			if err != nil {
+				return printFailure(cmd.ErrOrStderr(), err)
+			}
+			live := &plan.Live{}
+			if !offline {
+				if liveObserver == nil {
+					return errNoLive
+				}
+				if live, err = liveObserver.Observe(cmd.Context(), ns); err != nil {
+					return err
+				}
+			}
+			p := plan.Diff(ns, live)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				err = render.PlanJSON(out, p)
+			} else {
+				if !cmd.Flags().Changed("color") {
+					color = isTerminal(out) && os.Getenv("NO_COLOR") == ""
+				}
+				err = render.PlanText(out, p, render.Options{Color: color})
+			}
+			if err != nil {
+				return err
+			}
+			if p.HasChanges() {
+				return exitCodeError{exitChanges}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&node, "node", "", "node to plan for (default: the node whose address is local, else the hostname)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "plan against an empty node instead of the live state")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan in its JSON machine format")
+	cmd.Flags().BoolVar(&color, "color", false, "colour the text output (default: on for a terminal unless NO_COLOR is set)")
+	return cmd
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

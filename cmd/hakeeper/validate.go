@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+func init() { addCommand(newValidateCmd) }
+
+func newValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate PATH",
+		Short: "Check a cluster description for errors",
+		Long: `Validate decodes and checks a cluster description (one YAML file, or a
+directory whose *.yaml/*.yml files are merged) and computes every node's
+desired state, so whatever would stop a node from running is reported here.
+Every problem is printed on its own line as FILE:LINE:COLUMN: FIELD: MESSAGE.
+Exit status: 0 valid, 1 invalid.`,
+		Example: `  hakeeper validate cluster.yaml
+  hakeeper validate ./cluster/          # every *.yaml in the directory, merged`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			c, err := loadCluster(path)
+			if err == nil {
+				err = desiredForAll(c)
+			}
+			if err != nil {
+				n := writeErrors(cmd.ErrOrStderr(), err)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: invalid (%s)\n", path, plural(n, "error"))
+				return exitCodeError{exitError}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s, %s, %s)\n", path,
+				plural(len(c.Nodes), "node"), plural(len(c.VIPGroups), "VIP group"), plural(len(c.Services), "service"))
+			return nil
+		},
+	}
+}
+
+// desiredForAll computes every node's state and gathers the problems,
+// each once (one bad field often breaks every node).
+func desiredForAll(c *model.Cluster) error {
+	nodes := make([]string, 0, len(c.Nodes))
+	for n := range c.Nodes {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	var list model.ErrorList
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		_, err := model.Desired(c, n)
+		if err == nil {
+			continue
+		}
+		var one *model.Error
+		var many model.ErrorList
+		switch {
+		case errors.As(err, &many):
+		case errors.As(err, &one):
+			many = model.ErrorList{one}
+		default:
+			many = model.ErrorList{{Msg: "node " + n + ": " + err.Error()}}
+		}
+		for _, e := range many {
+			if !seen[e.Error()] {
+				seen[e.Error()] = true
+				list = append(list, e)
+			}
+		}
+	}
+	list.Sort()
+	return list.Err()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
