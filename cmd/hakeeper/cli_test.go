@@ -120,7 +120,9 @@ func TestValidate(t *testing.T) {
 // liveFunc adapts a function to LiveObserver.
 type liveFunc func(ctx context.Context, desired *model.NodeState) (*plan.Live, error)
 
-func (f liveFunc) Observe(ctx context.Context, d *model.NodeState) (*plan.Live, error) { return f(ctx, d) }
+func (f liveFunc) Observe(ctx context.Context, d *model.NodeState) (*plan.Live, error) {
+	return f(ctx, d)
+}
 
 func TestPlan(t *testing.T) {
 	t.Run("offline plan creates everything and exits 2", func(t *testing.T) {
