@@ -67,7 +67,7 @@ func TestDiff(t *testing.T) {
 			desc: "priority and preference change",
 			edit: func(d *model.NodeState, l *Live) {
 				d.Instances[1].Priority = 150
-				d.Instances[1].Preference = []model.NodePriority{{"lb2", 200}, {"lb1", 150}}
+				d.Instances[1].Preference = []model.NodePriority{{Node: "lb2", Priority: 200}, {Node: "lb1", Priority: 150}}
 			},
 			want: []string{"~ vrrp-instance web vrid 51 on eth0 (ipv4): priority 200→150 preference lb1 (200), lb2 (100)→lb2 (200), lb1 (150)"},
 			sum:  Summary{Change: 1},

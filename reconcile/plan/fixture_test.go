@@ -20,14 +20,14 @@ func sampleState() *model.NodeState {
 		Instances: []model.Instance{
 			{
 				Name: "api", VRID: 52, Interface: "eth0", Family: model.IPv4, Version: 3, Priority: 100, InitialState: model.StateBackup,
-				Preference:     []model.NodePriority{{"lb2", 200}, {"lb1", 100}},
+				Preference:     []model.NodePriority{{Node: "lb2", Priority: 200}, {Node: "lb1", Priority: 100}},
 				AdvertInterval: time.Second, Preempt: true,
 				VIPs: []model.VIPSpec{{Prefix: netip.MustParsePrefix("192.0.2.20/24"), Device: "eth0"}},
 				GARP: model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
 			},
 			{
 				Name: "web", VRID: 51, Interface: "eth0", Family: model.IPv4, Version: 3, Priority: 200, InitialState: model.StateBackup,
-				Preference:     []model.NodePriority{{"lb1", 200}, {"lb2", 100}},
+				Preference:     []model.NodePriority{{Node: "lb1", Priority: 200}, {Node: "lb2", Priority: 100}},
 				AdvertInterval: time.Second, Preempt: true,
 				VIPs:        []model.VIPSpec{{Prefix: netip.MustParsePrefix("192.0.2.10/24"), Device: "eth0"}},
 				TrackChecks: []model.TrackedCheck{{Check: "nginx", Weight: -50}},
@@ -63,7 +63,7 @@ func largeState(groups, services, servers int) *model.NodeState {
 		ns.Instances[g] = model.Instance{
 			Name: fmt.Sprintf("g%05d", g), VRID: uint8(g%255 + 1), Interface: fmt.Sprintf("eth%d", g/255), Family: model.IPv4,
 			Version: 3, Priority: 200, InitialState: model.StateBackup, AdvertInterval: time.Second, Preempt: true,
-			Preference: []model.NodePriority{{"n1", 200}, {"n2", 150}, {"n3", 100}},
+			Preference: []model.NodePriority{{Node: "n1", Priority: 200}, {Node: "n2", Priority: 150}, {Node: "n3", Priority: 100}},
 			VIPs:       []model.VIPSpec{{Prefix: netip.PrefixFrom(a, 32), Device: "eth0"}},
 			GARP:       model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
 		}

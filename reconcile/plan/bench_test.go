@@ -1,0 +1,125 @@
+package plan
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/model/modeltest"
+)
+
+// heapPeak samples the bytes held by live heap objects until stopped and
+// returns the highest value seen. runtime/metrics is read without
+// stopping the world, so sampling barely disturbs the timing.
+func heapPeak() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
+
+// splitYAML writes c as a directory of files would hold it: nodes and
+// groups in one file, services in files of perServices each (one file of
+// 10,000 services would exceed the decoder's per-file size limit).
+func splitYAML(b *testing.B, c *model.Cluster, perFile int) []model.File {
+	names := make([]string, 0, len(c.Services))
+	for n := range c.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	head := *c
+	head.Services = nil
+	files := []model.File{{Name: "cluster.yaml", Data: marshal(b, &head)}}
+	for i := 0; i < len(names); i += perFile {
+		part := &model.Cluster{Services: map[string]*model.Service{}}
+		for _, n := range names[i:min(i+perFile, len(names))] {
+			part.Services[n] = c.Services[n]
+		}
+		files = append(files, model.File{Name: fmt.Sprintf("services-%02d.yaml", i/perFile), Data: marshal(b, part)})
+	}
+	return files
+}
+
+func marshal(b *testing.B, c *model.Cluster) []byte {
+	data, err := yaml.Marshal(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
+
+// BenchmarkPlan10k is `hakeeper plan --offline` on a large cluster:
+// parse and validate 10,000 virtual services × 10 real servers on 3
+// nodes, compute one node's desired state, and diff it against an empty
+// node. It reports the time per plan and the peak heap.
+func BenchmarkPlan10k(b *testing.B) {
+	files := splitYAML(b, modeltest.GenerateCluster(10000, 10, 3), 2000)
+	runtime.GC()
+	stop := heapPeak()
+	changes := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := model.Load(files)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns, err := model.Desired(c, "node-1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		changes = len(Diff(ns, &Live{}).Changes)
+	}
+	b.StopTimer()
+	peak := stop()
+	if changes < 10000*11 {
+		b.Fatalf("plan has %d changes, want at least 110000 (services and real servers)", changes)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// BenchmarkDiffNoChange10k is the steady state of a reconcile loop: the
+// desired state of a 10,000-service node against identical live state.
+func BenchmarkDiffNoChange10k(b *testing.B) {
+	c := modeltest.GenerateCluster(10000, 10, 3)
+	ns, err := model.Desired(c, "node-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	live := liveOf(b, ns)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if p := Diff(ns, live); p.HasChanges() {
+			b.Fatalf("identical state planned %d changes", len(p.Changes))
+		}
+	}
+}
