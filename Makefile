@@ -4,6 +4,7 @@
 GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT     ?= $(dir $(GO))gofmt
 BIN       := bin/hakeeper
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 EXAMPLE   ?= $(firstword $(wildcard examples/nginx-pair) cmd/hakeeper/testdata/demo)
 DEMO_NODE ?=
 
@@ -40,10 +41,12 @@ deps:
 	$(GO) mod download
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hakeeper
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/hakeeper
 
+# lint: gofmt must have nothing to say about any Go file (hidden
+# directories such as .cache are skipped), and go vet must pass.
 lint:
-	@out="$$($(GOFMT) -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
+	@out="$$(find . -name '.?*' -prune -o -name '*.go' -print | xargs $(GOFMT) -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
