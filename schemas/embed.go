@@ -1,0 +1,195 @@
+// Package schemas owns the JSON Schema of the cluster description
+// (cluster.schema.json, draft 2020-12): editors use it for completion and
+// hover documentation, the CLI prints it, and ValidateYAML checks one file
+// against it. The schema is never stricter than model.Load on a valid
+// description; tests in this package hold it to that and to the model's
+// field names.
+package schemas
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// ClusterSchema is the JSON Schema document.
+//
+//go:embed cluster.schema.json
+var ClusterSchema []byte
+
+// ClusterSchemaID is the schema's $id, for `# yaml-language-server: $schema=`.
+const ClusterSchemaID = "https://raw.githubusercontent.com/hakeeper/hakeeper/main/schemas/cluster.schema.json"
+
+var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ClusterSchema))
+	if err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(ClusterSchemaID, doc); err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	return c.Compile(ClusterSchemaID)
+})
+
+// Compile returns the compiled schema.
+func Compile() (*jsonschema.Schema, error) { return compiled() }
+
+// ValidateYAML checks one YAML file of a cluster description against the
+// schema. Problems come back as a model.ErrorList naming file, line and
+// field. An empty file passes: a description split over several files may
+// contain one.
+func ValidateYAML(file string, data []byte) error {
+	sch, err := Compile()
+	if err != nil {
+		return err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return model.ErrorList{{Pos: model.Pos{File: file}, Msg: err.Error()}}
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	var raw any
+	if err := root.Content[0].Decode(&raw); err != nil {
+		return model.ErrorList{{Pos: model.Pos{File: file}, Msg: err.Error()}}
+	}
+	err = sch.Validate(jsonValue(raw))
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	// A oneOf of `required` alternatives (the check's type block) fails
+	// with one "missing property" per alternative: say it once.
+	var all []*model.Error
+	alternatives := map[string][]string{}
+	for _, leaf := range leaves(ve) {
+		n := nodeAt(root.Content[0], leaf.InstanceLocation)
+		e := &model.Error{
+			Pos:  model.Pos{File: file, Line: n.Line, Column: n.Column},
+			Path: dotted(leaf.InstanceLocation),
+			Msg:  message(leaf),
+		}
+		if prop, ok := strings.CutPrefix(e.Msg, "missing property "); ok && strings.Contains(leaf.SchemaURL, "/oneOf/") {
+			alternatives[e.Path] = append(alternatives[e.Path], prop)
+		}
+		all = append(all, e)
+	}
+	var errs model.ErrorList
+	seen := map[string]bool{}
+	for _, e := range all {
+		if alts := alternatives[e.Path]; len(alts) > 1 && strings.HasPrefix(e.Msg, "missing property ") && slices.Contains(alts, strings.TrimPrefix(e.Msg, "missing property ")) {
+			e.Msg = "needs exactly one of " + strings.Join(alts, ", ")
+		}
+		if key := e.Error(); !seen[key] {
+			seen[key] = true
+			errs = append(errs, e)
+		}
+	}
+	errs.Sort()
+	return errs.Err()
+}
+
+func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(e.Causes) == 0 {
+		return []*jsonschema.ValidationError{e}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range e.Causes {
+		out = append(out, leaves(c)...)
+	}
+	return out
+}
+
+// message is the leaf's text without the library's "at '/json/pointer': "
+// prefix: the error already names the field the YAML way.
+func message(e *jsonschema.ValidationError) string {
+	s := e.Error()
+	if strings.HasPrefix(s, "at '") {
+		if i := strings.Index(s, "': "); i >= 0 {
+			return s[i+3:]
+		}
+	}
+	return s
+}
+
+// nodeAt finds the YAML node at a JSON instance location, or the deepest
+// node on the way there.
+func nodeAt(n *yaml.Node, loc []string) *yaml.Node {
+	for _, tok := range loc {
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == tok {
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(tok); err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
+}
+
+// dotted writes an instance location the way model errors name fields:
+// vipGroups.web.vips[0].
+func dotted(loc []string) string {
+	var b strings.Builder
+	for _, tok := range loc {
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+// jsonValue turns decoded YAML into the JSON data model: mappings with
+// non-string keys get their keys formatted.
+func jsonValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = jsonValue(e)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[fmt.Sprint(k)] = jsonValue(e)
+		}
+		return m
+	case []any:
+		for i, e := range v {
+			v[i] = jsonValue(e)
+		}
+		return v
+	}
+	return v
+}
