@@ -3,9 +3,22 @@ package vrrpd
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd/packet"
 )
+
+// shutdownOnCancel bounds the graceful shutdown Run performs when its
+// context ends.
+const shutdownOnCancel = 10 * time.Second
 
 // Engine runs the VRRP instances of one node.
 //
@@ -14,38 +27,483 @@ import (
 // later Applys reconfigure them live. Run watches tracked interfaces and
 // blocks until its context ends (then it shuts down gracefully) or until
 // Shutdown is called. Instances run whether or not Run is running; only
-// link changes go unnoticed without it. All methods are safe to call from
-// any goroutine.
+// link changes go unnoticed without it. All methods are safe to call
+// from any goroutine.
+//
+// Concurrency: one mutex serialises everything that touches protocol
+// state — timer callbacks, received packets (each Conn has one reader
+// goroutine that handles a packet completely before reading the next),
+// link events, check results and API calls. Notify hooks and tracked
+// checks run outside it, so a slow script never delays an advert.
 type Engine struct {
 	cfg Config
+	log *slog.Logger
+
+	mu         sync.Mutex
+	stopped    bool
+	instances  map[model.InstanceKey]*instance
+	conns      map[connKey]*connEntry
+	checks     map[string]*checkRunner
+	linkUp     map[string]bool
+	syncGroups map[string]*syncGroup
+	drops      UnattributedDrops
+	sendBuf    []byte
+	done       chan struct{}
+
+	// work counts check runs and hook queues in flight (for Shutdown and tests).
+	work pending
+}
+
+type connKey struct {
+	ifname string
+	family model.Family
+	src    netip.Addr // unicast source; zero for multicast
+}
+
+func (k connKey) String() string { return k.ifname + "/" + string(k.family) }
+
+// connEntry is one Conn shared by every instance on its key.
+type connEntry struct {
+	key    connKey
+	conn   Conn
+	byVRID map[uint8]*instance
+	closed bool
 }
 
 // New returns an engine that runs nothing until Apply.
 func New(cfg Config) (*Engine, error) {
-	return &Engine{cfg: cfg}, nil
+	var missing []string
+	for name, v := range map[string]any{"Clock": cfg.Clock, "Conns": cfg.Conns, "Addrs": cfg.Addrs,
+		"Announcer": cfg.Announcer, "Links": cfg.Links, "Runner": cfg.Runner} {
+		if v == nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("vrrpd: Config lacks %s", strings.Join(missing, ", "))
+	}
+	if cfg.Secret == nil {
+		cfg.Secret = ReadSecret
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		cfg: cfg, log: log,
+		instances: map[model.InstanceKey]*instance{},
+		conns:     map[connKey]*connEntry{},
+		checks:    map[string]*checkRunner{},
+		linkUp:    map[string]bool{},
+		drops:     UnattributedDrops{},
+		done:      make(chan struct{}),
+	}
+	e.work.cond = sync.NewCond(&e.work.mu)
+	return e, nil
+}
+
+// ReadSecret returns the PASS password named by auth: the environment
+// variable SecretEnv when set and non-empty, else the contents of
+// SecretFile without a trailing newline.
+func ReadSecret(auth *model.Auth) (string, error) {
+	if auth.SecretEnv != "" {
+		if v := os.Getenv(auth.SecretEnv); v != "" {
+			return v, nil
+		}
+	}
+	if auth.SecretFile != "" {
+		b, err := os.ReadFile(auth.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("reading VRRP auth secret: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if auth.SecretEnv != "" {
+		return "", fmt.Errorf("VRRP auth secret: environment variable %s is empty", auth.SecretEnv)
+	}
+	return "", errors.New("VRRP auth has neither secretEnv nor secretFile")
+}
+
+// fire runs f under the engine lock unless the engine has stopped; every
+// timer callback goes through it.
+func (e *Engine) fire(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.stopped {
+		f()
+	}
+}
+
+// validate rejects instances the engine cannot run, naming the group.
+func validate(state *model.NodeState) error {
+	var errs []error
+	seen := map[model.InstanceKey]string{}
+	for _, in := range state.Instances {
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("vrrpd: group %q (vrid %d on %s): %s", in.Name, in.VRID, in.Interface, fmt.Sprintf(format, args...)))
+		}
+		if prev, ok := seen[in.Key()]; ok {
+			bad("same interface, family and VRID as group %q", prev)
+		}
+		seen[in.Key()] = in.Name
+		switch {
+		case in.VRID == 0:
+			bad("vrid 0 is not allowed")
+		case in.Priority == 0:
+			bad("priority 0 is reserved for resigning")
+		case in.Family != model.IPv4 && in.Family != model.IPv6:
+			bad("family %q", in.Family)
+		case in.Version != 2 && in.Version != 3:
+			bad("version %d (want 2 or 3)", in.Version)
+		case in.Version == 2 && in.Family != model.IPv4:
+			bad("VRRPv2 is IPv4 only")
+		case in.Version == 2 && (in.AdvertInterval%time.Second != 0 || in.AdvertInterval < model.MinAdvertIntervalV2 || in.AdvertInterval > model.MaxAdvertIntervalV2):
+			bad("advertInterval %v: v2 needs 1s-255s in whole seconds", in.AdvertInterval)
+		case in.Version == 3 && (in.AdvertInterval%(10*time.Millisecond) != 0 || in.AdvertInterval < model.MinAdvertIntervalV3 || in.AdvertInterval > model.MaxAdvertIntervalV3):
+			bad("advertInterval %v: v3 needs 10ms-40.95s in 10ms steps", in.AdvertInterval)
+		case in.Auth != nil && in.Version != 2:
+			bad("auth needs VRRPv2")
+		case in.Unicast && len(in.Peers) == 0:
+			bad("unicast without peers")
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Apply makes the engine run state.Instances. Instances are matched to
 // the running ones by Instance.Key (interface, family, VRID), never by
-// name.
+// name, so a renamed group changes nothing on the wire. Reconfiguration
+// never moves a master to backup by itself; a lowered priority takes
+// effect through the next adverts. An instance whose Conn cannot be
+// opened is reported in the error and left out; the others still run.
 func (e *Engine) Apply(state *model.NodeState) error {
-	return errors.New("vrrpd: Apply not implemented yet")
+	if err := validate(state); err != nil {
+		return err
+	}
+	auths := make([][8]byte, len(state.Instances))
+	for i, in := range state.Instances {
+		if in.Auth == nil {
+			continue
+		}
+		secret, err := e.cfg.Secret(in.Auth)
+		if err != nil {
+			return fmt.Errorf("vrrpd: group %q: %w", in.Name, err)
+		}
+		if len(secret) > 8 {
+			e.log.Warn("vrrp: PASS password longer than 8 bytes, only the first 8 are used (as keepalived does)", "group", in.Name)
+		}
+		auths[i] = packet.PassAuth(secret)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return errors.New("vrrpd: engine is shut down")
+	}
+	e.refreshLinks(state)
+	e.applyChecks(state)
+	e.applySyncGroups(state)
+
+	want := map[model.InstanceKey]int{}
+	for i := range state.Instances {
+		want[state.Instances[i].Key()] = i
+	}
+	for key, in := range e.instances {
+		if _, ok := want[key]; !ok {
+			in.stop("removed from the desired state")
+			e.detach(in)
+			delete(e.instances, key)
+		}
+	}
+	var errs []error
+	var started []*instance
+	for i, next := range state.Instances {
+		key := next.Key()
+		if in, ok := e.instances[key]; ok {
+			if ck := connKeyOf(&next); ck != in.conn.key {
+				if err := e.moveConn(in, ck); err != nil {
+					errs = append(errs, fmt.Errorf("vrrpd: group %q: %w", next.Name, err))
+				}
+			}
+			in.reconfigure(next, auths[i])
+			continue
+		}
+		in := &instance{e: e, cfg: next, auth: auths[i], added: map[model.VIPSpec]bool{},
+			counters: Counters{Drops: map[DropReason]uint64{}}}
+		in.hooks = &serialQueue{work: &e.work}
+		if err := e.attach(in, connKeyOf(&next)); err != nil {
+			errs = append(errs, fmt.Errorf("vrrpd: group %q: %w", next.Name, err))
+			continue
+		}
+		e.instances[key] = in
+		started = append(started, in)
+	}
+	// Priorities and faults first, so new instances start in the right state.
+	e.retrack(false)
+	for _, in := range started {
+		in.start()
+	}
+	return errors.Join(errs...)
 }
 
-// Run watches tracked links until ctx ends, then shuts down gracefully;
-// it returns nil after a Shutdown.
-func (e *Engine) Run(ctx context.Context) error {
-	<-ctx.Done()
+func connKeyOf(in *model.Instance) connKey {
+	k := connKey{ifname: in.Interface, family: in.Family}
+	if in.Unicast {
+		k.src = in.SourceAddress
+	}
+	return k
+}
+
+// attach puts in on the Conn for key, opening it on first use.
+func (e *Engine) attach(in *instance, key connKey) error {
+	ce := e.conns[key]
+	if ce == nil {
+		c, err := e.cfg.Conns.Open(key.ifname, key.family, key.src)
+		if err != nil {
+			return fmt.Errorf("opening VRRP socket on %s: %w", key, err)
+		}
+		ce = &connEntry{key: key, conn: c, byVRID: map[uint8]*instance{}}
+		e.conns[key] = ce
+		go e.readLoop(ce)
+	}
+	ce.byVRID[in.cfg.VRID] = in
+	in.conn = ce
 	return nil
+}
+
+// detach takes in off its Conn, closing the Conn when it was the last.
+func (e *Engine) detach(in *instance) {
+	ce := in.conn
+	delete(ce.byVRID, in.cfg.VRID)
+	if len(ce.byVRID) == 0 {
+		ce.closed = true
+		ce.conn.Close()
+		delete(e.conns, ce.key)
+	}
+}
+
+// moveConn switches a running instance to another Conn (unicast source
+// or mode changed), keeping its state.
+func (e *Engine) moveConn(in *instance, key connKey) error {
+	old := in.conn
+	if err := e.attach(in, key); err != nil {
+		in.conn = old
+		return err
+	}
+	newEntry := in.conn
+	in.conn = old
+	e.detach(in)
+	in.conn = newEntry
+	return nil
+}
+
+func (e *Engine) readLoop(ce *connEntry) {
+	buf := make([]byte, 9000)
+	for {
+		n, meta, err := ce.conn.ReadFrom(buf)
+		e.mu.Lock()
+		if ce.closed {
+			e.mu.Unlock()
+			return
+		}
+		if err != nil {
+			e.log.Error("vrrp: reading", "conn", ce.key.String(), "err", err)
+			e.mu.Unlock()
+			return
+		}
+		if !e.stopped {
+			e.handlePacket(ce, buf[:n], meta)
+		}
+		e.mu.Unlock()
+	}
+}
+
+var decodeDrops = map[packet.Reason]DropReason{
+	packet.Truncated:   DropTruncated,
+	packet.BadVersion:  DropBadVersion,
+	packet.BadType:     DropBadType,
+	packet.BadChecksum: DropBadChecksum,
+	packet.BadLength:   DropBadLength,
+	packet.BadAuth:     DropBadAuth,
+	packet.BadFamily:   DropBadFamily,
+}
+
+// handlePacket applies RFC 5798 7.1 receive checks and dispatches by VRID.
+func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
+	var target *instance
+	if len(b) >= 2 {
+		target = ce.byVRID[b[1]]
+	}
+	drop := func(r DropReason, detail any) {
+		if target != nil {
+			target.counters.Drops[r]++
+		} else {
+			m := e.drops[ce.key.String()]
+			if m == nil {
+				m = map[DropReason]uint64{}
+				e.drops[ce.key.String()] = m
+			}
+			m[r]++
+		}
+		e.log.Debug("vrrp: dropped packet", "conn", ce.key.String(), "src", meta.Src, "reason", string(r), "detail", detail)
+	}
+	if meta.Src.Unmap() == ce.conn.LocalAddr().Unmap() {
+		drop(DropOwnPacket, nil)
+		return
+	}
+	var a packet.Advert
+	if err := packet.DecodeInto(&a, b, meta.Src, meta.Dst); err != nil {
+		drop(decodeDrops[packet.ReasonOf(err)], err)
+		return
+	}
+	if target == nil {
+		drop(DropUnknownVRID, a.VRID)
+		return
+	}
+	in := target
+	switch {
+	case meta.TTL != 255:
+		drop(DropBadTTL, meta.TTL)
+		return
+	case a.Version != in.cfg.Version:
+		drop(DropWrongVersion, a.Version)
+		return
+	case in.cfg.Unicast && !slices.Contains(in.cfg.Peers, meta.Src):
+		drop(DropNotPeer, meta.Src)
+		return
+	}
+	if a.Version == 2 {
+		wantType := uint8(packet.AuthNone)
+		if in.cfg.Auth != nil {
+			wantType = packet.AuthPass
+		}
+		if a.AuthType != wantType || wantType == packet.AuthPass && a.AuthData != in.auth {
+			drop(DropBadAuth, a.AuthType)
+			return
+		}
+		if a.Interval != in.cfg.AdvertInterval {
+			drop(DropIntervalMismatch, a.Interval)
+			return
+		}
+	}
+	in.counters.AdvertsReceived++
+	if !sameAddrs(a.Addrs, in.vipAddrs()) {
+		in.counters.VIPMismatches++
+		if now := e.cfg.Clock.Now(); in.lastMismatchLog.IsZero() || now.Sub(in.lastMismatchLog) >= vipMismatchLogEvery {
+			in.lastMismatchLog = now
+			e.log.Warn("vrrp: advert lists other VIPs than ours (accepted: peers may run another revision)",
+				"group", in.name(), "src", meta.Src, "theirs", a.Addrs, "ours", in.vipAddrs())
+		}
+	}
+	in.onAdvert(&a, meta.Src)
+}
+
+// sameAddrs compares address lists as sets.
+func sameAddrs(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// Run watches tracked links until ctx ends, then shuts down gracefully
+// (bounded by 10 s); it returns nil after a Shutdown, or the link
+// watcher's error.
+func (e *Engine) Run(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- e.cfg.Links.Watch(wctx, e.onLink) }()
+	select {
+	case <-ctx.Done():
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownOnCancel)
+		defer scancel()
+		return e.Shutdown(sctx)
+	case <-e.done:
+		return nil
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("vrrpd: watching links: %w", err)
+		}
+		<-wctx.Done()
+		return nil
+	}
 }
 
 // Shutdown stops every instance gracefully: masters send a priority-0
 // advert and release the VIPs the engine added; stop hooks run. It
-// returns when hooks have finished or ctx ends.
-func (e *Engine) Shutdown(ctx context.Context) error { return nil }
+// returns when hooks and checks have finished or ctx ends. Later calls
+// return at once.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if !e.stopped {
+		for _, in := range e.sortedInstances() {
+			in.stop("shutdown")
+			e.detach(in)
+		}
+		for _, c := range e.checks {
+			c.cancel()
+		}
+		e.stopped = true
+		close(e.done)
+	}
+	e.mu.Unlock()
+	waited := make(chan struct{})
+	go func() { e.work.wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("vrrpd: shutdown: hooks still running: %w", ctx.Err())
+	}
+}
+
+func (e *Engine) sortedInstances() []*instance {
+	out := make([]*instance, 0, len(e.instances))
+	for _, in := range e.instances {
+		out = append(out, in)
+	}
+	slices.SortFunc(out, func(a, b *instance) int {
+		if c := strings.Compare(a.cfg.Name, b.cfg.Name); c != 0 {
+			return c
+		}
+		return int(a.cfg.VRID) - int(b.cfg.VRID)
+	})
+	return out
+}
 
 // Status returns a snapshot of every instance, sorted by name.
-func (e *Engine) Status() []InstanceStatus { return nil }
+func (e *Engine) Status() []InstanceStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []InstanceStatus
+	for _, in := range e.sortedInstances() {
+		out = append(out, in.status())
+	}
+	return out
+}
 
 // Drops returns the packets not attributable to an instance.
-func (e *Engine) Drops() UnattributedDrops { return nil }
+func (e *Engine) Drops() UnattributedDrops {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := UnattributedDrops{}
+	for k, m := range e.drops {
+		out[k] = map[DropReason]uint64{}
+		for r, n := range m {
+			out[k][r] = n
+		}
+	}
+	return out
+}

@@ -1,0 +1,438 @@
+package vrrpd
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd/packet"
+)
+
+// stateStop is reported to stop hooks; it is never a running state.
+const stateStop model.VRRPState = "stop"
+
+// vipMismatchLogEvery rate-limits the "VIP list differs" log per instance.
+const vipMismatchLogEvery = time.Minute
+
+// instance is one VRRP virtual router (RFC 5798 section 6.4). All of its
+// methods run with Engine.mu held; timers re-enter through Engine.fire.
+type instance struct {
+	e    *Engine
+	cfg  model.Instance
+	conn *connEntry
+	auth [8]byte
+
+	state model.VRRPState
+	// prio is the effective priority: base plus tracking weights.
+	prio uint8
+	// ownFault is this instance's tracking verdict; syncFault is set while
+	// another member of its sync group is faulted.
+	ownFault, syncFault bool
+	// masterAdverInt is Master_Adver_Interval: learned from the master's
+	// adverts (v3), the configured interval otherwise.
+	masterAdverInt time.Duration
+	masterAddr     netip.Addr
+	startedAt      time.Time
+
+	// timer is the Master_Down_Timer in backup and the Adver_Timer in
+	// master; timerGen invalidates a callback already on its way.
+	timer    Timer
+	timerGen uint64
+	garpGen  uint64
+
+	// added holds the VIPs this engine put on an interface, the only
+	// ones it ever removes.
+	added map[model.VIPSpec]bool
+
+	lastTransition  time.Time
+	reason          string
+	counters        Counters
+	lastMismatchLog time.Time
+	hooks           *serialQueue
+}
+
+func (in *instance) name() string { return in.cfg.Name }
+
+func (in *instance) faulted() bool { return in.ownFault || in.syncFault }
+
+// skewTime is Skew_Time: v3 scales with the master's interval, v2 uses
+// whole seconds (RFC 3768 section 6.1).
+func (in *instance) skewTime() time.Duration {
+	if in.cfg.Version == 2 {
+		return time.Duration(256-int(in.prio)) * time.Second / 256
+	}
+	return time.Duration(256-int(in.prio)) * in.masterAdverInt / 256
+}
+
+func (in *instance) masterDownInterval() time.Duration {
+	return 3*in.masterAdverInt + in.skewTime()
+}
+
+// arm (re)starts the instance timer.
+func (in *instance) arm(d time.Duration) {
+	in.disarm()
+	gen := in.timerGen
+	in.timer = in.e.cfg.Clock.AfterFunc(d, func() {
+		in.e.fire(func() {
+			if in.timerGen == gen {
+				in.onTimer()
+			}
+		})
+	})
+}
+
+func (in *instance) disarm() {
+	in.timerGen++
+	if in.timer != nil {
+		in.timer.Stop()
+		in.timer = nil
+	}
+}
+
+// start leaves Initialize (RFC 5798 6.4.1).
+func (in *instance) start() {
+	in.state = model.StateInit
+	in.startedAt = in.e.cfg.Clock.Now()
+	in.lastTransition = in.startedAt
+	in.masterAdverInt = in.cfg.AdvertInterval
+	switch {
+	case in.faulted():
+		in.becomeFault("tracking reports a fault at start")
+	case in.cfg.Priority == model.OwnerPriority:
+		in.becomeMaster("address owner (priority 255)", false)
+	default:
+		in.becomeBackup("start", false)
+	}
+}
+
+func (in *instance) onTimer() {
+	switch in.state {
+	case model.StateBackup:
+		in.becomeMaster("master down timer expired", false)
+	case model.StateMaster:
+		in.sendAdvert(in.prio)
+		in.arm(in.cfg.AdvertInterval)
+	}
+}
+
+// onAdvert handles an advert that passed every policy check.
+func (in *instance) onAdvert(a *packet.Advert, src netip.Addr) {
+	switch in.state {
+	case model.StateBackup:
+		switch {
+		case a.Priority == 0:
+			in.arm(in.skewTime())
+		case !in.cfg.Preempt || a.Priority >= in.prio || in.inPreemptDelay():
+			in.masterAddr = src
+			if in.cfg.Version == 3 {
+				in.masterAdverInt = a.Interval
+			}
+			in.arm(in.masterDownInterval())
+		default:
+			// A lower-priority master: let the timer run out and take over.
+		}
+	case model.StateMaster:
+		switch {
+		case a.Priority == 0:
+			in.sendAdvert(in.prio)
+			in.arm(in.cfg.AdvertInterval)
+		case a.Priority > in.prio || a.Priority == in.prio && src.Unmap().Compare(in.conn.conn.LocalAddr().Unmap()) > 0:
+			if in.cfg.Version == 3 {
+				in.masterAdverInt = a.Interval
+			}
+			in.masterAddr = src
+			in.becomeBackup("higher-priority advert from "+src.String(), false)
+		default:
+			// Another node thinks it is master but we win: assert at once
+			// and re-announce so switches relearn where the VIPs live.
+			in.sendAdvert(in.prio)
+			in.arm(in.cfg.AdvertInterval)
+			in.announceBurst(in.garpGen)
+		}
+	}
+}
+
+func (in *instance) inPreemptDelay() bool {
+	return in.cfg.PreemptDelay > 0 && in.e.cfg.Clock.Now().Before(in.startedAt.Add(in.cfg.PreemptDelay))
+}
+
+func (in *instance) setState(to model.VRRPState, reason string) bool {
+	from := in.state
+	if from == to {
+		return false
+	}
+	in.state = to
+	in.lastTransition = in.e.cfg.Clock.Now()
+	in.reason = reason
+	in.counters.Transitions++
+	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
+		"from", string(from), "to", string(to), "priority", in.prio, "master", in.masterAddr, "reason", reason)
+	in.e.notify(in, to)
+	return true
+}
+
+// becomeMaster: RFC 5798 6.4.1/6.4.2 transition to Master. bySync is set
+// when a sync-group peer pulled us along, so we do not propagate back.
+func (in *instance) becomeMaster(reason string, bySync bool) {
+	if in.state == model.StateMaster || in.faulted() {
+		return
+	}
+	in.masterAddr = in.conn.conn.LocalAddr()
+	in.setState(model.StateMaster, reason)
+	in.sendAdvert(in.prio)
+	in.addVIPs(in.cfg.VIPs)
+	in.garpGen++
+	gen := in.garpGen
+	in.announceBurst(gen)
+	if d := in.cfg.GARP.RefreshDelay; d > 0 {
+		in.e.cfg.Clock.AfterFunc(d, func() {
+			in.e.fire(func() { in.announceBurst(gen) })
+		})
+	}
+	in.arm(in.cfg.AdvertInterval)
+	if !bySync {
+		in.e.syncFollow(in, model.StateMaster)
+	}
+}
+
+func (in *instance) becomeBackup(reason string, bySync bool) {
+	wasMaster := in.state == model.StateMaster
+	if wasMaster {
+		in.garpGen++
+		in.releaseVIPs()
+	}
+	if wasMaster || in.state != model.StateBackup {
+		if !wasMaster {
+			in.masterAddr = netip.Addr{}
+		}
+		in.setState(model.StateBackup, reason)
+	}
+	in.arm(in.masterDownInterval())
+	if wasMaster && !bySync {
+		in.e.syncFollow(in, model.StateBackup)
+	}
+}
+
+func (in *instance) becomeFault(reason string) {
+	if in.state == model.StateFault {
+		return
+	}
+	in.disarm()
+	in.resign()
+	in.masterAddr = netip.Addr{}
+	in.setState(model.StateFault, reason)
+}
+
+// resign gives mastership up at once: a priority-0 advert tells the
+// backups to take over after Skew_Time instead of Master_Down_Interval.
+func (in *instance) resign() {
+	if in.state != model.StateMaster {
+		return
+	}
+	in.garpGen++
+	in.sendAdvert(0)
+	in.releaseVIPs()
+}
+
+// stop ends the instance for good (removed or engine shutdown).
+func (in *instance) stop(reason string) {
+	in.disarm()
+	in.resign()
+	in.setState(stateStop, reason)
+}
+
+// sendAdvert sends one advert: to the group, or to every unicast peer.
+func (in *instance) sendAdvert(prio uint8) {
+	a := packet.Advert{
+		Version:  in.cfg.Version,
+		VRID:     in.cfg.VRID,
+		Priority: prio,
+		Interval: in.cfg.AdvertInterval,
+		Addrs:    in.vipAddrs(),
+	}
+	if in.cfg.Auth != nil {
+		a.AuthType = packet.AuthPass
+		a.AuthData = in.auth
+	}
+	local := in.conn.conn.LocalAddr()
+	send := func(dst netip.Addr) {
+		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, local, dst)
+		if err != nil {
+			in.e.log.Error("vrrp: cannot encode advert", "group", in.name(), "err", err)
+			return
+		}
+		in.e.sendBuf = b
+		if err := in.conn.conn.WriteTo(b, dst); err != nil {
+			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
+			return
+		}
+		in.counters.AdvertsSent++
+	}
+	if in.cfg.Unicast {
+		for _, p := range in.cfg.Peers {
+			send(p)
+		}
+		return
+	}
+	if in.cfg.Family == model.IPv6 {
+		send(packet.Group6)
+	} else {
+		send(packet.Group4)
+	}
+}
+
+// vipAddrs are the VIP addresses of the instance's family, as advertised.
+func (in *instance) vipAddrs() []netip.Addr {
+	out := make([]netip.Addr, 0, len(in.cfg.VIPs))
+	for _, v := range in.cfg.VIPs {
+		if a := v.Prefix.Addr(); a.Is4() == (in.cfg.Family != model.IPv6) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// addVIPs adds the VIPs whose address is not on their device yet,
+// remembering them as ours.
+func (in *instance) addVIPs(vips []model.VIPSpec) {
+	present := map[string][]netip.Prefix{}
+	for _, v := range vips {
+		if in.added[v] {
+			continue
+		}
+		have, ok := present[v.Device]
+		if !ok {
+			var err error
+			if have, err = in.e.cfg.Addrs.List(v.Device); err != nil {
+				in.e.log.Warn("vrrp: listing addresses", "group", in.name(), "device", v.Device, "err", err)
+			}
+			present[v.Device] = have
+		}
+		if containsAddr(have, v.Prefix.Addr()) {
+			continue
+		}
+		if err := in.e.cfg.Addrs.Add(v); err != nil {
+			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+			continue
+		}
+		in.added[v] = true
+	}
+}
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseVIPs deletes only the VIPs this engine added.
+func (in *instance) releaseVIPs() {
+	for _, v := range in.cfg.VIPs {
+		in.releaseVIP(v)
+	}
+	// VIPs dropped from the config while we held them.
+	for v := range in.added {
+		in.releaseVIP(v)
+	}
+}
+
+func (in *instance) releaseVIP(v model.VIPSpec) {
+	if !in.added[v] {
+		return
+	}
+	if err := in.e.cfg.Addrs.Delete(v); err != nil {
+		in.e.log.Error("vrrp: deleting VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+	}
+	delete(in.added, v)
+}
+
+// announceBurst announces every VIP GARP.Repeat times, Interval apart,
+// unless mastership was lost (gen changed) in between.
+func (in *instance) announceBurst(gen uint64) {
+	in.announceVIPs(in.cfg.VIPs, gen, max(in.cfg.GARP.Repeat, 1))
+}
+
+func (in *instance) announceVIPs(vips []model.VIPSpec, gen uint64, repeat int) {
+	if gen != in.garpGen || in.state != model.StateMaster || repeat <= 0 {
+		return
+	}
+	byDev := map[string][]netip.Addr{}
+	var devs []string
+	for _, v := range vips {
+		if _, ok := byDev[v.Device]; !ok {
+			devs = append(devs, v.Device)
+		}
+		byDev[v.Device] = append(byDev[v.Device], v.Prefix.Addr())
+	}
+	for {
+		for _, d := range devs {
+			if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
+				in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+			}
+		}
+		repeat--
+		if repeat == 0 {
+			return
+		}
+		if iv := in.cfg.GARP.Interval; iv > 0 {
+			in.e.cfg.Clock.AfterFunc(iv, func() {
+				in.e.fire(func() { in.announceVIPs(vips, gen, repeat) })
+			})
+			return
+		}
+	}
+}
+
+// reconfigure applies a changed config of the same key live.
+func (in *instance) reconfigure(next model.Instance, auth [8]byte) {
+	prev := in.cfg
+	in.cfg = next
+	in.auth = auth
+	if in.cfg.Version == 2 || in.state != model.StateBackup {
+		in.masterAdverInt = next.AdvertInterval
+	}
+	if in.state != model.StateMaster {
+		return
+	}
+	var added []model.VIPSpec
+	for _, v := range next.VIPs {
+		if !containsVIP(prev.VIPs, v) {
+			added = append(added, v)
+		}
+	}
+	for _, v := range prev.VIPs {
+		if !containsVIP(next.VIPs, v) {
+			in.releaseVIP(v)
+		}
+	}
+	if len(added) > 0 {
+		in.addVIPs(added)
+		in.announceVIPs(added, in.garpGen, max(next.GARP.Repeat, 1))
+	}
+}
+
+func containsVIP(vs []model.VIPSpec, v model.VIPSpec) bool {
+	for _, x := range vs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *instance) status() InstanceStatus {
+	c := in.counters
+	c.Drops = make(map[DropReason]uint64, len(in.counters.Drops))
+	for k, v := range in.counters.Drops {
+		c.Drops[k] = v
+	}
+	return InstanceStatus{
+		Name: in.cfg.Name, Key: in.cfg.Key(), State: in.state,
+		Priority: in.prio, BasePriority: in.cfg.Priority,
+		MasterAddr: in.masterAddr, LastTransition: in.lastTransition, Reason: in.reason,
+		Counters: c,
+	}
+}

@@ -1,0 +1,344 @@
+package vrrpd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// Tracking rules (keepalived's, so imported clusters behave the same):
+//   - the instance's own interface is tracked implicitly: down faults it;
+//   - a tracked interface or check with weight 0 faults the instance while
+//     down or failing;
+//   - a positive weight is added while the link is up / the check passes,
+//     a negative one while it is down / failing;
+//   - the effective priority is clamped to 1..254, and an address owner
+//     (priority 255) is never adjusted, only faulted;
+//   - a check counts as passing until Fall consecutive failures (as
+//     keepalived's scripts start, without init_fail).
+
+// refreshLinks reads the state of every link the instances depend on.
+func (e *Engine) refreshLinks(state *model.NodeState) {
+	names := map[string]bool{}
+	for _, in := range state.Instances {
+		names[in.Interface] = true
+		for _, t := range in.TrackInterfaces {
+			names[t.Interface] = true
+		}
+	}
+	for name := range e.linkUp {
+		if !names[name] {
+			delete(e.linkUp, name)
+		}
+	}
+	for name := range names {
+		e.linkUp[name] = e.readLink(name)
+	}
+}
+
+func (e *Engine) readLink(name string) bool {
+	up, err := e.cfg.Links.Up(name)
+	if err != nil {
+		e.log.Warn("vrrp: reading link state, treating it as down", "link", name, "err", err)
+		return false
+	}
+	return up
+}
+
+// onLink is the Links.Watch callback.
+func (e *Engine) onLink(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return
+	}
+	if _, tracked := e.linkUp[name]; !tracked {
+		return
+	}
+	up := e.readLink(name)
+	if up == e.linkUp[name] {
+		return
+	}
+	e.linkUp[name] = up
+	e.log.Info("vrrp: tracked link changed", "link", name, "up", up)
+	e.retrack(true)
+}
+
+// track computes an instance's effective priority and fault reason ("" = none).
+func (e *Engine) track(in *instance) (uint8, string) {
+	fault := ""
+	if !e.linkUp[in.cfg.Interface] {
+		fault = "interface " + in.cfg.Interface + " down"
+	}
+	sum := 0
+	apply := func(good bool, weight int, what string) {
+		switch {
+		case weight == 0 && !good && fault == "":
+			fault = what
+		case weight > 0 && good, weight < 0 && !good:
+			sum += weight
+		}
+	}
+	for _, t := range in.cfg.TrackInterfaces {
+		apply(e.linkUp[t.Interface], t.Weight, "tracked interface "+t.Interface+" down")
+	}
+	for _, t := range in.cfg.TrackChecks {
+		if c := e.checks[t.Check]; c != nil {
+			apply(c.ok, t.Weight, "tracked check "+t.Check+" failing")
+		}
+	}
+	if in.cfg.Priority == model.OwnerPriority {
+		return model.OwnerPriority, fault
+	}
+	p := int(in.cfg.Priority) + sum
+	return uint8(min(max(p, 1), 254)), fault
+}
+
+// retrack recomputes priorities and faults (own and sync-group) and
+// moves instances into or out of Fault. Instances not started yet only
+// get their priority.
+func (e *Engine) retrack(bool) {
+	insts := e.sortedInstances()
+	reasons := map[*instance]string{}
+	groupFault := map[string]string{}
+	for _, in := range insts {
+		prio, fault := e.track(in)
+		if prio != in.prio && in.state != "" {
+			e.log.Info("vrrp: effective priority changed", "group", in.name(), "from", in.prio, "to", prio)
+		}
+		in.prio = prio
+		in.ownFault = fault != ""
+		reasons[in] = fault
+		if g := in.cfg.SyncGroup; fault != "" && g != "" && groupFault[g] == "" {
+			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.name(), fault)
+		}
+	}
+	for _, in := range insts {
+		in.syncFault = !in.ownFault && in.cfg.SyncGroup != "" && groupFault[in.cfg.SyncGroup] != ""
+		if in.syncFault {
+			reasons[in] = groupFault[in.cfg.SyncGroup]
+		}
+	}
+	for _, in := range insts {
+		switch {
+		case in.state == "" || in.state == model.StateInit:
+		case in.faulted() && in.state != model.StateFault:
+			in.becomeFault(reasons[in])
+		case !in.faulted() && in.state == model.StateFault:
+			in.becomeBackup("fault cleared", false)
+		}
+	}
+}
+
+// checkRunner runs one tracked check periodically.
+type checkRunner struct {
+	e    *Engine
+	spec model.TrackCheckSpec
+	// ok is the check's verdict; streak counts consecutive results
+	// disagreeing with it.
+	ok      bool
+	streak  int
+	timer   Timer
+	stopped bool
+}
+
+// applyChecks starts the checks instances refer to and stops the others.
+func (e *Engine) applyChecks(state *model.NodeState) {
+	used := map[string]bool{}
+	for _, in := range state.Instances {
+		for _, t := range in.TrackChecks {
+			used[t.Check] = true
+		}
+	}
+	specs := map[string]model.TrackCheckSpec{}
+	for _, c := range state.Checks {
+		if used[c.Name] {
+			specs[c.Name] = c
+		}
+	}
+	for name, c := range e.checks {
+		if _, ok := specs[name]; !ok {
+			c.cancel()
+			delete(e.checks, name)
+		}
+	}
+	for name, spec := range specs {
+		if c := e.checks[name]; c != nil {
+			c.spec = spec // takes effect at the next run
+			continue
+		}
+		c := &checkRunner{e: e, spec: spec, ok: true}
+		e.checks[name] = c
+		c.schedule(0)
+	}
+}
+
+func (c *checkRunner) cancel() {
+	c.stopped = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+func (c *checkRunner) schedule(d time.Duration) {
+	c.timer = c.e.cfg.Clock.AfterFunc(d, func() {
+		c.e.fire(func() {
+			if !c.stopped {
+				c.launch()
+			}
+		})
+	})
+}
+
+// launch runs the check outside the engine lock and feeds the result back.
+func (c *checkRunner) launch() {
+	e, spec := c.e, c.spec
+	interval := spec.Interval
+	if interval <= 0 {
+		interval = model.DefaultTrackInterval
+	}
+	timeout := spec.Timeout
+	if timeout <= 0 {
+		timeout = interval
+	}
+	e.work.add()
+	go func() {
+		defer e.work.done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		code, err := e.cfg.Runner.Run(ctx, spec.Command, spec.User)
+		cancel()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if c.stopped || e.stopped {
+			return
+		}
+		c.result(err == nil && code == 0, code, err)
+		c.schedule(interval)
+	}()
+}
+
+func (c *checkRunner) result(pass bool, code int, err error) {
+	if pass == c.ok {
+		c.streak = 0
+		return
+	}
+	c.streak++
+	need := c.spec.Fall
+	if !c.ok {
+		need = c.spec.Rise
+	}
+	if c.streak < max(need, 1) {
+		return
+	}
+	c.ok, c.streak = pass, 0
+	c.e.log.Info("vrrp: tracked check changed", "check", c.spec.Name, "passing", pass, "exit", code, "err", err)
+	c.e.retrack(true)
+}
+
+// pending counts background work (hook queues, check runs) in flight.
+type pending struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (p *pending) add() {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *pending) done() {
+	p.mu.Lock()
+	p.n--
+	if p.n == 0 {
+		p.cond.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+func (p *pending) wait() {
+	p.mu.Lock()
+	for p.n > 0 {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+}
+
+// serialQueue runs jobs one at a time in order, on a goroutine that
+// exists only while jobs are queued.
+type serialQueue struct {
+	work    *pending
+	mu      sync.Mutex
+	jobs    []func()
+	running bool
+}
+
+func (q *serialQueue) push(f func()) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, f)
+	if q.running {
+		q.mu.Unlock()
+		return
+	}
+	q.running = true
+	q.work.add()
+	q.mu.Unlock()
+	go func() {
+		for {
+			q.mu.Lock()
+			if len(q.jobs) == 0 {
+				q.running = false
+				q.mu.Unlock()
+				q.work.done()
+				return
+			}
+			job := q.jobs[0]
+			q.jobs = q.jobs[1:]
+			q.mu.Unlock()
+			job()
+		}
+	}()
+}
+
+// notify queues the instance's hook for state, with the group name, the
+// state and the priority as arguments.
+func (e *Engine) notify(in *instance, state model.VRRPState) {
+	e.syncNotify(in)
+	n := in.cfg.Notify
+	var cmd model.Command
+	switch state {
+	case model.StateMaster:
+		cmd = n.Master
+	case model.StateBackup:
+		cmd = n.Backup
+	case model.StateFault:
+		cmd = n.Fault
+	case stateStop:
+		cmd = n.Stop
+	}
+	if cmd.IsZero() {
+		return
+	}
+	e.runHook(in.hooks, n, cmd, in.cfg.Name, state, in.prio)
+}
+
+func (e *Engine) runHook(q *serialQueue, n model.NotifySpec, cmd model.Command, name string, state model.VRRPState, prio uint8) {
+	timeout := n.Timeout
+	if timeout <= 0 {
+		timeout = model.DefaultNotifyTimeout
+	}
+	args := []string{name, string(state), strconv.Itoa(int(prio))}
+	q.push(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		code, err := e.cfg.Runner.Run(ctx, cmd, n.User, args...)
+		if err != nil || code != 0 {
+			e.log.Warn("vrrp: notify hook failed", "group", name, "state", string(state), "exit", code, "err", err)
+		}
+	})
+}
