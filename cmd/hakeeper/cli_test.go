@@ -336,3 +336,14 @@ func TestBinaryExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestSchema(t *testing.T) {
+	code, stdout, _ := runCLI(t, "schema")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stdout), &doc); code != exitOK || err != nil {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+	if doc["$id"] == nil || doc["properties"] == nil {
+		t.Errorf("schema lacks $id or properties: %.200s", stdout)
+	}
+}
