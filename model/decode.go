@@ -101,7 +101,7 @@ func (d *decoder) decodeFile(f File) (empty bool) {
 
 	doc, extra, err := parseYAML(f.Data)
 	if err != nil {
-		d.errs = append(d.errs, yamlSyntaxError(f.Name, f.Data, err))
+		d.errs = append(d.errs, syntaxError(f.Name, f.Data, err))
 		return false
 	}
 	if doc == nil {
@@ -117,6 +117,11 @@ func (d *decoder) decodeFile(f File) (empty bool) {
 	root := doc.Content[0]
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
 		return true
+	}
+	if _, ok := d.src.byPath[""]; !ok {
+		// The file of the first mapping names errors about sections
+		// missing altogether.
+		d.src.Set("", Pos{File: f.Name})
 	}
 	d.decodeRoot(root)
 	return false
@@ -172,21 +177,70 @@ func checkText(data []byte) (Pos, string, bool) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlSyntaxError turns a yaml.v3 parse error into an Error with a line.
-// yaml.v3 omits "line N" for problems on the first line.
-func yamlSyntaxError(file string, data []byte, err error) *Error {
-	msg := err.Error()
-	line := 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+// bisectLimit bounds the files whose syntax errors are located by
+// re-parsing prefixes; larger files keep yaml.v3's line.
+const bisectLimit = 256 << 10
+
+// syntaxError turns a yaml.v3 parse error into an Error with a line.
+// yaml.v3 reports the line where the enclosing construct started (0-based
+// for parser errors, omitted on the first line), so the line is found
+// instead as the shortest prefix of the file that fails the same way.
+func syntaxError(file string, data []byte, err error) *Error {
+	msg, line := splitYAMLError(err)
+	if len(data) <= bisectLimit {
+		if l := firstFailingLine(data, msg); l > 0 {
+			line = l
+		}
 	}
 	if strings.Contains(msg, "cannot start any token") && lineHasTab(data, line) {
 		msg += " (tabs are not allowed in YAML indentation; use spaces)"
 	}
 	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
+}
+
+func splitYAMLError(err error) (msg string, line int) {
+	msg = err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return m[2], line
+	}
+	return strings.TrimPrefix(msg, "yaml: "), 1
+}
+
+// firstFailingLine finds by binary search the smallest number of lines
+// whose parse fails with msg. Earlier prefixes parse or fail differently
+// (cut inside a construct); from the bad line on the parser stops there.
+func firstFailingLine(data []byte, msg string) int {
+	var ends []int // ends[i]: offset just past line i+1
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	fails := func(lines int) bool {
+		_, _, err := parseYAML(data[:ends[lines-1]])
+		if err == nil {
+			return false
+		}
+		m, _ := splitYAMLError(err)
+		return m == msg
+	}
+	lo, hi := 1, len(ends)
+	if !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 func lineHasTab(data []byte, line int) bool {
@@ -268,11 +322,7 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 // decodeValue decodes n into v and records positions under path. It
 // reports whether decoding succeeded without errors at this level.
 func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
-	if d.budget--; d.budget < 0 {
-		if !d.budgetHit {
-			d.budgetHit = true
-			d.errorf(n, path, "document expands to too many values (aliases repeating aliases?); refusing to decode further")
-		}
+	if d.overBudget(n, path) {
 		return false
 	}
 	if n.Kind == yaml.AliasNode {
@@ -376,6 +426,20 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	}
 	d.errorf(n, path, "cannot decode into %s (a bug in hakeeper)", t)
 	return false
+}
+
+// overBudget counts one decoding step and reports, once per file, when
+// the file's budget is spent: aliases and merge keys that repeat aliases
+// expand exponentially (billion laughs) although the text is small.
+func (d *decoder) overBudget(n *yaml.Node, path string) bool {
+	if d.budget--; d.budget >= 0 {
+		return false
+	}
+	if !d.budgetHit {
+		d.budgetHit = true
+		d.errorf(n, path, "document expands to too many values (aliases repeating aliases?); refusing to decode further")
+	}
+	return true
 }
 
 // decodeVIP accepts the string form through VIP's own unmarshaler and
@@ -483,7 +547,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
 // mergeSources returns the entries a merge key brings in: a mapping, an
 // alias of one, or a list of those.
 func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
-	if d.budget--; d.budget < 0 {
+	if d.overBudget(val, path) {
 		return nil
 	}
 	var out []keyValue

@@ -55,7 +55,12 @@ type validator struct {
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
-	v.errs = append(v.errs, &Error{Pos: v.c.Sources.Lookup(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	pos := v.c.Sources.Lookup(path)
+	if pos == (Pos{}) && v.c.Sources != nil {
+		// Something missing altogether (no nodes section): name the file.
+		pos = v.c.Sources.byPath[""]
+	}
+	v.errs = append(v.errs, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // where names the place of path for "also at" messages.
@@ -691,6 +696,10 @@ func checkVIPAddress(s string) (netip.Prefix, string) {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return pfx, fmt.Sprintf("%q is not an IP address", s)
+		}
+		// Check before PrefixFrom, which drops a zone.
+		if msg := checkUsable(a, s); msg != "" {
+			return pfx, msg
 		}
 		pfx = netip.PrefixFrom(a, a.BitLen())
 	}
