@@ -23,9 +23,9 @@ type Source struct {
 type Options struct {
 	// Cluster name written to the description ("imported" when empty).
 	Cluster string
-	// Addresses gives node addresses keepalived.conf does not state
-	// (multicast setups have no unicast_src_ip).
-	Addresses map[string]string
+	// Addresses gives node addresses (IPv4 and/or IPv6) keepalived.conf
+	// does not state: multicast setups have no unicast_src_ip.
+	Addresses map[string][]string
 	// SecretDir is where the imported description tells hakeeper to read
 	// VRRP passwords from (default /etc/hakeeper/secrets).
 	SecretDir string
@@ -159,6 +159,7 @@ type instConf struct {
 	node     *nodeConf
 	name     string
 	pos      model.Pos
+	state    string
 	iface    string
 	vrid     int
 	priority int
@@ -184,6 +185,7 @@ type syncConf struct {
 }
 
 type vsConf struct {
+	node    string
 	key     string
 	name    string
 	pos     model.Pos
@@ -229,6 +231,9 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 	if n.name == "" {
 		base := filepath.Base(src.Path)
 		n.name = nodeName(strings.TrimSuffix(base, filepath.Ext(base)))
+	}
+	for _, v := range n.services {
+		v.node = n.name
 	}
 	return n, nil
 }
@@ -411,7 +416,13 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 		in.at[s.Keyword] = s.Pos
 		switch s.Keyword {
 		case "state":
-			// Informational: hakeeper starts every non-owner as backup, as keepalived does.
+			// Informational: hakeeper starts every non-owner as backup, as
+			// keepalived does; it matters only for nopreempt.
+			v, err := oneArg(s)
+			if err != nil {
+				return err
+			}
+			in.state = strings.ToUpper(v)
 		case "interface":
 			if in.iface, err = oneArg(s); err != nil {
 				return err
@@ -544,6 +555,21 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	}
 	if in.priority == 0 {
 		in.priority = 100 // keepalived's default priority
+	}
+	// keepalived ignores nopreempt on an instance that starts as MASTER,
+	// and preempt_delay together with nopreempt.
+	if in.state == "MASTER" && in.settings.PreemptDelay != nil && (in.settings.Preempt == nil || *in.settings.Preempt) {
+		im.warn(in.at["preempt_delay"], "%s: preempt_delay with state MASTER: keepalived ignores the delay (dropped)", where)
+		in.settings.PreemptDelay = nil
+	}
+	if p := in.settings.Preempt; p != nil && !*p {
+		if in.state == "MASTER" {
+			im.warn(in.at["nopreempt"], "%s: nopreempt with state MASTER: keepalived ignores nopreempt (and preempt_delay), so preemption stays on", where)
+			in.settings.Preempt, in.settings.PreemptDelay = nil, nil
+		} else if in.settings.PreemptDelay != nil {
+			im.warn(in.at["preempt_delay"], "%s: preempt_delay with nopreempt: keepalived ignores the delay (dropped)", where)
+			in.settings.PreemptDelay = nil
+		}
 	}
 	for _, s := range excluded {
 		if err := im.readVIPs(in, s, where, true); err != nil {

@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -188,8 +189,11 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 		vc.key = proto + "-" + strings.NewReplacer(".", "-", ":", "-").Replace(svc.VIP) + "-" + strconv.Itoa(svc.Port)
 		vc.name = vc.key
 	}
-	if c := serviceNameFromComment(b.Comment); c != "" {
-		vc.name = c
+	if name, group := serviceNameFromComment(b.Comment); name != "" {
+		vc.name = name
+		if svc.FWMark != 0 {
+			svc.Group = group
+		}
 	}
 	timing = timing.over(checkTiming{delayLoop: ptr(model.Duration(kaDelayLoop)), connectTimeout: ptr(model.Duration(kaConnectTimeout))})
 
@@ -241,14 +245,21 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 
 var serviceNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
-// serviceNameFromComment uses a one-word comment on the virtual_server
-// line as the service name ("virtual_server 192.0.2.10 80 { # web").
-func serviceNameFromComment(c string) string {
-	c = strings.ToLower(strings.TrimSpace(c))
-	if serviceNameRe.MatchString(c) && len(c) <= 63 {
-		return c
+// serviceNameFromComment reads the comment Render writes on a
+// virtual_server line: "# NAME" or, for a fwmark service tied to a VIP
+// group, "# NAME group GROUP". Any other comment names nothing.
+func serviceNameFromComment(c string) (name, group string) {
+	f := strings.Fields(strings.ToLower(c))
+	if len(f) == 0 || !serviceNameRe.MatchString(f[0]) || len(f[0]) > 63 {
+		return "", ""
 	}
-	return ""
+	if len(f) == 3 && f[1] == "group" {
+		return f[0], f[2]
+	}
+	if len(f) != 1 {
+		return "", ""
+	}
+	return f[0], ""
 }
 
 func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
@@ -386,10 +397,10 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, parent checkTimin
 			v, err = oneArg(s)
 			c.DNS.Type = strings.ToUpper(v)
 		case s.Keyword == "payload" && c.UDP != nil:
-			c.UDP.Payload = strings.Join(s.Args, "")
+			c.UDP.Payload, err = hexArg(s)
 		case s.Keyword == "require_reply" && c.UDP != nil:
 			c.UDP.RequireReply = true
-			c.UDP.Expect = strings.Join(s.Args, "")
+			c.UDP.Expect, err = hexArg(s)
 		default:
 			im.unmapped(s, where)
 		}
@@ -399,9 +410,6 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, parent checkTimin
 	}
 	if c.Exec != nil && c.Exec.Command.IsZero() {
 		return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
-	}
-	if c.UDP != nil && (c.UDP.Payload != "" || c.UDP.Expect != "") {
-		im.warn(b.Pos, "%s: payload/require_reply are hex strings in keepalived, imported verbatim (hakeeper sends the text as is)", where)
 	}
 	t := timing.over(parent)
 	if http != nil && t.virtualhost != "" && http.Host == "" {
@@ -488,4 +496,14 @@ func (im *importer) readURL(b *Stmt, h *model.HTTPCheck, where string) error {
 		h.Status = nil
 	}
 	return nil
+}
+
+// hexArg decodes keepalived's hex string (blanks allowed between bytes).
+func hexArg(s *Stmt) (string, error) {
+	h := strings.Join(s.Args, "")
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return "", argErr(s, "%q: hakeeper reads only whole hex bytes (e.g. 0a1b2c)", h)
+	}
+	return string(b), nil
 }

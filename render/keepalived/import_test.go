@@ -23,12 +23,12 @@ func importDir(t *testing.T, dir string) (*Result, error) {
 	for _, c := range confs {
 		srcs = append(srcs, Source{Path: c})
 	}
-	opts := Options{Cluster: filepath.Base(dir), Addresses: map[string]string{}}
+	opts := Options{Cluster: filepath.Base(dir), Addresses: map[string][]string{}}
 	if f, err := os.Open(filepath.Join(dir, "addresses")); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-				opts.Addresses[k] = v
+				opts.Addresses[k] = append(opts.Addresses[k], v)
 			}
 		}
 		f.Close()

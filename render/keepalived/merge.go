@@ -121,7 +121,9 @@ func (im *importer) mergeNode(n *nodeConf) (*model.Node, error) {
 	count := map[string]int{}
 	for _, in := range n.instances {
 		count[in.iface]++
-		if count[in.iface] > count[node.Interface] || node.Interface == "" {
+		// The most used interface; ties go to the smaller name so the
+		// result does not depend on the order of the instances.
+		if c, best := count[in.iface], count[node.Interface]; node.Interface == "" || c > best || c == best && in.iface < node.Interface {
 			node.Interface = in.iface
 		}
 		if !in.unicast.IsValid() {
@@ -137,19 +139,19 @@ func (im *importer) mergeNode(n *nodeConf) (*model.Node, error) {
 			im.warn(in.at[at], "vrrp_instance %s: unicast_src_ip %s differs from %s used by another instance of node %s; using %s", in.name, in.unicast, *addr, n.name, *addr)
 		}
 	}
-	if a, ok := im.opts.Addresses[n.name]; ok {
+	for _, a := range im.opts.Addresses[n.name] {
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
 			return nil, fmt.Errorf("--address %s=%s: not an IP address", n.name, a)
 		}
-		if ip.Is4() {
-			if node.Address != "" && node.Address != ip.String() {
-				im.warn(model.Pos{File: n.path}, "node %s: --address %s overrides unicast_src_ip %s", n.name, ip, node.Address)
-			}
-			node.Address = ip.String()
-		} else {
-			node.Address6 = ip.String()
+		addr := &node.Address
+		if ip.Is6() {
+			addr = &node.Address6
 		}
+		if *addr != "" && *addr != ip.String() {
+			im.warn(model.Pos{File: n.path}, "node %s: --address %s overrides unicast_src_ip %s", n.name, ip, *addr)
+		}
+		*addr = ip.String()
 	}
 	if node.Address == "" {
 		return nil, fmt.Errorf("%s: node %s: address unknown (keepalived.conf states it only as unicast_src_ip); pass --address %s=IPv4", n.path, n.name, n.name)
@@ -412,11 +414,43 @@ func (im *importer) mergeServices(c *model.Cluster) {
 				im.warn(m.pos, "%s: real server checks differ between nodes (here and at %s); imported as at %s", where, f.pos, f.pos)
 			}
 		}
+		if f.svc.FWMark != 0 && len(a.members) < len(im.nodes) {
+			im.fwmarkGroup(c, f, a.members, where)
+		}
 		if c.Services == nil {
 			c.Services = map[string]*model.Service{}
 		}
 		c.Services[name] = f.svc
 	}
+}
+
+// fwmarkGroup ties a fwmark service that only some nodes run to the VIP
+// group with exactly those nodes; hakeeper would otherwise program it on
+// every node.
+func (im *importer) fwmarkGroup(c *model.Cluster, f *vsConf, members []*vsConf, where string) {
+	want := map[string]bool{}
+	for _, m := range members {
+		want[m.node] = true
+	}
+	var names []string
+	for name, g := range c.VIPGroups {
+		if len(g.Priorities) != len(want) {
+			continue
+		}
+		all := true
+		for n := range g.Priorities {
+			all = all && want[n]
+		}
+		if all {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
+		return
+	}
+	f.svc.Group = names[0]
 }
 
 // Marshal writes the imported description as YAML with a header saying

@@ -50,7 +50,7 @@ func parseSeconds(s *Stmt, v string) (model.Duration, error) {
 	if err != nil || f < 0 || math.IsInf(f, 0) || f > 1e6 {
 		return 0, argErr(s, "%q is not a number of seconds", v)
 	}
-	return model.Duration(time.Duration(math.Round(f * 1e6)) * time.Microsecond), nil
+	return model.Duration(time.Duration(math.Round(f*1e6)) * time.Microsecond), nil
 }
 
 // boolArg reads keepalived's optional boolean: no argument means true.

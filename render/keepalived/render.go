@@ -1,0 +1,493 @@
+package keepalived
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// RenderOptions tune Render.
+type RenderOptions struct {
+	// WithSecrets reads VRRP passwords from their secret file or
+	// environment variable into auth_pass. Without it a clearly marked
+	// placeholder is written, so the output can be shared.
+	WithSecrets bool
+	// Getenv and ReadFile default to os.Getenv and os.ReadFile.
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+}
+
+// SecretPlaceholder is written as auth_pass when secrets are not read
+// (8 characters: keepalived truncates longer passwords).
+const SecretPlaceholder = "CHANGEME"
+
+// Render writes the keepalived.conf that makes keepalived do what
+// hakeeper does on this node. Where keepalived cannot express a setting
+// the output carries a "# hakeeper:" comment saying so.
+func Render(st *model.NodeState, opts RenderOptions) ([]byte, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	r := &renderer{opts: opts}
+	r.p(0, "! keepalived.conf for node %s of cluster %s, rendered by `hakeeper render keepalived`.", st.Node, st.Cluster)
+	r.p(0, "! Generated: edit the cluster description, not this file.")
+	r.global(st)
+	for _, c := range st.Checks {
+		r.script(c)
+	}
+	for _, sg := range st.SyncGroups {
+		r.syncGroup(sg)
+	}
+	for i := range st.Instances {
+		if err := r.instance(&st.Instances[i]); err != nil {
+			return nil, err
+		}
+	}
+	for i := range st.Services {
+		r.service(&st.Services[i])
+	}
+	return r.b.Bytes(), nil
+}
+
+type renderer struct {
+	b    bytes.Buffer
+	opts RenderOptions
+	// scriptUser is the global script_user; scripts running as another
+	// user name theirs.
+	scriptUser string
+}
+
+func (r *renderer) p(indent int, format string, a ...any) {
+	r.b.WriteString(strings.Repeat("    ", indent))
+	fmt.Fprintf(&r.b, format, a...)
+	r.b.WriteByte('\n')
+}
+
+// seconds writes a duration as keepalived's decimal seconds.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// quoteArg quotes one argv word for a keepalived script string.
+func quoteArg(a string) string {
+	if a != "" && !strings.ContainsAny(a, " \t'\"") {
+		return a
+	}
+	if !strings.Contains(a, "'") {
+		return "'" + a + "'"
+	}
+	return `"` + a + `"`
+}
+
+// script turns a Command into keepalived's quoted script string.
+// keepalived never runs a shell, so the shell form is spelled out.
+func script(c model.Command) string {
+	var words []string
+	if c.Shell != "" && shellSafe(c.Shell) {
+		words = strings.Fields(c.Shell)
+	} else {
+		for _, a := range c.Args() {
+			words = append(words, quoteArg(a))
+		}
+	}
+	s := strings.Join(words, " ")
+	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+}
+
+func (r *renderer) global(st *model.NodeState) {
+	// One global script_user: the most common user among scripts (root
+	// when they run as the daemon's own user, which keepalived would
+	// otherwise replace by keepalived_script).
+	count := map[string]int{}
+	add := func(u string) {
+		if u == "" {
+			u = "root"
+		}
+		count[u]++
+	}
+	for _, c := range st.Checks {
+		add(c.User)
+	}
+	for _, in := range st.Instances {
+		if hasNotify(in.Notify) {
+			add(in.Notify.User)
+		}
+	}
+	for _, sg := range st.SyncGroups {
+		if hasNotify(sg.Notify) {
+			add(sg.Notify.User)
+		}
+	}
+	for _, vs := range st.Services {
+		for _, rs := range vs.RealServers {
+			if rs.Check != nil && rs.Check.Type == "exec" {
+				add(rs.Check.User)
+			}
+		}
+	}
+	users := make([]string, 0, len(count))
+	for u := range count {
+		users = append(users, u)
+	}
+	sort.Slice(users, func(i, j int) bool {
+		if count[users[i]] != count[users[j]] {
+			return count[users[i]] > count[users[j]]
+		}
+		return users[i] < users[j]
+	})
+	r.p(0, "global_defs {")
+	r.p(1, "router_id %s", st.Node)
+	if len(users) > 0 {
+		r.scriptUser = users[0]
+		r.p(1, "script_user %s", r.scriptUser)
+		r.p(1, "enable_script_security")
+	}
+	r.p(0, "}")
+}
+
+func hasNotify(n model.NotifySpec) bool {
+	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
+}
+
+func (r *renderer) userSuffix(u string) string {
+	if u == "" {
+		u = "root"
+	}
+	if u == r.scriptUser {
+		return ""
+	}
+	return " " + u
+}
+
+func (r *renderer) script(c model.TrackCheckSpec) {
+	r.p(0, "vrrp_script %s {", c.Name)
+	r.p(1, "script %s", script(c.Command))
+	r.p(1, "interval %s", seconds(c.Interval))
+	if c.Timeout > 0 {
+		r.p(1, "timeout %s", seconds(c.Timeout))
+	}
+	r.p(1, "rise %d", c.Rise)
+	r.p(1, "fall %d", c.Fall)
+	r.p(1, "weight %d", c.Weight)
+	if u := r.userSuffix(c.User); u != "" {
+		r.p(1, "user%s", u)
+	}
+	r.p(0, "}")
+}
+
+func (r *renderer) notify(indent int, n model.NotifySpec) {
+	u := r.userSuffix(n.User)
+	for _, h := range []struct {
+		kw  string
+		cmd model.Command
+	}{{"notify_master", n.Master}, {"notify_backup", n.Backup}, {"notify_fault", n.Fault}, {"notify_stop", n.Stop}} {
+		if !h.cmd.IsZero() {
+			r.p(indent, "%s %s%s", h.kw, script(h.cmd), u)
+		}
+	}
+	if hasNotify(n) && n.Timeout != model.DefaultNotifyTimeout {
+		r.p(indent, "# hakeeper: notify timeout %s is not expressible in keepalived", n.Timeout)
+	}
+}
+
+func (r *renderer) syncGroup(sg model.SyncGroupSpec) {
+	r.p(0, "vrrp_sync_group %s {", sg.Name)
+	r.p(1, "group {")
+	for _, g := range sg.Instances {
+		r.p(2, "%s", g)
+	}
+	r.p(1, "}")
+	r.notify(1, sg.Notify)
+	r.p(0, "}")
+}
+
+func (r *renderer) secret(a *model.Auth) (string, error) {
+	if !r.opts.WithSecrets {
+		return "", nil
+	}
+	switch {
+	case a.SecretEnv != "":
+		v := r.opts.Getenv(a.SecretEnv)
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s (VRRP password) is empty", a.SecretEnv)
+		}
+		return v, nil
+	case a.SecretFile != "":
+		b, err := r.opts.ReadFile(a.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("VRRP password: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", fmt.Errorf("auth has neither secretFile nor secretEnv")
+}
+
+func (r *renderer) instance(in *model.Instance) error {
+	r.p(0, "vrrp_instance %s {", in.Name)
+	state := "BACKUP"
+	if in.InitialState == model.StateMaster {
+		state = "MASTER"
+	}
+	r.p(1, "state %s", state)
+	r.p(1, "interface %s", in.Interface)
+	r.p(1, "virtual_router_id %d", in.VRID)
+	r.p(1, "priority %d", in.Priority)
+	r.p(1, "version %d", in.Version)
+	r.p(1, "advert_int %s", seconds(in.AdvertInterval))
+	if !in.Preempt {
+		r.p(1, "nopreempt")
+	}
+	if in.PreemptDelay > 0 {
+		if in.Preempt && state == "BACKUP" {
+			r.p(1, "preempt_delay %s", seconds(in.PreemptDelay))
+		} else {
+			r.p(1, "# hakeeper: preempt_delay %s is not expressible: keepalived ignores it with nopreempt or state MASTER", seconds(in.PreemptDelay))
+		}
+	}
+	r.p(1, "garp_master_delay %s", seconds(in.GARP.RefreshDelay))
+	r.p(1, "garp_master_repeat %d", in.GARP.Repeat)
+	if in.GARP.Interval > 0 {
+		r.p(1, "garp_interval %s", seconds(in.GARP.Interval))
+	}
+	if in.Auth != nil {
+		pass, err := r.secret(in.Auth)
+		if err != nil {
+			return fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		}
+		r.p(1, "authentication {")
+		r.p(2, "auth_type PASS")
+		if pass == "" {
+			src := in.Auth.SecretFile
+			if in.Auth.SecretEnv != "" {
+				src = "$" + in.Auth.SecretEnv
+			}
+			r.p(2, "# hakeeper: placeholder; the password is in %s (render --with-secrets to fill it in)", src)
+			pass = SecretPlaceholder
+		}
+		r.p(2, "auth_pass %s", pass)
+		r.p(1, "}")
+	}
+	if in.Unicast {
+		if in.SourceAddress.IsValid() {
+			r.p(1, "unicast_src_ip %s", in.SourceAddress)
+		}
+		r.p(1, "unicast_peer {")
+		for _, p := range in.Peers {
+			r.p(2, "%s", p)
+		}
+		r.p(1, "}")
+	}
+	r.p(1, "virtual_ipaddress {")
+	for _, v := range in.VIPs {
+		line := v.Prefix.String() + " dev " + v.Device
+		if v.Label != "" {
+			line += " label " + v.Label
+		}
+		r.p(2, "%s", line)
+	}
+	r.p(1, "}")
+	if len(in.TrackChecks) > 0 {
+		r.p(1, "track_script {")
+		for _, t := range in.TrackChecks {
+			r.p(2, "%s weight %d", t.Check, t.Weight)
+		}
+		r.p(1, "}")
+	}
+	if len(in.TrackInterfaces) > 0 {
+		r.p(1, "track_interface {")
+		for _, t := range in.TrackInterfaces {
+			if t.Weight != 0 {
+				r.p(2, "%s weight %d", t.Interface, t.Weight)
+			} else {
+				r.p(2, "%s", t.Interface)
+			}
+		}
+		r.p(1, "}")
+	}
+	r.notify(1, in.Notify)
+	r.p(0, "}")
+	return nil
+}
+
+func (r *renderer) service(vs *model.VirtualService) {
+	if vs.FWMark != 0 {
+		if vs.Group != "" {
+			r.p(0, "virtual_server fwmark %d {   # %s group %s", vs.FWMark, vs.Name, vs.Group)
+		} else {
+			r.p(0, "virtual_server fwmark %d {   # %s", vs.FWMark, vs.Name)
+		}
+		if vs.Family == model.IPv6 {
+			r.p(1, "ip_family inet6")
+		}
+	} else {
+		r.p(0, "virtual_server %s %d {   # %s", vs.Address, vs.Port, vs.Name)
+		r.p(1, "protocol %s", strings.ToUpper(string(vs.Protocol)))
+	}
+	r.p(1, "lb_algo %s", vs.Scheduler)
+	for _, f := range vs.SchedulerFlags {
+		r.p(1, "%s", f)
+	}
+	r.p(1, "lb_kind %s", strings.ToUpper(string(vs.Forwarding)))
+	if vs.Persistence > 0 {
+		r.p(1, "persistence_timeout %d", int(vs.Persistence.Seconds()))
+		full := 32
+		if vs.Family == model.IPv6 {
+			full = 128
+		}
+		if vs.PersistenceMask != 0 && vs.PersistenceMask != full {
+			if vs.Family == model.IPv6 {
+				r.p(1, "persistence_granularity %d", vs.PersistenceMask)
+			} else {
+				m := netip.PrefixFrom(netip.IPv4Unspecified(), vs.PersistenceMask)
+				r.p(1, "persistence_granularity %s", maskString(m.Bits()))
+			}
+		}
+	}
+	r.p(1, "quorum %d", vs.Quorum)
+	if vs.Drain {
+		r.p(1, "inhibit_on_failure")
+	}
+	if vs.StartDown {
+		r.p(1, "alpha")
+	}
+	if s := vs.SorryServer; s != nil {
+		if s.Port != 0 && vs.FWMark == 0 {
+			r.p(1, "sorry_server %s %d", s.Address, s.Port)
+		} else {
+			r.p(1, "sorry_server %s", s.Address)
+		}
+	}
+	for _, rs := range vs.RealServers {
+		r.realServer(vs, &rs)
+	}
+	r.p(0, "}")
+}
+
+func maskString(bits int) string {
+	var m [4]byte
+	for i := 0; i < bits; i++ {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(m).String()
+}
+
+func (r *renderer) realServer(vs *model.VirtualService, rs *model.RealServerSpec) {
+	if rs.Port != 0 {
+		r.p(1, "real_server %s %d {", rs.Address, rs.Port)
+	} else {
+		r.p(1, "real_server %s {", rs.Address)
+	}
+	r.p(2, "weight %d", rs.Weight)
+	if rs.UpperThreshold != 0 {
+		r.p(2, "uthreshold %d", rs.UpperThreshold)
+	}
+	if rs.LowerThreshold != 0 {
+		r.p(2, "lthreshold %d", rs.LowerThreshold)
+	}
+	if c := rs.Check; c != nil {
+		r.checker(rs, c)
+	}
+	r.p(1, "}")
+}
+
+func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
+	kw := map[string]string{"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET", "exec": "MISC_CHECK", "udp": "UDP_CHECK", "dns": "DNS_CHECK"}[c.Type]
+	if kw == "" {
+		r.p(2, "# hakeeper: check type %q has no keepalived checker", c.Type)
+		return
+	}
+	r.p(2, "%s {", kw)
+	if c.Type == "exec" {
+		r.p(3, "misc_path %s", script(c.Exec.Command))
+		r.p(3, "misc_timeout %d", max(1, int((c.Timeout+time.Second-1)/time.Second)))
+		if u := r.userSuffix(c.User); u != "" {
+			r.p(3, "user%s", u)
+		}
+		r.p(3, "# hakeeper: appends the server address and port to the command; keepalived does not")
+	} else {
+		r.p(3, "connect_timeout %s", seconds(c.Timeout))
+		if c.Port != 0 && c.Port != rs.Port {
+			r.p(3, "connect_port %d", c.Port)
+		}
+	}
+	r.p(3, "delay_loop %s", seconds(c.Interval))
+	r.p(3, "retry %d", c.Retries)
+	if c.Rise != 1 || c.Fall != 1 {
+		r.p(3, "# hakeeper: rise %d / fall %d are not expressible in keepalived", c.Rise, c.Fall)
+	}
+	switch c.Type {
+	case "http", "https":
+		h := c.HTTP
+		r.p(3, "url {")
+		path := h.Path
+		if path == "" {
+			path = model.DefaultHTTPPath
+		}
+		r.p(4, "path %s", path)
+		status := h.Status
+		if len(status) == 0 {
+			status = []int{model.DefaultHTTPStatus}
+		}
+		r.p(4, "status_code %s", statusRanges(status))
+		if h.Host != "" {
+			r.p(4, "virtualhost %s", h.Host)
+		}
+		if h.BodyRegex != "" {
+			r.p(4, "regex %s", script(model.Command{Argv: []string{h.BodyRegex}}))
+		}
+		if h.Body != "" {
+			r.p(4, "# hakeeper: body substring %q is not expressible in keepalived", h.Body)
+		}
+		r.p(3, "}")
+		if c.Type == "https" {
+			if h.SNI != "" || h.Host != "" {
+				r.p(3, "enable_sni")
+			}
+			if !h.InsecureSkipVerify {
+				r.p(3, "# hakeeper: verifies the server certificate; keepalived's SSL_GET does not")
+			}
+		}
+	case "dns":
+		r.p(3, "type %s", c.DNS.Type)
+		r.p(3, "name %s", c.DNS.Name)
+	case "udp":
+		if c.UDP.Payload != "" {
+			r.p(3, "payload %s", hex.EncodeToString([]byte(c.UDP.Payload)))
+		}
+		if c.UDP.RequireReply || c.UDP.Expect != "" {
+			r.p(3, "require_reply %s", hex.EncodeToString([]byte(c.UDP.Expect)))
+		}
+	}
+	r.p(2, "}")
+}
+
+// statusRanges writes status codes as keepalived's ranges: 200-204 301.
+func statusRanges(codes []int) string {
+	cs := append([]int(nil), codes...)
+	sort.Ints(cs)
+	var out []string
+	for i := 0; i < len(cs); {
+		j := i
+		for j+1 < len(cs) && cs[j+1] == cs[j]+1 {
+			j++
+		}
+		if j > i {
+			out = append(out, fmt.Sprintf("%d-%d", cs[i], cs[j]))
+		} else {
+			out = append(out, strconv.Itoa(cs[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, " ")
+}
