@@ -10,9 +10,10 @@ DEMO_NODE ?=
 
 # Debian packages the tests need (keepalived and tshark for interop and wire
 # checks, qemu/busybox/cpio/kmod/xz for the IPVS VM tests, ipvsadm and
-# iproute2 for kernel state, git for the GitOps source).
+# iproute2 for kernel state, git and gnupg for the GitOps source and its
+# signed-commit tests, procps for process checks in the namespace tests).
 APT_PACKAGES := keepalived qemu-system-x86 busybox-static cpio kmod tshark \
-	ipvsadm iproute2 tcpdump xz-utils git
+	ipvsadm iproute2 tcpdump xz-utils git gnupg procps
 
 # TEST_EXTRA names further targets `make test` runs after the unit and
 # namespace tests (e.g. TEST_EXTRA=test-vm).
