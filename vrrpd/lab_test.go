@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -36,7 +37,9 @@ type node struct {
 	links  *fake.Links
 	runner *fake.Runner
 	e      *vrrpd.Engine
-	state  *model.NodeState
+	// runDone receives Run's result.
+	runDone chan error
+	state   *model.NodeState
 }
 
 func newLab(t testing.TB) *lab {
@@ -98,6 +101,14 @@ func (n *node) start(instances ...model.Instance) {
 		n.l.t.Fatal(err)
 	}
 	n.e = e
+	// Run watches the links, as hakeeper run does; wait until it listens.
+	watchers := n.links.Watchers()
+	done := make(chan error, 1)
+	n.runDone = done
+	go func() { done <- e.Run(context.Background()) }()
+	for n.links.Watchers() == watchers {
+		runtime.Gosched()
+	}
 	n.apply(&model.NodeState{Node: n.name, Address: n.addr, Interface: "eth0", Instances: instances})
 }
 
@@ -127,6 +138,9 @@ func (n *node) stop() {
 	if err := n.e.Shutdown(context.Background()); err != nil {
 		n.l.t.Error(err)
 	}
+	if err := <-n.runDone; err != nil {
+		n.l.t.Errorf("Run: %v", err)
+	}
 	n.e = nil
 	n.l.settle()
 }
@@ -139,6 +153,7 @@ func (n *node) crash() {
 	}
 	n.l.net.SetDrop(dropFrom(n.host.Name()))
 	n.e.Shutdown(context.Background())
+	<-n.runDone
 	n.l.net.SetDrop(nil)
 	n.e = nil
 	n.addrs = fake.NewAddresses()
