@@ -4,6 +4,22 @@
 // into one cluster description (with warnings for everything it cannot
 // map or that differs between nodes), and the renderer that writes the
 // keepalived.conf a node would need to do what hakeeper does on it.
+//
+// Import writes keepalived's own defaults explicitly where hakeeper's
+// differ (VRRP version 2, vrrp_script interval 1s, delay_loop 60s,
+// connect_timeout 5s, DNS_CHECK retry 3, SSL_GET without certificate
+// verification, servers without a checker are unchecked). Script strings
+// become commands in exec form (keepalived never uses a shell) unless a
+// shell would run them identically.
+//
+// Render followed by Import gives every node the same desired state,
+// except for what keepalived.conf cannot carry: the secret's location
+// (auth_pass is a placeholder unless rendered with secrets), notify
+// timeouts, real-server check rise/fall, HTTP body substrings, HTTPS
+// certificate verification and SNI names, and UDP reply matching beyond
+// require_reply. Render marks each of these with a "# hakeeper:" comment.
+// Service names survive as a comment on the virtual_server line
+// ("# NAME", "# NAME group GROUP" for fwmark services tied to a group).
 package keepalived
 
 import (

@@ -346,3 +346,31 @@ func withRootScripts(t *testing.T, conf string) string {
 	writeFile(t, path, out)
 	return path
 }
+
+// TestRenderGolden pins the rendered keepalived.conf of every node of
+// the import corpus clusters (go test -update rewrites them). Examples
+// are covered by the round trip and keepalived -t, not by golden files,
+// so editing an example does not break this package.
+func TestRenderGolden(t *testing.T) {
+	for name, files := range roundTripClusters(t) {
+		if !strings.HasPrefix(name, "import/") {
+			continue
+		}
+		c, err := model.Load(files)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, n := range sortedNodes(c) {
+			st, err := model.Desired(c, n)
+			if err != nil {
+				t.Fatalf("%s: Desired(%s): %v", name, n, err)
+			}
+			out, err := Render(st, RenderOptions{})
+			if err != nil {
+				t.Fatalf("%s: Render(%s): %v", name, n, err)
+			}
+			golden := filepath.Join("testdata/golden/render", strings.ReplaceAll(name, "/", "_")+"."+n+".conf")
+			checkGolden(t, golden, out)
+		}
+	}
+}
