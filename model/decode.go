@@ -518,6 +518,11 @@ type keyValue struct{ key, val *yaml.Node }
 func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
 	var explicit, merged []keyValue
 	seen := map[string]*yaml.Node{}
+	// Charge every entry: merging a wide mapping many times is work too.
+	d.budget -= len(n.Content) / 2
+	if d.overBudget(n, path) {
+		return nil
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {

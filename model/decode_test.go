@@ -251,6 +251,7 @@ func TestDecodeHostileInput(t *testing.T) {
 		{"overlong key", []byte("nodes:\n  lb1:\n    " + strings.Repeat("x", 100000) + ": 1\n"), "g.yaml:3: invalid YAML: mapping values are not allowed"},
 		{"huge integer", []byte("vipGroups:\n  web:\n    vrid: 99999999999999999999\n"), "g.yaml:3:11: vipGroups.web.vrid: want an integer, got number 99999999999999999999"},
 		{"custom tag", []byte("cluster: !secret lab\n"), `g.yaml:1:10: cluster: want a string, got !secret "lab"`},
+		{"wide mapping merged exponentially", wideLaughs(5000, 7), "document expands to too many values"},
 		{"alias as key", []byte("a: &k nodes\n*k : {}\n"), "g.yaml:2:1: a mapping key must be a name, got an alias"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -266,6 +267,22 @@ func TestDecodeHostileInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wideLaughs defines a mapping of width keys and merges it 10^levels
+// times through merge keys, under defaults.check.
+func wideLaughs(width, levels int) []byte {
+	var b strings.Builder
+	b.WriteString("laughs:\n  l0: &l0\n")
+	for i := range width {
+		b.WriteString("    k" + strconv.Itoa(i) + ": 1\n")
+	}
+	for l := 1; l <= levels; l++ {
+		ref := "*l" + strconv.Itoa(l-1)
+		b.WriteString("  l" + strconv.Itoa(l) + ": &l" + strconv.Itoa(l) + " {<<: [" + strings.Repeat(ref+", ", 9) + ref + "]}\n")
+	}
+	b.WriteString("defaults:\n  check:\n    <<: *l" + strconv.Itoa(levels) + "\n")
+	return []byte(b.String())
 }
 
 // deepBlock nests mappings n levels deep under nodes.a.
