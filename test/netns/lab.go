@@ -14,7 +14,6 @@ package netns
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -401,6 +400,3 @@ func (w *DualWatch) Stop() (time.Duration, error) {
 	<-w.done
 	return w.longest, w.err
 }
-
-// errNoBinary marks a missing program so callers can skip.
-var errNoBinary = errors.New("binary not found")

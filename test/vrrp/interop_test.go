@@ -106,7 +106,10 @@ func TestKeepalivedMasterHakeeperBackup(t *testing.T) {
 				t.Errorf("no gratuitous ARP from hakeeper: %v", err)
 			}
 			// Our gratuitous ARP has the layout of keepalived's (sender MAC aside).
-			if kaGarp := capture.Since(time.Time{}, func(f *netns.Frame) bool { return f.GARPFor(vip4) && bytes.Equal(f.Src, n1.MAC) }); len(kaGarp) > 0 && err == nil {
+			kaGarp := capture.Since(time.Time{}, func(f *netns.Frame) bool { return f.GARPFor(vip4) && bytes.Equal(f.Src, n1.MAC) })
+			if len(kaGarp) == 0 {
+				t.Error("no gratuitous ARP from keepalived captured")
+			} else if err == nil {
 				ours, theirs := bytes.Clone(garp.Payload[:28]), bytes.Clone(kaGarp[0].Payload[:28])
 				copy(ours[8:14], theirs[8:14])
 				if !bytes.Equal(ours, theirs) || !bytes.Equal(garp.Dst, kaGarp[0].Dst) {
