@@ -192,7 +192,7 @@ func (c *Checker) Update(services []model.VirtualService) {
 			}
 			c.servers[key] = s
 			if s.spec != nil {
-				c.schedule(s, now.Add(jitter(interval(s.spec))))
+				c.schedule(s, firstDue(now, interval(s.spec)))
 			}
 		}
 	}
@@ -229,8 +229,21 @@ func interval(spec *model.CheckSpec) time.Duration {
 	return spec.Interval
 }
 
-// jitter returns a random offset in [0, d).
-func jitter(d time.Duration) time.Duration { return rand.N(d) }
+// firstDue picks a server's first check time: a random slot within one
+// interval from now, so servers added together spread over the interval.
+func firstDue(now time.Time, every time.Duration) time.Time {
+	start := now.Truncate(slot)
+	if start.Before(now) {
+		start = start.Add(slot)
+	}
+	// start is less than a slot after now, so the last slot,
+	// start+(slots-1)·slot, is still within the interval.
+	slots := int64(every / slot)
+	if slots <= 0 {
+		return start
+	}
+	return start.Add(time.Duration(rand.N(slots)) * slot)
+}
 
 // slot is the granularity of check times. Checks due in the same slot
 // start from one timer wake-up of the runtime instead of one each, which
@@ -338,9 +351,12 @@ func (c *Checker) HealthFunc(svc model.VirtualService) func(model.RealServerSpec
 // ServerStatus is a snapshot of one real server's health for the status
 // endpoint and metrics.
 type ServerStatus struct {
-	Key     Key    `json:"-"`
-	Service string `json:"service"`
-	Server  string `json:"server"`
+	Key Key `json:"-"`
+	// Service is the virtual service's name; VirtualService what it
+	// matches (tcp/192.0.2.10:80 or fwmark:7/ipv4), for metric labels.
+	Service        string `json:"service"`
+	VirtualService string `json:"virtualService"`
+	Server         string `json:"server"`
 	// Check is the check type; empty when the server is not checked.
 	Check   string `json:"check,omitempty"`
 	Healthy bool   `json:"healthy"`
@@ -365,17 +381,18 @@ func (c *Checker) Status() []ServerStatus {
 	out := make([]ServerStatus, 0, len(c.servers))
 	for _, s := range c.servers {
 		st := ServerStatus{
-			Key:         s.key,
-			Service:     s.service,
-			Server:      netip.AddrPortFrom(s.key.Address, s.key.Port).String(),
-			Healthy:     s.health.up,
-			LastCheck:   s.lastCheck,
-			LastLatency: s.last.Latency,
-			LastTries:   s.lastTries,
-			LastChange:  s.lastChange,
-			Passes:      s.health.passes,
-			Failures:    s.health.fails,
-			Checks:      s.checks,
+			Key:            s.key,
+			Service:        s.service,
+			VirtualService: s.key.Service.String(),
+			Server:         netip.AddrPortFrom(s.key.Address, s.key.Port).String(),
+			Healthy:        s.health.up,
+			LastCheck:      s.lastCheck,
+			LastLatency:    s.last.Latency,
+			LastTries:      s.lastTries,
+			LastChange:     s.lastChange,
+			Passes:         s.health.passes,
+			Failures:       s.health.fails,
+			Checks:         s.checks,
 		}
 		if s.spec != nil {
 			st.Check = s.spec.Type

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -89,12 +90,12 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 	return p.run, nil
 }
 
-// hostOnly strips a port from a Host header value.
+// hostOnly strips a port (and IPv6 brackets) from a Host header value.
 func hostOnly(hostport string) string {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}
-	return hostport
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 }
 
 func (p *httpProbe) run(ctx context.Context, t Target) Result {

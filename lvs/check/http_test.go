@@ -210,3 +210,17 @@ func TestHTTPSCheck(t *testing.T) {
 		}
 	})
 }
+
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"www.example.com":      "www.example.com",
+		"www.example.com:8443": "www.example.com",
+		"[2001:db8::1]:443":    "2001:db8::1",
+		"[2001:db8::1]":        "2001:db8::1",
+		"":                     "",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
