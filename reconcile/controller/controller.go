@@ -1,0 +1,536 @@
+// Package controller is hakeeper's reconcile loop on one node: it takes
+// revisions of the cluster description from a source, resolves the node's
+// desired state, observes what runs, and applies only the differences to
+// the VRRP engine, the health checker and IPVS. A revision that does not
+// load, validate, resolve or apply changes nothing: the last good one
+// keeps running and is kept on disk for the next start. Between
+// revisions it repairs drift (VIPs or IPVS entries changed by hand).
+//
+// Every collaborator is a small interface defined here, satisfied by the
+// real types (checked at compile time) and by the fakes in tests.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile/source"
+	"github.com/hakeeper/hakeeper/vrrpd"
+)
+
+// DefaultInterval is how often drift is checked when nothing else happens.
+const DefaultInterval = 10 * time.Second
+
+// Engine is the VRRP engine.
+type Engine interface {
+	Apply(*model.NodeState) error
+	// RepairVIPs re-adds VIPs missing on master instances and returns them.
+	RepairVIPs() []model.VIPSpec
+	Status() []vrrpd.InstanceStatus
+	Shutdown(context.Context) error
+}
+
+// IPVS programs the IPVS table (lvs.Programmer).
+type IPVS interface {
+	Plan(desired []lvs.VirtualServer) (lvs.Plan, error)
+	Sync(desired []lvs.VirtualServer) (lvs.Plan, int, error)
+}
+
+// Checker runs the real servers' health checks (check.Checker).
+type Checker interface {
+	Update([]model.VirtualService)
+	HealthFunc(model.VirtualService) func(model.RealServerSpec) bool
+	Status() []check.ServerStatus
+	Changes() <-chan struct{}
+	Close()
+}
+
+// Addresses lists the addresses on a device (vrrpd.Addresses).
+type Addresses interface {
+	List(device string) ([]netip.Prefix, error)
+}
+
+var (
+	_ Engine    = (*vrrpd.Engine)(nil)
+	_ IPVS      = (*lvs.Programmer)(nil)
+	_ Checker   = (*check.Checker)(nil)
+	_ Addresses = (vrrpd.Addresses)(nil)
+)
+
+// Config wires a Controller. Node, Source and Engine are required.
+type Config struct {
+	Node   string
+	Source source.Source
+	Engine Engine
+	// IPVS is nil on a node without IPVS: revisions with services for
+	// this node then fail to apply (and change nothing).
+	IPVS IPVS
+	// Checker is nil to treat every real server as up.
+	Checker Checker
+	// Addrs shows in the status whether each VIP is on its device; nil
+	// leaves that unknown.
+	Addrs Addresses
+	// LastGood persists the applied revision; nil keeps nothing.
+	LastGood *LastGood
+	// Interval between drift checks (DefaultInterval when 0).
+	Interval time.Duration
+	// RemoveServicesOnShutdown deletes the IPVS services hakeeper owns on
+	// Shutdown. Off by default: traffic keeps flowing while hakeeper
+	// restarts, and a restart adopts the table with no change.
+	RemoveServicesOnShutdown bool
+	Logger                   *slog.Logger
+	Metrics                  *Metrics
+	// Now is the clock of the status report (time.Now when nil).
+	Now func() time.Time
+}
+
+// Controller runs the loop. Reconcile passes are serialised; triggers
+// arriving during a pass coalesce into one more pass.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+	m   *Metrics
+
+	fetchNow  chan string
+	repairNow chan string
+
+	// pass serialises Reconcile; the fields below it are written only
+	// while it is held.
+	pass    sync.Mutex
+	running *model.NodeState // the desired state in force
+	applied *source.Revision
+	// synced is the effective IPVS table of the last successful sync
+	// (health applied), to tell drift from health changes.
+	synced []lvs.VirtualServer
+	// failed is the last revision refused, so a poll seeing it again
+	// does not log it again.
+	failed string
+
+	// mu guards the report fields, read by Status at any time.
+	mu         sync.Mutex
+	report     reportState
+	effective  map[string][]model.RealServerSpec // service name → servers in IPVS
+}
+
+// Result is what one pass did.
+type Result struct {
+	// Applied is set when a new revision was applied.
+	Applied  bool
+	Revision string
+	// VRRPApplied is set when the engine got a new configuration.
+	VRRPApplied bool
+	// IPVSOps is how many IPVS writes were made.
+	IPVSOps int
+	// Repaired counts drift repairs (VIPs re-added, IPVS writes that put
+	// back a hand-made change).
+	Repaired int
+	// FromLastGood is set when the source failed and the revision came
+	// from the state directory.
+	FromLastGood bool
+}
+
+// New checks cfg.
+func New(cfg Config) (*Controller, error) {
+	if cfg.Node == "" || cfg.Source == nil || cfg.Engine == nil {
+		return nil, errors.New("controller: Node, Source and Engine are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Controller{
+		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
+		fetchNow:  make(chan string, 1),
+		repairNow: make(chan string, 1),
+	}
+	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine})
+	return c, nil
+}
+
+// Metrics returns the controller's metrics.
+func (c *Controller) Metrics() *Metrics { return c.m }
+
+// Trigger asks for a fetch-and-reconcile pass soon; reason shows in the
+// status (watch, webhook, signal). It never blocks: a pass already
+// pending absorbs it.
+func (c *Controller) Trigger(reason string) {
+	select {
+	case c.fetchNow <- reason:
+	default:
+	}
+}
+
+// Running returns the desired state in force (nil before the first
+// successful apply). It must not be modified.
+func (c *Controller) Running() *model.NodeState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.report.running
+}
+
+// Start restores the applied revision's ID from the state directory into
+// the source (so a Git source refuses a force-push across restarts too)
+// and runs the first pass. It fails only when no revision at all could
+// be applied: not from the source, not from the state directory.
+func (c *Controller) Start(ctx context.Context) (Result, error) {
+	if c.cfg.LastGood != nil {
+		if rev, err := c.cfg.LastGood.Load(); err != nil {
+			c.log.Warn("last good revision unreadable", "path", c.cfg.LastGood.Path, "err", err)
+		} else if rev != nil {
+			c.cfg.Source.Applied(rev.ID)
+		}
+	}
+	res, err := c.Reconcile(ctx, "start", true)
+	if c.Running() == nil {
+		if err == nil {
+			err = errors.New("no revision applied")
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// Run serves triggers until ctx ends: the source's Watch, Trigger calls,
+// health changes and the drift interval. Call Start first. It returns
+// nil when ctx ends; Shutdown is the caller's next step.
+func (c *Controller) Run(ctx context.Context) error {
+	go func() {
+		if err := c.cfg.Source.Watch(ctx, func() { c.Trigger("watch") }); err != nil {
+			c.log.Error("watching the source stopped; polling on the drift interval only", "source", c.cfg.Source.String(), "err", err)
+		}
+	}()
+	var health <-chan struct{}
+	if c.cfg.Checker != nil {
+		health = c.cfg.Checker.Changes()
+	}
+	tick := time.NewTicker(c.cfg.Interval)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case reason := <-c.fetchNow:
+			_, err = c.Reconcile(ctx, reason, true)
+		case <-health:
+			_, err = c.Reconcile(ctx, "health", false)
+		case <-tick.C:
+			_, err = c.Reconcile(ctx, "interval", false)
+		}
+		_ = err // logged, counted and reported by Reconcile
+	}
+}
+
+// Shutdown stops the engine gracefully (priority-0 adverts, VIPs
+// released) and the checker; IPVS services stay unless configured.
+func (c *Controller) Shutdown(ctx context.Context) error {
+	c.pass.Lock()
+	defer c.pass.Unlock()
+	var errs []error
+	if err := c.cfg.Engine.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if c.cfg.Checker != nil {
+		c.cfg.Checker.Close()
+	}
+	if c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
+		plan, done, err := c.cfg.IPVS.Sync(nil)
+		c.countOps(plan.Ops[:done])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("removing IPVS services: %w", err))
+		} else {
+			c.log.Info("removed the IPVS services hakeeper owns", "operations", done)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reconcile runs one pass. With fetch it asks the source for its newest
+// revision and applies it when new; every pass then repairs drift
+// against the state in force. The error is also logged, counted and
+// reported in the status.
+func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) (Result, error) {
+	c.pass.Lock()
+	defer c.pass.Unlock()
+	start := time.Now()
+	var res Result
+	var err error
+	if fetch {
+		err = c.fetchAndApply(ctx, &res)
+	}
+	if c.running != nil && !res.Applied {
+		if rerr := c.repair(&res); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	d := time.Since(start)
+	c.m.reconcileDuration.Observe(d.Seconds())
+	c.finishPass(trigger, start, d, res, err)
+	return res, err
+}
+
+// fetchAndApply gets the newest revision and applies it if it is new.
+func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
+	rev, err := c.cfg.Source.Latest(ctx)
+	if err != nil {
+		c.m.fetchErrors.Inc()
+		ferr := &stageError{stage: "fetch", revision: revisionInError(err), err: fmt.Errorf("%s: %w", c.cfg.Source, err)}
+		if c.running != nil || c.cfg.LastGood == nil {
+			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err))
+			return ferr
+		}
+		// Start-up without a usable source: fall back to the disk.
+		stored, lerr := c.cfg.LastGood.Load()
+		if lerr != nil || stored == nil {
+			if lerr == nil {
+				lerr = errors.New("none recorded")
+			}
+			c.log.Error("fetch failed and no last good revision to start from", "source", c.cfg.Source.String(), "err", oneLine(err), "last-good", oneLine(lerr))
+			return ferr
+		}
+		c.log.Warn("fetch failed, starting with the last good revision from the state directory",
+			"source", c.cfg.Source.String(), "err", oneLine(err), "revision", short(stored.ID))
+		res.FromLastGood = true
+		if aerr := c.applyRevision(stored, res); aerr != nil {
+			return aerr
+		}
+		return ferr
+	}
+	c.setFetched(rev)
+	if c.applied != nil && rev.ID == c.applied.ID {
+		return nil
+	}
+	return c.applyRevision(rev, res)
+}
+
+// applyRevision loads, resolves and applies rev; on any failure the state
+// in force stays (and is restored where a partial apply touched it).
+func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
+	fail := func(stage string, err error) error {
+		c.m.reconcileErrors.Inc()
+		if rev.ID != c.failed {
+			c.log.Error("reload failed, keeping the running configuration",
+				"revision", short(rev.ID), "stage", stage, "err", oneLine(err))
+		}
+		c.failed = rev.ID
+		return &stageError{stage: stage, revision: rev.ID, err: err}
+	}
+	cluster, err := model.Load(rev.Files)
+	if err != nil {
+		return fail("load", err)
+	}
+	desired, err := model.Desired(cluster, c.cfg.Node)
+	if err != nil {
+		return fail("resolve", err)
+	}
+	if err := c.applyState(c.running, desired, res); err != nil {
+		if c.running != nil {
+			// Undo against what was half applied, so every part that
+			// took the new state gets the old one back.
+			var undo Result
+			if rerr := c.applyState(desired, c.running, &undo); rerr != nil {
+				c.log.Error("restoring the running configuration after a failed apply", "err", oneLine(rerr))
+			}
+		}
+		return fail("apply", err)
+	}
+	c.running = desired
+	c.applied = rev
+	c.failed = ""
+	res.Applied = true
+	res.Revision = rev.ID
+	c.cfg.Source.Applied(rev.ID)
+	c.m.setRevision(rev.ID)
+	if c.cfg.LastGood != nil && !res.FromLastGood {
+		if err := c.cfg.LastGood.Save(rev); err != nil {
+			c.log.Warn("recording the last good revision", "path", c.cfg.LastGood.Path, "err", err)
+		}
+	}
+	c.mu.Lock()
+	c.report.running = desired
+	c.report.cluster = desired.Cluster
+	c.report.applied = revisionInfo(rev, c.cfg.Now())
+	c.mu.Unlock()
+	c.log.Info("applied", "revision", short(rev.ID), "summary", rev.Summary,
+		"instances", len(desired.Instances), "services", len(desired.Services),
+		"vrrp-changed", res.VRRPApplied, "ipvs-operations", res.IPVSOps)
+	return nil
+}
+
+// applyState makes the engine, the checker and IPVS run desired, touching
+// only what differs from prev (the state in force; nil at start-up).
+func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) error {
+	if prev == nil || !sameVRRP(prev, desired) {
+		if err := c.cfg.Engine.Apply(desired); err != nil {
+			return fmt.Errorf("VRRP: %w", err)
+		}
+		res.VRRPApplied = true
+	}
+	if c.cfg.Checker != nil && (prev == nil || !reflect.DeepEqual(prev.Services, desired.Services)) {
+		c.cfg.Checker.Update(desired.Services)
+	}
+	table, effective := c.effectiveTable(desired.Services)
+	ops, err := c.syncIPVS(table, effective)
+	res.IPVSOps += ops
+	return err
+}
+
+// syncIPVS programs an effective table (health applied).
+func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]model.RealServerSpec) (int, error) {
+	if c.cfg.IPVS == nil {
+		if len(table) > 0 {
+			return 0, fmt.Errorf("IPVS is not available on this node, but %d virtual services are desired (first: %s)", len(table), table[0].Name)
+		}
+		return 0, nil
+	}
+	plan, done, err := c.cfg.IPVS.Sync(table)
+	c.countOps(plan.Ops[:done])
+	if err != nil {
+		return done, fmt.Errorf("IPVS: %w", err)
+	}
+	for _, vs := range plan.Conflicts {
+		c.log.Warn("IPVS service exists but is not hakeeper's; left alone", "service", vs.Name, "key", vs.Service.Key().String())
+	}
+	c.synced = table
+	c.mu.Lock()
+	c.effective = effective
+	c.mu.Unlock()
+	return done, nil
+}
+
+// effectiveTable applies health to services: failing servers left out or
+// drained, the sorry server when the quorum is lost.
+func (c *Controller) effectiveTable(services []model.VirtualService) ([]lvs.VirtualServer, map[string][]model.RealServerSpec) {
+	eff := make([]model.VirtualService, len(services))
+	byName := make(map[string][]model.RealServerSpec, len(services))
+	for i, vs := range services {
+		var healthy func(model.RealServerSpec) bool
+		if c.cfg.Checker != nil {
+			healthy = c.cfg.Checker.HealthFunc(vs)
+		}
+		vs.RealServers = check.EffectiveRealServers(vs, healthy)
+		eff[i] = vs
+		byName[vs.Name] = vs.RealServers
+	}
+	return lvs.TableFromModel(eff), byName
+}
+
+func (c *Controller) countOps(ops []lvs.Op) {
+	for _, op := range ops {
+		c.m.ipvsOps.WithLabelValues(op.Kind.String()).Inc()
+	}
+}
+
+// repair puts back what changed behind our back: VIPs of master
+// instances and IPVS entries. With nothing changed it writes nothing.
+func (c *Controller) repair(res *Result) error {
+	if vips := c.cfg.Engine.RepairVIPs(); len(vips) > 0 {
+		names := make([]string, len(vips))
+		for i, v := range vips {
+			names[i] = v.Prefix.String() + " on " + v.Device
+		}
+		c.log.Warn("drift: VIPs missing on a master were re-added", "vips", strings.Join(names, ", "))
+		c.m.driftRepairs.WithLabelValues("vip").Add(float64(len(vips)))
+		res.Repaired += len(vips)
+		c.noteDrift(uint64(len(vips)), 0, "VIP "+names[0])
+	}
+	if c.cfg.IPVS == nil && len(c.running.Services) == 0 {
+		return nil
+	}
+	table, effective := c.effectiveTable(c.running.Services)
+	healthSame := tablesEqual(c.synced, table)
+	ops, err := c.syncIPVS(table, effective)
+	res.IPVSOps += ops
+	if ops > 0 && healthSame {
+		// The table we want did not change, yet writes were needed:
+		// someone edited IPVS by hand.
+		c.log.Warn("drift: IPVS table differed from the desired one and was put back", "operations", ops)
+		c.m.driftRepairs.WithLabelValues("ipvs").Add(float64(ops))
+		res.Repaired += ops
+		c.noteDrift(0, uint64(ops), "IPVS")
+	}
+	return err
+}
+
+func tablesEqual(a, b []lvs.VirtualServer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !a[i].Service.Equal(b[i].Service) || len(a[i].Destinations) != len(b[i].Destinations) {
+			return false
+		}
+		for j := range a[i].Destinations {
+			if !a[i].Destinations[j].Equal(b[i].Destinations[j]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameVRRP reports whether two states ask the same of the VRRP engine
+// (everything but the virtual services).
+func sameVRRP(a, b *model.NodeState) bool {
+	x, y := *a, *b
+	x.Services, y.Services = nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+// stageError is a failed pass with its stage and revision.
+type stageError struct {
+	stage    string
+	revision string
+	err      error
+}
+
+func (e *stageError) Error() string {
+	if e.revision != "" {
+		return fmt.Sprintf("%s of revision %s: %v", e.stage, short(e.revision), e.err)
+	}
+	return fmt.Sprintf("%s: %v", e.stage, e.err)
+}
+
+func (e *stageError) Unwrap() error { return e.err }
+
+// revisionInError picks the commit a source error names ("commit abc123…: …").
+func revisionInError(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "commit "); i >= 0 {
+		f := strings.Fields(s[i+len("commit "):])
+		if len(f) > 0 {
+			return strings.TrimRight(f[0], ":,")
+		}
+	}
+	return ""
+}
+
+func short(id string) string {
+	if strings.HasPrefix(id, "sha256:") && len(id) > 19 {
+		return id[:19]
+	}
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

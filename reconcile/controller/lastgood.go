@@ -1,0 +1,92 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile/source"
+)
+
+// LastGood keeps the last applied revision on disk, so a node restarted
+// while its source is unreachable comes up with what it ran before
+// instead of with nothing.
+type LastGood struct {
+	// Path of the record, normally <state-dir>/last-good.json.
+	Path string
+}
+
+// NewLastGood returns the record kept in stateDir.
+func NewLastGood(stateDir string) *LastGood {
+	return &LastGood{Path: filepath.Join(stateDir, "last-good.json")}
+}
+
+type lastGoodFile struct {
+	ID      string       `json:"id"`
+	Summary string       `json:"summary,omitempty"`
+	Time    time.Time    `json:"time,omitzero"`
+	Saved   time.Time    `json:"saved"`
+	Files   []model.File `json:"files"`
+}
+
+// Save writes rev atomically: a crash leaves the old record or the new
+// one, never a mix.
+func (s *LastGood) Save(rev *source.Revision) error {
+	b, err := json.Marshal(lastGoodFile{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, Saved: time.Now(), Files: rev.Files})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".last-good-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), s.Path); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Load returns the recorded revision, or nil without error when there is none.
+func (s *LastGood) Load() (*source.Revision, error) {
+	b, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f lastGoodFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Path, err)
+	}
+	if f.ID == "" || len(f.Files) == 0 {
+		return nil, fmt.Errorf("%s: no revision recorded", s.Path)
+	}
+	return &source.Revision{ID: f.ID, Files: f.Files, Time: f.Time, Summary: f.Summary}, nil
+}

@@ -1,0 +1,177 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd"
+)
+
+// Metrics are the controller's Prometheus series. Counters the loop
+// drives are kept here; VRRP series are read from the engine at scrape
+// time (vrrpCollector) so they never lag or double count.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	reconcileDuration prometheus.Histogram
+	reconcileErrors   prometheus.Counter
+	driftRepairs      *prometheus.CounterVec
+	ipvsOps           *prometheus.CounterVec
+	checkResults      *prometheus.CounterVec
+	checkLatency      prometheus.Histogram
+	fetchErrors       prometheus.Counter
+	revisionInfo      *prometheus.GaugeVec
+}
+
+// NewMetrics returns the series registered in a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hakeeper_reconcile_duration_seconds",
+			Help:    "Time one reconcile pass took (fetch, load, observe, apply).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}),
+		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hakeeper_reconcile_errors_total",
+			Help: "Revisions refused or failed to apply (the last good state kept running).",
+		}),
+		driftRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hakeeper_drift_repairs_total",
+			Help: "Changes made behind hakeeper's back that it put back, by kind (vip, ipvs).",
+		}, []string{"kind"}),
+		ipvsOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hakeeper_ipvs_operations_total",
+			Help: "IPVS writes made, by operation.",
+		}, []string{"op"}),
+		checkResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hakeeper_check_results_total",
+			Help: "Real-server health check results, by result (pass, fail).",
+		}, []string{"result"}),
+		checkLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hakeeper_check_latency_seconds",
+			Help:    "Time one real-server health check probe took.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hakeeper_source_fetch_errors_total",
+			Help: "Failures to fetch or read the cluster description from its source.",
+		}),
+		revisionInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hakeeper_revision_info",
+			Help: "The applied revision of the cluster description (value 1).",
+		}, []string{"revision"}),
+	}
+	m.Registry.MustRegister(m.reconcileDuration, m.reconcileErrors, m.driftRepairs, m.ipvsOps,
+		m.checkResults, m.checkLatency, m.fetchErrors, m.revisionInfo)
+	// Series that exist from the start, so rate() works from the first scrape.
+	for _, k := range []string{"vip", "ipvs"} {
+		m.driftRepairs.WithLabelValues(k)
+	}
+	for _, r := range []string{"pass", "fail"} {
+		m.checkResults.WithLabelValues(r)
+	}
+	return m
+}
+
+// WrapProbes returns a probe constructor for check.Options.NewProbe that
+// counts every probe's result and latency.
+func (m *Metrics) WrapProbes(next func(*model.CheckSpec) (check.Probe, error)) func(*model.CheckSpec) (check.Probe, error) {
+	if next == nil {
+		next = check.NewProbe
+	}
+	return func(spec *model.CheckSpec) (check.Probe, error) {
+		p, err := next(spec)
+		if err != nil || p == nil {
+			return p, err
+		}
+		return func(ctx context.Context, t check.Target) check.Result {
+			r := p(ctx, t)
+			m.ObserveCheck(r.OK(), r.Latency)
+			return r
+		}, nil
+	}
+}
+
+// ObserveCheck counts one check result.
+func (m *Metrics) ObserveCheck(ok bool, latency time.Duration) {
+	res := "fail"
+	if ok {
+		res = "pass"
+	}
+	m.checkResults.WithLabelValues(res).Inc()
+	m.checkLatency.Observe(latency.Seconds())
+}
+
+// setRevision makes id the only revision_info series.
+func (m *Metrics) setRevision(id string) {
+	m.revisionInfo.Reset()
+	m.revisionInfo.WithLabelValues(id).Set(1)
+}
+
+// vrrpStateValue encodes a VRRP state as a gauge value.
+var vrrpStateValue = map[model.VRRPState]float64{
+	model.StateInit: 0, model.StateBackup: 1, model.StateMaster: 2, model.StateFault: 3,
+}
+
+// dropSource is the part of the engine that reports packets no instance
+// could claim; the real engine has it, fakes need not.
+type dropSource interface {
+	Drops() vrrpd.UnattributedDrops
+}
+
+// vrrpCollector reads the engine's instance snapshots at scrape time.
+type vrrpCollector struct {
+	engine Engine
+}
+
+var (
+	descVRRPState = prometheus.NewDesc("hakeeper_vrrp_state",
+		"VRRP state of a VIP group on this node: 0 init, 1 backup, 2 master, 3 fault.", []string{"group"}, nil)
+	descVRRPPriority = prometheus.NewDesc("hakeeper_vrrp_priority",
+		"Effective VRRP priority advertised (base plus tracking weights).", []string{"group"}, nil)
+	descVRRPTransitions = prometheus.NewDesc("hakeeper_vrrp_transitions_total",
+		"VRRP state transitions of a VIP group.", []string{"group"}, nil)
+	descVRRPSent = prometheus.NewDesc("hakeeper_vrrp_adverts_sent_total",
+		"VRRP advertisements sent.", []string{"group"}, nil)
+	descVRRPReceived = prometheus.NewDesc("hakeeper_vrrp_adverts_received_total",
+		"VRRP advertisements received and accepted.", []string{"group"}, nil)
+	descVRRPDrops = prometheus.NewDesc("hakeeper_vrrp_drops_total",
+		"VRRP packets dropped, by reason; group is empty for packets no instance could claim.", []string{"group", "reason"}, nil)
+)
+
+func (c vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descVRRPState, descVRRPPriority, descVRRPTransitions, descVRRPSent, descVRRPReceived, descVRRPDrops} {
+		ch <- d
+	}
+}
+
+func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.engine.Status() {
+		ch <- prometheus.MustNewConstMetric(descVRRPState, prometheus.GaugeValue, vrrpStateValue[st.State], st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPPriority, prometheus.GaugeValue, float64(st.Priority), st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPTransitions, prometheus.CounterValue, float64(st.Counters.Transitions), st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPSent, prometheus.CounterValue, float64(st.Counters.AdvertsSent), st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPReceived, prometheus.CounterValue, float64(st.Counters.AdvertsReceived), st.Name)
+		for reason, n := range st.Counters.Drops {
+			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), st.Name, string(reason))
+		}
+	}
+	ds, ok := c.engine.(dropSource)
+	if !ok {
+		return
+	}
+	total := map[vrrpd.DropReason]uint64{}
+	for _, byReason := range ds.Drops() {
+		for r, n := range byReason {
+			total[r] += n
+		}
+	}
+	for r, n := range total {
+		ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), "", string(r))
+	}
+}

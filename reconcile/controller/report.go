@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile/source"
+	"github.com/hakeeper/hakeeper/reconcile/status"
+)
+
+// reportState is what the status report needs beyond live snapshots.
+type reportState struct {
+	running   *model.NodeState
+	cluster   string
+	applied   *status.Revision
+	fetched   *status.Revision
+	last      *status.Pass
+	lastError *status.Failure
+	// failing is set while the newest revision or the last pass failed.
+	failing bool
+	drift   status.Drift
+}
+
+func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
+	return &status.Revision{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, At: at}
+}
+
+func (c *Controller) setFetched(rev *source.Revision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.report.fetched == nil || c.report.fetched.ID != rev.ID {
+		c.report.fetched = revisionInfo(rev, c.cfg.Now())
+	} else {
+		c.report.fetched.At = c.cfg.Now()
+	}
+}
+
+func (c *Controller) noteDrift(vips, ipvs uint64, what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report.drift.VIPRepairs += vips
+	c.report.drift.IPVSRepairs += ipvs
+	c.report.drift.Last = c.cfg.Now()
+	c.report.drift.LastWhat = what
+}
+
+func (c *Controller) finishPass(trigger string, start time.Time, d time.Duration, res Result, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &status.Pass{Time: c.cfg.Now(), Trigger: trigger, Duration: d, IPVSOperations: res.IPVSOps, VRRPApplied: res.VRRPApplied}
+	switch {
+	case err != nil:
+		p.Result = "error"
+	case res.Applied:
+		p.Result = "applied"
+	case res.Repaired > 0:
+		p.Result = "repaired"
+	default:
+		p.Result = "in-sync"
+	}
+	c.report.last = p
+	c.report.failing = err != nil
+	if err == nil {
+		return
+	}
+	f := &status.Failure{Time: p.Time, Message: err.Error(), Stage: "apply"}
+	var se *stageError
+	if errors.As(err, &se) {
+		f.Stage, f.Revision, f.Message = se.stage, se.revision, se.err.Error()
+	}
+	c.report.lastError = f
+}
+
+// Status returns the report /status serves, with VRRP and health read
+// live from the engine and the checker.
+func (c *Controller) Status() *status.Report {
+	c.mu.Lock()
+	r := &status.Report{
+		Node:          c.cfg.Node,
+		Cluster:       c.report.cluster,
+		Source:        c.cfg.Source.String(),
+		Applied:       c.report.applied,
+		Fetched:       c.report.fetched,
+		LastReconcile: c.report.last,
+		LastError:     c.report.lastError,
+		Healthy:       c.report.running != nil && !c.report.failing,
+		Drift:         c.report.drift,
+	}
+	running := c.report.running
+	effective := c.effective
+	c.mu.Unlock()
+
+	r.VIPGroups = c.vipGroups(running)
+	r.Services = c.services(running, effective)
+	return r
+}
+
+func (c *Controller) vipGroups(running *model.NodeState) []status.VIPGroup {
+	byKey := map[model.InstanceKey]*model.Instance{}
+	if running != nil {
+		for i := range running.Instances {
+			byKey[running.Instances[i].Key()] = &running.Instances[i]
+		}
+	}
+	present := map[string][]netip.Prefix{}
+	out := []status.VIPGroup{}
+	for _, st := range c.cfg.Engine.Status() {
+		g := status.VIPGroup{
+			Name: st.Name, Interface: st.Key.Interface, Family: string(st.Key.Family), VRID: st.Key.VRID,
+			State: string(st.State), Priority: st.Priority, BasePriority: st.BasePriority,
+			Since: st.LastTransition, Reason: st.Reason, Transitions: st.Counters.Transitions,
+			AdvertsSent: st.Counters.AdvertsSent, AdvertsRecv: st.Counters.AdvertsReceived,
+			VIPs: []status.VIP{},
+		}
+		if st.MasterAddr.IsValid() {
+			g.Master = st.MasterAddr.String()
+		}
+		if in := byKey[st.Key]; in != nil {
+			for _, v := range in.VIPs {
+				vip := status.VIP{Address: v.Prefix.String(), Device: v.Device}
+				if c.cfg.Addrs != nil {
+					have, ok := present[v.Device]
+					if !ok {
+						have, _ = c.cfg.Addrs.List(v.Device)
+						present[v.Device] = have
+					}
+					vip.Present = slices.ContainsFunc(have, func(p netip.Prefix) bool { return p.Addr() == v.Prefix.Addr() })
+				}
+				g.VIPs = append(g.VIPs, vip)
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func (c *Controller) services(running *model.NodeState, effective map[string][]model.RealServerSpec) []status.Service {
+	out := []status.Service{}
+	if running == nil {
+		return out
+	}
+	health := map[check.Key]check.ServerStatus{}
+	if c.cfg.Checker != nil {
+		for _, s := range c.cfg.Checker.Status() {
+			health[s.Key] = s
+		}
+	}
+	for _, vs := range running.Services {
+		svc, _ := lvs.FromModel(model.VirtualService{Family: vs.Family, Address: vs.Address, Port: vs.Port, Protocol: vs.Protocol, FWMark: vs.FWMark})
+		s := status.Service{Name: vs.Name, Key: svc.Key().String(), RealServers: []status.RealServer{}}
+		inIPVS := map[netip.AddrPort]model.RealServerSpec{}
+		for _, rs := range effective[vs.Name] {
+			inIPVS[netip.AddrPortFrom(rs.Address, rs.Port)] = rs
+		}
+		add := func(rs model.RealServerSpec, sorry bool) {
+			r := status.RealServer{Address: netip.AddrPortFrom(rs.Address, rs.Port).String(), Health: "unchecked", Sorry: sorry}
+			if e, ok := inIPVS[netip.AddrPortFrom(rs.Address, rs.Port)]; ok {
+				r.InIPVS, r.Weight = true, e.Weight
+			}
+			if rs.Check != nil && !sorry {
+				r.Health = "down"
+				if h, ok := health[check.KeyOf(&vs, &rs)]; ok {
+					if h.Healthy {
+						r.Health = "up"
+					}
+					r.Check, r.LastCheck, r.LastChange, r.Latency = h.Check, h.LastCheck, h.LastChange, h.LastLatency
+					r.LastResult = "pass"
+					if h.LastError != "" {
+						r.LastResult = h.LastError
+					} else if h.LastCheck.IsZero() {
+						r.LastResult = ""
+					}
+				} else if c.cfg.Checker == nil {
+					r.Health = "unchecked"
+				}
+			}
+			s.RealServers = append(s.RealServers, r)
+		}
+		for _, rs := range vs.RealServers {
+			add(rs, false)
+		}
+		if vs.SorryServer != nil {
+			add(*vs.SorryServer, true)
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,127 @@
+// Package status is the node controller's local HTTP interface: the
+// /status report (JSON, and as a table for `hakeeper status`), /metrics
+// for Prometheus, /healthz, /config (the running desired state, which
+// `hakeeper plan` diffs against) and the Git webhook. It owns the report's
+// JSON format, the server and its client; the controller fills the report.
+package status
+
+import (
+	"time"
+)
+
+// Report is what /status returns. Its JSON form is read by `hakeeper
+// status`, `hakeeper plan` and monitoring scripts: fields are only added.
+type Report struct {
+	Node    string `json:"node"`
+	Cluster string `json:"cluster,omitempty"`
+	// Source names where the description comes from (git URL and ref, or dir).
+	Source string `json:"source"`
+	// Applied is the revision running now; Fetched the newest one seen
+	// (they differ while a bad revision is refused).
+	Applied *Revision `json:"applied,omitempty"`
+	Fetched *Revision `json:"fetched,omitempty"`
+	// LastReconcile is the most recent pass of the loop.
+	LastReconcile *Pass `json:"lastReconcile,omitempty"`
+	// LastError is the most recent failure (kept after later successes,
+	// with its time, so an operator can see what was refused).
+	LastError *Failure `json:"lastError,omitempty"`
+	// Healthy is false while the newest revision could not be applied or
+	// the last pass failed.
+	Healthy   bool       `json:"healthy"`
+	VIPGroups []VIPGroup `json:"vipGroups"`
+	Services  []Service  `json:"services"`
+	Drift     Drift      `json:"drift"`
+}
+
+// Revision identifies one version of the description.
+type Revision struct {
+	ID      string    `json:"id"`
+	Summary string    `json:"summary,omitempty"`
+	Time    time.Time `json:"time,omitzero"`
+	// At is when it was applied (Applied) or fetched (Fetched).
+	At time.Time `json:"at,omitzero"`
+}
+
+// Pass is one reconcile.
+type Pass struct {
+	Time time.Time `json:"time"`
+	// Trigger is what started it: start, watch, webhook, signal, interval, health.
+	Trigger string `json:"trigger"`
+	// Result is applied, in-sync, repaired or error.
+	Result   string        `json:"result"`
+	Duration time.Duration `json:"durationNs"`
+	// IPVSOperations is how many IPVS writes the pass made.
+	IPVSOperations int `json:"ipvsOperations"`
+	// VRRPApplied is set when the engine was given a new configuration.
+	VRRPApplied bool `json:"vrrpApplied"`
+}
+
+// Failure is an error with the revision it concerns.
+type Failure struct {
+	Time time.Time `json:"time"`
+	// Revision is the revision that failed ("" for a fetch that failed
+	// before any revision was read).
+	Revision string `json:"revision,omitempty"`
+	// Stage is fetch, load (decode or validation), resolve or apply.
+	Stage   string `json:"stage"`
+	Message string `json:"message"`
+}
+
+// VIPGroup is one VRRP instance as the engine runs it.
+type VIPGroup struct {
+	Name         string    `json:"name"`
+	Interface    string    `json:"interface"`
+	Family       string    `json:"family"`
+	VRID         uint8     `json:"vrid"`
+	State        string    `json:"state"`
+	Priority     uint8     `json:"priority"`
+	BasePriority uint8     `json:"basePriority"`
+	Master       string    `json:"master,omitempty"`
+	Since        time.Time `json:"since,omitzero"`
+	Reason       string    `json:"reason,omitempty"`
+	Transitions  uint64    `json:"transitions"`
+	AdvertsSent  uint64    `json:"advertsSent"`
+	AdvertsRecv  uint64    `json:"advertsReceived"`
+	VIPs         []VIP     `json:"vips"`
+}
+
+// VIP is one virtual address and whether it is on its device now.
+type VIP struct {
+	Address string `json:"address"`
+	Device  string `json:"device"`
+	Present bool   `json:"present"`
+}
+
+// Service is one IPVS virtual service with its real servers.
+type Service struct {
+	Name string `json:"name"`
+	// Key is how IPVS knows it: tcp/192.0.2.10:80 or fwmark/ipv4/7.
+	Key         string       `json:"key"`
+	RealServers []RealServer `json:"realServers"`
+}
+
+// RealServer is one backend's health and programmed weight.
+type RealServer struct {
+	Address string `json:"address"`
+	// Health is up, down or unchecked.
+	Health     string        `json:"health"`
+	Check      string        `json:"check,omitempty"`
+	LastResult string        `json:"lastResult,omitempty"`
+	LastCheck  time.Time     `json:"lastCheck,omitzero"`
+	LastChange time.Time     `json:"lastChange,omitzero"`
+	Latency    time.Duration `json:"latencyNs,omitempty"`
+	// Weight is the weight programmed in IPVS; InIPVS is false when the
+	// server is left out (down without drain, or replaced by the sorry server).
+	Weight int  `json:"weight"`
+	InIPVS bool `json:"inIPVS"`
+	// Sorry marks the sorry server standing in for the set.
+	Sorry bool `json:"sorry,omitempty"`
+}
+
+// Drift counts repairs of changes made behind hakeeper's back.
+type Drift struct {
+	VIPRepairs  uint64    `json:"vipRepairs"`
+	IPVSRepairs uint64    `json:"ipvsRepairs"`
+	Last        time.Time `json:"last,omitzero"`
+	LastWhat    string    `json:"lastWhat,omitempty"`
+}
