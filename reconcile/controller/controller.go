@@ -117,9 +117,9 @@ type Controller struct {
 	failed string
 
 	// mu guards the report fields, read by Status at any time.
-	mu         sync.Mutex
-	report     reportState
-	effective  map[string][]model.RealServerSpec // service name → servers in IPVS
+	mu        sync.Mutex
+	report    reportState
+	effective map[string][]model.RealServerSpec // service name → servers in IPVS
 }
 
 // Result is what one pass did.
