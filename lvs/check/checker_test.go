@@ -33,6 +33,7 @@ type script struct {
 	failFirst int
 	round     map[netip.Addr]int
 	block     chan struct{} // when set, probes wait on it (or ctx)
+	cancelled int           // probes that gave up because ctx ended
 }
 
 func newScript() *script {
@@ -63,6 +64,9 @@ func (s *script) newProbe(spec *model.CheckSpec) (check.Probe, error) {
 			select {
 			case <-block:
 			case <-ctx.Done():
+				s.mu.Lock()
+				s.cancelled++
+				s.mu.Unlock()
 				return check.Result{Err: ctx.Err()}
 			}
 		}
@@ -125,6 +129,12 @@ func (h *harness) round(interval time.Duration, servers int) {
 	if !h.clock.WaitPending(servers, waitLimit) {
 		h.t.Fatalf("checks did not re-arm: %d timers pending, want %d", len(h.clock.Pending()), servers)
 	}
+}
+
+func (h *harness) cancelledProbes() int {
+	h.script.mu.Lock()
+	defer h.script.mu.Unlock()
+	return h.script.cancelled
 }
 
 func (h *harness) healthy(svc model.VirtualService, i int) bool {
@@ -381,7 +391,13 @@ func TestCheckerRemovedWhileRunning(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.c.Update(nil) // cancels the blocked probe
-	time.Sleep(50 * time.Millisecond)
+	for h.cancelledProbes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("removing the server did not cancel its running check")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the abandoned run finish
 	if len(h.c.Status()) != 0 || len(h.clock.Pending()) != 0 || h.changed() {
 		t.Errorf("abandoned check left state behind: status %v, timers %v", h.c.Status(), h.clock.Pending())
 	}

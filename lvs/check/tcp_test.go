@@ -83,3 +83,25 @@ func fullBacklogListener(t *testing.T) Target {
 	}
 	return target
 }
+
+func TestTCPCheckIPv6(t *testing.T) {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	target := targetOf(t, l.Addr())
+	if !target.Address.Is6() {
+		t.Fatalf("target %v is not IPv6", target)
+	}
+	wantPass(t, probeOnce(t, &model.CheckSpec{Type: "tcp", Timeout: time.Second}, target))
+}
