@@ -1,0 +1,158 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// DefaultAddr is where the daemon listens unless told otherwise: the
+// loopback only, never every interface by default.
+const DefaultAddr = "127.0.0.1:9110"
+
+// Provider is the controller as the server sees it.
+type Provider interface {
+	Status() *Report
+	// Running is the desired state in force (nil before the first apply).
+	Running() *model.NodeState
+}
+
+// Handler serves /status, /config, /healthz and, when set, /metrics and
+// /hooks/git.
+func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, p.Status())
+	})
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
+		ns := p.Running()
+		if ns == nil {
+			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, ns)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		// Alive and running a configuration; a refused newer revision is
+		// the status report's business, not a reason to restart us.
+		if p.Running() == nil {
+			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	if webhook != nil {
+		mux.Handle("/hooks/git", webhook)
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Listen opens addr: "unix:/run/hakeeper/hakeeper.sock" or host:port.
+// A stale socket file is replaced; its directory is created (0755) and
+// the socket made 0660, so a group can be granted access.
+func Listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: another process is serving it", addr)
+		}
+		os.Remove(path)
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, err
+		}
+		os.Chmod(path, 0o660)
+		return l, nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("listen address %q: want host:port or unix:/path", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// Client reads a running daemon's endpoints.
+type Client struct {
+	Addr string
+	HTTP *http.Client
+	base string
+}
+
+// NewClient returns a client for addr (host:port or unix:/path).
+func NewClient(addr string) *Client {
+	tr := &http.Transport{}
+	base := "http://" + addr
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}
+		base = "http://hakeeper"
+	}
+	return &Client{Addr: addr, HTTP: &http.Client{Transport: tr, Timeout: 5 * time.Second}, base: base}
+}
+
+// ErrNotRunning is returned when nothing listens at the address.
+var ErrNotRunning = errors.New("hakeeper is not running (nothing listens at the status address)")
+
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("%w: %s: %v", ErrNotRunning, c.Addr, op.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s%s: %s: %s", c.Addr, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Status fetches /status.
+func (c *Client) Status(ctx context.Context) (*Report, error) {
+	var r Report
+	if err := c.get(ctx, "/status", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Config fetches /config: the desired state the daemon runs.
+func (c *Client) Config(ctx context.Context) (*model.NodeState, error) {
+	var ns model.NodeState
+	if err := c.get(ctx, "/config", &ns); err != nil {
+		return nil, err
+	}
+	return &ns, nil
+}
