@@ -648,11 +648,13 @@ func (r *resolver) realServer(svcPath string, i int, rs *RealServer, vs VirtualS
 	return spec, nil
 }
 
-// healthCheck resolves a real server's check. The most specific check
-// that is set (server, service, defaults.check) supplies the type block
-// and the port; each timing field comes from the most specific of those
-// that sets it, then the built-in default. `none` gives nil. Port 0 in
-// the result means "the real server's port".
+// healthCheck resolves a real server's check. Of the levels (server,
+// service, defaults.check), the most specific one with a type block
+// supplies the type and the port, so `check: {interval: 2s}` on a service
+// keeps the type the defaults chose; each timing field comes from the
+// most specific level that sets it, then the built-in default. With no
+// type block anywhere the check is TCP connect. `none` gives nil. Port 0
+// in the result means "the real server's port".
 func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 	var buf [3]*Check
 	levels := buf[:0]
@@ -662,8 +664,16 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 		}
 	}
 	spec := &CheckSpec{Type: "tcp"}
-	if len(levels) > 0 {
-		c := levels[0]
+	// The port belongs with the type block (a service's tcp check on 9000
+	// says nothing about a server's https override); untyped levels may
+	// still name one for the default TCP check.
+	for _, c := range levels {
+		if c.Port != 0 {
+			spec.Port = uint16(c.Port)
+			break
+		}
+	}
+	if c := typedLevel(levels); c != nil {
 		spec.Port = uint16(c.Port)
 		switch {
 		case c.None != nil:
@@ -694,6 +704,20 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 	spec.Rise = first(DefaultCheckRise, fieldOf(levels, func(c *Check) *int { return c.Rise }))
 	spec.Fall = first(DefaultCheckFall, fieldOf(levels, func(c *Check) *int { return c.Fall }))
 	return spec
+}
+
+// typedLevel returns the most specific check that names a type.
+func typedLevel(levels []*Check) *Check {
+	for _, c := range levels {
+		if c.hasType() {
+			return c
+		}
+	}
+	return nil
+}
+
+func (c *Check) hasType() bool {
+	return c.TCP != nil || c.HTTP != nil || c.HTTPS != nil || c.Exec != nil || c.UDP != nil || c.DNS != nil || c.None != nil
 }
 
 func resolveHTTP(h *HTTPCheck) *HTTPCheck {

@@ -199,6 +199,17 @@ func TestDesiredCheckResolution(t *testing.T) {
 			want: &model.CheckSpec{Type: "https", Interval: 2 * time.Second, Timeout: time.Second, Retries: 1, Rise: 3, Fall: 1, Port: 8080,
 				HTTP: &model.HTTPCheck{Path: "/ok", Status: []int{200, 204}}},
 		},
+		{
+			desc: "a service check with timings only keeps the defaults' type", defaults: httpCheck,
+			service: &model.Check{Fall: ptr(4)},
+			want: &model.CheckSpec{Type: "http", Interval: 2 * time.Second, Timeout: model.DefaultCheckTimeout, Retries: 1, Rise: 1, Fall: 4, Port: 8080,
+				HTTP: &model.HTTPCheck{Path: "/", Status: []int{200}, Host: "www.example"}},
+		},
+		{
+			desc: "a server check with timings only keeps the service's type and port", service: tcpCheck,
+			server: &model.Check{Interval: dur("1s")},
+			want:   &model.CheckSpec{Type: "tcp", Interval: time.Second, Timeout: model.DefaultCheckTimeout, Retries: 1, Rise: 3, Fall: 1, Port: 9000},
+		},
 		{desc: "none on the server disables a service check", service: tcpCheck, server: &model.Check{None: &model.NoCheck{}}, want: nil},
 		{desc: "none in defaults disables default checking", defaults: &model.Check{None: &model.NoCheck{}}, want: nil},
 		{

@@ -1058,11 +1058,9 @@ func (v *validator) check(p string, c *Check) {
 			types = append(types, t.name)
 		}
 	}
-	switch len(types) {
-	case 0:
-		v.errorf(p, "no check type: set exactly one of tcp, http, https, exec, udp, dns or none")
-	case 1:
-	default:
+	// No type block is fine: the type comes from the enclosing level
+	// (service, then defaults.check), and TCP connect when none sets one.
+	if len(types) > 1 {
 		v.errorf(p+"."+types[1], "more than one check type (%s): set exactly one", strings.Join(types, ", "))
 	}
 	v.positiveDuration(p+".interval", c.Interval)

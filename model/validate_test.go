@@ -211,8 +211,7 @@ var invalidCases = []struct {
 	}},
 
 	// Health checks.
-	{"check type missing or doubled", "check-types.yaml", []string{
-		`check-types.yaml:14:3: defaults.check: no check type: set exactly one of tcp, http, https, exec, udp, dns or none`,
+	{"check type doubled", "check-types.yaml", []string{
 		`check-types.yaml:22:7: services.http.check.http: more than one check type (tcp, http): set exactly one`,
 	}},
 	{"check timing", "check-timing.yaml", []string{

@@ -11,7 +11,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,10 +69,11 @@ func ValidateYAML(file string, data []byte) error {
 	if !errors.As(err, &ve) {
 		return err
 	}
-	// A oneOf of `required` alternatives (the check's type block) fails
-	// with one "missing property" per alternative: say it once.
-	var all []*model.Error
-	alternatives := map[string][]string{}
+	// The check's "at most one type block" rule is a `not` under
+	// dependentSchemas, which the library reports as "'not' failed": say
+	// what it means.
+	var errs model.ErrorList
+	seen := map[string]bool{}
 	for _, leaf := range leaves(ve) {
 		n := nodeAt(root.Content[0], leaf.InstanceLocation)
 		e := &model.Error{
@@ -81,16 +81,8 @@ func ValidateYAML(file string, data []byte) error {
 			Path: dotted(leaf.InstanceLocation),
 			Msg:  message(leaf),
 		}
-		if prop, ok := strings.CutPrefix(e.Msg, "missing property "); ok && strings.Contains(leaf.SchemaURL, "/oneOf/") {
-			alternatives[e.Path] = append(alternatives[e.Path], prop)
-		}
-		all = append(all, e)
-	}
-	var errs model.ErrorList
-	seen := map[string]bool{}
-	for _, e := range all {
-		if alts := alternatives[e.Path]; len(alts) > 1 && strings.HasPrefix(e.Msg, "missing property ") && slices.Contains(alts, strings.TrimPrefix(e.Msg, "missing property ")) {
-			e.Msg = "needs exactly one of " + strings.Join(alts, ", ")
+		if e.Msg == "'not' failed" && strings.Contains(leaf.SchemaURL, "/dependentSchemas/") {
+			e.Msg = "more than one check type: set at most one of tcp, http, https, exec, udp, dns, none"
 		}
 		if key := e.Error(); !seen[key] {
 			seen[key] = true

@@ -130,10 +130,8 @@ func TestValidateYAMLErrors(t *testing.T) {
 			want: []string{"f.yaml:3:21: defaults.vrrp.advertInterval"}},
 		{desc: "bad duration unit", yaml: "defaults:\n  vrrp:\n    advertInterval: 1sec\n",
 			want: []string{"defaults.vrrp.advertInterval", "does not match pattern"}},
-		{desc: "check without a type block", yaml: "defaults:\n  check:\n    interval: 2s\n",
-			want: []string{"f.yaml:3:5: defaults.check: needs exactly one of 'tcp', 'http'"}},
 		{desc: "check with two type blocks", yaml: "defaults:\n  check:\n    tcp: {}\n    none: {}\n",
-			want: []string{"f.yaml:3:5: defaults.check: 'oneOf' failed"}},
+			want: []string{"f.yaml:3:5: defaults.check: more than one check type"}},
 		{desc: "bad enum", yaml: "services:\n  s:\n    vip: 192.0.2.10\n    port: 80\n    scheduler: fastest\n    realServers: []\n",
 			want: []string{"f.yaml:5:16: services.s.scheduler"}},
 		{desc: "VIP mapping with a typo", yaml: "vipGroups:\n  web:\n    vrid: 1\n    vips:\n      - {adress: 192.0.2.1}\n",
@@ -156,7 +154,8 @@ func TestValidateYAMLErrors(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{"", "# only a comment\n", "services:\n  s:\n    fwmark: 7\n    realServers: [{address: 192.0.2.1}]\n",
-		"defaults:\n  vrrp:\n    preemptDelay: 0\n    advertInterval: 1m30.5s\n"} {
+		"defaults:\n  vrrp:\n    preemptDelay: 0\n    advertInterval: 1m30.5s\n",
+		"defaults:\n  check:\n    interval: 2s\n"} {
 		if err := schemas.ValidateYAML("ok.yaml", []byte(ok)); err != nil {
 			t.Errorf("%q rejected: %v", ok, err)
 		}
