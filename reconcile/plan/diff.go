@@ -3,6 +3,7 @@ package plan
 import (
 	"sort"
 
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -24,6 +25,10 @@ type Live struct {
 	// Unmanaged are IPVS services present that hakeeper did not create;
 	// they are listed as notes and left alone.
 	Unmanaged []model.VirtualService
+	// IPVS, when set, is the lvs programmer's plan against the kernel's
+	// table; it replaces Services and Unmanaged, and each operation is
+	// one change.
+	IPVS *lvs.Plan
 }
 
 // Diff computes the changes that take live to desired. Instances are
@@ -37,6 +42,10 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	}
 	p := &Plan{Node: desired.Node}
 	instancesDiff(p, desired.Instances, live.Instances)
+	if live.IPVS != nil {
+		ipvsChanges(p, desired.Services, live.IPVS)
+		return p
+	}
 	servicesDiff(p, desired.Services, live.Services)
 	for i := range live.Unmanaged {
 		vs := &live.Unmanaged[i]

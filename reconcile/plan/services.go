@@ -5,14 +5,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// This file is the IPVS half of the plan. The lvs package owns the
-// minimal operation list the kernel side applies; servicesDiff mirrors it
-// on model types so a plan can be shown without the kernel. It is kept
-// self-contained so it can be replaced by a translation of lvs's
-// operations without touching the VRRP half.
+// This file is the IPVS half of the plan. Against a live node the lvs
+// package's operation list is shown as is (ipvsChanges): the plan lists
+// exactly the writes the programmer would make. Without the kernel
+// (--offline, or a daemon's desired state) servicesDiff compares model
+// services, which also shows what the kernel cannot hold (checks, quorum,
+// sorry server).
 
 // serviceKey is a virtual service's identity in IPVS.
 type serviceKey struct {
@@ -165,4 +167,114 @@ func realServersDiff(p *Plan, group string, desired, live []model.RealServerSpec
 		l := &live[j]
 		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: RealServerName(l), Fields: deleted(realServerFields, l)})
 	}
+}
+
+// ipvsChanges translates the operations lvs computed against the live
+// IPVS table (Live.IPVS) into plan changes, one change per operation, so
+// the plan shows exactly the writes that would be made. desired labels
+// services with their model names and addresses.
+func ipvsChanges(p *Plan, desired []model.VirtualService, ops *lvs.Plan) {
+	names := make(map[string]*model.VirtualService, len(desired))
+	for i := range desired {
+		names[desired[i].Name] = &desired[i]
+	}
+	serviceName := func(op *lvs.Op) (group, name string) {
+		if vs := names[op.Name]; vs != nil {
+			return op.Name, ServiceName(vs)
+		}
+		key := op.Service.Key().String()
+		if op.Name == "" {
+			return key, key
+		}
+		return op.Name, key
+	}
+	for i := range ops.Ops {
+		op := &ops.Ops[i]
+		group, svcName := serviceName(op)
+		switch op.Kind {
+		case lvs.OpAddService:
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(nil, &op.Service)})
+		case lvs.OpUpdateService:
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(&op.OldService, &op.Service)})
+		case lvs.OpDeleteService:
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(&op.Service, nil)})
+		case lvs.OpAddDestination:
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(nil, &op.Destination)})
+		case lvs.OpUpdateDestination:
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(&op.OldDestination, &op.Destination)})
+		case lvs.OpDeleteDestination:
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(&op.Destination, nil)})
+		}
+	}
+	for i := range ops.Conflicts {
+		vs := &ops.Conflicts[i]
+		p.Changes = append(p.Changes, Change{Action: Note, Kind: KindUnmanaged, Name: vs.Service.Key().String(),
+			Fields: []FieldChange{{Name: "conflict", New: "desired service " + vs.Name + " is held by a service hakeeper does not own; left alone"}}})
+	}
+	for _, svc := range ops.Unmanaged {
+		p.Changes = append(p.Changes, Change{Action: Note, Kind: KindUnmanaged, Name: svc.Key().String()})
+	}
+}
+
+// lvsServiceFields lists a service's kernel attributes: all of them for
+// a create (old nil) or delete (new nil), the differing ones for an update.
+func lvsServiceFields(old, new *lvs.Service) []FieldChange {
+	get := []struct {
+		name string
+		val  func(*lvs.Service) string
+	}{
+		{"scheduler", func(s *lvs.Service) string { return s.Scheduler }},
+		{"flags", func(s *lvs.Service) string {
+			if s.Flags == 0 {
+				return ""
+			}
+			return s.Flags.String()
+		}},
+		{"persistence", func(s *lvs.Service) string {
+			if s.Timeout == 0 {
+				return ""
+			}
+			return itoa(s.Timeout) + "s/" + itoa(s.Normalize().Netmask)
+		}},
+	}
+	var out []FieldChange
+	for _, g := range get {
+		var o, n string
+		if old != nil {
+			o = g.val(old)
+		}
+		if new != nil {
+			n = g.val(new)
+		}
+		if o != n {
+			out = append(out, FieldChange{Name: g.name, Old: o, New: n})
+		}
+	}
+	return out
+}
+
+func lvsDestinationFields(old, new *lvs.Destination) []FieldChange {
+	get := []struct {
+		name string
+		val  func(*lvs.Destination) string
+	}{
+		{"weight", func(d *lvs.Destination) string { return itoa(d.Weight) }},
+		{"forwarding", func(d *lvs.Destination) string { return d.Forwarding.String() }},
+		{"upperThreshold", func(d *lvs.Destination) string { return nonZero(d.UpperThreshold) }},
+		{"lowerThreshold", func(d *lvs.Destination) string { return nonZero(d.LowerThreshold) }},
+	}
+	var out []FieldChange
+	for _, g := range get {
+		var o, n string
+		if old != nil {
+			o = g.val(old)
+		}
+		if new != nil {
+			n = g.val(new)
+		}
+		if o != n {
+			out = append(out, FieldChange{Name: g.name, Old: o, New: n})
+		}
+	}
+	return out
 }
