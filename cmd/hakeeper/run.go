@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,10 +16,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/hakeeper/hakeeper/model"
-	"github.com/hakeeper/hakeeper/reconcile"
+	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
+	"github.com/hakeeper/hakeeper/reconcile/controller"
+	"github.com/hakeeper/hakeeper/reconcile/source"
+	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/vrrpd"
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
@@ -28,27 +35,59 @@ func init() { addCommand(newRunCmd) }
 // removal and stop hooks (whose own timeout defaults to 10s).
 const runShutdownTimeout = 15 * time.Second
 
+// defaultStateDir is where a Git source keeps its clone and the last
+// good revision unless --state-dir says otherwise (systemd's StateDirectory).
+const defaultStateDir = "/var/lib/hakeeper"
+
 type runOptions struct {
 	node     string
 	source   string
 	logLevel string
 	stateDir string
+
+	branch, tag, path string
+	pollInterval      time.Duration
+	interval          time.Duration
+	listen            string
+	webhookSecretFile string
+	allowForcePush    bool
+	keyringFile       string
+	tokenFile         string
+	username          string
+	passwordFile      string
+	sshKeyFile        string
+	knownHostsFile    string
+	removeServices    bool
+	adoptIPVS         bool
 }
 
 func newRunCmd() *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{
-		Use:   "run --node NAME --source PATH",
-		Short: "Run this node's VRRP instances from the cluster description (foreground daemon)",
-		Long: `run reads the cluster description (a YAML file or a directory of them),
-resolves this node's desired state and runs its VRRP instances against the
-kernel of the current network namespace.
+		Use:   "run --node NAME --source URL|PATH",
+		Short: "Run this node's controller: VRRP, health checks and IPVS from the cluster description (foreground daemon)",
+		Long: `run follows the cluster description (a Git repository, or a YAML file or
+directory watched on this host), resolves this node's desired state and
+keeps the kernel in line with it: VRRP instances and their VIPs, health
+checks of the real servers, and the IPVS virtual services.
 
-Signals: SIGHUP re-reads the description and applies it live (a revision
-that does not load is logged and changes nothing); SIGTERM or SIGINT stop
-gracefully (masters advertise priority 0 and release their VIPs) and exit 0.
+A new revision is applied only if it loads, validates and applies
+completely; otherwise the last good revision keeps running, and the error
+(file:line, revision) is logged, shown by 'hakeeper status' and counted in
+the metrics. The last good revision is kept in --state-dir so the node
+restarts with it when the source is unreachable. Every --interval the
+node is checked for drift (a VIP or IPVS entry changed by hand) and
+repaired.
 
-IPVS virtual services are not programmed by run; the reconciler does that.`,
+Signals: SIGHUP fetches and applies now; SIGTERM or SIGINT stop
+gracefully (masters advertise priority 0 and release their VIPs; IPVS
+services stay unless --remove-services-on-stop) and exit 0.
+
+Without virtual services for this node IPVS is never touched, so run
+works on hosts without IPVS.`,
+		Example: `  hakeeper run --node lb1 --source /etc/hakeeper/cluster.yaml
+  hakeeper run --node lb1 --source https://git.example.com/ops/ha.git --branch main --path clusters/dc1 \
+      --token-file /etc/hakeeper/git-token --webhook-secret-file /etc/hakeeper/webhook-secret`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDaemon(cmd.Context(), o, cmd.ErrOrStderr())
@@ -56,9 +95,25 @@ IPVS virtual services are not programmed by run; the reconciler does that.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the hostname)")
-	f.StringVar(&o.source, "source", "", "cluster description: a YAML file or a directory (required)")
+	f.StringVar(&o.source, "source", "", "cluster description: a Git URL (https://, ssh://, git://, file://, user@host:path) or a local YAML file or directory (required)")
+	f.StringVar(&o.branch, "branch", "", "Git branch to follow (default main)")
+	f.StringVar(&o.tag, "tag", "", "Git tag to pin instead of a branch")
+	f.StringVar(&o.path, "path", "", "directory (or file) inside the Git repository holding the description")
+	f.DurationVar(&o.pollInterval, "poll-interval", source.DefaultInterval, "how often a Git source is fetched when no webhook fires")
+	f.DurationVar(&o.interval, "interval", controller.DefaultInterval, "how often the node is checked for drift and repaired")
+	f.StringVar(&o.stateDir, "state-dir", "", "directory for the Git clone, the last good revision, IPVS ownership and status.json (default "+defaultStateDir+" for a Git source; nothing is kept for a local source without it)")
+	f.StringVar(&o.listen, "listen", status.DefaultAddr, "status and metrics address: host:port or unix:/path; \"off\" disables")
+	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "enable POST /hooks/git, authenticated with the shared secret in this file")
+	f.BoolVar(&o.allowForcePush, "allow-force-push", false, "apply a Git commit that does not descend from the applied one (refused by default)")
+	f.StringVar(&o.keyringFile, "keyring", "", "armored OpenPGP public keyring: apply only commits signed by one of its keys")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding an HTTPS access token for the Git source")
+	f.StringVar(&o.username, "username", "", "HTTPS user name for the Git source")
+	f.StringVar(&o.passwordFile, "password-file", "", "file holding the HTTPS password for the Git source")
+	f.StringVar(&o.sshKeyFile, "ssh-key-file", "", "SSH private key for the Git source")
+	f.StringVar(&o.knownHostsFile, "known-hosts-file", "", "known_hosts for the Git source's SSH host key (required with --ssh-key-file)")
+	f.BoolVar(&o.removeServices, "remove-services-on-stop", false, "delete the IPVS services hakeeper owns when stopping (default: leave them serving)")
+	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one (migration from keepalived)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.stateDir, "state-dir", "", "directory for status.json (instance states, rewritten on change)")
 	return cmd
 }
 
@@ -70,17 +125,45 @@ func runLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// runLoadState reads and validates the description and resolves the node.
-func runLoadState(source, node string) (*model.NodeState, error) {
-	files, err := reconcile.ReadFiles(source)
-	if err != nil {
-		return nil, err
+// isGitURL tells a repository URL from a local path.
+func isGitURL(s string) bool {
+	if strings.Contains(s, "://") {
+		return true
 	}
-	c, err := model.Load(files)
-	if err != nil {
-		return nil, err
+	// scp-like user@host:path
+	at, colon, slash := strings.Index(s, "@"), strings.Index(s, ":"), strings.Index(s, "/")
+	return at > 0 && colon > at && (slash < 0 || colon < slash)
+}
+
+// runSource builds the source named by --source and the state directory
+// to use ("" keeps nothing).
+func runSource(o runOptions) (source.Source, string, error) {
+	if !isGitURL(o.source) {
+		if o.branch != "" || o.tag != "" || o.path != "" {
+			return nil, "", errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
+		}
+		return source.NewDir(o.source), o.stateDir, nil
 	}
-	return model.Desired(c, node)
+	stateDir := o.stateDir
+	if stateDir == "" {
+		stateDir = defaultStateDir
+	}
+	var keyring string
+	if o.keyringFile != "" {
+		b, err := os.ReadFile(o.keyringFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("--keyring: %w", err)
+		}
+		keyring = string(b)
+	}
+	g, err := source.NewGit(source.GitOptions{
+		URL: o.source, Branch: o.branch, Tag: o.tag, Path: o.path,
+		StateDir: filepath.Join(stateDir, "git"), Interval: o.pollInterval,
+		TokenFile: o.tokenFile, Username: o.username, PasswordFile: o.passwordFile,
+		SSHKeyFile: o.sshKeyFile, KnownHostsFile: o.knownHostsFile,
+		AllowForcePush: o.allowForcePush, Keyring: keyring,
+	})
+	return g, stateDir, err
 }
 
 func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
@@ -99,16 +182,29 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	// Subscribe before loading so a signal during start-up is not lost.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-
-	state, err := runLoadState(o.source, o.node)
+	src, stateDir, err := runSource(o)
 	if err != nil {
 		return err
 	}
-	runWarnUnsupported(log, state)
+	var webhookSecret []byte
+	if o.webhookSecretFile != "" {
+		b, err := os.ReadFile(o.webhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		if webhookSecret = bytes.TrimSpace(b); len(webhookSecret) == 0 {
+			return fmt.Errorf("--webhook-secret-file %s is empty", o.webhookSecretFile)
+		}
+	}
+	if stateDir != "" {
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return fmt.Errorf("--state-dir: %w", err)
+		}
+	}
+	// Subscribe before starting so a signal during start-up is not lost.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 
 	addrs, err := kernel.NewAddresses()
 	if err != nil {
@@ -135,99 +231,122 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := engine.Apply(state); err != nil {
-		// Instances that did start must not keep VIPs behind us.
-		runShutdown(engine, log)
-		return fmt.Errorf("start VRRP instances: %w", err)
+	metrics := controller.NewMetrics()
+	checker := check.New(check.Options{NewProbe: metrics.WrapProbes(nil), Logger: log})
+	cfg := controller.Config{
+		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
+		Interval: o.interval, RemoveServicesOnShutdown: o.removeServices,
+		Logger: log, Metrics: metrics,
 	}
-	log.Info("running", "node", o.node, "cluster", state.Cluster, "instances", len(state.Instances), "source", o.source)
+	if stateDir != "" {
+		cfg.LastGood = controller.NewLastGood(stateDir)
+	}
+	// IPVS is optional: a host without it still runs VRRP, and a revision
+	// with services for this node is then refused with a clear error.
+	if k, err := ipvskernel.New(""); err != nil {
+		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
+	} else {
+		defer k.Close()
+		ownedPath := ""
+		if stateDir != "" {
+			ownedPath = filepath.Join(stateDir, "ipvs-owned.json")
+		} else {
+			ownedPath = filepath.Join(os.TempDir(), "hakeeper-ipvs-owned-"+o.node+".json")
+		}
+		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: ownedPath, Adopt: o.adoptIPVS}
+	}
+	ctl, err := controller.New(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := ctl.Start(ctx); err != nil {
+		// Instances that did start must not keep VIPs behind us.
+		runShutdown(ctl, log)
+		return err
+	}
+	st := ctl.Status()
+	log.Info("running", "node", o.node, "cluster", st.Cluster, "revision", st.Applied.ID,
+		"instances", len(ctl.Running().Instances), "services", len(ctl.Running().Services), "source", src.String())
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- engine.Run(runCtx) }()
+	if o.listen != "" && o.listen != "off" {
+		l, err := status.Listen(o.listen)
+		if err != nil {
+			runShutdown(ctl, log)
+			return fmt.Errorf("--listen: %w", err)
+		}
+		var hook http.Handler
+		if webhookSecret != nil {
+			hook = &source.Webhook{Secret: webhookSecret, Trigger: func() { ctl.Trigger("webhook") }}
+		}
+		srv := &http.Server{
+			Handler:           status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		go srv.Serve(l)
+		defer srv.Close()
+		log.Info("status server listening", "addr", o.listen, "webhook", hook != nil)
+	}
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(runCtx) }()
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- ctl.Run(runCtx) }()
 
-	var status *runStatusWriter
-	if o.stateDir != "" {
-		if status, err = newRunStatusWriter(o.stateDir); err != nil {
-			runShutdown(engine, log)
+	var statusFile *runStatusWriter
+	if stateDir != "" {
+		if statusFile, err = newRunStatusWriter(stateDir); err != nil {
+			runShutdown(ctl, log)
 			return err
 		}
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if status != nil {
-			if err := status.write(engine.Status()); err != nil {
+		if statusFile != nil {
+			if err := statusFile.write(engine.Status()); err != nil {
 				log.Warn("write status", "err", err)
 			}
 		}
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				runReload(engine, log, o)
+				ctl.Trigger("signal")
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
-			err := runShutdown(engine, log)
+			err := runShutdown(ctl, log)
 			cancel()
-			<-runErr
-			if status != nil {
-				status.write(engine.Status())
+			<-engineDone
+			<-loopDone
+			if statusFile != nil {
+				statusFile.write(engine.Status())
 			}
 			return err
-		case err := <-runErr:
+		case err := <-engineDone:
 			// Run ends on its own only on failure (e.g. the link watch broke).
-			runShutdown(engine, log)
+			runShutdown(ctl, log)
 			if err == nil {
 				err = errors.New("VRRP engine stopped")
 			}
 			return err
 		case <-ctx.Done():
-			runShutdown(engine, log)
+			runShutdown(ctl, log)
 			return nil
 		case <-tick.C:
 		}
 	}
 }
 
-func runShutdown(engine *vrrpd.Engine, log *slog.Logger) error {
+func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), runShutdownTimeout)
 	defer cancel()
-	if err := engine.Shutdown(ctx); err != nil {
+	if err := ctl.Shutdown(ctx); err != nil {
 		log.Error("shutdown", "err", err)
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// runReload applies a new revision; any failure leaves the running
-// configuration untouched.
-func runReload(engine *vrrpd.Engine, log *slog.Logger, o runOptions) {
-	state, err := runLoadState(o.source, o.node)
-	if err != nil {
-		log.Error("reload failed, keeping the running configuration", "err", runOneLine(err))
-		return
-	}
-	runWarnUnsupported(log, state)
-	if err := engine.Apply(state); err != nil {
-		log.Error("reload failed to apply", "err", runOneLine(err))
-		return
-	}
-	log.Info("reloaded", "instances", len(state.Instances))
-}
-
-func runWarnUnsupported(log *slog.Logger, state *model.NodeState) {
-	if len(state.Services) > 0 {
-		log.Warn("virtual services are not programmed by `hakeeper run`", "services", len(state.Services))
-	}
-}
-
-// runOneLine keeps a multi-error (every problem of a description) on one
-// log line.
-func runOneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
 // runStatusWriter keeps state-dir/status.json current.
