@@ -1,14 +1,47 @@
 package model
 
+import "strings"
+
 // Load decodes and validates a cluster description: the one entry point
 // callers use. The returned error is an ErrorList naming every problem.
+//
+// Field-level decode errors (an unknown key, a wrong type) do not stop
+// validation of everything else, so a user sees all problems in one run.
+// Validation errors that are only echoes of a decode error (the object
+// holding a misspelt key is of course missing that field) are left out.
+// A file that is not YAML at all stops there: validating the rest would
+// report references to everything the broken file defines.
 func Load(files []File) (*Cluster, error) {
 	c, errs := Decode(files)
-	if len(errs) > 0 {
-		return nil, errs
+	if len(errs) == 0 {
+		if verrs := Validate(c); len(verrs) > 0 {
+			return nil, verrs
+		}
+		return c, nil
 	}
-	if errs := Validate(c); len(errs) > 0 {
-		return nil, errs
+	for _, e := range errs {
+		if e.Path == "" {
+			return nil, errs
+		}
 	}
-	return c, nil
+	for _, e := range Validate(c) {
+		if !echoesDecodeError(e, errs) {
+			errs = append(errs, e)
+		}
+	}
+	errs.Sort()
+	return nil, errs
+}
+
+func echoesDecodeError(e *Error, decodeErrs ErrorList) bool {
+	for _, d := range decodeErrs {
+		scope := d.Path
+		if strings.HasPrefix(d.Msg, "unknown field") {
+			scope = parentPath(d.Path)
+		}
+		if e.Path == scope || strings.HasPrefix(e.Path, scope+".") || strings.HasPrefix(e.Path, scope+"[") {
+			return true
+		}
+	}
+	return false
 }

@@ -73,11 +73,12 @@ func TestValidate(t *testing.T) {
 			stderrHas: nil,
 		},
 		{
-			desc:       "unknown field names file, line and field",
-			path:       invalidPath,
-			code:       exitError,
-			stderrHas:  []string{"testdata/invalid.yaml:15:5: services.web-http.schedular: ", "scheduler", "testdata/invalid.yaml: invalid (1 error)"},
-			errorLines: 1,
+			desc: "unknown field names file, line and field, beside the semantic errors",
+			path: invalidPath,
+			code: exitError,
+			stderrHas: []string{"testdata/invalid.yaml:15:5: services.web-http.schedular: ", "scheduler",
+				"testdata/invalid.yaml:8:5: vipGroups.web.vrid: ", "testdata/invalid.yaml: invalid (3 errors)"},
+			errorLines: 3,
 		},
 		{
 			desc:       "every semantic error on its own line",
@@ -165,6 +166,8 @@ func TestPlan(t *testing.T) {
 		}
 	})
 	t.Run("without --offline and no way to observe, an error suggests --offline", func(t *testing.T) {
+		defer setLiveObserver(liveObserver)
+		setLiveObserver(nil)
 		code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", demoPath)
 		if code != exitError || stdout != "" || !strings.Contains(stderr, "--offline") {
 			t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
