@@ -320,7 +320,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{[]string{"validate", demoPath}, 0},
 		{[]string{"validate", invalidPath}, 1},
 		{[]string{"plan", "--offline", "--node", "lb1", demoPath}, 2},
-		{[]string{"plan", "--node", "lb1", demoPath}, 1},
+		{[]string{"plan", "--node", "lb1", demoPath}, 2}, // live: nothing runs here, so changes are pending
 		{[]string{"show", "--node", "lb1", demoPath}, 0},
 		{[]string{"no-such-command"}, 1},
 	}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
-	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
@@ -243,7 +242,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
-	if k, err := ipvskernel.New(""); err != nil {
+	if k, err := openIPVS(); err != nil {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer k.Close()

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile/source"
+	"github.com/hakeeper/hakeeper/reconcile/status"
+)
+
+func init() { addCommand(newApplyCmd) }
+
+func newApplyCmd() *cobra.Command {
+	var o runOptions
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "apply [--node NAME] PATH|URL",
+		Short: "Apply a cluster description to this node once and exit",
+		Long: `apply reads the description (a YAML file, a directory, or a Git URL with
+--branch/--tag/--path), resolves this node's desired state and programs
+what a single pass can: the IPVS virtual services and their real servers,
+every server counted as up (no health checks run). It prints each IPVS
+write. VRRP needs a running protocol, so VRRP instances are reported and
+left to 'hakeeper run'.
+
+apply refuses to run beside a running 'hakeeper run' (found at --addr):
+that daemon owns the node; change its source instead, or send it SIGHUP.
+
+Exit status: 0 applied or nothing to do, 1 error (nothing is applied when
+the description does not load).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
+			if _, err := status.NewClient(addr).Status(cmd.Context()); err == nil {
+				return fmt.Errorf("hakeeper run is running on this node (%s) and owns its state: change its source or send it SIGHUP", addr)
+			} else if !errors.Is(err, status.ErrNotRunning) {
+				return fmt.Errorf("checking for a running daemon at %s: %w", addr, err)
+			}
+			o.source = args[0]
+			if isGitURL(o.source) && o.stateDir == "" {
+				dir, err := os.MkdirTemp("", "hakeeper-apply-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				o.stateDir = dir
+			}
+			src, _, err := runSource(o)
+			if err != nil {
+				return err
+			}
+			rev, err := src.Latest(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ns, err := applyDesired(rev, o.node)
+			if err != nil {
+				return printFailure(stderr, err)
+			}
+			if n := len(ns.Instances); n > 0 {
+				fmt.Fprintf(stderr, "note: %d VRRP instance(s) of node %s need the daemon ('hakeeper run'); not applied\n", n, ns.Node)
+			}
+			if len(ns.Services) == 0 {
+				fmt.Fprintf(stdout, "Node %s: no virtual services; nothing to apply.\n", ns.Node)
+				return nil
+			}
+			k, err := openIPVS()
+			if err != nil {
+				return fmt.Errorf("%d virtual services to program: %w", len(ns.Services), err)
+			}
+			defer k.Close()
+			stateDir := o.stateDir
+			if stateDir == "" || isGitURL(o.source) {
+				stateDir = defaultStateDir
+			}
+			prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
+			plan, done, err := prog.Sync(lvs.TableFromModel(ns.Services))
+			for _, op := range plan.Ops[:done] {
+				fmt.Fprintln(stdout, op.String())
+			}
+			if err != nil {
+				return err
+			}
+			for _, c := range plan.Conflicts {
+				fmt.Fprintf(stderr, "note: %s (%s) exists but is not hakeeper's; left alone (--adopt-ipvs takes it over)\n", c.Name, c.Service.Key())
+			}
+			if done == 0 {
+				fmt.Fprintf(stdout, "Node %s: IPVS in sync, no changes.\n", ns.Node)
+			} else {
+				fmt.Fprintf(stdout, "Node %s: %d IPVS operations applied (revision %s).\n", ns.Node, done, rev.ID)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.node, "node", "", "node to apply for (default: the node whose address is local, else the hostname)")
+	f.StringVar(&o.branch, "branch", "", "Git branch (default main)")
+	f.StringVar(&o.tag, "tag", "", "Git tag instead of a branch")
+	f.StringVar(&o.path, "path", "", "directory inside the Git repository")
+	f.StringVar(&o.stateDir, "state-dir", "", "where IPVS ownership is recorded (default "+defaultStateDir+")")
+	f.StringVar(&o.keyringFile, "keyring", "", "armored OpenPGP keyring: apply only a signed commit")
+	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one")
+	f.StringVar(&addr, "addr", statusAddr(), "where a running daemon would answer (env HAKEEPER_ADDR)")
+	return cmd
+}
+
+// applyDesired loads a revision and resolves the chosen node.
+func applyDesired(rev *source.Revision, node string) (*model.NodeState, error) {
+	c, err := model.Load(rev.Files)
+	if err != nil {
+		return nil, err
+	}
+	if node, err = selectNode(c, node); err != nil {
+		return nil, err
+	}
+	return model.Desired(c, node)
+}
