@@ -177,9 +177,17 @@ type node struct {
 
 func newNode(t *testing.T, src *memSource, stateDir string) *node {
 	t.Helper()
+	n := newNodeFrom(t, src, stateDir)
+	n.src = src
+	return n
+}
+
+// newNodeFrom runs a controller for lb1 following any source.
+func newNodeFrom(t *testing.T, src source.Source, stateDir string) *node {
+	t.Helper()
 	clock := fake.NewClock(epoch)
 	n := &node{t: t, clock: clock, net: fake.NewNetwork(clock), addrs: fake.NewAddresses(),
-		ipvs: &lvstesting.Fake{}, checker: newFakeChecker(), src: src, stateDir: stateDir}
+		ipvs: &lvstesting.Fake{}, checker: newFakeChecker(), stateDir: stateDir}
 	clock.SetSettle(n.settle)
 	host := n.net.NewHost("lb1", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1"))
 	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: n.addrs, Announcer: fake.NewAnnouncer(clock),
