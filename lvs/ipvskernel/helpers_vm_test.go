@@ -23,6 +23,12 @@ func newNetns(t testing.TB) (string, netns.NsHandle) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to create network namespaces")
 	}
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		if os.Getenv("HAKEEPER_IN_VM") == "1" {
+			t.Fatal("the VM has no IPVS: the ip_vs module did not load")
+		}
+		t.Skip("this kernel has no IPVS; run in the VM: go test -tags vmtest -exec $PWD/test/vm/run ./lvs/ipvskernel")
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()

@@ -1,6 +1,7 @@
 package ipvskernel
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/hakeeper/hakeeper/lvs"
@@ -25,9 +26,11 @@ func TestNetmaskEncoding(t *testing.T) {
 			}
 		})
 	}
-	// 255.255.255.0 as bytes ff ff ff 00 in host (little-endian) order.
-	if v := netmaskToKernel(lvs.FamilyIPv4, 24); v != 0x00ffffff {
-		t.Errorf("/24 encodes as %#x, want 0x00ffffff", v)
+	// 255.255.255.0 must reach the kernel as the bytes ff ff ff 00.
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], netmaskToKernel(lvs.FamilyIPv4, 24))
+	if b != [4]byte{0xff, 0xff, 0xff, 0} {
+		t.Errorf("/24 encodes as bytes % x, want ff ff ff 00", b)
 	}
 	if v := netmaskToKernel(lvs.FamilyIPv6, 64); v != 64 {
 		t.Errorf("IPv6 /64 encodes as %d", v)
