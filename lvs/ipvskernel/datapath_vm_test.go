@@ -29,7 +29,10 @@ type director struct {
 	client netns.NsHandle
 }
 
-const vip = "192.0.2.10"
+const (
+	vip  = "192.0.2.10"
+	vip6 = "2001:db8::10"
+)
 
 func handleAt(t *testing.T, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()
@@ -48,9 +51,10 @@ func must(t *testing.T, err error, what string) {
 	}
 }
 
-// link joins the director to ns by a veth pair: dAddr on the director's
-// end, addr on the other, whose default route goes via the director.
-func (d *director) link(t *testing.T, ns netns.NsHandle, name, dAddr, addr string) {
+// link joins the director to ns by a veth pair on network n: 10.n.0.0/24
+// and 2001:db8:n::/64, the director at .254 and ::fe, the other end at .1
+// and ::1 with its default routes via the director.
+func (d *director) link(t *testing.T, ns netns.NsHandle, name string, n int) (netip.Addr, netip.Addr) {
 	hd, hn := handleAt(t, d.ns), handleAt(t, ns)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "e1d-" + name}, PeerName: "e1p-" + name, PeerNamespace: netlink.NsFd(int(ns))}
 	must(t, hd.LinkAdd(veth), "add veth")
@@ -58,13 +62,26 @@ func (d *director) link(t *testing.T, ns netns.NsHandle, name, dAddr, addr strin
 	must(t, err, "director end")
 	pl, err := hn.LinkByName("e1p-" + name)
 	must(t, err, "peer end")
-	da, _ := netlink.ParseAddr(dAddr)
-	pa, _ := netlink.ParseAddr(addr)
-	must(t, hd.AddrAdd(dl, da), "director address")
-	must(t, hn.AddrAdd(pl, pa), "peer address")
+	v4 := netip.AddrFrom4([4]byte{10, byte(n), 0, 1})
+	v6 := netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::1", n))
+	for _, pair := range [][2]string{
+		{fmt.Sprintf("10.%d.0.254/24", n), v4.String() + "/24"},
+		{fmt.Sprintf("2001:db8:%x::fe/64", n), v6.String() + "/64"},
+	} {
+		da, _ := netlink.ParseAddr(pair[0])
+		pa, _ := netlink.ParseAddr(pair[1])
+		// Without duplicate address detection the addresses are usable at once.
+		da.Flags, pa.Flags = unix.IFA_F_NODAD, unix.IFA_F_NODAD
+		must(t, hd.AddrAdd(dl, da), "director address")
+		must(t, hn.AddrAdd(pl, pa), "peer address")
+		// A route needs its link up: added on return, after LinkSetUp.
+		defer func() {
+			must(t, hn.RouteAdd(&netlink.Route{Gw: da.IP, LinkIndex: pl.Attrs().Index}), "default route")
+		}()
+	}
 	must(t, hd.LinkSetUp(dl), "director end up")
 	must(t, hn.LinkSetUp(pl), "peer end up")
-	must(t, hn.RouteAdd(&netlink.Route{Gw: da.IP, LinkIndex: pl.Attrs().Index}), "default route")
+	return v4, v6
 }
 
 func newDirector(t *testing.T) *director {
@@ -75,23 +92,31 @@ func newDirector(t *testing.T) *director {
 	must(t, hd.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "e1vip"}}), "add dummy")
 	l, err := hd.LinkByName("e1vip")
 	must(t, err, "dummy")
-	a, _ := netlink.ParseAddr(vip + "/32")
-	must(t, hd.AddrAdd(l, a), "VIP")
+	for _, prefix := range []string{vip + "/32", vip6 + "/128"} {
+		a, _ := netlink.ParseAddr(prefix)
+		a.Flags = unix.IFA_F_NODAD
+		must(t, hd.AddrAdd(l, a), "VIP")
+	}
 	must(t, hd.LinkSetUp(l), "dummy up")
 	// NAT replies from the backends reach IPVS on the forward path.
-	must(t, inNetns(ns, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0) }), "ip_forward")
-	d.link(t, client, "c", "10.0.0.254/24", "10.0.0.1/24")
+	must(t, inNetns(ns, func() error {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
+			return err
+		}
+		return os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0)
+	}), "forwarding")
+	d.link(t, client, "c", 100)
 	return d
 }
 
-// backend starts a namespace serving TCP on addr:8080 that writes name.
-func (d *director) backend(t *testing.T, i int, name string) netip.Addr {
+// backend starts a namespace on network i serving TCP on port 8080 (both
+// families) that writes name, and returns its addresses.
+func (d *director) backend(t *testing.T, i int, name string) (netip.Addr, netip.Addr) {
 	_, ns := newNetns(t)
-	addr := netip.AddrFrom4([4]byte{10, 1, byte(i), 1})
-	d.link(t, ns, fmt.Sprint("b", i), fmt.Sprintf("10.1.%d.254/24", i), addr.String()+"/24")
+	v4, v6 := d.link(t, ns, fmt.Sprint("b", i), i)
 	var ln net.Listener
 	must(t, inNetns(ns, func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(addr, 8080).String())
+		ln, err = net.Listen("tcp", ":8080")
 		return err
 	}), "listen")
 	t.Cleanup(func() { ln.Close() })
@@ -105,16 +130,16 @@ func (d *director) backend(t *testing.T, i int, name string) netip.Addr {
 			c.Close()
 		}
 	}()
-	return addr
+	return v4, v6
 }
 
 // ask connects from the client namespace to the VIP and returns the
 // name of the backend that answered.
-func (d *director) ask(t *testing.T) string {
+func (d *director) ask(t *testing.T, vip string) string {
 	t.Helper()
 	var got []byte
 	err := inNetns(d.client, func() error {
-		c, err := net.DialTimeout("tcp", vip+":80", 10*time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(vip, "80"), 10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -129,10 +154,10 @@ func (d *director) ask(t *testing.T) string {
 	return string(got)
 }
 
-func (d *director) askN(t *testing.T, n int) []string {
+func (d *director) askN(t *testing.T, vip string, n int) []string {
 	var out []string
 	for range n {
-		out = append(out, d.ask(t))
+		out = append(out, d.ask(t, vip))
 	}
 	return out
 }
@@ -149,8 +174,8 @@ func count(answers []string) map[string]int {
 // backends answer as hakeeper reprograms the service.
 func TestDataPath(t *testing.T) {
 	d := newDirector(t)
-	b1 := d.backend(t, 1, "b1")
-	b2 := d.backend(t, 2, "b2")
+	b1, _ := d.backend(t, 1, "b1")
+	b2, _ := d.backend(t, 2, "b2")
 	k := openKernel(t, d.path)
 	p := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(t.TempDir(), "ipvs-owned.json")}
 	svc := lvs.Service{Family: lvs.FamilyIPv4, Protocol: lvs.ProtocolTCP, Address: netip.MustParseAddr(vip), Port: 80, Scheduler: "rr"}
@@ -166,7 +191,7 @@ func TestDataPath(t *testing.T) {
 	d2 := lvs.Destination{Address: b2, Port: 8080, Weight: 1}
 
 	sync(svc, d1, d2)
-	answers := d.askN(t, 6)
+	answers := d.askN(t, vip, 6)
 	for i := 1; i < len(answers); i++ {
 		if answers[i] == answers[i-1] || (answers[i] != "b1" && answers[i] != "b2") {
 			t.Fatalf("rr: answers %v do not alternate between b1 and b2", answers)
@@ -177,14 +202,14 @@ func TestDataPath(t *testing.T) {
 	svc.Scheduler = "wrr"
 	d2.Weight = 3
 	sync(svc, d1, d2)
-	if c := count(d.askN(t, 8)); c["b1"] != 2 || c["b2"] != 6 {
+	if c := count(d.askN(t, vip, 8)); c["b1"] != 2 || c["b2"] != 6 {
 		t.Errorf("wrr 1:3: answers %v, want b1 2, b2 6", c)
 	}
 
 	// sh: one client, one backend.
 	svc.Scheduler = "sh"
 	sync(svc, d1, d2)
-	if c := count(d.askN(t, 6)); len(c) != 1 {
+	if c := count(d.askN(t, vip, 6)); len(c) != 1 {
 		t.Errorf("sh: one client reached %v, want a single backend", c)
 	}
 
@@ -192,7 +217,7 @@ func TestDataPath(t *testing.T) {
 	svc.Scheduler = "rr"
 	d1.Weight = 0
 	sync(svc, d1, d2)
-	if c := count(d.askN(t, 4)); c["b2"] != 4 {
+	if c := count(d.askN(t, vip, 4)); c["b2"] != 4 {
 		t.Errorf("b1 drained: answers %v, want only b2", c)
 	}
 
@@ -200,8 +225,28 @@ func TestDataPath(t *testing.T) {
 	sync(svc, d1)
 	d1.Weight = 1
 	sync(svc, d1)
-	if c := count(d.askN(t, 4)); c["b1"] != 4 {
+	if c := count(d.askN(t, vip, 4)); c["b1"] != 4 {
 		t.Errorf("b2 removed: answers %v, want only b1", c)
+	}
+}
+
+// TestDataPathIPv6 does the rr check over IPv6.
+func TestDataPathIPv6(t *testing.T) {
+	d := newDirector(t)
+	_, b1 := d.backend(t, 1, "b1")
+	_, b2 := d.backend(t, 2, "b2")
+	k := openKernel(t, d.path)
+	p := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(t.TempDir(), "ipvs-owned.json")}
+	svc := lvs.Service{Family: lvs.FamilyIPv6, Protocol: lvs.ProtocolTCP, Address: netip.MustParseAddr(vip6), Port: 80, Scheduler: "rr"}
+	if _, _, err := p.Sync([]lvs.VirtualServer{{Name: "web6", Service: svc, Destinations: []lvs.Destination{
+		{Address: b1, Port: 8080, Weight: 1}, {Address: b2, Port: 8080, Weight: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	answers := d.askN(t, vip6, 6)
+	for i := 1; i < len(answers); i++ {
+		if answers[i] == answers[i-1] || (answers[i] != "b1" && answers[i] != "b2") {
+			t.Fatalf("rr over IPv6: answers %v do not alternate between b1 and b2", answers)
+		}
 	}
 }
 

@@ -284,3 +284,25 @@ func TestForeignServicesUntouched(t *testing.T) {
 		t.Errorf("after removing ours:\n%s\nwant the foreign table:\n%s", final, before)
 	}
 }
+
+// TestLocalDestination: a real server at one of the director's own
+// addresses reads back with the forwarding method it was given, so it
+// never shows as a change.
+func TestLocalDestination(t *testing.T) {
+	nsPath, _ := newNetns(t)
+	k := openKernel(t, nsPath)
+	p := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(t.TempDir(), "ipvs-owned.json")}
+	desired := lvs.TableFromModel([]model.VirtualService{
+		{Name: "local", Family: model.IPv4, Protocol: model.TCP, Address: netip.MustParseAddr("192.0.2.10"), Port: 80,
+			Scheduler: "rr", Forwarding: model.NAT, RealServers: []model.RealServerSpec{rs("127.0.0.1", 8080, 1)}},
+		{Name: "local-dr", Family: model.IPv4, Protocol: model.TCP, Address: netip.MustParseAddr("192.0.2.10"), Port: 81,
+			Scheduler: "rr", Forwarding: model.DR, RealServers: []model.RealServerSpec{rs("127.0.0.1", 81, 1)}},
+	})
+	if _, _, err := p.Sync(desired); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := p.Plan(desired)
+	if err != nil || !plan.Empty() {
+		t.Fatalf("plan after apply: %q, %v", opStrings(plan.Ops), err)
+	}
+}
