@@ -24,9 +24,11 @@ import (
 // the VIP on a dummy link, a client namespace routed through it, and
 // backend namespaces serving TCP that answer with their own name.
 type director struct {
-	path   string
-	ns     netns.NsHandle
-	client netns.NsHandle
+	path      string
+	ns        netns.NsHandle
+	client    netns.NsHandle
+	listeners map[string]net.Listener
+	backendNS map[string]netns.NsHandle
 }
 
 const (
@@ -114,6 +116,16 @@ func newDirector(t *testing.T) *director {
 func (d *director) backend(t *testing.T, i int, name string) (netip.Addr, netip.Addr) {
 	_, ns := newNetns(t)
 	v4, v6 := d.link(t, ns, fmt.Sprint("b", i), i)
+	ln := serve(t, ns, name)
+	if d.listeners == nil {
+		d.listeners, d.backendNS = map[string]net.Listener{}, map[string]netns.NsHandle{}
+	}
+	d.listeners[name], d.backendNS[name] = ln, ns
+	return v4, v6
+}
+
+// serve listens on port 8080 in ns and answers every connection with name.
+func serve(t *testing.T, ns netns.NsHandle, name string) net.Listener {
 	var ln net.Listener
 	must(t, inNetns(ns, func() (err error) {
 		ln, err = net.Listen("tcp", ":8080")
@@ -130,7 +142,15 @@ func (d *director) backend(t *testing.T, i int, name string) (netip.Addr, netip.
 			c.Close()
 		}
 	}()
-	return v4, v6
+	return ln
+}
+
+// kill stops a backend's server: connections to it are refused.
+func (d *director) kill(name string) { d.listeners[name].Close() }
+
+// revive starts a killed backend's server again.
+func (d *director) revive(t *testing.T, name string) {
+	d.listeners[name] = serve(t, d.backendNS[name], name)
 }
 
 // ask connects from the client namespace to the VIP and returns the
