@@ -426,16 +426,32 @@ func demoEdit(c *model.Cluster, headline string, l *demoLayout) (*model.Cluster,
 		g.Priorities[hi], g.Priorities[lo] = g.Priorities[lo], g.Priorities[hi]
 		changes = append(changes, fmt.Sprintf("vipGroups.%s.priorities: %s and %s swapped", headline, hi, lo))
 	default:
-		for name, s := range edited.Spread {
-			for _, sg := range s.Groups {
-				if sg == headline && len(s.Nodes) > 1 {
-					old := strings.Join(s.Nodes, ", ")
-					for i, j := 0, len(s.Nodes)-1; i < j; i, j = i+1, j-1 {
-						s.Nodes[i], s.Nodes[j] = s.Nodes[j], s.Nodes[i]
-					}
-					changes = append(changes, fmt.Sprintf("spread.%s.nodes: [%s] -> [%s]", name, old, strings.Join(s.Nodes, ", ")))
+		// A spread set chooses the order itself (reversing its node list
+		// need not move anything): take the group out of the set and
+		// give it the reverse of its current order.
+		for name, set := range edited.Spread {
+			kept := set.Groups[:0]
+			for _, sg := range set.Groups {
+				if sg != headline {
+					kept = append(kept, sg)
 				}
 			}
+			if len(kept) == len(set.Groups) {
+				continue
+			}
+			set.Groups = kept
+			if len(kept) == 0 {
+				delete(edited.Spread, name)
+			}
+			var order, old []string
+			for _, p := range l.preference[headline] {
+				old = append(old, p.Node)
+				order = append([]string{p.Node}, order...)
+			}
+			g.Nodes = order
+			changes = append(changes,
+				fmt.Sprintf("spread.%s.groups: - %s", name, headline),
+				fmt.Sprintf("vipGroups.%s.nodes: [%s] (chosen by the spread set) -> [%s]", headline, strings.Join(old, ", "), strings.Join(order, ", ")))
 		}
 	}
 	if next, ok := l.freeAddr(headline); ok {

@@ -105,7 +105,7 @@ func removeStaleDemoNamespaces(n *narrator) {
 		}
 		digits, _, _ := strings.Cut(strings.TrimPrefix(name, demoNSPrefix), "-")
 		pid, err := strconv.Atoi(digits)
-		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+		if err != nil || pid == os.Getpid() || processAlive(pid) {
 			continue
 		}
 		if out, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
@@ -119,6 +119,17 @@ func removeStaleDemoNamespaces(n *narrator) {
 			n.say("Removed %s, left behind by an earlier demo that was killed.", name)
 		}
 	}
+}
+
+// processAlive reports whether pid runs; a zombie (dead, not yet reaped
+// by a parent that may never reap it) does not count.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
 // prefixFor gives a node address the prefix length of the VIP subnet it
@@ -499,6 +510,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 
 	var results []demoResult
 	defer func() {
+		n.step = n.steps - 1 // the last step, however far the demo got
 		n.header("Tear down")
 		if terr := lab.teardown(n); terr != nil && err == nil {
 			err = terr
@@ -685,8 +697,14 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 	}
 	n.say("Every node applied the change; the VIPs are where the new description says, %s after the write:", ms(took))
 	n.table(el.holderRows(want, got, lab.running()))
-	newMaster := want[vip]
-	results = append(results, demoResult{"reconfiguration (edit + SIGHUP)", fmt.Sprintf("%s %s -> %s, %s added", vip, master, newMaster, addedVIPs(l, el)), took})
+	moved := fmt.Sprintf("%s %s -> %s", vip, master, want[vip])
+	if want[vip] == master {
+		moved = fmt.Sprintf("%s stays on %s", vip, master)
+	}
+	if added := addedVIPs(l, el); added != "" {
+		moved += ", " + added + " added"
+	}
+	results = append(results, demoResult{"reconfiguration (edit + SIGHUP)", moved, took})
 
 	return nil
 }
@@ -730,9 +748,6 @@ func addedVIPs(before, after *demoLayout) string {
 		if !old[v.prefix.Addr()] {
 			added = append(added, v.prefix.Addr().String())
 		}
-	}
-	if len(added) == 0 {
-		return "none"
 	}
 	return strings.Join(added, ", ")
 }
