@@ -16,13 +16,14 @@ APT_PACKAGES := keepalived qemu-system-x86 busybox-static cpio kmod tshark \
 	ipvsadm iproute2 tcpdump xz-utils git gnupg procps
 
 # TEST_EXTRA names further targets `make test` runs after the unit and
-# namespace tests (e.g. TEST_EXTRA=test-vm).
-TEST_EXTRA ?=
+# namespace tests: by default the IPVS tests in a QEMU VM (this host's
+# kernel has no IPVS). TEST_EXTRA= skips them.
+TEST_EXTRA ?= test-vm
 
 # BENCH_PKGS are the packages whose benchmarks `make bench` runs.
 BENCH_PKGS ?= ./...
 
-.PHONY: all deps build lint test bench bench-go bench-vrrp soak demo clean
+.PHONY: all deps build lint test test-vm bench bench-go bench-vrrp bench-vm soak demo clean
 
 all: build
 
@@ -39,6 +40,7 @@ deps:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	test/vm/setup.sh >/dev/null
 	$(GO) mod download
 
 build:
@@ -55,12 +57,22 @@ test: deps lint
 	$(GO) test ./...
 	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
-# bench prints every figure the issues ask for: Go benchmarks, then the
-# VRRP failover table measured side by side with keepalived (needs root).
-bench: bench-go bench-vrrp
+# test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
+# vmtest-tagged tests against real IPVS; the runner's own tests first.
+test-vm: deps
+	$(GO) test ./test/vm
+	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel
+
+# bench prints every figure the issues ask for: Go benchmarks, the VRRP
+# failover table measured side by side with keepalived (needs root), and
+# the IPVS initial apply beside ipvsadm -R inside the VM.
+bench: bench-go bench-vrrp bench-vm
 
 bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+
+bench-vm: deps
+	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' -bench InitialApply -benchtime 1x ./lvs/ipvskernel
 
 # HKV_BENCH_RUNS sets the runs per cell (default 5).
 bench-vrrp: deps
