@@ -5,8 +5,6 @@ GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT     ?= $(dir $(GO))gofmt
 BIN       := bin/hakeeper
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-EXAMPLE   ?= $(firstword $(wildcard examples/nginx-pair) cmd/hakeeper/testdata/demo)
-DEMO_NODE ?=
 
 # Debian packages the tests need (keepalived and tshark for interop and wire
 # checks, qemu/busybox/cpio/kmod/xz for the IPVS VM tests, ipvsadm and
