@@ -422,21 +422,28 @@ func sameAddrs(a, b []netip.Addr) bool {
 // watcher's error.
 func (e *Engine) Run(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- e.cfg.Links.Watch(wctx, e.onLink) }()
+	// The watcher has ended when Run returns.
+	stopWatching := func() { cancel(); <-errc }
 	select {
 	case <-ctx.Done():
+		stopWatching()
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownOnCancel)
 		defer scancel()
 		return e.Shutdown(sctx)
 	case <-e.done:
+		stopWatching()
 		return nil
 	case err := <-errc:
+		cancel()
 		if err != nil {
 			return fmt.Errorf("vrrpd: watching links: %w", err)
 		}
-		<-wctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-e.done:
+		}
 		return nil
 	}
 }

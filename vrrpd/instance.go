@@ -48,6 +48,7 @@ type instance struct {
 	reason          string
 	counters        Counters
 	lastMismatchLog time.Time
+	lastReassert    time.Time
 	hooks           *serialQueue
 }
 
@@ -145,6 +146,14 @@ func (in *instance) onAdvert(a *packet.Advert, src netip.Addr) {
 		default:
 			// Another node thinks it is master but we win: assert at once
 			// and re-announce so switches relearn where the VIPs live.
+			// At most once per interval: two nodes that both believe they
+			// win (e.g. a peer seeing another source address than we
+			// compare) must not storm each other.
+			now := in.e.cfg.Clock.Now()
+			if !in.lastReassert.IsZero() && now.Sub(in.lastReassert) < in.cfg.AdvertInterval {
+				return
+			}
+			in.lastReassert = now
 			in.sendAdvert(in.prio)
 			in.arm(in.cfg.AdvertInterval)
 			in.announceBurst(in.garpGen)
