@@ -163,7 +163,7 @@ func (f *fakeChecker) Close()                   { f.mu.Lock(); f.closed = true; 
 
 // node is one controller on fake kernel parts.
 type node struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *fake.Clock
 	net      *fake.Network
 	addrs    *fake.Addresses
@@ -183,7 +183,11 @@ func newNode(t *testing.T, src *memSource, stateDir string) *node {
 }
 
 // newNodeFrom runs a controller for lb1 following any source.
-func newNodeFrom(t *testing.T, src source.Source, stateDir string) *node {
+func newNodeFrom(t testing.TB, src source.Source, stateDir string) *node {
+	return newNodeNamed(t, "lb1", src, stateDir)
+}
+
+func newNodeNamed(t testing.TB, name string, src source.Source, stateDir string) *node {
 	t.Helper()
 	clock := fake.NewClock(epoch)
 	n := &node{t: t, clock: clock, net: fake.NewNetwork(clock), addrs: fake.NewAddresses(),
@@ -198,7 +202,7 @@ func newNodeFrom(t *testing.T, src source.Source, stateDir string) *node {
 	n.engine = &countingEngine{Engine: e}
 	t.Cleanup(func() { e.Shutdown(context.Background()) })
 	n.ctl, err = controller.New(controller.Config{
-		Node: "lb1", Source: src, Engine: n.engine,
+		Node: name, Source: src, Engine: n.engine,
 		IPVS:     &lvs.Programmer{IPVS: n.ipvs, StatePath: filepath.Join(stateDir, "ipvs-owned.json")},
 		Checker:  n.checker,
 		Addrs:    n.addrs,

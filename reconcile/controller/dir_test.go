@@ -1,0 +1,71 @@
+package controller_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/reconcile/source"
+)
+
+// runLoop starts the controller's Run loop until the test ends.
+func runLoop(t testing.TB, n *node) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.ctl.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// A watched directory drives the loop: an editor's rename-and-replace, a
+// partial write (refused, then completed), files added and deleted.
+func TestDirectoryDrivesTheLoop(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster.d")
+	os.MkdirAll(dir, 0o755)
+	main := filepath.Join(dir, "cluster.yaml")
+	os.WriteFile(main, []byte(defaultCluster()), 0o644)
+	n := newNodeFrom(t, source.NewDir(dir), t.TempDir())
+	if _, err := n.ctl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runLoop(t, n)
+	weight := func() uint32 { return n.weights()["tcp/192.0.2.100:80 198.51.100.1:80"] }
+
+	// Rename-and-replace, as editors and deploy tools save.
+	tmp := filepath.Join(dir, ".cluster.yaml.swp")
+	os.WriteFile(tmp, []byte(cluster("192.0.2.100/24", "1s", 3)), 0o644)
+	os.Rename(tmp, main)
+	waitFor(t, "the renamed file to be applied", func() bool { return weight() == 3 })
+
+	// A partial write does not load: nothing changes until it is complete.
+	full := cluster("192.0.2.100/24", "1s", 8)
+	writes := n.ipvs.Writes
+	os.WriteFile(main, []byte(full[:len(full)-20]), 0o644)
+	waitFor(t, "the partial write to be refused", func() bool {
+		st := n.ctl.Status()
+		return st.LastError != nil && st.LastError.Stage != "" && st.Fetched != nil && st.Fetched.ID != st.Applied.ID
+	})
+	if n.ipvs.Writes != writes || weight() != 3 {
+		t.Fatalf("partial write changed IPVS (weight %d)", weight())
+	}
+	os.WriteFile(main, []byte(full), 0o644)
+	waitFor(t, "the completed write to be applied", func() bool { return weight() == 8 })
+
+	// The description split over two files; deleting one drops its group.
+	os.WriteFile(filepath.Join(dir, "db.yaml"), []byte("vipGroups:\n"+dbGroup), 0o644)
+	waitFor(t, "the new file's group", func() bool { return len(n.ctl.Running().Instances) == 2 })
+	os.Remove(filepath.Join(dir, "db.yaml"))
+	waitFor(t, "the deleted file's group to go", func() bool { return len(n.ctl.Running().Instances) == 1 })
+}
