@@ -32,7 +32,16 @@ import (
 
 // Prefix starts every namespace the lab creates, so leftovers are easy
 // to attribute and other engineers' namespaces are never touched.
-const Prefix = "hkv"
+// HKV_NETNS_PREFIX overrides it, so two people (or CI jobs) sharing a
+// host can tell their namespaces apart.
+var Prefix = prefixFromEnv()
+
+func prefixFromEnv() string {
+	if p := os.Getenv("HKV_NETNS_PREFIX"); p != "" && len(p) <= 6 {
+		return p
+	}
+	return "hkv"
+}
 
 // NodeIface is the name of every node's lab interface.
 const NodeIface = "eth0"

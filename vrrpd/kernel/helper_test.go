@@ -126,6 +126,8 @@ func runHelperMode(mode string, args []string) error {
 			up, err := l.Up(name)
 			fmt.Printf("CHANGE %s up=%v err=%v\n", name, up, err)
 		})
+	case "realtime": // realtime PRIO OUTFILE: see TestRealtime
+		return realtimeHelper(args)
 	}
 	return fmt.Errorf("unknown helper mode %q (%s)", mode, strings.Join(args, " "))
 }

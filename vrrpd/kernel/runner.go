@@ -56,7 +56,8 @@ func (Runner) Run(ctx context.Context, cmd model.Command, username string, args 
 		c.SysProcAttr.Credential = cred
 		c.Env = append(c.Env, "HOME="+home, "USER="+username, "LOGNAME="+username)
 	}
-	if err := c.Start(); err != nil {
+	// StartNormal: a daemon running real-time must not pass its policy on.
+	if err := StartNormal(c); err != nil {
 		return 0, fmt.Errorf("start %s: %w", cmd, err)
 	}
 	waited := make(chan error, 1)
