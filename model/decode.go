@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,17 +41,19 @@ const (
 // content: a description split over several files may contain empty ones
 // (for example a placeholder for a team's services).
 func Decode(files []File) (*Cluster, ErrorList) {
-	c := &Cluster{Sources: NewSources()}
+	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, sourcesHint(files))}}
 	d := &decoder{cluster: c, src: c.Sources}
 	if len(files) == 0 {
 		d.errs = append(d.errs, &Error{Msg: "no files to decode"})
 		return c, d.errs
 	}
 	var empty []File
-	for _, f := range files {
-		if d.decodeFile(f) {
+	parsed := parseAhead(files)
+	for i, f := range files {
+		if d.decodeFile(f, parsed.wait(i)) {
 			empty = append(empty, f)
 		}
+		parsed.done(i)
 	}
 	if len(empty) == len(files) {
 		for _, f := range empty {
@@ -62,6 +65,101 @@ func Decode(files []File) (*Cluster, ErrorList) {
 	}
 	d.errs.Sort()
 	return c, d.errs
+}
+
+// sourcesHint estimates how many paths Decode records: about one per
+// line (a key or a list item). Sizing the table once saves rehashing it
+// a dozen times while a large description is decoded.
+func sourcesHint(files []File) int {
+	n := 0
+	for _, f := range files {
+		if len(f.Data) <= MaxFileSize {
+			n += bytes.Count(f.Data, []byte{'\n'})
+		}
+	}
+	return n
+}
+
+// parsedFile is one file's text check and YAML parse, which need nothing
+// from the other files and so run ahead of decoding.
+type parsedFile struct {
+	// problem is set when the file is not decoded at all (too large, not
+	// text, not YAML). A syntax error is reported even past maxErrors.
+	problem *Error
+	syntax  bool
+	// doc is nil for a file without any document; extra is a second
+	// document, which is an error.
+	doc, extra *yaml.Node
+}
+
+// parsing hands out files parsed in the background, in order.
+type parsing struct {
+	files []parsedFile
+	// ready[i] is closed when files[i] is set; nil when parsing inline.
+	ready  []chan struct{}
+	window chan struct{}
+}
+
+// parseAhead parses files on up to GOMAXPROCS goroutines while the caller
+// decodes them one by one in order. Parsing (yaml.v3 building node trees)
+// is most of the cost of a large description. Node trees are large, so
+// only a few files are parsed but not yet decoded at any time.
+func parseAhead(files []File) *parsing {
+	p := &parsing{files: make([]parsedFile, len(files))}
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	if workers <= 1 {
+		for i := range files {
+			p.files[i] = parseFile(files[i])
+		}
+		return p
+	}
+	// One more token than workers: the file being decoded holds one.
+	p.window = make(chan struct{}, workers+1)
+	p.ready = make([]chan struct{}, len(files))
+	for i := range p.ready {
+		p.ready[i] = make(chan struct{})
+	}
+	go func() {
+		for i := range files {
+			p.window <- struct{}{}
+			go func() {
+				p.files[i] = parseFile(files[i])
+				close(p.ready[i])
+			}()
+		}
+	}()
+	return p
+}
+
+// wait returns file i once it is parsed.
+func (p *parsing) wait(i int) *parsedFile {
+	if p.ready != nil {
+		<-p.ready[i]
+	}
+	return &p.files[i]
+}
+
+// done releases file i's node tree and lets the next file be parsed.
+func (p *parsing) done(i int) {
+	p.files[i] = parsedFile{}
+	if p.window != nil {
+		<-p.window
+	}
+}
+
+func parseFile(f File) parsedFile {
+	if len(f.Data) > MaxFileSize {
+		return parsedFile{problem: &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}}
+	}
+	if pos, msg, ok := checkText(f.Data); !ok {
+		pos.File = f.Name
+		return parsedFile{problem: &Error{Pos: pos, Msg: msg}}
+	}
+	doc, extra, err := parseYAML(f.Data)
+	if err != nil {
+		return parsedFile{problem: syntaxError(f.Name, f.Data, err), syntax: true}
+	}
+	return parsedFile{doc: doc, extra: extra}
 }
 
 // decoder decodes yaml.Node trees into the Cluster types by reflection,
@@ -81,29 +179,23 @@ type decoder struct {
 	budgetHit bool
 }
 
-// decodeFile decodes one file into d.cluster. It reports whether the file
-// held no document at all.
-func (d *decoder) decodeFile(f File) (empty bool) {
+// decodeFile decodes one parsed file into d.cluster. It reports whether
+// the file held no document at all.
+func (d *decoder) decodeFile(f File, pf *parsedFile) (empty bool) {
 	d.file = f.Name
 	d.budget = decodeBudgetBase + decodeBudgetPerByte*len(f.Data)
 	d.expanding = map[*yaml.Node]bool{}
 	d.budgetHit = false
 
-	if len(f.Data) > MaxFileSize {
-		d.errorAt(Pos{File: f.Name}, "", "file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)
+	if pf.problem != nil {
+		if len(d.errs) >= maxErrors && !pf.syntax {
+			d.truncated = true
+		} else {
+			d.errs = append(d.errs, pf.problem)
+		}
 		return false
 	}
-	if pos, msg, ok := checkText(f.Data); !ok {
-		pos.File = f.Name
-		d.errorAt(pos, "", "%s", msg)
-		return false
-	}
-
-	doc, extra, err := parseYAML(f.Data)
-	if err != nil {
-		d.errs = append(d.errs, syntaxError(f.Name, f.Data, err))
-		return false
-	}
+	doc, extra := pf.doc, pf.extra
 	if doc == nil {
 		return true
 	}
