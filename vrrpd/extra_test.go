@@ -1,0 +1,83 @@
+package vrrpd_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/vrrpd/fake"
+)
+
+// IPv6: adverts go from the link-local address to ff02::12 and carry the
+// IPv6 VIPs; the backup takes over on a graceful stop.
+func TestIPv6(t *testing.T) {
+	l := newLab(t)
+	a, b := l.node(1), l.node(2)
+	six := func(prio uint8) model.Instance {
+		in := instance(6, prio, "2001:db8::6/64")
+		in.Family = model.IPv6
+		return in
+	}
+	a.start(six(200))
+	b.start(six(100))
+	l.advance(5 * time.Second)
+	ads := l.adverts("n1", 0)
+	if len(ads) == 0 || ads[0].Src != netip.MustParseAddr("fe80::1") || ads[0].Dst != netip.MustParseAddr("ff02::12") ||
+		len(ads[0].Addrs) != 1 || ads[0].Addrs[0] != netip.MustParseAddr("2001:db8::6") {
+		t.Fatalf("adverts %+v, want fe80::1 → ff02::12 listing 2001:db8::6", ads)
+	}
+	if !a.addrs.Has("eth0", netip.MustParseAddr("2001:db8::6")) || b.stateOf(6) != model.StateBackup {
+		t.Fatal("a does not hold the IPv6 VIP as master")
+	}
+	a.stop()
+	l.advance(time.Second)
+	if b.stateOf(6) != model.StateMaster || !b.addrs.Has("eth0", netip.MustParseAddr("2001:db8::6")) {
+		t.Errorf("b is %s after a's stop, want master with the VIP", b.stateOf(6))
+	}
+}
+
+// blockingRunner holds the master hook until released.
+type blockingRunner struct {
+	*fake.Runner
+	release chan struct{}
+}
+
+func (r blockingRunner) Run(ctx context.Context, cmd model.Command, user string, args ...string) (int, error) {
+	if cmd.Shell == "slow-hook" {
+		<-r.release
+	}
+	return r.Runner.Run(ctx, cmd, user, args...)
+}
+
+// A hook that does not return must not delay adverts.
+func TestSlowHookDoesNotBlock(t *testing.T) {
+	clock := fake.NewClock(epoch)
+	netw := fake.NewNetwork(clock)
+	clock.SetSettle(netw.Settle) // not waiting for hooks: one never ends here
+	host := netw.NewHost("n1", netip.MustParseAddr("192.0.2.1"), netip.Addr{})
+	runner := blockingRunner{fake.NewRunner(clock), make(chan struct{})}
+	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: fake.NewAddresses(), Announcer: fake.NewAnnouncer(clock),
+		Links: fake.NewLinks(), Runner: runner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := instance(1, 255)
+	in.Notify.Master = model.Command{Shell: "slow-hook"}
+	if err := e.Apply(&model.NodeState{Instances: []model.Instance{in}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Second)
+	if n := len(netw.Sent()); n != 6 {
+		t.Errorf("%d adverts in 5s with a hung hook, want 6", n)
+	}
+	close(runner.release)
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if calls := runner.Calls(); len(calls) != 1 || calls[0].Cmd.Shell != "slow-hook" {
+		t.Errorf("hook calls %+v, want the master hook once (Shutdown waits for it)", calls)
+	}
+}
