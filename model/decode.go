@@ -411,6 +411,24 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
+// parseInt reads an !!int scalar. Plain decimals (nearly every integer in
+// a description) are parsed directly; other forms (0x1f, 0o17, 1_000,
+// leading zeros) go through yaml.v3, whose rules define them.
+func parseInt(n *yaml.Node) (int64, error) {
+	s := n.Value
+	digits := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	plain := len(digits) > 0 && (digits[0] != '0' || len(digits) == 1)
+	for i := 0; plain && i < len(digits); i++ {
+		plain = '0' <= digits[i] && digits[i] <= '9'
+	}
+	if plain {
+		return strconv.ParseInt(s, 10, 64)
+	}
+	var i int64
+	err := n.Decode(&i)
+	return i, err
+}
+
 // decodeValue decodes n into v and records positions under path. It
 // reports whether decoding succeeded without errors at this level.
 func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
@@ -474,13 +492,11 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 			return false
 		}
 		ok := true
-		s := reflect.MakeSlice(t, 0, len(n.Content))
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, e := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
+			p := path + "[" + strconv.Itoa(i) + "]"
 			d.setSource(p, e)
-			ev := reflect.New(t.Elem()).Elem()
-			ok = d.decodeValue(e, ev, p) && ok
-			s = reflect.Append(s, ev)
+			ok = d.decodeValue(e, s.Index(i), p) && ok
 		}
 		v.Set(s)
 		return ok
@@ -496,8 +512,8 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 			d.errorf(n, path, "want an integer, got %s", describe(n))
 			return false
 		}
-		var i int64
-		if err := n.Decode(&i); err != nil || v.OverflowInt(i) {
+		i, err := parseInt(n)
+		if err != nil || v.OverflowInt(i) {
 			d.errorf(n, path, "integer %s is out of range", n.Value)
 			return false
 		}
@@ -584,8 +600,10 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
 		v.Set(reflect.MakeMap(t))
 	}
 	ok := true
+	// One key value reused: MapIndex and SetMapIndex copy it.
+	key := reflect.New(t.Key()).Elem()
 	for _, kv := range d.pairs(n, path) {
-		key := reflect.ValueOf(kv.key.Value).Convert(t.Key())
+		key.SetString(kv.key.Value)
 		p := joinPath(path, kv.key.Value)
 		// Within one mapping pairs() rejects duplicates, so an existing
 		// entry comes from an earlier file.
@@ -608,13 +626,14 @@ type keyValue struct{ key, val *yaml.Node }
 // expanded: explicit keys win over merged ones, earlier merge sources over
 // later ones. Duplicate explicit keys and non-string keys are reported.
 func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
-	var explicit, merged []keyValue
-	seen := map[string]*yaml.Node{}
+	var merged []keyValue
 	// Charge every entry: merging a wide mapping many times is work too.
 	d.budget -= len(n.Content) / 2
 	if d.overBudget(n, path) {
 		return nil
 	}
+	explicit := make([]keyValue, 0, len(n.Content)/2)
+	seen := newKeySet(len(n.Content) / 2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -625,20 +644,55 @@ func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
 			d.errorf(k, path, "a mapping key must be a name, got %s", describe(k))
 			continue
 		}
-		if prev, dup := seen[k.Value]; dup {
+		if prev := seen.find(explicit, k.Value); prev != nil {
 			d.errorf(k, joinPath(path, k.Value), "key %q appears twice in this mapping: also at line %d", k.Value, prev.Line)
 			continue
 		}
-		seen[k.Value] = k
+		seen.add(k.Value, k)
 		explicit = append(explicit, keyValue{k, val})
 	}
 	for _, kv := range merged {
-		if _, dup := seen[kv.key.Value]; !dup {
-			seen[kv.key.Value] = kv.key
+		if seen.find(explicit, kv.key.Value) == nil {
+			seen.add(kv.key.Value, kv.key)
 			explicit = append(explicit, kv)
 		}
 	}
 	return explicit
+}
+
+// smallMapping is the number of keys up to which a linear search of the
+// keys so far beats building a map (every struct-shaped mapping).
+const smallMapping = 16
+
+// keySet finds a mapping's keys seen so far: by scanning them for a small
+// mapping, by a map for a wide one (a section of thousands of entries).
+type keySet struct{ byName map[string]*yaml.Node }
+
+func newKeySet(size int) keySet {
+	if size <= smallMapping {
+		return keySet{}
+	}
+	return keySet{byName: make(map[string]*yaml.Node, size)}
+}
+
+// find returns the key node named name, or nil. kvs are the entries kept so
+// far, each of whose keys was added.
+func (s keySet) find(kvs []keyValue, name string) *yaml.Node {
+	if s.byName != nil {
+		return s.byName[name]
+	}
+	for _, kv := range kvs {
+		if kv.key.Value == name {
+			return kv.key
+		}
+	}
+	return nil
+}
+
+func (s keySet) add(name string, k *yaml.Node) {
+	if s.byName != nil {
+		s.byName[name] = k
+	}
 }
 
 // mergeSources returns the entries a merge key brings in: a mapping, an
