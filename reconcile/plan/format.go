@@ -136,6 +136,9 @@ func CheckString(c *model.CheckSpec) string {
 		return "none (always up)"
 	}
 	var b strings.Builder
+	// One allocation for the common check; a plan may show 100,000.
+	b.Grow(checkStringSize)
+	var num [20]byte
 	b.WriteString(c.Type)
 	switch {
 	case c.HTTP != nil:
@@ -151,7 +154,7 @@ func CheckString(c *model.CheckSpec) string {
 				if i > 0 {
 					b.WriteString(",")
 				}
-				b.WriteString(strconv.Itoa(s))
+				b.Write(strconv.AppendInt(num[:0], int64(s), 10))
 			}
 		}
 		if c.HTTP.Body != "" {
@@ -188,23 +191,44 @@ func CheckString(c *model.CheckSpec) string {
 	}
 	if c.Port != 0 {
 		b.WriteString(" port ")
-		b.WriteString(strconv.Itoa(int(c.Port)))
+		b.Write(strconv.AppendInt(num[:0], int64(c.Port), 10))
 	}
 	b.WriteString(", every ")
-	b.WriteString(c.Interval.String())
+	writeDuration(&b, c.Interval)
 	b.WriteString(" timeout ")
-	b.WriteString(c.Timeout.String())
+	writeDuration(&b, c.Timeout)
 	b.WriteString(", retries ")
-	b.WriteString(strconv.Itoa(c.Retries))
+	b.Write(strconv.AppendInt(num[:0], int64(c.Retries), 10))
 	b.WriteString(", rise ")
-	b.WriteString(strconv.Itoa(c.Rise))
+	b.Write(strconv.AppendInt(num[:0], int64(c.Rise), 10))
 	b.WriteString(" fall ")
-	b.WriteString(strconv.Itoa(c.Fall))
+	b.Write(strconv.AppendInt(num[:0], int64(c.Fall), 10))
 	if c.User != "" {
 		b.WriteString(", as ")
 		b.WriteString(c.User)
 	}
 	return b.String()
+}
+
+// checkStringSize fits "http GET /healthz status 200 port 8080, every 5s
+// timeout 3s, retries 3, rise 2 fall 3" and the like.
+const checkStringSize = 112
+
+// writeDuration writes time.Duration.String's text without allocating it
+// for whole seconds or milliseconds under a minute (every check timing
+// there is); anything else is written by String itself.
+func writeDuration(b *strings.Builder, d time.Duration) {
+	var buf [24]byte
+	switch {
+	case d >= time.Second && d < time.Minute && d%time.Second == 0:
+		b.Write(strconv.AppendInt(buf[:0], int64(d/time.Second), 10))
+		b.WriteString("s")
+	case d >= time.Millisecond && d < time.Second && d%time.Millisecond == 0:
+		b.Write(strconv.AppendInt(buf[:0], int64(d/time.Millisecond), 10))
+		b.WriteString("ms")
+	default:
+		b.WriteString(d.String())
+	}
 }
 
 func itoa[I ~int | ~uint8 | ~uint16 | ~uint32](v I) string { return strconv.FormatInt(int64(v), 10) }
