@@ -240,7 +240,7 @@ func (e *Engine) Apply(state *model.NodeState) error {
 		started = append(started, in)
 	}
 	// Priorities and faults first, so new instances start in the right state.
-	e.retrack(false)
+	e.retrack()
 	for _, in := range started {
 		in.start()
 	}

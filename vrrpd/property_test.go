@@ -22,6 +22,7 @@ import (
 //
 // Each subtest is named by its seed; rerun one with
 // VRRPD_SEED=<seed> go test -run TestPropertyRandomEvents ./vrrpd/
+// and run more seeds with VRRPD_SEEDS=<count>.
 func TestPropertyRandomEvents(t *testing.T) {
 	var seeds []uint64
 	if s := os.Getenv("VRRPD_SEED"); s != "" {
@@ -34,6 +35,9 @@ func TestPropertyRandomEvents(t *testing.T) {
 		n := 60
 		if testing.Short() {
 			n = 10
+		}
+		if v, err := strconv.Atoi(os.Getenv("VRRPD_SEEDS")); err == nil && v > 0 {
+			n = v
 		}
 		for i := range n {
 			seeds = append(seeds, uint64(i+1))

@@ -65,7 +65,7 @@ func (e *Engine) onLink(name string) {
 	}
 	e.linkUp[name] = up
 	e.log.Info("vrrp: tracked link changed", "link", name, "up", up)
-	e.retrack(true)
+	e.retrack()
 }
 
 // track computes an instance's effective priority and fault reason ("" = none).
@@ -101,7 +101,7 @@ func (e *Engine) track(in *instance) (uint8, string) {
 // retrack recomputes priorities and faults (own and sync-group) and
 // moves instances into or out of Fault. Instances not started yet only
 // get their priority.
-func (e *Engine) retrack(bool) {
+func (e *Engine) retrack() {
 	insts := e.sortedInstances()
 	reasons := map[*instance]string{}
 	groupFault := map[string]string{}
@@ -236,7 +236,7 @@ func (c *checkRunner) result(pass bool, code int, err error) {
 	}
 	c.ok, c.streak = pass, 0
 	c.e.log.Info("vrrp: tracked check changed", "check", c.spec.Name, "passing", pass, "exit", code, "err", err)
-	c.e.retrack(true)
+	c.e.retrack()
 }
 
 // pending counts background work (hook queues, check runs) in flight.
