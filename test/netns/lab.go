@@ -138,9 +138,14 @@ func (l *Lab) addNode(i int) {
 	l.mustIP("-n", l.BridgeNS, "link", "set", nd.Port, "master", "br0", "up")
 	// DAD off: the link-local address must be usable at once (adverts are
 	// sent from it) and the tests must not wait a second per node.
+	// keep_addr_on_down: a node's static IPv6 addresses survive a link
+	// flap, as its IPv4 ones do (tests take links down to simulate a
+	// dead machine and bring them back).
 	for _, k := range []string{"all", "default", nd.Iface} {
-		if out, err := nd.Exec("sysctl", "-qw", "net.ipv6.conf."+k+".accept_dad=0"); err != nil {
-			l.t.Fatalf("sysctl in %s: %v: %s", nd.Name, err, out)
+		for _, s := range []string{"accept_dad=0", "keep_addr_on_down=1"} {
+			if out, err := nd.Exec("sysctl", "-qw", "net.ipv6.conf."+k+"."+s); err != nil {
+				l.t.Fatalf("sysctl in %s: %v: %s", nd.Name, err, out)
+			}
 		}
 	}
 	l.mustIP("-n", nd.Name, "link", "set", nd.Iface, "address", nd.MAC.String())
@@ -408,4 +413,20 @@ func (w *DualWatch) Stop() (time.Duration, error) {
 	}
 	<-w.done
 	return w.longest, w.err
+}
+
+// SetMulticastFlood lets the bridge deliver multicast (VRRP adverts) to
+// node n, or stops it: a one-way partition of the multicast traffic
+// towards n that leaves n's link up (a downed link would fault the VRRP
+// instance instead of making it master). Broadcast (ARP) still flows.
+func (l *Lab) SetMulticastFlood(n *Node, on bool) error {
+	state := "off"
+	if on {
+		state = "on"
+	}
+	out, err := exec.Command("ip", "-n", l.BridgeNS, "link", "set", n.Port, "type", "bridge_slave", "mcast_flood", state).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bridge port %s mcast_flood %s: %v: %s", n.Port, state, err, out)
+	}
+	return nil
 }

@@ -96,9 +96,17 @@ type Hakeeper struct {
 // StartHakeeper runs `hakeeper run` for node n on the description at src.
 func StartHakeeper(t testing.TB, n *netns.Node, src string, env ...string) *Hakeeper {
 	t.Helper()
+	return StartHakeeperArgs(t, n, src, nil, env...)
+}
+
+// StartHakeeperArgs is StartHakeeper with extra `hakeeper run` flags
+// (e.g. --realtime).
+func StartHakeeperArgs(t testing.TB, n *netns.Node, src string, args []string, env ...string) *Hakeeper {
+	t.Helper()
 	state := t.TempDir()
-	p := n.StartEnv(t, env, Binary(t), "run", "--node", NodeName(n), "--source", src,
-		"--log-level", "debug", "--state-dir", state)
+	argv := append([]string{Binary(t), "run", "--node", NodeName(n), "--source", src,
+		"--log-level", "debug", "--state-dir", state, "--listen", "off"}, args...)
+	p := n.StartEnv(t, env, argv...)
 	return &Hakeeper{Process: p, StateDir: state}
 }
 
@@ -148,10 +156,27 @@ type KeepalivedInstance struct {
 	UnicastSrc string
 }
 
+// KeepalivedGlobals are global_defs settings beyond the fixed ones.
+type KeepalivedGlobals struct {
+	// RTPriority sets vrrp_rt_priority (SCHED_RR for the VRRP process)
+	// and vrrp_no_swap (mlockall): keepalived's side of hakeeper's
+	// --realtime. 0 leaves keepalived's defaults.
+	RTPriority int
+}
+
 // KeepalivedConf renders a keepalived.conf for node n.
 func KeepalivedConf(n *netns.Node, insts ...KeepalivedInstance) string {
+	return KeepalivedConfWith(n, KeepalivedGlobals{}, insts...)
+}
+
+// KeepalivedConfWith renders a keepalived.conf with global settings.
+func KeepalivedConfWith(n *netns.Node, g KeepalivedGlobals, insts ...KeepalivedInstance) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  enable_script_security\n  script_user root\n}\n", NodeName(n))
+	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  enable_script_security\n  script_user root\n", NodeName(n))
+	if g.RTPriority > 0 {
+		fmt.Fprintf(&b, "  vrrp_rt_priority %d\n  vrrp_no_swap\n", g.RTPriority)
+	}
+	b.WriteString("}\n")
 	for _, in := range insts {
 		fmt.Fprintf(&b, "vrrp_instance %s {\n  state BACKUP\n  interface %s\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n  version %d\n",
 			in.Name, n.Iface, in.VRID, in.Priority, in.Advert, in.Version)
