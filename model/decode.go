@@ -67,14 +67,15 @@ func Decode(files []File) (*Cluster, ErrorList) {
 	return c, d.errs
 }
 
-// sourcesHint estimates how many paths Decode records: about one per
-// line (a key or a list item). Sizing the table once saves rehashing it
-// a dozen times while a large description is decoded.
+// sourcesHint estimates how many paths Decode records: one or two per
+// line (a key, or a list item and its first key: "- address: ..."). Sizing
+// the table once saves growing it step by step while a large description
+// is decoded.
 func sourcesHint(files []File) int {
 	n := 0
 	for _, f := range files {
 		if len(f.Data) <= MaxFileSize {
-			n += bytes.Count(f.Data, []byte{'\n'})
+			n += 2 * bytes.Count(f.Data, []byte{'\n'})
 		}
 	}
 	return n
@@ -177,6 +178,11 @@ type decoder struct {
 	// expanding holds the aliases being followed, to stop cycles (&a [*a]).
 	expanding map[*yaml.Node]bool
 	budgetHit bool
+
+	// ambiguous is set once a map key containing '.' or '[' was decoded:
+	// only such a key can make two places produce the same path, so until
+	// then a path is recorded without first looking for an earlier one.
+	ambiguous bool
 }
 
 // decodeFile decodes one parsed file into d.cluster. It reports whether
@@ -364,6 +370,18 @@ func (d *decoder) setSource(path string, n *yaml.Node) {
 	}
 }
 
+// record is setSource below the top level. Paths there are unique within
+// one Decode (duplicate keys and entries defined in two files are refused
+// before their values are decoded) unless a key itself contains a path
+// separator; recording blindly halves the table work of a large file.
+func (d *decoder) record(path string, n *yaml.Node) {
+	if d.ambiguous {
+		d.setSource(path, n)
+		return
+	}
+	d.src.byPath[path] = d.pos(n)
+}
+
 // decodeRoot decodes a file's top-level mapping into the shared cluster.
 // The keyed sections (nodes, vipGroups, ...) merge entry by entry; the
 // cluster name and defaults may be given once.
@@ -495,7 +513,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, e := range n.Content {
 			p := path + "[" + strconv.Itoa(i) + "]"
-			d.setSource(p, e)
+			d.record(p, e)
 			ok = d.decodeValue(e, s.Index(i), p) && ok
 		}
 		v.Set(s)
@@ -580,7 +598,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 			continue
 		}
 		p := joinPath(path, name)
-		d.setSource(p, kv.key)
+		d.record(p, kv.key)
 		ok = d.decodeValue(kv.val, v.FieldByIndex(f.index), p) && ok
 	}
 	return ok
@@ -612,7 +630,10 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
 			ok = false
 			continue
 		}
-		d.setSource(p, kv.key)
+		if strings.ContainsAny(kv.key.Value, ".[") {
+			d.ambiguous = true
+		}
+		d.record(p, kv.key)
 		ev := reflect.New(t.Elem()).Elem()
 		ok = d.decodeValue(kv.val, ev, p) && ok
 		v.SetMapIndex(key, ev)

@@ -29,3 +29,23 @@ func TestParseIntAgreesWithYAML(t *testing.T) {
 		}
 	}
 }
+
+// TestSourcesFirstPlaceWinsWithDottedKeys covers the one way two places
+// can record the same path: a map key containing a separator. The first
+// place written stays, in either order.
+func TestSourcesFirstPlaceWinsWithDottedKeys(t *testing.T) {
+	for _, tc := range []struct {
+		desc, text string
+		wantLine   int
+	}{
+		{"field first", "services:\n  web:\n    port: 80\n  web.port:\n    port: 81\n", 3},
+		{"dotted key first", "services:\n  web.port:\n    port: 81\n  web:\n    port: 80\n", 2},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, _ := Decode([]File{{Name: "a.yaml", Data: []byte(tc.text)}})
+			if got := c.Sources.Lookup("services.web.port").Line; got != tc.wantLine {
+				t.Errorf("services.web.port recorded at line %d, want %d", got, tc.wantLine)
+			}
+		})
+	}
+}

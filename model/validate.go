@@ -861,6 +861,11 @@ func (v *validator) services() {
 	}
 	vipUsed := map[vipKey]string{}
 	markUsed := map[markKey]string{}
+	type rsKey struct {
+		addr netip.Addr
+		port int
+	}
+	var seen map[rsKey]int
 
 	for _, name := range namesOf(v.c.Services) {
 		p := "services." + name
@@ -969,13 +974,12 @@ func (v *validator) services() {
 		if len(s.RealServers) == 0 {
 			v.errorf(p+".realServers", "a service needs at least one real server")
 		}
-		type rsKey struct {
-			addr netip.Addr
-			port int
+		if seen == nil {
+			seen = map[rsKey]int{}
 		}
-		seen := map[rsKey]int{}
+		clear(seen) // one table for every service: no allocation per service
 		for i := range s.RealServers {
-			rp := fmt.Sprintf("%s.realServers[%d]", p, i)
+			rp := indexPath{p + ".realServers", i}
 			rs := &s.RealServers[i]
 			a, ok := v.realServer(rp, rs, s, fam, fwd)
 			if !ok {
@@ -983,13 +987,13 @@ func (v *validator) services() {
 			}
 			k := rsKey{a, firstSetInt(rs.Port, s.Port)}
 			if j, dup := seen[k]; dup {
-				v.errorf(rp, "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
+				v.errorf(rp.String(), "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
 				continue
 			}
 			seen[k] = i
 		}
 		if s.SorryServer != nil {
-			v.realServer(p+".sorryServer", s.SorryServer, s, fam, fwd)
+			v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd)
 		}
 	}
 }
@@ -1002,40 +1006,54 @@ func firstSetInt(a, b int) int {
 }
 
 // realServer checks one backend; it returns its address when parsable.
-func (v *validator) realServer(p string, rs *RealServer, s *Service, fam Family, fwd Forwarding) (netip.Addr, bool) {
+// indexPath is a list element's path, built only when an error names it:
+// validating 100,000 real servers must not build 100,000 strings.
+type indexPath struct {
+	list  string
+	index int // < 0: list is the element's whole path
+}
+
+func (p indexPath) String() string {
+	if p.index < 0 {
+		return p.list
+	}
+	return p.list + "[" + strconv.Itoa(p.index) + "]"
+}
+
+func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding) (netip.Addr, bool) {
 	a, msg := parseHost(rs.Address)
 	ok := msg == ""
 	if !ok {
-		v.errorf(p+".address", "%s", msg)
+		v.errorf(ip.String()+".address", "%s", msg)
 	} else if fam != "" && addrFamily(a) != fam {
-		v.errorf(p+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, addrFamily(a), fam)
+		v.errorf(ip.String()+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, addrFamily(a), fam)
 	}
 	switch {
 	case rs.Port < 0 || rs.Port > 65535:
-		v.errorf(p+".port", "port %d is out of range 1-65535", rs.Port)
+		v.errorf(ip.String()+".port", "port %d is out of range 1-65535", rs.Port)
 	case rs.Port == 0:
 	case (fwd == DR || fwd == Tunnel) && s.FWMark != 0:
-		v.errorf(p+".port", "with %s forwarding of a fwmark service the real server port must be unset: IPVS cannot rewrite the port", fwd)
+		v.errorf(ip.String()+".port", "with %s forwarding of a fwmark service the real server port must be unset: IPVS cannot rewrite the port", fwd)
 	case (fwd == DR || fwd == Tunnel) && s.Port != 0 && rs.Port != s.Port:
-		v.errorf(p+".port", "port %d differs from the service port %d, but %s forwarding cannot rewrite the port", rs.Port, s.Port, fwd)
+		v.errorf(ip.String()+".port", "port %d differs from the service port %d, but %s forwarding cannot rewrite the port", rs.Port, s.Port, fwd)
 	}
 	if rs.Weight != nil && (*rs.Weight < 0 || *rs.Weight > 65535) {
-		v.errorf(p+".weight", "weight %d is out of range 0-65535", *rs.Weight)
+		v.errorf(ip.String()+".weight", "weight %d is out of range 0-65535", *rs.Weight)
 	}
 	if rs.UpperThreshold < 0 {
-		v.errorf(p+".upperThreshold", "%d must not be negative", rs.UpperThreshold)
+		v.errorf(ip.String()+".upperThreshold", "%d must not be negative", rs.UpperThreshold)
 	}
 	if rs.LowerThreshold < 0 {
-		v.errorf(p+".lowerThreshold", "%d must not be negative", rs.LowerThreshold)
+		v.errorf(ip.String()+".lowerThreshold", "%d must not be negative", rs.LowerThreshold)
 	}
 	switch {
 	case rs.LowerThreshold > 0 && rs.UpperThreshold == 0:
-		v.errorf(p+".lowerThreshold", "lowerThreshold needs an upperThreshold: it is where a server that hit upperThreshold takes connections again")
+		v.errorf(ip.String()+".lowerThreshold", "lowerThreshold needs an upperThreshold: it is where a server that hit upperThreshold takes connections again")
 	case rs.LowerThreshold > rs.UpperThreshold && rs.UpperThreshold > 0:
-		v.errorf(p+".lowerThreshold", "lowerThreshold %d must not exceed upperThreshold %d", rs.LowerThreshold, rs.UpperThreshold)
+		v.errorf(ip.String()+".lowerThreshold", "lowerThreshold %d must not exceed upperThreshold %d", rs.LowerThreshold, rs.UpperThreshold)
 	}
 	if rs.Check != nil {
-		v.check(p+".check", rs.Check)
+		v.check(ip.String()+".check", rs.Check)
 	}
 	return a, ok
 }
