@@ -41,6 +41,7 @@ func TestDirectoryDrivesTheLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	runLoop(t, n)
+	waitWatching(t, n, dir)
 	weight := func() uint32 { return n.weights()["tcp/192.0.2.100:80 198.51.100.1:80"] }
 
 	// Rename-and-replace, as editors and deploy tools save.
@@ -68,4 +69,21 @@ func TestDirectoryDrivesTheLoop(t *testing.T) {
 	waitFor(t, "the new file's group", func() bool { return len(n.ctl.Running().Instances) == 2 })
 	os.Remove(filepath.Join(dir, "db.yaml"))
 	waitFor(t, "the deleted file's group to go", func() bool { return len(n.ctl.Running().Instances) == 1 })
+}
+
+// waitWatching returns once the directory watch is established: a touched
+// file then leads to a pass triggered by the watch.
+func waitWatching(t testing.TB, n *node, dir string) {
+	t.Helper()
+	probe := filepath.Join(dir, "probe.txt")
+	defer os.Remove(probe)
+	waitFor(t, "the directory watch", func() bool {
+		if lr := n.ctl.Status().LastReconcile; lr != nil && lr.Trigger == "watch" {
+			return true
+		}
+		os.WriteFile(probe, []byte(time.Now().String()), 0o644)
+		// Longer than the source's debounce, which each write restarts.
+		time.Sleep(150 * time.Millisecond)
+		return false
+	})
 }
