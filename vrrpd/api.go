@@ -9,7 +9,7 @@ import (
 )
 
 // Config is what an Engine needs from the outside world. Every field but
-// Logger and Secret is required.
+// Logger, Secret and VIPs is required.
 type Config struct {
 	Clock     Clock
 	Conns     ConnFactory
@@ -22,6 +22,10 @@ type Config struct {
 	// Secret returns the VRRPv2 PASS password of an instance's Auth. Nil
 	// uses ReadSecret (the environment variable, else the file).
 	Secret func(*model.Auth) (string, error)
+	// VIPs, when set, records the VIPs the engine added (kernel.VIPFile in
+	// the state directory). Without it a process that crashed while
+	// master cannot recognise the VIPs it left behind and keeps them.
+	VIPs VIPRecord
 }
 
 // DropReason names why a received packet was discarded.

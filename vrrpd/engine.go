@@ -50,6 +50,15 @@ type Engine struct {
 	sendBuf    []byte
 	done       chan struct{}
 
+	// ownAddr4 and ownAddr6 are the node's own addresses, never deleted.
+	ownAddr4, ownAddr6 netip.Addr
+	// leftover holds recorded VIPs (Config.VIPs) no instance holds as its
+	// own that are still to be deleted; saved is the record last written.
+	leftover     map[model.VIPSpec]bool
+	saved        []model.VIPSpec
+	recordLoaded bool
+	recordSaved  bool
+
 	// work counts check runs and hook queues in flight (for Shutdown and tests).
 	work pending
 }
@@ -98,6 +107,7 @@ func New(cfg Config) (*Engine, error) {
 		linkUp:    map[string]bool{},
 		drops:     UnattributedDrops{},
 		done:      make(chan struct{}),
+		leftover:  map[model.VIPSpec]bool{},
 	}
 	e.work.cond = sync.NewCond(&e.work.mu)
 	return e, nil
@@ -201,6 +211,7 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	if e.stopped {
 		return errors.New("vrrpd: engine is shut down")
 	}
+	e.ownAddr4, e.ownAddr6 = state.Address, state.Address6
 	e.refreshLinks(state)
 	e.applyChecks(state)
 	e.applySyncGroups(state)
@@ -213,6 +224,7 @@ func (e *Engine) Apply(state *model.NodeState) error {
 		if _, ok := want[key]; !ok {
 			in.stop("removed from the desired state")
 			e.detach(in)
+			e.keepLeftovers(in)
 			delete(e.instances, key)
 		}
 	}
@@ -241,6 +253,9 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	}
 	// Priorities and faults first, so new instances start in the right state.
 	e.retrack()
+	// Before they start, so one starting as backup removes the VIPs an
+	// earlier run of ours left behind.
+	e.claimRecorded(started)
 	for _, in := range started {
 		in.start()
 	}
@@ -461,7 +476,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		for _, in := range e.sortedInstances() {
 			in.stop("shutdown")
 			e.detach(in)
+			e.keepLeftovers(in)
 		}
+		e.saveRecord()
 		for _, c := range e.checks {
 			c.cancel()
 		}

@@ -89,3 +89,13 @@ type Runner interface {
 	// user) and returns its exit code; a timeout or start failure is an error.
 	Run(ctx context.Context, cmd model.Command, user string, args ...string) (int, error)
 }
+
+// VIPRecord persists which VIPs the engine added, so a restarted process
+// can tell the VIPs it left behind (after a crash while master) from
+// addresses an administrator put there. Load of a record never saved
+// returns nothing; Save replaces the whole record and must be durable
+// when it returns (the engine saves before it adds an address).
+type VIPRecord interface {
+	Load() ([]model.VIPSpec, error)
+	Save([]model.VIPSpec) error
+}

@@ -98,10 +98,13 @@ func (in *instance) start() {
 	in.masterAdverInt = in.cfg.AdvertInterval
 	switch {
 	case in.faulted():
+		// VIPs an earlier run of ours left behind (claimRecorded) go now.
+		in.releaseVIPs()
 		in.becomeFault("tracking reports a fault at start")
 	case in.cfg.Priority == model.OwnerPriority:
 		in.becomeMaster("address owner (priority 255)", false)
 	default:
+		in.releaseVIPs()
 		in.becomeBackup("start", false)
 	}
 }
@@ -305,6 +308,7 @@ func (in *instance) vipAddrs() []netip.Addr {
 // remembering them as ours.
 func (in *instance) addVIPs(vips []model.VIPSpec) {
 	present := map[string][]netip.Prefix{}
+	var missing []model.VIPSpec
 	for _, v := range vips {
 		if in.added[v] {
 			continue
@@ -317,15 +321,39 @@ func (in *instance) addVIPs(vips []model.VIPSpec) {
 			}
 			present[v.Device] = have
 		}
-		if containsAddr(have, v.Prefix.Addr()) {
-			continue
+		if !containsAddr(have, v.Prefix.Addr()) {
+			missing = append(missing, v)
 		}
-		if err := in.e.cfg.Addrs.Add(v); err != nil {
-			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
-			continue
-		}
+	}
+	in.addMissing(missing)
+}
+
+// addMissing adds VIPs known to be absent. They are recorded as ours
+// before they are added, so a crash in between cannot leave an address
+// the next run would take for the administrator's.
+func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
+	if len(vips) == 0 {
+		return nil
+	}
+	for _, v := range vips {
 		in.added[v] = true
 	}
+	in.e.saveRecord()
+	var done []model.VIPSpec
+	failed := false
+	for _, v := range vips {
+		if err := in.e.cfg.Addrs.Add(v); err != nil {
+			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+			delete(in.added, v)
+			failed = true
+			continue
+		}
+		done = append(done, v)
+	}
+	if failed {
+		in.e.saveRecord()
+	}
+	return done
 }
 
 func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
@@ -337,23 +365,37 @@ func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// releaseVIPs deletes only the VIPs this engine added.
+// releaseVIPs deletes only the VIPs this engine added, then records
+// that they are gone.
 func (in *instance) releaseVIPs() {
+	if len(in.added) == 0 {
+		return
+	}
 	for _, v := range in.cfg.VIPs {
-		in.releaseVIP(v)
+		in.dropVIP(v)
 	}
 	// VIPs dropped from the config while we held them.
 	for v := range in.added {
-		in.releaseVIP(v)
+		in.dropVIP(v)
 	}
+	in.e.saveRecord()
 }
 
-func (in *instance) releaseVIP(v model.VIPSpec) {
+// dropVIP deletes v if we added it; the caller saves the record. A VIP
+// that cannot be deleted stays ours (and recorded) so a later release
+// retries. The node's own address is never deleted.
+func (in *instance) dropVIP(v model.VIPSpec) {
 	if !in.added[v] {
+		return
+	}
+	if in.e.isOwnAddress(v.Prefix.Addr()) {
+		in.e.log.Warn("vrrp: not deleting the node's own address", "group", in.name(), "vip", v.Prefix, "device", v.Device)
+		delete(in.added, v)
 		return
 	}
 	if err := in.e.cfg.Addrs.Delete(v); err != nil {
 		in.e.log.Error("vrrp: deleting VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+		return
 	}
 	delete(in.added, v)
 }
@@ -414,9 +456,10 @@ func (in *instance) reconfigure(next model.Instance, auth [8]byte) {
 	}
 	for _, v := range prev.VIPs {
 		if !containsVIP(next.VIPs, v) {
-			in.releaseVIP(v)
+			in.dropVIP(v)
 		}
 	}
+	in.e.saveRecord()
 	if len(added) > 0 {
 		in.addVIPs(added)
 		in.announceVIPs(added, in.garpGen, max(next.GARP.Repeat, 1))

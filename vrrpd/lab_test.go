@@ -36,7 +36,13 @@ type node struct {
 	ann    *fake.Announcer
 	links  *fake.Links
 	runner *fake.Runner
-	e      *vrrpd.Engine
+	// record is the node's VIP record; like a state directory it
+	// survives crashes and reboots.
+	record *fake.VIPRecord
+	// wrapAddrs, when set, wraps addrs for the next start (to observe
+	// the order of calls).
+	wrapAddrs func(vrrpd.Addresses) vrrpd.Addresses
+	e         *vrrpd.Engine
 	// runDone receives Run's result.
 	runDone chan error
 	state   *model.NodeState
@@ -73,7 +79,7 @@ func (l *lab) node(i int) *node {
 	n := &node{l: l, name: fmt.Sprintf("n%d", i), addr: addr,
 		host:  l.net.NewHost(fmt.Sprintf("n%d", i), addr, ll),
 		addrs: fake.NewAddresses(), ann: fake.NewAnnouncer(l.clock),
-		links: fake.NewLinks(), runner: fake.NewRunner(l.clock)}
+		links: fake.NewLinks(), runner: fake.NewRunner(l.clock), record: fake.NewVIPRecord()}
 	l.nodes = append(l.nodes, n)
 	return n
 }
@@ -94,8 +100,12 @@ func (n *node) start(instances ...model.Instance) {
 	if verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.name)
 	}
-	e, err := vrrpd.New(vrrpd.Config{Clock: n.l.clock, Conns: n.host, Addrs: n.addrs, Announcer: n.ann,
-		Links: n.links, Runner: n.runner, Logger: logger,
+	var addrs vrrpd.Addresses = n.addrs
+	if n.wrapAddrs != nil {
+		addrs = n.wrapAddrs(addrs)
+	}
+	e, err := vrrpd.New(vrrpd.Config{Clock: n.l.clock, Conns: n.host, Addrs: addrs, Announcer: n.ann,
+		Links: n.links, Runner: n.runner, Logger: logger, VIPs: n.record,
 		Secret: func(a *model.Auth) (string, error) { return a.SecretEnv, nil }})
 	if err != nil {
 		n.l.t.Fatal(err)
@@ -157,6 +167,18 @@ func (n *node) crash() {
 	n.l.net.SetDrop(nil)
 	n.e = nil
 	n.addrs = fake.NewAddresses()
+	n.l.settle()
+}
+
+// kill ends the engine as SIGKILL ends the process: silent on the wire,
+// its VIPs and its record stay as they are.
+func (n *node) kill() {
+	if n.e == nil {
+		return
+	}
+	vrrpd.KillForTest(n.e)
+	<-n.runDone
+	n.e = nil
 	n.l.settle()
 }
 

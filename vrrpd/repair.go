@@ -42,12 +42,7 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 		if len(missing) == 0 {
 			continue
 		}
-		for _, v := range missing {
-			if err := e.cfg.Addrs.Add(v); err != nil {
-				e.log.Error("vrrp: re-adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
-				continue
-			}
-			in.added[v] = true
+		for _, v := range in.addMissing(missing) {
 			repaired = append(repaired, v)
 			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.name(), "vip", v.Prefix, "device", v.Device)
 		}

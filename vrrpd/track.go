@@ -128,6 +128,9 @@ func (e *Engine) retrack() {
 		case in.state == "" || in.state == model.StateInit:
 		case in.faulted() && in.state != model.StateFault:
 			in.becomeFault(reasons[in])
+		case !in.faulted() && in.state == model.StateFault && in.cfg.Priority == model.OwnerPriority:
+			// RFC 5798 6.4.1: the owner goes to master at once, as at start-up.
+			in.becomeMaster("fault cleared, address owner (priority 255)", false)
 		case !in.faulted() && in.state == model.StateFault:
 			in.becomeBackup("fault cleared", false)
 		}

@@ -1,0 +1,114 @@
+package kernel
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd"
+)
+
+// VIPFileName is the VIP record's file name in the state directory.
+const VIPFileName = "vrrp-vips.json"
+
+// VIPFile is the engine's record of the VIPs it added (vrrpd.VIPRecord),
+// kept as JSON at Path. Save replaces the file atomically and durably
+// (temp file, fsync, rename, fsync of the directory), so a crash leaves
+// either the old record or the new one, never a torn one.
+type VIPFile struct {
+	Path string
+}
+
+var _ vrrpd.VIPRecord = (*VIPFile)(nil)
+
+// NewVIPFile returns the record kept in stateDir.
+func NewVIPFile(stateDir string) *VIPFile {
+	return &VIPFile{Path: filepath.Join(stateDir, VIPFileName)}
+}
+
+// vipFileVersion changes when the format does.
+const vipFileVersion = 1
+
+type vipFileContent struct {
+	// Version guards against reading a future format as this one.
+	Version int             `json:"version"`
+	VIPs    []model.VIPSpec `json:"vips"`
+}
+
+// Load returns the recorded VIPs; a missing file is an empty record.
+func (f *VIPFile) Load() ([]model.VIPSpec, error) {
+	b, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("VIP record: %w", err)
+	}
+	var c vipFileContent
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("VIP record %s: %w", f.Path, err)
+	}
+	if c.Version != vipFileVersion {
+		return nil, fmt.Errorf("VIP record %s: version %d, this hakeeper reads version %d", f.Path, c.Version, vipFileVersion)
+	}
+	for i, v := range c.VIPs {
+		if !v.Prefix.IsValid() || v.Device == "" {
+			return nil, fmt.Errorf("VIP record %s: vips[%d]: needs a prefix and a device", f.Path, i)
+		}
+	}
+	return c.VIPs, nil
+}
+
+// Save replaces the record with vips.
+func (f *VIPFile) Save(vips []model.VIPSpec) error {
+	if vips == nil {
+		vips = []model.VIPSpec{}
+	}
+	b, err := json.MarshalIndent(vipFileContent{Version: vipFileVersion, VIPs: vips}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("VIP record: %w", err)
+	}
+	b = append(b, '\n')
+	dir := filepath.Dir(f.Path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("VIP record: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(b); err != nil {
+		return fmt.Errorf("VIP record %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("VIP record %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("VIP record %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+		return fmt.Errorf("VIP record: %w", err)
+	}
+	committed = true
+	// The rename is durable only once the directory is synced.
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("VIP record: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("VIP record: syncing %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package vrrpd
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// VIP ownership across restarts. The engine only ever deletes VIPs it
+// added; Config.VIPs remembers which those are beyond the life of the
+// process. The record is written before an address is added and after
+// one is deleted, so a crash at any point leaves the record a superset
+// of the engine's addresses on the interfaces; entries whose address is
+// gone are dropped at the next start.
+
+// claimRecorded runs at every Apply before new instances start. On the
+// first call it loads the record: recorded VIPs still on their device
+// become leftovers. A leftover configured in an instance just started
+// (or in a running master) is given back to that instance as its own,
+// so starting as backup removes it and starting as master keeps it.
+// Any other leftover (its group is gone, or a running backup's) is
+// deleted now. The node's own addresses are never deleted.
+func (e *Engine) claimRecorded(started []*instance) {
+	if e.cfg.VIPs == nil {
+		return
+	}
+	if !e.recordLoaded {
+		e.recordLoaded = true
+		e.loadLeftovers()
+	}
+	if len(e.leftover) == 0 {
+		return
+	}
+	isStarted := map[*instance]bool{}
+	for _, in := range started {
+		isStarted[in] = true
+	}
+	for _, v := range sortedVIPs(e.leftover) {
+		var owner *instance
+		for _, in := range e.sortedInstances() {
+			if containsVIP(in.cfg.VIPs, v) && (isStarted[in] || in.state == model.StateMaster) {
+				owner = in
+				break
+			}
+		}
+		switch {
+		case owner != nil:
+			owner.added[v] = true
+			delete(e.leftover, v)
+			e.log.Info("vrrp: VIP recorded as ours before a restart is taken back", "group", owner.name(), "vip", v.Prefix, "device", v.Device)
+		case e.isOwnAddress(v.Prefix.Addr()):
+			delete(e.leftover, v)
+			e.log.Warn("vrrp: recorded VIP is this node's own address; leaving it", "vip", v.Prefix, "device", v.Device)
+		default:
+			if err := e.cfg.Addrs.Delete(v); err != nil {
+				e.log.Error("vrrp: deleting a VIP left behind", "vip", v.Prefix, "device", v.Device, "err", err)
+				continue
+			}
+			delete(e.leftover, v)
+			e.log.Warn("vrrp: deleted a VIP left behind by an earlier run (its group is not configured or not master here)", "vip", v.Prefix, "device", v.Device)
+		}
+	}
+	e.saveRecord()
+}
+
+// loadLeftovers reads the record and keeps the entries whose address is
+// still on its device (or whose device cannot be listed: deleting is
+// idempotent, forgetting is not).
+func (e *Engine) loadLeftovers() {
+	recorded, err := e.cfg.VIPs.Load()
+	if err != nil {
+		e.log.Error("vrrp: reading the record of added VIPs; VIPs left by an earlier run stay", "err", err)
+		return
+	}
+	present := map[string][]netip.Prefix{}
+	listed := map[string]bool{}
+	for _, v := range recorded {
+		if _, ok := present[v.Device]; !ok {
+			have, err := e.cfg.Addrs.List(v.Device)
+			if err != nil {
+				e.log.Warn("vrrp: listing addresses of a recorded VIP", "device", v.Device, "err", err)
+			}
+			present[v.Device], listed[v.Device] = have, err == nil
+		}
+		if !listed[v.Device] || containsAddr(present[v.Device], v.Prefix.Addr()) {
+			e.leftover[v] = true
+		}
+	}
+}
+
+// saveRecord writes the VIPs the engine holds as its own (every
+// instance's plus leftovers not yet removed) when they changed since the
+// last successful save (the first call always writes, dropping entries
+// whose address was gone at start-up). A failed save is logged and retried on the next
+// change: refusing to add a VIP would be worse than a stale record.
+func (e *Engine) saveRecord() {
+	if e.cfg.VIPs == nil {
+		return
+	}
+	all := map[model.VIPSpec]bool{}
+	for v := range e.leftover {
+		all[v] = true
+	}
+	for _, in := range e.instances {
+		for v := range in.added {
+			all[v] = true
+		}
+	}
+	list := sortedVIPs(all)
+	if e.recordSaved && slices.Equal(list, e.saved) {
+		return
+	}
+	if err := e.cfg.VIPs.Save(list); err != nil {
+		e.log.Error("vrrp: saving the record of added VIPs", "err", err)
+		return
+	}
+	e.saved, e.recordSaved = list, true
+}
+
+// keepLeftovers moves the VIPs a stopping instance could not delete to
+// the leftovers, so they stay recorded and the next start removes them.
+func (e *Engine) keepLeftovers(in *instance) {
+	for v := range in.added {
+		e.leftover[v] = true
+		delete(in.added, v)
+	}
+}
+
+func (e *Engine) isOwnAddress(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsValid() && (a == e.ownAddr4.Unmap() || a == e.ownAddr6.Unmap())
+}
+
+func sortedVIPs(set map[model.VIPSpec]bool) []model.VIPSpec {
+	out := make([]model.VIPSpec, 0, len(set))
+	for v := range set {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, compareVIPs)
+	return out
+}
+
+func compareVIPs(a, b model.VIPSpec) int {
+	return cmp.Or(cmp.Compare(a.Device, b.Device), a.Prefix.Addr().Compare(b.Prefix.Addr()),
+		cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()), cmp.Compare(a.Label, b.Label))
+}
