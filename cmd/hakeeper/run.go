@@ -218,7 +218,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	announcer := kernel.NewAnnouncer()
 	defer announcer.Close()
 
-	engine, err := vrrpd.New(vrrpd.Config{
+	vcfg := vrrpd.Config{
 		Clock:     kernel.Clock{},
 		Conns:     kernel.ConnFactory{},
 		Addrs:     addrs,
@@ -226,7 +226,12 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Links:     links,
 		Runner:    kernel.Runner{},
 		Logger:    log,
-	})
+	}
+	if stateDir != "" {
+		// After a crash while master, the next start removes the VIPs it left.
+		vcfg.VIPs = kernel.NewVIPFile(stateDir)
+	}
+	engine, err := vrrpd.New(vcfg)
 	if err != nil {
 		return err
 	}
