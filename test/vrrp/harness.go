@@ -8,6 +8,13 @@
 // Bench: HKV_BENCH=1 go test ./test/vrrp -run TestFailoverTable -v -timeout 30m
 // Soak:  HKV_SOAK=10m go test ./test/vrrp -run TestSoak -v -timeout 30m
 // Idle:  HKV_BENCH=1 go test ./test/vrrp -run TestIdleCost -v
+//
+// Timing is asserted from the capture's kernel timestamps against the
+// RFC 5798 timers (rfc_test.go), never from polling, so the bounds hold
+// on a loaded machine. The soak runs both daemons real-time (hakeeper
+// run --realtime, keepalived vrrp_rt_priority + vrrp_no_swap) unless
+// HKV_SOAK_REALTIME=0; bench_test.go lists every variable.
+// HKV_NETNS_PREFIX names the run's namespaces (default hkv).
 package vrrp
 
 import (
