@@ -3,7 +3,9 @@ package vrrpd_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,12 +15,20 @@ import (
 	"github.com/hakeeper/hakeeper/vrrpd/fake"
 )
 
-// TestPropertyRandomEvents drives 2–4 engines through random crashes,
-// restarts, graceful stops, priority changes and partitions, then lets
-// the network be stable and checks what the fakes observed:
+// TestPropertyRandomEvents drives 2–4 engines through random crashes
+// (machine: addresses gone; process: SIGKILL, addresses and VIP record
+// left behind), restarts, graceful stops, priority and VIP-list changes
+// and partitions, then lets the network be stable and checks what the
+// fakes observed:
 //   - exactly one live master per VRID, and it alone holds the VIP and
 //     sends adverts (never two masters, never none);
+//   - no node that is not master holds a VIP, including VIPs a killed
+//     process left behind and VIPs no longer configured on the node;
+//   - the administrator's address on every node is never removed;
 //   - with preemption, the master has the highest live priority.
+//
+// A killed process is restarted (as systemd would) at a random moment or
+// at the latest before the network turns stable.
 //
 // Each subtest is named by its seed; rerun one with
 // VRRPD_SEED=<seed> go test -run TestPropertyRandomEvents ./vrrpd/
@@ -56,8 +66,16 @@ var propVRIDs = []uint8{1, 2}
 type simNode struct {
 	*node
 	prio map[uint8]uint8
-	live bool
+	// extra marks VRIDs whose VIP list on this node has a second VIP.
+	extra map[uint8]bool
+	live  bool
+	// killed: the process was SIGKILLed and not restarted yet.
+	killed bool
+	admin  netip.Prefix
 }
+
+func mainVIP(vrid uint8) netip.Addr  { return vip(fmt.Sprintf("192.0.2.%d/24", 100+int(vrid))) }
+func extraVIP(vrid uint8) netip.Addr { return vip(fmt.Sprintf("192.0.2.%d/24", 110+int(vrid))) }
 
 func runScenario(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -82,7 +100,11 @@ func runScenario(t *testing.T, seed uint64) {
 	instancesOf := func(n *simNode) []model.Instance {
 		var out []model.Instance
 		for _, vrid := range propVRIDs {
-			in := instance(vrid, n.prio[vrid])
+			vips := []string{mainVIP(vrid).String() + "/24"}
+			if n.extra[vrid] {
+				vips = append(vips, extraVIP(vrid).String()+"/24")
+			}
+			in := instance(vrid, n.prio[vrid], vips...)
 			in.Version, in.AdvertInterval, in.Preempt = version, interval, preempt
 			if version == 2 {
 				in.Auth = &model.Auth{Type: "pass", SecretEnv: "pw"}
@@ -92,18 +114,21 @@ func runScenario(t *testing.T, seed uint64) {
 		return out
 	}
 	for i := range nodes {
-		n := &simNode{node: l.node(i + 1), prio: map[uint8]uint8{}, live: true}
+		n := &simNode{node: l.node(i + 1), prio: map[uint8]uint8{}, extra: map[uint8]bool{}, live: true,
+			admin: netip.MustParsePrefix(fmt.Sprintf("192.0.2.%d/24", 200+i))}
+		n.addrs.Set("eth0", n.admin)
 		for _, vrid := range propVRIDs {
 			n.prio[vrid] = randPrio()
+			n.extra[vrid] = rng.IntN(2) == 0
 		}
 		nodes[i] = n
 		n.start(instancesOf(n)...)
 		logf("start %s prio %v", n.name, n.prio)
 	}
-	pick := func(live bool) *simNode {
+	pickWhere := func(ok func(*simNode) bool) *simNode {
 		var c []*simNode
 		for _, n := range nodes {
-			if n.live == live {
+			if ok(n) {
 				c = append(c, n)
 			}
 		}
@@ -112,16 +137,39 @@ func runScenario(t *testing.T, seed uint64) {
 		}
 		return c[rng.IntN(len(c))]
 	}
+	pick := func(live bool) *simNode { return pickWhere(func(n *simNode) bool { return n.live == live }) }
+	// restart starts a dead node, sometimes with another VIP list (the
+	// description changed while it was down).
+	restart := func(n *simNode, why string) {
+		if rng.IntN(3) == 0 {
+			vrid := propVRIDs[rng.IntN(len(propVRIDs))]
+			n.extra[vrid] = !n.extra[vrid]
+		}
+		logf("restart %s prio %v extra VIPs %v%s", n.name, n.prio, n.extra, why)
+		n.start(instancesOf(n)...)
+		n.live, n.killed = true, false
+	}
 	for round := range 3 {
 		for range 8 + rng.IntN(12) {
 			// Events land at random moments, often inside a failover.
 			l.advance(time.Duration(rng.Int64N(int64(3 * interval))))
-			switch rng.IntN(7) {
+			switch rng.IntN(9) {
 			case 0:
 				if n := pick(true); n != nil {
 					logf("crash %s", n.name)
 					n.crash()
+					n.addrs.Set("eth0", n.admin)
 					n.live = false
+				}
+			case 7:
+				if n := pick(true); n != nil {
+					logf("kill %s", n.name)
+					n.kill()
+					n.live, n.killed = false, true
+				}
+			case 8:
+				if n := pickWhere(func(n *simNode) bool { return n.killed }); n != nil {
+					restart(n, " (after kill)")
 				}
 			case 1:
 				if n := pick(true); n != nil {
@@ -131,15 +179,18 @@ func runScenario(t *testing.T, seed uint64) {
 				}
 			case 2:
 				if n := pick(false); n != nil {
-					logf("restart %s prio %v", n.name, n.prio)
-					n.start(instancesOf(n)...)
-					n.live = true
+					restart(n, "")
 				}
 			case 3:
 				if n := pick(true); n != nil {
 					vrid := propVRIDs[rng.IntN(len(propVRIDs))]
-					n.prio[vrid] = randPrio()
-					logf("reprioritise %s vrid %d → %d", n.name, vrid, n.prio[vrid])
+					if rng.IntN(3) == 0 {
+						n.extra[vrid] = !n.extra[vrid]
+						logf("reconfigure %s vrid %d extra VIP %v", n.name, vrid, n.extra[vrid])
+					} else {
+						n.prio[vrid] = randPrio()
+						logf("reprioritise %s vrid %d → %d", n.name, vrid, n.prio[vrid])
+					}
 					n.reapply(func(s *model.NodeState) { s.Instances = instancesOf(n) })
 				}
 			case 4:
@@ -163,11 +214,13 @@ func runScenario(t *testing.T, seed uint64) {
 			}
 		}
 		l.net.Heal()
+		for _, n := range nodes {
+			if n.killed {
+				restart(n, " (supervisor)")
+			}
+		}
 		if pick(true) == nil {
-			n := nodes[rng.IntN(len(nodes))]
-			logf("restart %s prio %v (none live)", n.name, n.prio)
-			n.start(instancesOf(n)...)
-			n.live = true
+			restart(nodes[rng.IntN(len(nodes))], " (none live)")
 		}
 		logf("stable from here")
 		// Long enough for any backup's master-down timer plus a preemption.
@@ -191,17 +244,28 @@ func checkStable(t *testing.T, l *lab, nodes []*simNode, preempt bool, interval 
 			var masters []string
 			maxPrio := uint8(0)
 			for _, n := range nodes {
+				if !n.addrs.Has("eth0", n.admin.Addr()) {
+					t.Fatalf("round %d step %d: %s lost the administrator's address %s", round, step, n.name, n.admin)
+				}
+				isMaster := n.live && n.stateOf(vrid) == model.StateMaster
+				state := "down"
+				if n.live {
+					state = string(n.stateOf(vrid))
+				}
+				if has := n.addrs.Has("eth0", mainVIP(vrid)); has != isMaster {
+					t.Errorf("round %d step %d vrid %d: %s is %s, holds VIP: %v", round, step, vrid, n.name, state, has)
+				}
+				if has := n.addrs.Has("eth0", extraVIP(vrid)); has != (isMaster && n.extra[vrid]) {
+					t.Errorf("round %d step %d vrid %d: %s is %s, configured with the extra VIP: %v, holds it: %v",
+						round, step, vrid, n.name, state, n.extra[vrid], has)
+				}
 				if !n.live {
 					continue
 				}
 				maxPrio = max(maxPrio, n.prio[vrid])
-				if n.stateOf(vrid) == model.StateMaster {
+				if isMaster {
 					masters = append(masters, n.name)
 					cur[vrid] = n
-				}
-				has := n.addrs.Has("eth0", vip(fmt.Sprintf("192.0.2.%d/24", 100+int(vrid))))
-				if has != (n.stateOf(vrid) == model.StateMaster) {
-					t.Errorf("round %d step %d vrid %d: %s is %s, holds VIP: %v", round, step, vrid, n.name, n.stateOf(vrid), has)
 				}
 			}
 			if len(masters) != 1 {
@@ -218,6 +282,32 @@ func checkStable(t *testing.T, l *lab, nodes []*simNode, preempt bool, interval 
 			if master[vrid] != n {
 				t.Fatalf("round %d vrid %d: mastership moved from %s to %s in a stable network", round, vrid, master[vrid].name, n.name)
 			}
+		}
+	}
+	// Each live engine's record lists exactly the VIPs it holds, so a
+	// crash now would leave nothing it could not clean up.
+	for _, n := range nodes {
+		if !n.live {
+			continue
+		}
+		var want []string
+		for _, vrid := range propVRIDs {
+			if n.stateOf(vrid) != model.StateMaster {
+				continue
+			}
+			want = append(want, mainVIP(vrid).String())
+			if n.extra[vrid] {
+				want = append(want, extraVIP(vrid).String())
+			}
+		}
+		var got []string
+		for _, v := range n.record.VIPs() {
+			got = append(got, v.Prefix.Addr().String())
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("round %d: %s's VIP record %v, it holds %v", round, n.name, got, want)
 		}
 	}
 	// On the wire: only the masters advertised during the window.
