@@ -25,7 +25,12 @@ import (
 //   - no node that is not master holds a VIP, including VIPs a killed
 //     process left behind and VIPs no longer configured on the node;
 //   - the administrator's address on every node is never removed;
-//   - with preemption, the master has the highest live priority.
+//   - with preemption, the master has the highest live priority; a live
+//     address owner is master with or without it.
+//
+// Link faults (the instance's own interface down, healed before the
+// network turns stable) and, in some scenarios, an address owner
+// (priority 255) for one VRID join the events.
 //
 // A killed process is restarted (as systemd would) at a random moment or
 // at the latest before the network turns stable.
@@ -71,7 +76,9 @@ type simNode struct {
 	live  bool
 	// killed: the process was SIGKILLed and not restarted yet.
 	killed bool
-	admin  netip.Prefix
+	// linkDown: the node's eth0 is down (its instances are in fault).
+	linkDown bool
+	admin    netip.Prefix
 }
 
 func mainVIP(vrid uint8) netip.Addr  { return vip(fmt.Sprintf("192.0.2.%d/24", 100+int(vrid))) }
@@ -122,9 +129,16 @@ func runScenario(t *testing.T, seed uint64) {
 			n.extra[vrid] = rng.IntN(2) == 0
 		}
 		nodes[i] = n
+	}
+	owner := rng.IntN(3) == 0
+	if owner {
+		nodes[0].prio[propVRIDs[0]] = model.OwnerPriority
+	}
+	for _, n := range nodes {
 		n.start(instancesOf(n)...)
 		logf("start %s prio %v", n.name, n.prio)
 	}
+	logf("address owner of vrid %d: %v", propVRIDs[0], owner)
 	pickWhere := func(ok func(*simNode) bool) *simNode {
 		var c []*simNode
 		for _, n := range nodes {
@@ -153,7 +167,7 @@ func runScenario(t *testing.T, seed uint64) {
 		for range 8 + rng.IntN(12) {
 			// Events land at random moments, often inside a failover.
 			l.advance(time.Duration(rng.Int64N(int64(3 * interval))))
-			switch rng.IntN(9) {
+			switch rng.IntN(10) {
 			case 0:
 				if n := pick(true); n != nil {
 					logf("crash %s", n.name)
@@ -171,6 +185,12 @@ func runScenario(t *testing.T, seed uint64) {
 				if n := pickWhere(func(n *simNode) bool { return n.killed }); n != nil {
 					restart(n, " (after kill)")
 				}
+			case 9:
+				n := nodes[rng.IntN(len(nodes))]
+				n.linkDown = !n.linkDown
+				logf("%s link down: %v", n.name, n.linkDown)
+				n.links.Set("eth0", !n.linkDown)
+				l.settle()
 			case 1:
 				if n := pick(true); n != nil {
 					logf("stop %s", n.name)
@@ -184,7 +204,7 @@ func runScenario(t *testing.T, seed uint64) {
 			case 3:
 				if n := pick(true); n != nil {
 					vrid := propVRIDs[rng.IntN(len(propVRIDs))]
-					if rng.IntN(3) == 0 {
+					if rng.IntN(3) == 0 || n.prio[vrid] == model.OwnerPriority {
 						n.extra[vrid] = !n.extra[vrid]
 						logf("reconfigure %s vrid %d extra VIP %v", n.name, vrid, n.extra[vrid])
 					} else {
@@ -215,6 +235,12 @@ func runScenario(t *testing.T, seed uint64) {
 		}
 		l.net.Heal()
 		for _, n := range nodes {
+			if n.linkDown {
+				logf("%s link up (heal)", n.name)
+				n.linkDown = false
+				n.links.Set("eth0", true)
+				l.settle()
+			}
 			if n.killed {
 				restart(n, " (supervisor)")
 			}
@@ -263,6 +289,9 @@ func checkStable(t *testing.T, l *lab, nodes []*simNode, preempt bool, interval 
 					continue
 				}
 				maxPrio = max(maxPrio, n.prio[vrid])
+				if n.prio[vrid] == model.OwnerPriority && !isMaster {
+					t.Errorf("round %d step %d vrid %d: the address owner %s is %s, preempt or not", round, step, vrid, n.name, state)
+				}
 				if isMaster {
 					masters = append(masters, n.name)
 					cur[vrid] = n
