@@ -2,7 +2,8 @@
 // current network namespace: raw protocol-112 sockets (Conn), VIPs via
 // rtnetlink (Addresses), gratuitous ARP and unsolicited neighbour
 // advertisements (Announcer), link state (Links), hook and check
-// processes (Runner) and the wall clock (Clock).
+// processes (Runner), the wall clock (Clock) and the record of the VIPs
+// the engine added, kept in the state directory (VIPFile).
 //
 // To run against another namespace, run the process inside it (`ip netns
 // exec`); tests observe other namespaces only through NewHandleAt handles.
