@@ -248,7 +248,10 @@ func (lab *demoLab) start(nd *demoNode) error {
 	nd.starts++
 	fmt.Fprintf(logf, "---- start %d\n", nd.starts)
 	// `ip netns exec` execs in place: the pid is hakeeper's own.
-	cmd := exec.Command("ip", "netns", "exec", nd.ns, lab.exe, "run", "--node", nd.name, "--source", lab.srcDir)
+	// Each node keeps its own state (the VIP record that lets a crashed
+	// node drop its stale VIPs on restart) in the demo's temp dir.
+	state := filepath.Join(lab.logDir, "..", "state-"+nd.name)
+	cmd := exec.Command("ip", "netns", "exec", nd.ns, lab.exe, "run", "--node", nd.name, "--source", lab.srcDir, "--state-dir", state, "--listen", "off")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group so a terminal's Ctrl-C reaches only the demo,
 	// which stops the nodes itself; Pdeathsig ends a node if the demo is

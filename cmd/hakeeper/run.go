@@ -38,6 +38,12 @@ const runShutdownTimeout = 15 * time.Second
 // good revision unless --state-dir says otherwise (systemd's StateDirectory).
 const defaultStateDir = "/var/lib/hakeeper"
 
+// defaultRuntimeDir holds, per node, the state of a local-source node: the
+// VIPs and IPVS services it created. It is on tmpfs, cleared by a reboot
+// exactly like the addresses and the IPVS table it describes, and it lets
+// a crashed daemon clean up after itself on restart.
+const defaultRuntimeDir = "/run/hakeeper"
+
 type runOptions struct {
 	node     string
 	source   string
@@ -100,7 +106,7 @@ works on hosts without IPVS.`,
 	f.StringVar(&o.path, "path", "", "directory (or file) inside the Git repository holding the description")
 	f.DurationVar(&o.pollInterval, "poll-interval", source.DefaultInterval, "how often a Git source is fetched when no webhook fires")
 	f.DurationVar(&o.interval, "interval", controller.DefaultInterval, "how often the node is checked for drift and repaired")
-	f.StringVar(&o.stateDir, "state-dir", "", "directory for the Git clone, the last good revision, IPVS ownership and status.json (default "+defaultStateDir+" for a Git source; nothing is kept for a local source without it)")
+	f.StringVar(&o.stateDir, "state-dir", "", "directory for the Git clone, the last good revision, IPVS ownership and status.json (default "+defaultStateDir+" for a Git source, "+defaultRuntimeDir+"/NODE for a local one)")
 	f.StringVar(&o.listen, "listen", status.DefaultAddr, "status and metrics address: host:port or unix:/path; \"off\" disables")
 	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "enable POST /hooks/git, authenticated with the shared secret in this file")
 	f.BoolVar(&o.allowForcePush, "allow-force-push", false, "apply a Git commit that does not descend from the applied one (refused by default)")
@@ -135,13 +141,17 @@ func isGitURL(s string) bool {
 }
 
 // runSource builds the source named by --source and the state directory
-// to use ("" keeps nothing).
+// to use.
 func runSource(o runOptions) (source.Source, string, error) {
 	if !isGitURL(o.source) {
 		if o.branch != "" || o.tag != "" || o.path != "" {
 			return nil, "", errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
 		}
-		return source.NewDir(o.source), o.stateDir, nil
+		stateDir := o.stateDir
+		if stateDir == "" {
+			stateDir = filepath.Join(defaultRuntimeDir, o.node)
+		}
+		return source.NewDir(o.source), stateDir, nil
 	}
 	stateDir := o.stateDir
 	if stateDir == "" {
@@ -195,10 +205,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			return fmt.Errorf("--webhook-secret-file %s is empty", o.webhookSecretFile)
 		}
 	}
-	if stateDir != "" {
-		if err := os.MkdirAll(stateDir, 0o700); err != nil {
-			return fmt.Errorf("--state-dir: %w", err)
-		}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
 	}
 	// Subscribe before starting so a signal during start-up is not lost.
 	sigs := make(chan os.Signal, 4)
@@ -226,10 +234,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Links:     links,
 		Runner:    kernel.Runner{},
 		Logger:    log,
-	}
-	if stateDir != "" {
 		// After a crash while master, the next start removes the VIPs it left.
-		vcfg.VIPs = kernel.NewVIPFile(stateDir)
+		VIPs: kernel.NewVIPFile(stateDir),
 	}
 	engine, err := vrrpd.New(vcfg)
 	if err != nil {
@@ -240,10 +246,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	cfg := controller.Config{
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
 		Interval: o.interval, RemoveServicesOnShutdown: o.removeServices,
-		Logger: log, Metrics: metrics,
-	}
-	if stateDir != "" {
-		cfg.LastGood = controller.NewLastGood(stateDir)
+		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
@@ -251,13 +254,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer k.Close()
-		ownedPath := ""
-		if stateDir != "" {
-			ownedPath = filepath.Join(stateDir, "ipvs-owned.json")
-		} else {
-			ownedPath = filepath.Join(os.TempDir(), "hakeeper-ipvs-owned-"+o.node+".json")
-		}
-		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: ownedPath, Adopt: o.adoptIPVS}
+		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
 	}
 	ctl, err := controller.New(cfg)
 	if err != nil {
@@ -297,20 +294,16 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- ctl.Run(runCtx) }()
 
-	var statusFile *runStatusWriter
-	if stateDir != "" {
-		if statusFile, err = newRunStatusWriter(stateDir); err != nil {
-			runShutdown(ctl, log)
-			return err
-		}
+	statusFile, err := newRunStatusWriter(stateDir)
+	if err != nil {
+		runShutdown(ctl, log)
+		return err
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if statusFile != nil {
-			if err := statusFile.write(engine.Status()); err != nil {
-				log.Warn("write status", "err", err)
-			}
+		if err := statusFile.write(engine.Status()); err != nil {
+			log.Warn("write status", "err", err)
 		}
 		select {
 		case sig := <-sigs:
@@ -323,9 +316,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			cancel()
 			<-engineDone
 			<-loopDone
-			if statusFile != nil {
-				statusFile.write(engine.Status())
-			}
+			statusFile.write(engine.Status())
 			return err
 		case err := <-engineDone:
 			// Run ends on its own only on failure (e.g. the link watch broke).
