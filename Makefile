@@ -9,9 +9,10 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 # Debian packages the tests need (keepalived and tshark for interop and wire
 # checks, qemu/busybox/cpio/kmod/xz for the IPVS VM tests, ipvsadm and
 # iproute2 for kernel state, git and gnupg for the GitOps source and its
-# signed-commit tests, procps for process checks in the namespace tests).
+# signed-commit tests, openssh for the Git-over-ssh test, procps for
+# process checks in the namespace tests).
 APT_PACKAGES := keepalived qemu-system-x86 busybox-static cpio kmod tshark \
-	ipvsadm iproute2 tcpdump xz-utils git gnupg procps
+	ipvsadm iproute2 tcpdump xz-utils git gnupg procps openssh-server openssh-client
 
 # TEST_EXTRA names further targets `make test` runs after the unit and
 # namespace tests: by default the IPVS tests in a QEMU VM (this host's
