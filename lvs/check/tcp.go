@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,45 +38,69 @@ func newTCP() Probe {
 }
 
 // tcpConnect connects to t and resets the connection.
+//
+// The socket is non-blocking, so socket, setsockopt, connect, a zero
+// timeout poll and close (with linger 0: a reset, no wait) never block;
+// they are made as raw system calls. A blocking-style call would tell the
+// runtime the thread may block, and the runtime's monitor hands the
+// thread's processor to another thread when one lasts over 20µs — which
+// a loopback connect (doing both ends' handshake) often does — costing
+// thread wake-ups and context switches on every check.
 func tcpConnect(ctx context.Context, t Target) error {
 	if !t.Address.IsValid() {
 		return fmt.Errorf("dial tcp %s: no address", t)
 	}
-	var sa unix.Sockaddr
-	family := unix.AF_INET
+	var (
+		family  = unix.AF_INET
+		sa4     unix.RawSockaddrInet4
+		sa6     unix.RawSockaddrInet6
+		sa      unsafe.Pointer
+		saLen   uintptr
+		port    = [2]byte{byte(t.Port >> 8), byte(t.Port)}
+		netPort = *(*uint16)(unsafe.Pointer(&port))
+	)
 	if a := t.Address.Unmap(); a.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(t.Port), Addr: a.As4()}
+		sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: netPort, Addr: a.As4()}
+		sa, saLen = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
 	} else {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(t.Port), Addr: t.Address.As16(), ZoneId: zoneID(t)}
+		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: netPort, Addr: t.Address.As16(), Scope_id: zoneID(t)}
+		sa, saLen = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return dialError(t, os.NewSyscallError("socket", err))
+	r, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if errno != 0 {
+		return dialError(t, os.NewSyscallError("socket", errno))
 	}
+	fd := int(r)
 	// Set before connecting, so even a close racing the handshake resets.
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
-		unix.Close(fd)
-		return dialError(t, os.NewSyscallError("setsockopt", err))
+	linger := unix.Linger{Onoff: 1, Linger: 0}
+	if _, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&linger)), unsafe.Sizeof(linger), 0); errno != 0 {
+		rawClose(fd)
+		return dialError(t, os.NewSyscallError("setsockopt", errno))
 	}
-	switch err := unix.Connect(fd, sa); err {
-	case nil:
-		unix.Close(fd)
+	_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), saLen)
+	runtime.KeepAlive(&sa4)
+	runtime.KeepAlive(&sa6)
+	switch errno {
+	case 0:
+		rawClose(fd)
 		return nil
 	case unix.EINPROGRESS, unix.EINTR:
 	default:
-		unix.Close(fd)
-		return dialError(t, os.NewSyscallError("connect", err))
+		rawClose(fd)
+		return dialError(t, os.NewSyscallError("connect", errno))
 	}
 	// One look without waiting: a server on this host (or the listener's
 	// half of the handshake done in this thread) has answered already.
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-	if n, err := unix.Poll(pfd, 0); err == nil && n == 1 {
+	pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
+	var zero unix.Timespec
+	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
+	if errno == 0 && n == 1 {
 		var err error
-		if pfd[0].Revents != unix.POLLOUT {
+		if pfd.Revents != unix.POLLOUT {
 			err = connectResult(fd) // POLLERR, POLLHUP: read the error
 		}
-		unix.Close(fd)
+		rawClose(fd)
 		return dialError(t, err)
 	}
 	// Still in progress: wait in the runtime's poller until connected, the
@@ -103,6 +129,10 @@ func tcpConnect(ctx context.Context, t Target) error {
 	}
 	return dialError(t, result)
 }
+
+// rawClose closes a socket of ours that has linger 0: the kernel resets
+// the connection and returns at once.
+func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
 
 // connectResult is the outcome of a non-blocking connect on fd: nil when
 // connected, EINPROGRESS while the handshake runs, else why it failed.
