@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,9 +113,15 @@ type Controller struct {
 	// synced is the effective IPVS table of the last successful sync
 	// (health applied), to tell drift from health changes.
 	synced []lvs.VirtualServer
+	// conflicts are the keys reported as someone else's by the last sync,
+	// so each is logged once, not on every pass.
+	conflicts []string
 	// failed is the last revision refused, so a poll seeing it again
-	// does not log it again.
-	failed string
+	// does not log it again; refusal is its error when it could not be
+	// loaded or resolved, which no retry changes, so the next fetch of
+	// the same revision returns it without parsing the files again.
+	failed  string
+	refusal *stageError
 
 	// mu guards the report fields, read by Status at any time.
 	mu        sync.Mutex
@@ -293,6 +300,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 	if err != nil {
 		c.m.fetchErrors.Inc()
 		ferr := &stageError{stage: "fetch", revision: revisionInError(err), err: fmt.Errorf("%s: %w", c.cfg.Source, err)}
+		defer c.setPending(ferr)
 		if c.running != nil || c.cfg.LastGood == nil {
 			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err))
 			return ferr
@@ -316,7 +324,11 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 	}
 	c.setFetched(rev)
 	if c.applied != nil && rev.ID == c.applied.ID {
+		c.setPending(nil)
 		return nil
+	}
+	if c.refusal != nil && rev.ID == c.failed {
+		return c.refusal
 	}
 	return c.applyRevision(rev, res)
 }
@@ -331,7 +343,13 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 				"revision", short(rev.ID), "stage", stage, "err", oneLine(err))
 		}
 		c.failed = rev.ID
-		return &stageError{stage: stage, revision: rev.ID, err: err}
+		serr := &stageError{stage: stage, revision: rev.ID, err: err}
+		c.refusal = nil
+		if stage == "load" || stage == "resolve" {
+			c.refusal = serr
+		}
+		c.setPending(serr)
+		return serr
 	}
 	cluster, err := model.Load(rev.Files)
 	if err != nil {
@@ -354,7 +372,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	}
 	c.running = desired
 	c.applied = rev
-	c.failed = ""
+	c.failed, c.refusal = "", nil
 	res.Applied = true
 	res.Revision = rev.ID
 	c.cfg.Source.Applied(rev.ID)
@@ -365,6 +383,9 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 		}
 	}
 	c.mu.Lock()
+	if !res.FromLastGood {
+		c.report.pending = nil
+	}
 	c.report.running = desired
 	c.report.cluster = desired.Cluster
 	c.report.applied = revisionInfo(rev, c.cfg.Now())
@@ -406,12 +427,23 @@ func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]
 	if err != nil {
 		return done, fmt.Errorf("IPVS: %w", err)
 	}
+	conflicts := make([]string, 0, len(plan.Conflicts))
 	for _, vs := range plan.Conflicts {
-		c.log.Warn("IPVS service exists but is not hakeeper's; left alone", "service", vs.Name, "key", vs.Service.Key().String())
+		key := vs.Service.Key().String()
+		if !slices.Contains(c.conflicts, key) {
+			c.log.Warn("IPVS service exists but is not hakeeper's; left alone", "service", vs.Name, "key", key)
+		}
+		conflicts = append(conflicts, key)
+	}
+	unmanaged := make([]string, 0, len(plan.Unmanaged))
+	for _, svc := range plan.Unmanaged {
+		unmanaged = append(unmanaged, svc.Key().String())
 	}
 	c.synced = table
+	c.conflicts = conflicts
 	c.mu.Lock()
 	c.effective = effective
+	c.report.unmanaged, c.report.conflicts = unmanaged, conflicts
 	c.mu.Unlock()
 	return done, nil
 }

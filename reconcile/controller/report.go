@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hakeeper/hakeeper/lvs"
@@ -21,10 +22,56 @@ type reportState struct {
 	fetched   *status.Revision
 	last      *status.Pass
 	lastError *status.Failure
-	// failing is set while the newest revision or the last pass failed.
+	// failing is set while the last pass failed.
 	failing bool
-	drift   status.Drift
+	// pending is set from a failed fetch or a refused revision until a
+	// fetch finds the source's newest revision applied: the node serves
+	// the last good revision meanwhile, but is not following its source.
+	pending   *stageError
+	drift     status.Drift
+	unmanaged []string
+	conflicts []string
 }
+
+// setPending records (or, with nil, clears) why the node is not running
+// its source's newest revision.
+func (c *Controller) setPending(err *stageError) {
+	c.mu.Lock()
+	c.report.pending = err
+	c.mu.Unlock()
+}
+
+// degradation says why the node is degraded, "" when it is not. Called
+// with c.mu held.
+func (c *Controller) degradation() string {
+	switch {
+	case c.report.running == nil:
+		return "no revision applied yet"
+	case c.report.failing && c.report.lastError != nil:
+		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLineText(c.report.lastError.Message)
+	case c.report.pending != nil:
+		serving := ""
+		if c.report.applied != nil {
+			serving = "; serving revision " + short(c.report.applied.ID)
+		}
+		p := c.report.pending
+		if p.stage == "fetch" {
+			return "fetching the newest revision failed: " + oneLine(p.err) + serving
+		}
+		return "revision " + short(p.revision) + " refused (" + p.stage + "): " + oneLine(p.err) + serving
+	}
+	return ""
+}
+
+// Degradation is the reason the node is degraded, "" when healthy; the
+// status server adds it to /healthz, which stays 200 while the node serves.
+func (c *Controller) Degradation() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.degradation()
+}
+
+func oneLineText(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
 	return &status.Revision{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, At: at}
@@ -81,16 +128,19 @@ func (c *Controller) finishPass(trigger string, start time.Time, d time.Duration
 func (c *Controller) Status() *status.Report {
 	c.mu.Lock()
 	r := &status.Report{
-		Node:          c.cfg.Node,
-		Cluster:       c.report.cluster,
-		Source:        c.cfg.Source.String(),
-		Applied:       c.report.applied,
-		Fetched:       c.report.fetched,
-		LastReconcile: c.report.last,
-		LastError:     c.report.lastError,
-		Healthy:       c.report.running != nil && !c.report.failing,
-		Drift:         c.report.drift,
+		Node:            c.cfg.Node,
+		Cluster:         c.report.cluster,
+		Source:          c.cfg.Source.String(),
+		Applied:         c.report.applied,
+		Fetched:         c.report.fetched,
+		LastReconcile:   c.report.last,
+		LastError:       c.report.lastError,
+		Drift:           c.report.drift,
+		Degraded:        c.degradation(),
+		UnmanagedIPVS:   c.report.unmanaged,
+		ConflictingIPVS: c.report.conflicts,
 	}
+	r.Healthy = r.Degraded == ""
 	running := c.report.running
 	effective := c.effective
 	c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -220,5 +221,81 @@ func TestListenUnixSocket(t *testing.T) {
 	}
 	if _, err := status.Listen("9110"); err == nil {
 		t.Error("address without a host:port accepted")
+	}
+}
+
+// A refused revision keeps the node degraded until the source has a
+// revision that applies: later drift passes (which do not fetch) succeed,
+// but the node is still not running what its source says. /healthz stays
+// 200 (the node serves) and says so in a header and the body.
+func TestRefusedRevisionKeepsNodeDegraded(t *testing.T) {
+	n := start(t)
+	srv := serve(t, n, nil)
+	healthz := func() (int, string, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get(status.DegradedHeader), string(b)
+	}
+	good := n.ctl.Status().Applied.ID
+
+	bad := n.src.set("cluster.yaml", "cluster: test\nnodes: [\n")
+	if _, err := n.reconcile(true); err == nil {
+		t.Fatal("broken revision applied")
+	}
+	if _, err := n.reconcile(false); err != nil { // a drift pass: nothing to repair
+		t.Fatal(err)
+	}
+	st := n.ctl.Status()
+	if st.Healthy || !strings.Contains(st.Degraded, "revision "+bad.ID[:12]+" refused (load)") ||
+		!strings.Contains(st.Degraded, "cluster.yaml:") || !strings.Contains(st.Degraded, "serving revision "+good[:12]) {
+		t.Errorf("after a drift pass: healthy=%v degraded=%q; want degraded naming the refused revision, file:line and the one served", st.Healthy, st.Degraded)
+	}
+	code, header, body := healthz()
+	if code != 200 || !strings.Contains(header, "refused (load)") || !strings.HasPrefix(body, "ok, degraded: revision "+bad.ID[:12]) {
+		t.Errorf("/healthz while degraded: %d, header %q, body %q", code, header, body)
+	}
+	var text bytes.Buffer
+	status.WriteText(&text, st, time.Now())
+	if !strings.Contains(text.String(), "DEGRADED: revision "+bad.ID[:12]) {
+		t.Errorf("status text lacks the degradation:\n%s", text.String())
+	}
+
+	// The same revision fetched again is refused without being parsed
+	// and counted again.
+	errs := metricValue(t, n.ctl.Metrics(), "hakeeper_reconcile_errors_total")
+	if _, err := n.reconcile(true); err == nil || !strings.Contains(err.Error(), "cluster.yaml:") {
+		t.Errorf("refetched broken revision: %v", err)
+	}
+	if got := metricValue(t, n.ctl.Metrics(), "hakeeper_reconcile_errors_total"); got != errs {
+		t.Errorf("refetching the refused revision counted %v more errors", got-errs)
+	}
+
+	// An unreachable source is degraded too, across drift passes.
+	n.src.set("cluster.yaml", defaultCluster()) // back to the applied revision
+	if _, err := n.reconcile(true); err != nil {
+		t.Fatal(err)
+	}
+	if st := n.ctl.Status(); !st.Healthy || st.Degraded != "" {
+		t.Errorf("source back at the applied revision: healthy=%v degraded=%q", st.Healthy, st.Degraded)
+	}
+	if code, header, body := healthz(); code != 200 || header != "" || body != "ok\n" {
+		t.Errorf("/healthz when healthy: %d %q %q", code, header, body)
+	}
+	n.src.fail(errors.New("dial tcp: connection refused"))
+	n.reconcile(true)
+	n.reconcile(false)
+	if st := n.ctl.Status(); st.Healthy || !strings.Contains(st.Degraded, "fetching the newest revision failed") ||
+		!strings.Contains(st.Degraded, "connection refused") {
+		t.Errorf("source unreachable: healthy=%v degraded=%q", st.Healthy, st.Degraded)
+	}
+	n.src.set("cluster.yaml", defaultCluster())
+	n.reconcile(true)
+	if st := n.ctl.Status(); !st.Healthy {
+		t.Errorf("source reachable again: degraded=%q", st.Degraded)
 	}
 }

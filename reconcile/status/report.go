@@ -31,6 +31,16 @@ type Report struct {
 	VIPGroups []VIPGroup `json:"vipGroups"`
 	Services  []Service  `json:"services"`
 	Drift     Drift      `json:"drift"`
+	// Degraded says why Healthy is false ("" when healthy): the pass that
+	// failed, or the newer revision refused while the applied one keeps
+	// serving.
+	Degraded string `json:"degraded,omitempty"`
+	// UnmanagedIPVS lists IPVS services in the kernel that hakeeper does
+	// not own and does not want (made by hand or another tool): never
+	// touched. ConflictingIPVS lists those whose key a desired service
+	// wants but hakeeper does not own (left alone unless adopted).
+	UnmanagedIPVS   []string `json:"unmanagedIPVS,omitempty"`
+	ConflictingIPVS []string `json:"conflictingIPVS,omitempty"`
 }
 
 // Revision identifies one version of the description.

@@ -27,6 +27,29 @@ type Provider interface {
 	Running() *model.NodeState
 }
 
+// Degrader is a Provider that tells cheaply why it is degraded ("" when
+// it is not), so /healthz need not build the whole report.
+type Degrader interface {
+	Degradation() string
+}
+
+// DegradedHeader is set on a 200 /healthz answer of a degraded node.
+const DegradedHeader = "X-Hakeeper-Degraded"
+
+// headerValue makes s safe and short enough for one header line.
+func headerValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 512 {
+		s = s[:512]
+	}
+	return s
+}
+
 // Handler serves /status, /config, /healthz and, when set, /metrics and
 // /hooks/git.
 func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
@@ -43,13 +66,25 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 		writeJSON(w, http.StatusOK, ns)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		// Alive and running a configuration; a refused newer revision is
-		// the status report's business, not a reason to restart us.
+		// Alive and running a configuration: 200. A refused newer revision
+		// or an unreachable source is no reason to restart or fence us, but
+		// a probe must be able to see it: header and body say degraded.
 		if p.Running() == nil {
 			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ok\n")
+		var why string
+		if d, ok := p.(Degrader); ok {
+			why = d.Degradation()
+		} else {
+			why = p.Status().Degraded
+		}
+		if why == "" {
+			io.WriteString(w, "ok\n")
+			return
+		}
+		w.Header().Set(DegradedHeader, headerValue(why))
+		io.WriteString(w, "ok, degraded: "+why+"\n")
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)

@@ -29,6 +29,9 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	health := "healthy"
 	if !r.Healthy {
 		health = "DEGRADED"
+		if r.Degraded != "" {
+			health += ": " + r.Degraded
+		}
 	}
 	p("Health:\t%s\n", health)
 	if e := r.LastError; e != nil {
@@ -43,6 +46,12 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 		p(" (last: %s, %s)", r.Drift.LastWhat, ago(r.Drift.Last, now))
 	}
 	p("\n")
+	if len(r.UnmanagedIPVS) > 0 {
+		p("Unmanaged IPVS:\t%s (not hakeeper's, left alone)\n", strings.Join(r.UnmanagedIPVS, ", "))
+	}
+	if len(r.ConflictingIPVS) > 0 {
+		p("Conflicting IPVS:\t%s (wanted, but made by someone else; left alone)\n", strings.Join(r.ConflictingIPVS, ", "))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
