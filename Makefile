@@ -60,7 +60,7 @@ test: deps lint
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
 test-vm: deps
 	$(GO) test ./test/vm
-	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel
+	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
 # failover table measured side by side with keepalived (needs root), and
