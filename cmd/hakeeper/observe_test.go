@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hakeeper/hakeeper/lvs"
+	lvstesting "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile/status"
+)
+
+const observeCluster = `cluster: obs
+nodes:
+  lb1: {address: 192.0.2.1, interface: hkl-none0}
+vipGroups:
+  web:
+    vrid: 51
+    vips: [192.0.2.100/32]
+    nodes: [lb1]
+services:
+  http:
+    vip: 192.0.2.100
+    port: 80
+    check: {tcp: {}}
+    realServers:
+      - {address: 198.51.100.1}
+      - {address: 198.51.100.2}
+`
+
+// daemonProvider serves a fixed report and the desired state as running.
+type daemonProvider struct {
+	report  *status.Report
+	running *model.NodeState
+}
+
+func (p daemonProvider) Status() *status.Report    { return p.report }
+func (p daemonProvider) Running() *model.NodeState { return p.running }
+
+// Live `hakeeper plan` plans the IPVS side with the daemon's health: a
+// server the daemon took out as down is not a pending "+ real-server";
+// without a daemon every server is assumed up, and the plan says so.
+func TestPlanUsesDaemonHealth(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(file, []byte(observeCluster), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desired, err := desiredFor(file, "lb1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IPVS as the daemon left it: 198.51.100.2 failed its check and is out.
+	ipvs := &lvstesting.Fake{}
+	ownedPath := filepath.Join(dir, "ipvs-owned.json")
+	table := lvs.TableFromModel(desired.Services)
+	table[0].Destinations = table[0].Destinations[:1]
+	if _, _, err := (&lvs.Programmer{IPVS: ipvs, StatePath: ownedPath}).Sync(table); err != nil {
+		t.Fatal(err)
+	}
+	report := &status.Report{Node: "lb1", Healthy: true, Services: []status.Service{{Name: "http", Key: "tcp/192.0.2.100:80",
+		RealServers: []status.RealServer{
+			{Address: "198.51.100.1:80", Health: "up", InIPVS: true, Weight: 1},
+			{Address: "198.51.100.2:80", Health: "down"},
+		}}}}
+	srv := httptest.NewServer(status.Handler(daemonProvider{report: report, running: desired}, nil, nil))
+	defer srv.Close()
+
+	var stderr bytes.Buffer
+	observer := &nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), ownedPath: ownedPath, stderr: &stderr,
+		openIPVS: func() (lvs.IPVS, func(), error) { return ipvs, func() {}, nil }}
+	old := liveObserver
+	setLiveObserver(observer)
+	t.Cleanup(func() { setLiveObserver(old) })
+	writesBefore := ipvs.Writes
+
+	code, stdout, errOut := runCLI(t, "plan", "--node", "lb1", file)
+	if code != exitOK || strings.Contains(stdout, "198.51.100.2") {
+		t.Errorf("daemon reports 198.51.100.2 down: exit %d, want 0 and no change for it:\n%s%s", code, stdout, errOut)
+	}
+	if strings.Contains(stderr.String(), "assumed up") {
+		t.Errorf("health assumed although the daemon answered: %s", stderr.String())
+	}
+
+	// Back up in the daemon's eyes: now it is a pending add.
+	report.Services[0].RealServers[1].Health = "up"
+	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", file)
+	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") {
+		t.Errorf("daemon reports 198.51.100.2 up: exit %d, want 2 with it added:\n%s", code, stdout)
+	}
+
+	// No daemon: health is assumed up, and the output says so.
+	observer.addr = "127.0.0.1:1"
+	stderr.Reset()
+	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", file)
+	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || !strings.Contains(stderr.String(), "every real server is assumed up") {
+		t.Errorf("no daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr.String())
+	}
+	if ipvs.Writes != writesBefore {
+		t.Errorf("plan wrote to IPVS (%d writes)", ipvs.Writes-writesBefore)
+	}
+}
+
+func TestEffectiveServices(t *testing.T) {
+	desired, err := desiredFor(writeTemp(t, strings.Replace(observeCluster, "check: {tcp: {}}", "check: {tcp: {}}\n    drain: true\n    startDown: true", 1)), "lb1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		desc    string
+		health  map[serverKey]string
+		weights string // address=weight of the servers programmed
+	}{
+		{desc: "no daemon: all up", health: nil, weights: "198.51.100.1:80=1 198.51.100.2:80=1"},
+		{desc: "one down, drained", health: map[serverKey]string{{"tcp/192.0.2.100:80", "198.51.100.1:80"}: "up", {"tcp/192.0.2.100:80", "198.51.100.2:80"}: "down"},
+			weights: "198.51.100.1:80=1 198.51.100.2:80=0"},
+		{desc: "unknown to the daemon with startDown: down", health: map[serverKey]string{{"tcp/192.0.2.100:80", "198.51.100.1:80"}: "up"},
+			weights: "198.51.100.1:80=1 198.51.100.2:80=0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			var got []string
+			for _, rs := range effectiveServices(desired.Services, tc.health)[0].RealServers {
+				got = append(got, fmt.Sprintf("%s:%d=%d", rs.Address, rs.Port, rs.Weight))
+			}
+			if strings.Join(got, " ") != tc.weights {
+				t.Errorf("got %v, want %s", got, tc.weights)
+			}
+		})
+	}
+}
+
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
