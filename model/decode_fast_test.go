@@ -1,6 +1,8 @@
 package model
 
 import (
+	"reflect"
+	"runtime"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -47,5 +49,40 @@ func TestSourcesFirstPlaceWinsWithDottedKeys(t *testing.T) {
 				t.Errorf("services.web.port recorded at line %d, want %d", got, tc.wantLine)
 			}
 		})
+	}
+}
+
+// TestDecodeParallelParseMatchesSequential decodes files with problems
+// of every stage (binary data, bad YAML, duplicates across files, a
+// second document) with files parsed ahead on several goroutines and
+// inline on one: clusters, sources and errors must be identical.
+func TestDecodeParallelParseMatchesSequential(t *testing.T) {
+	files := []File{
+		{Name: "a.yaml", Data: []byte("cluster: east\nnodes:\n  lb1: {address: 192.0.2.1}\nservices:\n  web: {vip: 192.0.2.10, port: 80}\n")},
+		{Name: "b.yaml", Data: []byte("nodes:\n  lb1: {address: 192.0.2.9}\n  lb2: {address: 192.0.2.2, bogus: 1}\n")},
+		{Name: "c.yaml", Data: []byte("nodes: [\n")},
+		{Name: "d.yaml", Data: []byte("\x00\x01")},
+		{Name: "e.yaml", Data: []byte("services:\n  db: {vip: 192.0.2.11, port: 5432}\n---\nx: 1\n")},
+		{Name: "f.yaml", Data: []byte("cluster: west\n")},
+	}
+	decode := func(procs int) (*Cluster, []string) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		c, errs := Decode(files)
+		var msgs []string
+		for _, e := range errs {
+			msgs = append(msgs, e.Error())
+		}
+		return c, msgs
+	}
+	seqCluster, seqErrs := decode(1)
+	parCluster, parErrs := decode(4)
+	if !reflect.DeepEqual(seqErrs, parErrs) {
+		t.Errorf("errors differ:\nsequential %q\nparallel   %q", seqErrs, parErrs)
+	}
+	if !reflect.DeepEqual(seqCluster, parCluster) {
+		t.Errorf("clusters differ:\nsequential %+v\nparallel   %+v", seqCluster, parCluster)
+	}
+	if len(seqErrs) < 5 {
+		t.Errorf("want an error from each broken file, got %q", seqErrs)
 	}
 }
