@@ -32,6 +32,11 @@ import (
 // DefaultInterval is how often drift is checked when nothing else happens.
 const DefaultInterval = 10 * time.Second
 
+// DefaultFetchTimeout bounds one fetch from the source. A remote that
+// accepts the connection and then stalls must not hold the pass forever:
+// health changes and drift repair wait for it, and so would Shutdown.
+const DefaultFetchTimeout = time.Minute
+
 // Engine is the VRRP engine.
 type Engine interface {
 	Apply(*model.NodeState) error
@@ -85,6 +90,8 @@ type Config struct {
 	LastGood *LastGood
 	// Interval between drift checks (DefaultInterval when 0).
 	Interval time.Duration
+	// FetchTimeout bounds one Source.Latest (DefaultFetchTimeout when 0).
+	FetchTimeout time.Duration
 	// RemoveServicesOnShutdown deletes the IPVS services hakeeper owns on
 	// Shutdown. Off by default: traffic keeps flowing while hakeeper
 	// restarts, and a restart adopts the table with no change.
@@ -105,9 +112,11 @@ type Controller struct {
 	fetchNow  chan string
 	repairNow chan string
 
-	// pass serialises Reconcile; the fields below it are written only
-	// while it is held.
-	pass    sync.Mutex
+	// pass serialises Reconcile and Shutdown: a one-slot semaphore, so
+	// waiting for it can give up when a context ends. The fields below
+	// it are written only while it is held.
+	pass    chan struct{}
+	closed  bool             // Shutdown ran: later passes do nothing
 	running *model.NodeState // the desired state in force
 	applied *source.Revision
 	// synced is the effective IPVS table of the last successful sync
@@ -123,10 +132,12 @@ type Controller struct {
 	failed  string
 	refusal *stageError
 
-	// mu guards the report fields, read by Status at any time.
-	mu        sync.Mutex
-	report    reportState
-	effective map[string][]model.RealServerSpec // service name → servers in IPVS
+	// mu guards the report fields, read by Status at any time, and
+	// cancelPass, which ends the pass in progress (Shutdown uses it).
+	mu         sync.Mutex
+	cancelPass context.CancelFunc
+	report     reportState
+	effective  map[string][]model.RealServerSpec // service name → servers in IPVS
 }
 
 // Result is what one pass did.
@@ -154,6 +165,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -167,6 +181,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
 		fetchNow:  make(chan string, 1),
 		repairNow: make(chan string, 1),
+		pass:      make(chan struct{}, 1),
 	}
 	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine})
 	return c, nil
@@ -246,12 +261,43 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
+// lockPass takes the pass semaphore, or gives up when ctx ends.
+func (c *Controller) lockPass(ctx context.Context) error {
+	select {
+	case c.pass <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Controller) unlockPass() { <-c.pass }
+
 // Shutdown stops the engine gracefully (priority-0 adverts, VIPs
-// released) and the checker; IPVS services stay unless configured.
+// released) and the checker; IPVS services stay unless configured. A pass
+// in progress is cancelled first; if it still does not end before ctx,
+// the engine and checker are stopped anyway (they are safe to stop
+// concurrently) and the IPVS services are left as they are.
 func (c *Controller) Shutdown(ctx context.Context) error {
-	c.pass.Lock()
-	defer c.pass.Unlock()
+	c.mu.Lock()
+	if c.cancelPass != nil {
+		c.cancelPass()
+	}
+	c.mu.Unlock()
 	var errs []error
+	if err := c.lockPass(ctx); err != nil {
+		c.log.Error("a reconcile pass did not end; stopping without it", "err", err)
+		errs = append(errs, fmt.Errorf("waiting for the reconcile pass in progress: %w", err))
+		if err := c.cfg.Engine.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if c.cfg.Checker != nil {
+			c.cfg.Checker.Close()
+		}
+		return errors.Join(errs...)
+	}
+	defer c.unlockPass()
+	c.closed = true
 	if err := c.cfg.Engine.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -275,15 +321,30 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 // against the state in force. The error is also logged, counted and
 // reported in the status.
 func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) (Result, error) {
-	c.pass.Lock()
-	defer c.pass.Unlock()
+	if err := c.lockPass(ctx); err != nil {
+		return Result{}, err
+	}
+	defer c.unlockPass()
+	if c.closed {
+		return Result{}, errors.New("controller: shut down")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.mu.Lock()
+	c.cancelPass = cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cancelPass = nil
+		c.mu.Unlock()
+	}()
 	start := time.Now()
 	var res Result
 	var err error
 	if fetch {
 		err = c.fetchAndApply(ctx, &res)
 	}
-	if c.running != nil && !res.Applied {
+	if c.running != nil && !res.Applied && ctx.Err() == nil {
 		if rerr := c.repair(&res); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -296,7 +357,12 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 
 // fetchAndApply gets the newest revision and applies it if it is new.
 func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
-	rev, err := c.cfg.Source.Latest(ctx)
+	fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchTimeout)
+	rev, err := c.cfg.Source.Latest(fctx)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err() // cancelled by Shutdown: apply nothing more
+	}
+	cancel()
 	if err != nil {
 		c.m.fetchErrors.Inc()
 		ferr := &stageError{stage: "fetch", revision: revisionInError(err), err: fmt.Errorf("%s: %w", c.cfg.Source, err)}

@@ -189,6 +189,12 @@ func newNodeFrom(t testing.TB, src source.Source, stateDir string) *node {
 
 func newNodeNamed(t testing.TB, name string, src source.Source, stateDir string) *node {
 	t.Helper()
+	return newNodeWith(t, name, src, stateDir, nil)
+}
+
+// newNodeWith lets tune change the controller's configuration.
+func newNodeWith(t testing.TB, name string, src source.Source, stateDir string, tune func(*controller.Config)) *node {
+	t.Helper()
 	clock := fake.NewClock(epoch)
 	n := &node{t: t, clock: clock, net: fake.NewNetwork(clock), addrs: fake.NewAddresses(),
 		ipvs: &lvstesting.Fake{}, checker: newFakeChecker(), stateDir: stateDir}
@@ -201,13 +207,17 @@ func newNodeNamed(t testing.TB, name string, src source.Source, stateDir string)
 	}
 	n.engine = &countingEngine{Engine: e}
 	t.Cleanup(func() { e.Shutdown(context.Background()) })
-	n.ctl, err = controller.New(controller.Config{
+	cfg := controller.Config{
 		Node: name, Source: src, Engine: n.engine,
 		IPVS:     &lvs.Programmer{IPVS: n.ipvs, StatePath: filepath.Join(stateDir, "ipvs-owned.json")},
 		Checker:  n.checker,
 		Addrs:    n.addrs,
 		LastGood: controller.NewLastGood(stateDir),
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	n.ctl, err = controller.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
