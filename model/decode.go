@@ -38,20 +38,40 @@ const (
 // is returned even when there are errors (partially filled), with Sources
 // recording where each field was written.
 //
+// Sources keeps a reference to files to find positions inside entries when
+// an error needs them: do not modify the files' Data afterwards.
+//
 // An empty or comment-only file is an error when it is the only file with
 // content: a description split over several files may contain empty ones
 // (for example a placeholder for a team's services).
 func Decode(files []File) (*Cluster, ErrorList) {
-	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, sourcesHint(files))}}
-	d := &decoder{cluster: c, src: c.Sources}
+	d := decode(files, false)
+	if d.ambiguous {
+		// A key containing '.' or '[' lets two places spell one path, and
+		// then the first one written wins: only a table of every path in
+		// decoding order can say which that was.
+		d = decode(files, true)
+	}
+	return d.cluster, d.errs
+}
+
+// decode decodes files, recording every path in Sources or (recordAll
+// false) only the top level.
+func decode(files []File, recordAll bool) *decoder {
+	src := NewSources()
+	if !recordAll {
+		src.files = files
+	}
+	c := &Cluster{Sources: src}
+	d := &decoder{cluster: c, src: src, recordAll: recordAll}
 	if len(files) == 0 {
 		d.errs = append(d.errs, &Error{Msg: "no files to decode"})
-		return c, d.errs
+		return d
 	}
 	var empty []File
 	parsed := parseAhead(files)
 	for i, f := range files {
-		if d.decodeFile(f, parsed.wait(i)) {
+		if d.decodeFile(i, f, parsed.wait(i)) {
 			empty = append(empty, f)
 		}
 		parsed.done(i)
@@ -65,21 +85,7 @@ func Decode(files []File) (*Cluster, ErrorList) {
 		d.errs = append(d.errs, &Error{Msg: fmt.Sprintf("too many errors; stopped after %d", maxErrors)})
 	}
 	d.errs.Sort()
-	return c, d.errs
-}
-
-// sourcesHint estimates how many paths Decode records: one or two per
-// line (a key, or a list item and its first key: "- address: ..."). Sizing
-// the table once saves growing it step by step while a large description
-// is decoded.
-func sourcesHint(files []File) int {
-	n := 0
-	for _, f := range files {
-		if len(f.Data) <= MaxFileSize {
-			n += 2 * bytes.Count(f.Data, []byte{'\n'})
-		}
-	}
-	return n
+	return d
 }
 
 // parsedFile is one file's text check and YAML parse, which need nothing
@@ -173,9 +179,17 @@ type decoder struct {
 	errs      ErrorList
 	truncated bool
 
+	// recordAll records every path in src; otherwise only the top
+	// level (see Sources).
+	recordAll bool
+	// skip holds the entries Decode refused as defined twice when a file
+	// is decoded again for its positions (Sources.fileTable).
+	skip map[string]bool
+
 	// Per file.
-	file   string
-	budget int
+	file      string
+	fileIndex int
+	budget    int
 	// expanding holds the aliases being followed, to stop cycles (&a [*a]).
 	expanding map[*yaml.Node]bool
 	budgetHit bool
@@ -191,8 +205,9 @@ type decoder struct {
 
 // decodeFile decodes one parsed file into d.cluster. It reports whether
 // the file held no document at all.
-func (d *decoder) decodeFile(f File, pf *parsedFile) (empty bool) {
+func (d *decoder) decodeFile(i int, f File, pf *parsedFile) (empty bool) {
 	d.file = f.Name
+	d.fileIndex = i
 	d.budget = decodeBudgetBase + decodeBudgetPerByte*len(f.Data)
 	d.expanding = map[*yaml.Node]bool{}
 	d.budgetHit = false
@@ -374,16 +389,42 @@ func (d *decoder) setSource(path string, n *yaml.Node) {
 	}
 }
 
-// record is setSource below the top level. Paths there are unique within
-// one Decode (duplicate keys and entries defined in two files are refused
-// before their values are decoded) unless a key itself contains a path
-// separator; recording blindly halves the table work of a large file.
+// record is setSource below the top level, when every path is recorded.
+// Paths there are unique within one Decode (duplicate keys and entries
+// defined in two files are refused before their values are decoded)
+// unless a key itself contains a path separator; recording blindly halves
+// the table work of a large file.
 func (d *decoder) record(path string, n *yaml.Node) {
+	if !d.recordAll {
+		return
+	}
 	if d.ambiguous {
 		d.setSource(path, n)
 		return
 	}
-	d.src.byPath[path] = d.pos(n)
+	d.src.byPath[path] = source{Pos: d.pos(n)}
+}
+
+// recordEntry records an entry of a keyed section ("services.web") or
+// the defaults, with the file whose table holds the paths below it.
+func (d *decoder) recordEntry(path string, n *yaml.Node) {
+	if d.recordAll {
+		d.record(path, n)
+		return
+	}
+	d.src.byPath[path] = source{Pos: d.pos(n), file: d.fileIndex + 1}
+}
+
+// refuse notes an entry skipped as defined twice, so that decoding its
+// file again for positions skips it too.
+func (d *decoder) refuse(path string) {
+	if d.recordAll {
+		return
+	}
+	if d.src.refused == nil {
+		d.src.refused = map[refusal]bool{}
+	}
+	d.src.refused[refusal{d.fileIndex, path}] = true
 }
 
 // decodeRoot decodes a file's top-level mapping into the shared cluster.
@@ -414,24 +455,32 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 				continue
 			}
 			if prev, ok := d.src.byPath[name]; ok && d.cluster.Name != s {
-				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev)
+				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev.Pos)
 				continue
 			}
 			d.setSource(name, kv.key)
 			d.cluster.Name = s
 			continue
 		case "defaults":
-			if prev, ok := d.src.byPath[name]; ok {
-				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev)
+			if d.skip[name] {
 				continue
 			}
+			if prev, ok := d.src.byPath[name]; ok {
+				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev.Pos)
+				d.refuse(name)
+				continue
+			}
+			d.recordEntry(name, kv.key)
 		}
 		d.setSource(name, kv.key)
 		d.decodeValue(kv.val, v.FieldByIndex(f.index), name)
 	}
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	commandType     = reflect.TypeFor[Command]()
+)
 
 // parseInt reads an !!int scalar. Plain decimals (nearly every integer in
 // a description) are parsed directly; other forms (0x1f, 0o17, 1_000,
@@ -603,7 +652,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 		}
 		p := d.paths.join(path, name)
 		d.record(p, kv.key)
-		ok = d.decodeValue(kv.val, v.FieldByIndex(f.index), p) && ok
+		fv := v.FieldByIndex(f.index)
+		ok = d.decodeValue(kv.val, fv, p) && ok
+		if !d.recordAll && fv.Type() == commandType && fv.Addr().Interface().(*Command).IsZero() {
+			// Validate asks whether an empty command was written at all
+			// (`master: ""`) for every notify block: answer from here.
+			d.src.byPath[p] = source{Pos: d.pos(kv.key)}
+		}
 	}
 	return ok
 }
@@ -621,23 +676,35 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(t))
 	}
+	// A keyed section of the cluster ("services"), whose entries are
+	// recorded even when paths below the top level are not.
+	section := !strings.ContainsAny(path, ".[")
 	ok := true
 	// One key value reused: MapIndex and SetMapIndex copy it.
 	key := reflect.New(t.Key()).Elem()
 	for _, kv := range d.pairs(n, path) {
 		key.SetString(kv.key.Value)
 		p := d.paths.join(path, kv.key.Value)
+		if d.skip[p] {
+			ok = false
+			continue
+		}
 		// Within one mapping pairs() rejects duplicates, so an existing
 		// entry comes from an earlier file.
 		if v.MapIndex(key).IsValid() {
 			d.errorf(kv.key, p, "defined twice: also at %s", d.src.Lookup(p))
+			d.refuse(p)
 			ok = false
 			continue
 		}
 		if strings.ContainsAny(kv.key.Value, ".[") {
 			d.ambiguous = true
 		}
-		d.record(p, kv.key)
+		if section {
+			d.recordEntry(p, kv.key)
+		} else {
+			d.record(p, kv.key)
+		}
 		ev := reflect.New(t.Elem()).Elem()
 		ok = d.decodeValue(kv.val, ev, p) && ok
 		v.SetMapIndex(key, ev)

@@ -58,7 +58,7 @@ func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
 	if pos == (Pos{}) && v.c.Sources != nil {
 		// Something missing altogether (no nodes section): name the file.
-		pos = v.c.Sources.byPath[""]
+		pos = v.c.Sources.byPath[""].Pos
 	}
 	v.errs = append(v.errs, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
@@ -69,16 +69,6 @@ func (v *validator) where(path string) string {
 		return p
 	}
 	return path
-}
-
-// written reports whether path was written in the source, even with an
-// empty value (`master: ""` decodes to the same Command as no master).
-func (s *Sources) written(path string) bool {
-	if s == nil {
-		return false
-	}
-	_, ok := s.byPath[path]
-	return ok
 }
 
 func namesOf[V any](m map[string]V) []string {
@@ -281,7 +271,7 @@ func (v *validator) weight(path string, w int) {
 func (v *validator) command(path string, c Command, required bool) {
 	switch {
 	case c.IsZero():
-		if required || v.c.Sources.written(path) {
+		if required || v.c.Sources.writtenEmptyCommand(path) {
 			v.errorf(path, "command is empty")
 		}
 	case c.Shell != "" && strings.TrimSpace(c.Shell) == "":
