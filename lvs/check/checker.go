@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -100,10 +101,15 @@ type Checker struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	running  sync.WaitGroup
+	// fastTCP: tcp checks use the built-in probe, so they run in batches
+	// (batch.go) rather than through the Probe function.
+	fastTCP bool
+	batches sync.Pool // *tcpBatch
 
 	mu      sync.Mutex
 	closed  bool
 	servers map[Key]*server
+	ready   *tcpBatch // tcp checks due, waiting for their batch to start
 }
 
 // server is one checked (or unchecked) real server.
@@ -112,9 +118,14 @@ type server struct {
 	spec    *model.CheckSpec // nil: not checked, always up
 	target  Target
 	probe   Probe
-	badSpec error // why the probe could not be built; every run fails with it
-	ctx     context.Context
+	badSpec error           // why the probe could not be built; every run fails with it
+	batched bool            // a tcp check run in batches, not through probe
+	fire    func()          // the timer callback, made once
+	ctx     context.Context // nil for batched checks
 	cancel  context.CancelFunc
+	// stopped is set (under Checker.mu) when the server is removed,
+	// replaced or the Checker closed; a run in flight drops its result.
+	stopped atomic.Bool
 
 	// Guarded by Checker.mu.
 	service    string
@@ -137,9 +148,11 @@ func New(opts Options) *Checker {
 		workers:  make(chan struct{}, cmp.Or(max(opts.Workers, 0), DefaultWorkers)),
 		changes:  make(chan struct{}, 1),
 		servers:  map[Key]*server{},
+		fastTCP:  opts.NewProbe == nil,
 	}
+	c.batches.New = func() any { return new(tcpBatch) }
 	if c.clock == nil {
-		c.clock = SystemClock{}
+		c.clock = newSlotClock()
 	}
 	if c.newProbe == nil {
 		c.newProbe = NewProbe
@@ -218,7 +231,11 @@ func (c *Checker) newServer(key Key, service string, rs *model.RealServerSpec) *
 	if s.badSpec != nil {
 		c.log.Error("health check cannot run", "server", key.String(), "err", s.badSpec)
 	}
-	s.ctx, s.cancel = context.WithCancel(c.ctx)
+	s.fire = func() { c.fired(s) }
+	s.batched = c.fastTCP && spec.Type == "tcp" && s.badSpec == nil
+	if !s.batched {
+		s.ctx, s.cancel = context.WithCancel(c.ctx)
+	}
 	return s
 }
 
@@ -257,11 +274,12 @@ func (c *Checker) schedule(s *server, due time.Time) {
 		due = r.Add(slot)
 	}
 	s.due = due
-	s.timer = c.clock.AfterFunc(due.Sub(c.clock.Now()), func() { c.run(s) })
+	s.timer = c.clock.AfterFunc(due.Sub(c.clock.Now()), s.fire)
 }
 
 // stop cancels s's timer and any check of it in flight. Called with c.mu held.
 func (c *Checker) stop(s *server) {
+	s.stopped.Store(true)
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -270,17 +288,37 @@ func (c *Checker) stop(s *server) {
 	}
 }
 
-// run performs one scheduled check of s and schedules the next.
-func (c *Checker) run(s *server) {
+// fired starts the check of s that is due: a tcp check joins the batch
+// about to start, any other runs in a goroutine of its own. It does not
+// block (see Clock).
+func (c *Checker) fired(s *server) {
 	c.mu.Lock()
-	if c.closed || c.servers[s.key] != s {
+	if s.stopped.Load() {
 		c.mu.Unlock()
 		return
 	}
 	c.running.Add(1)
-	due := s.due
+	if !s.batched {
+		c.mu.Unlock()
+		go c.run(s)
+		return
+	}
+	start := c.ready == nil
+	if start {
+		c.ready = c.batches.Get().(*tcpBatch)
+	}
+	c.ready.servers = append(c.ready.servers, s)
 	c.mu.Unlock()
+	if start {
+		go c.runBatch()
+	}
+}
+
+// run performs one scheduled check of s through its probe and schedules
+// the next.
+func (c *Checker) run(s *server) {
 	defer c.running.Done()
+	due := s.due
 
 	select {
 	case c.workers <- struct{}{}:
@@ -298,10 +336,17 @@ func (c *Checker) run(s *server) {
 	<-c.workers
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.servers[s.key] != s {
+	c.finish(s, r, tries)
+	c.mu.Unlock()
+}
+
+// finish records the outcome of a check of s and schedules the next.
+// Called with c.mu held.
+func (c *Checker) finish(s *server, r Result, tries int) {
+	if s.stopped.Load() {
 		return // removed or replaced while running
 	}
+	due, every := s.due, interval(s.spec)
 	now := c.clock.Now()
 	s.last, s.lastTries, s.lastCheck = r, tries, now
 	s.checks++

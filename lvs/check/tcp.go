@@ -47,48 +47,9 @@ func newTCP() Probe {
 // a loopback connect (doing both ends' handshake) often does — costing
 // thread wake-ups and context switches on every check.
 func tcpConnect(ctx context.Context, t Target) error {
-	if !t.Address.IsValid() {
-		return fmt.Errorf("dial tcp %s: no address", t)
-	}
-	var (
-		family  = unix.AF_INET
-		sa4     unix.RawSockaddrInet4
-		sa6     unix.RawSockaddrInet6
-		sa      unsafe.Pointer
-		saLen   uintptr
-		port    = [2]byte{byte(t.Port >> 8), byte(t.Port)}
-		netPort = *(*uint16)(unsafe.Pointer(&port))
-	)
-	if a := t.Address.Unmap(); a.Is4() {
-		sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: netPort, Addr: a.As4()}
-		sa, saLen = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
-	} else {
-		family = unix.AF_INET6
-		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: netPort, Addr: t.Address.As16(), Scope_id: zoneID(t)}
-		sa, saLen = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
-	}
-	r, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if errno != 0 {
-		return dialError(t, os.NewSyscallError("socket", errno))
-	}
-	fd := int(r)
-	// Set before connecting, so even a close racing the handshake resets.
-	linger := unix.Linger{Onoff: 1, Linger: 0}
-	if _, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&linger)), unsafe.Sizeof(linger), 0); errno != 0 {
-		rawClose(fd)
-		return dialError(t, os.NewSyscallError("setsockopt", errno))
-	}
-	_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), saLen)
-	runtime.KeepAlive(&sa4)
-	runtime.KeepAlive(&sa6)
-	switch errno {
-	case 0:
-		rawClose(fd)
-		return nil
-	case unix.EINPROGRESS, unix.EINTR:
-	default:
-		rawClose(fd)
-		return dialError(t, os.NewSyscallError("connect", errno))
+	fd, err := tcpStart(t)
+	if fd < 0 {
+		return err
 	}
 	// One look without waiting: a server on this host (or the listener's
 	// half of the handshake done in this thread) has answered already.
@@ -128,6 +89,57 @@ func tcpConnect(ctx context.Context, t Target) error {
 		return dialError(t, werr)
 	}
 	return dialError(t, result)
+}
+
+// tcpStart opens a non-blocking socket with linger 0 and starts
+// connecting it to t, all as raw system calls (see tcpConnect). It returns
+// the socket while the handshake is in progress, or -1 and the outcome
+// when the connect finished at once (nil error: connected, already reset).
+func tcpStart(t Target) (int, error) {
+	if !t.Address.IsValid() {
+		return -1, fmt.Errorf("dial tcp %s: no address", t)
+	}
+	var (
+		family  = unix.AF_INET
+		sa4     unix.RawSockaddrInet4
+		sa6     unix.RawSockaddrInet6
+		sa      unsafe.Pointer
+		saLen   uintptr
+		port    = [2]byte{byte(t.Port >> 8), byte(t.Port)}
+		netPort = *(*uint16)(unsafe.Pointer(&port))
+	)
+	if a := t.Address.Unmap(); a.Is4() {
+		sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: netPort, Addr: a.As4()}
+		sa, saLen = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
+	} else {
+		family = unix.AF_INET6
+		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: netPort, Addr: t.Address.As16(), Scope_id: zoneID(t)}
+		sa, saLen = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
+	}
+	r, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if errno != 0 {
+		return -1, dialError(t, os.NewSyscallError("socket", errno))
+	}
+	fd := int(r)
+	// Set before connecting, so even a close racing the handshake resets.
+	linger := unix.Linger{Onoff: 1, Linger: 0}
+	if _, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&linger)), unsafe.Sizeof(linger), 0); errno != 0 {
+		rawClose(fd)
+		return -1, dialError(t, os.NewSyscallError("setsockopt", errno))
+	}
+	_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), saLen)
+	runtime.KeepAlive(&sa4)
+	runtime.KeepAlive(&sa6)
+	switch errno {
+	case 0:
+		rawClose(fd)
+		return -1, nil
+	case unix.EINPROGRESS, unix.EINTR:
+		return fd, nil
+	default:
+		rawClose(fd)
+		return -1, dialError(t, os.NewSyscallError("connect", errno))
+	}
 }
 
 // rawClose closes a socket of ours that has linger 0: the kernel resets
