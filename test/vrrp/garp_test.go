@@ -126,10 +126,11 @@ func TestSplitBrainHeal(t *testing.T) {
 	time.Sleep(3 * fast)
 
 	// Heal n2→n1: n1 hears n2's priority-100 advert and re-asserts.
-	healed := time.Now()
 	if err := lab.SetMulticastFlood(n1, true); err != nil {
 		t.Fatal(err)
 	}
+	// Only adverts captured after the bridge port changed reached n1.
+	healed := time.Now()
 	lower, err := firstAdvert(capture, healed, n2, time.Second)
 	if err != nil {
 		t.Fatal(err)
