@@ -61,6 +61,18 @@ type Checker interface {
 	Close()
 }
 
+// Fingerprinter summarises the kernel's IPVS table cheaply
+// (ipvsproc.Table): equal fingerprints mean an unchanged table, as far as
+// the fingerprint can see.
+type Fingerprinter interface {
+	Fingerprint() (uint64, error)
+}
+
+// DefaultFullCheckEvery is how many drift passes in a row may trust an
+// unchanged fingerprint before the whole table is read again, to catch
+// hand changes the fingerprint cannot see.
+const DefaultFullCheckEvery = 6
+
 // Addresses lists the addresses on a device (vrrpd.Addresses).
 type Addresses interface {
 	List(device string) ([]netip.Prefix, error)
@@ -92,6 +104,13 @@ type Config struct {
 	Interval time.Duration
 	// FetchTimeout bounds one Source.Latest (DefaultFetchTimeout when 0).
 	FetchTimeout time.Duration
+	// Fingerprint, when set, lets a drift pass skip reading the IPVS
+	// table (one netlink request per service) when the table it wants is
+	// unchanged and the kernel's fingerprint equals the one taken when the
+	// table was last found in sync. Every FullCheckEvery-th such pass
+	// (DefaultFullCheckEvery when 0) reads the whole table anyway.
+	Fingerprint    Fingerprinter
+	FullCheckEvery int
 	// RemoveServicesOnShutdown deletes the IPVS services hakeeper owns on
 	// Shutdown. Off by default: traffic keeps flowing while hakeeper
 	// restarts, and a restart adopts the table with no change.
@@ -125,6 +144,12 @@ type Controller struct {
 	// conflicts are the keys reported as someone else's by the last sync,
 	// so each is logged once, not on every pass.
 	conflicts []string
+	// inSync is set when the last sync found the kernel holding synced
+	// with no write needed, and cleanPrint was the kernel's fingerprint
+	// just before that read; trusted counts the passes since skipped.
+	inSync     bool
+	cleanPrint uint64
+	trusted    int
 	// failed is the last revision refused, so a poll seeing it again
 	// does not log it again; refusal is its error when it could not be
 	// loaded or resolved, which no retry changes, so the next fetch of
@@ -167,6 +192,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if cfg.FullCheckEvery <= 0 {
+		cfg.FullCheckEvery = DefaultFullCheckEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -488,10 +516,21 @@ func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]
 		}
 		return 0, nil
 	}
+	c.inSync = false
+	var fp uint64
+	fpErr := errors.New("no fingerprint")
+	if c.cfg.Fingerprint != nil {
+		// Taken before the sync reads the table: a change after it makes
+		// the next fingerprint differ, whether or not this sync saw it.
+		fp, fpErr = c.cfg.Fingerprint.Fingerprint()
+	}
 	plan, done, err := c.cfg.IPVS.Sync(table)
 	c.countOps(plan.Ops[:done])
 	if err != nil {
 		return done, fmt.Errorf("IPVS: %w", err)
+	}
+	if done == 0 && fpErr == nil {
+		c.inSync, c.cleanPrint, c.trusted = true, fp, 0
 	}
 	conflicts := make([]string, 0, len(plan.Conflicts))
 	for _, vs := range plan.Conflicts {
@@ -555,6 +594,9 @@ func (c *Controller) repair(res *Result) error {
 	}
 	table, effective := c.effectiveTable(c.running.Services)
 	healthSame := tablesEqual(c.synced, table)
+	if healthSame && c.unchangedSinceInSync() {
+		return nil
+	}
 	ops, err := c.syncIPVS(table, effective)
 	res.IPVSOps += ops
 	if ops > 0 && healthSame {
@@ -566,6 +608,21 @@ func (c *Controller) repair(res *Result) error {
 		c.noteDrift(0, uint64(ops), "IPVS")
 	}
 	return err
+}
+
+// unchangedSinceInSync reports whether the kernel's IPVS table is, by its
+// fingerprint, the one last found in sync, and the pass may trust that
+// instead of reading it all (at most FullCheckEvery-1 passes in a row).
+func (c *Controller) unchangedSinceInSync() bool {
+	if !c.inSync || c.cfg.Fingerprint == nil || c.trusted+1 >= c.cfg.FullCheckEvery {
+		return false
+	}
+	fp, err := c.cfg.Fingerprint.Fingerprint()
+	if err != nil || fp != c.cleanPrint {
+		return false
+	}
+	c.trusted++
+	return true
 }
 
 func tablesEqual(a, b []lvs.VirtualServer) bool {
