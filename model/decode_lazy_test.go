@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -115,4 +116,31 @@ func TestLazySourcesRecordTopLevelOnly(t *testing.T) {
 		t.Errorf("after a lookup in more.yaml, files decoded again: full.yaml %v, more.yaml %v",
 			c.Sources.tables[0] != nil, c.Sources.tables[1] != nil)
 	}
+}
+
+// TestLazySourcesConcurrentLookups asks for positions inside entries of
+// the same file from several goroutines at once (run with -race): the
+// file is decoded again once and every answer is the full table's.
+func TestLazySourcesConcurrentLookups(t *testing.T) {
+	files := []File{readFixture(t, "testdata/valid/full.yaml")}
+	c, errs := Decode(files)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	all := decode(files, true).cluster.Sources
+	var paths []string
+	for p := range all.byPath {
+		paths = append(paths, p)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, p := range paths {
+				if got, want := c.Sources.Lookup(p), all.Lookup(p); got != want {
+					t.Errorf("Lookup(%q) = %v, want %v", p, got, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
