@@ -105,6 +105,11 @@ type Checker struct {
 	// (batch.go) rather than through the Probe function.
 	fastTCP bool
 	batches sync.Pool // *tcpBatch
+	sockets socketPool
+	// inlineBatches: the clock runs a batch itself right after the
+	// timers it fired (the default slot clock), so no goroutine is
+	// started for it.
+	inlineBatches bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -151,8 +156,11 @@ func New(opts Options) *Checker {
 		fastTCP:  opts.NewProbe == nil,
 	}
 	c.batches.New = func() any { return new(tcpBatch) }
+	c.sockets.max = cap(c.workers)
 	if c.clock == nil {
-		c.clock = newSlotClock()
+		k := newSlotClock()
+		k.after = c.runBatch
+		c.clock, c.inlineBatches = k, true
 	}
 	if c.newProbe == nil {
 		c.newProbe = NewProbe
@@ -309,7 +317,7 @@ func (c *Checker) fired(s *server) {
 	}
 	c.ready.servers = append(c.ready.servers, s)
 	c.mu.Unlock()
-	if start {
+	if start && !c.inlineBatches {
 		go c.runBatch()
 	}
 }
@@ -466,4 +474,5 @@ func (c *Checker) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.running.Wait()
+	c.sockets.close()
 }

@@ -44,6 +44,9 @@ type slotClock struct {
 	order   dueHeap                // the buckets' due times
 	timer   *time.Timer            // fires at order[0]
 	armedAt int64                  // the due time timer is set for; 0: none
+	// after, when set, runs in the firing goroutine after the timers it
+	// called (the Checker starts the batch they queued).
+	after func()
 }
 
 var _ Clock = (*slotClock)(nil)
@@ -116,6 +119,9 @@ func (k *slotClock) fire() {
 	k.mu.Unlock()
 	for _, t := range due[:n] {
 		t.f()
+	}
+	if k.after != nil && n > 0 {
+		k.after()
 	}
 }
 

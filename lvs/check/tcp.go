@@ -99,8 +99,47 @@ func tcpStart(t Target) (int, error) {
 	if !t.Address.IsValid() {
 		return -1, fmt.Errorf("dial tcp %s: no address", t)
 	}
+	fd, err := tcpSocket(tcpFamily(t))
+	if err != nil {
+		return -1, dialError(t, err)
+	}
+	inProgress, err := tcpDial(fd, t)
+	if inProgress {
+		return fd, nil
+	}
+	rawClose(fd)
+	return -1, err
+}
+
+// tcpFamily is the socket family for connecting to t.
+func tcpFamily(t Target) int {
+	if t.Address.Unmap().Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+// tcpSocket opens a non-blocking TCP socket with linger 0, set before
+// connecting so even a close racing the handshake resets.
+func tcpSocket(family int) (int, error) {
+	r, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if errno != 0 {
+		return -1, os.NewSyscallError("socket", errno)
+	}
+	fd := int(r)
+	linger := unix.Linger{Onoff: 1, Linger: 0}
+	if _, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&linger)), unsafe.Sizeof(linger), 0); errno != 0 {
+		rawClose(fd)
+		return -1, os.NewSyscallError("setsockopt", errno)
+	}
+	return fd, nil
+}
+
+// tcpDial starts connecting socket fd (of t's family) to t. It reports
+// whether the handshake is in progress; if not, err is the outcome (nil:
+// connected).
+func tcpDial(fd int, t Target) (inProgress bool, err error) {
 	var (
-		family  = unix.AF_INET
 		sa4     unix.RawSockaddrInet4
 		sa6     unix.RawSockaddrInet6
 		sa      unsafe.Pointer
@@ -112,34 +151,36 @@ func tcpStart(t Target) (int, error) {
 		sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: netPort, Addr: a.As4()}
 		sa, saLen = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
 	} else {
-		family = unix.AF_INET6
 		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: netPort, Addr: t.Address.As16(), Scope_id: zoneID(t)}
 		sa, saLen = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
 	}
-	r, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if errno != 0 {
-		return -1, dialError(t, os.NewSyscallError("socket", errno))
-	}
-	fd := int(r)
-	// Set before connecting, so even a close racing the handshake resets.
-	linger := unix.Linger{Onoff: 1, Linger: 0}
-	if _, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&linger)), unsafe.Sizeof(linger), 0); errno != 0 {
-		rawClose(fd)
-		return -1, dialError(t, os.NewSyscallError("setsockopt", errno))
-	}
-	_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), saLen)
+	_, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), saLen)
 	runtime.KeepAlive(&sa4)
 	runtime.KeepAlive(&sa6)
 	switch errno {
 	case 0:
-		rawClose(fd)
-		return -1, nil
+		return false, nil
 	case unix.EINPROGRESS, unix.EINTR:
-		return fd, nil
+		return true, nil
 	default:
-		rawClose(fd)
-		return -1, dialError(t, os.NewSyscallError("connect", errno))
+		return false, dialError(t, os.NewSyscallError("connect", errno))
 	}
+}
+
+// tcpDisconnect makes socket fd reusable for another connect: connect to
+// AF_UNSPEC is the disconnect that close does for a linger-0 socket (a
+// reset for a connection, nothing on the wire otherwise), without
+// tearing down and recreating the socket. Reading SO_ERROR clears the
+// error the disconnect leaves, so the next connect polls clean.
+func tcpDisconnect(fd int) bool {
+	unspec := unix.RawSockaddr{Family: unix.AF_UNSPEC}
+	if _, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec)); errno != 0 {
+		return false
+	}
+	var soErr int32
+	size := uint32(unsafe.Sizeof(soErr))
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR, uintptr(unsafe.Pointer(&soErr)), uintptr(unsafe.Pointer(&size)), 0)
+	return errno == 0
 }
 
 // rawClose closes a socket of ours that has linger 0: the kernel resets
