@@ -1,0 +1,211 @@
+package check_test
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/check/checktest"
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// hungListener returns the port of a loopback listener with backlog 0
+// whose accept queue is full: the kernel drops further SYNs, so connects
+// to it stay in SYN_SENT until the check times out.
+func hungListener(t *testing.T) uint16 {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "backlog0")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for range 4 { // fill the queue
+		c, err := net.DialTimeout("tcp", l.Addr().String(), 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return netip.MustParseAddrPort(l.Addr().String()).Port()
+}
+
+// tcpStates counts the kernel's IPv4 TCP sockets in state (hex, as in
+// /proc/net/tcp: 02 SYN_SENT, 06 TIME_WAIT) with port as their local or
+// remote port.
+func tcpStates(t *testing.T, state string, port uint16) int {
+	t.Helper()
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("cannot read socket states: %v", err)
+	}
+	defer f.Close()
+	hexPort := ":" + strings.ToUpper(strconv.FormatUint(uint64(port)|1<<16, 16)[1:])
+	n := 0
+	lines := bufio.NewScanner(f)
+	for lines.Scan() {
+		fields := strings.Fields(lines.Text())
+		if len(fields) > 3 && fields[3] == state &&
+			(strings.HasSuffix(fields[1], hexPort) || strings.HasSuffix(fields[2], hexPort)) {
+			n++
+		}
+	}
+	return n
+}
+
+func tcpServer(port uint16, checkPort uint16, mod func(*model.CheckSpec)) model.RealServerSpec {
+	s := &model.CheckSpec{Type: "tcp", Port: checkPort, Interval: 10 * time.Second, Timeout: 300 * time.Millisecond, Rise: 1, Fall: 1}
+	if mod != nil {
+		mod(s)
+	}
+	return model.RealServerSpec{Address: netip.MustParseAddr("127.0.0.1"), Port: port, Weight: 1, Check: s}
+}
+
+// TestCheckerTCPBatchBounded fires 12 tcp checks at once at a server that
+// never completes a handshake, through 4 workers: the kernel never holds
+// more than 4 of the checker's connects in SYN_SENT, and every check
+// fails with a timeout.
+func TestCheckerTCPBatchBounded(t *testing.T) {
+	const workers, servers = 4, 12
+	port := hungListener(t)
+	var rss []model.RealServerSpec
+	for i := range servers {
+		rss = append(rss, tcpServer(uint16(1000+i), port, nil))
+	}
+	clock := checktest.NewClock(time.Unix(1_700_000_000, 0))
+	c := check.New(check.Options{Workers: workers, Clock: clock, Logger: quiet})
+	defer c.Close()
+	c.Update([]model.VirtualService{service(false, rss...)})
+	clock.Advance(10 * time.Second) // every first check is due at once
+	peak := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for len(clock.Pending()) != servers {
+		peak = max(peak, tcpStates(t, "02", port))
+		if time.Now().After(deadline) {
+			t.Fatalf("checks did not finish: %d re-armed", len(clock.Pending()))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if peak > workers || peak < 2 {
+		t.Errorf("peak %d connects in flight, want between 2 and the %d-worker limit", peak, workers)
+	}
+	for _, st := range c.Status() {
+		if st.Healthy || !strings.Contains(st.LastError, "timed out") || st.Checks != 1 {
+			t.Errorf("%s: %+v, want one check that timed out", st.Server, st)
+		}
+	}
+}
+
+// TestCheckerTCPRetries: a refused tcp check is retried at once, and the
+// attempt counts one failure.
+func TestCheckerTCPRetries(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := netip.MustParseAddrPort(l.Addr().String()).Port()
+	l.Close()
+	clock := checktest.NewClock(time.Unix(1_700_000_000, 0))
+	c := check.New(check.Options{Clock: clock, Logger: quiet})
+	defer c.Close()
+	c.Update([]model.VirtualService{service(false, tcpServer(closed, 0, func(s *model.CheckSpec) { s.Retries = 2; s.Fall = 2 }))})
+	clock.Advance(10 * time.Second)
+	if !clock.WaitPending(1, waitLimit) {
+		t.Fatal("check did not re-arm")
+	}
+	st := c.Status()[0]
+	if st.LastTries != 3 || st.Failures != 1 || !st.Healthy || !strings.Contains(st.LastError, "connection refused") {
+		t.Errorf("status %+v, want 3 tries refused counting one failure (fall 2: still up)", st)
+	}
+}
+
+// TestCheckerTCPResets: on the real clock, every check's connection is
+// reset, not closed, so neither end keeps a TIME_WAIT socket, also when
+// the checker reuses its sockets from check to check.
+func TestCheckerTCPResets(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ends := make(chan error, 100)
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.SetReadDeadline(time.Now().Add(waitLimit))
+			_, err = conn.Read(make([]byte, 1))
+			conn.Close()
+			ends <- err
+		}
+	}()
+	port := netip.MustParseAddrPort(l.Addr().String()).Port()
+	c := check.New(check.Options{Logger: quiet})
+	defer c.Close()
+	c.Update([]model.VirtualService{service(true, tcpServer(port, 0, func(s *model.CheckSpec) { s.Interval = 20 * time.Millisecond }))})
+	for i := range 5 {
+		select {
+		case err := <-ends:
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("connection %d ended with %v, want a reset", i, err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("only %d checks reached the server", i)
+		}
+	}
+	if n := tcpStates(t, "06", port); n != 0 {
+		t.Errorf("%d TIME_WAIT sockets for the checked port", n)
+	}
+	if st := c.Status()[0]; !st.Healthy {
+		t.Errorf("status %+v, want healthy", st)
+	}
+}
+
+// TestCheckerTCPRemovedWhileConnecting: removing a server whose connect
+// hangs drops the connect long before the check's timeout.
+func TestCheckerTCPRemovedWhileConnecting(t *testing.T) {
+	port := hungListener(t)
+	c := check.New(check.Options{Logger: quiet})
+	defer c.Close()
+	c.Update([]model.VirtualService{service(false, tcpServer(1000, port, func(s *model.CheckSpec) {
+		s.Interval, s.Timeout = 100*time.Millisecond, time.Minute
+	}))})
+	deadline := time.Now().Add(waitLimit)
+	for tcpStates(t, "02", port) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("check never started connecting")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	c.Update(nil)
+	for tcpStates(t, "02", port) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed server's connect was not dropped")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if st := c.Status(); len(st) != 0 {
+		t.Errorf("removed server still in status: %+v", st)
+	}
+}
