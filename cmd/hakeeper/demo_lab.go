@@ -563,6 +563,9 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 		n.say("This kernel has no IPVS: the %s are left out of the lab; VRRP runs as described.", plural(len(c.Services), "virtual service"))
 	}
 	n.say("The description is in %s; each node watches it.", srcFile)
+	// The election is timed from the first start and watched at once:
+	// waiting behind the next step's pause would only time the pause.
+	started := time.Now()
 	for _, name := range lab.order {
 		if err := lab.start(lab.nodes[name]); err != nil {
 			return err
@@ -570,14 +573,14 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 		n.say("%s: ip netns exec %s hakeeper run --node %s --source %s", name, lab.nodes[name].ns, name, lab.srcDir)
 	}
 
-	n.header("Election")
 	all := l.allNodes()
 	want := l.expected(all)
-	t0 := time.Now()
-	took, got, err := lab.waitFor(ctx, l.vips, t0, timeout, func(g map[netip.Addr][]string) bool { return matches(want, g, lab.running()) }, "every VIP on its preferred node")
+	took, got, err := lab.waitFor(ctx, l.vips, started, timeout, func(g map[netip.Addr][]string) bool { return matches(want, g, lab.running()) }, "every VIP on its preferred node")
 	if err != nil {
 		return err
 	}
+
+	n.header("Election")
 	n.say("Every node starts as backup; the preferred ones became master %s after start. Read from each namespace's addresses:", ms(took))
 	n.table(l.holderRows(want, got, lab.running()))
 
@@ -590,7 +593,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 
 	n.header(fmt.Sprintf("Crash the master of %s (SIGKILL %s)", headline, master))
 	n.say("%s holds %s. Killing its hakeeper: no goodbye, the backup must notice the silence.", master, vip)
-	t0 = time.Now()
+	t0 := time.Now()
 	if _, err := stopNode(mnd, syscall.SIGKILL, 5*time.Second); err != nil {
 		return err
 	}

@@ -267,7 +267,9 @@ func TestDemoLive(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin, "demo", "--pace", "0")
+		// A pace, as a person sees it: the election must still be timed
+		// from the start, not from after the pause before its step.
+		cmd := exec.CommandContext(ctx, bin, "demo", "--pace", "400ms")
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		out := stdout.String()
@@ -278,6 +280,13 @@ func TestDemoLive(t *testing.T) {
 			t.Errorf("namespaces left behind: %v", left)
 		}
 		election := section(out, "4/9", "5/9")
+		// A node starts as backup and waits Master_Down_Interval (3 of the
+		// built-in cluster's 100 ms adverts plus skew) before it is master.
+		if m := regexp.MustCompile(`became master (\d+) ms after start`).FindStringSubmatch(election); m == nil {
+			t.Errorf("election step does not say when the masters were elected:\n%s", election)
+		} else if ms, _ := strconv.Atoi(m[1]); ms < 300 {
+			t.Errorf("election reported %d ms after start, less than 3 adverts of 100 ms:\n%s", ms, election)
+		}
 		for _, re := range []string{`10\.213\.0\.10\s+web\s+lb1\n`, `10\.213\.0\.21\s+api-a\s+lb1\n`, `10\.213\.0\.22\s+api-b\s+lb2\n`} {
 			if !regexp.MustCompile(re).MatchString(election) {
 				t.Errorf("election table does not match %s:\n%s", re, election)
