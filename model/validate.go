@@ -20,12 +20,13 @@ func Validate(c *Cluster) ErrorList {
 		return ErrorList{{Msg: "no cluster description"}}
 	}
 	v := &validator{
-		c:         c,
-		spreadOf:  map[string]string{},
-		syncOf:    map[string]string{},
-		vipOwner:  map[netip.Addr]string{},
-		groupFam:  map[string]Family{},
-		groupAddr: map[string][]netip.Addr{},
+		c:        c,
+		spreadOf: map[string]string{},
+		syncOf:   map[string]string{},
+		vipOwner: map[netip.Addr]string{},
+		vipOwnerPath: map[netip.Addr]string{},
+		groupFam:     map[string]Family{},
+		groupAddr:    map[string][]netip.Addr{},
 	}
 	v.nodes()
 	v.trackChecks()
@@ -47,11 +48,12 @@ type validator struct {
 	c    *Cluster
 	errs ErrorList
 
-	spreadOf  map[string]string // group → spread set
-	syncOf    map[string]string // group → sync group
-	vipOwner  map[netip.Addr]string
-	groupFam  map[string]Family // family of a group's VIPs, when known
-	groupAddr map[string][]netip.Addr
+	spreadOf     map[string]string // group → spread set
+	syncOf       map[string]string // group → sync group
+	vipOwner     map[netip.Addr]string
+	vipOwnerPath map[netip.Addr]string // the owner's entry, so a duplicate points at that VIP
+	groupFam     map[string]Family // family of a group's VIPs, when known
+	groupAddr    map[string][]netip.Addr
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -632,10 +634,11 @@ func (v *validator) vips(name string, g *VIPGroup) {
 		}
 		seen[a] = i
 		if owner, dup := v.vipOwner[a]; dup {
-			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner, v.where("vipGroups."+owner))
+			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner, v.where(v.vipOwnerPath[a]))
 			continue
 		}
 		v.vipOwner[a] = name
+		v.vipOwnerPath[a] = vp
 		v.groupAddr[name] = append(v.groupAddr[name], a)
 		if gf, ok := v.groupFam[name]; !ok {
 			v.groupFam[name] = fam

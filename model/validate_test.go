@@ -55,7 +55,7 @@ var invalidCases = []struct {
 	{"VRID out of range", "vrid-range.yaml", []string{`vrid-range.yaml:10:5: vipGroups.web.vrid: 300 is out of range 1-255`}},
 	{"VRID reused on one interface (other family is fine)", "vrid-clash.yaml", []string{`vrid-clash.yaml:10:5: vipGroups.web.vrid: VRID 51 is also used by group "api" (at vrid-clash.yaml:14:5) for ipv4 on interface eth0`}},
 	{"VRID reused via node interfaces", "vrid-clash-interface.yaml", []string{`vrid-clash-interface.yaml:10:5: vipGroups.web.vrid: VRID 51 is also used by group "db" (at vrid-clash-interface.yaml:19:5) for ipv4 on interface eth0`}},
-	{"VIP in two groups", "vip-in-two-groups.yaml", []string{`vip-in-two-groups.yaml:11:12: vipGroups.web.vips[0]: VIP 192.0.2.10 is also a VIP of group "api" (at vip-in-two-groups.yaml:13:3)`}},
+	{"VIP in two groups", "vip-in-two-groups.yaml", []string{`vip-in-two-groups.yaml:11:12: vipGroups.web.vips[0]: VIP 192.0.2.10 is also a VIP of group "api" (at vip-in-two-groups.yaml:15:27)`}},
 	{"VIP twice in a group, prefix ignored", "vip-twice-in-group.yaml", []string{`vip-twice-in-group.yaml:11:27: vipGroups.web.vips[1]: VIP 192.0.2.10 is listed twice in this group (also at vip-twice-in-group.yaml:11:12)`}},
 	{"unparsable VIPs", "vip-unparsable.yaml", []string{
 		`vip-unparsable.yaml:11:12: vipGroups.web.vips[0]: "192.0.2.300/24" is not an address with prefix length`,
