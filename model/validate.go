@@ -20,10 +20,10 @@ func Validate(c *Cluster) ErrorList {
 		return ErrorList{{Msg: "no cluster description"}}
 	}
 	v := &validator{
-		c:        c,
-		spreadOf: map[string]string{},
-		syncOf:   map[string]string{},
-		vipOwner: map[netip.Addr]string{},
+		c:            c,
+		spreadOf:     map[string]string{},
+		syncOf:       map[string]string{},
+		vipOwner:     map[netip.Addr]string{},
 		vipOwnerPath: map[netip.Addr]string{},
 		groupFam:     map[string]Family{},
 		groupAddr:    map[string][]netip.Addr{},
@@ -52,7 +52,7 @@ type validator struct {
 	syncOf       map[string]string // group → sync group
 	vipOwner     map[netip.Addr]string
 	vipOwnerPath map[netip.Addr]string // the owner's entry, so a duplicate points at that VIP
-	groupFam     map[string]Family // family of a group's VIPs, when known
+	groupFam     map[string]Family     // family of a group's VIPs, when known
 	groupAddr    map[string][]netip.Addr
 }
 
