@@ -22,6 +22,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
+	"github.com/hakeeper/hakeeper/reconcile/controller/ipvsproc"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -64,6 +65,7 @@ type runOptions struct {
 	knownHostsFile    string
 	removeServices    bool
 	adoptIPVS         bool
+	ipvsFingerprint   bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -118,6 +120,7 @@ works on hosts without IPVS.`,
 	f.StringVar(&o.knownHostsFile, "known-hosts-file", "", "known_hosts for the Git source's SSH host key (required with --ssh-key-file)")
 	f.BoolVar(&o.removeServices, "remove-services-on-stop", false, "delete the IPVS services hakeeper owns when stopping (default: leave them serving)")
 	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one (migration from keepalived)")
+	f.BoolVar(&o.ipvsFingerprint, "ipvs-fingerprint", false, "for tables of thousands of services: skip the drift pass's full IPVS read while /proc/net/ip_vs is unchanged (thresholds and scheduler flags changed by hand are then repaired within 6 intervals)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -255,6 +258,9 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	} else {
 		defer k.Close()
 		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
+		if o.ipvsFingerprint {
+			cfg.Fingerprint = ipvsproc.Table{}
+		}
 	}
 	ctl, err := controller.New(cfg)
 	if err != nil {
