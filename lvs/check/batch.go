@@ -159,6 +159,9 @@ func (c *Checker) startTry(t *tcpTry) bool {
 			c.sockets.put(t.family, fd)
 		}
 		t.result = Result{Err: err, Latency: time.Since(t.start)}
+		if c.observeTry != nil {
+			c.observeTry(t.result)
+		}
 		if !c.retry(t) {
 			return false
 		}
@@ -242,6 +245,9 @@ func (c *Checker) pollTries(b *tcpBatch) (ended int) {
 		c.sockets.put(t.family, t.fd)
 		t.fd = -1
 		t.result = Result{Err: err, Latency: now.Sub(t.start)}
+		if c.observeTry != nil {
+			c.observeTry(t.result)
+		}
 		if c.retry(t) && c.startTry(t) {
 			continue // the retry is in flight in the same worker
 		}

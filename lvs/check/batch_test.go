@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,5 +208,56 @@ func TestCheckerTCPRemovedWhileConnecting(t *testing.T) {
 	}
 	if st := c.Status(); len(st) != 0 {
 		t.Errorf("removed server still in status: %+v", st)
+	}
+}
+
+// TestCheckerObserveTry: every try is observed, batched tcp checks and
+// checks through an injected probe alike.
+func TestCheckerObserveTry(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := netip.MustParseAddrPort(l.Addr().String()).Port()
+	l.Close()
+	var mu sync.Mutex
+	var failed int
+	observe := func(r check.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !r.OK() {
+			failed++
+		}
+	}
+	clock := checktest.NewClock(time.Unix(1_700_000_000, 0))
+	c := check.New(check.Options{Clock: clock, Logger: quiet, ObserveTry: observe})
+	defer c.Close()
+	c.Update([]model.VirtualService{service(false, tcpServer(closed, 0, func(s *model.CheckSpec) { s.Retries = 2 }))})
+	clock.Advance(10 * time.Second)
+	if !clock.WaitPending(1, waitLimit) {
+		t.Fatal("check did not re-arm")
+	}
+	mu.Lock()
+	if failed != 3 {
+		t.Errorf("%d failed tries observed for a refused check with 2 retries, want 3", failed)
+	}
+	failed = 0
+	mu.Unlock()
+
+	h := newScript()
+	a := netip.MustParseAddr("198.51.100.1")
+	h.set(a, false)
+	clock2 := checktest.NewClock(time.Unix(1_700_000_000, 0))
+	c2 := check.New(check.Options{Clock: clock2, NewProbe: h.newProbe, Logger: quiet, ObserveTry: observe})
+	defer c2.Close()
+	c2.Update([]model.VirtualService{service(false, server("198.51.100.1", func(s *model.CheckSpec) { s.Retries = 1 }))})
+	clock2.Advance(time.Second)
+	if !clock2.WaitPending(1, waitLimit) {
+		t.Fatal("check did not re-arm")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failed != 2 {
+		t.Errorf("%d failed tries observed through an injected probe with 1 retry, want 2", failed)
 	}
 }

@@ -85,6 +85,10 @@ type Options struct {
 	NewProbe func(*model.CheckSpec) (Probe, error)
 	// Logger receives health flips and broken checks (slog.Default when nil).
 	Logger *slog.Logger
+	// ObserveTry, when set, is called with the result of every try of
+	// every check (retries included), for metrics. Unlike wrapping
+	// NewProbe, it keeps tcp checks on the batched path. It must not block.
+	ObserveTry func(Result)
 }
 
 // Checker runs the health checks of every real server of a node's virtual
@@ -103,9 +107,10 @@ type Checker struct {
 	running  sync.WaitGroup
 	// fastTCP: tcp checks use the built-in probe, so they run in batches
 	// (batch.go) rather than through the Probe function.
-	fastTCP bool
-	batches sync.Pool // *tcpBatch
-	sockets socketPool
+	fastTCP    bool
+	observeTry func(Result)
+	batches    sync.Pool // *tcpBatch
+	sockets    socketPool
 	// inlineBatches: the clock runs a batch itself right after the
 	// timers it fired (the default slot clock), so no goroutine is
 	// started for it.
@@ -147,13 +152,14 @@ type server struct {
 // New returns a Checker with no servers; call Update to give it some.
 func New(opts Options) *Checker {
 	c := &Checker{
-		clock:    opts.Clock,
-		newProbe: opts.NewProbe,
-		log:      opts.Logger,
-		workers:  make(chan struct{}, cmp.Or(max(opts.Workers, 0), DefaultWorkers)),
-		changes:  make(chan struct{}, 1),
-		servers:  map[Key]*server{},
-		fastTCP:  opts.NewProbe == nil,
+		clock:      opts.Clock,
+		newProbe:   opts.NewProbe,
+		log:        opts.Logger,
+		workers:    make(chan struct{}, cmp.Or(max(opts.Workers, 0), DefaultWorkers)),
+		changes:    make(chan struct{}, 1),
+		servers:    map[Key]*server{},
+		fastTCP:    opts.NewProbe == nil,
+		observeTry: opts.ObserveTry,
 	}
 	c.batches.New = func() any { return new(tcpBatch) }
 	c.sockets.max = cap(c.workers)
@@ -238,6 +244,13 @@ func (c *Checker) newServer(key Key, service string, rs *model.RealServerSpec) *
 	s.probe, s.badSpec = c.newProbe(&spec)
 	if s.badSpec != nil {
 		c.log.Error("health check cannot run", "server", key.String(), "err", s.badSpec)
+	}
+	if probe, observe := s.probe, c.observeTry; probe != nil && observe != nil {
+		s.probe = func(ctx context.Context, t Target) Result {
+			r := probe(ctx, t)
+			observe(r)
+			return r
+		}
 	}
 	s.fire = func() { c.fired(s) }
 	s.batched = c.fastTCP && spec.Type == "tcp" && s.badSpec == nil
