@@ -350,6 +350,9 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 	if len(b) >= 2 {
 		target = ce.byVRID[b[1]]
 	}
+	if target == nil && e.siblingHandles(ce, b) {
+		return
+	}
 	drop := func(r DropReason, detail any) {
 		if target != nil {
 			target.counters.Drops[r]++
@@ -415,6 +418,28 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 		}
 	}
 	in.onAdvert(&a, meta.Src)
+}
+
+// siblingHandles reports whether another Conn on ce's interface and
+// family accounts for packet b. Every raw VRRP socket there sees every
+// VRRP packet, so with multicast and unicast groups on one interface each
+// socket also reads the other's adverts: those belong to the Conn whose
+// instance has the VRID, and a packet no instance claims is counted once,
+// by the first Conn (multicast before unicast, then by source).
+func (e *Engine) siblingHandles(ce *connEntry, b []byte) bool {
+	first := true
+	for k, o := range e.conns {
+		if o == ce || k.ifname != ce.key.ifname || k.family != ce.key.family {
+			continue
+		}
+		if len(b) >= 2 && o.byVRID[b[1]] != nil {
+			return true
+		}
+		if k.src.Compare(ce.key.src) < 0 {
+			first = false
+		}
+	}
+	return !first
 }
 
 // sameAddrs compares address lists as sets.

@@ -9,6 +9,7 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
 	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/packet"
 )
 
 // IPv6: adverts go from the link-local address to ff02::12 and carry the
@@ -79,5 +80,41 @@ func TestSlowHookDoesNotBlock(t *testing.T) {
 	}
 	if calls := runner.Calls(); len(calls) != 1 || calls[0].Cmd.Shell != "slow-hook" {
 		t.Errorf("hook calls %+v, want the master hook once (Shutdown waits for it)", calls)
+	}
+}
+
+// A multicast group and a unicast group on one interface use two sockets,
+// and each socket sees every VRRP packet there: the other socket's
+// adverts are not drops (hakeeper_vrrp_drops_total rose by one per advert
+// with no fault anywhere). A VRID no group has is still counted, once.
+func TestMixedUnicastMulticastNoFalseDrops(t *testing.T) {
+	l := newLab(t)
+	a, b := l.node(1), l.node(2)
+	uni := func(prio uint8, self, peer *node) model.Instance {
+		in := instance(2, prio)
+		in.Unicast, in.SourceAddress, in.Peers = true, self.addr, []netip.Addr{peer.addr}
+		return in
+	}
+	a.start(instance(1, 200), uni(200, a, b))
+	b.start(instance(1, 100), uni(100, b, a))
+	l.advance(10 * time.Second)
+	for _, vrid := range []uint8{1, 2} {
+		if got := b.status(vrid).Counters.AdvertsReceived; got < 5 {
+			t.Errorf("b accepted %d adverts for VRID %d in 10s, want its master's", got, vrid)
+		}
+	}
+	for _, n := range []*node{a, b} {
+		if d := n.e.Drops(); len(d) != 0 {
+			t.Errorf("%s: unattributed drops %v, want none", n.name, d)
+		}
+	}
+	unknown, err := packet.Encode(&packet.Advert{Version: 3, VRID: 9, Priority: 100, Interval: time.Second}, netip.MustParseAddr("192.0.2.9"), packet.Group4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.net.Inject(netip.MustParseAddr("192.0.2.9"), packet.Group4, 255, unknown)
+	l.settle()
+	if got := b.e.Drops()["eth0/ipv4"][vrrpd.DropUnknownVRID]; got != 1 {
+		t.Errorf("one advert for an unknown VRID counted %d times, want 1", got)
 	}
 }
