@@ -245,7 +245,14 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		return err
 	}
 	metrics := controller.NewMetrics()
-	checker := check.New(check.Options{NewProbe: metrics.WrapProbes(nil), Logger: log})
+	checker := check.New(check.Options{
+		// Counting tries here rather than wrapping probes keeps TCP
+		// checks on the checker's batched path.
+		ObserveTry: func(r check.Result) { metrics.ObserveCheck(r.OK(), r.Latency) },
+		// Under --realtime, check scripts still start at normal priority.
+		StartCommand: kernel.StartNormal,
+		Logger:       log,
+	})
 	cfg := controller.Config{
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
 		Interval: o.interval, RemoveServicesOnShutdown: o.removeServices,

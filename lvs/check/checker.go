@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"os/exec"
 	"reflect"
 	"slices"
 	"sync"
@@ -89,6 +90,10 @@ type Options struct {
 	// every check (retries included), for metrics. Unlike wrapping
 	// NewProbe, it keeps tcp checks on the batched path. It must not block.
 	ObserveTry func(Result)
+	// StartCommand starts an exec check's command (cmd.Start when nil).
+	// A daemon running real-time passes a starter that forks at normal
+	// priority, so a check script never competes with VRRP timers.
+	StartCommand func(*exec.Cmd) error
 }
 
 // Checker runs the health checks of every real server of a node's virtual
@@ -169,7 +174,8 @@ func New(opts Options) *Checker {
 		c.clock, c.inlineBatches = k, true
 	}
 	if c.newProbe == nil {
-		c.newProbe = NewProbe
+		start := opts.StartCommand
+		c.newProbe = func(spec *model.CheckSpec) (Probe, error) { return newProbe(spec, start) }
 	}
 	if c.log == nil {
 		c.log = slog.Default()

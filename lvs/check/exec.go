@@ -31,16 +31,20 @@ const execWaitDelay = time.Second
 // children leaves nothing behind. With a user set, it runs as that user
 // (uid, primary gid and supplementary groups from the user database).
 type execProbe struct {
-	args []string
-	cred *syscall.Credential
-	who  string
+	args  []string
+	start func(*exec.Cmd) error
+	cred  *syscall.Credential
+	who   string
 }
 
-func newExec(spec *model.CheckSpec) (Probe, error) {
+func newExec(spec *model.CheckSpec, start func(*exec.Cmd) error) (Probe, error) {
 	if spec.Exec == nil || spec.Exec.Command.IsZero() {
 		return nil, errors.New("exec check: no command")
 	}
-	p := &execProbe{args: spec.Exec.Command.Args()}
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	p := &execProbe{args: spec.Exec.Command.Args(), start: start}
 	if spec.Exec.Command.Shell != "" {
 		// sh -c takes the first argument after the script as $0; give it
 		// a name so the address and port arrive as $1 and $2.
@@ -99,9 +103,12 @@ func (p *execProbe) run(ctx context.Context, t Target) Result {
 	var out tailBuffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	start := time.Now()
-	err := cmd.Run()
-	lat := time.Since(start)
+	began := time.Now()
+	err := p.start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	lat := time.Since(began)
 	if err == nil {
 		return Result{Latency: lat}
 	}

@@ -153,3 +153,29 @@ func processAlive(pid int) bool {
 	}
 	return true
 }
+
+// TestExecCheckUsesTheCommandStarter: a real-time daemon injects a starter
+// that forks at normal priority; the exec check must start through it and
+// still see the command's real exit status.
+func TestExecCheckUsesTheCommandStarter(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no /bin/sh")
+	}
+	var started []string
+	start := func(cmd *exec.Cmd) error {
+		started = append(started, cmd.Path)
+		return cmd.Start()
+	}
+	pass, err := newProbe(execSpec(model.Command{Shell: "exit 0"}, 2*time.Second), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, pass(t.Context(), execTarget))
+	fail, _ := newProbe(execSpec(model.Command{Shell: "exit 3"}, 2*time.Second), start)
+	wantFail(t, fail(t.Context(), execTarget), "exit status 3")
+	if len(started) != 2 || started[0] != "/bin/sh" {
+		t.Fatalf("starter saw %q, want two starts of /bin/sh", started)
+	}
+	refuse, _ := newProbe(execSpec(model.Command{Shell: "exit 0"}, 2*time.Second), func(*exec.Cmd) error { return errors.New("no fork for you") })
+	wantFail(t, refuse(t.Context(), execTarget), "no fork for you")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -41,7 +42,10 @@ type Probe func(ctx context.Context, t Target) Result
 // NewProbe builds the probe for a resolved check. It does everything that
 // can fail before the first run (regexp compilation, user lookup, DNS type
 // parsing) so a broken check is reported once, clearly.
-func NewProbe(spec *model.CheckSpec) (Probe, error) {
+func NewProbe(spec *model.CheckSpec) (Probe, error) { return newProbe(spec, nil) }
+
+// newProbe is NewProbe with the exec checks' command starter (nil: cmd.Start).
+func newProbe(spec *model.CheckSpec, start func(*exec.Cmd) error) (Probe, error) {
 	if spec == nil {
 		return nil, errors.New("no check")
 	}
@@ -53,7 +57,7 @@ func NewProbe(spec *model.CheckSpec) (Probe, error) {
 	case "https":
 		return newHTTP(spec.HTTP, true)
 	case "exec":
-		return newExec(spec)
+		return newExec(spec, start)
 	case "udp":
 		return newUDP(spec.UDP)
 	case "dns":

@@ -1,12 +1,10 @@
 package controller
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
 )
@@ -76,25 +74,6 @@ func NewMetrics() *Metrics {
 		m.checkResults.WithLabelValues(r)
 	}
 	return m
-}
-
-// WrapProbes returns a probe constructor for check.Options.NewProbe that
-// counts every probe's result and latency.
-func (m *Metrics) WrapProbes(next func(*model.CheckSpec) (check.Probe, error)) func(*model.CheckSpec) (check.Probe, error) {
-	if next == nil {
-		next = check.NewProbe
-	}
-	return func(spec *model.CheckSpec) (check.Probe, error) {
-		p, err := next(spec)
-		if err != nil || p == nil {
-			return p, err
-		}
-		return func(ctx context.Context, t check.Target) check.Result {
-			r := p(ctx, t)
-			m.ObserveCheck(r.OK(), r.Latency)
-			return r
-		}, nil
-	}
 }
 
 // ObserveCheck counts one check result.
