@@ -41,6 +41,12 @@ type nodeObserver struct {
 	openIPVS func() (lvs.IPVS, func(), error)
 }
 
+func (o *nodeObserver) atAddr(addr string) LiveObserver {
+	c := *o
+	c.addr = addr
+	return &c
+}
+
 func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error) {
 	live := &plan.Live{}
 	client := status.NewClient(o.addr)
@@ -55,7 +61,7 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 		}
 		health = serverHealth(report)
 	case errors.Is(err, status.ErrNotRunning):
-		fmt.Fprintf(o.stderr, "note: hakeeper is not running here (%s): VRRP instances are planned as new\n", o.addr)
+		fmt.Fprintf(o.stderr, "note: hakeeper is not running here (nothing listens at %s; --addr if it listens elsewhere): VRRP instances are planned as new\n", o.addr)
 		if hasCheckedServers(desired.Services) {
 			fmt.Fprintf(o.stderr, "note: no health check results without the daemon: every real server is assumed up\n")
 		}

@@ -101,6 +101,13 @@ func TestPlanUsesDaemonHealth(t *testing.T) {
 	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || !strings.Contains(stderr.String(), "every real server is assumed up") {
 		t.Errorf("no daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr.String())
 	}
+	// A daemon listening elsewhere (run --listen unix:/path) is found
+	// with --addr.
+	stderr.Reset()
+	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), file)
+	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || strings.Contains(stderr.String(), "not running") {
+		t.Errorf("plan --addr at the daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr.String())
+	}
 	if ipvs.Writes != writesBefore {
 		t.Errorf("plan wrote to IPVS (%d writes)", ipvs.Writes-writesBefore)
 	}

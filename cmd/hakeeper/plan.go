@@ -26,6 +26,13 @@ type LiveObserver interface {
 
 var liveObserver LiveObserver
 
+// daemonObserver is a LiveObserver that asks the running daemon; atAddr
+// returns one that asks at another status address (plan --addr).
+type daemonObserver interface {
+	LiveObserver
+	atAddr(addr string) LiveObserver
+}
+
 // setLiveObserver installs the observer plan uses without --offline.
 func setLiveObserver(o LiveObserver) { liveObserver = o }
 
@@ -33,7 +40,7 @@ var errNoLive = errors.New("planning against the running node needs its live sta
 	"use --offline to plan against an empty node (what a fresh start would do)")
 
 func newPlanCmd() *cobra.Command {
-	var node string
+	var node, addr string
 	var offline, asJSON, color bool
 	cmd := &cobra.Command{
 		Use:   "plan [--node NAME] [--offline] [--json] PATH",
@@ -44,7 +51,8 @@ VRRP instances grouped by VIP group, virtual services with their real
 servers; + create, ~ update in place (old -> new), - destroy.
 
 --offline compares with an empty node: everything is created. Without it
-the live state is observed from the node.
+the live state is observed from the node; the running daemon is asked at
+--addr, the status address it was started with (its --listen).
 
 VIPs are not planned as addresses: the VRRP engine adds them on the node
 that becomes master, so they are listed with their instance.
@@ -62,10 +70,14 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 			}
 			live := &plan.Live{}
 			if !offline {
-				if liveObserver == nil {
+				obs := liveObserver
+				if obs == nil {
 					return errNoLive
 				}
-				if live, err = liveObserver.Observe(cmd.Context(), ns); err != nil {
+				if d, ok := obs.(daemonObserver); ok && cmd.Flags().Changed("addr") {
+					obs = d.atAddr(addr)
+				}
+				if live, err = obs.Observe(cmd.Context(), ns); err != nil {
 					return err
 				}
 			}
@@ -90,6 +102,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 	}
 	cmd.Flags().StringVar(&node, "node", "", "node to plan for (default: the node whose address is local, else the hostname)")
 	cmd.Flags().BoolVar(&offline, "offline", false, "plan against an empty node instead of the live state")
+	cmd.Flags().StringVar(&addr, "addr", statusAddr(), "the running daemon's status address (host:port or unix:/path; env HAKEEPER_ADDR)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan in its JSON machine format")
 	cmd.Flags().BoolVar(&color, "color", false, "colour the text output (default: on for a terminal unless NO_COLOR is set)")
 	return cmd
