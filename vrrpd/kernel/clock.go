@@ -1,12 +1,27 @@
 package kernel
 
 import (
+	"container/heap"
+	"errors"
+	"runtime"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
-// Clock is the real clock.
+// Clock is the real clock. Its timers fire on time, which the runtime's
+// do not: Go's timers are run by the scheduler, whose netpoller sleeps in
+// epoll_wait with a millisecond timeout, so a timer fires 0–1.3 ms late
+// (median ~0.6 ms here). A backup's master-down timer fires that much
+// after the RFC's Master_Down_Interval, and a master's adverts drift by
+// as much. Clock's timers instead share one timerfd (CLOCK_MONOTONIC,
+// absolute, no timer slack) read by one goroutine locked to its own OS
+// thread, which starts each due callback in its own goroutine (~0.1 ms
+// after the deadline). Without timerfd it falls back to the runtime's
+// timers. The zero value is ready to use; all Clocks share the thread.
 type Clock struct{}
 
 var _ vrrpd.Clock = Clock{}
@@ -15,4 +30,175 @@ var _ vrrpd.Clock = Clock{}
 func (Clock) Now() time.Time { return time.Now() }
 
 // AfterFunc runs f in its own goroutine after d.
-func (Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer { return time.AfterFunc(d, f) }
+func (Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
+	s := sharedTimers()
+	if s == nil {
+		return time.AfterFunc(d, f)
+	}
+	t := &preciseTimer{s: s, f: f, index: -1}
+	s.add(t, d)
+	return t
+}
+
+// RuntimeClock uses the runtime's timers: for comparison in benchmarks,
+// and where timerfd is unavailable.
+type RuntimeClock struct{}
+
+var _ vrrpd.Clock = RuntimeClock{}
+
+// Now returns the current time.
+func (RuntimeClock) Now() time.Time { return time.Now() }
+
+// AfterFunc is time.AfterFunc.
+func (RuntimeClock) AfterFunc(d time.Duration, f func()) vrrpd.Timer { return time.AfterFunc(d, f) }
+
+// sharedTimers starts the timer thread on first use; nil when timerfd
+// cannot be created.
+var sharedTimers = sync.OnceValue(func() *timerService {
+	s, err := newTimerService()
+	if err != nil {
+		return nil
+	}
+	return s
+})
+
+// timerService keeps pending timers in a heap by deadline and programs
+// the timerfd with the earliest one.
+type timerService struct {
+	fd int
+
+	mu      sync.Mutex
+	pending timerHeap
+	// armed is the deadline the timerfd holds (0: none).
+	armed time.Duration
+}
+
+type preciseTimer struct {
+	s     *timerService
+	f     func()
+	when  time.Duration // CLOCK_MONOTONIC
+	index int           // in s.pending; -1 when not pending
+}
+
+func newTimerService() (*timerService, error) {
+	// Blocking on purpose: the timer thread reads it with a plain read(2),
+	// outside the netpoller, whose wake-ups are what is late.
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	s := &timerService{fd: fd}
+	go s.loop()
+	return s, nil
+}
+
+// now reads CLOCK_MONOTONIC, the timerfd's clock.
+func now() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Nano())
+}
+
+// add schedules t, which is not pending, after d.
+func (s *timerService) add(t *preciseTimer, d time.Duration) {
+	when := now() + max(d, 0)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.push(t, when)
+}
+
+func (s *timerService) push(t *preciseTimer, when time.Duration) {
+	t.when = when
+	heap.Push(&s.pending, t)
+	s.program()
+}
+
+// program sets the timerfd to the earliest deadline if it is not set
+// to it already. A timerfd left at a later or cancelled deadline only
+// costs a wake-up that finds nothing due. Callers hold s.mu.
+func (s *timerService) program() {
+	if len(s.pending) == 0 {
+		return
+	}
+	next := s.pending[0].when
+	if s.armed != 0 && s.armed <= next {
+		return
+	}
+	s.armed = next
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(next))}
+	if err := unix.TimerfdSettime(s.fd, unix.TFD_TIMER_ABSTIME, &spec, nil); err != nil {
+		// Cannot happen with a valid fd and deadline; never lose a timer.
+		panic("vrrpd/kernel: timerfd_settime: " + err.Error())
+	}
+}
+
+func (s *timerService) loop() {
+	runtime.LockOSThread()
+	var buf [8]byte
+	var due []func()
+	for {
+		if _, err := unix.Read(s.fd, buf[:]); err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
+			panic("vrrpd/kernel: reading timerfd: " + err.Error())
+		}
+		t := now()
+		s.mu.Lock()
+		s.armed = 0
+		for len(s.pending) > 0 && s.pending[0].when <= t {
+			due = append(due, heap.Pop(&s.pending).(*preciseTimer).f)
+		}
+		s.program()
+		s.mu.Unlock()
+		for i, f := range due {
+			go f()
+			due[i] = nil
+		}
+		due = due[:0]
+	}
+}
+
+// Stop prevents the timer from firing; it reports whether it was pending.
+func (t *preciseTimer) Stop() bool {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	if t.index < 0 {
+		return false
+	}
+	heap.Remove(&t.s.pending, t.index)
+	return true
+}
+
+// Reset re-arms the timer to fire after d; it reports whether it was pending.
+func (t *preciseTimer) Reset(d time.Duration) bool {
+	when := now() + max(d, 0)
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	active := t.index >= 0
+	if active {
+		heap.Remove(&t.s.pending, t.index)
+	}
+	t.s.push(t, when)
+	return active
+}
+
+// timerHeap is a min-heap of timers by deadline (container/heap).
+type timerHeap []*preciseTimer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when < h[j].when }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*preciseTimer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*h = old[:len(old)-1]
+	return t
+}

@@ -1,0 +1,120 @@
+package kernel
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/vrrpd"
+)
+
+func TestClockFiresOnceNeverEarly(t *testing.T) {
+	if sharedTimers() == nil {
+		t.Skip("no timerfd: Clock falls back to the runtime's timers")
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fired := make([]int, n)
+	early := map[int]time.Duration{}
+	for i := 0; i < n; i++ {
+		d := time.Duration(rand.IntN(30_000)) * time.Microsecond
+		wg.Add(1)
+		start := time.Now()
+		Clock{}.AfterFunc(d, func() {
+			defer wg.Done()
+			at := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			fired[i]++
+			if at < d {
+				early[i] = d - at
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(20 * time.Millisecond) // a duplicate firing would land here
+	mu.Lock()
+	defer mu.Unlock()
+	for i, c := range fired {
+		if c != 1 {
+			t.Errorf("timer %d fired %d times", i, c)
+		}
+	}
+	if len(early) > 0 {
+		t.Errorf("timers fired before their deadline (by): %v", early)
+	}
+}
+
+func TestClockStopAndReset(t *testing.T) {
+	if sharedTimers() == nil {
+		t.Skip("no timerfd")
+	}
+	fired := make(chan string, 4)
+	stopped := Clock{}.AfterFunc(20*time.Millisecond, func() { fired <- "stopped" })
+	if !stopped.Stop() {
+		t.Error("Stop of a pending timer reported it inactive")
+	}
+	if stopped.Stop() {
+		t.Error("second Stop reported the timer active")
+	}
+	// Pushed back past a timer armed later but due earlier.
+	start := time.Now()
+	moved := Clock{}.AfterFunc(10*time.Millisecond, func() { fired <- "moved" })
+	if !moved.Reset(60 * time.Millisecond) {
+		t.Error("Reset of a pending timer reported it inactive")
+	}
+	Clock{}.AfterFunc(30*time.Millisecond, func() { fired <- "plain" })
+	var order []string
+	for len(order) < 2 {
+		order = append(order, <-fired)
+	}
+	if el := time.Since(start); el < 60*time.Millisecond {
+		t.Errorf("reset timer fired after %v, want at least 60ms", el)
+	}
+	if !slices.Equal(order, []string{"plain", "moved"}) {
+		t.Errorf("firing order %v, want [plain moved]", order)
+	}
+	// A fired timer re-armed with Reset fires again; Reset reports it was not pending.
+	if moved.Reset(time.Millisecond) {
+		t.Error("Reset of a fired timer reported it pending")
+	}
+	if got := <-fired; got != "moved" {
+		t.Errorf("re-armed timer: got %q", got)
+	}
+	select {
+	case got := <-fired:
+		t.Errorf("unexpected firing %q", got)
+	case <-time.After(40 * time.Millisecond):
+	}
+}
+
+// BenchmarkClockLateness reports how late timers fire (p50, p99, max in
+// µs) with the timerfd thread and with the runtime's timers, for random
+// delays of 1-20 ms like the engine's.
+func BenchmarkClockLateness(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		clock vrrpd.Clock
+	}{{"timerfd", Clock{}}, {"runtime", RuntimeClock{}}} {
+		b.Run(c.name, func(b *testing.B) {
+			var late []time.Duration
+			got := make(chan time.Time, 1)
+			for b.Loop() {
+				d := time.Millisecond + time.Duration(rand.IntN(19_000))*time.Microsecond
+				want := time.Now().Add(d)
+				c.clock.AfterFunc(d, func() { got <- time.Now() })
+				late = append(late, (<-got).Sub(want))
+			}
+			slices.Sort(late)
+			q := func(p float64) float64 {
+				return float64(late[int(p*float64(len(late)-1))]) / float64(time.Microsecond)
+			}
+			b.ReportMetric(q(0.5), "p50-late-µs")
+			b.ReportMetric(q(0.99), "p99-late-µs")
+			b.ReportMetric(q(1), "max-late-µs")
+		})
+	}
+}
