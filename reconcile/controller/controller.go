@@ -394,6 +394,13 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 	if err != nil {
 		c.m.fetchErrors.Inc()
 		ferr := &stageError{stage: "fetch", revision: revisionInError(err), err: fmt.Errorf("%s: %w", c.cfg.Source, err)}
+		var refused *source.RefusedError
+		if errors.As(err, &refused) {
+			// Fetched but refused: the status shows the commit, not the
+			// older one fetched before it.
+			ferr.revision, ferr.refused = refused.Commit, true
+			c.setFetched(&source.Revision{ID: refused.Commit, Summary: refused.Summary, Time: refused.Time}, true)
+		}
 		defer c.setPending(ferr)
 		if c.running != nil || c.cfg.LastGood == nil {
 			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err))
@@ -416,7 +423,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 		}
 		return ferr
 	}
-	c.setFetched(rev)
+	c.setFetched(rev, false)
 	if c.applied != nil && rev.ID == c.applied.ID {
 		c.setPending(nil)
 		return nil
@@ -654,7 +661,10 @@ func sameVRRP(a, b *model.NodeState) bool {
 type stageError struct {
 	stage    string
 	revision string
-	err      error
+	// refused is set when the source fetched revision but would not
+	// deliver it (force-push, unsigned).
+	refused bool
+	err     error
 }
 
 func (e *stageError) Error() string {
@@ -666,7 +676,8 @@ func (e *stageError) Error() string {
 
 func (e *stageError) Unwrap() error { return e.err }
 
-// revisionInError picks the commit a source error names ("commit abc123…: …").
+// revisionInError picks the commit a source error that is not a
+// source.RefusedError names ("commit abc123…: …").
 func revisionInError(err error) string {
 	s := err.Error()
 	if i := strings.Index(s, "commit "); i >= 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile/source"
+	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
 // gitRepo is a real repository driven with the git CLI, as an operator would.
@@ -162,9 +163,21 @@ func TestGitCommitsDriveTheLoop(t *testing.T) {
 		t.Fatal("force-push applied")
 	}
 	st = n.ctl.Status()
-	if st.Applied.ID != c5 || st.LastError.Stage != "fetch" || st.LastError.Revision != c6[:12] ||
+	if st.Applied.ID != c5 || st.LastError.Stage != "fetch" || st.LastError.Revision != c6 ||
 		!strings.Contains(st.LastError.Message, "force-push") {
 		t.Errorf("force-push: applied %s, error %+v", st.Applied.ID, st.LastError)
+	}
+	// The refused commit is the one shown as fetched, not the older one.
+	if st.Fetched == nil || st.Fetched.ID != c6 || !st.Fetched.Refused || st.Fetched.Summary != "rewritten history" {
+		t.Errorf("force-push: fetched %+v, want %s refused", st.Fetched, c6)
+	}
+	if !strings.HasPrefix(st.Degraded, "revision "+c6[:12]+" refused (fetch)") {
+		t.Errorf("force-push: degraded %q", st.Degraded)
+	}
+	var text strings.Builder
+	status.WriteText(&text, st, time.Now())
+	if !strings.Contains(text.String(), c6[:12]+` "rewritten history"`) || !strings.Contains(text.String(), "(refused, not applied)") {
+		t.Errorf("force-push: status text does not show the refused commit:\n%s", text.String())
 	}
 	if n.writes() != writes {
 		t.Error("force-push changed the node")
@@ -213,7 +226,7 @@ func TestGitUnsignedCommitRefused(t *testing.T) {
 		t.Fatal("unsigned commit applied")
 	}
 	st := n.ctl.Status()
-	if st.Applied.ID != signed || st.LastError.Revision != unsigned[:12] || !strings.Contains(st.LastError.Message, "signature") {
+	if st.Applied.ID != signed || st.LastError.Revision != unsigned || st.Fetched.ID != unsigned || !st.Fetched.Refused || !strings.Contains(st.LastError.Message, "signature") {
 		t.Errorf("unsigned: applied %s, error %+v", st.Applied.ID, st.LastError)
 	}
 	if n.writes() != writes {

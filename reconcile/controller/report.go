@@ -47,7 +47,7 @@ func (c *Controller) degradation() string {
 	switch {
 	case c.report.running == nil:
 		return "no revision applied yet"
-	case c.report.failing && c.report.lastError != nil:
+	case c.report.failing && c.report.lastError != nil && !c.failedOnPending():
 		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLineText(c.report.lastError.Message)
 	case c.report.pending != nil:
 		serving := ""
@@ -55,12 +55,21 @@ func (c *Controller) degradation() string {
 			serving = "; serving revision " + short(c.report.applied.ID)
 		}
 		p := c.report.pending
-		if p.stage == "fetch" {
+		if p.stage == "fetch" && !p.refused {
 			return "fetching the newest revision failed: " + oneLine(p.err) + serving
 		}
 		return "revision " + short(p.revision) + " refused (" + p.stage + "): " + oneLine(p.err) + serving
 	}
 	return ""
+}
+
+// failedOnPending reports whether the last pass failed only because it
+// refused the pending revision: the status then reads the same right
+// after the refusal as after later passes ("revision X refused (load)").
+// Called with c.mu held.
+func (c *Controller) failedOnPending() bool {
+	p, e := c.report.pending, c.report.lastError
+	return p != nil && e != nil && p.stage == e.Stage && p.revision != "" && p.revision == e.Revision
 }
 
 // Degradation is the reason the node is degraded, "" when healthy; the
@@ -77,14 +86,20 @@ func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
 	return &status.Revision{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, At: at}
 }
 
-func (c *Controller) setFetched(rev *source.Revision) {
+// setFetched records the newest revision the source fetched; refused
+// marks one it fetched but would not deliver.
+func (c *Controller) setFetched(rev *source.Revision, refused bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.report.fetched == nil || c.report.fetched.ID != rev.ID {
 		c.report.fetched = revisionInfo(rev, c.cfg.Now())
 	} else {
-		c.report.fetched.At = c.cfg.Now()
+		// A copy: Status hands the previous one out unlocked.
+		f := *c.report.fetched
+		f.At = c.cfg.Now()
+		c.report.fetched = &f
 	}
+	c.report.fetched.Refused = refused
 }
 
 func (c *Controller) noteDrift(vips, ipvs uint64, what string) {

@@ -247,6 +247,10 @@ func TestRefusedRevisionKeepsNodeDegraded(t *testing.T) {
 	if _, err := n.reconcile(true); err == nil {
 		t.Fatal("broken revision applied")
 	}
+	// Right after the refusal it reads as it will after later passes.
+	if d := n.ctl.Status().Degraded; !strings.HasPrefix(d, "revision "+bad.ID[:12]+" refused (load): cluster.yaml:") {
+		t.Errorf("right after a YAML syntax error: degraded %q, want the refused revision", d)
+	}
 	if _, err := n.reconcile(false); err != nil { // a drift pass: nothing to repair
 		t.Fatal(err)
 	}

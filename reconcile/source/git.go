@@ -154,7 +154,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	}
 	if g.opts.Keyring != "" {
 		if _, err := commit.Verify(g.opts.Keyring); err != nil {
-			return nil, fmt.Errorf("commit %s: %w: %v", short(commit.Hash.String()), ErrUnverified, err)
+			return nil, refused(commit, fmt.Errorf("%w: %v", ErrUnverified, err))
 		}
 	}
 	files, err := g.readFiles(commit)
@@ -291,7 +291,11 @@ func (g *Git) checkHistory(repo *git.Repository, commit *object.Commit) error {
 	if g.opts.AllowForcePush {
 		return nil
 	}
-	return fmt.Errorf("commit %s: %w: applied commit %s", short(commit.Hash.String()), ErrNotDescendant, short(g.applied))
+	return refused(commit, fmt.Errorf("%w: applied commit %s", ErrNotDescendant, short(g.applied)))
+}
+
+func refused(commit *object.Commit, err error) *RefusedError {
+	return &RefusedError{Commit: commit.Hash.String(), Summary: firstLine(commit.Message), Time: commit.Committer.When, Err: err}
 }
 
 // readFiles reads the description from the commit's tree (not a work

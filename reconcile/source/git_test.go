@@ -221,6 +221,10 @@ func TestGitRefusesForcePush(t *testing.T) {
 				if !strings.Contains(err.Error(), c3[:12]) || !strings.Contains(err.Error(), c2[:12]) {
 					t.Fatalf("error should name both commits: %v", err)
 				}
+				var refused *RefusedError
+				if !errors.As(err, &refused) || refused.Commit != c3 || refused.Summary != "rewritten" {
+					t.Fatalf("error should carry the refused commit %s: %#v", c3, refused)
+				}
 				return
 			}
 			if err != nil || rev.ID != c3 {

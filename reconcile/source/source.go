@@ -54,6 +54,21 @@ var ErrNotDescendant = errors.New("fetched commit does not descend from the appl
 // on and the commit is unsigned or signed by a key outside the keyring.
 var ErrUnverified = errors.New("commit signature not verified")
 
+// RefusedError is a revision the source fetched but will not deliver
+// (ErrNotDescendant, ErrUnverified): the caller can show which commit it
+// refused without parsing the message.
+type RefusedError struct {
+	// Commit is the refused commit's full ID; Summary and Time describe it.
+	Commit  string
+	Summary string
+	Time    time.Time
+	Err     error
+}
+
+func (e *RefusedError) Error() string { return "commit " + short(e.Commit) + ": " + e.Err.Error() }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // contentID digests a set of files so that identical content always gives
 // the same revision ID whatever the order of reads.
 func contentID(files []model.File) string {

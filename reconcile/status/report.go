@@ -50,6 +50,9 @@ type Revision struct {
 	Time    time.Time `json:"time,omitzero"`
 	// At is when it was applied (Applied) or fetched (Fetched).
 	At time.Time `json:"at,omitzero"`
+	// Refused marks a fetched revision the source would not deliver
+	// (a force-push, an unsigned commit): LastError says why.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // Pass is one reconcile.

@@ -20,7 +20,11 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	p("Source:\t%s\n", r.Source)
 	p("Applied:\t%s\n", revText(r.Applied, now))
 	if r.Fetched != nil && (r.Applied == nil || r.Fetched.ID != r.Applied.ID) {
-		p("Fetched:\t%s (not applied)\n", revText(r.Fetched, now))
+		why := "not applied"
+		if r.Fetched.Refused {
+			why = "refused, not applied"
+		}
+		p("Fetched:\t%s (%s)\n", revText(r.Fetched, now), why)
 	}
 	if lr := r.LastReconcile; lr != nil {
 		p("Last reconcile:\t%s, %s (%s, took %s, %d IPVS writes)\n", lr.Result, ago(lr.Time, now), lr.Trigger,
