@@ -211,7 +211,7 @@ func New(cfg Config) (*Controller, error) {
 		repairNow: make(chan string, 1),
 		pass:      make(chan struct{}, 1),
 	}
-	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine})
+	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine}, realServerCollector{ctl: c})
 	return c, nil
 }
 

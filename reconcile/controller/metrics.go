@@ -92,6 +92,48 @@ func (m *Metrics) setRevision(id string) {
 	m.revisionInfo.WithLabelValues(id).Set(1)
 }
 
+// realServerCollector reads every real server's health and the weight
+// in force from the controller at scrape time: the same data as /status,
+// so the two never disagree and nothing is counted twice.
+type realServerCollector struct {
+	ctl *Controller
+}
+
+var (
+	descRealServerUp = prometheus.NewDesc("hakeeper_real_server_up",
+		"Whether a real server is healthy (1) or down (0); an unchecked server counts as up.", []string{"service", "server"}, nil)
+	descRealServerWeight = prometheus.NewDesc("hakeeper_real_server_weight",
+		"Weight of a real server in IPVS now; 0 when it is left out (down, or replaced by the sorry server).", []string{"service", "server"}, nil)
+)
+
+func (c realServerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRealServerUp
+	ch <- descRealServerWeight
+}
+
+func (c realServerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.ctl.mu.Lock()
+	running, effective := c.ctl.report.running, c.ctl.effective
+	c.ctl.mu.Unlock()
+	for _, svc := range c.ctl.services(running, effective) {
+		for _, rs := range svc.RealServers {
+			if rs.Sorry {
+				continue
+			}
+			up := 1.0
+			if rs.Health == "down" {
+				up = 0
+			}
+			weight := 0.0
+			if rs.InIPVS {
+				weight = float64(rs.Weight)
+			}
+			ch <- prometheus.MustNewConstMetric(descRealServerUp, prometheus.GaugeValue, up, svc.Name, rs.Address)
+			ch <- prometheus.MustNewConstMetric(descRealServerWeight, prometheus.GaugeValue, weight, svc.Name, rs.Address)
+		}
+	}
+}
+
 // vrrpStateValue encodes a VRRP state as a gauge value.
 var vrrpStateValue = map[model.VRRPState]float64{
 	model.StateInit: 0, model.StateBackup: 1, model.StateMaster: 2, model.StateFault: 3,

@@ -303,3 +303,45 @@ func TestRefusedRevisionKeepsNodeDegraded(t *testing.T) {
 		t.Errorf("source reachable again: degraded=%q", st.Degraded)
 	}
 }
+
+// Per-real-server health and weight are read from the controller at
+// scrape time: a server the checker reports down scrapes as up 0 and
+// weight 0 once the pass took it out of IPVS.
+func TestRealServerMetrics(t *testing.T) {
+	n := start(t)
+	checked := func(w1 int) string {
+		return strings.Replace(cluster("192.0.2.100/24", "1s", w1), "    port: 80\n",
+			"    port: 80\n    check: {interval: 1s, timeout: 1s, fall: 1, rise: 1, tcp: {}}\n", 1)
+	}
+	n.src.set("cluster.yaml", checked(1))
+	if _, err := n.reconcile(true); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, n, nil)
+	scrape := func(name, server string) float64 {
+		t.Helper()
+		_, text := get(t, srv.URL+"/metrics")
+		return series(t, text, name, `{server="`+server+`",service="http"}`)
+	}
+	if up, w := scrape("hakeeper_real_server_up", "198.51.100.2:80"), scrape("hakeeper_real_server_weight", "198.51.100.2:80"); up != 1 || w != 1 {
+		t.Errorf("healthy server: up %v weight %v, want 1 and 1", up, w)
+	}
+	n.checker.setDown("198.51.100.2:80", true)
+	if _, err := n.reconcile(false); err != nil {
+		t.Fatal(err)
+	}
+	if up, w := scrape("hakeeper_real_server_up", "198.51.100.2:80"), scrape("hakeeper_real_server_weight", "198.51.100.2:80"); up != 0 || w != 0 {
+		t.Errorf("failed server: up %v weight %v, want 0 and 0", up, w)
+	}
+	if up := scrape("hakeeper_real_server_up", "198.51.100.1:80"); up != 1 {
+		t.Errorf("the other server: up %v, want 1", up)
+	}
+	// A new weight in the description is the weight in force after the pass.
+	n.src.set("cluster.yaml", checked(7))
+	if _, err := n.reconcile(true); err != nil {
+		t.Fatal(err)
+	}
+	if w := scrape("hakeeper_real_server_weight", "198.51.100.1:80"); w != 7 {
+		t.Errorf("weight after a change: %v, want 7", w)
+	}
+}
