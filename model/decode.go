@@ -69,12 +69,16 @@ func decode(files []File, recordAll bool) *decoder {
 		return d
 	}
 	var empty []File
-	parsed := parseAhead(files)
-	for i, f := range files {
-		if d.decodeFile(i, f, parsed.wait(i)) {
-			empty = append(empty, f)
+	if workers := min(runtime.GOMAXPROCS(0), len(files)); !recordAll && workers > 1 {
+		empty = d.decodeParallel(files, workers)
+	} else {
+		parsed := parseAhead(files)
+		for i, f := range files {
+			if d.decodeFile(i, f, parsed.wait(i)) {
+				empty = append(empty, f)
+			}
+			parsed.done(i)
 		}
-		parsed.done(i)
 	}
 	if len(empty) == len(files) {
 		for _, f := range empty {

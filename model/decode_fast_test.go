@@ -3,6 +3,8 @@ package model
 import (
 	"reflect"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -84,5 +86,57 @@ func TestDecodeParallelParseMatchesSequential(t *testing.T) {
 	}
 	if len(seqErrs) < 5 {
 		t.Errorf("want an error from each broken file, got %q", seqErrs)
+	}
+}
+
+// TestDecodeFilesAloneMatchesInOrder decodes descriptions whose files
+// meet in every way a file decoded on its own cannot see (entries,
+// defaults and cluster names given twice, an entry refused with errors
+// and budget-eating aliases inside, the error cap reached across files,
+// sections written empty) on one goroutine and on several: clusters,
+// sources (positions, refused entries) and errors must be identical.
+func TestDecodeFilesAloneMatchesInOrder(t *testing.T) {
+	cases := lazyCases(t)
+	unknowns := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString("nodes:\n  lb" + strconv.Itoa(n) + ":\n")
+		for i := range 600 {
+			b.WriteString("    unknown" + strconv.Itoa(i) + ": 1\n")
+		}
+		return []byte(b.String())
+	}
+	cases["error cap across files"] = []File{
+		{Name: "a.yaml", Data: unknowns(1)},
+		{Name: "b.yaml", Data: unknowns(2)},
+		{Name: "c.yaml", Data: []byte("services: {web: {vip: 192.0.2.10, port: 80, bogus: 1}}\n")},
+		{Name: "d.yaml", Data: []byte("nodes: [\n")},
+		{Name: "e.yaml", Data: []byte("\x00")},
+	}
+	cases["refused entry with errors inside"] = []File{
+		{Name: "a.yaml", Data: []byte("cluster: east\nservices:\n  web: {vip: 192.0.2.10, port: 80}\n")},
+		{Name: "b.yaml", Data: []byte("cluster: east\nservices:\n  web: {vip: 192.0.2.11, port: x, bogus: 1}\n  db: {vip: 192.0.2.12, port: 5432}\n")},
+		{Name: "c.yaml", Data: []byte("cluster: west\nservices: {}\nspread:\n")},
+		{Name: "d.yaml", Data: []byte("services:\n  api: {vip: 192.0.2.13, port: 443}\nchecks: {}\n")},
+		{Name: "e.yaml", Data: []byte("# nothing yet\n")},
+	}
+	for name, files := range cases {
+		t.Run(name, func(t *testing.T) {
+			decode := func(procs int) (*Cluster, string) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				c, errs := Decode(files)
+				return c, errs.Error()
+			}
+			seqCluster, seqErrs := decode(1)
+			parCluster, parErrs := decode(4)
+			if seqErrs != parErrs {
+				t.Errorf("errors differ:\nin order %s\nalone    %s", seqErrs, parErrs)
+			}
+			if !reflect.DeepEqual(seqCluster, parCluster) {
+				t.Errorf("clusters differ:\nin order %+v\nalone    %+v", seqCluster, parCluster)
+			}
+			if got, want := Validate(parCluster).Error(), Validate(seqCluster).Error(); got != want {
+				t.Errorf("validation differs:\nin order %s\nalone    %s", want, got)
+			}
+		})
 	}
 }
