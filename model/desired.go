@@ -282,18 +282,8 @@ func (r *resolver) nodeState() (*NodeState, error) {
 			st.SyncGroups = append(st.SyncGroups, *sg)
 		}
 	}
-	names := sortedKeys(r.c.Services)
-	// Sized once: a VirtualService is large, and growing the list of
-	// 10,000 step by step copied it some fourteen times.
-	st.Services = make([]VirtualService, 0, len(names))
-	for _, name := range names {
-		vs, ok, err := r.service(name, r.c.Services[name])
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			st.Services = append(st.Services, vs)
-		}
+	if st.Services, err = r.services(sortedKeys(r.c.Services)); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
