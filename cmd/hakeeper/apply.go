@@ -29,8 +29,9 @@ every server counted as up (no health checks run). It prints each IPVS
 write. VRRP needs a running protocol, so VRRP instances are reported and
 left to 'hakeeper run'.
 
-apply refuses to run beside a running 'hakeeper run' (found at --addr):
-that daemon owns the node; change its source instead, or send it SIGHUP.
+apply refuses to run beside a running 'hakeeper run' (found at --addr, or
+holding the lock on the state directory): that daemon owns the node;
+change its source instead, or send it SIGHUP.
 
 Exit status: 0 applied or nothing to do, 1 error (nothing is applied when
 the description does not load).`,
@@ -43,15 +44,18 @@ the description does not load).`,
 				return fmt.Errorf("checking for a running daemon at %s: %w", addr, err)
 			}
 			o.source = args[0]
-			if isGitURL(o.source) && o.stateDir == "" {
+			srcOpts := o
+			if isGitURL(o.source) {
+				// A one-shot clone: the daemon's clone in the state
+				// directory is its own.
 				dir, err := os.MkdirTemp("", "hakeeper-apply-")
 				if err != nil {
 					return err
 				}
 				defer os.RemoveAll(dir)
-				o.stateDir = dir
+				srcOpts.stateDir = dir
 			}
-			src, _, err := runSource(o)
+			src, _, err := runSource(srcOpts)
 			if err != nil {
 				return err
 			}
@@ -70,15 +74,26 @@ the description does not load).`,
 				fmt.Fprintf(stdout, "Node %s: no virtual services; nothing to apply.\n", ns.Node)
 				return nil
 			}
+			// The same state directory as 'hakeeper run' with this source
+			// and node, so ownership agrees; its lock keeps apply from
+			// running beside a daemon the status address did not find.
+			stateDir := o.stateDir
+			if stateDir == "" {
+				stateDir = defaultStateDirFor(o.source, ns.Node)
+			}
+			lock, err := lockStateDir(stateDir)
+			if err != nil {
+				if errors.Is(err, errStateLocked) {
+					return fmt.Errorf("%w; change its source or send it SIGHUP instead", err)
+				}
+				return err
+			}
+			defer lock.Release()
 			k, err := openIPVS()
 			if err != nil {
 				return fmt.Errorf("%d virtual services to program: %w", len(ns.Services), err)
 			}
 			defer k.Close()
-			stateDir := o.stateDir
-			if stateDir == "" || isGitURL(o.source) {
-				stateDir = defaultStateDir
-			}
 			prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
 			plan, done, err := prog.Sync(lvs.TableFromModel(ns.Services))
 			for _, op := range plan.Ops[:done] {
@@ -103,7 +118,7 @@ the description does not load).`,
 	f.StringVar(&o.branch, "branch", "", "Git branch (default main)")
 	f.StringVar(&o.tag, "tag", "", "Git tag instead of a branch")
 	f.StringVar(&o.path, "path", "", "directory inside the Git repository")
-	f.StringVar(&o.stateDir, "state-dir", "", "where IPVS ownership is recorded (default "+defaultStateDir+")")
+	f.StringVar(&o.stateDir, "state-dir", "", "the state directory of 'hakeeper run' on this node, where IPVS ownership is recorded (default as run's: "+defaultStateDir+" for a Git source, "+defaultRuntimeDir+"/NODE for a local one)")
 	f.StringVar(&o.keyringFile, "keyring", "", "armored OpenPGP keyring: apply only a signed commit")
 	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one")
 	f.StringVar(&addr, "addr", statusAddr(), "where a running daemon would answer (env HAKEEPER_ADDR)")

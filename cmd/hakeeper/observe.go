@@ -20,10 +20,9 @@ import (
 
 func init() {
 	setLiveObserver(&nodeObserver{
-		addr:      statusAddr(),
-		ownedPath: filepath.Join(defaultStateDir, "ipvs-owned.json"),
-		stderr:    os.Stderr,
-		openIPVS:  openKernelIPVS,
+		addr:     statusAddr(),
+		stderr:   os.Stderr,
+		openIPVS: openKernelIPVS,
 	})
 }
 
@@ -33,17 +32,28 @@ func init() {
 // lists exactly the writes a reconcile would make). The desired IPVS
 // table has health applied as the daemon sees it (its /status), so a
 // server it took out as unhealthy is not planned as "+ real-server".
+//
+// IPVS ownership (which services are hakeeper's) is read from the state
+// directory: --state-dir, else the one the running daemon reports, else
+// the default 'hakeeper run' would use for source on the planned node.
 type nodeObserver struct {
-	addr      string
-	ownedPath string
-	stderr    io.Writer
+	addr     string
+	stateDir string
+	source   string
+	stderr   io.Writer
 	// openIPVS opens the node's IPVS table and returns its closer.
 	openIPVS func() (lvs.IPVS, func(), error)
 }
 
-func (o *nodeObserver) atAddr(addr string) LiveObserver {
+func (o *nodeObserver) with(opts observeOptions) LiveObserver {
 	c := *o
-	c.addr = addr
+	if opts.addr != "" {
+		c.addr = opts.addr
+	}
+	if opts.stateDir != "" {
+		c.stateDir = opts.stateDir
+	}
+	c.source = opts.source
 	return &c
 }
 
@@ -51,6 +61,7 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 	live := &plan.Live{}
 	client := status.NewClient(o.addr)
 	var health map[serverKey]string
+	stateDir := o.stateDir
 	running, err := client.Config(ctx)
 	switch {
 	case err == nil:
@@ -60,6 +71,9 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 			return nil, fmt.Errorf("reading the running daemon's health checks: %w", err)
 		}
 		health = serverHealth(report)
+		if stateDir == "" {
+			stateDir = report.StateDir
+		}
 	case errors.Is(err, status.ErrNotRunning):
 		fmt.Fprintf(o.stderr, "note: hakeeper is not running here (nothing listens at %s; --addr if it listens elsewhere): VRRP instances are planned as new\n", o.addr)
 		if hasCheckedServers(desired.Services) {
@@ -99,7 +113,10 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 		return live, nil
 	}
 	defer closeIPVS()
-	prog := &lvs.Programmer{IPVS: k, StatePath: o.ownedPath}
+	if stateDir == "" {
+		stateDir = defaultStateDirFor(o.source, desired.Node)
+	}
+	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
 	if err != nil {
 		return nil, fmt.Errorf("planning IPVS: %w", err)
@@ -175,7 +192,7 @@ func openKernelIPVS() (lvs.IPVS, func(), error) {
 // modprobe and log its failure on every call.
 func openIPVS() (*ipvskernel.Kernel, error) {
 	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
-		return nil, errors.New("the ip_vs module is not loaded (no /proc/net/ip_vs)")
+		return nil, errors.New("the ip_vs module is not loaded: /proc/net/ip_vs is missing")
 	}
 	return ipvskernel.New("")
 }

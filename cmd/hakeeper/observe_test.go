@@ -72,7 +72,7 @@ func TestPlanUsesDaemonHealth(t *testing.T) {
 	defer srv.Close()
 
 	var stderr bytes.Buffer
-	observer := &nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), ownedPath: ownedPath, stderr: &stderr,
+	observer := &nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stateDir: dir, stderr: &stderr,
 		openIPVS: func() (lvs.IPVS, func(), error) { return ipvs, func() {}, nil }}
 	old := liveObserver
 	setLiveObserver(observer)
@@ -149,4 +149,51 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Live plan reads IPVS ownership from the state directory the running
+// daemon reports, so the daemon's services are not planned as someone
+// else's; --state-dir overrides it.
+func TestPlanReadsOwnershipFromDaemonStateDir(t *testing.T) {
+	file := writeTemp(t, observeCluster)
+	desired, err := desiredFor(file, "lb1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemonDir, otherDir := t.TempDir(), t.TempDir()
+	ipvs := &lvstesting.Fake{}
+	if _, _, err := (&lvs.Programmer{IPVS: ipvs, StatePath: filepath.Join(daemonDir, "ipvs-owned.json")}).Sync(lvs.TableFromModel(desired.Services)); err != nil {
+		t.Fatal(err)
+	}
+	report := &status.Report{Node: "lb1", Healthy: true, StateDir: daemonDir}
+	srv := httptest.NewServer(status.Handler(daemonProvider{report: report, running: desired}, nil, nil))
+	defer srv.Close()
+	var stderr bytes.Buffer
+	old := liveObserver
+	setLiveObserver(&nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stderr: &stderr,
+		openIPVS: func() (lvs.IPVS, func(), error) { return ipvs, func() {}, nil }})
+	t.Cleanup(func() { setLiveObserver(old) })
+
+	code, stdout, errOut := runCLI(t, "plan", "--node", "lb1", file)
+	if code != exitOK || strings.Contains(stdout, "Not managed") {
+		t.Errorf("daemon's state dir: exit %d, want 0 and its services its own:\n%s%s", code, stdout, errOut)
+	}
+	// Pointed at a directory without the records, the same table is foreign.
+	_, stdout, errOut = runCLI(t, "plan", "--node", "lb1", "--state-dir", otherDir, file)
+	if !strings.Contains(stdout, "Not managed by hakeeper") || !strings.Contains(stdout, "tcp/192.0.2.100:80") {
+		t.Errorf("--state-dir without ownership records: want the service listed as not hakeeper's:\n%s%s", stdout, errOut)
+	}
+}
+
+func TestDefaultStateDirFor(t *testing.T) {
+	for _, tc := range []struct{ desc, source, node, want string }{
+		{"local file", "/etc/hakeeper/cluster.yaml", "lb1", "/run/hakeeper/lb1"},
+		{"local dir", "./cluster", "lb2", "/run/hakeeper/lb2"},
+		{"https", "https://git.example.com/ops/ha.git", "lb1", "/var/lib/hakeeper"},
+		{"scp-like", "git@git.example.com:ops/ha.git", "lb1", "/var/lib/hakeeper"},
+	} {
+		if got := defaultStateDirFor(tc.source, tc.node); got != tc.want {
+			t.Errorf("%s: defaultStateDirFor(%q, %q) = %q, want %q", tc.desc, tc.source, tc.node, got, tc.want)
+		}
+	}
 }

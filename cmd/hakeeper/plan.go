@@ -26,11 +26,22 @@ type LiveObserver interface {
 
 var liveObserver LiveObserver
 
-// daemonObserver is a LiveObserver that asks the running daemon; atAddr
-// returns one that asks at another status address (plan --addr).
+// daemonObserver is a LiveObserver that asks the running daemon; with
+// returns one set up by plan's flags.
 type daemonObserver interface {
 	LiveObserver
-	atAddr(addr string) LiveObserver
+	with(observeOptions) LiveObserver
+}
+
+// observeOptions are plan's settings for a daemonObserver; empty fields
+// keep the observer's defaults.
+type observeOptions struct {
+	// addr is the daemon's status address (plan --addr).
+	addr string
+	// stateDir holds the IPVS ownership records (plan --state-dir).
+	stateDir string
+	// source is the description planned, for the default state directory.
+	source string
 }
 
 // setLiveObserver installs the observer plan uses without --offline.
@@ -40,7 +51,7 @@ var errNoLive = errors.New("planning against the running node needs its live sta
 	"use --offline to plan against an empty node (what a fresh start would do)")
 
 func newPlanCmd() *cobra.Command {
-	var node, addr string
+	var node, addr, stateDir string
 	var offline, asJSON, color bool
 	cmd := &cobra.Command{
 		Use:   "plan [--node NAME] [--offline] [--json] PATH",
@@ -52,7 +63,9 @@ servers; + create, ~ update in place (old -> new), - destroy.
 
 --offline compares with an empty node: everything is created. Without it
 the live state is observed from the node; the running daemon is asked at
---addr, the status address it was started with (its --listen).
+--addr, the status address it was started with (its --listen). Which
+IPVS services are hakeeper's is read from the daemon's state directory
+(as it reports it; --state-dir overrides).
 
 VIPs are not planned as addresses: the VRRP engine adds them on the node
 that becomes master, so they are listed with their instance.
@@ -74,8 +87,12 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 				if obs == nil {
 					return errNoLive
 				}
-				if d, ok := obs.(daemonObserver); ok && cmd.Flags().Changed("addr") {
-					obs = d.atAddr(addr)
+				if d, ok := obs.(daemonObserver); ok {
+					opts := observeOptions{stateDir: stateDir, source: args[0]}
+					if cmd.Flags().Changed("addr") {
+						opts.addr = addr
+					}
+					obs = d.with(opts)
 				}
 				if live, err = obs.Observe(cmd.Context(), ns); err != nil {
 					return err
@@ -103,6 +120,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 	cmd.Flags().StringVar(&node, "node", "", "node to plan for (default: the node whose address is local, else the hostname)")
 	cmd.Flags().BoolVar(&offline, "offline", false, "plan against an empty node instead of the live state")
 	cmd.Flags().StringVar(&addr, "addr", statusAddr(), "the running daemon's status address (host:port or unix:/path; env HAKEEPER_ADDR)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the daemon's state directory, where IPVS ownership is recorded (default: the one the running daemon reports, else "+defaultRuntimeDir+"/NODE as 'hakeeper run' uses for a local source)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan in its JSON machine format")
 	cmd.Flags().BoolVar(&color, "color", false, "colour the text output (default: on for a terminal unless NO_COLOR is set)")
 	return cmd

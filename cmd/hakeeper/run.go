@@ -152,13 +152,13 @@ func runSource(o runOptions) (source.Source, string, error) {
 		}
 		stateDir := o.stateDir
 		if stateDir == "" {
-			stateDir = filepath.Join(defaultRuntimeDir, o.node)
+			stateDir = defaultStateDirFor(o.source, o.node)
 		}
 		return source.NewDir(o.source), stateDir, nil
 	}
 	stateDir := o.stateDir
 	if stateDir == "" {
-		stateDir = defaultStateDir
+		stateDir = defaultStateDirFor(o.source, o.node)
 	}
 	var keyring string
 	if o.keyringFile != "" {
@@ -211,6 +211,13 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return fmt.Errorf("--state-dir: %w", err)
 	}
+	// One daemon per state directory, and no 'hakeeper apply' beside it
+	// however it listens: both take this lock.
+	lock, err := lockStateDir(stateDir)
+	if err != nil {
+		return fmt.Errorf("not starting: %w", err)
+	}
+	defer lock.Release()
 	// Subscribe before starting so a signal during start-up is not lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -257,6 +264,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
 		Interval: o.interval, RemoveServicesOnShutdown: o.removeServices,
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
+		StateDir: stateDir,
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.

@@ -100,6 +100,9 @@ type Config struct {
 	Addrs Addresses
 	// LastGood persists the applied revision; nil keeps nothing.
 	LastGood *LastGood
+	// StateDir is the daemon's state directory, shown in the status so
+	// 'hakeeper plan' reads the IPVS ownership the daemon records.
+	StateDir string
 	// Interval between drift checks (DefaultInterval when 0).
 	Interval time.Duration
 	// FetchTimeout bounds one Source.Latest (DefaultFetchTimeout when 0).

@@ -146,6 +146,7 @@ func (c *Controller) Status() *status.Report {
 		Node:            c.cfg.Node,
 		Cluster:         c.report.cluster,
 		Source:          c.cfg.Source.String(),
+		StateDir:        c.cfg.StateDir,
 		Applied:         c.report.applied,
 		Fetched:         c.report.fetched,
 		LastReconcile:   c.report.last,

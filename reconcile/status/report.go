@@ -16,6 +16,9 @@ type Report struct {
 	Cluster string `json:"cluster,omitempty"`
 	// Source names where the description comes from (git URL and ref, or dir).
 	Source string `json:"source"`
+	// StateDir is the daemon's state directory (IPVS ownership, last
+	// good revision): 'hakeeper plan' reads ownership from there.
+	StateDir string `json:"stateDir,omitempty"`
 	// Applied is the revision running now; Fetched the newest one seen
 	// (they differ while a bad revision is refused).
 	Applied *Revision `json:"applied,omitempty"`
