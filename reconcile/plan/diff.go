@@ -100,7 +100,7 @@ var instanceFields = []field[model.Instance]{
 	{"notify.fault", func(a, b *model.Instance) bool { return commandEq(a.Notify.Fault, b.Notify.Fault) }, func(v *model.Instance) string { return v.Notify.Fault.String() }},
 	{"notify.stop", func(a, b *model.Instance) bool { return commandEq(a.Notify.Stop, b.Notify.Stop) }, func(v *model.Instance) string { return v.Notify.Stop.String() }},
 	{"notify.timeout", func(a, b *model.Instance) bool { return a.Notify.Timeout == b.Notify.Timeout }, func(v *model.Instance) string { return notifyTimeout(&v.Notify) }},
-	{"notify.user", func(a, b *model.Instance) bool { return a.Notify.User == b.Notify.User }, func(v *model.Instance) string { return v.Notify.User }},
+	{"notify.user", func(a, b *model.Instance) bool { return a.Notify.User == b.Notify.User }, func(v *model.Instance) string { return notifyUser(&v.Notify) }},
 	{"syncGroup", func(a, b *model.Instance) bool { return a.SyncGroup == b.SyncGroup }, func(v *model.Instance) string { return v.SyncGroup }},
 	{"garp", func(a, b *model.Instance) bool { return a.GARP == b.GARP }, func(v *model.Instance) string { return GARP(v.GARP) }},
 }

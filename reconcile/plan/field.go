@@ -1,5 +1,7 @@
 package plan
 
+import "github.com/hakeeper/hakeeper/model"
+
 // field describes one attribute of an object of type T: how to compare it
 // between desired and live without allocating, and how to show it. Keeping
 // both in one table entry stops comparison and display from drifting apart.
@@ -75,4 +77,13 @@ func sliceEq[E comparable](a, b []E) bool {
 		}
 	}
 	return true
+}
+
+// notifyUser shows who runs the hooks only when there is a hook: a
+// scriptUser default reaches every instance, hooks or not.
+func notifyUser(n *model.NotifySpec) string {
+	if n.Master.IsZero() && n.Backup.IsZero() && n.Fault.IsZero() && n.Stop.IsZero() {
+		return ""
+	}
+	return n.User
 }
