@@ -18,8 +18,22 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// MarshalYAML writes the Go duration string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+// MarshalYAML writes the compact Go duration string an operator would
+// type ("5m", "1h30m", "100ms"), not time.Duration's "5m0s".
+func (d Duration) MarshalYAML() (any, error) { return compactDuration(time.Duration(d)), nil }
+
+// compactDuration is d.String() without the zero units it ends with;
+// time.ParseDuration reads it back to d.
+func compactDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+	}
+	return s
+}
 
 // UnmarshalYAML accepts a Go duration string. A bare number is rejected:
 // "1" could mean seconds (keepalived) or nanoseconds (Go).
