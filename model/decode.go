@@ -69,8 +69,12 @@ func decode(files []File, recordAll bool) *decoder {
 		return d
 	}
 	var empty []File
-	if workers := min(runtime.GOMAXPROCS(0), len(files)); !recordAll && workers > 1 {
-		empty = d.decodeParallel(files, workers)
+	if procs := runtime.GOMAXPROCS(0); !recordAll && procs > 1 && len(files) > 1 {
+		// One goroutine more than cores: files take about as long each,
+		// and with as many goroutines as cores the last of an odd number
+		// would leave one core idle for a whole file. Three share two
+		// cores evenly.
+		empty = d.decodeParallel(files, min(procs+1, len(files)))
 	} else {
 		parsed := parseAhead(files)
 		for i, f := range files {
