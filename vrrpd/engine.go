@@ -239,6 +239,7 @@ func (e *Engine) Apply(state *model.NodeState) error {
 				}
 			}
 			in.reconfigure(next, auths[i])
+			e.prepare(in)
 			continue
 		}
 		in := &instance{e: e, cfg: next, auth: auths[i], added: map[model.VIPSpec]bool{},
@@ -257,6 +258,7 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	// earlier run of ours left behind.
 	e.claimRecorded(started)
 	for _, in := range started {
+		e.prepare(in)
 		in.start()
 	}
 	return errors.Join(errs...)
@@ -268,6 +270,18 @@ func connKeyOf(in *model.Instance) connKey {
 		k.src = in.SourceAddress
 	}
 	return k
+}
+
+// prepare lets the kernel side look up the instance's VIP devices and
+// open its announcement sockets now rather than when it becomes master.
+func (e *Engine) prepare(in *instance) {
+	for _, p := range []any{e.cfg.Addrs, e.cfg.Announcer} {
+		if p, ok := p.(Preparer); ok {
+			if err := p.Prepare(in.cfg.VIPs); err != nil {
+				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.name(), "err", err)
+			}
+		}
+	}
 }
 
 // attach puts in on the Conn for key, opening it on first use.
@@ -364,7 +378,11 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 			}
 			m[r]++
 		}
-		e.log.Debug("vrrp: dropped packet", "conn", ce.key.String(), "src", meta.Src, "reason", string(r), "detail", detail)
+		// Checked first: the arguments (a string concatenation, boxed
+		// values) would be built for nothing when debug is off.
+		if e.log.Enabled(context.Background(), slog.LevelDebug) {
+			e.log.Debug("vrrp: dropped packet", "conn", ce.key.String(), "src", meta.Src, "reason", string(r), "detail", detail)
+		}
 	}
 	if meta.Src.Unmap() == ce.conn.LocalAddr().Unmap() {
 		drop(DropOwnPacket, nil)

@@ -170,17 +170,31 @@ func (in *instance) inPreemptDelay() bool {
 
 func (in *instance) setState(to model.VRRPState, reason string) bool {
 	from := in.state
-	if from == to {
+	if !in.enterState(to, reason) {
+		return false
+	}
+	in.reportTransition(from)
+	return true
+}
+
+// enterState changes the state without telling anyone; reportTransition
+// then logs and notifies. becomeMaster does its wire and kernel work in
+// between, so the log write and hook start-up do not delay the VIPs.
+func (in *instance) enterState(to model.VRRPState, reason string) bool {
+	if in.state == to {
 		return false
 	}
 	in.state = to
 	in.lastTransition = in.e.cfg.Clock.Now()
 	in.reason = reason
 	in.counters.Transitions++
-	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
-		"from", string(from), "to", string(to), "priority", in.prio, "master", in.masterAddr, "reason", reason)
-	in.e.notify(in, to)
 	return true
+}
+
+func (in *instance) reportTransition(from model.VRRPState) {
+	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
+		"from", string(from), "to", string(in.state), "priority", in.prio, "master", in.masterAddr, "reason", in.reason)
+	in.e.notify(in, in.state)
 }
 
 // becomeMaster: RFC 5798 6.4.1/6.4.2 transition to Master. bySync is set
@@ -189,13 +203,17 @@ func (in *instance) becomeMaster(reason string, bySync bool) {
 	if in.state == model.StateMaster || in.faulted() {
 		return
 	}
+	// As keepalived and RFC 5798 6.4.1 order it: advert, VIPs, gratuitous
+	// ARPs; telling the log and hooks comes after.
+	from := in.state
 	in.masterAddr = in.conn.conn.LocalAddr()
-	in.setState(model.StateMaster, reason)
+	in.enterState(model.StateMaster, reason)
 	in.sendAdvert(in.prio)
 	in.addVIPs(in.cfg.VIPs)
 	in.garpGen++
 	gen := in.garpGen
 	in.announceBurst(gen)
+	in.reportTransition(from)
 	if d := in.cfg.GARP.RefreshDelay; d > 0 {
 		in.e.cfg.Clock.AfterFunc(d, func() {
 			in.e.fire(func() { in.announceBurst(gen) })

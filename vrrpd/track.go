@@ -56,6 +56,11 @@ func (e *Engine) onLink(name string) {
 	if e.stopped {
 		return
 	}
+	for _, o := range []any{e.cfg.Addrs, e.cfg.Announcer} {
+		if o, ok := o.(LinkObserver); ok {
+			o.LinkChanged(name)
+		}
+	}
 	if _, tracked := e.linkUp[name]; !tracked {
 		return
 	}

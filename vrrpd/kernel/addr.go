@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -13,12 +14,24 @@ import (
 	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
-// Addresses manages VIPs through rtnetlink.
+// Addresses manages VIPs through rtnetlink. It remembers each device's
+// interface index, so adding or listing on a known device is one
+// round trip (a new master's path) instead of two. A cached index is
+// dropped when the engine reports a link change (LinkChanged), and a
+// request the kernel refuses with "no such device" is retried once with
+// a fresh lookup, in case the device was recreated before the event came.
 type Addresses struct {
 	h *netlink.Handle
+
+	mu      sync.Mutex
+	indexes map[string]int
 }
 
-var _ vrrpd.Addresses = (*Addresses)(nil)
+var (
+	_ vrrpd.Addresses    = (*Addresses)(nil)
+	_ vrrpd.LinkObserver = (*Addresses)(nil)
+	_ vrrpd.Preparer     = (*Addresses)(nil)
+)
 
 // NewAddresses opens an rtnetlink handle in the current namespace.
 func NewAddresses() (*Addresses, error) {
@@ -26,44 +39,126 @@ func NewAddresses() (*Addresses, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Addresses{h: h}, nil
+	return NewAddressesWith(h), nil
 }
 
 // NewAddressesWith uses an existing handle (e.g. one from NewHandleAt).
-func NewAddressesWith(h *netlink.Handle) *Addresses { return &Addresses{h: h} }
+func NewAddressesWith(h *netlink.Handle) *Addresses {
+	return &Addresses{h: h, indexes: map[string]int{}}
+}
+
+// Prepare looks the VIPs' device indexes up ahead of the first Add.
+func (a *Addresses) Prepare(vips []model.VIPSpec) error {
+	var errs []error
+	for _, v := range vips {
+		if _, err := a.link(v.Device, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LinkChanged forgets every cached index: a rename gives the new name
+// only, so the entry of the old one cannot be found by name.
+func (a *Addresses) LinkChanged(string) {
+	a.mu.Lock()
+	clear(a.indexes)
+	a.mu.Unlock()
+}
+
+// link returns a Link carrying the device's name and index, from the
+// cache unless fresh is set or the device is not cached yet.
+func (a *Addresses) link(device string, fresh bool) (netlink.Link, error) {
+	a.mu.Lock()
+	idx, ok := a.indexes[device]
+	a.mu.Unlock()
+	if !ok || fresh {
+		l, err := a.h.LinkByName(device)
+		if err != nil {
+			a.forget(device)
+			return nil, fmt.Errorf("interface %s: %w", device, err)
+		}
+		idx = l.Attrs().Index
+		a.mu.Lock()
+		a.indexes[device] = idx
+		a.mu.Unlock()
+	}
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: device, Index: idx}}, nil
+}
+
+func (a *Addresses) forget(device string) {
+	a.mu.Lock()
+	delete(a.indexes, device)
+	a.mu.Unlock()
+}
+
+// withLink runs op on the device's link, once more with a fresh lookup
+// when a cached index turns out to name no device.
+func (a *Addresses) withLink(device string, op func(netlink.Link) error) error {
+	a.mu.Lock()
+	_, cached := a.indexes[device]
+	a.mu.Unlock()
+	link, err := a.link(device, false)
+	if err != nil {
+		return err
+	}
+	err = op(link)
+	if cached && errors.Is(err, unix.ENODEV) {
+		if link, err = a.link(device, true); err != nil {
+			return err
+		}
+		err = op(link)
+	}
+	return err
+}
 
 // Close releases the netlink handle.
 func (a *Addresses) Close() { a.h.Close() }
 
 // List returns the device's addresses except link-local ones, which no
-// VIP ever is and which the kernel adds by itself.
+// VIP ever is and which the kernel adds by itself. One dump of every
+// address: a stale cached index would just match nothing, so when
+// nothing matches the index is looked up again before the answer is
+// believed (an interface carrying VRRP always has addresses).
 func (a *Addresses) List(device string) ([]netip.Prefix, error) {
-	link, err := a.h.LinkByName(device)
+	link, err := a.link(device, false)
 	if err != nil {
-		return nil, fmt.Errorf("interface %s: %w", device, err)
+		return nil, err
 	}
-	list, err := a.h.AddrList(link, netlink.FAMILY_ALL)
+	all, err := a.h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: list addresses: %w", device, err)
 	}
-	var out []netip.Prefix
+	out, found := addrsOf(all, link.Attrs().Index)
+	if !found {
+		if link, err = a.link(device, true); err != nil {
+			return nil, err
+		}
+		out, _ = addrsOf(all, link.Attrs().Index)
+	}
+	return out, nil
+}
+
+// addrsOf returns index's addresses in list but link-local ones, and
+// whether list had any address of index at all.
+func addrsOf(list []netlink.Addr, index int) (out []netip.Prefix, found bool) {
 	for _, ad := range list {
+		if ad.LinkIndex != index {
+			continue
+		}
+		found = true
 		p, ok := prefixOf(ad)
 		if !ok || p.Addr().IsLinkLocalUnicast() {
 			continue
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out, found
 }
 
-func (a *Addresses) nlAddr(vip model.VIPSpec) (netlink.Link, *netlink.Addr, error) {
+func nlAddr(vip model.VIPSpec) (*netlink.Addr, error) {
 	if !vip.Prefix.IsValid() {
-		return nil, nil, fmt.Errorf("VIP on %s: invalid prefix", vip.Device)
-	}
-	link, err := a.h.LinkByName(vip.Device)
-	if err != nil {
-		return nil, nil, fmt.Errorf("VIP %s: interface %s: %w", vip.Prefix, vip.Device, err)
+		return nil, fmt.Errorf("VIP on %s: invalid prefix", vip.Device)
 	}
 	addr := vip.Prefix.Addr()
 	bits := 32
@@ -81,16 +176,17 @@ func (a *Addresses) nlAddr(vip model.VIPSpec) (netlink.Link, *netlink.Addr, erro
 		// used as a source nor answered for about a second.
 		nl.Flags = unix.IFA_F_NODAD
 	}
-	return link, nl, nil
+	return nl, nil
 }
 
 // Add adds the VIP; adding a present address is not an error.
 func (a *Addresses) Add(vip model.VIPSpec) error {
-	link, nl, err := a.nlAddr(vip)
+	nl, err := nlAddr(vip)
 	if err != nil {
 		return err
 	}
-	if err := a.h.AddrReplace(link, nl); err != nil {
+	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrReplace(link, nl) })
+	if err != nil {
 		return fmt.Errorf("add VIP %s on %s: %w", vip.Prefix, vip.Device, err)
 	}
 	return nil
@@ -99,15 +195,13 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 // Delete removes the VIP; deleting an absent address, or one on a device
 // that no longer exists, is not an error.
 func (a *Addresses) Delete(vip model.VIPSpec) error {
-	link, nl, err := a.nlAddr(vip)
+	nl, err := nlAddr(vip)
 	if err != nil {
-		if isLinkNotFound(err) {
-			return nil
-		}
 		return err
 	}
-	if err := a.h.AddrDel(link, nl); err != nil {
-		if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrDel(link, nl) })
+	if err != nil {
+		if isLinkNotFound(err) || errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
 			return nil
 		}
 		return fmt.Errorf("delete VIP %s on %s: %w", vip.Prefix, vip.Device, err)

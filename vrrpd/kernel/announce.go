@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -12,111 +13,204 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
+	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // Announcer sends gratuitous ARPs and unsolicited neighbour
-// advertisements. It keeps one socket per interface and family, reopened
-// when the interface is recreated (new index).
+// advertisements. It keeps, per interface, the interface's index and MAC
+// and one socket per family, so an announcement is one write: Prepare
+// sets them up when an instance starts, and a link change (LinkChanged)
+// or a failed write makes the next use look the interface up again,
+// reopening the sockets if it was recreated (new index) or its MAC
+// changed.
 type Announcer struct {
-	mu   sync.Mutex
-	arps map[string]*arpClient
-	ndps map[string]*ndpClient
+	mu     sync.Mutex
+	ifaces map[string]*announceIface
 }
 
-type arpClient struct {
+type announceIface struct {
 	ifi *net.Interface
-	c   *arp.Client
+	// stale: a link changed since ifi was read; check before use.
+	stale bool
+	arp   *arp.Client
+	ndp   *ndp.Conn
 }
 
-type ndpClient struct {
-	ifi *net.Interface
-	c   *ndp.Conn
+func (ai *announceIface) close() {
+	if ai.arp != nil {
+		ai.arp.Close()
+	}
+	if ai.ndp != nil {
+		ai.ndp.Close()
+	}
 }
 
-var _ vrrpd.Announcer = (*Announcer)(nil)
+var (
+	_ vrrpd.Announcer    = (*Announcer)(nil)
+	_ vrrpd.Preparer     = (*Announcer)(nil)
+	_ vrrpd.LinkObserver = (*Announcer)(nil)
+)
 
 // NewAnnouncer returns an Announcer with no sockets open yet.
 func NewAnnouncer() *Announcer {
-	return &Announcer{arps: map[string]*arpClient{}, ndps: map[string]*ndpClient{}}
+	return &Announcer{ifaces: map[string]*announceIface{}}
+}
+
+// Prepare looks up the VIPs' interfaces and opens the sockets their
+// families need.
+func (a *Announcer) Prepare(vips []model.VIPSpec) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for _, v := range vips {
+		ai, err := a.iface(v.Device)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("announce on %s: %w", v.Device, err))
+			continue
+		}
+		if ip := v.Prefix.Addr(); ip.Is4() || ip.Is4In6() {
+			_, err = ai.arpClient()
+		} else {
+			_, err = ai.ndpConn()
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// LinkChanged makes the next use of every interface check its index and
+// MAC: a rename reports the new name only.
+func (a *Announcer) LinkChanged(string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ai := range a.ifaces {
+		ai.stale = true
+	}
+}
+
+// iface returns device's entry, looked up now if new or stale; sockets
+// survive the check when the index and MAC did not change.
+func (a *Announcer) iface(device string) (*announceIface, error) {
+	ai := a.ifaces[device]
+	if ai != nil && !ai.stale {
+		return ai, nil
+	}
+	ifi, err := net.InterfaceByName(device)
+	if err != nil {
+		if ai != nil {
+			ai.close()
+			delete(a.ifaces, device)
+		}
+		return nil, err
+	}
+	if ai != nil && sameIface(ai.ifi, ifi) {
+		ai.ifi, ai.stale = ifi, false
+		return ai, nil
+	}
+	if ai != nil {
+		ai.close()
+	}
+	ai = &announceIface{ifi: ifi}
+	a.ifaces[device] = ai
+	return ai, nil
 }
 
 // Announce sends one announcement per address on device: a gratuitous
 // ARP request (sender = target = VIP, to broadcast) for IPv4, an
 // unsolicited neighbour advertisement from the VIP to ff02::1 with
 // Override set and the target link-layer address for IPv6. The VIPs must
-// already be on the device.
+// already be on the device. A failed send is retried once after looking
+// the interface up again, in case it was recreated before the link
+// change was reported.
 func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ifi, err := net.InterfaceByName(device)
+	ai, err := a.iface(device)
 	if err != nil {
 		return fmt.Errorf("announce on %s: %w", device, err)
 	}
 	var errs []error
 	for _, ip := range addrs {
-		if ip.Is4() || ip.Is4In6() {
-			errs = append(errs, a.garp(ifi, ip.Unmap()))
-		} else {
-			errs = append(errs, a.unsolicitedNA(ifi, ip))
+		err := ai.announce(ip)
+		if err != nil {
+			ai.stale = true
+			if ai, err = a.iface(device); err != nil {
+				errs = append(errs, fmt.Errorf("announce on %s: %w", device, err))
+				break
+			}
+			err = ai.announce(ip)
 		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-func sameIface(a, b *net.Interface) bool {
-	return a.Index == b.Index && a.HardwareAddr.String() == b.HardwareAddr.String()
+func (ai *announceIface) announce(ip netip.Addr) error {
+	if ip.Is4() || ip.Is4In6() {
+		return ai.garp(ip.Unmap())
+	}
+	return ai.unsolicitedNA(ip)
 }
 
-func (a *Announcer) garp(ifi *net.Interface, ip netip.Addr) error {
-	cl := a.arps[ifi.Name]
-	if cl == nil || !sameIface(cl.ifi, ifi) {
-		if cl != nil {
-			cl.c.Close()
-			delete(a.arps, ifi.Name)
-		}
-		c, err := arp.Dial(ifi)
+func sameIface(a, b *net.Interface) bool {
+	return a.Index == b.Index && bytes.Equal(a.HardwareAddr, b.HardwareAddr)
+}
+
+func (ai *announceIface) arpClient() (*arp.Client, error) {
+	if ai.arp == nil {
+		c, err := arp.Dial(ai.ifi)
 		if err != nil {
-			return fmt.Errorf("gratuitous ARP on %s: %w", ifi.Name, err)
+			return nil, fmt.Errorf("gratuitous ARP on %s: %w", ai.ifi.Name, err)
 		}
-		cl = &arpClient{ifi: ifi, c: c}
-		a.arps[ifi.Name] = cl
+		ai.arp = c
 	}
-	p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
+	return ai.arp, nil
+}
+
+func (ai *announceIface) garp(ip netip.Addr) error {
+	c, err := ai.arpClient()
+	if err != nil {
+		return err
+	}
+	p, err := arp.NewPacket(arp.OperationRequest, ai.ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
 	if err != nil {
 		return fmt.Errorf("gratuitous ARP for %s: %w", ip, err)
 	}
-	if err := cl.c.WriteTo(p, ethernet.Broadcast); err != nil {
-		return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, ifi.Name, err)
+	if err := c.WriteTo(p, ethernet.Broadcast); err != nil {
+		return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, ai.ifi.Name, err)
 	}
 	return nil
 }
 
-func (a *Announcer) unsolicitedNA(ifi *net.Interface, ip netip.Addr) error {
-	cl := a.ndps[ifi.Name]
-	if cl == nil || !sameIface(cl.ifi, ifi) {
-		if cl != nil {
-			cl.c.Close()
-			delete(a.ndps, ifi.Name)
-		}
+func (ai *announceIface) ndpConn() (*ndp.Conn, error) {
+	if ai.ndp == nil {
 		// Unspecified: bound to no address, so one socket serves every VIP;
 		// each message picks its source with IPV6_PKTINFO.
-		c, _, err := ndp.Listen(ifi, ndp.Unspecified)
+		c, _, err := ndp.Listen(ai.ifi, ndp.Unspecified)
 		if err != nil {
-			return fmt.Errorf("neighbour advertisement on %s: %w", ifi.Name, err)
+			return nil, fmt.Errorf("neighbour advertisement on %s: %w", ai.ifi.Name, err)
 		}
 		// We only send: block every ICMPv6 type so nothing queues up.
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		if err := c.SetICMPFilter(&f); err != nil {
 			c.Close()
-			return fmt.Errorf("neighbour advertisement on %s: %w", ifi.Name, err)
+			return nil, fmt.Errorf("neighbour advertisement on %s: %w", ai.ifi.Name, err)
 		}
-		cl = &ndpClient{ifi: ifi, c: c}
-		a.ndps[ifi.Name] = cl
+		ai.ndp = c
 	}
+	return ai.ndp, nil
+}
+
+func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
+	c, err := ai.ndpConn()
+	if err != nil {
+		return err
+	}
+	ifi := ai.ifi
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
@@ -126,7 +220,7 @@ func (a *Announcer) unsolicitedNA(ifi *net.Interface, ip netip.Addr) error {
 		}},
 	}
 	cm := &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ip.AsSlice(), IfIndex: ifi.Index}
-	if err := cl.c.WriteTo(na, cm, allNodes); err != nil {
+	if err := c.WriteTo(na, cm, allNodes); err != nil {
 		return fmt.Errorf("neighbour advertisement for %s on %s: %w", ip, ifi.Name, err)
 	}
 	return nil
@@ -136,13 +230,9 @@ func (a *Announcer) unsolicitedNA(ifi *net.Interface, ip netip.Addr) error {
 func (a *Announcer) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for k, c := range a.arps {
-		c.c.Close()
-		delete(a.arps, k)
-	}
-	for k, c := range a.ndps {
-		c.c.Close()
-		delete(a.ndps, k)
+	for k, ai := range a.ifaces {
+		ai.close()
+		delete(a.ifaces, k)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,5 +271,109 @@ func TestLinks(t *testing.T) {
 	}
 	if err := p.WaitOutput("CHANGE eth0 up=true err=<nil>", 2*time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAddressesFollowRecreatedDevice: a cached interface index that went
+// stale (the device was deleted and created again under the same name)
+// must not lose a VIP, and LinkChanged must make a renamed device's old
+// name resolve anew.
+func TestAddressesFollowRecreatedDevice(t *testing.T) {
+	lab := netns.New(t, 1)
+	n := lab.Node(1)
+	h, err := n.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dev, peer, renamed = "hkvcache0", "hkvcache1", "hkvcache2"
+	create := func() {
+		n.MustExec(t, "ip", "link", "add", dev, "type", "veth", "peer", "name", peer)
+		n.MustExec(t, "ip", "link", "set", dev, "up")
+	}
+	create()
+	a := NewAddressesWith(h)
+	vip := model.VIPSpec{Prefix: netip.MustParsePrefix("10.99.7.1/24"), Device: dev}
+	if err := a.Prepare([]model.VIPSpec{vip}); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted and created again: the cached index names no device now.
+	n.MustExec(t, "ip", "link", "del", dev)
+	create()
+	if err := a.Add(vip); err != nil {
+		t.Fatalf("Add after the device was recreated: %v", err)
+	}
+	if has, _ := n.HasAddr(dev, vip.Prefix.Addr()); !has {
+		t.Fatalf("VIP not on the recreated %s:\n%s", dev, n.MustExec(t, "ip", "addr"))
+	}
+	if list, err := a.List(dev); err != nil || !slices.Contains(list, vip.Prefix) {
+		t.Errorf("List(%s) = %v, %v; want the VIP", dev, list, err)
+	}
+	// Recreated again with an address put there by hand: List must not
+	// answer from the dead index (an empty list would make the engine
+	// claim the administrator's address).
+	n.MustExec(t, "ip", "link", "del", dev)
+	create()
+	n.MustExec(t, "ip", "addr", "add", "10.99.8.1/24", "dev", dev)
+	if list, err := a.List(dev); err != nil || !slices.Contains(list, netip.MustParsePrefix("10.99.8.1/24")) {
+		t.Errorf("List(%s) after recreation = %v, %v; want 10.99.8.1/24", dev, list, err)
+	}
+	// Renamed, and a new device takes the name: after LinkChanged the
+	// name means the new device.
+	n.MustExec(t, "ip", "link", "set", dev, "down")
+	n.MustExec(t, "ip", "link", "set", dev, "name", renamed)
+	n.MustExec(t, "ip", "link", "del", peer) // takes the renamed end with it
+	create()
+	a.LinkChanged(renamed)
+	if err := a.Add(vip); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := n.HasAddr(dev, vip.Prefix.Addr()); !has {
+		t.Errorf("after a rename and LinkChanged, the VIP went elsewhere:\n%s", n.MustExec(t, "ip", "addr"))
+	}
+	if err := a.Delete(vip); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := n.HasAddr(dev, vip.Prefix.Addr()); has {
+		t.Errorf("VIP still on %s after Delete", dev)
+	}
+}
+
+// TestAnnouncerPrepareAndLinkChange: Prepare opens the sockets, so
+// announcing opens none; after the interface's MAC changes and
+// LinkChanged, announcements carry the new MAC.
+func TestAnnouncerPrepareAndLinkChange(t *testing.T) {
+	lab := netns.New(t, 1)
+	capture := lab.Capture(t)
+	n := lab.Node(1)
+	vip4 := netip.MustParseAddr("10.99.0.100")
+	vip6 := netip.MustParseAddr("2001:db8:99::100")
+	n.MustExec(t, "ip", "addr", "add", vip4.String()+"/32", "dev", n.Iface)
+	n.MustExec(t, "ip", "addr", "add", vip6.String()+"/128", "dev", n.Iface, "nodad")
+	newMAC := net.HardwareAddr{0x02, 0, 0, 0, 0x77, 0x01}
+	start := time.Now()
+	p := startHelper(t, n, "prepare", vip4.String(), vip6.String(), newMAC.String())
+	if code, err := p.Wait(10 * time.Second); err != nil || code != 0 {
+		t.Fatalf("prepare: %d %v\n%s", code, err, p.Output())
+	}
+	out := p.Output()
+	var prepared, announced int
+	if _, err := fmt.Sscanf(out[strings.Index(out, "SOCKETS"):], "SOCKETS prepared=%d announced=%d", &prepared, &announced); err != nil {
+		t.Fatalf("helper output %q: %v", out, err)
+	}
+	if prepared < 2 || announced != prepared {
+		t.Errorf("sockets: %d after Prepare (want ARP and NDP, at least 2), %d after announcing (want no new ones)", prepared, announced)
+	}
+	time.Sleep(100 * time.Millisecond)
+	garps := capture.Since(start, func(f *netns.Frame) bool { return f.GARPFor(vip4) })
+	if len(garps) != 2 {
+		t.Fatalf("want 2 gratuitous ARPs (before and after the MAC change), captured %d", len(garps))
+	}
+	for i, want := range []net.HardwareAddr{n.MAC, newMAC} {
+		if g := garps[i]; !bytes.Equal(g.Src, want) || !bytes.Equal(g.Payload[8:14], want) {
+			t.Errorf("GARP %d from %s, sender %x; want %s", i, g.Src, g.Payload[8:14], want)
+		}
+	}
+	if nas := capture.Since(start, func(f *netns.Frame) bool { return f.NAFor(vip6) }); len(nas) != 1 {
+		t.Errorf("want 1 neighbour advertisement, captured %d", len(nas))
 	}
 }

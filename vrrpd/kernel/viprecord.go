@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -82,27 +85,28 @@ func (f *VIPFile) Save(vips []model.VIPSpec) error {
 		return fmt.Errorf("VIP record: %w", err)
 	}
 	b = append(b, '\n')
-	dir := filepath.Dir(f.Path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp-*")
+	// Plain syscalls on a fixed temp name: os.CreateTemp and os.Rename
+	// add six syscalls (random-name retry loop, poller registration,
+	// a stat) to a write that sits on the new master's path. One daemon
+	// owns the state directory, so the name cannot clash.
+	tmp := f.Path + ".tmp"
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("VIP record: %w", err)
+		return fmt.Errorf("VIP record %s: %w", tmp, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("VIP record %s: %w", tmp.Name(), err)
+	n, err := unix.Write(fd, b)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("VIP record %s: %w", tmp.Name(), err)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
 	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
-		return fmt.Errorf("VIP record: %w", err)
+	if err == nil {
+		err = unix.Rename(tmp, f.Path)
 	}
-	committed = true
+	if err != nil {
+		unix.Unlink(tmp)
+		return fmt.Errorf("VIP record %s: %w", f.Path, err)
+	}
 	return nil
 }

@@ -1,0 +1,152 @@
+package vrrpd_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/vrrpd/fake"
+)
+
+// steps records, in order, what the engine asked of the kernel side.
+type steps struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (s *steps) add(step string) {
+	s.mu.Lock()
+	s.list = append(s.list, step)
+	s.mu.Unlock()
+}
+
+func (s *steps) get() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.list)
+}
+
+type stepAddrs struct {
+	*fake.Addresses
+	s *steps
+}
+
+func (a stepAddrs) Add(v model.VIPSpec) error {
+	a.s.add("add " + v.Prefix.String())
+	return a.Addresses.Add(v)
+}
+func (a stepAddrs) Prepare(vips []model.VIPSpec) error {
+	a.s.add("prepare addrs " + vips[0].Device)
+	return nil
+}
+func (a stepAddrs) LinkChanged(name string) { a.s.add("link changed (addrs) " + name) }
+
+type stepAnnouncer struct {
+	*fake.Announcer
+	s *steps
+}
+
+func (a stepAnnouncer) Announce(dev string, addrs []netip.Addr) error {
+	a.s.add("announce " + dev)
+	return a.Announcer.Announce(dev, addrs)
+}
+func (a stepAnnouncer) Prepare(vips []model.VIPSpec) error {
+	a.s.add("prepare announcer " + vips[0].Device)
+	return nil
+}
+func (a stepAnnouncer) LinkChanged(name string) { a.s.add("link changed (announcer) " + name) }
+
+var (
+	_ vrrpd.Preparer     = stepAddrs{}
+	_ vrrpd.LinkObserver = stepAnnouncer{}
+)
+
+type stepConns struct {
+	*fake.Host
+	s *steps
+}
+
+func (c stepConns) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.Conn, error) {
+	conn, err := c.Host.Open(ifname, family, src)
+	return stepConn{conn, c.s}, err
+}
+
+type stepConn struct {
+	vrrpd.Conn
+	s *steps
+}
+
+func (c stepConn) WriteTo(b []byte, dst netip.Addr) error {
+	c.s.add("advert")
+	return c.Conn.WriteTo(b, dst)
+}
+
+// stepLog records transitions as steps.
+type stepLog struct {
+	slog.Handler
+	s *steps
+}
+
+func (stepLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h stepLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "vrrp transition" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "to" {
+				h.s.add("log to " + a.Value.String())
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+// The kernel side is prepared before an instance starts; a new master
+// sends its advert, then adds the VIP, then announces it (keepalived's
+// and RFC 5798's order), and only then logs the transition; link changes
+// reach the kernel side so it can refresh what it cached.
+func TestBecomeMasterFastPath(t *testing.T) {
+	clock := fake.NewClock(epoch)
+	netw := fake.NewNetwork(clock)
+	clock.SetSettle(netw.Settle)
+	host := netw.NewHost("n1", netip.MustParseAddr("192.0.2.1"), netip.Addr{})
+	s := &steps{}
+	links := fake.NewLinks()
+	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: stepConns{host, s},
+		Addrs: stepAddrs{fake.NewAddresses(), s}, Announcer: stepAnnouncer{fake.NewAnnouncer(clock), s},
+		Links: links, Runner: fake.NewRunner(clock), Logger: slog.New(stepLog{slog.DiscardHandler, s})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := instance(1, 100)
+	in.GARP = model.GARPSpec{Repeat: 1}
+	if err := e.Apply(&model.NodeState{Instances: []model.Instance{in}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"prepare addrs eth0", "prepare announcer eth0", "log to backup"}
+	if got := s.get(); !slices.Equal(got, want) {
+		t.Fatalf("start: steps %q, want %q", got, want)
+	}
+	clock.Advance(4 * time.Second) // past Master_Down_Interval with nobody else
+	want = append(want, "advert", "add 192.0.2.101/24", "announce eth0", "log to master")
+	if got := s.get(); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("becoming master: steps %q, want them to start %q", got, want)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	for links.Watchers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	links.Set("eth7", false) // not tracked: the kernel side still hears of it
+	if got := s.get(); !slices.Contains(got, "link changed (addrs) eth7") || !slices.Contains(got, "link changed (announcer) eth7") {
+		t.Errorf("after a link change: steps %q lack it", got)
+	}
+}
