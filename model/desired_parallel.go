@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 )
 
-// parallelServices is the number of services from which Desired resolves
-// them on several goroutines; below it starting them costs more than the
-// work (a service takes a few microseconds).
+// parallelServices is the number of services from which Desired and
+// Validate work on them on several goroutines; below it starting them
+// costs more than the work (a service takes a few microseconds).
 const parallelServices = 1024
 
 // serviceChunk is how many services a goroutine resolves at a time:

@@ -838,157 +838,201 @@ func contiguousMask(m netip.Addr) bool {
 	return u != 0 && ^u&(^u+1) == 0
 }
 
+// serviceKey is what makes a service unique: the VIP, port and
+// protocol, or the fwmark and family. Only set (vip or mark) when the
+// service's own checks got that far.
+type serviceKey struct {
+	vip  *vipKey
+	mark *markKey
+}
+
+type vipKey struct {
+	addr  netip.Addr
+	port  int
+	proto Protocol
+}
+
+type markKey struct {
+	mark int
+	fam  Family
+}
+
+type rsKey struct {
+	addr netip.Addr
+	port int
+}
+
+// services checks every service on its own, in chunks on several
+// goroutines for a large description (the errors are sorted later, so
+// their order does not matter), then in name order that no two share a
+// VIP, port and protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
 	var sd ServiceDefaults
 	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
 		sd = *v.c.Defaults.Service
 	}
-	type vipKey struct {
-		addr  netip.Addr
-		port  int
-		proto Protocol
+	names := namesOf(v.c.Services)
+	keys := make([]serviceKey, len(names))
+	if len(names) < parallelServices {
+		seen := map[rsKey]int{}
+		for i, name := range names {
+			keys[i] = v.service(name, v.c.Services[name], sd, seen)
+		}
+	} else {
+		chunkErrs := make([]ErrorList, (len(names)+serviceChunk-1)/serviceChunk)
+		inChunks(len(names), serviceChunk, func(lo, hi int) bool {
+			cv := *v
+			cv.errs = nil
+			seen := map[rsKey]int{}
+			for i := lo; i < hi; i++ {
+				keys[i] = cv.service(names[i], v.c.Services[names[i]], sd, seen)
+			}
+			chunkErrs[lo/serviceChunk] = cv.errs
+			return true
+		})
+		for _, errs := range chunkErrs {
+			v.errs = append(v.errs, errs...)
+		}
 	}
-	type markKey struct {
-		mark int
-		fam  Family
-	}
+
 	vipUsed := map[vipKey]string{}
 	markUsed := map[markKey]string{}
-	type rsKey struct {
-		addr netip.Addr
-		port int
-	}
-	var seen map[rsKey]int
-
-	for _, name := range namesOf(v.c.Services) {
+	for i, name := range names {
 		p := "services." + name
-		s := v.c.Services[name]
-		if s == nil {
-			v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
+		switch k := keys[i]; {
+		case k.vip != nil:
+			if other, dup := vipUsed[*k.vip]; dup {
+				v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.vip.addr, k.vip.port, k.vip.proto, other, v.where("services."+other))
+			} else {
+				vipUsed[*k.vip] = name
+			}
+		case k.mark != nil:
+			if other, dup := markUsed[*k.mark]; dup && k.mark.mark > 0 {
+				v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", k.mark.mark, k.mark.fam, other, v.where("services."+other))
+			} else {
+				markUsed[*k.mark] = name
+			}
+		}
+	}
+}
+
+// service checks one service's own settings and real servers. seen is
+// a table to reuse: no allocation per service.
+func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen map[rsKey]int) (key serviceKey) {
+	p := "services." + name
+	if s == nil {
+		v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
+		return key
+	}
+	var fam Family
+	switch {
+	case s.VIP != "" && s.FWMark != 0:
+		v.errorf(p, "set either vip (with port) or fwmark, not both")
+	case s.VIP == "" && s.FWMark == 0:
+		v.errorf(p, "set vip (with port) or fwmark")
+	case s.VIP != "":
+		a, msg := parseHost(s.VIP)
+		if msg != "" {
+			v.errorf(p+".vip", "%s", msg)
+			break
+		}
+		fam = addrFamily(a)
+		owner, ok := v.vipOwner[a]
+		if !ok {
+			v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
+		} else if s.Group != "" && s.Group != owner {
+			v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner)
+		}
+		if s.Port < 1 || s.Port > 65535 {
+			v.errorf(p+".port", "port %d is out of range 1-65535 (a VIP service needs a port)", s.Port)
+		}
+		if s.Family != "" && s.Family != fam {
+			v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
+		}
+		proto := firstSet(string(s.Protocol), string(sd.Protocol), string(DefaultProtocol))
+		key.vip = &vipKey{a, s.Port, Protocol(proto)}
+	default:
+		if s.FWMark < 1 || s.FWMark > 1<<32-1 {
+			v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
+		}
+		if s.Port != 0 {
+			v.errorf(p+".port", "a fwmark service has no port: the mark selects the packets")
+		}
+		if s.Protocol != "" {
+			v.errorf(p+".protocol", "a fwmark service has no protocol: the mark selects the packets")
+		}
+		fam = IPv4
+		switch s.Family {
+		case "", IPv4:
+		case IPv6:
+			fam = IPv6
+		default:
+			v.errorf(p+".family", "unknown family %q: want ipv4 or ipv6", s.Family)
+			fam = ""
+		}
+		if s.Group != "" {
+			if _, ok := v.c.VIPGroups[s.Group]; !ok {
+				v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, namesOf(v.c.VIPGroups)))
+			} else if gf, ok := v.groupFam[s.Group]; ok && fam != "" && gf != fam {
+				v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
+			}
+		}
+		key.mark = &markKey{s.FWMark, fam}
+	}
+	v.protocol(p+".protocol", s.Protocol)
+
+	v.scheduler(p+".scheduler", s.Scheduler)
+	sched := firstSet(s.Scheduler, sd.Scheduler, DefaultScheduler)
+	if len(s.SchedulerFlags) > 0 {
+		allowed, ok := SchedulerFlags[sched]
+		if !ok {
+			v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
+		} else {
+			seen := map[string]bool{}
+			for i, f := range s.SchedulerFlags {
+				fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
+				switch {
+				case !slices.Contains(allowed, f):
+					v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
+				case seen[f]:
+					v.errorf(fp, "flag %q is listed twice", f)
+				}
+				seen[f] = true
+			}
+		}
+	}
+	v.forwarding(p+".forwarding", s.Forwarding)
+	fwd := Forwarding(firstSet(string(s.Forwarding), string(sd.Forwarding), string(DefaultForwarding)))
+	v.persistence(p+".persistence", s.Persistence, fam)
+	if s.Quorum != nil && *s.Quorum < 1 {
+		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
+	}
+	if s.Check != nil {
+		v.check(p+".check", s.Check)
+	}
+
+	if len(s.RealServers) == 0 {
+		v.errorf(p+".realServers", "a service needs at least one real server")
+	}
+	clear(seen)
+	for i := range s.RealServers {
+		rp := indexPath{p + ".realServers", i}
+		rs := &s.RealServers[i]
+		a, ok := v.realServer(rp, rs, s, fam, fwd)
+		if !ok {
 			continue
 		}
-		var fam Family
-		switch {
-		case s.VIP != "" && s.FWMark != 0:
-			v.errorf(p, "set either vip (with port) or fwmark, not both")
-		case s.VIP == "" && s.FWMark == 0:
-			v.errorf(p, "set vip (with port) or fwmark")
-		case s.VIP != "":
-			a, msg := parseHost(s.VIP)
-			if msg != "" {
-				v.errorf(p+".vip", "%s", msg)
-				break
-			}
-			fam = addrFamily(a)
-			owner, ok := v.vipOwner[a]
-			if !ok {
-				v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
-			} else if s.Group != "" && s.Group != owner {
-				v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner)
-			}
-			if s.Port < 1 || s.Port > 65535 {
-				v.errorf(p+".port", "port %d is out of range 1-65535 (a VIP service needs a port)", s.Port)
-			}
-			if s.Family != "" && s.Family != fam {
-				v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
-			}
-			proto := firstSet(string(s.Protocol), string(sd.Protocol), string(DefaultProtocol))
-			k := vipKey{a, s.Port, Protocol(proto)}
-			if other, dup := vipUsed[k]; dup {
-				v.errorf(p, "%s port %d/%s is also service %q (at %s)", a, s.Port, proto, other, v.where("services."+other))
-			} else {
-				vipUsed[k] = name
-			}
-		default:
-			if s.FWMark < 1 || s.FWMark > 1<<32-1 {
-				v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
-			}
-			if s.Port != 0 {
-				v.errorf(p+".port", "a fwmark service has no port: the mark selects the packets")
-			}
-			if s.Protocol != "" {
-				v.errorf(p+".protocol", "a fwmark service has no protocol: the mark selects the packets")
-			}
-			fam = IPv4
-			switch s.Family {
-			case "", IPv4:
-			case IPv6:
-				fam = IPv6
-			default:
-				v.errorf(p+".family", "unknown family %q: want ipv4 or ipv6", s.Family)
-				fam = ""
-			}
-			if s.Group != "" {
-				if _, ok := v.c.VIPGroups[s.Group]; !ok {
-					v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, namesOf(v.c.VIPGroups)))
-				} else if gf, ok := v.groupFam[s.Group]; ok && fam != "" && gf != fam {
-					v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
-				}
-			}
-			k := markKey{s.FWMark, fam}
-			if other, dup := markUsed[k]; dup && s.FWMark > 0 {
-				v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", s.FWMark, fam, other, v.where("services."+other))
-			} else {
-				markUsed[k] = name
-			}
+		k := rsKey{a, firstSetInt(rs.Port, s.Port)}
+		if j, dup := seen[k]; dup {
+			v.errorf(rp.String(), "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
+			continue
 		}
-		v.protocol(p+".protocol", s.Protocol)
-
-		v.scheduler(p+".scheduler", s.Scheduler)
-		sched := firstSet(s.Scheduler, sd.Scheduler, DefaultScheduler)
-		if len(s.SchedulerFlags) > 0 {
-			allowed, ok := SchedulerFlags[sched]
-			if !ok {
-				v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
-			} else {
-				seen := map[string]bool{}
-				for i, f := range s.SchedulerFlags {
-					fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
-					switch {
-					case !slices.Contains(allowed, f):
-						v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
-					case seen[f]:
-						v.errorf(fp, "flag %q is listed twice", f)
-					}
-					seen[f] = true
-				}
-			}
-		}
-		v.forwarding(p+".forwarding", s.Forwarding)
-		fwd := Forwarding(firstSet(string(s.Forwarding), string(sd.Forwarding), string(DefaultForwarding)))
-		v.persistence(p+".persistence", s.Persistence, fam)
-		if s.Quorum != nil && *s.Quorum < 1 {
-			v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
-		}
-		if s.Check != nil {
-			v.check(p+".check", s.Check)
-		}
-
-		if len(s.RealServers) == 0 {
-			v.errorf(p+".realServers", "a service needs at least one real server")
-		}
-		if seen == nil {
-			seen = map[rsKey]int{}
-		}
-		clear(seen) // one table for every service: no allocation per service
-		for i := range s.RealServers {
-			rp := indexPath{p + ".realServers", i}
-			rs := &s.RealServers[i]
-			a, ok := v.realServer(rp, rs, s, fam, fwd)
-			if !ok {
-				continue
-			}
-			k := rsKey{a, firstSetInt(rs.Port, s.Port)}
-			if j, dup := seen[k]; dup {
-				v.errorf(rp.String(), "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
-				continue
-			}
-			seen[k] = i
-		}
-		if s.SorryServer != nil {
-			v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd)
-		}
+		seen[k] = i
 	}
+	if s.SorryServer != nil {
+		v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd)
+	}
+	return key
 }
 
 func firstSetInt(a, b int) int {
