@@ -285,6 +285,13 @@ func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
 func checkText(data []byte) (Pos, string, bool) {
 	line, col := 1, 1
 	for i := 0; i < len(data); {
+		// Printable ASCII, nearly all of a description, without
+		// decoding runes: this loop ran over every byte of 10 MB.
+		if b := data[i]; b >= 0x20 && b < 0x7f {
+			i++
+			col++
+			continue
+		}
 		r, size := utf8.DecodeRune(data[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:

@@ -1,11 +1,14 @@
 package model
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -138,5 +141,53 @@ func TestDecodeFilesAloneMatchesInOrder(t *testing.T) {
 				t.Errorf("validation differs:\nin order %s\nalone    %s", want, got)
 			}
 		})
+	}
+}
+
+// TestCheckTextASCIIFastPath checks that skipping printable ASCII without
+// decoding runes reports every problem at the place decoding each rune
+// does: control characters and invalid UTF-8 after ASCII, tabs, CRs and
+// multi-byte characters, and random bytes.
+func TestCheckTextASCIIFastPath(t *testing.T) {
+	byRune := func(data []byte) (Pos, string, bool) {
+		line, col := 1, 1
+		for i := 0; i < len(data); {
+			r, size := utf8.DecodeRune(data[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				return Pos{Line: line, Column: col}, fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i]), false
+			case r == '\n':
+				line, col = line+1, 0
+			case r < 0x20 && r != '\t' && r != '\r' || r == 0x7f:
+				return Pos{Line: line, Column: col}, fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r), false
+			}
+			i += size
+			col++
+		}
+		return Pos{}, "", true
+	}
+	inputs := []string{
+		"", "nodes:\n  lb1: {}\n", "a: é\n  b\x01", "a:\tb\r\nc: \x7f", "x: ü\xff", "\n\n  \x1b[0m", "名前: 値\n値: \x00",
+		"ok: \u00a0nbsp\n", "a\r\n\tb\n\xc3",
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := make([]byte, rnd.IntN(40))
+		for i := range b {
+			// Mostly printable ASCII, like a description.
+			if rnd.IntN(8) == 0 {
+				b[i] = byte(rnd.IntN(256))
+			} else {
+				b[i] = byte(0x20 + rnd.IntN(0x60))
+			}
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		gotPos, gotMsg, gotOK := checkText([]byte(in))
+		wantPos, wantMsg, wantOK := byRune([]byte(in))
+		if gotPos != wantPos || gotMsg != wantMsg || gotOK != wantOK {
+			t.Errorf("checkText(%q) = %v %q %v, rune by rune %v %q %v", in, gotPos, gotMsg, gotOK, wantPos, wantMsg, wantOK)
+		}
 	}
 }
