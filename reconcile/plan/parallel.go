@@ -2,6 +2,7 @@ package plan
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -31,15 +32,17 @@ func createServices(p *Plan, desired []model.VirtualService) {
 	for i := range desired {
 		start[i+1] = start[i] + 1 + len(desired[i].RealServers)
 	}
-	p.Changes = append(p.Changes, make([]Change, start[len(desired)]-len(p.Changes))...)
+	// Every element of the new part is written below.
+	p.Changes = slices.Grow(p.Changes, start[len(desired)]-len(p.Changes))[:start[len(desired)]]
 	build := func(lo, hi int) {
+		var fields fieldSlab
 		for i := lo; i < hi; i++ {
 			d := &desired[i]
 			out := p.Changes[start[i]:start[i+1]]
-			out[0] = Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: created(serviceFields, d)}
+			out[0] = Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: createdIn(&fields, serviceFields, d)}
 			for k := range d.RealServers {
 				rs := &d.RealServers[k]
-				out[k+1] = Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: created(realServerFields, rs)}
+				out[k+1] = Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: createdIn(&fields, realServerFields, rs)}
 			}
 		}
 	}
@@ -64,4 +67,27 @@ func createServices(p *Plan, desired []model.VirtualService) {
 	}
 	work()
 	wg.Wait()
+}
+
+// fieldSlab hands out the field lists of created objects from shared
+// blocks: one allocation per object was 110,000 small allocations in the
+// offline plan of a large cluster. Each list is capped at its length, so
+// appending to one copies it instead of writing into the next.
+type fieldSlab struct{ block []FieldChange }
+
+const fieldSlabSize = 1024
+
+// createdIn is created with the list taken from slab.
+func createdIn[T any](slab *fieldSlab, fields []field[T], v *T) []FieldChange {
+	var buf [32]FieldChange
+	if len(fields) > len(buf) {
+		return appendSet(nil, fields, v)
+	}
+	set := appendSet(buf[:0], fields, v)
+	if cap(slab.block)-len(slab.block) < len(set) {
+		slab.block = make([]FieldChange, 0, max(len(set), fieldSlabSize))
+	}
+	n := len(slab.block)
+	slab.block = append(slab.block, set...)
+	return slab.block[n:len(slab.block):len(slab.block)]
 }
