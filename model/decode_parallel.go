@@ -17,34 +17,38 @@ type partialFile struct {
 	empty  bool
 }
 
-// decodeParallel parses and decodes each file on its own on up to
-// workers goroutines, then merges the results in file order. Parsing and
-// decoding a file need nothing from the other files; only the merge does
-// (entries defined twice, the cluster name, the error cap). A file whose
-// merge would differ from decoding it after the files before it (any
-// conflict with them, or errors reaching maxErrors) is parsed and decoded
-// again in order against the merged cluster, so the result is exactly
-// the sequential one. It returns the files without a document.
+// decodeParallel parses and decodes each file on its own on workers
+// goroutines while this one merges the results in file order as they
+// come. Parsing and decoding a file need nothing from the other files;
+// only the merge does (entries defined twice, the cluster name, the
+// error cap). A file whose merge would differ from decoding it after the
+// files before it (any conflict with them, or errors reaching maxErrors)
+// is parsed and decoded again in order against the merged cluster, so
+// the result is exactly the sequential one. It returns the files
+// without a document.
 func (d *decoder) decodeParallel(files []File, workers int) (empty []File) {
 	parts := make([]partialFile, len(files))
+	ready := make([]chan struct{}, len(files))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() {
+		go func() {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(files) {
 					return
 				}
 				parts[i] = decodeAlone(i, files[i])
+				close(ready[i])
 			}
-		})
+		}()
 	}
-	wg.Wait()
-
-	d.sizeFor(parts)
 	for i, f := range files {
-		p := &parts[i]
+		<-ready[i]
+		p := parts[i]
+		parts[i] = partialFile{} // let the partial cluster go
 		switch {
 		case p.d == nil:
 			p.empty = d.decodeFile(i, f, &p.parsed)
@@ -55,7 +59,6 @@ func (d *decoder) decodeParallel(files []File, workers int) (empty []File) {
 		if p.empty {
 			empty = append(empty, f)
 		}
-		parts[i] = partialFile{empty: p.empty} // let the partial cluster go
 	}
 	return empty
 }
@@ -72,35 +75,6 @@ func decodeAlone(i int, f File) partialFile {
 	d := &decoder{cluster: &Cluster{Sources: src}, src: src}
 	empty := d.decodeFile(i, f, &parsed)
 	return partialFile{d: d, empty: empty}
-}
-
-// sizeFor sizes the cluster's keyed sections and the source table for
-// the merged files, so merging does not grow them step by step.
-func (d *decoder) sizeFor(parts []partialFile) {
-	paths := 0
-	entries := map[int]int{}
-	for _, p := range parts {
-		if p.d == nil {
-			continue
-		}
-		paths += len(p.d.src.byPath)
-		v := reflect.ValueOf(p.d.cluster).Elem()
-		for _, f := range topFields() {
-			if fv := v.Field(f.index); fv.Kind() == reflect.Map {
-				entries[f.index] += fv.Len()
-			}
-		}
-	}
-	d.src.byPath = make(map[string]source, paths)
-	v := reflect.ValueOf(d.cluster).Elem()
-	for f, n := range entries {
-		// Made only where some file gives entries, which decoding that
-		// file in order would make too; a section written empty
-		// everywhere stays as decoding leaves it.
-		if n > 0 {
-			v.Field(f).Set(reflect.MakeMapWithSize(v.Field(f).Type(), n))
-		}
-	}
 }
 
 // topField is a decoded field of Cluster: a section of the description.
