@@ -191,6 +191,13 @@ func (r recordOrder) Add(v model.VIPSpec) error {
 	return r.Addresses.Add(v)
 }
 
+func (r recordOrder) AddNew(v model.VIPSpec) (bool, error) {
+	if !r.n.record.Has(v) {
+		r.t.Errorf("adding %s before recording it", v.Prefix)
+	}
+	return r.Addresses.AddNew(v)
+}
+
 func (r recordOrder) Delete(v model.VIPSpec) error {
 	if r.n.addrs.Has(v.Device, v.Prefix.Addr()) && !r.n.record.Has(v) {
 		r.t.Errorf("deleting %s after forgetting it: a crash in between would orphan it", v.Prefix)
@@ -204,12 +211,16 @@ func TestRecordWrittenBeforeAddAndAfterDelete(t *testing.T) {
 	a.wrapAddrs = func(in vrrpd.Addresses) vrrpd.Addresses { return recordOrder{in, t, a} }
 	a.start(instance(1, 200, "192.0.2.101/24", "192.0.2.111/24"))
 	b.start(instance(1, 100, "192.0.2.101/24", "192.0.2.111/24"))
+	if a.record.Saves() != 1 || len(recordOf(a)) != 0 {
+		t.Errorf("start: %d saves, record %v; want the empty record written once", a.record.Saves(), recordOf(a))
+	}
+	startSaves := a.record.Saves()
 	l.advance(5 * time.Second)
 	adds, _ := a.addrs.Counts()
 	if a.stateOf(1) != model.StateMaster || adds != 2 || len(recordOf(a)) != 2 {
 		t.Fatalf("a %s, %d adds, record %v", a.stateOf(1), adds, recordOf(a))
 	}
-	saves := a.record.Saves()
+	saves := a.record.Saves() - startSaves
 	if saves != 1 {
 		t.Errorf("%d saves for one transition, want one for both VIPs", saves)
 	}

@@ -70,3 +70,48 @@ func TestVIPFileSaveFailsInMissingDir(t *testing.T) {
 		t.Fatal("Save into a missing directory succeeded")
 	}
 }
+
+// Records of up to a page are overwritten in place: a shorter record
+// after a longer one leaves only padding behind, which Load ignores;
+// a record larger than a page is written whole by rename, and the next
+// small one shrinks the file back.
+func TestVIPFileRewrites(t *testing.T) {
+	dir := t.TempDir()
+	f := NewVIPFile(dir)
+	some := func(n int) []model.VIPSpec {
+		var out []model.VIPSpec
+		for i := 0; i < n; i++ {
+			out = append(out, model.VIPSpec{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 99, byte(i / 250), byte(1 + i%250)}), 24), Device: "eth0"})
+		}
+		return out
+	}
+	for _, n := range []int{3, 1, 0, 200, 2, 5, 0} {
+		want := some(n)
+		if err := f.Save(want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewVIPFile(dir).Load()
+		if err != nil || len(got) != n || !slices.Equal(got, want) {
+			t.Fatalf("after saving %d VIPs: loaded %d, %v", n, len(got), err)
+		}
+		if st, err := os.Stat(f.Path); err != nil || n < 10 && st.Size() > inplaceMax {
+			t.Errorf("after saving %d VIPs the file is %d bytes, want at most a page (%v)", n, st.Size(), err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("state dir holds %v, want only %s", entries, VIPFileName)
+	}
+}
+
+func TestVIPFileEmptyAndTrailing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), VIPFileName)
+	os.WriteFile(path, nil, 0o600)
+	if got, err := (&VIPFile{Path: path}).Load(); err != nil || len(got) != 0 {
+		t.Errorf("empty file: %v, %v; want an empty record", got, err)
+	}
+	os.WriteFile(path, []byte(`{"version": 1, "vips": []}  x`), 0o600)
+	if _, err := (&VIPFile{Path: path}).Load(); err == nil || !strings.Contains(err.Error(), "after the record") {
+		t.Errorf("trailing data: error %v, want one about data after the record", err)
+	}
+}
