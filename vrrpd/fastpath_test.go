@@ -37,9 +37,9 @@ type stepAddrs struct {
 	s *steps
 }
 
-func (a stepAddrs) Add(v model.VIPSpec) error {
+func (a stepAddrs) AddNew(v model.VIPSpec) (bool, error) {
 	a.s.add("add " + v.Prefix.String())
-	return a.Addresses.Add(v)
+	return a.Addresses.AddNew(v)
 }
 func (a stepAddrs) Prepare(vips []model.VIPSpec) error {
 	a.s.add("prepare addrs " + vips[0].Device)

@@ -16,7 +16,9 @@ import (
 // Clock is the engine's only source of time, so tests can step it.
 type Clock interface {
 	Now() time.Time
-	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
+	// AfterFunc calls f after d in a goroutine other than the caller's,
+	// like time.AfterFunc; callbacks may run one after another in one
+	// goroutine, so f must not block for long.
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
@@ -64,6 +66,10 @@ type ConnFactory interface {
 type Addresses interface {
 	List(device string) ([]netip.Prefix, error)
 	Add(vip model.VIPSpec) error
+	// AddNew adds the VIP unless its address is on the device already,
+	// in one kernel call, and reports whether it added it: a new master
+	// learns which VIPs are its own without listing the device first.
+	AddNew(vip model.VIPSpec) (added bool, err error)
 	Delete(vip model.VIPSpec) error
 }
 

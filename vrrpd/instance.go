@@ -323,27 +323,39 @@ func (in *instance) vipAddrs() []netip.Addr {
 }
 
 // addVIPs adds the VIPs whose address is not on their device yet,
-// remembering them as ours.
+// remembering them as ours, without listing the devices: every VIP not
+// ours yet is recorded, then added unless present (Addresses.AddNew),
+// and the present ones (someone else's) are forgotten again. Only a
+// crash in the microseconds between could leave such an address
+// recorded as ours; a list first would instead race with anyone adding
+// the address between the list and the add, and cost a dump of every
+// address on the new master's path.
 func (in *instance) addVIPs(vips []model.VIPSpec) {
-	present := map[string][]netip.Prefix{}
-	var missing []model.VIPSpec
+	var todo []model.VIPSpec
 	for _, v := range vips {
-		if in.added[v] {
-			continue
-		}
-		have, ok := present[v.Device]
-		if !ok {
-			var err error
-			if have, err = in.e.cfg.Addrs.List(v.Device); err != nil {
-				in.e.log.Warn("vrrp: listing addresses", "group", in.name(), "device", v.Device, "err", err)
-			}
-			present[v.Device] = have
-		}
-		if !containsAddr(have, v.Prefix.Addr()) {
-			missing = append(missing, v)
+		if !in.added[v] {
+			in.added[v] = true
+			todo = append(todo, v)
 		}
 	}
-	in.addMissing(missing)
+	if len(todo) == 0 {
+		return
+	}
+	in.e.saveRecord()
+	forgot := false
+	for _, v := range todo {
+		added, err := in.e.cfg.Addrs.AddNew(v)
+		if err != nil {
+			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+		}
+		if !added {
+			delete(in.added, v)
+			forgot = true
+		}
+	}
+	if forgot {
+		in.e.saveRecord()
+	}
 }
 
 // addMissing adds VIPs known to be absent. They are recorded as ours

@@ -55,6 +55,19 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 	return nil
 }
 
+// AddNew puts vip on its device unless its address is there, and
+// reports whether it did; one that did counts as an Add.
+func (a *Addresses) AddNew(vip model.VIPSpec) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if slices.ContainsFunc(a.byDev[vip.Device], func(p netip.Prefix) bool { return p.Addr() == vip.Prefix.Addr() }) {
+		return false, nil
+	}
+	a.adds++
+	a.byDev[vip.Device] = append(a.byDev[vip.Device], vip.Prefix)
+	return true, nil
+}
+
 // Delete removes vip's address from its device.
 func (a *Addresses) Delete(vip model.VIPSpec) error {
 	a.mu.Lock()

@@ -192,6 +192,23 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 	return nil
 }
 
+// AddNew adds the VIP unless its address is on the device already (the
+// kernel refuses it with EEXIST); it reports whether it added it.
+func (a *Addresses) AddNew(vip model.VIPSpec) (bool, error) {
+	nl, err := nlAddr(vip)
+	if err != nil {
+		return false, err
+	}
+	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrAdd(link, nl) })
+	if errors.Is(err, unix.EEXIST) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("add VIP %s on %s: %w", vip.Prefix, vip.Device, err)
+	}
+	return true, nil
+}
+
 // Delete removes the VIP; deleting an absent address, or one on a device
 // that no longer exists, is not an error.
 func (a *Addresses) Delete(vip model.VIPSpec) error {

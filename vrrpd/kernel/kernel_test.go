@@ -157,6 +157,28 @@ func TestAddresses(t *testing.T) {
 	if !samePrefixes(list, want) {
 		t.Errorf("List = %v, want %v (no link-local)", list, want)
 	}
+	// AddNew tells present from added, in both families.
+	for _, vip := range []model.VIPSpec{v4, v6} {
+		if added, err := a.AddNew(vip); err != nil || added {
+			t.Errorf("AddNew(%v) of a present address = %v, %v; want false, nil", vip.Prefix, added, err)
+		}
+	}
+	fresh := []model.VIPSpec{{Prefix: netip.MustParsePrefix("10.99.0.101/24"), Device: n.Iface},
+		{Prefix: netip.MustParsePrefix("2001:db8:99::101/64"), Device: n.Iface}}
+	for _, vip := range fresh {
+		if added, err := a.AddNew(vip); err != nil || !added {
+			t.Errorf("AddNew(%v) of an absent address = %v, %v; want true, nil", vip.Prefix, added, err)
+		}
+		if has, _ := n.HasAddr(n.Iface, vip.Prefix.Addr()); !has {
+			t.Errorf("%s absent after AddNew", vip.Prefix)
+		}
+		if err := a.Delete(vip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if line := lineWith(n.MustExec(t, "ip", "-o", "addr", "show", "dev", n.Iface), "2001:db8:99::100/64"); !strings.Contains(line, "nodad") {
+		t.Errorf("IPv6 VIP lost nodad: %q", line)
+	}
 	for _, vip := range []model.VIPSpec{v4, v6, v4, v6} {
 		if err := a.Delete(vip); err != nil {
 			t.Fatalf("Delete(%v): %v", vip, err)
