@@ -545,17 +545,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 		return false
 	}
 	if n.Kind == yaml.AliasNode {
-		if d.expanding[n] {
-			d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
-			return false
-		}
-		d.expanding[n] = true
-		defer delete(d.expanding, n)
-		if n.Alias == nil {
-			d.errorf(n, path, "alias *%s refers to nothing", n.Value)
-			return false
-		}
-		return d.decodeValue(n.Alias, v, path)
+		return d.decodeAlias(n, v, path)
 	}
 
 	t := v.Type()
@@ -643,6 +633,23 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	}
 	d.errorf(n, path, "cannot decode into %s (a bug in hakeeper)", t)
 	return false
+}
+
+// decodeAlias decodes the value alias n refers to. It is apart from
+// decodeValue because its defer made every decodeValue call pay for
+// deferred calls at return (too many returns for an open-coded defer).
+func (d *decoder) decodeAlias(n *yaml.Node, v reflect.Value, path string) bool {
+	if d.expanding[n] {
+		d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
+		return false
+	}
+	d.expanding[n] = true
+	defer delete(d.expanding, n)
+	if n.Alias == nil {
+		d.errorf(n, path, "alias *%s refers to nothing", n.Value)
+		return false
+	}
+	return d.decodeValue(n.Alias, v, path)
 }
 
 // overBudget counts one decoding step and reports, once per file, when
