@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -22,6 +23,8 @@ import (
 // a fresh lookup, in case the device was recreated before the event came.
 type Addresses struct {
 	h *netlink.Handle
+	// adder, when set, sends the adds (nil: the handle does).
+	adder *addrAdder
 
 	mu      sync.Mutex
 	indexes map[string]int
@@ -33,18 +36,46 @@ var (
 	_ vrrpd.Preparer     = (*Addresses)(nil)
 )
 
-// NewAddresses opens an rtnetlink handle in the current namespace.
+// NewAddresses opens rtnetlink sockets in the current namespace.
 func NewAddresses() (*Addresses, error) {
 	h, err := newHandle()
 	if err != nil {
 		return nil, err
 	}
-	return NewAddressesWith(h), nil
+	a := NewAddressesWith(h)
+	if a.adder, err = newAddrAdder(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
-// NewAddressesWith uses an existing handle (e.g. one from NewHandleAt).
+// NewAddressesAt opens rtnetlink sockets in namespace ns.
+func NewAddressesAt(ns vnetns.NsHandle) (*Addresses, error) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("rtnetlink: %w", err)
+	}
+	a := NewAddressesWith(h)
+	if a.adder, err = newAddrAdderAt(ns); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// NewAddressesWith uses an existing handle (e.g. one from NewHandleAt)
+// for everything.
 func NewAddressesWith(h *netlink.Handle) *Addresses {
 	return &Addresses{h: h, indexes: map[string]int{}}
+}
+
+// Close releases the sockets.
+func (a *Addresses) Close() {
+	a.h.Close()
+	if a.adder != nil {
+		a.adder.close()
+	}
 }
 
 // Prepare looks the VIPs' device indexes up ahead of the first Add.
@@ -111,9 +142,6 @@ func (a *Addresses) withLink(device string, op func(netlink.Link) error) error {
 	}
 	return err
 }
-
-// Close releases the netlink handle.
-func (a *Addresses) Close() { a.h.Close() }
 
 // List returns the device's addresses except link-local ones, which no
 // VIP ever is and which the kernel adds by itself. One dump of every
@@ -185,7 +213,12 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 	if err != nil {
 		return err
 	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrReplace(link, nl) })
+	err = a.withLink(vip.Device, func(link netlink.Link) error {
+		if a.adder != nil {
+			return a.adder.add(link.Attrs().Index, vip, false)
+		}
+		return a.h.AddrReplace(link, nl)
+	})
 	if err != nil {
 		return fmt.Errorf("add VIP %s on %s: %w", vip.Prefix, vip.Device, err)
 	}
@@ -199,7 +232,12 @@ func (a *Addresses) AddNew(vip model.VIPSpec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrAdd(link, nl) })
+	err = a.withLink(vip.Device, func(link netlink.Link) error {
+		if a.adder != nil {
+			return a.adder.add(link.Attrs().Index, vip, true)
+		}
+		return a.h.AddrAdd(link, nl)
+	})
 	if errors.Is(err, unix.EEXIST) {
 		return false, nil
 	}

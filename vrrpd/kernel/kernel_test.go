@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	vnetns "github.com/vishvananda/netns"
+
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/test/netns"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
@@ -127,13 +129,43 @@ func TestConnUnicast(t *testing.T) {
 // TestAddresses drives Addresses through a handle in the node namespace
 // and checks the kernel's view with ip(8).
 func TestAddresses(t *testing.T) {
-	lab := netns.New(t, 1)
-	n := lab.Node(1)
-	h, err := n.Handle()
+	for _, own := range []bool{false, true} {
+		name := "library handle"
+		if own {
+			name = "own add socket"
+		}
+		t.Run(name, func(t *testing.T) { testAddresses(t, own) })
+	}
+}
+
+// labAddresses returns Addresses in n's namespace: with its own socket
+// for adds (NewAddressesAt, as the daemon runs) or through a handle only.
+func labAddresses(t *testing.T, n *netns.Node, ownAdder bool) *Addresses {
+	t.Helper()
+	if !ownAdder {
+		h, err := n.Handle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewAddressesWith(h)
+	}
+	ns, err := vnetns.GetFromName(n.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAddressesWith(h)
+	defer ns.Close()
+	a, err := NewAddressesAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a
+}
+
+func testAddresses(t *testing.T, ownAdder bool) {
+	lab := netns.New(t, 1)
+	n := lab.Node(1)
+	a := labAddresses(t, n, ownAdder)
 	v4 := model.VIPSpec{Prefix: netip.MustParsePrefix("10.99.0.100/24"), Device: n.Iface, Label: n.Iface + ":web"}
 	v6 := model.VIPSpec{Prefix: netip.MustParsePrefix("2001:db8:99::100/64"), Device: n.Iface}
 	for _, vip := range []model.VIPSpec{v4, v6, v4, v6} { // twice: idempotent
@@ -303,17 +335,13 @@ func TestLinks(t *testing.T) {
 func TestAddressesFollowRecreatedDevice(t *testing.T) {
 	lab := netns.New(t, 1)
 	n := lab.Node(1)
-	h, err := n.Handle()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const dev, peer, renamed = "hkvcache0", "hkvcache1", "hkvcache2"
 	create := func() {
 		n.MustExec(t, "ip", "link", "add", dev, "type", "veth", "peer", "name", peer)
 		n.MustExec(t, "ip", "link", "set", dev, "up")
 	}
 	create()
-	a := NewAddressesWith(h)
+	a := labAddresses(t, n, true)
 	vip := model.VIPSpec{Prefix: netip.MustParsePrefix("10.99.7.1/24"), Device: dev}
 	if err := a.Prepare([]model.VIPSpec{vip}); err != nil {
 		t.Fatal(err)

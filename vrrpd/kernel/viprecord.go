@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +39,13 @@ const VIPFileName = "vrrp-vips.json"
 // unreadable record is logged and ignored.
 type VIPFile struct {
 	Path string
+
+	// The file stays open between in-place saves (three syscalls fewer
+	// on the path); size is its length as last known.
+	mu   sync.Mutex
+	fd   int
+	open bool
+	size int
 }
 
 var _ vrrpd.VIPRecord = (*VIPFile)(nil)
@@ -100,6 +108,8 @@ func (f *VIPFile) Save(vips []model.VIPSpec) error {
 		return fmt.Errorf("VIP record: %w", err)
 	}
 	b = append(b, '\n')
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if len(b) <= inplaceMax {
 		done, err := f.saveInPlace(b)
 		if done || err != nil {
@@ -119,29 +129,49 @@ const inplaceMax = 4096
 // the file is longer than a page (left by a larger record), so the
 // padded write would not fit in one.
 func (f *VIPFile) saveInPlace(b []byte) (bool, error) {
-	fd, err := unix.Open(f.Path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return false, fmt.Errorf("VIP record %s: %w", f.Path, err)
+	if !f.open {
+		fd, err := unix.Open(f.Path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return false, fmt.Errorf("VIP record %s: %w", f.Path, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return false, fmt.Errorf("VIP record %s: %w", f.Path, err)
+		}
+		f.fd, f.open, f.size = fd, true, int(st.Size)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return false, fmt.Errorf("VIP record %s: %w", f.Path, err)
-	}
-	if st.Size > inplaceMax {
+	if f.size > inplaceMax {
 		return false, nil
 	}
-	if pad := int(st.Size) - len(b); pad > 0 {
+	if pad := f.size - len(b); pad > 0 {
 		b = append(b, bytes.Repeat([]byte{' '}, pad)...)
 	}
-	n, err := unix.Pwrite(fd, b, 0)
+	n, err := unix.Pwrite(f.fd, b, 0)
 	if err == nil && n != len(b) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
+		f.closeFile() // reopened by the next save
 		return false, fmt.Errorf("VIP record %s: %w", f.Path, err)
 	}
+	f.size = max(f.size, len(b))
 	return true, nil
+}
+
+func (f *VIPFile) closeFile() {
+	if f.open {
+		unix.Close(f.fd)
+		f.open = false
+	}
+}
+
+// Close closes the file kept open between saves.
+func (f *VIPFile) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeFile()
+	return nil
 }
 
 // saveByRename replaces the file with b through a temp file.
@@ -161,6 +191,8 @@ func (f *VIPFile) saveByRename(b []byte) error {
 	if err == nil {
 		err = unix.Rename(tmp, f.Path)
 	}
+	// The open file, if any, is the replaced one now.
+	f.closeFile()
 	if err != nil {
 		unix.Unlink(tmp)
 		return fmt.Errorf("VIP record %s: %w", f.Path, err)
