@@ -435,7 +435,18 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 				"group", in.name(), "src", meta.Src, "theirs", a.Addrs, "ours", in.vipAddrs())
 		}
 	}
-	in.onAdvert(&a, meta.Src)
+	in.onAdvert(&a, meta.Src, e.packetAge(meta.Received, in.masterAdverInt))
+}
+
+// packetAge is how long ago the kernel received a packet: the engine's
+// own wake-up and wait for the lock, which the timers the packet resets
+// must not add to the RFC's intervals. Clamped to [0, limit], so a clock
+// step cannot stretch or collapse a timer.
+func (e *Engine) packetAge(received time.Time, limit time.Duration) time.Duration {
+	if received.IsZero() {
+		return 0
+	}
+	return min(max(e.cfg.Clock.Now().Sub(received), 0), limit)
 }
 
 // siblingHandles reports whether another Conn on ce's interface and

@@ -12,6 +12,7 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
 	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/packet"
 )
 
 // steps records, in order, what the engine asked of the kernel side.
@@ -148,5 +149,43 @@ func TestBecomeMasterFastPath(t *testing.T) {
 	links.Set("eth7", false) // not tracked: the kernel side still hears of it
 	if got := s.get(); !slices.Contains(got, "link changed (addrs) eth7") || !slices.Contains(got, "link changed (announcer) eth7") {
 		t.Errorf("after a link change: steps %q lack it", got)
+	}
+}
+
+// The master-down timer runs from when the kernel received the advert
+// (RecvMeta.Received), not from when the engine read it; an implausible
+// age is clamped to one advert interval.
+func TestMasterDownTimerFromReceiveTime(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		age  time.Duration // how long before being read the advert arrived
+		fire time.Duration // when the backup must take over, after the read
+	}{
+		{desc: "read at once", age: 0, fire: 3609375 * time.Microsecond},
+		{desc: "read 40ms late", age: 40 * time.Millisecond, fire: 3569375 * time.Microsecond},
+		{desc: "stamp 10s old", age: 10 * time.Second, fire: 2609375 * time.Microsecond},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			l := newLab(t)
+			b := l.node(2)
+			b.start(instance(1, 100)) // Master_Down_Interval 3s + 156/256 s
+			l.advance(time.Second)
+			src := netip.MustParseAddr("192.0.2.9")
+			ad := packet.Advert{Version: 3, VRID: 1, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{vip("192.0.2.101/24")}}
+			payload, err := packet.Encode(&ad, src, packet.Group4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.net.InjectReceivedAt(l.clock.Now().Add(-tc.age), src, packet.Group4, 255, payload)
+			l.settle()
+			l.advance(tc.fire - time.Millisecond)
+			if got := b.stateOf(1); got != model.StateBackup {
+				t.Fatalf("%v after the read: %s, want still backup", tc.fire-time.Millisecond, got)
+			}
+			l.advance(time.Millisecond)
+			if got := b.stateOf(1); got != model.StateMaster {
+				t.Errorf("%v after the read: %s, want master", tc.fire, got)
+			}
+		})
 	}
 }

@@ -36,6 +36,10 @@ type RecvMeta struct {
 	Dst netip.Addr // IP destination (multicast group or our unicast address)
 	// TTL (IPv4) or hop limit (IPv6); RFC 5798 requires 255.
 	TTL int
+	// Received is when the kernel received the packet (zero: unknown).
+	// Timers an advert resets run from then, not from when the engine
+	// got to it.
+	Received time.Time
 }
 
 // Conn sends and receives raw VRRP payloads (the bytes after the IP

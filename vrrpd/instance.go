@@ -119,19 +119,20 @@ func (in *instance) onTimer() {
 	}
 }
 
-// onAdvert handles an advert that passed every policy check.
-func (in *instance) onAdvert(a *packet.Advert, src netip.Addr) {
+// onAdvert handles an advert that passed every policy check; age is how
+// long ago the kernel received it (timers run from then).
+func (in *instance) onAdvert(a *packet.Advert, src netip.Addr, age time.Duration) {
 	switch in.state {
 	case model.StateBackup:
 		switch {
 		case a.Priority == 0:
-			in.arm(in.skewTime())
+			in.arm(max(in.skewTime()-age, 0))
 		case !in.cfg.Preempt || a.Priority >= in.prio || in.inPreemptDelay():
 			in.masterAddr = src
 			if in.cfg.Version == 3 {
 				in.masterAdverInt = a.Interval
 			}
-			in.arm(in.masterDownInterval())
+			in.arm(max(in.masterDownInterval()-age, 0))
 		default:
 			// A lower-priority master: let the timer run out and take over.
 		}

@@ -150,6 +150,14 @@ func (n *Network) Inject(src, dst netip.Addr, ttl int, payload []byte) {
 	n.deliver(nil, Packet{Time: n.clock.Now(), Src: src, Dst: dst, TTL: ttl, Payload: append([]byte(nil), payload...)})
 }
 
+// InjectReceivedAt is Inject for a packet the kernel stamped as received
+// at (RecvMeta.Received), e.g. one the engine reads late.
+func (n *Network) InjectReceivedAt(at time.Time, src, dst netip.Addr, ttl int, payload []byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.deliver(nil, Packet{Time: at, Src: src, Dst: dst, TTL: ttl, Payload: append([]byte(nil), payload...)})
+}
+
 // Settle blocks until every delivered packet has been read and handled
 // (a Conn's reader counts a packet handled when it reads again).
 func (n *Network) Settle() {
@@ -236,7 +244,7 @@ func (c *Conn) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	p := c.queue[0]
 	c.queue = c.queue[1:]
 	c.busy = true
-	return copy(buf, p.Payload), vrrpd.RecvMeta{Src: p.Src, Dst: p.Dst, TTL: p.TTL}, nil
+	return copy(buf, p.Payload), vrrpd.RecvMeta{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Received: p.Time}, nil
 }
 
 // LocalAddr returns the address the Conn sends from.

@@ -2,10 +2,12 @@ package kernel
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -87,25 +89,55 @@ func listenRaw(network, laddr string, ifi *net.Interface, extra func(fd int) err
 	return lc.ListenPacket(context.Background(), network, laddr)
 }
 
+// oobSize fits the IP control messages asked for and a timestamp.
+var oobSize = max(len(ipv4.NewControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface)),
+	len(ipv6.NewControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface))) + unix.CmsgSpace(16)
+
+// enableTimestamps makes the kernel stamp each received packet
+// (SCM_TIMESTAMPNS).
+func enableTimestamps(fd int) error {
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+}
+
+// receiveTime returns the SCM_TIMESTAMPNS stamp in oob, or zero.
+func receiveTime(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			return time.Unix(sec, nsec)
+		}
+	}
+	return time.Time{}
+}
+
 type conn4 struct {
 	ifi   *net.Interface
 	local netip.Addr
 	pc    *ipv4.PacketConn
 	raw   net.PacketConn
 	cm    ipv4.ControlMessage
+	oob   []byte // ReadFrom's; one reader per Conn
 }
 
 func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
 	raw, err := listenRaw("ip4:112", "0.0.0.0", ifi, func(fd int) error {
 		// DF clear, like keepalived: an advert is never fragmented anyway,
 		// and path-MTU state must not make the kernel refuse it.
-		return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); err != nil {
+			return err
+		}
+		return enableTimestamps(fd)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
 	}
 	pc := ipv4.NewPacketConn(raw)
-	c := &conn4{ifi: ifi, local: local, pc: pc, raw: raw}
+	c := &conn4{ifi: ifi, local: local, pc: pc, raw: raw, oob: make([]byte, oobSize)}
 	c.cm = ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}
 	steps := []func() error{
 		func() error { return pc.SetTOS(tosInternetControl) },
@@ -134,25 +166,37 @@ func (c *conn4) WriteTo(payload []byte, dst netip.Addr) error {
 	return err
 }
 
+// ReadFrom reads through the socket itself rather than ipv4.PacketConn,
+// which sizes its control buffer for the IP options only and so drops
+// the receive timestamp. A raw IPv4 socket returns the IP header too.
 func (c *conn4) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	for {
-		n, cm, src, err := c.pc.ReadFrom(buf)
+		n, oobn, _, src, err := c.raw.(*net.IPConn).ReadMsgIP(buf, c.oob)
 		if err != nil {
 			return 0, vrrpd.RecvMeta{}, err
 		}
-		if cm != nil && cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
+		if n < ipv4.HeaderLen {
+			continue
+		}
+		hdrLen := int(buf[0]&0x0f) << 2
+		if hdrLen < ipv4.HeaderLen || hdrLen > n {
+			continue
+		}
+		n = copy(buf, buf[hdrLen:n])
+		var cm ipv4.ControlMessage
+		if err := cm.Parse(c.oob[:oobn]); err != nil {
+			continue
+		}
+		if cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
 			continue // bound to the device, but be sure
 		}
-		meta := vrrpd.RecvMeta{}
-		if a, ok := src.(*net.IPAddr); ok {
-			meta.Src, _ = netip.AddrFromSlice(a.IP)
+		meta := vrrpd.RecvMeta{TTL: cm.TTL, Received: receiveTime(c.oob[:oobn])}
+		if src != nil {
+			meta.Src, _ = netip.AddrFromSlice(src.IP)
 			meta.Src = meta.Src.Unmap()
 		}
-		if cm != nil {
-			meta.TTL = cm.TTL
-			meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
-			meta.Dst = meta.Dst.Unmap()
-		}
+		meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		meta.Dst = meta.Dst.Unmap()
 		return n, meta, nil
 	}
 }
@@ -166,15 +210,16 @@ type conn6 struct {
 	pc    *ipv6.PacketConn
 	raw   net.PacketConn
 	cm    ipv6.ControlMessage
+	oob   []byte // ReadFrom's; one reader per Conn
 }
 
 func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
-	raw, err := listenRaw("ip6:112", "::", ifi, nil)
+	raw, err := listenRaw("ip6:112", "::", ifi, enableTimestamps)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
 	}
 	pc := ipv6.NewPacketConn(raw)
-	c := &conn6{ifi: ifi, local: local, pc: pc, raw: raw}
+	c := &conn6{ifi: ifi, local: local, pc: pc, raw: raw, oob: make([]byte, oobSize)}
 	c.cm = ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}
 	steps := []func() error{
 		func() error { return pc.SetTrafficClass(tosInternetControl) },
@@ -210,23 +255,26 @@ func (c *conn6) WriteTo(payload []byte, dst netip.Addr) error {
 	return err
 }
 
+// ReadFrom reads through the socket itself, as conn4's does; an IPv6
+// raw socket returns the payload only.
 func (c *conn6) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	for {
-		n, cm, src, err := c.pc.ReadFrom(buf)
+		n, oobn, _, src, err := c.raw.(*net.IPConn).ReadMsgIP(buf, c.oob)
 		if err != nil {
 			return 0, vrrpd.RecvMeta{}, err
 		}
-		if cm != nil && cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
+		var cm ipv6.ControlMessage
+		if err := cm.Parse(c.oob[:oobn]); err != nil {
 			continue
 		}
-		meta := vrrpd.RecvMeta{}
-		if a, ok := src.(*net.IPAddr); ok {
-			meta.Src, _ = netip.AddrFromSlice(a.IP)
+		if cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
+			continue
 		}
-		if cm != nil {
-			meta.TTL = cm.HopLimit
-			meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		meta := vrrpd.RecvMeta{TTL: cm.HopLimit, Received: receiveTime(c.oob[:oobn])}
+		if src != nil {
+			meta.Src, _ = netip.AddrFromSlice(src.IP)
 		}
+		meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
 		return n, meta, nil
 	}
 }

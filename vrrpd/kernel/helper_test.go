@@ -97,7 +97,11 @@ func runHelperMode(mode string, args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("RECV %s %s %d %x\n", m.Src, m.Dst, m.TTL, buf[:n])
+			stamp := "stamped"
+			if age := time.Since(m.Received); m.Received.IsZero() || age < 0 || age > time.Second {
+				stamp = fmt.Sprintf("bad-stamp(%v)", m.Received)
+			}
+			fmt.Printf("RECV %s %s %d %x %s\n", m.Src, m.Dst, m.TTL, buf[:n], stamp)
 		}
 	case "announce": // announce ADDR...
 		a := NewAnnouncer()

@@ -78,7 +78,8 @@ func TestConnMulticast(t *testing.T) {
 			if _, err := packet.Decode(f.Payload, f.IPSrc, f.IPDst); err != nil {
 				t.Errorf("decode captured advert: %v", err)
 			}
-			want := fmt.Sprintf("RECV %s %s 255 %x", tc.src, tc.dst, payload)
+			// stamped: the kernel's receive time came with it, and before the read.
+			want := fmt.Sprintf("RECV %s %s 255 %x stamped", tc.src, tc.dst, payload)
 			if err := recv.WaitOutput(want, 2*time.Second); err != nil {
 				t.Errorf("receiver: %v\n%s", err, recv.Output())
 			}
@@ -118,7 +119,8 @@ func TestConnUnicast(t *testing.T) {
 			if !bytes.Equal(f.Dst, n2.MAC) || f.IPSrc != tc.src || f.IPDst != tc.dst || f.TTL != 255 {
 				t.Errorf("frame to %s %s from %s TTL %d, want to %s %s from %s TTL 255", f.Dst, f.IPDst, f.IPSrc, f.TTL, n2.MAC, tc.dst, tc.src)
 			}
-			want := fmt.Sprintf("RECV %s %s 255 %x", tc.src, tc.dst, payload)
+			// stamped: the kernel's receive time came with it, and before the read.
+			want := fmt.Sprintf("RECV %s %s 255 %x stamped", tc.src, tc.dst, payload)
 			if err := recv.WaitOutput(want, 2*time.Second); err != nil {
 				t.Errorf("receiver: %v\n%s", err, recv.Output())
 			}
