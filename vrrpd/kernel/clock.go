@@ -148,7 +148,11 @@ func (s *timerService) loop() {
 		for len(s.pending) > 0 && s.pending[0].when <= t {
 			due = append(due, heap.Pop(&s.pending).(*preciseTimer).f)
 		}
-		s.program()
+		// The next deadline is programmed after the callbacks: they
+		// usually re-arm, and the syscall would delay this one.
+		if len(due) == 0 {
+			s.program()
+		}
 		s.mu.Unlock()
 		// Inline, not `go f()`: a goroutine started here lands in this
 		// P's runnext, and this thread goes straight back into read(2)
@@ -157,6 +161,11 @@ func (s *timerService) loop() {
 		for i, f := range due {
 			f()
 			due[i] = nil
+		}
+		if len(due) > 0 {
+			s.mu.Lock()
+			s.program()
+			s.mu.Unlock()
 		}
 		due = due[:0]
 	}

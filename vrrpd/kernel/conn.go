@@ -121,6 +121,8 @@ type conn4 struct {
 	pc    *ipv4.PacketConn
 	raw   net.PacketConn
 	cm    ipv4.ControlMessage
+	cmsg  []byte // cm marshalled, for every send
+	rc    syscall.RawConn
 	oob   []byte // ReadFrom's; one reader per Conn
 }
 
@@ -139,6 +141,11 @@ func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 	pc := ipv4.NewPacketConn(raw)
 	c := &conn4{ifi: ifi, local: local, pc: pc, raw: raw, oob: make([]byte, oobSize)}
 	c.cm = ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}
+	c.cmsg = c.cm.Marshal()
+	if c.rc, err = raw.(*net.IPConn).SyscallConn(); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+	}
 	steps := []func() error{
 		func() error { return pc.SetTOS(tosInternetControl) },
 		func() error { return pc.SetTTL(vrrpTTL) },
@@ -161,9 +168,11 @@ func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 	return c, nil
 }
 
+// WriteTo sends with one sendmsg(2) and the control message marshalled
+// at open: ipv4.PacketConn marshals it and converts the address on every
+// send, on a new master's path before its VIPs.
 func (c *conn4) WriteTo(payload []byte, dst netip.Addr) error {
-	_, err := c.pc.WriteTo(payload, &c.cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
+	return sendRaw(c.rc, payload, c.cmsg, &unix.SockaddrInet4{Addr: dst.As4()})
 }
 
 // ReadFrom reads through the socket itself rather than ipv4.PacketConn,
@@ -210,6 +219,8 @@ type conn6 struct {
 	pc    *ipv6.PacketConn
 	raw   net.PacketConn
 	cm    ipv6.ControlMessage
+	cmsg  []byte // cm marshalled, for every send
+	rc    syscall.RawConn
 	oob   []byte // ReadFrom's; one reader per Conn
 }
 
@@ -221,6 +232,11 @@ func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 	pc := ipv6.NewPacketConn(raw)
 	c := &conn6{ifi: ifi, local: local, pc: pc, raw: raw, oob: make([]byte, oobSize)}
 	c.cm = ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}
+	c.cmsg = c.cm.Marshal()
+	if c.rc, err = raw.(*net.IPConn).SyscallConn(); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+	}
 	steps := []func() error{
 		func() error { return pc.SetTrafficClass(tosInternetControl) },
 		func() error { return pc.SetHopLimit(vrrpTTL) },
@@ -246,13 +262,27 @@ func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 	return c, nil
 }
 
+// WriteTo sends like conn4's.
 func (c *conn6) WriteTo(payload []byte, dst netip.Addr) error {
-	to := &net.IPAddr{IP: dst.AsSlice()}
+	to := &unix.SockaddrInet6{Addr: dst.As16()}
 	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
-		to.Zone = c.ifi.Name
+		to.ZoneId = uint32(c.ifi.Index)
 	}
-	_, err := c.pc.WriteTo(payload, &c.cm, to)
-	return err
+	return sendRaw(c.rc, payload, c.cmsg, to)
+}
+
+// sendRaw sends payload with control message cmsg to dst on rc's socket,
+// waiting in the netpoller if the send buffer is full.
+func sendRaw(rc syscall.RawConn, payload, cmsg []byte, dst unix.Sockaddr) error {
+	var serr error
+	err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), payload, cmsg, dst, 0)
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // ReadFrom reads through the socket itself, as conn4's does; an IPv6

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -103,11 +104,7 @@ func (f *VIPFile) Save(vips []model.VIPSpec) error {
 	if vips == nil {
 		vips = []model.VIPSpec{}
 	}
-	b, err := json.MarshalIndent(vipFileContent{Version: vipFileVersion, VIPs: vips}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("VIP record: %w", err)
-	}
-	b = append(b, '\n')
+	b := appendRecord(make([]byte, 0, 64+80*len(vips)), vips)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(b) <= inplaceMax {
@@ -117,6 +114,47 @@ func (f *VIPFile) Save(vips []model.VIPSpec) error {
 		}
 	}
 	return f.saveByRename(b)
+}
+
+// appendRecord appends the record as json.MarshalIndent with two-space
+// indent writes it, plus a newline, without its reflection (~10-40 µs
+// cold on a new master's path).
+func appendRecord(b []byte, vips []model.VIPSpec) []byte {
+	b = append(b, "{\n  \"version\": "...)
+	b = strconv.AppendInt(b, vipFileVersion, 10)
+	b = append(b, ",\n  \"vips\": ["...)
+	for i, v := range vips {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    {\n      \"prefix\": "...)
+		b = appendJSONString(b, v.Prefix.String())
+		b = append(b, ",\n      \"device\": "...)
+		b = appendJSONString(b, v.Device)
+		if v.Label != "" {
+			b = append(b, ",\n      \"label\": "...)
+			b = appendJSONString(b, v.Label)
+		}
+		b = append(b, "\n    }"...)
+	}
+	if len(vips) > 0 {
+		b = append(b, "\n  "...)
+	}
+	return append(b, "]\n}\n"...)
+}
+
+// appendJSONString quotes s as encoding/json does: printable ASCII other
+// than those it escapes is copied, anything else goes through it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // inplaceMax is the largest record written in place: one page, the unit

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -113,5 +114,32 @@ func TestVIPFileEmptyAndTrailing(t *testing.T) {
 	os.WriteFile(path, []byte(`{"version": 1, "vips": []}  x`), 0o600)
 	if _, err := (&VIPFile{Path: path}).Load(); err == nil || !strings.Contains(err.Error(), "after the record") {
 		t.Errorf("trailing data: error %v, want one about data after the record", err)
+	}
+}
+
+// The record is written exactly as encoding/json would write it.
+func TestVIPFileEncodingMatchesJSON(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		vips []model.VIPSpec
+	}{
+		{desc: "empty", vips: []model.VIPSpec{}},
+		{desc: "one", vips: []model.VIPSpec{{Prefix: netip.MustParsePrefix("192.0.2.100/24"), Device: "eth0"}}},
+		{desc: "labels and IPv6", vips: []model.VIPSpec{
+			{Prefix: netip.MustParsePrefix("192.0.2.100/24"), Device: "eth0", Label: "eth0:web"},
+			{Prefix: netip.MustParsePrefix("2001:db8::100/64"), Device: "eth1"}}},
+		{desc: "characters JSON escapes", vips: []model.VIPSpec{
+			{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Device: `e"t\h<0>&`, Label: "é\x01\u2028"}}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			want, err := json.MarshalIndent(vipFileContent{Version: vipFileVersion, VIPs: tc.vips}, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, '\n')
+			if got := appendRecord(nil, tc.vips); string(got) != string(want) {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
 	}
 }
