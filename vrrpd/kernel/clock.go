@@ -31,13 +31,23 @@ var _ vrrpd.Clock = Clock{}
 // Now returns the current time.
 func (Clock) Now() time.Time { return time.Now() }
 
-// AfterFunc runs f on the timer thread after d.
-func (Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
+var _ vrrpd.PreciseClock = Clock{}
+
+// AfterFunc runs f on the timer thread after d, woken by the timerfd at
+// the deadline (a sleeping thread's wake-up late, ~0.05 ms).
+func (c Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer { return c.after(d, f, false) }
+
+// AfterFuncPrecise runs f on the timer thread after d, woken wakeLead
+// early and spinning out the rest (~0.01 ms late), for the timers whose
+// lateness delays a failover. The spin costs CPU: use it sparingly.
+func (c Clock) AfterFuncPrecise(d time.Duration, f func()) vrrpd.Timer { return c.after(d, f, true) }
+
+func (Clock) after(d time.Duration, f func(), spin bool) vrrpd.Timer {
 	s := sharedTimers()
 	if s == nil {
 		return time.AfterFunc(d, f)
 	}
-	t := &preciseTimer{s: s, f: f, index: -1}
+	t := &preciseTimer{s: s, f: f, index: -1, spin: spin}
 	s.add(t, d)
 	return t
 }
@@ -76,7 +86,7 @@ type timerService struct {
 
 	mu      sync.Mutex
 	pending timerHeap
-	// armed is the deadline the timerfd holds (0: none).
+	// armed is the wake-up time the timerfd holds (0: none).
 	armed time.Duration
 }
 
@@ -85,6 +95,8 @@ type preciseTimer struct {
 	f     func()
 	when  time.Duration // CLOCK_MONOTONIC
 	index int           // in s.pending; -1 when not pending
+	// spin: wake wakeLead early and spin to the deadline (AfterFuncPrecise).
+	spin bool
 }
 
 func newTimerService() (*timerService, error) {
@@ -127,12 +139,15 @@ func (s *timerService) program() {
 	if len(s.pending) == 0 {
 		return
 	}
-	next := s.pending[0].when
-	if s.armed != 0 && s.armed <= next {
+	wake := s.pending[0].when
+	if s.pending[0].spin {
+		wake -= wakeLead
+	}
+	if s.armed != 0 && s.armed <= wake {
 		return
 	}
-	s.armed = next
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(next - wakeLead))}
+	s.armed = wake
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(wake))}
 	if err := unix.TimerfdSettime(s.fd, unix.TFD_TIMER_ABSTIME, &spec, nil); err != nil {
 		// Cannot happen with a valid fd and deadline; never lose a timer.
 		panic("vrrpd/kernel: timerfd_settime: " + err.Error())
@@ -152,7 +167,7 @@ func (s *timerService) loop() {
 		// Woken wakeLead early: wait out the rest here, the few
 		// microseconds a thread takes to run again instead of the tens
 		// it takes to wake.
-		if len(s.pending) > 0 {
+		if len(s.pending) > 0 && s.pending[0].spin {
 			if until := s.pending[0].when; until > t && until-t <= wakeLead {
 				s.mu.Unlock()
 				for t < until {

@@ -23,7 +23,12 @@ func TestClockFiresOnceNeverEarly(t *testing.T) {
 		d := time.Duration(rand.IntN(30_000)) * time.Microsecond
 		wg.Add(1)
 		start := time.Now()
-		Clock{}.AfterFunc(d, func() {
+		// Half plain, half precise: both must fire once and never early.
+		after := Clock{}.AfterFunc
+		if i%2 == 1 {
+			after = Clock{}.AfterFuncPrecise
+		}
+		after(d, func() {
 			defer wg.Done()
 			at := time.Since(start)
 			mu.Lock()
@@ -98,7 +103,7 @@ func BenchmarkClockLateness(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		clock vrrpd.Clock
-	}{{"timerfd", Clock{}}, {"runtime", RuntimeClock{}}} {
+	}{{"timerfd", Clock{}}, {"timerfd-precise", preciseOnly{}}, {"runtime", RuntimeClock{}}} {
 		b.Run(c.name, func(b *testing.B) {
 			var late []time.Duration
 			got := make(chan time.Time, 1)
@@ -117,4 +122,11 @@ func BenchmarkClockLateness(b *testing.B) {
 			b.ReportMetric(q(1), "max-late-µs")
 		})
 	}
+}
+
+// preciseOnly arms every timer with AfterFuncPrecise, for the benchmark.
+type preciseOnly struct{ Clock }
+
+func (p preciseOnly) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
+	return p.AfterFuncPrecise(d, f)
 }
