@@ -69,6 +69,10 @@ type Git struct {
 	mu      sync.Mutex
 	repo    *git.Repository
 	applied string
+	// last is the revision Latest returned most recently: a poll that
+	// finds the same commit reuses it instead of verifying the signature
+	// and reading the tree again (a commit's content cannot change).
+	last *Revision
 }
 
 // NewGit checks the options; nothing is fetched until Latest.
@@ -152,6 +156,9 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	if err := g.checkHistory(repo, commit); err != nil {
 		return nil, err
 	}
+	if g.last != nil && g.last.ID == commit.Hash.String() {
+		return g.last, nil
+	}
 	if g.opts.Keyring != "" {
 		if _, err := commit.Verify(g.opts.Keyring); err != nil {
 			return nil, refused(commit, fmt.Errorf("%w: %v", ErrUnverified, err))
@@ -161,12 +168,13 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", short(commit.Hash.String()), err)
 	}
-	return &Revision{
+	g.last = &Revision{
 		ID:      commit.Hash.String(),
 		Files:   files,
 		Time:    commit.Committer.When,
 		Summary: firstLine(commit.Message),
-	}, nil
+	}
+	return g.last, nil
 }
 
 func (g *Git) open(ctx context.Context) (*git.Repository, error) {

@@ -148,6 +148,10 @@ func TestGitDaemonFollowsBranch(t *testing.T) {
 		t.Fatalf("files = %+v", rev.Files)
 	}
 	g.Applied(rev.ID)
+	// A poll that finds the same commit reuses the revision read before.
+	if again := latest(t, g); again != rev {
+		t.Fatal("polling an unchanged commit read its tree again")
+	}
 
 	c2 := repo.commit("add lb2", map[string]string{"cluster.yaml": clusterV2})
 	rev = latest(t, g)
