@@ -77,48 +77,46 @@ func (o Op) String() string {
 	return o.Kind.String()
 }
 
-func serviceChanges(a, b Service) string {
-	var out []byte
-	add := func(format string, args ...any) {
-		if len(out) > 0 {
-			out = append(out, ", "...)
-		}
-		out = fmt.Appendf(out, format, args...)
+// changeList joins "field old → new" phrases with commas.
+type changeList []byte
+
+func (c *changeList) add(format string, args ...any) {
+	if len(*c) > 0 {
+		*c = append(*c, ", "...)
 	}
+	*c = fmt.Appendf(*c, format, args...)
+}
+
+func serviceChanges(a, b Service) string {
+	var out changeList
 	if a.Scheduler != b.Scheduler {
-		add("scheduler %s → %s", a.Scheduler, b.Scheduler)
+		out.add("scheduler %s → %s", a.Scheduler, b.Scheduler)
 	}
 	if a.Flags != b.Flags {
-		add("flags %s → %s", a.Flags, b.Flags)
+		out.add("flags %s → %s", a.Flags, b.Flags)
 	}
 	if a.Timeout != b.Timeout {
-		add("timeout %ds → %ds", a.Timeout, b.Timeout)
+		out.add("timeout %ds → %ds", a.Timeout, b.Timeout)
 	}
 	if a.Netmask != b.Netmask {
-		add("netmask /%d → /%d", a.Netmask, b.Netmask)
+		out.add("netmask /%d → /%d", a.Netmask, b.Netmask)
 	}
 	return string(out)
 }
 
 func destinationChanges(a, b Destination) string {
-	var out []byte
-	add := func(format string, args ...any) {
-		if len(out) > 0 {
-			out = append(out, ", "...)
-		}
-		out = fmt.Appendf(out, format, args...)
-	}
+	var out changeList
 	if a.Weight != b.Weight {
-		add("weight %d → %d", a.Weight, b.Weight)
+		out.add("weight %d → %d", a.Weight, b.Weight)
 	}
 	if a.Forwarding != b.Forwarding {
-		add("forwarding %s → %s", a.Forwarding, b.Forwarding)
+		out.add("forwarding %s → %s", a.Forwarding, b.Forwarding)
 	}
 	if a.UpperThreshold != b.UpperThreshold {
-		add("upper threshold %d → %d", a.UpperThreshold, b.UpperThreshold)
+		out.add("upper threshold %d → %d", a.UpperThreshold, b.UpperThreshold)
 	}
 	if a.LowerThreshold != b.LowerThreshold {
-		add("lower threshold %d → %d", a.LowerThreshold, b.LowerThreshold)
+		out.add("lower threshold %d → %d", a.LowerThreshold, b.LowerThreshold)
 	}
 	return string(out)
 }
