@@ -77,6 +77,79 @@ type InstanceStatus struct {
 	LastTransition time.Time
 	Reason         string
 	Counters       Counters
+	// Tracks are the instance's tracked interfaces, then its tracked
+	// checks, in configuration order: why Priority differs from
+	// BasePriority, or why the instance is faulted. The instance's own
+	// interface, tracked implicitly, is not listed (Reason names it).
+	Tracks []TrackStatus
+}
+
+// TrackKind says what a TrackStatus tracks.
+type TrackKind string
+
+// Track kinds.
+const (
+	TrackInterface TrackKind = "interface"
+	TrackCheck     TrackKind = "check"
+)
+
+// TrackStatus is one tracked interface or check of an instance and what
+// it does to the instance now.
+type TrackStatus struct {
+	Kind TrackKind
+	// Name is the interface's or the check's name.
+	Name string
+	// Up is true while the link is up or the check's verdict is passing
+	// (a check passes until Fall consecutive failures, as keepalived's do).
+	Up bool
+	// Weight is the weight in force for this instance.
+	Weight int
+	// Contribution is what the track adds to the priority now (before the
+	// clamp to 1..254): Weight when a positive weight is up or a negative
+	// one down, else 0. Always 0 for an address owner, whose priority is
+	// never adjusted.
+	Contribution int
+	// Fault is set while a weight-0 track is down: it faults the instance.
+	Fault bool
+	// Since is when Up last changed (or when tracking began).
+	Since time.Time
+	// LastRun, LastExit and LastError are the check's last run (checks
+	// only; LastRun is zero before the first run, LastError is set when
+	// the command could not run or timed out).
+	LastRun   time.Time
+	LastExit  int
+	LastError string
+}
+
+// CheckStatus is one tracked check as the engine runs it, once however
+// many instances track it.
+type CheckStatus struct {
+	Name string
+	// Passing is the verdict instances see; Since is when it last changed
+	// (or when the check started).
+	Passing bool
+	Since   time.Time
+	// Rise and Fall are the consecutive results needed to change the verdict.
+	Rise, Fall int
+	// ConsecutiveOK and ConsecutiveFail count the latest run of equal
+	// results (one of them is 0); a failure here is an exit status other
+	// than 0 or a run error.
+	ConsecutiveOK, ConsecutiveFail int
+	// Runs counts results since the check started.
+	Runs CheckRuns
+	// LastRun, LastExit and LastError are the last result (LastError when
+	// the command could not run or timed out).
+	LastRun   time.Time
+	LastExit  int
+	LastError string
+	// Groups are the VIP groups tracking the check, sorted.
+	Groups []string
+}
+
+// CheckRuns counts a check's results: exit 0, another exit status, and
+// runs that failed to start or timed out.
+type CheckRuns struct {
+	Passed, Failed, Errors uint64
 }
 
 // UnattributedDrops are packets that could not be tied to an instance

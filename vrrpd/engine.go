@@ -45,6 +45,7 @@ type Engine struct {
 	conns      map[connKey]*connEntry
 	checks     map[string]*checkRunner
 	linkUp     map[string]bool
+	linkSince  map[string]time.Time // when each linkUp entry last changed
 	syncGroups map[string]*syncGroup
 	drops      UnattributedDrops
 	sendBuf    []byte
@@ -105,6 +106,7 @@ func New(cfg Config) (*Engine, error) {
 		conns:     map[connKey]*connEntry{},
 		checks:    map[string]*checkRunner{},
 		linkUp:    map[string]bool{},
+		linkSince: map[string]time.Time{},
 		drops:     UnattributedDrops{},
 		done:      make(chan struct{}),
 		leftover:  map[model.VIPSpec]bool{},
@@ -570,8 +572,31 @@ func (e *Engine) Status() []InstanceStatus {
 	defer e.mu.Unlock()
 	var out []InstanceStatus
 	for _, in := range e.sortedInstances() {
-		out = append(out, in.status())
+		st := in.status()
+		st.Tracks = e.trackStatus(in)
+		out = append(out, st)
 	}
+	return out
+}
+
+// CheckStatus returns every running tracked check once, sorted by name,
+// with the groups that track it.
+func (e *Engine) CheckStatus() []CheckStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	groups := map[string][]string{}
+	for _, in := range e.sortedInstances() {
+		for _, t := range in.cfg.TrackChecks {
+			if g := groups[t.Check]; len(g) == 0 || g[len(g)-1] != in.cfg.Name {
+				groups[t.Check] = append(g, in.cfg.Name)
+			}
+		}
+	}
+	out := make([]CheckStatus, 0, len(e.checks))
+	for name, c := range e.checks {
+		out = append(out, c.status(groups[name]))
+	}
+	slices.SortFunc(out, func(a, b CheckStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -33,11 +33,20 @@ func (e *Engine) refreshLinks(state *model.NodeState) {
 	for name := range e.linkUp {
 		if !names[name] {
 			delete(e.linkUp, name)
+			delete(e.linkSince, name)
 		}
 	}
 	for name := range names {
-		e.linkUp[name] = e.readLink(name)
+		e.setLink(name, e.readLink(name))
 	}
+}
+
+// setLink records a link's state and, when it is new or changed, since when.
+func (e *Engine) setLink(name string, up bool) {
+	if was, known := e.linkUp[name]; !known || was != up {
+		e.linkSince[name] = e.cfg.Clock.Now()
+	}
+	e.linkUp[name] = up
 }
 
 func (e *Engine) readLink(name string) bool {
@@ -68,7 +77,7 @@ func (e *Engine) onLink(name string) {
 	if up == e.linkUp[name] {
 		return
 	}
-	e.linkUp[name] = up
+	e.setLink(name, up)
 	e.log.Info("vrrp: tracked link changed", "link", name, "up", up)
 	e.retrack()
 }
@@ -81,12 +90,11 @@ func (e *Engine) track(in *instance) (uint8, string) {
 	}
 	sum := 0
 	apply := func(good bool, weight int, what string) {
-		switch {
-		case weight == 0 && !good && fault == "":
+		add, faults := trackEffect(good, weight)
+		if faults && fault == "" {
 			fault = what
-		case weight > 0 && good, weight < 0 && !good:
-			sum += weight
 		}
+		sum += add
 	}
 	for _, t := range in.cfg.TrackInterfaces {
 		apply(e.linkUp[t.Interface], t.Weight, "tracked interface "+t.Interface+" down")
@@ -101,6 +109,48 @@ func (e *Engine) track(in *instance) (uint8, string) {
 	}
 	p := int(in.cfg.Priority) + sum
 	return uint8(min(max(p, 1), 254)), fault
+}
+
+// trackEffect is what one tracked interface or check does to an
+// instance: the weight it adds to the priority, or whether it faults it.
+func trackEffect(good bool, weight int) (add int, faults bool) {
+	switch {
+	case weight == 0:
+		return 0, !good
+	case weight > 0 && good, weight < 0 && !good:
+		return weight, false
+	}
+	return 0, false
+}
+
+// trackStatus describes an instance's tracks as track weighs them.
+func (e *Engine) trackStatus(in *instance) []TrackStatus {
+	var out []TrackStatus
+	add := func(ts TrackStatus) {
+		ts.Contribution, ts.Fault = trackEffect(ts.Up, ts.Weight)
+		if in.cfg.Priority == model.OwnerPriority {
+			ts.Contribution = 0
+		}
+		out = append(out, ts)
+	}
+	for _, t := range in.cfg.TrackInterfaces {
+		add(TrackStatus{Kind: TrackInterface, Name: t.Interface, Up: e.linkUp[t.Interface],
+			Weight: t.Weight, Since: e.linkSince[t.Interface]})
+	}
+	for _, t := range in.cfg.TrackChecks {
+		if c := e.checks[t.Check]; c != nil {
+			add(TrackStatus{Kind: TrackCheck, Name: t.Check, Up: c.ok, Weight: t.Weight, Since: c.since,
+				LastRun: c.lastRun, LastExit: c.lastExit, LastError: c.lastErr})
+		}
+	}
+	return out
+}
+
+// status describes the check; groups are the instances tracking it.
+func (c *checkRunner) status(groups []string) CheckStatus {
+	return CheckStatus{Name: c.spec.Name, Passing: c.ok, Since: c.since, Rise: c.spec.Rise, Fall: c.spec.Fall,
+		ConsecutiveOK: c.okRun, ConsecutiveFail: c.failRun, Runs: c.runs,
+		LastRun: c.lastRun, LastExit: c.lastExit, LastError: c.lastErr, Groups: groups}
 }
 
 // retrack recomputes priorities and faults (own and sync-group) and
@@ -152,6 +202,15 @@ type checkRunner struct {
 	streak  int
 	timer   Timer
 	stopped bool
+
+	// For the status: when ok last changed (or the check started), the
+	// latest run of equal results, the counts and the last result.
+	since          time.Time
+	okRun, failRun int
+	runs           CheckRuns
+	lastRun        time.Time
+	lastExit       int
+	lastErr        string
 }
 
 // applyChecks starts the checks instances refer to and stops the others.
@@ -179,7 +238,7 @@ func (e *Engine) applyChecks(state *model.NodeState) {
 			c.spec = spec // takes effect at the next run
 			continue
 		}
-		c := &checkRunner{e: e, spec: spec, ok: true}
+		c := &checkRunner{e: e, spec: spec, ok: true, since: e.cfg.Clock.Now()}
 		e.checks[name] = c
 		c.schedule(0)
 	}
@@ -230,6 +289,7 @@ func (c *checkRunner) launch() {
 }
 
 func (c *checkRunner) result(pass bool, code int, err error) {
+	c.note(pass, code, err)
 	if pass == c.ok {
 		c.streak = 0
 		return
@@ -242,9 +302,28 @@ func (c *checkRunner) result(pass bool, code int, err error) {
 	if c.streak < max(need, 1) {
 		return
 	}
-	c.ok, c.streak = pass, 0
+	c.ok, c.streak, c.since = pass, 0, c.e.cfg.Clock.Now()
 	c.e.log.Info("vrrp: tracked check changed", "check", c.spec.Name, "passing", pass, "exit", code, "err", err)
 	c.e.retrack()
+}
+
+// note records one result for the status.
+func (c *checkRunner) note(pass bool, code int, err error) {
+	c.lastRun, c.lastExit, c.lastErr = c.e.cfg.Clock.Now(), code, ""
+	switch {
+	case err != nil:
+		c.runs.Errors++
+		c.lastErr = err.Error()
+	case code != 0:
+		c.runs.Failed++
+	default:
+		c.runs.Passed++
+	}
+	if pass {
+		c.okRun, c.failRun = c.okRun+1, 0
+	} else {
+		c.okRun, c.failRun = 0, c.failRun+1
+	}
 }
 
 // pending counts background work (hook queues, check runs) in flight.
