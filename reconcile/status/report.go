@@ -44,6 +44,9 @@ type Report struct {
 	// wants but hakeeper does not own (left alone unless adopted).
 	UnmanagedIPVS   []string `json:"unmanagedIPVS,omitempty"`
 	ConflictingIPVS []string `json:"conflictingIPVS,omitempty"`
+
+	// TrackChecks lists the tracked checks the VIP groups refer to.
+	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
 }
 
 // Revision identifies one version of the description.
@@ -99,6 +102,55 @@ type VIPGroup struct {
 	AdvertsSent  uint64    `json:"advertsSent"`
 	AdvertsRecv  uint64    `json:"advertsReceived"`
 	VIPs         []VIP     `json:"vips"`
+	// Tracks are the group's tracked interfaces and checks: why Priority
+	// differs from BasePriority, or why the group is faulted.
+	Tracks []Track `json:"tracks,omitempty"`
+}
+
+// Track is one tracked interface or check of a VIP group and what it
+// does to the group now.
+type Track struct {
+	// Kind is interface or check.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Up is true while the link is up or the check passes (after rise/fall).
+	Up bool `json:"up"`
+	// Weight is the weight in force; Contribution what it adds to the
+	// priority now (Weight or 0; always 0 for an address owner).
+	Weight       int `json:"weight"`
+	Contribution int `json:"contribution"`
+	// Fault is set while a weight-0 track is down: it faults the group.
+	Fault bool `json:"fault,omitempty"`
+	// Since is when Up last changed (or when tracking began).
+	Since time.Time `json:"since,omitzero"`
+	// LastRun and LastResult are the check's last run (checks only):
+	// LastResult is pass, "exit N" or the error that stopped it running.
+	LastRun    time.Time `json:"lastRun,omitzero"`
+	LastResult string    `json:"lastResult,omitempty"`
+}
+
+// TrackCheck is one tracked check (keepalived's vrrp_script) as the
+// engine runs it, once however many groups track it.
+type TrackCheck struct {
+	Name string `json:"name"`
+	// Passing is the verdict the groups see; Since when it last changed.
+	Passing bool      `json:"passing"`
+	Since   time.Time `json:"since,omitzero"`
+	Rise    int       `json:"rise"`
+	Fall    int       `json:"fall"`
+	// ConsecutiveOK and ConsecutiveFail count the latest run of equal
+	// results (one of them is 0).
+	ConsecutiveOK   int `json:"consecutiveOK"`
+	ConsecutiveFail int `json:"consecutiveFail"`
+	// RunsPassed, RunsFailed (exit status not 0) and RunsErrors (did not
+	// start or timed out) count results since the check started.
+	RunsPassed uint64    `json:"runsPassed"`
+	RunsFailed uint64    `json:"runsFailed"`
+	RunsErrors uint64    `json:"runsErrors"`
+	LastRun    time.Time `json:"lastRun,omitzero"`
+	LastResult string    `json:"lastResult,omitempty"`
+	// Groups are the VIP groups tracking it.
+	Groups []string `json:"groups"`
 }
 
 // VIP is one virtual address and whether it is on its device now.

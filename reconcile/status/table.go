@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -64,7 +65,10 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	if len(r.VIPGroups) == 0 {
 		fmt.Fprintln(w, "VIP groups: none")
 	} else {
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		// Rendered apart, then interleaved: track lines under their
+		// group would otherwise break the table's column alignment.
+		var groups bytes.Buffer
+		tw = tabwriter.NewWriter(&groups, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "VIP GROUP\tVRID\tINTERFACE\tSTATE\tPRIORITY\tMASTER\tSINCE\tTRANSITIONS\tVIPS")
 		for _, g := range r.VIPGroups {
 			var vips []string
@@ -82,6 +86,25 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 				g.Priority, g.BasePriority, dash(g.Master), ago(g.Since, now), g.Transitions, strings.Join(vips, ", "))
 		}
 		if err := tw.Flush(); err != nil {
+			return err
+		}
+		tracks, err := trackLines(r.VIPGroups, now)
+		if err != nil {
+			return err
+		}
+		lines := strings.SplitAfter(groups.String(), "\n")
+		io.WriteString(w, lines[0])
+		for i, g := range r.VIPGroups {
+			io.WriteString(w, lines[i+1])
+			for range g.Tracks {
+				io.WriteString(w, tracks[0])
+				tracks = tracks[1:]
+			}
+		}
+	}
+	if len(r.TrackChecks) > 0 {
+		fmt.Fprintln(w)
+		if err := writeTrackChecks(w, r.TrackChecks, now); err != nil {
 			return err
 		}
 	}
@@ -114,6 +137,88 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// trackLines renders every group's tracks, in order, one aligned line each:
+//
+//	track check nginx-alive  failing  weight -20 (applied)  since 12:01:03 (5s ago)  last: exit 1
+func trackLines(groups []VIPGroup, now time.Time) ([]string, error) {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	n := 0
+	for _, g := range groups {
+		for _, t := range g.Tracks {
+			fmt.Fprintf(tw, "  track %s %s\t%s\t%s\tsince %s", t.Kind, t.Name, trackState(t), trackWeight(t), clockAgo(t.Since, now))
+			if t.LastResult != "" {
+				fmt.Fprintf(tw, "\tlast: %s", t.LastResult)
+			}
+			fmt.Fprintln(tw)
+			n++
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return nil, err
+	}
+	lines := strings.SplitAfter(b.String(), "\n")
+	return lines[:n], nil
+}
+
+func trackState(t Track) string {
+	switch {
+	case t.Kind == "check" && t.Up:
+		return "passing"
+	case t.Kind == "check":
+		return "failing"
+	case t.Up:
+		return "up"
+	}
+	return "down"
+}
+
+// trackWeight says what the track does to the group's priority now.
+func trackWeight(t Track) string {
+	switch {
+	case t.Fault:
+		return "weight 0 (FAULT)"
+	case t.Weight == 0 && t.Kind == "check":
+		return "weight 0 (faults when failing)"
+	case t.Weight == 0:
+		return "weight 0 (faults when down)"
+	case t.Contribution != 0:
+		return fmt.Sprintf("weight %+d (applied)", t.Weight)
+	}
+	return fmt.Sprintf("weight %+d (not applied)", t.Weight)
+}
+
+// writeTrackChecks prints the engine's tracked checks, each once.
+func writeTrackChecks(w io.Writer, checks []TrackCheck, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TRACKED CHECK\tVERDICT\tSINCE\tIN A ROW\tRUNS PASS/FAIL/ERROR\tLAST RESULT\tLAST RUN\tGROUPS")
+	for _, c := range checks {
+		verdict, streak := "passing", fmt.Sprintf("%d ok", c.ConsecutiveOK)
+		if !c.Passing {
+			verdict = "failing"
+		}
+		if c.ConsecutiveFail > 0 {
+			streak = fmt.Sprintf("%d failed", c.ConsecutiveFail)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s (rise %d, fall %d)\t%d/%d/%d\t%s\t%s\t%s\n", c.Name, verdict, ago(c.Since, now), streak,
+			c.Rise, c.Fall, c.RunsPassed, c.RunsFailed, c.RunsErrors, dash(c.LastResult), ago(c.LastRun, now), strings.Join(c.Groups, ", "))
+	}
+	return tw.Flush()
+}
+
+// clockAgo renders t as a time of day in now's zone (with the date when
+// over a day old) and how long ago: "12:01:03 (5s ago)".
+func clockAgo(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	layout := "15:04:05"
+	if now.Sub(t) >= 24*time.Hour {
+		layout = "2006-01-02 15:04:05"
+	}
+	return t.In(now.Location()).Format(layout) + " (" + ago(t, now) + ")"
 }
 
 func revText(r *Revision, now time.Time) string {
