@@ -75,6 +75,14 @@ func newSegment(t *testing.T) *segment {
 func (s *segment) attach(t *testing.T, host int) *lanNode {
 	path, ns := newNetns(t)
 	hs, hn := handleAt(t, s.ns), handleAt(t, ns)
+	n := &lanNode{path: path, ns: ns, h: hn,
+		v4: netip.AddrFrom4([4]byte{10, 77, 0, byte(host)}),
+		v6: netip.MustParseAddr(fmt.Sprintf("2001:db8:77::%x", host))}
+	// A node sends neighbour solicitations for addresses on other ports
+	// (a backend's VIP is on lo or a tunnel) from its link-local address,
+	// and not at all until that passed duplicate address detection: a
+	// second or two, as long as all of a test. The port comes up without.
+	n.sysctl(t, "ipv6.conf.default.accept_dad", "0")
 	s.ports++
 	swName := fmt.Sprintf("sw%d", s.ports)
 	must(t, hs.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: swName, MasterIndex: s.bridge.Attrs().Index},
@@ -83,9 +91,7 @@ func (s *segment) attach(t *testing.T, host int) *lanNode {
 	must(t, err, "switch port")
 	lan, err := hn.LinkByName(lanPort)
 	must(t, err, "node port")
-	n := &lanNode{path: path, ns: ns, h: hn, lan: lan, mac: lan.Attrs().HardwareAddr.String(),
-		v4: netip.AddrFrom4([4]byte{10, 77, 0, byte(host)}),
-		v6: netip.MustParseAddr(fmt.Sprintf("2001:db8:77::%x", host))}
+	n.lan, n.mac = lan, lan.Attrs().HardwareAddr.String()
 	n.addAddr(t, lan, netip.PrefixFrom(n.v4, 24))
 	n.addAddr(t, lan, netip.PrefixFrom(n.v6, 64))
 	must(t, hs.LinkSetUp(sw), "switch port up")
