@@ -19,6 +19,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/model/modeltest"
 	"github.com/hakeeper/hakeeper/reconcile/source"
+	"github.com/hakeeper/hakeeper/test/gitserver"
 )
 
 func reportMedian(b *testing.B, lat []time.Duration) {
@@ -59,9 +60,9 @@ func BenchmarkDirSaveToChange(b *testing.B) {
 // BenchmarkGitCommitWebhookToChange: git commit, webhook POST, until IPVS
 // (fake) holds the new weight; fetched over a local git daemon.
 func BenchmarkGitCommitWebhookToChange(b *testing.B) {
-	repo := newGitRepo(b)
-	repo.commit("start", defaultCluster())
-	g, err := source.NewGit(source.GitOptions{URL: repo.daemon(), StateDir: b.TempDir(), Interval: time.Hour})
+	repo := gitserver.New(b)
+	repo.CommitFile("start", "cluster.yaml", defaultCluster())
+	g, err := source.NewGit(source.GitOptions{URL: repo.Daemon(), StateDir: b.TempDir(), Interval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func BenchmarkGitCommitWebhookToChange(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		w := uint32(i%1000 + 2)
 		start := time.Now()
-		repo.commit("weight", cluster("192.0.2.100/24", "1s", int(w)))
+		repo.CommitFile("weight", "cluster.yaml", cluster("192.0.2.100/24", "1s", int(w)))
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
 		req.Header.Set("X-Hub-Signature-256", source.Sign(secret, body))
 		resp, err := http.DefaultClient.Do(req)

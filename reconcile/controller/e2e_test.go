@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/test/gitserver"
 	"github.com/hakeeper/hakeeper/test/netns"
 )
 
@@ -69,9 +70,9 @@ vipGroups:
 func TestE2ETwoNodesFollowGit(t *testing.T) {
 	lab := netns.New(t, 2) // skips unless root
 	bin := binary(t)
-	repo := newGitRepo(t)
-	c1 := repo.commit("n1 preferred", e2eCluster("n1, n2"))
-	url := "file://" + repo.dir
+	repo := gitserver.New(t)
+	c1 := repo.CommitFile("n1 preferred", "cluster.yaml", e2eCluster("n1, n2"))
+	url := "file://" + repo.Dir
 	vip := netip.MustParseAddr("10.99.0.100")
 	n1, n2 := lab.Node(1), lab.Node(2)
 	states := map[*netns.Node]string{n1: t.TempDir(), n2: t.TempDir()}
@@ -97,7 +98,7 @@ func TestE2ETwoNodesFollowGit(t *testing.T) {
 	}
 
 	// A commit prefers n2: both nodes fetch it, n2 preempts.
-	c2 := repo.commit("n2 preferred", e2eCluster("n2, n1"))
+	c2 := repo.CommitFile("n2 preferred", "cluster.yaml", e2eCluster("n2, n1"))
 	if _, err := lab.WaitHolder(vip, n2, 10*time.Second); err != nil {
 		t.Fatalf("after the commit: %v\n%s\n%s", err, p1.Output(), p2.Output())
 	}

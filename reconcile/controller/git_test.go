@@ -2,91 +2,14 @@ package controller_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/test/gitserver"
 )
-
-// gitRepo is a real repository driven with the git CLI, as an operator would.
-type gitRepo struct {
-	t   testing.TB
-	dir string
-	env []string
-}
-
-func newGitRepo(t testing.TB) *gitRepo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
-	home := t.TempDir()
-	r := &gitRepo{t: t, dir: filepath.Join(t.TempDir(), "cluster")}
-	r.env = append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GNUPGHOME="+filepath.Join(home, ".gnupg"),
-		"GIT_AUTHOR_NAME=Ops", "GIT_AUTHOR_EMAIL=ops@example.org", "GIT_COMMITTER_NAME=Ops", "GIT_COMMITTER_EMAIL=ops@example.org")
-	os.MkdirAll(r.dir, 0o755)
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir, cmd.Env = r.dir, r.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (r *gitRepo) commit(msg, content string, extra ...string) string {
-	r.t.Helper()
-	if err := os.WriteFile(filepath.Join(r.dir, "cluster.yaml"), []byte(content), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-	r.git("add", "cluster.yaml")
-	r.git(append([]string{"commit", "-q", "-m", msg}, extra...)...)
-	return r.git("rev-parse", "HEAD")
-}
-
-// daemon serves the repository with `git daemon` on 127.0.0.1.
-func (r *gitRepo) daemon() string {
-	r.t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	base := filepath.Dir(r.dir)
-	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--base-path="+base,
-		"--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), base)
-	cmd.Env = r.env
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("git daemon not listening on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "git://" + addr + "/" + filepath.Base(r.dir)
-}
 
 const dbGroup = `  db:
     vrid: 52
@@ -98,9 +21,9 @@ func withDB(s string) string { return strings.Replace(s, "services:\n", dbGroup+
 
 // Commits pushed to a repository served by git daemon drive the loop.
 func TestGitCommitsDriveTheLoop(t *testing.T) {
-	repo := newGitRepo(t)
-	c1 := repo.commit("web VIP and http service", defaultCluster())
-	g, err := source.NewGit(source.GitOptions{URL: repo.daemon(), StateDir: t.TempDir()})
+	repo := gitserver.New(t)
+	c1 := repo.CommitFile("web VIP and http service", "cluster.yaml", defaultCluster())
+	g, err := source.NewGit(source.GitOptions{URL: repo.Daemon(), StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,21 +45,21 @@ func TestGitCommitsDriveTheLoop(t *testing.T) {
 		n.clock.Advance(4 * time.Second)
 	}
 	// A new VIP group.
-	c2 := repo.commit("add db VIP group", withDB(defaultCluster()))
+	c2 := repo.CommitFile("add db VIP group", "cluster.yaml", withDB(defaultCluster()))
 	step("new VIP group")
 	if !n.hasVIP("192.0.2.101") || n.ctl.Status().Applied.ID != c2 {
 		t.Fatalf("db VIP present=%v, applied %s want %s", n.hasVIP("192.0.2.101"), n.ctl.Status().Applied.ID, c2)
 	}
 	// A changed real server: one IPVS write.
 	before := n.ipvs.Writes
-	c3 := repo.commit("weight 4 on rs1", withDB(cluster("192.0.2.100/24", "1s", 4)))
+	c3 := repo.CommitFile("weight 4 on rs1", "cluster.yaml", withDB(cluster("192.0.2.100/24", "1s", 4)))
 	step("changed real server")
 	if n.ipvs.Writes-before != 1 || n.weights()["tcp/192.0.2.100:80 198.51.100.1:80"] != 4 {
 		t.Errorf("weight change: %d writes, weights %v", n.ipvs.Writes-before, n.weights())
 	}
 	// A broken commit changes nothing; the status names its SHA and line.
 	writes := n.writes()
-	c4 := repo.commit("oops", strings.Replace(withDB(cluster("192.0.2.100/24", "1s", 4)), "vrid: 52", "vrid: 0", 1))
+	c4 := repo.CommitFile("oops", "cluster.yaml", strings.Replace(withDB(cluster("192.0.2.100/24", "1s", 4)), "vrid: 52", "vrid: 0", 1))
 	if _, err := n.reconcile(true); err == nil || !strings.Contains(err.Error(), c4[:12]) {
 		t.Fatalf("broken commit: %v", err)
 	}
@@ -150,14 +73,14 @@ func TestGitCommitsDriveTheLoop(t *testing.T) {
 		t.Errorf("broken commit changed the node: %d writes", n.writes()-writes)
 	}
 	// The fix is applied.
-	c5 := repo.commit("fix", withDB(cluster("192.0.2.100/24", "1s", 6)))
+	c5 := repo.CommitFile("fix", "cluster.yaml", withDB(cluster("192.0.2.100/24", "1s", 6)))
 	step("fix")
 	if st := n.ctl.Status(); st.Applied.ID != c5 || !st.Healthy || n.weights()["tcp/192.0.2.100:80 198.51.100.1:80"] != 6 {
 		t.Errorf("fix not applied: %+v", st.Applied)
 	}
 	// A force-push is refused and reported.
-	repo.git("reset", "-q", "--hard", c3)
-	c6 := repo.commit("rewritten history", withDB(cluster("192.0.2.100/24", "1s", 9)))
+	repo.Git("reset", "-q", "--hard", c3)
+	c6 := repo.CommitFile("rewritten history", "cluster.yaml", withDB(cluster("192.0.2.100/24", "1s", 9)))
 	writes = n.writes()
 	if _, err := n.reconcile(true); err == nil {
 		t.Fatal("force-push applied")
@@ -186,33 +109,11 @@ func TestGitCommitsDriveTheLoop(t *testing.T) {
 
 // With a keyring, an unsigned commit is refused and a signed one applied.
 func TestGitUnsignedCommitRefused(t *testing.T) {
-	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg not installed")
-	}
-	repo := newGitRepo(t)
-	var home string
-	for _, kv := range repo.env {
-		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
-			home = v
-		}
-	}
-	gnupg := filepath.Join(home, ".gnupg")
-	os.MkdirAll(gnupg, 0o700)
-	gpg := func(args ...string) string {
-		cmd := exec.Command("gpg", append([]string{"--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
-		cmd.Env = repo.env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("gpg %v: %v", args, err)
-		}
-		return string(out)
-	}
-	gpg("--quick-gen-key", "Release <release@example.org>", "ed25519", "sign", "never")
-	keyring := gpg("--armor", "--export", "release@example.org")
-	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", gnupg, "--kill", "all").Run() })
+	repo := gitserver.New(t)
+	keyring := repo.SigningKey("Release <release@example.org>")
 
-	signed := repo.commit("signed", defaultCluster(), "-S", "--gpg-sign=release@example.org")
-	g, err := source.NewGit(source.GitOptions{URL: "file://" + repo.dir, StateDir: t.TempDir(), Keyring: keyring})
+	signed := repo.CommitFile("signed", "cluster.yaml", defaultCluster(), "-S", "--gpg-sign=release@example.org")
+	g, err := source.NewGit(source.GitOptions{URL: "file://" + repo.Dir, StateDir: t.TempDir(), Keyring: keyring})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +122,7 @@ func TestGitUnsignedCommitRefused(t *testing.T) {
 		t.Fatalf("signed start: %+v %v", res, err)
 	}
 	writes := n.writes()
-	unsigned := repo.commit("unsigned", cluster("192.0.2.100/24", "1s", 3))
+	unsigned := repo.CommitFile("unsigned", "cluster.yaml", cluster("192.0.2.100/24", "1s", 3))
 	if _, err := n.reconcile(true); err == nil {
 		t.Fatal("unsigned commit applied")
 	}

@@ -1,0 +1,107 @@
+package gitserver
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// SSH is a real OpenSSH sshd on 127.0.0.1 that lets one key log in as
+// root and serves git-upload-pack from root's PATH: a repository is at
+// ssh://root@127.0.0.1:<Port><Repo.Dir>.
+type SSH struct {
+	Port int
+	// KnownHosts is the known_hosts line for the server's host key.
+	KnownHosts string
+}
+
+// NewSSH starts sshd until the test ends, authorizing authorizedKey (an
+// authorized_keys line, as SSHKey returns). It skips the test when not
+// root (sshd switches to the logged-in user) or sshd is not installed.
+func NewSSH(t testing.TB, authorizedKey string) *SSH {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("sshd needs root to switch to the logged-in user")
+	}
+	sshd, err := exec.LookPath("sshd")
+	if err != nil {
+		sshd = "/usr/sbin/sshd"
+		if _, err := os.Stat(sshd); err != nil {
+			t.Skip("openssh-server not installed")
+		}
+	}
+	dir := t.TempDir()
+	hostKey := filepath.Join(dir, "host_ed25519")
+	hostPub := SSHKey(t, hostKey)
+	auth := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(auth, []byte(authorizedKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// sshd refuses to start without its privilege separation directory.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := FreePort(t)
+	conf := filepath.Join(dir, "sshd_config")
+	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1
+Port %d
+HostKey %s
+AuthorizedKeysFile %s
+PidFile %s
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+`, port, hostKey, auth, filepath.Join(dir, "sshd.pid"))
+	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sshd, "-D", "-e", "-f", conf)
+	var log strings.Builder
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", log.String())
+		}
+	})
+	WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	return &SSH{Port: port, KnownHosts: KnownHostsLine(port, hostPub)}
+}
+
+// SSHKey makes an ed25519 key pair without passphrase at path (public
+// key at path.pub) and returns the public key line. It skips the test
+// when ssh-keygen is not installed.
+func SSHKey(t testing.TB, path string) string {
+	t.Helper()
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen not installed")
+	}
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen %s: %v\n%s", path, err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pub)
+}
+
+// KnownHostsLine is the known_hosts line naming publicKey (a public key
+// line) as the host key of 127.0.0.1:port.
+func KnownHostsLine(port int, publicKey string) string {
+	f := strings.Fields(publicKey)
+	if len(f) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, f[0], f[1])
+}
