@@ -286,8 +286,8 @@ type NoCheck struct{}
 // HTTPCheck GETs a path over HTTP or HTTPS.
 type HTTPCheck struct {
 	Path string `yaml:"path,omitempty" json:"path,omitempty"` // default /
-	// Status codes that pass. Default 200.
-	Status []int `yaml:"status,omitempty" json:"status,omitempty"`
+	// Status codes that pass: codes and ranges, [200, 301-302]. Default 200.
+	Status StatusCodes `yaml:"status,omitempty" json:"status,omitempty"`
 	// Body passes only when the body contains this substring.
 	Body string `yaml:"body,omitempty" json:"body,omitempty"`
 	// BodyRegex passes only when the body matches (RE2).

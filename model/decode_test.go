@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestDecodeFullFixture(t *testing.T) {
 	if http.RealServers[0].Weight == nil || *http.RealServers[0].Weight != 10 {
 		t.Errorf("http realServers[0].weight = %v, want 10", http.RealServers[0].Weight)
 	}
-	if http.Check.HTTP == nil || len(http.Check.HTTP.Status) != 2 || http.Check.HTTP.Status[1] != 204 {
+	if want := (StatusCodes{{200, 200}, {204, 204}, {301, 302}}); http.Check.HTTP == nil || !slices.Equal(http.Check.HTTP.Status, want) {
 		t.Errorf("http check = %+v", http.Check.HTTP)
 	}
 	if c.Services["marked"].Check.None == nil || c.Services["http"].RealServers[1].Check.TCP == nil {
@@ -72,6 +73,7 @@ func TestDecodeFullFixture(t *testing.T) {
 		"vipGroups.web.advertInterval":         "full.yaml:74:5",
 		"services.http.realServers[1].port":    "full.yaml:158:9",
 		"services.http.check.http.status[1]":   "full.yaml:148:23",
+		"services.http.check.http.status[2]":   "full.yaml:148:28",
 		"vipGroups.db.priorities.lb2":          "full.yaml:95:7",
 		"services.http.realServers[1].nothing": "full.yaml:157:9", // falls back to the parent
 	} {

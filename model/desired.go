@@ -717,10 +717,9 @@ func resolveHTTP(h *HTTPCheck) *HTTPCheck {
 	out := *h
 	out.Path = cmp.Or(out.Path, DefaultHTTPPath)
 	if len(out.Status) == 0 {
-		out.Status = []int{DefaultHTTPStatus}
+		out.Status = StatusCodes{StatusCode(DefaultHTTPStatus)}
 	} else {
-		out.Status = slices.Clone(out.Status)
-		slices.Sort(out.Status)
+		out.Status = out.Status.Normalize()
 	}
 	return &out
 }

@@ -187,23 +187,23 @@ func TestDesiredCheckResolution(t *testing.T) {
 		{
 			desc: "defaults.check", defaults: httpCheck,
 			want: &model.CheckSpec{Type: "http", Interval: 2 * time.Second, Timeout: model.DefaultCheckTimeout, Retries: 1, Rise: 1, Fall: 1, Port: 8080,
-				HTTP: &model.HTTPCheck{Path: "/", Status: []int{200}, Host: "www.example"}},
+				HTTP: &model.HTTPCheck{Path: "/", Status: model.StatusCodes{model.StatusCode(200)}, Host: "www.example"}},
 		},
 		{
 			desc: "service check overrides defaults type and port, inherits timing", defaults: httpCheck, service: tcpCheck,
 			want: &model.CheckSpec{Type: "tcp", Interval: 2 * time.Second, Timeout: model.DefaultCheckTimeout, Retries: 1, Rise: 3, Fall: 1, Port: 9000},
 		},
 		{
-			desc: "server check overrides service check", defaults: httpCheck, service: tcpCheck,
-			server: &model.Check{Timeout: dur("1s"), HTTPS: &model.HTTPCheck{Path: "/ok", Status: []int{204, 200}}},
+			desc: "server check overrides service check; status ranges sorted and merged", defaults: httpCheck, service: tcpCheck,
+			server: &model.Check{Timeout: dur("1s"), HTTPS: &model.HTTPCheck{Path: "/ok", Status: model.StatusCodes{{204, 204}, {200, 203}, {301, 302}}}},
 			want: &model.CheckSpec{Type: "https", Interval: 2 * time.Second, Timeout: time.Second, Retries: 1, Rise: 3, Fall: 1, Port: 8080,
-				HTTP: &model.HTTPCheck{Path: "/ok", Status: []int{200, 204}}},
+				HTTP: &model.HTTPCheck{Path: "/ok", Status: model.StatusCodes{{200, 204}, {301, 302}}}},
 		},
 		{
 			desc: "a service check with timings only keeps the defaults' type", defaults: httpCheck,
 			service: &model.Check{Fall: ptr(4)},
 			want: &model.CheckSpec{Type: "http", Interval: 2 * time.Second, Timeout: model.DefaultCheckTimeout, Retries: 1, Rise: 1, Fall: 4, Port: 8080,
-				HTTP: &model.HTTPCheck{Path: "/", Status: []int{200}, Host: "www.example"}},
+				HTTP: &model.HTTPCheck{Path: "/", Status: model.StatusCodes{model.StatusCode(200)}, Host: "www.example"}},
 		},
 		{
 			desc: "a server check with timings only keeps the service's type and port", service: tcpCheck,

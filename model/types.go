@@ -1,8 +1,11 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +55,182 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalJSON writes the Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// StatusCodes are the HTTP status codes a check accepts: single codes and
+// inclusive ranges. YAML and JSON write a code as an integer and a range as
+// a "LO-HI" string, in one list: status: [200, 301-302]. A plain scalar
+// 200-299 is a YAML string, so no quotes are needed.
+type StatusCodes []StatusRange
+
+// StatusRange is an inclusive range of HTTP status codes; a single code
+// has First == Last.
+type StatusRange struct{ First, Last int }
+
+// StatusCode is the range holding only code.
+func StatusCode(code int) StatusRange { return StatusRange{code, code} }
+
+// Contains reports whether code is in one of the ranges.
+func (s StatusCodes) Contains(code int) bool {
+	for _, r := range s {
+		if r.First <= code && code <= r.Last {
+			return true
+		}
+	}
+	return false
+}
+
+// Normalize returns the ranges sorted, with overlapping and adjacent ones
+// merged ([204, 200-203] → [200-204]), so two lists accepting the same
+// codes are equal. Backwards ranges (First > Last) accept nothing and are
+// dropped; Validate reports them.
+func (s StatusCodes) Normalize() StatusCodes {
+	out := make(StatusCodes, 0, len(s))
+	for _, r := range s {
+		if r.First <= r.Last {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].First < out[j].First })
+	merged := out[:0]
+	for _, r := range out {
+		if n := len(merged); n > 0 && r.First <= merged[n-1].Last+1 {
+			merged[n-1].Last = max(merged[n-1].Last, r.Last)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged
+}
+
+// String joins the ranges with commas: "200,301-302".
+func (s StatusCodes) String() string { return string(s.Append(nil)) }
+
+// Append appends String's text to b without allocating a string.
+func (s StatusCodes) Append(b []byte) []byte {
+	for i, r := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.appendText(b)
+	}
+	return b
+}
+
+// String is "200" for a single code and "200-299" for a range.
+func (r StatusRange) String() string { return string(r.appendText(nil)) }
+
+func (r StatusRange) appendText(b []byte) []byte {
+	b = strconv.AppendInt(b, int64(r.First), 10)
+	if r.Last != r.First {
+		b = append(b, '-')
+		b = strconv.AppendInt(b, int64(r.Last), 10)
+	}
+	return b
+}
+
+// ParseStatusRange reads "200" or "200-299" (spaces around the dash
+// allowed). It checks the syntax only: Validate checks the codes.
+func ParseStatusRange(s string) (StatusRange, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	first, ok1 := parseCode(lo)
+	last, ok2 := first, true
+	if isRange {
+		last, ok2 = parseCode(hi)
+	}
+	if !ok1 || !ok2 {
+		return StatusRange{}, fmt.Errorf("%q is not a status code or range (write e.g. 200 or 200-299)", s)
+	}
+	return StatusRange{first, last}, nil
+}
+
+// parseCode reads decimal digits between spaces or tabs: no sign, no
+// other base (the schema's pattern says the same).
+func parseCode(s string) (int, bool) {
+	s = strings.Trim(s, " \t")
+	if s == "" || len(s) > 9 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// UnmarshalYAML accepts an integer code or a "LO-HI" string.
+func (r *StatusRange) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch n.ShortTag() {
+		case "!!int":
+			code, err := parseInt(n)
+			if err != nil || code < math.MinInt32 || code > math.MaxInt32 {
+				return fmt.Errorf("status code %s is out of range 100-599", n.Value)
+			}
+			*r = StatusCode(int(code))
+			return nil
+		case "!!str":
+			v, err := ParseStatusRange(n.Value)
+			if err != nil {
+				return err
+			}
+			*r = v
+			return nil
+		}
+	}
+	return fmt.Errorf("want a status code (200) or a range (200-299), got %s", describe(n))
+}
+
+// MarshalYAML writes the list on one line, as an operator would:
+// [200, 301-302].
+func (s StatusCodes) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, r := range s {
+		e := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: r.String()}
+		if r.First == r.Last {
+			e.Tag = "!!int"
+		}
+		n.Content = append(n.Content, e)
+	}
+	return n, nil
+}
+
+// MarshalYAML writes a single code as an integer and a range as "LO-HI".
+func (r StatusRange) MarshalYAML() (any, error) {
+	if r.First == r.Last {
+		return r.First, nil
+	}
+	return r.String(), nil
+}
+
+// MarshalJSON writes a single code as a number and a range as "LO-HI",
+// like the YAML.
+func (r StatusRange) MarshalJSON() ([]byte, error) {
+	if r.First == r.Last {
+		return strconv.AppendInt(nil, int64(r.First), 10), nil
+	}
+	return strconv.AppendQuote(nil, r.String()), nil
+}
+
+// UnmarshalJSON accepts a number or a "LO-HI" string.
+func (r *StatusRange) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case float64:
+		if v != math.Trunc(v) || math.Abs(v) > math.MaxInt32 {
+			return fmt.Errorf("status code %v is not an integer", v)
+		}
+		*r = StatusCode(int(v))
+		return nil
+	case string:
+		p, err := ParseStatusRange(v)
+		if err != nil {
+			return err
+		}
+		*r = p
+		return nil
+	}
+	return fmt.Errorf("want a status code or a range, got %s", b)
 }
 
 // Command is a program to run. In YAML a string is run by /bin/sh -c

@@ -1148,9 +1148,15 @@ func (v *validator) httpCheck(p string, h *HTTPCheck) {
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
 		v.errorf(p+".path", "path %q must start with /", h.Path)
 	}
-	for i, st := range h.Status {
-		if st < 100 || st > 599 {
-			v.errorf(fmt.Sprintf("%s.status[%d]", p, i), "HTTP status %d is out of range 100-599", st)
+	for i, r := range h.Status {
+		path := fmt.Sprintf("%s.status[%d]", p, i)
+		switch {
+		case r.First == r.Last && (r.First < 100 || r.First > 599):
+			v.errorf(path, "HTTP status %d is out of range 100-599", r.First)
+		case r.First > r.Last:
+			v.errorf(path, "HTTP status range %s is backwards: write %d-%d", r, r.Last, r.First)
+		case r.First < 100 || r.Last > 599:
+			v.errorf(path, "HTTP status range %s is not within 100-599", r)
 		}
 	}
 	if h.BodyRegex != "" {

@@ -229,6 +229,14 @@ var invalidCases = []struct {
 		`check-http.yaml:17:25: defaults.check.http.status[2]: HTTP status 600 is out of range 100-599`,
 		`check-http.yaml:18:7: defaults.check.http.bodyRegex: not a valid RE2 regular expression`,
 	}},
+	{"http status ranges: syntax, order, bounds; spaces and quoted codes accepted", "check-http-status.yaml", []string{
+		`check-http-status.yaml:16:30: services.http.check.http.status[2]: HTTP status range 299-200 is backwards: write 200-299`,
+		`check-http-status.yaml:16:39: services.http.check.http.status[3]: HTTP status range 500-650 is not within 100-599`,
+		`check-http-status.yaml:16:48: services.http.check.http.status[4]: "2xx" is not a status code or range (write e.g. 200 or 200-299)`,
+		`check-http-status.yaml:16:53: services.http.check.http.status[5]: want a status code (200) or a range (200-299), got a mapping`,
+		`check-http-status.yaml:23:17: services.http.realServers[0].check.https.status[1]: HTTP status range 99-200 is not within 100-599`,
+		`check-http-status.yaml:24:17: services.http.realServers[0].check.https.status[2]: want a status code (200) or a range (200-299), got number 1e3`,
+	}},
 	{"exec command and dns query", "check-exec-dns.yaml", []string{
 		`check-exec-dns.yaml:19:9: services.http.check.exec.command: command is empty`,
 		`check-exec-dns.yaml:24:13: services.http.realServers[0].check.dns.name: name to query is required`,

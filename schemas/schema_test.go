@@ -138,6 +138,12 @@ func TestValidateYAMLErrors(t *testing.T) {
 			want: []string{"vipGroups.web.vips[0]", "missing property 'address'"}},
 		{desc: "command of the wrong type", yaml: "checks:\n  c:\n    command: 5\n",
 			want: []string{"f.yaml:3:14: checks.c.command"}},
+		{desc: "status code out of range", yaml: "defaults:\n  check:\n    http: {status: [200, 99]}\n",
+			want: []string{"defaults.check.http.status[1]"}},
+		{desc: "status range beyond 599", yaml: "defaults:\n  check:\n    http: {status: [500-650]}\n",
+			want: []string{"defaults.check.http.status[0]"}},
+		{desc: "status range not LO-HI", yaml: "defaults:\n  check:\n    http: {status: [2xx]}\n",
+			want: []string{"defaults.check.http.status[0]"}},
 		{desc: "version 4", yaml: "vipGroups:\n  web:\n    vrid: 1\n    version: 4\n    vips: [192.0.2.1]\n",
 			want: []string{"vipGroups.web.version"}},
 	} {
@@ -155,7 +161,8 @@ func TestValidateYAMLErrors(t *testing.T) {
 	}
 	for _, ok := range []string{"", "# only a comment\n", "services:\n  s:\n    fwmark: 7\n    realServers: [{address: 192.0.2.1}]\n",
 		"defaults:\n  vrrp:\n    preemptDelay: 0\n    advertInterval: 1m30.5s\n",
-		"defaults:\n  check:\n    interval: 2s\n"} {
+		"defaults:\n  check:\n    interval: 2s\n",
+		"defaults:\n  check:\n    http: {status: [200, 301-302, \"404\", 500 - 599]}\n"} {
 		if err := schemas.ValidateYAML("ok.yaml", []byte(ok)); err != nil {
 			t.Errorf("%q rejected: %v", ok, err)
 		}
@@ -216,6 +223,14 @@ func (w *walker) resolve(s map[string]any, path string) map[string]any {
 var leafTypes = map[reflect.Type]bool{
 	reflect.TypeOf(model.Duration(0)): true,
 	reflect.TypeOf(model.Command{}):   true,
+	// A struct written as an integer or a "LO-HI" string.
+	reflect.TypeOf(model.StatusRange{}): true,
+}
+
+// leafForms are the JSON types a leaf's schema must allow, one branch
+// each.
+var leafForms = map[reflect.Type][]string{
+	reflect.TypeOf(model.StatusRange{}): {"integer", "string"},
 }
 
 func (w *walker) anyType(t reflect.Type, s map[string]any, path string) {
@@ -224,6 +239,15 @@ func (w *walker) anyType(t reflect.Type, s map[string]any, path string) {
 	}
 	s = w.resolve(s, path)
 	if leafTypes[t] {
+		for _, form := range leafForms[t] {
+			branches, _ := s["oneOf"].([]any)
+			if !typeAllows(s, form) && !slices.ContainsFunc(branches, func(b any) bool {
+				bm, _ := b.(map[string]any)
+				return typeAllows(bm, form)
+			}) {
+				w.t.Errorf("%s: Go %s may be written as %s, the schema does not allow it", path, t, form)
+			}
+		}
 		return
 	}
 	switch t.Kind() {

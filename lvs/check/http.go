@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,9 +22,9 @@ import (
 const maxHTTPBody = 1 << 20
 
 // httpProbe GETs Path from the target with the Host header set to Host
-// (the virtual host). It passes when the status is in Status (default 200)
-// and the first maxHTTPBody bytes of the body contain Body and match
-// BodyRegex, when those are set. Redirects are not followed (a 301 is a
+// (the virtual host). It passes when the status is in Status (codes and
+// ranges; default 200) and the first maxHTTPBody bytes of the body
+// contain Body and match BodyRegex, when those are set. Redirects are not followed (a 301 is a
 // status like any other) and every check uses a fresh connection, so a
 // server that died after the last check cannot hide behind a pooled one.
 // HTTPS sends SNI (default: Host without a port) and verifies the
@@ -34,7 +32,7 @@ const maxHTTPBody = 1 << 20
 type httpProbe struct {
 	spec   model.HTTPCheck
 	scheme string
-	status []int
+	status model.StatusCodes
 	regex  *regexp.Regexp
 	client *http.Client
 }
@@ -52,7 +50,7 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 	}
 	p.status = p.spec.Status
 	if len(p.status) == 0 {
-		p.status = []int{model.DefaultHTTPStatus}
+		p.status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
 	}
 	if p.spec.BodyRegex != "" {
 		re, err := regexp.Compile(p.spec.BodyRegex)
@@ -129,7 +127,7 @@ func (p *httpProbe) run(ctx context.Context, t Target) Result {
 		}
 	}
 	lat := time.Since(start)
-	if !slices.Contains(p.status, resp.StatusCode) {
+	if !p.status.Contains(resp.StatusCode) {
 		return Result{Err: fmt.Errorf("status %d, want %s", resp.StatusCode, statusList(p.status)), Latency: lat}
 	}
 	if p.spec.Body != "" && !bytes.Contains(body, []byte(p.spec.Body)) {
@@ -141,15 +139,16 @@ func (p *httpProbe) run(ctx context.Context, t Target) Result {
 	return Result{Latency: lat}
 }
 
-func statusList(s []int) string {
-	var b []byte
-	for i, c := range s {
+// statusList reads "200 or 301-302".
+func statusList(s model.StatusCodes) string {
+	var b strings.Builder
+	for i, r := range s {
 		if i > 0 {
-			b = append(b, " or "...)
+			b.WriteString(" or ")
 		}
-		b = strconv.AppendInt(b, int64(c), 10)
+		b.WriteString(r.String())
 	}
-	return string(b)
+	return b.String()
 }
 
 // unwrapURLError drops net/http's `Get "https://…": ` prefix: the status

@@ -14,7 +14,7 @@ import (
 // real servers and a fwmark service.
 func sampleState() *model.NodeState {
 	check := &model.CheckSpec{Type: "http", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 8080,
-		HTTP: &model.HTTPCheck{Path: "/healthz", Status: []int{200}}}
+		HTTP: &model.HTTPCheck{Path: "/healthz", Status: model.StatusCodes{model.StatusCode(200)}}}
 	return &model.NodeState{
 		Cluster: "lab", Node: "lb1", Address: netip.MustParseAddr("192.0.2.1"), Interface: "eth0",
 		Instances: []model.Instance{

@@ -150,12 +150,7 @@ func CheckString(c *model.CheckSpec) string {
 		}
 		if len(c.HTTP.Status) > 0 {
 			b.WriteString(" status ")
-			for i, s := range c.HTTP.Status {
-				if i > 0 {
-					b.WriteString(",")
-				}
-				b.Write(strconv.AppendInt(num[:0], int64(s), 10))
-			}
+			b.Write(c.HTTP.Status.Append(num[:0]))
 		}
 		if c.HTTP.Body != "" {
 			b.WriteString(" body ")

@@ -455,19 +455,11 @@ func (im *importer) readURL(b *Stmt, h *model.HTTPCheck, where string) error {
 			}
 		case "status_code":
 			for _, a := range s.Args {
-				lo, hi, ok := strings.Cut(a, "-")
-				from, err1 := strconv.Atoi(lo)
-				to := from
-				var err2 error
-				if ok {
-					to, err2 = strconv.Atoi(hi)
-				}
-				if err1 != nil || err2 != nil || to < from || to-from > 500 {
+				r, err := model.ParseStatusRange(a)
+				if err != nil || r.First > r.Last {
 					return argErr(s, "%q is not a status code or range", a)
 				}
-				for code := from; code <= to; code++ {
-					h.Status = append(h.Status, code)
-				}
+				h.Status = append(h.Status, r)
 			}
 		case "virtualhost":
 			v, err := oneArg(s)
@@ -487,12 +479,11 @@ func (im *importer) readURL(b *Stmt, h *model.HTTPCheck, where string) error {
 			im.unmapped(s, where+" url")
 		}
 	}
+	h.Status = h.Status.Normalize()
 	if len(h.Status) == 0 {
 		// keepalived's default when neither status_code nor digest is set: any 2xx.
-		for code := 200; code <= 299; code++ {
-			h.Status = append(h.Status, code)
-		}
-	} else if len(h.Status) == 1 && h.Status[0] == model.DefaultHTTPStatus {
+		h.Status = model.StatusCodes{{First: 200, Last: 299}}
+	} else if len(h.Status) == 1 && h.Status[0] == model.StatusCode(model.DefaultHTTPStatus) {
 		h.Status = nil
 	}
 	return nil

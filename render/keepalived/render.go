@@ -437,7 +437,7 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 		r.p(4, "path %s", path)
 		status := h.Status
 		if len(status) == 0 {
-			status = []int{model.DefaultHTTPStatus}
+			status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
 		}
 		r.p(4, "status_code %s", statusRanges(status))
 		if h.Host != "" {
@@ -472,22 +472,12 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 	r.p(2, "}")
 }
 
-// statusRanges writes status codes as keepalived's ranges: 200-204 301.
-func statusRanges(codes []int) string {
-	cs := append([]int(nil), codes...)
-	sort.Ints(cs)
+// statusRanges writes status codes as keepalived's ranges, sorted and
+// merged: 200-204 301.
+func statusRanges(codes model.StatusCodes) string {
 	var out []string
-	for i := 0; i < len(cs); {
-		j := i
-		for j+1 < len(cs) && cs[j+1] == cs[j]+1 {
-			j++
-		}
-		if j > i {
-			out = append(out, fmt.Sprintf("%d-%d", cs[i], cs[j]))
-		} else {
-			out = append(out, strconv.Itoa(cs[i]))
-		}
-		i = j + 1
+	for _, r := range codes.Normalize() {
+		out = append(out, r.String())
 	}
 	return strings.Join(out, " ")
 }
