@@ -163,10 +163,20 @@ var (
 		"VRRP advertisements received and accepted.", []string{"group"}, nil)
 	descVRRPDrops = prometheus.NewDesc("hakeeper_vrrp_drops_total",
 		"VRRP packets dropped, by reason; group is empty for packets no instance could claim.", []string{"group", "reason"}, nil)
+	descVRRPTrackUp = prometheus.NewDesc("hakeeper_vrrp_track_up",
+		"Whether a VIP group's tracked interface is up or tracked check passes (1) or not (0); kind is interface or check.",
+		[]string{"group", "kind", "name"}, nil)
+	descVRRPTrackWeight = prometheus.NewDesc("hakeeper_vrrp_track_weight_applied",
+		"What a tracked interface or check adds to the group's priority now: its weight, or 0 when not applied.",
+		[]string{"group", "kind", "name"}, nil)
+	descVRRPTrackCheckRuns = prometheus.NewDesc("hakeeper_vrrp_track_check_runs_total",
+		"Runs of a tracked check, by result: pass, fail (exit status not 0), error (did not start or timed out).",
+		[]string{"check", "result"}, nil)
 )
 
 func (c vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVRRPState, descVRRPPriority, descVRRPTransitions, descVRRPSent, descVRRPReceived, descVRRPDrops} {
+	for _, d := range []*prometheus.Desc{descVRRPState, descVRRPPriority, descVRRPTransitions, descVRRPSent, descVRRPReceived, descVRRPDrops,
+		descVRRPTrackUp, descVRRPTrackWeight, descVRRPTrackCheckRuns} {
 		ch <- d
 	}
 }
@@ -180,6 +190,21 @@ func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descVRRPReceived, prometheus.CounterValue, float64(st.Counters.AdvertsReceived), st.Name)
 		for reason, n := range st.Counters.Drops {
 			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), st.Name, string(reason))
+		}
+		for _, t := range st.Tracks {
+			up := 0.0
+			if t.Up {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descVRRPTrackUp, prometheus.GaugeValue, up, st.Name, string(t.Kind), t.Name)
+			ch <- prometheus.MustNewConstMetric(descVRRPTrackWeight, prometheus.GaugeValue, float64(t.Contribution), st.Name, string(t.Kind), t.Name)
+		}
+	}
+	if cs, ok := c.engine.(checkSource); ok {
+		for _, chk := range cs.CheckStatus() {
+			for result, n := range map[string]uint64{"pass": chk.Runs.Passed, "fail": chk.Runs.Failed, "error": chk.Runs.Errors} {
+				ch <- prometheus.MustNewConstMetric(descVRRPTrackCheckRuns, prometheus.CounterValue, float64(n), chk.Name, result)
+			}
 		}
 	}
 	ds, ok := c.engine.(dropSource)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 // reportState is what the status report needs beyond live snapshots.
@@ -162,8 +164,60 @@ func (c *Controller) Status() *status.Report {
 	c.mu.Unlock()
 
 	r.VIPGroups = c.vipGroups(running)
+	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)
 	return r
+}
+
+// checkSource is the part of the engine that lists its tracked checks;
+// the real engine has it, fakes need not.
+type checkSource interface {
+	CheckStatus() []vrrpd.CheckStatus
+}
+
+// trackChecks lists the engine's tracked checks (nil without any).
+func (c *Controller) trackChecks() []status.TrackCheck {
+	cs, ok := c.cfg.Engine.(checkSource)
+	if !ok {
+		return nil
+	}
+	var out []status.TrackCheck
+	for _, ch := range cs.CheckStatus() {
+		out = append(out, status.TrackCheck{
+			Name: ch.Name, Passing: ch.Passing, Since: ch.Since, Rise: ch.Rise, Fall: ch.Fall,
+			ConsecutiveOK: ch.ConsecutiveOK, ConsecutiveFail: ch.ConsecutiveFail,
+			RunsPassed: ch.Runs.Passed, RunsFailed: ch.Runs.Failed, RunsErrors: ch.Runs.Errors,
+			LastRun: ch.LastRun, LastResult: checkResult(ch.LastRun, ch.LastExit, ch.LastError),
+			Groups: ch.Groups,
+		})
+	}
+	return out
+}
+
+// tracks converts an instance's tracks for the report.
+func tracks(in []vrrpd.TrackStatus) []status.Track {
+	var out []status.Track
+	for _, t := range in {
+		out = append(out, status.Track{
+			Kind: string(t.Kind), Name: t.Name, Up: t.Up, Weight: t.Weight, Contribution: t.Contribution,
+			Fault: t.Fault, Since: t.Since, LastRun: t.LastRun, LastResult: checkResult(t.LastRun, t.LastExit, t.LastError),
+		})
+	}
+	return out
+}
+
+// checkResult words a tracked check's last result: pass, "exit N", or
+// the error that kept it from running; "" before the first run.
+func checkResult(ran time.Time, exit int, errText string) string {
+	switch {
+	case ran.IsZero():
+		return ""
+	case errText != "":
+		return errText
+	case exit == 0:
+		return "pass"
+	}
+	return fmt.Sprintf("exit %d", exit)
 }
 
 func (c *Controller) vipGroups(running *model.NodeState) []status.VIPGroup {
@@ -181,7 +235,7 @@ func (c *Controller) vipGroups(running *model.NodeState) []status.VIPGroup {
 			State: string(st.State), Priority: st.Priority, BasePriority: st.BasePriority,
 			Since: st.LastTransition, Reason: st.Reason, Transitions: st.Counters.Transitions,
 			AdvertsSent: st.Counters.AdvertsSent, AdvertsRecv: st.Counters.AdvertsReceived,
-			VIPs: []status.VIP{},
+			VIPs: []status.VIP{}, Tracks: tracks(st.Tracks),
 		}
 		if st.MasterAddr.IsValid() {
 			g.Master = st.MasterAddr.String()
