@@ -332,25 +332,43 @@ func (tr *triangle) checkClientFrames(t *testing.T, frames []frame, answers []an
 	t.Helper()
 	for _, a := range answers {
 		var in, out int
+		var wrong []string // one line per wrong frame; the first is reported
 		for _, f := range frames {
 			switch {
 			case f.ip.isTCP(a.client, vip):
 				out++
 				if f.dst != tr.director.mac {
-					t.Errorf("client %s -> %s %s sent to %s (%s), want the director's %s", a.client, vip, f.ip.flagString(), f.dst, tr.names[f.dst], tr.director.mac)
+					wrong = append(wrong, fmt.Sprintf("%s -> %s %s sent to %s, want the director", a.client, vip, f.ip.flagString(), tr.who(f.dst)))
 				}
 			case f.ip.isTCP(vip, a.client):
 				in++
-				if want := tr.backends[a.backend].mac; f.src != want {
-					t.Errorf("%s -> client %s %s came from %s (director %s), want %s's %s", vip, a.client, f.ip.flagString(), f.src, tr.director.mac, a.backend, want)
+				if f.src != tr.backends[a.backend].mac {
+					wrong = append(wrong, fmt.Sprintf("%s -> %s %s came from %s, want %s", vip, a.client, f.ip.flagString(), tr.who(f.src), a.backend))
 				}
 			}
+		}
+		if len(wrong) > 0 {
+			t.Errorf("client's port: %s (%d such frames)", wrong[0], len(wrong))
 		}
 		// SYN and ACK at least each way; the capture must have seen them.
 		if in < 2 || out < 2 {
 			t.Errorf("client's port saw %d segments to and %d from the VIP for %s, want both ways", out, in, a.client)
 		}
 	}
+}
+
+// who names the lab node with the given MAC.
+func (tr *triangle) who(mac string) string {
+	switch mac {
+	case tr.director.mac:
+		return "the director"
+	case tr.client.mac:
+		return "the client"
+	}
+	if name, ok := tr.names[mac]; ok {
+		return name
+	}
+	return mac
 }
 
 // TestDataPathDirectRouting: DR moves the client's packets to a backend by
@@ -373,7 +391,7 @@ func TestDataPathDirectRouting(t *testing.T) {
 					if f.ip.isTCP(a.client, to) {
 						n++
 						if f.src != tr.director.mac || f.dst != tr.backends[a.backend].mac {
-							t.Errorf("%s: client -> VIP frame %s -> %s, want director %s -> %s", a.backend, f.src, f.dst, tr.director.mac, tr.backends[a.backend].mac)
+							t.Errorf("%s: client -> VIP frame from %s to %s, want from the director to %[1]s", a.backend, tr.who(f.src), tr.who(f.dst))
 						}
 					}
 				}
@@ -404,7 +422,7 @@ func TestDataPathTunnel(t *testing.T) {
 				encapsulated := 0
 				for _, f := range backendFrames[a.backend] {
 					if f.ip.isTCP(a.client, to) {
-						t.Errorf("%s: client -> VIP segment arrived unencapsulated from %s", a.backend, f.src)
+						t.Errorf("%s: client -> VIP segment %s arrived unencapsulated from %s", a.backend, f.ip.flagString(), tr.who(f.src))
 					}
 					if f.ip.inner != nil && f.ip.inner.isTCP(a.client, to) {
 						encapsulated++
