@@ -387,13 +387,17 @@ func TestDataPathDirectRouting(t *testing.T) {
 			// (client -> VIP) in frames from the director's MAC.
 			for _, a := range answers {
 				n := 0
+				var wrong []string
 				for _, f := range backendFrames[a.backend] {
 					if f.ip.isTCP(a.client, to) {
 						n++
 						if f.src != tr.director.mac || f.dst != tr.backends[a.backend].mac {
-							t.Errorf("%s: client -> VIP frame from %s to %s, want from the director to %[1]s", a.backend, tr.who(f.src), tr.who(f.dst))
+							wrong = append(wrong, fmt.Sprintf("%s from %s to %s, want from the director", f.ip.flagString(), tr.who(f.src), tr.who(f.dst)))
 						}
 					}
+				}
+				if len(wrong) > 0 {
+					t.Errorf("%s's port: %s -> %s %s (%d such frames)", a.backend, a.client, to, wrong[0], len(wrong))
 				}
 				if n < 2 {
 					t.Errorf("%s's port saw %d segments %s -> %s, want the connection's", a.backend, n, a.client, to)
@@ -420,16 +424,21 @@ func TestDataPathTunnel(t *testing.T) {
 			for _, a := range answers {
 				b := tr.backends[a.backend]
 				encapsulated := 0
+				var wrong []string
 				for _, f := range backendFrames[a.backend] {
 					if f.ip.isTCP(a.client, to) {
-						t.Errorf("%s: client -> VIP segment %s arrived unencapsulated from %s", a.backend, f.ip.flagString(), tr.who(f.src))
+						wrong = append(wrong, fmt.Sprintf("%s arrived unencapsulated from %s", f.ip.flagString(), tr.who(f.src)))
 					}
 					if f.ip.inner != nil && f.ip.inner.isTCP(a.client, to) {
 						encapsulated++
 						if f.ip.src != tr.director.addr(fam) || f.ip.dst != b.addr(fam) {
-							t.Errorf("%s: tunnel packet %s -> %s, want director %s -> %s", a.backend, f.ip.src, f.ip.dst, tr.director.addr(fam), b.addr(fam))
+							wrong = append(wrong, fmt.Sprintf("%s in a tunnel packet %s -> %s, want director %s -> %s",
+								f.ip.inner.flagString(), f.ip.src, f.ip.dst, tr.director.addr(fam), b.addr(fam)))
 						}
 					}
+				}
+				if len(wrong) > 0 {
+					t.Errorf("%s's port: %s -> %s %s (%d such frames)", a.backend, a.client, to, wrong[0], len(wrong))
 				}
 				if encapsulated < 2 {
 					t.Errorf("%s's port saw %d encapsulated segments %s -> %s, want the connection's", a.backend, encapsulated, a.client, to)
