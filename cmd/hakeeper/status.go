@@ -32,7 +32,8 @@ applied and fetched revisions, the last reconcile and the last error (with
 file:line and revision), every VIP group's VRRP state, priority and master
 with a line per tracked interface or check saying what it does to the
 priority, each tracked check's results, every real server's health and
-the weight programmed in IPVS, and drift repairs. --json prints the report as the daemon serves it at /status.
+the weight programmed in IPVS, and drift repairs. --json prints the
+report as the daemon serves it at /status.
 
 Exit status: 0 healthy, 1 not running or unreachable, 2 running but
 degraded (the newest revision was refused or the last pass failed).`,
