@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"os/user"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs/check/proc"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -19,30 +18,23 @@ import (
 // message keeps: enough for the reason, not a log file.
 const execOutputTail = 256
 
-// execWaitDelay bounds how long a finished or killed command may keep its
-// output pipes open through a descendant that left the process group.
-const execWaitDelay = time.Second
-
 // execProbe runs the command with the target's address and port appended
 // (the check port: the server's own unless the check names another; $1
-// and $2 for the shell form); exit
-// status 0 passes. The command runs in its own process group, which is
+// and $2 for the shell form); exit status 0 passes. The command runs as
+// proc runs every hook and check: in its own process group, which is
 // killed as a whole when the timeout expires, so a script that started
-// children leaves nothing behind. With a user set, it runs as that user
-// (uid, primary gid and supplementary groups from the user database).
+// children leaves nothing behind; with a minimal environment; as the
+// check's user when one is set (uid, primary gid and supplementary
+// groups from the user database).
 type execProbe struct {
 	args  []string
 	start func(*exec.Cmd) error
-	cred  *syscall.Credential
-	who   string
+	user  *proc.User
 }
 
 func newExec(spec *model.CheckSpec, start func(*exec.Cmd) error) (Probe, error) {
 	if spec.Exec == nil || spec.Exec.Command.IsZero() {
 		return nil, errors.New("exec check: no command")
-	}
-	if start == nil {
-		start = (*exec.Cmd).Start
 	}
 	p := &execProbe{args: spec.Exec.Command.Args(), start: start}
 	if spec.Exec.Command.Shell != "" {
@@ -55,70 +47,33 @@ func newExec(spec *model.CheckSpec, start func(*exec.Cmd) error) (Probe, error) 
 		name = spec.User
 	}
 	if name != "" {
-		cred, err := lookupCredential(name)
+		u, err := proc.LookupUser(name)
 		if err != nil {
 			return nil, fmt.Errorf("exec check: %v", err)
 		}
-		p.cred, p.who = cred, name
+		p.user = u
 	}
 	return p.run, nil
 }
 
-func lookupCredential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: %v", name, err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: uid %q: %v", name, u.Uid, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: gid %q: %v", name, u.Gid, err)
-	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	gids, err := u.GroupIds()
-	if err != nil {
-		return nil, fmt.Errorf("user %q: groups: %v", name, err)
-	}
-	for _, g := range gids {
-		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-			cred.Groups = append(cred.Groups, uint32(n))
-		}
-	}
-	return cred, nil
-}
-
 func (p *execProbe) run(ctx context.Context, t Target) Result {
 	args := append(append([]string(nil), p.args...), t.Address.String(), strconv.Itoa(int(t.Port)))
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
-	cmd.Cancel = func() error {
-		// The negative pid is the process group: the script and its children.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = execWaitDelay
 	var out tailBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
 	began := time.Now()
-	err := p.start(cmd)
-	if err == nil {
-		err = cmd.Wait()
-	}
+	st, err := proc.Run(ctx, proc.Cmd{Argv: args, User: p.user, Output: &out, Start: p.start})
 	lat := time.Since(began)
-	if err == nil {
+	if err == nil && st.Success() {
 		return Result{Latency: lat}
 	}
-	if ctx.Err() != nil {
-		return Result{Err: fmt.Errorf("timed out after %v (process group killed)", lat.Round(time.Millisecond)), Latency: lat}
+	var killed *proc.KilledError
+	if errors.As(err, &killed) {
+		return Result{Err: err, Latency: lat}
 	}
-	msg := err.Error()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.Exited() {
-		msg = "exit status " + strconv.Itoa(ee.ExitCode())
+	// A failed start says why; a failed command gives its exit status
+	// and the end of its output.
+	msg := st.String()
+	if err != nil {
+		msg = err.Error()
 	}
 	if o := strings.TrimSpace(out.String()); o != "" {
 		msg += ": " + o

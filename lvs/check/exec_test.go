@@ -7,12 +7,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs/check/proc/proctest"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -37,8 +36,7 @@ func TestExecCheck(t *testing.T) {
 	}
 	t.Run("exit 0 passes with address and port appended", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "args")
-		script := writeScript(t, `echo "$@" > "$OUT"`)
-		t.Setenv("OUT", out)
+		script := writeScript(t, `echo "$@" > `+out)
 		wantPass(t, probeOnce(t, execSpec(model.Command{Argv: []string{script, "--flag"}}, 2*time.Second), execTarget))
 		got, err := os.ReadFile(out)
 		if err != nil {
@@ -63,11 +61,9 @@ func TestExecCheck(t *testing.T) {
 		wantFail(t, r, "no such file")
 	})
 	t.Run("timeout kills the whole process group", func(t *testing.T) {
-		pidFile := filepath.Join(t.TempDir(), "child.pid")
-		// The script starts a child, records its pid, and waits on it:
-		// killing only the script would leave the child running.
-		script := writeScript(t, `sleep 300 & echo $! > "$PIDFILE"; wait`)
-		t.Setenv("PIDFILE", pidFile)
+		// Killing only the script would leave its child running.
+		body, pidFile := proctest.Orphaner(t)
+		script := writeScript(t, body)
 		var r Result
 		took := elapsed(func() {
 			r = probeOnce(t, execSpec(model.Command{Argv: []string{script}}, 300*time.Millisecond), execTarget)
@@ -76,22 +72,12 @@ func TestExecCheck(t *testing.T) {
 		if took > 3*time.Second {
 			t.Errorf("check took %v with a 300ms timeout", took)
 		}
-		raw, err := os.ReadFile(pidFile)
-		if err != nil {
-			t.Fatalf("the script never started its child: %v", err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for processAlive(pid) {
-			if time.Now().After(deadline) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				t.Fatalf("child %d still running after the check timed out", pid)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		proctest.WaitGone(t, pidFile)
+	})
+	t.Run("minimal environment, not the daemon's", func(t *testing.T) {
+		t.Setenv("HKC_LEAK", "from-the-daemon")
+		spec := execSpec(model.Command{Shell: `test -z "$HKC_LEAK" && test "$LANG" = C && test "$(pwd)" = /`}, 2*time.Second)
+		wantPass(t, probeOnce(t, spec, execTarget))
 	})
 	t.Run("unknown user is refused up front", func(t *testing.T) {
 		spec := execSpec(model.Command{Shell: "true"}, time.Second)
@@ -134,24 +120,6 @@ func TestExecCheckAsUser(t *testing.T) {
 			wantPass(t, probeOnce(t, spec, execTarget))
 		})
 	}
-}
-
-// processAlive reports whether pid exists and is not a zombie (a killed
-// child reparented to a PID 1 that does not reap stays a zombie).
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
 }
 
 // TestExecCheckUsesTheCommandStarter: a real-time daemon injects a starter
