@@ -52,9 +52,37 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// MarshalJSON writes the Go duration string.
+// MarshalJSON writes the compact Go duration string, as MarshalYAML.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Duration(d).String() + `"`), nil
+	return []byte(`"` + compactDuration(time.Duration(d)) + `"`), nil
+}
+
+// UnmarshalJSON accepts a Go duration string or a number of nanoseconds.
+// Unlike in YAML a bare number is not ambiguous here: JSON is written by
+// programs, and hakeeper's earlier releases wrote time.Duration so.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	switch {
+	case s == "null":
+		return nil
+	case strings.HasPrefix(s, `"`):
+		var text string
+		if err := json.Unmarshal(b, &text); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(text)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (write e.g. 1s or 100ms)", text)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	ns, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"1s\" or a whole number of nanoseconds, got %s", s)
+	}
+	*d = Duration(ns)
+	return nil
 }
 
 // StatusCodes are the HTTP status codes a check accepts: single codes and
