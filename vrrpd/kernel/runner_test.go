@@ -2,15 +2,16 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs/check/proc/proctest"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -59,25 +60,14 @@ func TestRunner(t *testing.T) {
 	})
 
 	t.Run("timeout kills the process group", func(t *testing.T) {
-		pidFile := filepath.Join(dir, "child.pid")
+		script, pidFile := proctest.Orphaner(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		_, err := Runner{}.Run(ctx, model.Command{Shell: "sleep 30 & echo $! >" + pidFile + "; wait"}, "")
-		if err == nil {
-			t.Fatal("want a timeout error")
+		_, err := Runner{}.Run(ctx, model.Command{Shell: script}, "")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err %v, want a timeout error", err)
 		}
-		b, rerr := os.ReadFile(pidFile)
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		deadline := time.Now().Add(2 * time.Second)
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("background child %d survived the timeout", pid)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		proctest.WaitGone(t, pidFile)
 	})
 
 	t.Run("runs as the named user", func(t *testing.T) {
@@ -96,16 +86,4 @@ func TestRunner(t *testing.T) {
 			t.Errorf("unknown user: want an error naming it, got %v", err)
 		}
 	})
-}
-
-// alive reports a process that exists and is not a zombie (a killed
-// orphan stays a zombie until init reaps it).
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || len(s) < i+3 || s[i+2] != 'Z'
 }
