@@ -31,57 +31,79 @@ func (c *CheckSpec) UnmarshalJSON(b []byte) error      { return unmarshalDuratio
 var (
 	timeDurationType = reflect.TypeFor[time.Duration]()
 	durationType     = reflect.TypeFor[Duration]()
-	durationTwins    sync.Map // struct type → its twin
+	durationTwins    sync.Map // struct type → *twinType
 )
 
-// durationTwin returns a struct type like t (exported fields only, none
-// embedded) with Duration for each time.Duration field. It has no
-// methods, so encoding it does not call back into the MarshalJSON above.
-func durationTwin(t reflect.Type) reflect.Type {
+// twinType is a struct type like another's exported fields (those JSON
+// sees), with Duration for each time.Duration. It has no methods, so
+// encoding it does not call back into the MarshalJSON above.
+type twinType struct {
+	typ reflect.Type
+	// from[i] is the index in the original type of the twin's field i.
+	from []int
+}
+
+func durationTwin(t reflect.Type) *twinType {
 	if twin, ok := durationTwins.Load(t); ok {
-		return twin.(reflect.Type)
+		return twin.(*twinType)
 	}
-	fields := make([]reflect.StructField, t.NumField())
-	for i := range fields {
+	tw := &twinType{}
+	var fields []reflect.StructField
+	for i := range t.NumField() {
 		f := t.Field(i)
-		fields[i] = reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag}
-		if f.Type == timeDurationType {
-			fields[i].Type = durationType
+		if !f.IsExported() {
+			continue
 		}
+		if f.Type == timeDurationType {
+			f.Type = durationType
+		}
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag, Anonymous: f.Anonymous})
+		tw.from = append(tw.from, i)
 	}
-	twin := reflect.StructOf(fields)
-	durationTwins.Store(t, twin)
+	tw.typ = reflect.StructOf(fields)
+	durationTwins.Store(t, tw)
+	return tw
+}
+
+// toTwin copies v's fields into a new twin value.
+func (tw *twinType) toTwin(v reflect.Value) reflect.Value {
+	twin := reflect.New(tw.typ)
+	for i, j := range tw.from {
+		setField(twin.Elem().Field(i), v.Field(j))
+	}
 	return twin
 }
 
-// copyFields copies src's fields into dst's by position, converting
-// between time.Duration and Duration.
-func copyFields(dst, src reflect.Value) {
-	for i := range src.NumField() {
-		if f := src.Field(i); f.Type() == dst.Field(i).Type() {
-			dst.Field(i).Set(f)
-		} else {
-			dst.Field(i).SetInt(f.Int())
-		}
+// fromTwin copies the twin's fields back into v.
+func (tw *twinType) fromTwin(v, twin reflect.Value) {
+	for i, j := range tw.from {
+		setField(v.Field(j), twin.Field(i))
+	}
+}
+
+// setField sets dst to src, converting between time.Duration and Duration.
+func setField(dst, src reflect.Value) {
+	if src.Type() == dst.Type() {
+		dst.Set(src)
+	} else {
+		dst.SetInt(src.Int())
 	}
 }
 
 func marshalDurations(v any) ([]byte, error) {
 	src := reflect.ValueOf(v)
-	twin := reflect.New(durationTwin(src.Type())).Elem()
-	copyFields(twin, src)
-	return json.Marshal(twin.Interface())
+	return json.Marshal(durationTwin(src.Type()).toTwin(src).Interface())
 }
 
 // unmarshalDurations decodes b into *ptr through the twin, starting from
 // *ptr's current fields as encoding/json does.
 func unmarshalDurations(b []byte, ptr any) error {
 	dst := reflect.ValueOf(ptr).Elem()
-	twin := reflect.New(durationTwin(dst.Type()))
-	copyFields(twin.Elem(), dst)
+	tw := durationTwin(dst.Type())
+	twin := tw.toTwin(dst)
 	if err := json.Unmarshal(b, twin.Interface()); err != nil {
 		return err
 	}
-	copyFields(dst, twin.Elem())
+	tw.fromTwin(dst, twin.Elem())
 	return nil
 }
