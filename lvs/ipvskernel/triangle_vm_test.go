@@ -62,8 +62,8 @@ func newSegment(t *testing.T) *segment {
 	_, ns := newNetns(t)
 	h := handleAt(t, ns)
 	off := false
-	// Without snooping the bridge floods neighbour solicitations whatever
-	// MLD reports it saw before the ports came up.
+	// Without multicast snooping the bridge floods neighbour solicitations
+	// to every port, whichever MLD reports it happened to see.
 	must(t, h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}, MulticastSnooping: &off}), "add bridge")
 	br, err := h.LinkByName("br0")
 	must(t, err, "bridge")
