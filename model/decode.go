@@ -253,9 +253,19 @@ func (d *decoder) decodeFile(i int, f File, pf *parsedFile) (empty bool) {
 }
 
 // parseYAML parses the first document into a node tree and reports a
-// second document if there is one. yaml.v3 is not known to panic since
-// v3.0.0, but Decode must never panic, so a panic becomes an error.
+// second document if there is one. Plain block-style text is parsed by
+// parseBlockYAML, everything else (and every error) by yaml.v3.
 func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
+	if doc, ok := parseBlockYAML(data); ok {
+		return doc, nil, nil
+	}
+	return parseYAMLv3(data)
+}
+
+// parseYAMLv3 is parseYAML by yaml.v3 alone. yaml.v3 is not known to
+// panic since v3.0.0, but Decode must never panic, so a panic becomes an
+// error.
+func parseYAMLv3(data []byte) (doc, extra *yaml.Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			doc, extra, err = nil, nil, fmt.Errorf("yaml: parser failed: %v", r)
