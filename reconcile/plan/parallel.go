@@ -36,13 +36,14 @@ func createServices(p *Plan, desired []model.VirtualService) {
 	p.Changes = slices.Grow(p.Changes, start[len(desired)]-len(p.Changes))[:start[len(desired)]]
 	build := func(lo, hi int) {
 		var fields fieldSlab
+		var checks checkMemo
 		for i := lo; i < hi; i++ {
 			d := &desired[i]
 			out := p.Changes[start[i]:start[i+1]]
 			out[0] = Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: createdIn(&fields, serviceFields, d)}
 			for k := range d.RealServers {
 				rs := &d.RealServers[k]
-				out[k+1] = Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: createdIn(&fields, realServerFields, rs)}
+				out[k+1] = Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: createdRealServerIn(&fields, &checks, rs)}
 			}
 		}
 	}
@@ -90,4 +91,48 @@ func createdIn[T any](slab *fieldSlab, fields []field[T], v *T) []FieldChange {
 	n := len(slab.block)
 	slab.block = append(slab.block, set...)
 	return slab.block[n:len(slab.block):len(slab.block)]
+}
+
+// createdRealServerIn is createdIn for a real server, the text of its
+// check taken from checks.
+func createdRealServerIn(slab *fieldSlab, checks *checkMemo, rs *model.RealServerSpec) []FieldChange {
+	var buf [8]FieldChange
+	set := buf[:0]
+	for i := range realServerFields {
+		f := &realServerFields[i]
+		var s string
+		if f.name == "check" {
+			s = checks.text(rs.Check)
+		} else {
+			s = f.str(rs)
+		}
+		if s != "" {
+			set = append(set, FieldChange{Name: f.name, New: s})
+		}
+	}
+	if cap(slab.block)-len(slab.block) < len(set) {
+		slab.block = make([]FieldChange, 0, max(len(set), fieldSlabSize))
+	}
+	n := len(slab.block)
+	slab.block = append(slab.block, set...)
+	return slab.block[n:len(slab.block):len(slab.block)]
+}
+
+// checkMemo keeps the text of the last check shown. The real servers of
+// a service nearly always have equal checks (each its own copy), and an
+// offline plan of 100,000 real servers built 100,000 equal strings.
+type checkMemo struct {
+	check *model.CheckSpec
+	str   string
+}
+
+// text is CheckString(c): checkEq compares everything CheckString shows.
+func (m *checkMemo) text(c *model.CheckSpec) string {
+	if c == nil {
+		return CheckString(nil)
+	}
+	if m.check == nil || !checkEq(m.check, c) {
+		m.check, m.str = c, CheckString(c)
+	}
+	return m.str
 }

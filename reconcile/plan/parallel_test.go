@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"reflect"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -25,6 +26,23 @@ func TestOfflinePlanInParallel(t *testing.T) {
 		}
 		if i%11 == 0 {
 			ns.Services[i].SorryServer = &model.RealServerSpec{Address: netip.MustParseAddr("192.0.2.99"), Port: 80}
+		}
+		// Real servers' checks differ from the one before in a field or
+		// two (the offline plan reuses the text of equal checks), or not
+		// at all, or are missing.
+		for k := range ns.Services[i].RealServers {
+			rs := &ns.Services[i].RealServers[k]
+			c := *rs.Check
+			switch (i + k) % 4 {
+			case 1:
+				c.Port = uint16(8000 + k)
+			case 2:
+				c.HTTP, c.Type = &model.HTTPCheck{Path: "/k" + strconv.Itoa(k%2)}, "http"
+			case 3:
+				rs.Check = nil
+				continue
+			}
+			rs.Check = &c
 		}
 	}
 	diff := func(live *Live, procs int) *Plan {
