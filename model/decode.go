@@ -114,6 +114,11 @@ type parsing struct {
 	// ready[i] is closed when files[i] is set; nil when parsing inline.
 	ready  []chan struct{}
 	window chan struct{}
+
+	// Parsing inline, each file when it is asked for, in the memory of
+	// the one before.
+	inline []File
+	arena  blockArena
 }
 
 // parseAhead parses files on up to GOMAXPROCS goroutines while the caller
@@ -124,9 +129,7 @@ func parseAhead(files []File) *parsing {
 	p := &parsing{files: make([]parsedFile, len(files))}
 	workers := min(runtime.GOMAXPROCS(0), len(files))
 	if workers <= 1 {
-		for i := range files {
-			p.files[i] = parseFile(files[i])
-		}
+		p.inline = files
 		return p
 	}
 	// One more token than workers: the file being decoded holds one.
@@ -139,7 +142,7 @@ func parseAhead(files []File) *parsing {
 		for i := range files {
 			p.window <- struct{}{}
 			go func() {
-				p.files[i] = parseFile(files[i])
+				p.files[i] = parseFile(files[i], nil)
 				close(p.ready[i])
 			}()
 		}
@@ -149,8 +152,11 @@ func parseAhead(files []File) *parsing {
 
 // wait returns file i once it is parsed.
 func (p *parsing) wait(i int) *parsedFile {
-	if p.ready != nil {
+	switch {
+	case p.ready != nil:
 		<-p.ready[i]
+	case p.inline != nil:
+		p.files[i] = parseFile(p.inline[i], &p.arena)
 	}
 	return &p.files[i]
 }
@@ -163,7 +169,9 @@ func (p *parsing) done(i int) {
 	}
 }
 
-func parseFile(f File) parsedFile {
+// parseFile checks and parses one file. With an arena, its node tree is
+// built in the arena's memory (see blockArena).
+func parseFile(f File, arena *blockArena) parsedFile {
 	if len(f.Data) > MaxFileSize {
 		return parsedFile{problem: &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}}
 	}
@@ -171,7 +179,7 @@ func parseFile(f File) parsedFile {
 		pos.File = f.Name
 		return parsedFile{problem: &Error{Pos: pos, Msg: msg}}
 	}
-	doc, extra, err := parseYAML(f.Data)
+	doc, extra, err := parseYAML(f.Data, arena)
 	if err != nil {
 		return parsedFile{problem: syntaxError(f.Name, f.Data, err), syntax: true}
 	}
@@ -255,8 +263,8 @@ func (d *decoder) decodeFile(i int, f File, pf *parsedFile) (empty bool) {
 // parseYAML parses the first document into a node tree and reports a
 // second document if there is one. Plain block-style text is parsed by
 // parseBlockYAML, everything else (and every error) by yaml.v3.
-func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
-	if doc, ok := parseBlockYAML(data); ok {
+func parseYAML(data []byte, arena *blockArena) (doc, extra *yaml.Node, err error) {
+	if doc, ok := parseBlockYAML(data, arena); ok {
 		return doc, nil, nil
 	}
 	return parseYAMLv3(data)
@@ -367,7 +375,7 @@ func firstFailingLine(data []byte, msg string) int {
 		ends = append(ends, len(data))
 	}
 	fails := func(lines int) bool {
-		_, _, err := parseYAML(data[:ends[lines-1]])
+		_, _, err := parseYAML(data[:ends[lines-1]], nil)
 		if err == nil {
 			return false
 		}

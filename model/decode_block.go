@@ -21,8 +21,15 @@ import (
 // document markers, tabs, non-ASCII text, anything malformed) and the
 // caller parses the file with yaml.v3 instead, so every syntax error and
 // every unusual construct is yaml.v3's: this parser never reports one.
-func parseBlockYAML(data []byte) (doc *yaml.Node, ok bool) {
-	p := &blockParser{}
+//
+// With an arena, the tree is built in memory of the arena's previous
+// tree, which must no longer be used; without, in new memory.
+func parseBlockYAML(data []byte, arena *blockArena) (doc *yaml.Node, ok bool) {
+	if arena == nil {
+		arena = &blockArena{}
+	}
+	arena.reset()
+	p := &blockParser{arena: arena}
 	if !p.splitLines(data) || len(p.lines) == 0 {
 		return nil, false
 	}
@@ -49,13 +56,55 @@ type blockParser struct {
 	next  int // the line to parse next
 	depth int
 
-	// Nodes and Content slices are cut from shared blocks: one
-	// allocation per node was a good part of parsing.
+	arena *blockArena
+	// The arena's blocks being filled.
 	nodes []yaml.Node
 	ptrs  []*yaml.Node
 	// kids holds the children of the collections being parsed, innermost
 	// last.
 	kids []*yaml.Node
+}
+
+// blockArena holds the memory of a node tree: nodes and Content slices
+// cut from shared blocks (one allocation per node was a good part of
+// parsing), and the line table. A goroutine decoding files one after
+// another keeps one: a file's tree is dropped once the file is decoded,
+// and the next file's tree is built in the same memory instead of
+// leaving tens of megabytes of pointer-dense garbage per description.
+type blockArena struct {
+	nodes [][]yaml.Node
+	ptrs  [][]*yaml.Node
+	// Blocks handed out since reset.
+	usedNodes, usedPtrs int
+	lines               []blockLine
+}
+
+const (
+	nodeBlockSize = 1024
+	ptrBlockSize  = 4096
+)
+
+func (a *blockArena) reset() { a.usedNodes, a.usedPtrs = 0, 0 }
+
+// nodeBlock returns an empty block of nodes to fill.
+func (a *blockArena) nodeBlock() []yaml.Node {
+	if a.usedNodes == len(a.nodes) {
+		a.nodes = append(a.nodes, make([]yaml.Node, 0, nodeBlockSize))
+	}
+	a.usedNodes++
+	return a.nodes[a.usedNodes-1][:0]
+}
+
+// ptrBlock returns an empty block of at least n node pointers.
+func (a *blockArena) ptrBlock(n int) []*yaml.Node {
+	if n > ptrBlockSize {
+		return make([]*yaml.Node, 0, n)
+	}
+	if a.usedPtrs == len(a.ptrs) {
+		a.ptrs = append(a.ptrs, make([]*yaml.Node, 0, ptrBlockSize))
+	}
+	a.usedPtrs++
+	return a.ptrs[a.usedPtrs-1][:0]
 }
 
 // maxBlockDepth bounds nesting well below yaml.v3's own limit (10,000),
@@ -69,7 +118,10 @@ const maxSimpleKey = 1000
 // splitLines records the lines with content. Text is copied once into
 // one string that every value is cut from.
 func (p *blockParser) splitLines(data []byte) bool {
-	p.lines = make([]blockLine, 0, bytes.Count(data, []byte{'\n'})+1)
+	if n := bytes.Count(data, []byte{'\n'}) + 1; cap(p.arena.lines) < n {
+		p.arena.lines = make([]blockLine, 0, n)
+	}
+	p.lines = p.arena.lines[:0]
 	src := string(data)
 	num := 0
 	for len(src) > 0 {
@@ -106,11 +158,12 @@ func (p *blockParser) splitLines(data []byte) bool {
 
 func (p *blockParser) node(kind yaml.Kind, tag, value string, line, column int) *yaml.Node {
 	if len(p.nodes) == cap(p.nodes) {
-		p.nodes = make([]yaml.Node, 0, 1024)
+		p.nodes = p.arena.nodeBlock()
 	}
 	p.nodes = p.nodes[:len(p.nodes)+1]
 	n := &p.nodes[len(p.nodes)-1]
-	n.Kind, n.Tag, n.Value, n.Line, n.Column = kind, tag, value, line, column
+	// Every field: the block may hold a node of an earlier tree.
+	*n = yaml.Node{Kind: kind, Tag: tag, Value: value, Line: line, Column: column}
 	return n
 }
 
@@ -119,7 +172,7 @@ func (p *blockParser) node(kind yaml.Kind, tag, value string, line, column int) 
 func (p *blockParser) content(mark int) []*yaml.Node {
 	kids := p.kids[mark:]
 	if len(kids) > cap(p.ptrs)-len(p.ptrs) {
-		p.ptrs = make([]*yaml.Node, 0, max(len(kids), 4096))
+		p.ptrs = p.arena.ptrBlock(len(kids))
 	}
 	start := len(p.ptrs)
 	p.ptrs = append(p.ptrs, kids...)

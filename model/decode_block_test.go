@@ -42,7 +42,7 @@ func sameTree(a, b *yaml.Node, at string) string {
 // reports whether the block parser took it.
 func checkBlockParse(t *testing.T, name string, text []byte) bool {
 	t.Helper()
-	got, ok := parseBlockYAML(text)
+	got, ok := parseBlockYAML(text, nil)
 	if !ok {
 		return false
 	}
@@ -172,6 +172,40 @@ func TestBlockParserOnFixtures(t *testing.T) {
 	}
 	if !checkBlockParse(t, "generated", []byte(b.String())) {
 		t.Errorf("block parser left a generated description to yaml.v3")
+	}
+}
+
+// TestBlockArenaReuse parses files of different sizes one after another
+// in one arena, as a decoding goroutine does: each tree must be the one
+// yaml.v3 builds, whatever the arena held before.
+func TestBlockArenaReuse(t *testing.T) {
+	large := func(services int) []byte {
+		var b strings.Builder
+		b.WriteString("services:\n")
+		for i := range services {
+			fmt.Fprintf(&b, "  s%d:\n    vip: 198.51.100.%d\n    port: %d\n    realServers: [203.0.113.1, 203.0.113.%d]\n", i, i%250, i, i%250)
+		}
+		return []byte(b.String())
+	}
+	var arena blockArena
+	for i, text := range [][]byte{large(3000), []byte("a: [x]\nb:\n  - c: {}\n"), large(100), []byte("a: -x\n"), large(5000)} {
+		got, ok := parseBlockYAML(text, &arena)
+		want, _, err := parseYAMLv3(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 3 {
+			if ok {
+				t.Fatalf("file %d: block parser took text it should leave to yaml.v3", i)
+			}
+			continue
+		}
+		if !ok {
+			t.Fatalf("file %d: block parser left it to yaml.v3", i)
+		}
+		if d := sameTree(got, want, "doc"); d != "" {
+			t.Errorf("file %d, parsed after %d others in one arena: trees differ at %s", i, i, d)
+		}
 	}
 }
 

@@ -35,12 +35,13 @@ func (d *decoder) decodeParallel(files []File, workers int) (empty []File) {
 	var next atomic.Int64
 	for range workers {
 		go func() {
+			var arena blockArena
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(files) {
 					return
 				}
-				parts[i] = decodeAlone(i, files[i])
+				parts[i] = decodeAlone(i, files[i], &arena)
 				close(ready[i])
 			}
 		}()
@@ -53,7 +54,7 @@ func (d *decoder) decodeParallel(files []File, workers int) (empty []File) {
 		case p.d == nil:
 			p.empty = d.decodeFile(i, f, &p.parsed)
 		case !d.merge(p.d):
-			parsed := parseFile(f)
+			parsed := parseFile(f, nil)
 			p.empty = d.decodeFile(i, f, &parsed)
 		}
 		if p.empty {
@@ -65,9 +66,9 @@ func (d *decoder) decodeParallel(files []File, workers int) (empty []File) {
 
 // decodeAlone parses file i and decodes it into a cluster of its own.
 // The node tree is dropped before returning: at most one tree per worker
-// is alive.
-func decodeAlone(i int, f File) partialFile {
-	parsed := parseFile(f)
+// is alive, built in the worker's arena.
+func decodeAlone(i int, f File, arena *blockArena) partialFile {
+	parsed := parseFile(f, arena)
 	if parsed.problem != nil {
 		return partialFile{parsed: parsed}
 	}

@@ -20,7 +20,7 @@ func (s *Sources) fileTable(i int) map[string]source {
 		}
 	}
 	f := s.files[i]
-	parsed := parseFile(f)
+	parsed := parseFile(f, nil)
 	d := &decoder{cluster: &Cluster{}, src: NewSources(), recordAll: true, skip: skip}
 	d.decodeFile(i, f, &parsed)
 	s.tables[i] = d.src.byPath
