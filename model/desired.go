@@ -553,9 +553,10 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	vs.Drain = first(DefaultDrain, s.Drain, r.svc.Drain)
 	vs.StartDown = first(false, s.StartDown)
 
-	// One slab of check specs per service: 10,000 services × 10 servers
-	// must not mean 100,000 small allocations.
-	checks := make([]CheckSpec, 0, len(s.RealServers))
+	// Servers whose checks come out equal share one spec (they are only
+	// read): 10,000 services × 10 servers must not mean 100,000 copies.
+	var checks []CheckSpec
+	var lastBase, last *CheckSpec
 	var serviceCheck *CheckSpec
 	serviceCheckDone := false
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
@@ -575,12 +576,18 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 			base = serviceCheck
 		}
 		if base != nil {
-			checks = append(checks, *base)
-			c := &checks[len(checks)-1]
-			if c.Port == 0 {
-				c.Port = spec.Port
+			port := base.Port
+			if port == 0 {
+				port = spec.Port
 			}
-			spec.Check = c
+			if base != lastBase || last.Port != port {
+				// Growing checks leaves the specs handed out where they
+				// are, in the old array.
+				checks = append(checks, *base)
+				last, lastBase = &checks[len(checks)-1], base
+				last.Port = port
+			}
+			spec.Check = last
 		}
 		vs.RealServers = append(vs.RealServers, spec)
 	}

@@ -252,11 +252,35 @@ func TestDesiredCheckResolution(t *testing.T) {
 				if other == nil || other.Type != tc.want.Type || (tc.want.Port == 8080 && other.Port != 80) {
 					t.Errorf("second server check %+v", other)
 				}
-				if other == got[0].Check {
+				// Servers may share one spec, but only with equal checks.
+				if other == got[0].Check && other.Port != got[0].Check.Port {
 					t.Errorf("servers share one CheckSpec; each needs its own port")
 				}
 			}
 		})
+	}
+}
+
+// TestDesiredCheckPortPerServer: servers of one service inherit one
+// check without a port, each on its own port, whatever the order of
+// ports (equal checks may share a spec, different ones must not).
+func TestDesiredCheckPortPerServer(t *testing.T) {
+	c := &model.Cluster{
+		Nodes:     nodes(1),
+		VIPGroups: map[string]*model.VIPGroup{"g": {VRID: 1, Nodes: []string{"n1"}, VIPs: []model.VIP{{Address: "198.51.100.10/24"}}}},
+		Services: map[string]*model.Service{"s": {VIP: "198.51.100.10", Port: 80, Check: &model.Check{HTTP: &model.HTTPCheck{Path: "/"}},
+			RealServers: []model.RealServer{
+				{Address: "203.0.113.1"}, {Address: "203.0.113.2", Port: 8080}, {Address: "203.0.113.3", Port: 8080},
+				{Address: "203.0.113.4"}, {Address: "203.0.113.5", Port: 81, Check: &model.Check{TCP: &model.TCPCheck{}}}, {Address: "203.0.113.6"},
+			}}},
+	}
+	got := service(t, desired(t, c, "n1"), "s").RealServers
+	wantPort := []uint16{80, 8080, 8080, 80, 81, 80}
+	wantType := []string{"http", "http", "http", "http", "tcp", "http"}
+	for i, rs := range got {
+		if rs.Check == nil || rs.Check.Port != wantPort[i] || rs.Check.Type != wantType[i] {
+			t.Errorf("server %s check %+v, want %s on port %d", rs.Address, rs.Check, wantType[i], wantPort[i])
+		}
 	}
 }
 

@@ -131,7 +131,9 @@ func (m *checkMemo) text(c *model.CheckSpec) string {
 	if c == nil {
 		return CheckString(nil)
 	}
-	if m.check == nil || !checkEq(m.check, c) {
+	// The desired state shares one spec between servers with equal
+	// checks: the pointer answers most calls.
+	if m.check != c && (m.check == nil || !checkEq(m.check, c)) {
 		m.check, m.str = c, CheckString(c)
 	}
 	return m.str
