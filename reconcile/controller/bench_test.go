@@ -4,22 +4,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
+	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/hakeeper/hakeeper/model"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"slices"
-	"testing"
-	"time"
-
 	"github.com/hakeeper/hakeeper/model/modeltest"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/test/gitserver"
+	"github.com/hakeeper/hakeeper/test/netns"
 )
 
 func reportMedian(b *testing.B, lat []time.Duration) {
@@ -30,9 +32,11 @@ func reportMedian(b *testing.B, lat []time.Duration) {
 	b.Logf("n=%d median %v p90 %v max %v", len(lat), med, lat[len(lat)*9/10], lat[len(lat)-1])
 }
 
-// BenchmarkDirSaveToChange: a save in the watched directory until IPVS
-// (fake) holds the new weight; includes the source's 50ms debounce.
-func BenchmarkDirSaveToChange(b *testing.B) {
+// BenchmarkDirSaveToFakeIPVS: a save in the watched directory until the
+// in-process controller has written the new weight to a FAKE IPVS table;
+// includes the source's 50ms debounce. No kernel: it isolates the
+// source and controller's share of BenchmarkDirSaveToKernelVIP.
+func BenchmarkDirSaveToFakeIPVS(b *testing.B) {
 	dir := filepath.Join(b.TempDir(), "cluster.d")
 	os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, "cluster.yaml")
@@ -57,9 +61,11 @@ func BenchmarkDirSaveToChange(b *testing.B) {
 	reportMedian(b, lat)
 }
 
-// BenchmarkGitCommitWebhookToChange: git commit, webhook POST, until IPVS
-// (fake) holds the new weight; fetched over a local git daemon.
-func BenchmarkGitCommitWebhookToChange(b *testing.B) {
+// BenchmarkGitWebhookToFakeIPVS: git commit, webhook POST, until the
+// in-process controller has written the new weight to a FAKE IPVS table;
+// fetched over a local git daemon. No kernel: it isolates the source and
+// controller's share of BenchmarkGitWebhookToKernelVIP.
+func BenchmarkGitWebhookToFakeIPVS(b *testing.B) {
 	repo := gitserver.New(b)
 	repo.CommitFile("start", "cluster.yaml", defaultCluster())
 	g, err := source.NewGit(source.GitOptions{URL: repo.Daemon(), StateDir: b.TempDir(), Interval: time.Hour})
@@ -89,6 +95,202 @@ func BenchmarkGitCommitWebhookToChange(b *testing.B) {
 		resp.Body.Close()
 		waitFor(b, "the commit to be applied", func() bool { return n.weights()["tcp/192.0.2.100:80 198.51.100.1:80"] == w })
 		lat = append(lat, time.Since(start))
+	}
+	reportMedian(b, lat)
+}
+
+// The kernel benchmarks below time what the issue asks for: from a save
+// (or a commit and its webhook) to the change in the kernel, through the
+// whole daemon. `hakeeper run` runs in a one-node namespace lab as
+// master of a group; each iteration swaps the group's second VIP for a
+// new address, which a master adds at once (no state change), and the
+// time is taken from the rtnetlink notification of that address in the
+// namespace, received by the benchmark's own subscription.
+
+// kernelBenchVIP is the group's first VIP, the same in every revision.
+var kernelBenchVIP = netip.MustParseAddr("10.99.0.100")
+
+// kernelBenchExtra is the second VIP of revision i: a different address
+// from one revision to the next (10.99.0.101 to .200).
+func kernelBenchExtra(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 99, 0, byte(101 + i%100)})
+}
+
+// kernelBenchCluster is a one-node cluster whose node n1 (the lab's
+// node 1) is master of one group holding the first VIP and extra.
+func kernelBenchCluster(extra netip.Addr) string {
+	return fmt.Sprintf(`cluster: bench
+nodes:
+  n1: {address: 10.99.0.11, interface: eth0}
+vipGroups:
+  web:
+    vrid: 71
+    vips: [%s/24, %s/24]
+    nodes: [n1]
+    advertInterval: 100ms
+`, kernelBenchVIP, extra)
+}
+
+// kernelBench is a running daemon in a one-node lab and the address
+// notifications of its namespace.
+type kernelBench struct {
+	b     *testing.B
+	node  *netns.Node
+	watch *netns.AddrWatch
+	proc  *netns.Process
+}
+
+// newKernelBench creates the lab and starts watching its addresses;
+// start runs the daemon in it.
+func newKernelBench(b *testing.B) *kernelBench {
+	lab := netns.New(b, 1) // skips unless root
+	node := lab.Node(1)
+	return &kernelBench{b: b, node: node, watch: node.WatchAddrs(b)}
+}
+
+func (k *kernelBench) start(args ...string) {
+	k.b.Helper()
+	bin := binary(k.b)
+	k.proc = k.node.Start(k.b, append([]string{bin, "run", "--node", "n1", "--state-dir", k.b.TempDir(),
+		"--interval", "1m", "--log-level", "info"}, args...)...)
+	// A lone node is master after the master-down interval (~0.4 s).
+	if _, err := k.watch.WaitAdded(kernelBenchVIP, time.Time{}, 20*time.Second); err != nil {
+		k.b.Fatalf("the daemon did not become master: %v\n%s", err, k.proc.Output())
+	}
+}
+
+// warmUp applies revision i, repeating change until the address shows:
+// the daemon starts its directory watch and webhook listener just after
+// its first pass, so the first change may come too early to be seen.
+func (k *kernelBench) warmUp(i int, change func()) {
+	k.b.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		since := time.Now()
+		change()
+		if _, err := k.watch.WaitAdded(kernelBenchExtra(i), since, 500*time.Millisecond); err == nil {
+			return
+		}
+		if time.Now().After(deadline) || k.proc.Exited() {
+			k.b.Fatalf("revision %d never applied\n%s", i, k.proc.Output())
+		}
+	}
+}
+
+// measure times change (which makes revision i) until the kernel holds
+// revision i's new address, by the notification's time.
+func (k *kernelBench) measure(i int, change func()) time.Duration {
+	k.b.Helper()
+	start := time.Now()
+	change()
+	at, err := k.watch.WaitAdded(kernelBenchExtra(i), start, 10*time.Second)
+	if err != nil {
+		k.b.Fatalf("revision %d: %v\n%s", i, err, k.proc.Output())
+	}
+	return at.Sub(start)
+}
+
+// BenchmarkDirSaveToKernelVIP: a save in the watched directory until the
+// new VIP is on the interface, by the kernel's address notification. The
+// daemon runs in a namespace; the source's 50ms debounce is included.
+// Issue 5's target: median under 100 ms.
+func BenchmarkDirSaveToKernelVIP(b *testing.B) {
+	k := newKernelBench(b)
+	dir := filepath.Join(b.TempDir(), "cluster.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	file := filepath.Join(dir, "cluster.yaml")
+	save := func(i int) func() {
+		return func() {
+			if err := os.WriteFile(file, []byte(kernelBenchCluster(kernelBenchExtra(i))), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	save(0)()
+	k.start("--source", dir, "--listen", "off")
+	k.warmUp(1, save(1))
+	var lat []time.Duration
+	for i := 2; b.Loop(); i++ {
+		lat = append(lat, k.measure(i, save(i)))
+	}
+	reportMedian(b, lat)
+}
+
+// BenchmarkGitWebhookToKernelVIP: a commit in the repository a git
+// daemon serves, then the webhook POST, until the new VIP is on the
+// interface, by the kernel's address notification. The git daemon runs
+// in the node's namespace (its loopback), the webhook is posted to the
+// daemon's unix socket; polling is off, so only the webhook fetches.
+// Issue 5's target: median under 500 ms.
+func BenchmarkGitWebhookToKernelVIP(b *testing.B) {
+	k := newKernelBench(b)
+	repo := gitserver.New(b)
+	repo.CommitFile("start", "cluster.yaml", kernelBenchCluster(kernelBenchExtra(0)))
+	base := filepath.Dir(repo.Dir)
+	// The namespace has its own loopback, so the well-known port is free.
+	k.node.StartEnv(b, repo.Env, "git", "daemon", "--reuseaddr", "--export-all", "--base-path="+base,
+		"--listen=127.0.0.1", "--port=9418", base)
+	url := "git://127.0.0.1:9418/" + filepath.Base(repo.Dir)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := k.node.Exec("git", "ls-remote", url)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("git daemon in %s not serving %s: %v\n%s", k.node.Name, url, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	secret := []byte("bench-webhook-secret")
+	secretFile := filepath.Join(b.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	// A unix socket: the path reaches into the namespace, a TCP address
+	// on its loopback would not.
+	sock := filepath.Join(b.TempDir(), "hakeeper.sock")
+	k.start("--source", url, "--poll-interval", "1h", "--listen", "unix:"+sock, "--webhook-secret-file", secretFile)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	post := func() error {
+		req, err := http.NewRequest(http.MethodPost, "http://hakeeper/hooks/git", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("X-Hub-Signature-256", source.Sign(secret, body))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("webhook: %s", resp.Status)
+		}
+		return nil
+	}
+	commitAndPost := func(i int, retry bool) func() {
+		committed := false
+		return func() {
+			if !committed {
+				repo.CommitFile(fmt.Sprintf("revision %d", i), "cluster.yaml", kernelBenchCluster(kernelBenchExtra(i)))
+				committed = true
+			}
+			if err := post(); err != nil && !retry {
+				b.Fatal(err)
+			}
+		}
+	}
+	k.warmUp(1, commitAndPost(1, true))
+	var lat []time.Duration
+	for i := 2; b.Loop(); i++ {
+		lat = append(lat, k.measure(i, commitAndPost(i, false)))
 	}
 	reportMedian(b, lat)
 }

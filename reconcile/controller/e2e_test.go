@@ -25,7 +25,7 @@ var (
 )
 
 // binary builds cmd/hakeeper once per test process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		goBin, err := exec.LookPath("go")
