@@ -96,44 +96,18 @@ func (l *Lab) Capture(t testing.TB) *Capture {
 // ns. The socket stays bound to that namespace after the thread returns
 // to its own, which is the same technique netlink.NewHandleAt uses.
 func packetSocketAt(ns, dev string) (int, error) {
-	target, err := vnetns.GetFromName(ns)
-	if err != nil {
-		return -1, err
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := vnetns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return -1, err
-	}
-	defer orig.Close()
-	if err := vnetns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return -1, err
-	}
-	fd, ifindex, openErr := func() (int, int, error) {
+	fd, ifindex := -1, 0
+	err := inNamespace(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
-			return -1, 0, err
+			return err
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return -1, 0, err
-		}
-		return fd, ifi.Index, nil
-	}()
-	if err := vnetns.Set(orig); err != nil {
-		// The thread is in the wrong namespace: leave it locked so the
-		// runtime discards it when this goroutine ends.
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("restore namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	if openErr != nil {
-		return -1, openErr
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		ifindex = ifi.Index
+		return err
+	})
+	if err != nil {
+		return -1, err
 	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
 		unix.Close(fd)
@@ -143,13 +117,49 @@ func packetSocketAt(ns, dev string) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	// A timeout lets the loop notice Close.
-	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+	if err := setRecvTimeout(fd); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
+}
+
+// setRecvTimeout makes blocking reads return now and then, so a reading
+// loop notices that it was closed.
+func setRecvTimeout(fd int) error {
+	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+}
+
+// inNamespace runs open on a thread switched into namespace ns, for
+// creating sockets there; it must not block. Sockets keep the namespace
+// they were created in.
+func inNamespace(ns string, open func() error) error {
+	target, err := vnetns.GetFromName(ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	orig, err := vnetns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	if err := vnetns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	openErr := open()
+	if err := vnetns.Set(orig); err != nil {
+		// The thread is in the wrong namespace: leave it locked so the
+		// runtime discards it when this goroutine ends. Whatever open
+		// created leaks; the test fails anyway.
+		return fmt.Errorf("restore namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return openErr
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -97,7 +97,11 @@ func Skip(t testing.TB) {
 func New(t testing.TB, n int) *Lab {
 	t.Helper()
 	Skip(t)
-	id := fmt.Sprintf("%s%x%d", Prefix, os.Getpid(), labSeq.Add(1))
+	// Separators keep pid and sequence apart: without them pid 0x1a
+	// with lab 11 and pid 0x1a1 with lab 1 would share a name. Only
+	// namespace names derive from the ID (link names are fixed and
+	// short), so IFNAMSIZ does not bound it.
+	id := fmt.Sprintf("%s-%x-%d", Prefix, os.Getpid(), labSeq.Add(1))
 	l := &Lab{
 		t:        t,
 		ID:       id,
@@ -357,62 +361,6 @@ func (l *Lab) WaitHolder(addr netip.Addr, want *Node, timeout time.Duration) (ti
 		wantName = want.Name
 	}
 	return time.Since(start), fmt.Errorf("%s: want held by %s, held by %v after %v", addr, wantName, names, timeout)
-}
-
-// DualWatch samples the holders of addr every interval until stopped and
-// records the longest stretch during which two or more nodes held it:
-// the split-brain measure of a failover test.
-type DualWatch struct {
-	stop    chan struct{}
-	done    chan struct{}
-	longest time.Duration
-	err     error
-}
-
-// WatchDual starts a DualWatch on addr.
-func (l *Lab) WatchDual(addr netip.Addr, interval time.Duration) *DualWatch {
-	w := &DualWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		var since time.Time
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			h, err := l.Holders(addr)
-			if err != nil {
-				w.err = err
-				return
-			}
-			now := time.Now()
-			if len(h) > 1 {
-				if since.IsZero() {
-					since = now
-				}
-				if d := now.Sub(since); d > w.longest {
-					w.longest = d
-				}
-			} else {
-				since = time.Time{}
-			}
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return w
-}
-
-// Stop ends the watch and returns the longest double-holding stretch.
-func (w *DualWatch) Stop() (time.Duration, error) {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-	return w.longest, w.err
 }
 
 // SetMulticastFlood lets the bridge deliver multicast (VRRP adverts) to

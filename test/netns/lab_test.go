@@ -78,3 +78,58 @@ func TestLabProcessAndCleanup(t *testing.T) {
 		}
 	}
 }
+
+// TestDualWatch: the watch measures double holding from the kernel's
+// address notifications, and a node marked dead does not count.
+func TestDualWatch(t *testing.T) {
+	l := New(t, 3)
+	n1, n2, n3 := l.Node(1), l.Node(2), l.Node(3)
+	vip := netip.MustParseAddr("10.99.0.200")
+	add := func(n *Node) { n.MustExec(t, "ip", "addr", "add", vip.String()+"/24", "dev", n.Iface) }
+	del := func(n *Node) { n.MustExec(t, "ip", "addr", "del", vip.String()+"/24", "dev", n.Iface) }
+
+	add(n1) // present before the watch: the initial dump must see it
+	w := l.WatchHolders(vip)
+	add(n2)
+	time.Sleep(200 * time.Millisecond)
+	del(n1)
+	// Another address on n3 and the VIP on n3's loopback are not holdings.
+	n3.MustExec(t, "ip", "addr", "add", "10.99.0.201/24", "dev", n3.Iface)
+	n3.MustExec(t, "ip", "addr", "add", vip.String()+"/32", "dev", "lo")
+	time.Sleep(50 * time.Millisecond)
+	// n2 is killed: its VIP stays in the kernel while n3 takes over.
+	w.Crashed(n2)
+	add(n3)
+	time.Sleep(600 * time.Millisecond)
+	del(n2)
+	w.Revived(n2)
+	longest, err := w.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// n1 and n2 held it together for the 200 ms sleep plus an ip
+	// command; the 600 ms n3 and the dead n2 held it do not count.
+	if longest < 200*time.Millisecond || longest >= 550*time.Millisecond {
+		t.Errorf("longest double holding %v, want about 200ms (n1 and n2, not the dead n2 and n3); %s", longest, w.Describe())
+	}
+	if d := w.Describe(); !strings.Contains(d, n1.Name) || !strings.Contains(d, n2.Name) || !strings.Contains(d, "dead:"+n2.Name) {
+		t.Errorf("description lacks the holders or the dead node: %s", d)
+	}
+
+	// Without the crash mark the same overlap counts.
+	w = l.WatchHolders(vip)
+	add(n2)
+	time.Sleep(300 * time.Millisecond)
+	del(n2)
+	if longest, err := w.Stop(); err != nil || longest < 300*time.Millisecond {
+		t.Errorf("n2 and n3 held the VIP for 300ms, watch says %v (%v); %s", longest, err, w.Describe())
+	}
+}
+
+// TestLabNamesDistinct: lab names keep pid and sequence apart.
+func TestLabNamesDistinct(t *testing.T) {
+	a, b := New(t, 1), New(t, 1)
+	if a.ID == b.ID || !strings.HasPrefix(a.ID, Prefix+"-") || strings.Count(a.ID, "-") < 2 {
+		t.Errorf("lab IDs %q and %q: want distinct, %s-<pid>-<seq>", a.ID, b.ID, Prefix)
+	}
+}
