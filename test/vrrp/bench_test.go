@@ -473,7 +473,7 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	var duals []*netns.DualWatch
 	for _, s := range sides {
-		duals = append(duals, s.lab.WatchDual(vip4, 10*time.Millisecond))
+		duals = append(duals, s.lab.WatchHolders(vip4))
 	}
 	time.Sleep(dur)
 	mode := "default scheduling"

@@ -169,7 +169,7 @@ func TestKeepalivedMasterHakeeperBackup(t *testing.T) {
 			if err := h.WaitOutput("running", 5*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			dual := lab.WatchDual(vip, 10*time.Millisecond)
+			dual := lab.WatchHolders(vip)
 			watched := time.Now()
 			stays(t, lab, vip, n1, 3*c.adv+time.Second)
 			c.checkAdvertsOnWire(t, capture, watched, n1, n2, c.keepalivedTTL())
@@ -200,6 +200,7 @@ func TestKeepalivedMasterHakeeperBackup(t *testing.T) {
 
 			// Crash of keepalived's VRRP child: hakeeper takes over.
 			crashed := time.Now()
+			dual.Crashed(n1)
 			if err := ka.Crash(); err != nil {
 				t.Fatal(err)
 			}
@@ -223,6 +224,7 @@ func TestKeepalivedMasterHakeeperBackup(t *testing.T) {
 			}
 
 			// keepalived returns and preempts.
+			dual.Revived(n1)
 			ka = n1.StartKeepalived(t, c.keepalived(n1, n2, 200))
 			d = mustHolder(t, lab, vip, n1, failoverBound(c.adv)+2*time.Second)
 			t.Logf("keepalived preempted back after %v", d)
@@ -295,7 +297,7 @@ func TestHakeeperMasterKeepalivedBackup(t *testing.T) {
 				t.Errorf("no gratuitous ARP / unsolicited NA from hakeeper: %v", err)
 			}
 			n2.StartKeepalived(t, c.keepalived(n2, n1, 100))
-			dual := lab.WatchDual(vip, 10*time.Millisecond)
+			dual := lab.WatchHolders(vip)
 			watched := time.Now()
 			stays(t, lab, vip, n1, 3*c.adv+time.Second)
 			c.checkAdvertsOnWire(t, capture, watched, n1, n2, 255)
@@ -305,13 +307,13 @@ func TestHakeeperMasterKeepalivedBackup(t *testing.T) {
 
 			// hakeeper crashes: keepalived takes over.
 			crashed := time.Now()
-			crashNode(t, h.Process, vip)
+			crashNode(t, dual, h.Process, vip)
 			d := mustHolder(t, lab, vip, n2, failoverBound(c.adv))
 			t.Logf("keepalived took over after hakeeper crash: %v", d)
 			checkCrash(t, capture, crashed, n1, n2, c.version, 100, c.adv)
 
 			// hakeeper returns and preempts keepalived.
-			reviveNode(t, n1)
+			reviveNode(t, dual, n1)
 			h = StartHakeeper(t, n1, src, c.env()...)
 			d = mustHolder(t, lab, vip, n1, failoverBound(c.adv)+2*time.Second)
 			t.Logf("hakeeper preempted back after %v", d)
