@@ -137,6 +137,8 @@ func runHelperMode(mode string, args []string) error {
 		})
 	case "realtime": // realtime PRIO OUTFILE: see TestRealtime
 		return realtimeHelper(args)
+	case "probe": // probe PRIO RTPRIO_LIMIT|- MEMLOCK_LIMIT|-: see TestRealtimeAvailable
+		return probeHelper(args)
 	}
 	return fmt.Errorf("unknown helper mode %q (%s)", mode, strings.Join(args, " "))
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,8 +31,8 @@ func TestEnableRealtimeRejectsPriority(t *testing.T) {
 // old and new, must be SCHED_RR at the priority, memory must be locked,
 // and a hook started through Runner must run at SCHED_OTHER.
 func TestRealtime(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_SYS_NICE) for SCHED_RR")
+	if err := RealtimeAvailable(7); err != nil {
+		t.Skipf("this environment cannot grant real time (TestRealtimeAvailable checks that the probe is right): %v", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -125,4 +126,200 @@ func realtimeHelper(args []string) error {
 		return fmt.Errorf("calling thread lost SCHED_RR after the hook")
 	}
 	return nil
+}
+
+// TestRealtimeAvailable: the probe agrees with the real thing. A helper
+// process runs RealtimeAvailable, shows that the probe left every thread
+// at SCHED_OTHER and no memory locked, then tries EnableRealtime and
+// LockMemory: the probe must answer nil exactly when both succeed, and
+// name what is missing when they do not. The environments that cannot
+// grant real time are made for real: a capability dropped from the
+// bounding set (setpriv), a finite memlock limit, a cgroup-v1 cpu group
+// without a real-time budget.
+func TestRealtimeAvailable(t *testing.T) {
+	t.Run("this process", func(t *testing.T) {
+		res := runProbeHelper(t, nil, "-", "-")
+		res.checkAgrees(t)
+	})
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to take capabilities away")
+	}
+	if err := RealtimeAvailable(7); err != nil {
+		t.Skipf("real time is unavailable here already, so taking one grant away proves nothing: %v", err)
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv (util-linux) to drop capabilities")
+	}
+	t.Run("without CAP_SYS_NICE", func(t *testing.T) {
+		res := runProbeHelper(t, []string{setpriv, "--bounding-set", "-sys_nice", "--"}, "0", "-")
+		res.checkAgrees(t)
+		res.checkRefused(t, "CAP_SYS_NICE")
+	})
+	t.Run("without CAP_IPC_LOCK and with a finite RLIMIT_MEMLOCK", func(t *testing.T) {
+		res := runProbeHelper(t, []string{setpriv, "--bounding-set", "-ipc_lock", "--"}, "-", "65536")
+		res.checkAgrees(t)
+		res.checkRefused(t, "CAP_IPC_LOCK")
+	})
+	t.Run("in a cgroup without a real-time budget", func(t *testing.T) {
+		dir := rtlessCgroup(t)
+		res := runProbeHelper(t, []string{"sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}, "-", "-")
+		res.checkAgrees(t)
+		res.checkRefused(t, "has no real-time budget")
+	})
+}
+
+// probeResult is what the probe helper printed.
+type probeResult struct {
+	out    string
+	fields map[string]string
+}
+
+// runProbeHelper runs the probe helper for priority 7 under the command
+// prefix wrap, with RLIMIT_RTPRIO and RLIMIT_MEMLOCK lowered to rtprio
+// and memlock ("-" leaves a limit alone).
+func runProbeHelper(t *testing.T, wrap []string, rtprio, memlock string) probeResult {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := append(append([]string(nil), wrap...), exe, "-test.run=^TestHelperProcess$", "--", "7", rtprio, memlock)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), helperEnv+"=probe")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe helper: %v\n%s", err, out)
+	}
+	res := probeResult{out: string(out), fields: map[string]string{}}
+	for _, l := range strings.Split(res.out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			res.fields[k] = v
+		}
+	}
+	for _, k := range []string{"probe", "rt_threads", "vmlck_kib", "enable", "lock"} {
+		if _, ok := res.fields[k]; !ok {
+			t.Fatalf("probe helper printed no %s:\n%s", k, out)
+		}
+	}
+	return res
+}
+
+// checkAgrees fails unless the probe changed nothing and answered nil
+// exactly when EnableRealtime and LockMemory both succeeded.
+func (r probeResult) checkAgrees(t *testing.T) {
+	t.Helper()
+	if r.fields["rt_threads"] != "" {
+		t.Errorf("threads left real-time by the probe: %s\n%s", r.fields["rt_threads"], r.out)
+	}
+	if r.fields["vmlck_kib"] != "0" {
+		t.Errorf("memory left locked by the probe: VmLck %s kB\n%s", r.fields["vmlck_kib"], r.out)
+	}
+	probeOK := r.fields["probe"] == "ok"
+	realOK := r.fields["enable"] == "ok" && r.fields["lock"] == "ok"
+	if probeOK != realOK {
+		t.Errorf("the probe disagrees with EnableRealtime and LockMemory:\n%s", r.out)
+	}
+}
+
+// checkRefused fails unless the probe refused, naming want.
+func (r probeResult) checkRefused(t *testing.T, want string) {
+	t.Helper()
+	if !strings.Contains(r.fields["probe"], want) {
+		t.Errorf("probe answered %q, want a refusal naming %s\n%s", r.fields["probe"], want, r.out)
+	}
+}
+
+func probeHelper(args []string) error {
+	prio, _ := strconv.Atoi(args[0])
+	for i, res := range []int{unix.RLIMIT_RTPRIO, unix.RLIMIT_MEMLOCK} {
+		if args[1+i] == "-" {
+			continue
+		}
+		v, err := strconv.ParseUint(args[1+i], 10, 64)
+		if err != nil {
+			return err
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
+			return fmt.Errorf("setrlimit: %w", err)
+		}
+	}
+	errText := func(err error) string {
+		if err == nil {
+			return "ok"
+		}
+		return err.Error()
+	}
+	fmt.Printf("probe=%s\n", errText(RealtimeAvailable(prio)))
+	// The probe's thread ends with its goroutine: give the runtime a
+	// moment to let it go before looking for real-time threads.
+	var rt []string
+	for try := 0; try < 100; try++ {
+		rt = nil
+		tids, err := ThreadIDs()
+		if err != nil {
+			return err
+		}
+		for _, tid := range tids {
+			if pol, pr, err := ThreadPolicy(tid); err == nil && pol != unix.SCHED_NORMAL {
+				rt = append(rt, fmt.Sprintf("%d:%d/%d", tid, pol, pr))
+			}
+		}
+		if len(rt) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Printf("rt_threads=%s\n", strings.Join(rt, ","))
+	fmt.Printf("vmlck_kib=%s\n", vmLockedKiB())
+	fmt.Printf("enable=%s\n", errText(EnableRealtime(prio)))
+	fmt.Printf("lock=%s\n", errText(LockMemory()))
+	return nil
+}
+
+// vmLockedKiB is this process's VmLck from /proc/self/status.
+func vmLockedKiB() string {
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmLck:") {
+			return strings.Fields(l)[1]
+		}
+	}
+	return "?"
+}
+
+// rtlessCgroup makes a cgroup-v1 cpu group beside this process's with
+// no real-time budget (cpu.rt_runtime_us 0) and removes it at the end.
+// It skips where there is no such hierarchy (cgroup v2, or a kernel
+// without real-time group scheduling).
+func rtlessCgroup(t *testing.T) string {
+	t.Helper()
+	const root = "/sys/fs/cgroup/cpu"
+	if _, err := os.Stat(filepath.Join(root, "cpu.rt_runtime_us")); err != nil {
+		t.Skip("no cgroup-v1 cpu hierarchy with real-time group scheduling")
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := root
+	for _, l := range strings.Split(string(self), "\n") {
+		// hierarchy-ID:controller-list:path
+		if f := strings.SplitN(l, ":", 3); len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
+			parent = filepath.Join(root, f[2])
+		}
+	}
+	dir := filepath.Join(parent, fmt.Sprintf("hkv-rtprobe-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a cpu cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("removing cgroup %s: %v", dir, err)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "cpu.rt_runtime_us"), []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
