@@ -61,11 +61,20 @@ func TestRunner(t *testing.T) {
 
 	t.Run("timeout kills the process group", func(t *testing.T) {
 		script, pidFile := proctest.Orphaner(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		// Long enough for sh to fork the sleep and write its pid on a
+		// loaded machine; the bound on took shows the kill came from the
+		// timeout, not from the 300 s sleep ending.
+		const timeout = 2 * time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		start := time.Now()
 		_, err := Runner{}.Run(ctx, model.Command{Shell: script}, "")
+		took := time.Since(start)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err %v, want a timeout error", err)
+		}
+		if took > timeout+3*time.Second {
+			t.Errorf("Run returned %v after it started, want about the %v timeout", took, timeout)
 		}
 		proctest.WaitGone(t, pidFile)
 	})
