@@ -57,8 +57,13 @@ func TestClockStopAndReset(t *testing.T) {
 	if sharedTimers() == nil {
 		t.Skip("no timerfd")
 	}
+	// The delays leave the test goroutine hundreds of milliseconds
+	// between arming a timer and stopping or resetting it, so a loaded
+	// machine does not let the timer fire first; "stopped" is due
+	// between "plain" and "moved", so a Stop that did not stop shows in
+	// the firing order.
 	fired := make(chan string, 4)
-	stopped := Clock{}.AfterFunc(20*time.Millisecond, func() { fired <- "stopped" })
+	stopped := Clock{}.AfterFunc(700*time.Millisecond, func() { fired <- "stopped" })
 	if !stopped.Stop() {
 		t.Error("Stop of a pending timer reported it inactive")
 	}
@@ -67,17 +72,17 @@ func TestClockStopAndReset(t *testing.T) {
 	}
 	// Pushed back past a timer armed later but due earlier.
 	start := time.Now()
-	moved := Clock{}.AfterFunc(10*time.Millisecond, func() { fired <- "moved" })
-	if !moved.Reset(60 * time.Millisecond) {
+	moved := Clock{}.AfterFunc(300*time.Millisecond, func() { fired <- "moved" })
+	if !moved.Reset(900 * time.Millisecond) {
 		t.Error("Reset of a pending timer reported it inactive")
 	}
-	Clock{}.AfterFunc(30*time.Millisecond, func() { fired <- "plain" })
+	Clock{}.AfterFunc(500*time.Millisecond, func() { fired <- "plain" })
 	var order []string
 	for len(order) < 2 {
 		order = append(order, <-fired)
 	}
-	if el := time.Since(start); el < 60*time.Millisecond {
-		t.Errorf("reset timer fired after %v, want at least 60ms", el)
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Errorf("reset timer fired after %v, want at least 900ms", el)
 	}
 	if !slices.Equal(order, []string{"plain", "moved"}) {
 		t.Errorf("firing order %v, want [plain moved]", order)
@@ -92,7 +97,7 @@ func TestClockStopAndReset(t *testing.T) {
 	select {
 	case got := <-fired:
 		t.Errorf("unexpected firing %q", got)
-	case <-time.After(40 * time.Millisecond):
+	case <-time.After(100 * time.Millisecond):
 	}
 }
 
