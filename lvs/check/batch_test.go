@@ -55,22 +55,76 @@ func hungListener(t *testing.T) uint16 {
 // remote port.
 func tcpStates(t *testing.T, state string, port uint16) int {
 	t.Helper()
+	n := 0
+	for _, s := range tcpSockets(t) {
+		if s.state == state && (s.local == port || s.remote == port) {
+			n++
+		}
+	}
+	return n
+}
+
+// connectsInFlight counts this process's sockets connecting (SYN_SENT) to
+// port. It counts sockets, not lines of /proc/net/tcp: the file is not a
+// snapshot but a walk of the kernel's hash table over several reads, and
+// a socket the checker disconnects and connects again during the walk
+// (its pooled sockets are reused from try to try) is hashed anew and can
+// be listed twice, so that counting lines saw 7 connects from 4 sockets.
+func connectsInFlight(t *testing.T, port uint16) int {
+	t.Helper()
+	connecting := map[string]bool{}
+	for _, s := range tcpSockets(t) {
+		if s.state == "02" && s.remote == port {
+			connecting[s.inode] = true
+		}
+	}
+	// Read after the walk, so a socket it listed is still open here unless
+	// it was closed (and so no longer in flight) since.
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot list open files: %v", err)
+	}
+	ours := map[string]bool{}
+	for _, fd := range fds {
+		link, _ := os.Readlink("/proc/self/fd/" + fd.Name())
+		if inode, ok := strings.CutPrefix(link, "socket:["); ok && connecting[strings.TrimSuffix(inode, "]")] {
+			ours[inode] = true // a socket open twice (dup) counts once
+		}
+	}
+	return len(ours)
+}
+
+// tcpSocket is one line of /proc/net/tcp.
+type tcpSocket struct {
+	state         string // hex, as in the file
+	local, remote uint16 // ports
+	inode         string // 0 for a socket no file owns (TIME_WAIT)
+}
+
+// tcpSockets lists the kernel's IPv4 TCP sockets of this network namespace.
+func tcpSockets(t *testing.T) []tcpSocket {
+	t.Helper()
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		t.Skipf("cannot read socket states: %v", err)
 	}
 	defer f.Close()
-	hexPort := ":" + strings.ToUpper(strconv.FormatUint(uint64(port)|1<<16, 16)[1:])
-	n := 0
+	port := func(addr string) uint16 {
+		_, hex, _ := strings.Cut(addr, ":")
+		p, _ := strconv.ParseUint(hex, 16, 16)
+		return uint16(p)
+	}
+	var out []tcpSocket
 	lines := bufio.NewScanner(f)
 	for lines.Scan() {
+		// sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode
 		fields := strings.Fields(lines.Text())
-		if len(fields) > 3 && fields[3] == state &&
-			(strings.HasSuffix(fields[1], hexPort) || strings.HasSuffix(fields[2], hexPort)) {
-			n++
+		if len(fields) < 10 || fields[0] == "sl" {
+			continue
 		}
+		out = append(out, tcpSocket{state: fields[3], local: port(fields[1]), remote: port(fields[2]), inode: fields[9]})
 	}
-	return n
+	return out
 }
 
 func tcpServer(port uint16, checkPort uint16, mod func(*model.CheckSpec)) model.RealServerSpec {
@@ -83,8 +137,8 @@ func tcpServer(port uint16, checkPort uint16, mod func(*model.CheckSpec)) model.
 
 // TestCheckerTCPBatchBounded fires 12 tcp checks at once at a server that
 // never completes a handshake, through 4 workers: the kernel never holds
-// more than 4 of the checker's connects in SYN_SENT, and every check
-// fails with a timeout.
+// more than 4 of the checker's sockets in SYN_SENT, and every check fails
+// with a timeout.
 func TestCheckerTCPBatchBounded(t *testing.T) {
 	const workers, servers = 4, 12
 	port := hungListener(t)
@@ -100,7 +154,7 @@ func TestCheckerTCPBatchBounded(t *testing.T) {
 	peak := 0
 	deadline := time.Now().Add(20 * time.Second)
 	for len(clock.Pending()) != servers {
-		peak = max(peak, tcpStates(t, "02", port))
+		peak = max(peak, connectsInFlight(t, port))
 		if time.Now().After(deadline) {
 			t.Fatalf("checks did not finish: %d re-armed", len(clock.Pending()))
 		}
@@ -193,14 +247,14 @@ func TestCheckerTCPRemovedWhileConnecting(t *testing.T) {
 		s.Interval, s.Timeout = 100*time.Millisecond, time.Minute
 	}))})
 	deadline := time.Now().Add(waitLimit)
-	for tcpStates(t, "02", port) == 0 {
+	for connectsInFlight(t, port) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("check never started connecting")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	c.Update(nil)
-	for tcpStates(t, "02", port) != 0 {
+	for connectsInFlight(t, port) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the removed server's connect was not dropped")
 		}
