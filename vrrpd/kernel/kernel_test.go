@@ -272,9 +272,7 @@ func TestAnnouncer(t *testing.T) {
 	if code, err := p.Wait(10 * time.Second); err != nil || code != 0 {
 		t.Fatalf("announce: %d %v\n%s", code, err, p.Output())
 	}
-	time.Sleep(100 * time.Millisecond)
-
-	garps := capture.Since(start, func(f *netns.Frame) bool { return f.GARPFor(vip4) })
+	garps := waitFrames(capture, start, func(f *netns.Frame) bool { return f.GARPFor(vip4) }, 2)
 	if len(garps) != 2 {
 		t.Fatalf("want 2 gratuitous ARPs for %s, captured %d", vip4, len(garps))
 	}
@@ -291,7 +289,7 @@ func TestAnnouncer(t *testing.T) {
 		t.Errorf("sender hardware address %x, want %s", pl[8:14], n.MAC)
 	}
 
-	nas := capture.Since(start, func(f *netns.Frame) bool { return f.NAFor(vip6) })
+	nas := waitFrames(capture, start, func(f *netns.Frame) bool { return f.NAFor(vip6) }, 2)
 	if len(nas) != 2 {
 		t.Fatalf("want 2 neighbour advertisements for %s, captured %d", vip6, len(nas))
 	}
@@ -306,6 +304,19 @@ func TestAnnouncer(t *testing.T) {
 	if len(icmp) != 32 || icmp[24] != 2 || icmp[25] != 1 || !bytes.Equal(icmp[26:32], n.MAC) {
 		t.Errorf("NA options %x: want one target link-layer address option with %s", icmp[24:], n.MAC)
 	}
+}
+
+// waitFrames returns the frames captured since start that match, once
+// there are want of them or 2 s have passed, and after a quiet wait so
+// that one too many would show too. The sender has exited by then: only
+// the capture's reader can lag, and on a loaded machine it does.
+func waitFrames(c *netns.Capture, start time.Time, match func(*netns.Frame) bool, want int) []netns.Frame {
+	deadline := time.Now().Add(2 * time.Second)
+	for len(c.Since(start, match)) < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	return c.Since(start, match)
 }
 
 // TestLinks watches the lab interface go down and up.
@@ -415,8 +426,7 @@ func TestAnnouncerPrepareAndLinkChange(t *testing.T) {
 	if prepared < 2 || announced != prepared {
 		t.Errorf("sockets: %d after Prepare (want ARP and NDP, at least 2), %d after announcing (want no new ones)", prepared, announced)
 	}
-	time.Sleep(100 * time.Millisecond)
-	garps := capture.Since(start, func(f *netns.Frame) bool { return f.GARPFor(vip4) })
+	garps := waitFrames(capture, start, func(f *netns.Frame) bool { return f.GARPFor(vip4) }, 2)
 	if len(garps) != 2 {
 		t.Fatalf("want 2 gratuitous ARPs (before and after the MAC change), captured %d", len(garps))
 	}
@@ -425,7 +435,7 @@ func TestAnnouncerPrepareAndLinkChange(t *testing.T) {
 			t.Errorf("GARP %d from %s, sender %x; want %s", i, g.Src, g.Payload[8:14], want)
 		}
 	}
-	if nas := capture.Since(start, func(f *netns.Frame) bool { return f.NAFor(vip6) }); len(nas) != 1 {
+	if nas := waitFrames(capture, start, func(f *netns.Frame) bool { return f.NAFor(vip6) }, 1); len(nas) != 1 {
 		t.Errorf("want 1 neighbour advertisement, captured %d", len(nas))
 	}
 }
