@@ -8,7 +8,6 @@
 package gitserver
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -105,21 +104,17 @@ func (r *Repo) CommitFile(msg, name, content string, commitArgs ...string) strin
 }
 
 // Daemon serves the repository with a real `git daemon` on 127.0.0.1
-// until the test ends and returns its git:// URL.
+// until the test ends and returns its git:// URL. The daemon runs in
+// inetd mode, one per connection, behind a socket the harness listens on.
 func (r *Repo) Daemon() string {
 	r.t.Helper()
-	port := FreePort(r.t)
 	base := filepath.Dir(r.Dir)
-	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--base-path="+base,
-		"--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), base)
-	cmd.Env = r.Env
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	WaitListening(r.t, addr)
-	return "git://" + addr + "/" + filepath.Base(r.Dir)
+	addr, _ := inetd(r.t, func() *exec.Cmd {
+		cmd := exec.Command("git", "daemon", "--inetd", "--export-all", "--base-path="+base, base)
+		cmd.Env = r.Env
+		return cmd
+	})
+	return "git://" + addr.String() + "/" + filepath.Base(r.Dir)
 }
 
 // HTTP serves the repository with the real `git http-backend` (smart
@@ -177,7 +172,9 @@ func (r *Repo) gpg(args ...string) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
-// for servers that must be told their port.
+// for servers that must be told their port. Another process can take it
+// before the server binds it: a server that can run per connection is
+// better served like Daemon and NewSSH, behind a socket held all along.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -2,16 +2,21 @@ package gitserver
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // lsRemote runs `git ls-remote url main` as a client outside the
 // repository would and returns the SHA it lists, or the error output.
-func lsRemote(r *Repo, url string) (string, error) {
+func lsRemote(r *Repo, url string) (string, error) { return lsRemoteEnv(r, url) }
+
+// lsRemoteEnv is lsRemote with extra environment variables.
+func lsRemoteEnv(r *Repo, url string, env ...string) (string, error) {
 	cmd := exec.Command("git", "ls-remote", url, "refs/heads/main")
-	cmd.Env = append(r.Env, "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(append(r.Env, "GIT_TERMINAL_PROMPT=0"), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("%v: %s", err, out)
@@ -61,5 +66,39 @@ func TestSigningKey(t *testing.T) {
 	cmd.Dir, cmd.Env = repo.Dir, repo.Env
 	if err := cmd.Run(); err == nil {
 		t.Error("an unsigned commit verified")
+	}
+}
+
+// TestSSH lists the repository with `git ls-remote` over ssh://, as root
+// with the authorized key, checking the host key against KnownHosts.
+func TestSSH(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("ssh client not installed")
+	}
+	repo := New(t)
+	head := repo.CommitFile("first", "a.yaml", "a: 1\n")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	server := NewSSH(t, SSHKey(t, key))
+	known := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(known, []byte(server.KnownHosts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("ssh://root@127.0.0.1:%d%s", server.Port, repo.Dir)
+	sshCommand := func(knownHosts string) string {
+		return "GIT_SSH_COMMAND=ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -i " + key +
+			" -o StrictHostKeyChecking=yes -o UserKnownHostsFile=" + knownHosts
+	}
+	if got, err := lsRemoteEnv(repo, url, sshCommand(known)); err != nil || got != head {
+		t.Fatalf("ls-remote over ssh = %q, %v; want %s", got, err, head)
+	}
+	// The host key is the one KnownHosts names: another one is refused.
+	wrong := filepath.Join(dir, "known_hosts_wrong")
+	other := SSHKey(t, filepath.Join(dir, "other"))
+	if err := os.WriteFile(wrong, []byte(KnownHostsLine(server.Port, other)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := lsRemoteEnv(repo, url, sshCommand(wrong)); err == nil {
+		t.Fatalf("ls-remote with a wrong host key listed %q", got)
 	}
 }

@@ -44,37 +44,25 @@ func NewSSH(t testing.TB, authorizedKey string) *SSH {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := FreePort(t)
 	conf := filepath.Join(dir, "sshd_config")
-	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1
-Port %d
-HostKey %s
+	cfg := fmt.Sprintf(`HostKey %s
 AuthorizedKeysFile %s
-PidFile %s
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
-`, port, hostKey, auth, filepath.Join(dir, "sshd.pid"))
+`, hostKey, auth)
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(sshd, "-D", "-e", "-f", conf)
-	var log strings.Builder
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// A bad configuration fails here, clearly, not as a refused login.
+	if out, err := exec.Command(sshd, "-t", "-f", conf).CombinedOutput(); err != nil {
+		t.Fatalf("sshd -t: %v\n%s", err, out)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", log.String())
-		}
-	})
-	WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	addr, _ := inetd(t, func() *exec.Cmd { return exec.Command(sshd, "-i", "-e", "-f", conf) })
+	port := addr.Port
 	return &SSH{Port: port, KnownHosts: KnownHostsLine(port, hostPub)}
 }
 
