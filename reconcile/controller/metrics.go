@@ -161,6 +161,8 @@ var (
 		"VRRP advertisements sent.", []string{"group"}, nil)
 	descVRRPReceived = prometheus.NewDesc("hakeeper_vrrp_adverts_received_total",
 		"VRRP advertisements received and accepted.", []string{"group"}, nil)
+	descVRRPVIPMismatches = prometheus.NewDesc("hakeeper_vrrp_vip_mismatches_total",
+		"Accepted VRRP advertisements whose VIP list differs from this node's (peers on another revision).", []string{"group"}, nil)
 	descVRRPDrops = prometheus.NewDesc("hakeeper_vrrp_drops_total",
 		"VRRP packets dropped, by reason; group is empty for packets no instance could claim.", []string{"group", "reason"}, nil)
 	descVRRPTrackUp = prometheus.NewDesc("hakeeper_vrrp_track_up",
@@ -176,7 +178,7 @@ var (
 
 func (c vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVRRPState, descVRRPPriority, descVRRPTransitions, descVRRPSent, descVRRPReceived, descVRRPDrops,
-		descVRRPTrackUp, descVRRPTrackWeight, descVRRPTrackCheckRuns} {
+		descVRRPVIPMismatches, descVRRPTrackUp, descVRRPTrackWeight, descVRRPTrackCheckRuns} {
 		ch <- d
 	}
 }
@@ -188,6 +190,7 @@ func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descVRRPTransitions, prometheus.CounterValue, float64(st.Counters.Transitions), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPSent, prometheus.CounterValue, float64(st.Counters.AdvertsSent), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPReceived, prometheus.CounterValue, float64(st.Counters.AdvertsReceived), st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPVIPMismatches, prometheus.CounterValue, float64(st.Counters.VIPMismatches), st.Name)
 		for reason, n := range st.Counters.Drops {
 			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), st.Name, string(reason))
 		}

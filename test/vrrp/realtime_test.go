@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/test/netns"
+	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
 // schedOf reads a task's real-time priority and policy from its
@@ -36,6 +37,12 @@ func schedOf(path string) (rtprio, policy int, err error) {
 // hook runs at normal priority (SCHED_OTHER).
 func TestRealtimeDaemon(t *testing.T) {
 	lab := netns.New(t, 1)
+	// The daemon runs as root like the test: where root cannot get
+	// SCHED_RR or lock memory (a container without CAP_SYS_NICE, a
+	// cgroup-v1 group with rt_runtime_us 0), --realtime rightly refuses.
+	if err := kernel.RealtimeAvailable(10); err != nil {
+		t.Skipf("real-time scheduling unavailable here: %v", err)
+	}
 	n1 := lab.Node(1)
 	hookOut := filepath.Join(t.TempDir(), "hook")
 	src := Description(t, lab, fmt.Sprintf(`vipGroups:
