@@ -8,6 +8,7 @@
 package gitserver
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -123,13 +124,35 @@ func (r *Repo) Daemon() string {
 // is the token; any user name is accepted, as forges do for tokens.
 func (r *Repo) HTTP(token string) string {
 	r.t.Helper()
+	return r.serveHTTP("", token, nil)
+}
+
+// HTTPBasic is HTTP answering only requests with basic auth as user with
+// password.
+func (r *Repo) HTTPBasic(user, password string) string {
+	r.t.Helper()
+	return r.serveHTTP(user, password, nil)
+}
+
+// HTTPS is HTTP over TLS, with a certificate for 127.0.0.1 issued by ca,
+// and returns its https:// URL. Requests need basic auth with password,
+// and as user unless user is empty (a token); none when password is
+// empty.
+func (r *Repo) HTTPS(ca *CA, user, password string) string {
+	r.t.Helper()
+	return r.serveHTTP(user, password, ca)
+}
+
+func (r *Repo) serveHTTP(user, password string, ca *CA) string {
+	r.t.Helper()
 	backend := &cgi.Handler{
 		Path: filepath.Join(r.Git("--exec-path"), "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.Dir), "GIT_HTTP_EXPORT_ALL=1"},
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if token != "" {
-			if _, pw, ok := req.BasicAuth(); !ok || pw != token {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if password != "" {
+			u, pw, ok := req.BasicAuth()
+			if !ok || pw != password || (user != "" && u != user) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return
@@ -137,6 +160,12 @@ func (r *Repo) HTTP(token string) string {
 		}
 		backend.ServeHTTP(w, req)
 	}))
+	if ca != nil {
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serverCert(r.t)}}
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	r.t.Cleanup(srv.Close)
 	return srv.URL + "/" + filepath.Base(r.Dir)
 }

@@ -51,6 +51,35 @@ func TestCommitAndServe(t *testing.T) {
 			t.Errorf("ls-remote with the token = %q, %v; want %s", got, err, second)
 		}
 	})
+	t.Run("http-backend with basic auth", func(t *testing.T) {
+		url := repo.HTTPBasic("ops", "pw")
+		for _, creds := range []string{"", "other:pw@", "ops:wrong@"} {
+			if got, err := lsRemote(repo, strings.Replace(url, "http://", "http://"+creds, 1)); err == nil {
+				t.Errorf("ls-remote with credentials %q listed %q", creds, got)
+			}
+		}
+		if got, err := lsRemote(repo, strings.Replace(url, "http://", "http://ops:pw@", 1)); err != nil || got != second {
+			t.Errorf("ls-remote as ops = %q, %v; want %s", got, err, second)
+		}
+	})
+	t.Run("https with a private CA", func(t *testing.T) {
+		ca := NewCA(t, "Test CA")
+		url := repo.HTTPS(ca, "", "tok")
+		if !strings.HasPrefix(url, "https://127.0.0.1:") {
+			t.Fatalf("URL %q", url)
+		}
+		withToken := strings.Replace(url, "https://", "https://x:tok@", 1)
+		if got, err := lsRemoteEnv(repo, withToken, "GIT_SSL_CAINFO="+ca.File); err != nil || got != second {
+			t.Errorf("ls-remote trusting the CA = %q, %v; want %s", got, err, second)
+		}
+		other := NewCA(t, "Other CA")
+		if got, err := lsRemoteEnv(repo, withToken, "GIT_SSL_CAINFO="+other.File); err == nil {
+			t.Errorf("ls-remote trusting another CA listed %q", got)
+		}
+		if got, err := lsRemoteEnv(repo, url, "GIT_SSL_CAINFO="+ca.File); err == nil {
+			t.Errorf("ls-remote without the token listed %q", got)
+		}
+	})
 }
 
 func TestSigningKey(t *testing.T) {
