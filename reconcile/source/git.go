@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,10 @@ type GitOptions struct {
 	TokenFile    string
 	Username     string
 	PasswordFile string
+	// CAFile is a PEM file of CA certificates trusted for https besides
+	// the system's: for a Git server with a certificate from a private
+	// CA. Read at each fetch, like the secret files, so it can be rotated.
+	CAFile string
 	// Credentials for ssh: a private key file and a known_hosts file
 	// (required: host keys are always checked).
 	SSHKeyFile     string
@@ -204,6 +209,10 @@ func (g *Git) fetch(ctx context.Context, repo *git.Repository) error {
 	if err != nil {
 		return err
 	}
+	caBundle, err := g.caBundle()
+	if err != nil {
+		return err
+	}
 	// Forced refspecs: a force-pushed branch must still be fetched so it
 	// can be detected and reported, not silently ignored.
 	specs := []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
@@ -214,11 +223,36 @@ func (g *Git) fetch(ctx context.Context, repo *git.Repository) error {
 		Auth:       auth,
 		Tags:       git.NoTags,
 		Force:      true,
+		CABundle:   caBundle,
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
+	if certErr := (x509.UnknownAuthorityError{}); errors.As(err, &certErr) {
+		trusted := "the system's CAs"
+		if g.opts.CAFile != "" {
+			trusted += " and those in " + g.opts.CAFile
+		}
+		return fmt.Errorf("the server's certificate (%s, issued by %q) is not signed by a trusted CA (%s): %w",
+			certErr.Cert.Subject.CommonName, certErr.Cert.Issuer.CommonName, trusted, err)
+	}
 	return err
+}
+
+// caBundle reads CAFile, refusing a file without a certificate, which
+// would otherwise fail later as an untrusted server.
+func (g *Git) caBundle() ([]byte, error) {
+	if g.opts.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(g.opts.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", g.opts.CAFile)
+	}
+	return pem, nil
 }
 
 func (g *Git) auth() (transport.AuthMethod, error) {

@@ -177,6 +177,104 @@ func TestGitHTTPBackendWithToken(t *testing.T) {
 	}
 }
 
+// TestGitHTTPAuth fetches from the real `git http-backend`, over http and
+// over https with a certificate from a private CA, with the credentials
+// read from files; the server refuses anything else.
+func TestGitHTTPAuth(t *testing.T) {
+	repo := gitserver.New(t)
+	c1 := repo.Commit("first", map[string]string{"cluster.yaml": clusterV1})
+	ca := gitserver.NewCA(t, "Ops CA")
+	secrets := t.TempDir()
+	secret := func(name, content string) string {
+		p := filepath.Join(secrets, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token := secret("token", "s3cret-token\n")
+	password := secret("password", "hunter2\n") // the newline is not part of it
+	wrong := secret("wrong", "hunter3\n")
+
+	httpsToken := repo.HTTPS(ca, "", "s3cret-token")
+	httpsBasic := repo.HTTPS(ca, "ops", "hunter2")
+	httpBasic := repo.HTTPBasic("ops", "hunter2")
+	for _, tc := range []struct {
+		desc string
+		opts GitOptions
+		// wantErr is a part of the error; "" = the fetch succeeds.
+		wantErr string
+	}{
+		{desc: "https with a token file", opts: GitOptions{URL: httpsToken, TokenFile: token, CAFile: ca.File}},
+		{desc: "https without the token", opts: GitOptions{URL: httpsToken, CAFile: ca.File}, wantErr: "authentication required"},
+		{desc: "https with basic auth from a password file", opts: GitOptions{URL: httpsBasic, Username: "ops", PasswordFile: password, CAFile: ca.File}},
+		{desc: "https basic auth as another user", opts: GitOptions{URL: httpsBasic, Username: "dev", PasswordFile: password, CAFile: ca.File}, wantErr: "authentication required"},
+		{desc: "http with basic auth from a password file", opts: GitOptions{URL: httpBasic, Username: "ops", PasswordFile: password}},
+		{desc: "http basic auth with a wrong password", opts: GitOptions{URL: httpBasic, Username: "ops", PasswordFile: wrong}, wantErr: "authentication required"},
+		{desc: "http basic auth with a missing password file", opts: GitOptions{URL: httpBasic, Username: "ops", PasswordFile: filepath.Join(secrets, "nothing")}, wantErr: filepath.Join(secrets, "nothing")},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			tc.opts.StateDir = t.TempDir()
+			g, err := NewGit(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev, err := g.Latest(context.Background())
+			if tc.wantErr == "" {
+				if err != nil || rev.ID != c1 {
+					t.Fatalf("got %v, %v; want commit %s", rev, err, c1)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestGitHTTPSUntrusted: a server whose certificate is not from a trusted
+// CA is refused, with an error that says so and names the issuer, and a
+// CA file that holds no certificate is refused before connecting.
+func TestGitHTTPSUntrusted(t *testing.T) {
+	repo := gitserver.New(t)
+	repo.Commit("first", map[string]string{"cluster.yaml": clusterV1})
+	ca := gitserver.NewCA(t, "Ops CA")
+	url := repo.HTTPS(ca, "", "")
+	other := gitserver.NewCA(t, "Other CA")
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		desc    string
+		caFile  string
+		wantErr []string
+	}{
+		{desc: "system CAs only", wantErr: []string{`not signed by a trusted CA (the system's CAs)`, `issued by "Ops CA"`}},
+		{desc: "another private CA", caFile: other.File, wantErr: []string{"not signed by a trusted CA", "and those in " + other.File, `issued by "Ops CA"`}},
+		{desc: "a CA file without a certificate", caFile: notPEM, wantErr: []string{"CA file " + notPEM + ": no PEM certificate"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			g, err := NewGit(GitOptions{URL: url, StateDir: t.TempDir(), CAFile: tc.caFile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = g.Latest(context.Background())
+			for _, want := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("err = %v, want one containing %q", err, want)
+				}
+			}
+		})
+	}
+	// The same server, its CA trusted: the refusal above was the certificate.
+	g, _ := NewGit(GitOptions{URL: url, StateDir: t.TempDir(), CAFile: ca.File})
+	if _, err := g.Latest(context.Background()); err != nil {
+		t.Fatalf("with its CA trusted: %v", err)
+	}
+}
+
 func TestGitKeepsHistoryWhenRemoteGone(t *testing.T) {
 	repo := gitserver.New(t)
 	c1 := repo.Commit("first", map[string]string{"cluster.yaml": clusterV1})
