@@ -30,6 +30,13 @@ func execSpec(cmd model.Command, timeout time.Duration) *model.CheckSpec {
 	return &model.CheckSpec{Type: "exec", Timeout: timeout, Exec: &model.ExecCheck{Command: cmd}}
 }
 
+// childRecorded reports whether an Orphaner script wrote its child's pid
+// (echo writes it with its newline at once, after the fork).
+func childRecorded(pidFile string) bool {
+	raw, err := os.ReadFile(pidFile)
+	return err == nil && strings.HasSuffix(string(raw), "\n")
+}
+
 func TestExecCheck(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no /bin/sh")
@@ -64,13 +71,26 @@ func TestExecCheck(t *testing.T) {
 		// Killing only the script would leave its child running.
 		body, pidFile := proctest.Orphaner(t)
 		script := writeScript(t, body)
-		var r Result
-		took := elapsed(func() {
-			r = probeOnce(t, execSpec(model.Command{Argv: []string{script}}, 300*time.Millisecond), execTarget)
-		})
-		wantFail(t, r, "timed out")
-		if took > 3*time.Second {
-			t.Errorf("check took %v with a 300ms timeout", took)
+		// A kill before the script recorded its child shows nothing (on a
+		// loaded machine sh can take longer than the timeout to fork):
+		// then try again with a longer timeout.
+		for timeout := 300 * time.Millisecond; ; timeout *= 4 {
+			var r Result
+			took := elapsed(func() {
+				r = probeOnce(t, execSpec(model.Command{Argv: []string{script}}, timeout), execTarget)
+			})
+			wantFail(t, r, "timed out")
+			// Killing only the script, the check would wait for the
+			// child's end of the output pipe: 300 s.
+			if took > timeout+3*time.Second {
+				t.Errorf("check took %v with a %v timeout", took, timeout)
+			}
+			if childRecorded(pidFile) {
+				break
+			}
+			if timeout > 4*time.Second {
+				t.Fatalf("the script never recorded its child within a %v timeout", timeout)
+			}
 		}
 		proctest.WaitGone(t, pidFile)
 	})
