@@ -61,6 +61,7 @@ type runOptions struct {
 	tokenFile         string
 	username          string
 	passwordFile      string
+	caFile            string
 	sshKeyFile        string
 	knownHostsFile    string
 	removeServices    bool
@@ -116,6 +117,7 @@ works on hosts without IPVS.`,
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding an HTTPS access token for the Git source")
 	f.StringVar(&o.username, "username", "", "HTTPS user name for the Git source")
 	f.StringVar(&o.passwordFile, "password-file", "", "file holding the HTTPS password for the Git source")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM file of CA certificates trusted for the Git source's HTTPS besides the system's (a private CA)")
 	f.StringVar(&o.sshKeyFile, "ssh-key-file", "", "SSH private key for the Git source")
 	f.StringVar(&o.knownHostsFile, "known-hosts-file", "", "known_hosts for the Git source's SSH host key (required with --ssh-key-file)")
 	f.BoolVar(&o.removeServices, "remove-services-on-stop", false, "delete the IPVS services hakeeper owns when stopping (default: leave them serving)")
@@ -171,7 +173,7 @@ func runSource(o runOptions) (source.Source, string, error) {
 	g, err := source.NewGit(source.GitOptions{
 		URL: o.source, Branch: o.branch, Tag: o.tag, Path: o.path,
 		StateDir: filepath.Join(stateDir, "git"), Interval: o.pollInterval,
-		TokenFile: o.tokenFile, Username: o.username, PasswordFile: o.passwordFile,
+		TokenFile: o.tokenFile, Username: o.username, PasswordFile: o.passwordFile, CAFile: o.caFile,
 		SSHKeyFile: o.sshKeyFile, KnownHostsFile: o.knownHostsFile,
 		AllowForcePush: o.allowForcePush, Keyring: keyring,
 	})
