@@ -40,14 +40,29 @@ func hungListener(t *testing.T) uint16 {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	for range 4 { // fill the queue
-		c, err := net.DialTimeout("tcp", l.Addr().String(), 200*time.Millisecond)
+	// Fill the queue. The first connect must complete (a slow one would
+	// leave the queue empty); one that times out after it finds it full.
+	for i := range 4 {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), fillTimeout(i))
 		if err != nil {
+			if i == 0 {
+				t.Fatalf("connect to the listener to fill its queue: %v", err)
+			}
 			break
 		}
 		t.Cleanup(func() { c.Close() })
 	}
 	return netip.MustParseAddrPort(l.Addr().String()).Port()
+}
+
+// fillTimeout is how long connect i filling a listener's queue may take:
+// the first must complete, and does, however slow the machine; a later one
+// that takes 200ms is taken as dropped by a full queue.
+func fillTimeout(i int) time.Duration {
+	if i == 0 {
+		return waitLimit
+	}
+	return 200 * time.Millisecond
 }
 
 // tcpStates counts the kernel's IPv4 TCP sockets in state (hex, as in

@@ -397,7 +397,7 @@ func TestCheckerRemovedWhileRunning(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond) // let the abandoned run finish
+	h.c.Close() // waits for the abandoned run to finish
 	if len(h.c.Status()) != 0 || len(h.clock.Pending()) != 0 || h.changed() {
 		t.Errorf("abandoned check left state behind: status %v, timers %v", h.c.Status(), h.clock.Pending())
 	}

@@ -100,18 +100,23 @@ func TestDNSCheck(t *testing.T) {
 		desc      string
 		name, typ string
 		wantErr   string
+		timesOut  bool // the outcome is the timeout; others come with a reply
 	}{
 		{desc: "NOERROR with an answer passes", name: "www.example", typ: "A"},
 		{desc: "default type is A and a trailing dot is fine", name: "www.example."},
 		{desc: "NOERROR without answers passes", name: "www.example", typ: "aaaa"},
 		{desc: "NXDOMAIN fails", name: "missing.example", wantErr: "NameError"},
 		{desc: "SERVFAIL fails", name: "broken.example", wantErr: "ServerFailure"},
-		{desc: "a response with another ID is ignored", name: "wrongid.example", wantErr: "no matching DNS response"},
+		{desc: "a response with another ID is ignored", name: "wrongid.example", wantErr: "no matching DNS response", timesOut: true},
 		{desc: "the matching response after a stray one passes", name: "late.example"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			r := probeOnce(t, dnsSpec(tc.name, tc.typ), target)
+			spec := dnsSpec(tc.name, tc.typ)
+			if !tc.timesOut {
+				spec.Timeout = replyTimeout
+			}
+			r := probeOnce(t, spec, target)
 			if tc.wantErr == "" {
 				wantPass(t, r)
 			} else {
@@ -121,7 +126,9 @@ func TestDNSCheck(t *testing.T) {
 	}
 	t.Run("server sees the configured question", func(t *testing.T) {
 		before := len(srv.questions())
-		probeOnce(t, dnsSpec("www.example", "AAAA"), target)
+		spec := dnsSpec("www.example", "AAAA")
+		spec.Timeout = replyTimeout
+		probeOnce(t, spec, target)
 		qs := srv.questions()[before:]
 		if len(qs) != 1 || qs[0].Name.String() != "www.example." || qs[0].Type != dnsmessage.TypeAAAA || qs[0].Class != dnsmessage.ClassINET {
 			t.Errorf("server saw %v, want one www.example. AAAA IN", qs)

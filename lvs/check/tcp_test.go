@@ -73,10 +73,19 @@ func fullBacklogListener(t *testing.T) Target {
 	}
 	t.Cleanup(func() { l.Close() })
 	target := targetOf(t, l.Addr())
-	// Fill the queue: connects that complete without being accepted.
+	// Fill the queue: connects that complete without being accepted. The
+	// first must complete (a slow one would leave the queue empty); a later
+	// one that takes 200ms was dropped by the full queue.
 	for i := 0; i < 4; i++ {
-		c, err := net.DialTimeout("tcp", target.String(), 200*time.Millisecond)
+		timeout := 200 * time.Millisecond
+		if i == 0 {
+			timeout = 5 * time.Second
+		}
+		c, err := net.DialTimeout("tcp", target.String(), timeout)
 		if err != nil {
+			if i == 0 {
+				t.Fatalf("connect to the listener to fill its queue: %v", err)
+			}
 			break // queue full: this one already hangs
 		}
 		t.Cleanup(func() { c.Close() })

@@ -50,9 +50,16 @@ func (s *udpServer) payloads() []string {
 	return append([]string(nil), s.got...)
 }
 
+// udpSpec is a check with a short timeout, for outcomes that take it:
+// silence. A check whose outcome is a reply gets replyTimeout instead.
 func udpSpec(u model.UDPCheck) *model.CheckSpec {
 	return &model.CheckSpec{Type: "udp", Timeout: 300 * time.Millisecond, UDP: &u}
 }
+
+// replyTimeout is the timeout of a check decided by a reply from the
+// test's server: the check returns as soon as the reply comes, and a
+// loaded machine may be slow to schedule the server's goroutine.
+const replyTimeout = 5 * time.Second
 
 func TestUDPCheck(t *testing.T) {
 	echo := newUDPServer(t, "PONG ready")
@@ -81,7 +88,11 @@ func TestUDPCheck(t *testing.T) {
 			} else {
 				target = closedUDPPort(t)
 			}
-			r := probeOnce(t, udpSpec(tc.check), target)
+			spec := udpSpec(tc.check)
+			if tc.server == echo {
+				spec.Timeout = replyTimeout
+			}
+			r := probeOnce(t, spec, target)
 			if tc.wantErr == "" {
 				wantPass(t, r)
 			} else {
@@ -91,14 +102,16 @@ func TestUDPCheck(t *testing.T) {
 	}
 	t.Run("server receives the payload", func(t *testing.T) {
 		s := newUDPServer(t, "ok")
-		wantPass(t, probeOnce(t, udpSpec(model.UDPCheck{Payload: "hello backend", RequireReply: true}), targetOf(t, s.conn.LocalAddr())))
+		spec := udpSpec(model.UDPCheck{Payload: "hello backend", RequireReply: true})
+		spec.Timeout = replyTimeout
+		wantPass(t, probeOnce(t, spec, targetOf(t, s.conn.LocalAddr())))
 		if got := s.payloads(); len(got) != 1 || got[0] != "hello backend" {
 			t.Errorf("server got %q, want one %q", got, "hello backend")
 		}
 	})
 	t.Run("reply returns before the timeout", func(t *testing.T) {
 		spec := udpSpec(model.UDPCheck{Payload: "PING"})
-		spec.Timeout = 5 * time.Second
+		spec.Timeout = replyTimeout
 		took := elapsed(func() { wantPass(t, probeOnce(t, spec, targetOf(t, echo.conn.LocalAddr()))) })
 		if took > 2*time.Second {
 			t.Errorf("a replying server took %v to pass; the check waited for the timeout", took)
