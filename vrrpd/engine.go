@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -78,6 +79,17 @@ type connEntry struct {
 	conn   Conn
 	byVRID map[uint8]*instance
 	closed bool
+	// inHand is set while readLoop holds a packet it has read but not
+	// yet handled (it waits for Engine.mu).
+	inHand atomic.Bool
+}
+
+// advertWaiting reports whether a packet for ce has arrived but is not
+// handled yet: in the kernel's queue or in readLoop's hands. Only Conns
+// that can tell (PendingConn) are asked.
+func (ce *connEntry) advertWaiting() bool {
+	pc, ok := ce.conn.(PendingConn)
+	return ok && (ce.inHand.Load() || pc.Pending())
 }
 
 // New returns an engine that runs nothing until Apply.
@@ -333,7 +345,9 @@ func (e *Engine) readLoop(ce *connEntry) {
 	buf := make([]byte, 9000)
 	for {
 		n, meta, err := ce.conn.ReadFrom(buf)
+		ce.inHand.Store(err == nil)
 		e.mu.Lock()
+		ce.inHand.Store(false)
 		if ce.closed {
 			e.mu.Unlock()
 			return

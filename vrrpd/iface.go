@@ -66,6 +66,16 @@ type Conn interface {
 	Close() error
 }
 
+// PendingConn is a Conn that can tell whether a packet waits unread in
+// its receive queue. A backup whose Master_Down_Timer fires while an
+// advert waits reads it first: the master sent it in time, and only the
+// reader, not yet scheduled (a loaded machine), is late. Without this a
+// starved backup took over and handed back within the same millisecond.
+type PendingConn interface {
+	Conn
+	Pending() bool
+}
+
 // ConnFactory opens a Conn. src, when valid, is the address to send from
 // (unicast mode); otherwise the interface's primary address is used.
 type ConnFactory interface {

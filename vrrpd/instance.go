@@ -11,6 +11,16 @@ import (
 // stateStop is reported to stop hooks; it is never a running state.
 const stateStop model.VRRPState = "stop"
 
+// A backup whose Master_Down_Timer fires while a packet waits unread on
+// its Conn looks again after takeoverDeferral, at most
+// maxTakeoverDeferrals times in a row: the packet may be the master's
+// advert. The bound keeps other groups' traffic on a shared Conn from
+// delaying a real failover by more than a few milliseconds.
+const (
+	takeoverDeferral     = time.Millisecond
+	maxTakeoverDeferrals = 3
+)
+
 // vipMismatchLogEvery rate-limits the "VIP list differs" log per instance.
 const vipMismatchLogEvery = time.Minute
 
@@ -50,6 +60,9 @@ type instance struct {
 	lastMismatchLog time.Time
 	lastReassert    time.Time
 	hooks           *serialQueue
+	// takeoverDeferrals counts consecutive looks for a waiting advert
+	// before taking over (onTimer).
+	takeoverDeferrals int
 }
 
 func (in *instance) name() string { return in.cfg.Name }
@@ -119,6 +132,14 @@ func (in *instance) start() {
 func (in *instance) onTimer() {
 	switch in.state {
 	case model.StateBackup:
+		if in.takeoverDeferrals < maxTakeoverDeferrals && in.conn != nil && in.conn.advertWaiting() {
+			// Read what has arrived first; an advert from the master re-arms
+			// the timer from the time the kernel received it.
+			in.takeoverDeferrals++
+			in.arm(takeoverDeferral)
+			return
+		}
+		in.takeoverDeferrals = 0
 		in.becomeMaster("master down timer expired", false)
 	case model.StateMaster:
 		in.sendAdvert(in.prio)
@@ -129,6 +150,7 @@ func (in *instance) onTimer() {
 // onAdvert handles an advert that passed every policy check; age is how
 // long ago the kernel received it (timers run from then).
 func (in *instance) onAdvert(a *packet.Advert, src netip.Addr, age time.Duration) {
+	in.takeoverDeferrals = 0
 	switch in.state {
 	case model.StateBackup:
 		switch {

@@ -42,6 +42,8 @@ type node struct {
 	// wrapAddrs, when set, wraps addrs for the next start (to observe
 	// the order of calls).
 	wrapAddrs func(vrrpd.Addresses) vrrpd.Addresses
+	// wrapConns, when set, wraps the host's Conns for the next start.
+	wrapConns func(vrrpd.ConnFactory) vrrpd.ConnFactory
 	e         *vrrpd.Engine
 	// runDone receives Run's result.
 	runDone chan error
@@ -104,7 +106,11 @@ func (n *node) start(instances ...model.Instance) {
 	if n.wrapAddrs != nil {
 		addrs = n.wrapAddrs(addrs)
 	}
-	e, err := vrrpd.New(vrrpd.Config{Clock: n.l.clock, Conns: n.host, Addrs: addrs, Announcer: n.ann,
+	var conns vrrpd.ConnFactory = n.host
+	if n.wrapConns != nil {
+		conns = n.wrapConns(conns)
+	}
+	e, err := vrrpd.New(vrrpd.Config{Clock: n.l.clock, Conns: conns, Addrs: addrs, Announcer: n.ann,
 		Links: n.links, Runner: n.runner, Logger: logger, VIPs: n.record,
 		Secret: func(a *model.Auth) (string, error) { return a.SecretEnv, nil }})
 	if err != nil {

@@ -311,3 +311,25 @@ func (c *conn6) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 
 func (c *conn6) LocalAddr() netip.Addr { return c.local }
 func (c *conn6) Close() error          { return c.raw.Close() }
+
+var (
+	_ vrrpd.PendingConn = (*conn4)(nil)
+	_ vrrpd.PendingConn = (*conn6)(nil)
+)
+
+// Pending reports whether a packet waits in the socket's receive queue.
+func (c *conn4) Pending() bool { return pendingInput(c.rc) }
+
+// Pending reports whether a packet waits in the socket's receive queue.
+func (c *conn6) Pending() bool { return pendingInput(c.rc) }
+
+// pendingInput asks the kernel for the size of the next queued datagram
+// (SIOCINQ, alias FIONREAD); an error counts as nothing waiting, so the
+// engine acts on its timer as it would without asking.
+func pendingInput(rc syscall.RawConn) bool {
+	n := 0
+	err := rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return err == nil && n > 0
+}

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/test/netns"
+	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 // helperEnv selects what TestHelperProcess does when the test binary is
@@ -102,6 +104,31 @@ func runHelperMode(mode string, args []string) error {
 				stamp = fmt.Sprintf("bad-stamp(%v)", m.Received)
 			}
 			fmt.Printf("RECV %s %s %d %x %s\n", m.Src, m.Dst, m.TTL, buf[:n], stamp)
+		}
+	case "pending": // pending FAMILY: Pending before, while and after packets queue
+		c, err := ConnFactory{}.Open(netns.NodeIface, model.Family(args[0]), netip.Addr{})
+		if err != nil {
+			return err
+		}
+		pc := c.(vrrpd.PendingConn)
+		fmt.Println("READY", c.LocalAddr())
+		fmt.Printf("IDLE pending=%v\n", pc.Pending())
+		for deadline := time.Now().Add(5 * time.Second); !pc.Pending(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				return errors.New("nothing queued within 5s")
+			}
+		}
+		fmt.Println("QUEUED")
+		buf := make([]byte, 1500)
+		for reads := 1; ; reads++ {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond) // let the sender's other copies arrive
+			if !pc.Pending() {
+				fmt.Println("DRAINED after", reads, "reads")
+				return nil
+			}
 		}
 	case "announce": // announce ADDR...
 		a := NewAnnouncer()

@@ -87,6 +87,42 @@ func TestConnMulticast(t *testing.T) {
 	}
 }
 
+// TestConnPending: Pending is false on an idle socket, true once an
+// advert waits in its queue, and false again when reading emptied it
+// (the engine reads a waiting advert before a takeover).
+func TestConnPending(t *testing.T) {
+	lab := netns.New(t, 2)
+	n1, n2 := lab.Node(1), lab.Node(2)
+	for _, tc := range []struct {
+		family        model.Family
+		src, dst, vip netip.Addr
+	}{
+		{model.IPv4, n1.Addr.Addr(), packet.Group4, netip.MustParseAddr("10.99.0.100")},
+		{model.IPv6, n1.LinkLocal, packet.Group6, netip.MustParseAddr("2001:db8:99::100")},
+	} {
+		t.Run(string(tc.family), func(t *testing.T) {
+			payload := encode(t, &packet.Advert{Version: 3, VRID: 51, Priority: 150,
+				Interval: time.Second, Addrs: []netip.Addr{tc.vip}}, tc.src, tc.dst)
+			pending := startHelper(t, n2, "pending", string(tc.family))
+			if err := pending.WaitOutput("IDLE pending=false", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			send := startHelper(t, n1, "send", string(tc.family), "-", tc.dst.String(), hex.EncodeToString(payload), "3")
+			if code, err := send.Wait(10 * time.Second); err != nil || code != 0 {
+				t.Fatalf("sender: %d %v\n%s", code, err, send.Output())
+			}
+			if code, err := pending.Wait(10 * time.Second); err != nil || code != 0 {
+				t.Fatalf("pending helper: %d %v\n%s", code, err, pending.Output())
+			}
+			for _, want := range []string{"QUEUED", "DRAINED after"} {
+				if !strings.Contains(pending.Output(), want) {
+					t.Errorf("pending helper output lacks %q:\n%s", want, pending.Output())
+				}
+			}
+		})
+	}
+}
+
 // TestConnUnicast sends from a configured source to a peer address.
 func TestConnUnicast(t *testing.T) {
 	lab := netns.New(t, 2)
