@@ -15,55 +15,13 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/lvs/check/checktest"
+	"github.com/hakeeper/hakeeper/lvs/check/checktest/hungtcp"
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// hungListener returns the port of a loopback listener with backlog 0
-// whose accept queue is full: the kernel drops further SYNs, so connects
-// to it stay in SYN_SENT until the check times out.
-func hungListener(t *testing.T) uint16 {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "backlog0")
-	l, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	// Fill the queue. The first connect must complete (a slow one would
-	// leave the queue empty); one that times out after it finds it full.
-	for i := range 4 {
-		c, err := net.DialTimeout("tcp", l.Addr().String(), fillTimeout(i))
-		if err != nil {
-			if i == 0 {
-				t.Fatalf("connect to the listener to fill its queue: %v", err)
-			}
-			break
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	return netip.MustParseAddrPort(l.Addr().String()).Port()
-}
-
-// fillTimeout is how long connect i filling a listener's queue may take:
-// the first must complete, and does, however slow the machine; a later one
-// that takes 200ms is taken as dropped by a full queue.
-func fillTimeout(i int) time.Duration {
-	if i == 0 {
-		return waitLimit
-	}
-	return 200 * time.Millisecond
-}
+// hungListener returns the port of a loopback listener whose connects
+// hang (hungtcp).
+func hungListener(t *testing.T) uint16 { return hungtcp.Listener(t).Port() }
 
 // tcpStates counts the kernel's IPv4 TCP sockets in state (hex, as in
 // /proc/net/tcp: 02 SYN_SENT, 06 TIME_WAIT) with port as their local or

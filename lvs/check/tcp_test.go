@@ -2,11 +2,10 @@ package check
 
 import (
 	"net"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs/check/checktest/hungtcp"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -50,47 +49,11 @@ func TestTCPCheck(t *testing.T) {
 	})
 }
 
-// fullBacklogListener returns a listening socket with backlog 0 whose
-// accept queue is already full, so the kernel drops further SYNs and a
-// connect hangs: a server that is there but cannot take connections.
+// fullBacklogListener is a server that is there but cannot take
+// connections (hungtcp).
 func fullBacklogListener(t *testing.T) Target {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "backlog0")
-	l, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	target := targetOf(t, l.Addr())
-	// Fill the queue: connects that complete without being accepted. The
-	// first must complete (a slow one would leave the queue empty); a later
-	// one that takes 200ms was dropped by the full queue.
-	for i := 0; i < 4; i++ {
-		timeout := 200 * time.Millisecond
-		if i == 0 {
-			timeout = 5 * time.Second
-		}
-		c, err := net.DialTimeout("tcp", target.String(), timeout)
-		if err != nil {
-			if i == 0 {
-				t.Fatalf("connect to the listener to fill its queue: %v", err)
-			}
-			break // queue full: this one already hangs
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	return target
+	a := hungtcp.Listener(t)
+	return Target{Address: a.Addr(), Port: a.Port()}
 }
 
 func TestTCPCheckIPv6(t *testing.T) {
