@@ -81,15 +81,6 @@ func (l *Lab) WatchHolders(addr netip.Addr) *DualWatch {
 	return w
 }
 
-// WatchDual is WatchHolders for callers written when the watch sampled
-// the holders.
-//
-// Deprecated: interval is ignored; use WatchHolders.
-func (l *Lab) WatchDual(addr netip.Addr, interval time.Duration) *DualWatch {
-	l.t.Helper()
-	return l.WatchHolders(addr)
-}
-
 func (w *DualWatch) update(node, index int, u addrUpdate) {
 	if u.Index != index || u.Prefix.Addr() != w.addr {
 		return
