@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Validate reports every semantic problem of a decoded cluster at once,
@@ -27,13 +29,16 @@ func Validate(c *Cluster) ErrorList {
 		vipOwnerPath: map[netip.Addr]string{},
 		groupFam:     map[string]Family{},
 		groupAddr:    map[string][]netip.Addr{},
+		nodeAddr:     map[netip.Addr]string{},
 	}
+	v.names()
 	v.nodes()
 	v.trackChecks()
 	v.defaults()
 	v.spreadSets()
 	v.syncGroups()
 	v.vipGroups()
+	v.ownAddresses()
 	v.overrides()
 	v.vridConflicts()
 	v.services()
@@ -54,6 +59,7 @@ type validator struct {
 	vipOwnerPath map[netip.Addr]string // the owner's entry, so a duplicate points at that VIP
 	groupFam     map[string]Family     // family of a group's VIPs, when known
 	groupAddr    map[string][]netip.Addr
+	nodeAddr     map[netip.Addr]string // a node's address or address6 → the node
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -62,7 +68,17 @@ func (v *validator) errorf(path, format string, args ...any) {
 		// Something missing altogether (no nodes section): name the file.
 		pos = v.c.Sources.byPath[""].Pos
 	}
-	v.errs = append(v.errs, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &Error{Pos: pos, Path: printablePath(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// printablePath escapes what cannot be printed in a path (a name with a
+// control character, refused by names), so the error stays one line.
+func printablePath(path string) string {
+	if unprintable(path) < 0 {
+		return path
+	}
+	q := strconv.Quote(path)
+	return q[1 : len(q)-1]
 }
 
 // where names the place of path for "also at" messages.
@@ -96,8 +112,8 @@ var (
 )
 
 func checkIfaceName(name string) string {
-	if !ifaceNameRE.MatchString(name) || name == "." || name == ".." {
-		return fmt.Sprintf("%q is not a valid interface name (1-15 characters, no '/', ':' or spaces)", name)
+	if !ifaceNameRE.MatchString(name) || name == "." || name == ".." || unprintable(name) >= 0 {
+		return fmt.Sprintf("%q is not a valid interface name (1-15 printable characters, no '/', ':' or spaces)", name)
 	}
 	return ""
 }
@@ -137,6 +153,68 @@ func addrFamily(a netip.Addr) Family {
 	return IPv6
 }
 
+// ---- names ----
+
+// names checks the names of every keyed entry and the cluster's: they
+// appear in log lines, metrics labels, status output and notify
+// arguments, where a control character or an invisible rune would forge
+// or hide text. Node names are stricter still (nodes()).
+func (v *validator) names() {
+	if i := unprintable(v.c.Name); i >= 0 {
+		v.errorf("cluster", "cluster name %q has an unprintable character at byte %d: names appear in logs and metrics", v.c.Name, i)
+	}
+	// Unsorted: the errors are sorted at the end, and a large description
+	// has many service names to sort.
+	checkNames(v, "vipGroups", "VIP group", v.c.VIPGroups)
+	checkNames(v, "services", "service", v.c.Services)
+	checkNames(v, "checks", "check", v.c.Checks)
+	checkNames(v, "syncGroups", "sync group", v.c.SyncGroups)
+	checkNames(v, "spread", "spread set", v.c.Spread)
+}
+
+func checkNames[V any](v *validator, section, kind string, m map[string]V) {
+	for name := range m {
+		if name == "" || unprintable(name) >= 0 {
+			v.checkName(section+"."+name, kind, name)
+		}
+	}
+}
+
+func (v *validator) checkName(path, kind, name string) {
+	switch i := unprintable(name); {
+	case name == "":
+		v.errorf(path, "%s name is empty", kind)
+	case i >= 0:
+		v.errorf(path, "%s name %q has an unprintable character at byte %d: names appear in logs, metrics and notify arguments, so only printable characters are allowed", kind, name, i)
+	}
+}
+
+// unprintable returns the byte offset of the first character of s that is
+// not printable (a control character, a format or invisible rune, a space
+// other than ' ', invalid UTF-8), or -1.
+func unprintable(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i // invalid UTF-8; a written U+FFFD is printable
+			}
+			continue
+		}
+		if !unicode.IsPrint(r) {
+			return i
+		}
+	}
+	return -1
+}
+
+// printableField refuses an unprintable character in a string that ends
+// up in a log line, a file name, a request or a process's arguments.
+func (v *validator) printableField(path, s string) {
+	if i := unprintable(s); i >= 0 {
+		v.errorf(path, "%q has an unprintable character at byte %d", s, i)
+	}
+}
+
 // ---- nodes ----
 
 func (v *validator) nodes() {
@@ -144,7 +222,7 @@ func (v *validator) nodes() {
 		v.errorf("nodes", "a cluster needs at least one node")
 		return
 	}
-	addrUser := map[netip.Addr]string{}
+	addrUser := v.nodeAddr
 	for _, name := range namesOf(v.c.Nodes) {
 		p := "nodes." + name
 		n := v.c.Nodes[name]
@@ -255,8 +333,9 @@ func (v *validator) trackChecks() {
 			continue
 		}
 		v.command(p+".command", tc.Command, true)
-		v.positiveDuration(p+".interval", tc.Interval)
-		v.positiveDuration(p+".timeout", tc.Timeout)
+		v.durationFloor(p+".interval", tc.Interval, MinCheckInterval)
+		v.durationFloor(p+".timeout", tc.Timeout, MinTimeout)
+		v.printableField(p+".user", tc.User)
 		v.atLeastOne(p+".rise", tc.Rise)
 		v.atLeastOne(p+".fall", tc.Fall)
 		v.weight(p+".weight", tc.Weight)
@@ -280,12 +359,52 @@ func (v *validator) command(path string, c Command, required bool) {
 		v.errorf(path, "command is empty")
 	case c.Shell == "" && c.Argv[0] == "":
 		v.errorf(path+"[0]", "program name is empty")
+	case c.Shell == "" && relativePath(c.Argv[0]):
+		v.errorf(path+"[0]", "program %q is a relative path, but commands run in /, not beside the description: write it absolute, or as a bare name looked up in PATH", c.Argv[0])
+	case c.Shell != "":
+		// The shell resolves the first word the same way.
+		if prog := strings.Fields(c.Shell)[0]; relativePath(prog) && !strings.ContainsAny(prog, "$`'\"=~\\;|&(){}<>*?[") {
+			v.errorf(path, "program %q is a relative path, but commands run in /, not beside the description: write it absolute, or as a bare name looked up in PATH", prog)
+		}
 	}
+}
+
+// relativePath reports a program path that depends on the working
+// directory: one with a slash that does not start with one. A bare name
+// is looked up in the command's fixed PATH.
+func relativePath(prog string) bool {
+	return strings.Contains(prog, "/") && !strings.HasPrefix(prog, "/")
 }
 
 func (v *validator) positiveDuration(path string, d *Duration) {
 	if d != nil && *d <= 0 {
 		v.errorf(path, "%s must be greater than 0", d)
+	}
+}
+
+// Floors of the periodic and bounded operations. keepalived counts
+// vrrp_script intervals and timeouts in whole seconds and its checkers'
+// in microseconds with no useful floor; below these a value is a slip
+// ("1ns", "1us", "1ms" for "1s") rather than a need, and at 1ns a check
+// runs back to back and keeps a core busy.
+const (
+	// MinCheckInterval bounds health check and tracked check intervals:
+	// each run opens a connection or starts a process.
+	MinCheckInterval = 100 * time.Millisecond
+	// MinTimeout bounds check and notify timeouts: shorter ones expire
+	// before a process has started or a LAN round trip has ended on a
+	// busy host, so the check fails for no reason.
+	MinTimeout = 10 * time.Millisecond
+)
+
+// durationFloor checks a duration that must be at least floor.
+func (v *validator) durationFloor(path string, d *Duration, floor time.Duration) {
+	switch {
+	case d == nil:
+	case *d <= 0:
+		v.errorf(path, "%s must be greater than 0", d)
+	case d.D() < floor:
+		v.errorf(path, "%s is below the %s minimum", d, floor)
 	}
 }
 
@@ -309,7 +428,8 @@ func (v *validator) notify(path string, n *Notify) {
 	v.command(path+".backup", n.Backup, false)
 	v.command(path+".fault", n.Fault, false)
 	v.command(path+".stop", n.Stop, false)
-	v.positiveDuration(path+".timeout", n.Timeout)
+	v.durationFloor(path+".timeout", n.Timeout, MinTimeout)
+	v.printableField(path+".user", n.User)
 }
 
 // ---- defaults ----
@@ -319,6 +439,7 @@ func (v *validator) defaults() {
 	if d == nil {
 		return
 	}
+	v.printableField("defaults.scriptUser", d.ScriptUser)
 	if d.VRRP != nil {
 		v.vrrpSettings("defaults.vrrp", d.VRRP)
 		version := DefaultVRRPVersion
@@ -610,6 +731,21 @@ func (v *validator) vipGroups() {
 	}
 }
 
+// The most VIPs one group may have: its adverts list them all, in one
+// packet. The count field is 8 bits, and the packet must leave the node
+// unfragmented on any link. A link's MTU is not known here (nodes differ,
+// and may change it), so the limit assumes 1280 bytes, the smallest MTU an
+// IPv6 link may have (RFC 8200) and below any Ethernet or common tunnel:
+//
+//	IPv4: 20 (IP) + 8 (VRRP) + 4n (+ 8 v2 auth data) <= 1280  -> n <= 311, so 255 binds
+//	IPv6: 40 (IP) + 8 (VRRP) + 16n                    <= 1280  -> n <= 77
+//
+// More VIPs go in several groups of one sync group (docs/format.md).
+const (
+	MaxVIPsIPv4 = 255
+	MaxVIPsIPv6 = (1280 - 40 - 8) / 16
+)
+
 // vips parses a group's VIPs, records which group owns each address and
 // the group's family, and reports duplicates and mixed families.
 func (v *validator) vips(name string, g *VIPGroup) {
@@ -657,11 +793,56 @@ func (v *validator) vips(name string, g *VIPGroup) {
 				v.errorf(vp+".label", "labels exist only for IPv4 addresses")
 			case len(vip.Label) > 15:
 				v.errorf(vp+".label", "label %q is longer than 15 characters", vip.Label)
+			case unprintable(vip.Label) >= 0:
+				v.errorf(vp+".label", "label %q has an unprintable character", vip.Label)
 			case dev != "" && vip.Label != dev && !strings.HasPrefix(vip.Label, dev+":"):
 				v.errorf(vp+".label", "label %q must be %q or start with %q", vip.Label, dev, dev+":")
 			}
 		}
 	}
+	fam, limit := v.groupFam[name], MaxVIPsIPv4
+	if fam == IPv6 {
+		limit = MaxVIPsIPv6
+	}
+	if len(g.VIPs) > limit {
+		v.errorf(p+".vips", "group %q has %d VIPs, but one VRRP advert carries at most %d %s addresses: split them over several groups and put those in one sync group so they fail over together", name, len(g.VIPs), limit, fam)
+	}
+}
+
+// ownAddresses refuses a VIP that is a node's own address unless that
+// node is the group's address owner (priority 255, RFC 5798): any other
+// master would add the address while its node still has it, a duplicate
+// address on the segment. The owner is master whenever it is up, so a
+// backup takes the address over only while the owner is gone.
+func (v *validator) ownAddresses() {
+	for _, name := range namesOf(v.groupAddr) {
+		g := v.c.VIPGroups[name]
+		for _, a := range v.groupAddr[name] {
+			node, ok := v.nodeAddr[a]
+			if !ok {
+				continue
+			}
+			path := v.vipOwnerPath[a]
+			nodeAt := v.where("nodes." + node)
+			switch {
+			case !slices.Contains(v.members(name, g), node):
+				v.errorf(path, "VIP %s is the own address of node %q (at %s), which is not a member of group %q: whichever member is master would put it on the segment twice", a, node, nodeAt, name)
+			case v.explicitPriority(name, g, node) != OwnerPriority:
+				v.errorf(path, "VIP %s is the own address of node %q (at %s): another master would put it on the segment twice; give %q priority 255 in group %q to make it the address owner, or choose a free address", a, node, nodeAt, node, name)
+			}
+		}
+	}
+}
+
+// explicitPriority is a node's configured priority in a group (its
+// override, else the group's priorities), or 0 when derived from an order.
+func (v *validator) explicitPriority(group string, g *VIPGroup, node string) int {
+	if n := v.c.Nodes[node]; n != nil {
+		if o := n.Overrides[group]; o != nil && o.Priority != nil {
+			return *o.Priority
+		}
+	}
+	return g.Priorities[node]
 }
 
 // firstSet returns the first non-empty string.
@@ -925,6 +1106,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen ma
 		return key
 	}
 	var fam Family
+	var vip netip.Addr
 	switch {
 	case s.VIP != "" && s.FWMark != 0:
 		v.errorf(p, "set either vip (with port) or fwmark, not both")
@@ -936,7 +1118,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen ma
 			v.errorf(p+".vip", "%s", msg)
 			break
 		}
-		fam = addrFamily(a)
+		fam, vip = addrFamily(a), a
 		owner, ok := v.vipOwner[a]
 		if !ok {
 			v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
@@ -1018,7 +1200,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen ma
 	for i := range s.RealServers {
 		rp := indexPath{p + ".realServers", i}
 		rs := &s.RealServers[i]
-		a, ok := v.realServer(rp, rs, s, fam, fwd)
+		a, ok := v.realServer(rp, rs, s, fam, fwd, vip)
 		if !ok {
 			continue
 		}
@@ -1030,7 +1212,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen ma
 		seen[k] = i
 	}
 	if s.SorryServer != nil {
-		v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd)
+		v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd, vip)
 	}
 	return key
 }
@@ -1057,13 +1239,17 @@ func (p indexPath) String() string {
 	return p.list + "[" + strconv.Itoa(p.index) + "]"
 }
 
-func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding) (netip.Addr, bool) {
+// vip is the service's VIP, zero for a fwmark service.
+func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (netip.Addr, bool) {
 	a, msg := parseHost(rs.Address)
 	ok := msg == ""
-	if !ok {
+	switch {
+	case !ok:
 		v.errorf(ip.String()+".address", "%s", msg)
-	} else if fam != "" && addrFamily(a) != fam {
+	case fam != "" && addrFamily(a) != fam:
 		v.errorf(ip.String()+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, addrFamily(a), fam)
+	case a == vip && firstSetInt(rs.Port, s.Port) == s.Port:
+		v.errorf(ip.String()+".address", "real server %s port %d is the service's own VIP and port: IPVS would send the service's packets back to itself", a, s.Port)
 	}
 	switch {
 	case rs.Port < 0 || rs.Port > 65535:
@@ -1118,8 +1304,8 @@ func (v *validator) check(p string, c *Check) {
 	if len(types) > 1 {
 		v.errorf(p+"."+types[1], "more than one check type (%s): set exactly one", strings.Join(types, ", "))
 	}
-	v.positiveDuration(p+".interval", c.Interval)
-	v.positiveDuration(p+".timeout", c.Timeout)
+	v.durationFloor(p+".interval", c.Interval, MinCheckInterval)
+	v.durationFloor(p+".timeout", c.Timeout, MinTimeout)
 	v.atLeastOne(p+".retries", c.Retries)
 	v.atLeastOne(p+".rise", c.Rise)
 	v.atLeastOne(p+".fall", c.Fall)
@@ -1130,10 +1316,13 @@ func (v *validator) check(p string, c *Check) {
 	v.httpCheck(p+".https", c.HTTPS)
 	if e := c.Exec; e != nil {
 		v.command(p+".exec.command", e.Command, true)
+		v.printableField(p+".exec.user", e.User)
 	}
 	if d := c.DNS; d != nil {
 		if strings.TrimSpace(d.Name) == "" {
 			v.errorf(p+".dns.name", "name to query is required")
+		} else {
+			v.printableField(p+".dns.name", d.Name)
 		}
 		if d.Type != "" && !slices.Contains(DNSTypes, d.Type) {
 			v.errorf(p+".dns.type", "query type %q is not supported: want one of %s%s", d.Type, strings.Join(DNSTypes, ", "), didYouMean(d.Type, DNSTypes))
@@ -1147,7 +1336,11 @@ func (v *validator) httpCheck(p string, h *HTTPCheck) {
 	}
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
 		v.errorf(p+".path", "path %q must start with /", h.Path)
+	} else {
+		v.printableField(p+".path", h.Path)
 	}
+	v.printableField(p+".host", h.Host)
+	v.printableField(p+".sni", h.SNI)
 	for i, r := range h.Status {
 		path := fmt.Sprintf("%s.status[%d]", p, i)
 		switch {
@@ -1163,5 +1356,72 @@ func (v *validator) httpCheck(p string, h *HTTPCheck) {
 		if _, err := regexp.Compile(h.BodyRegex); err != nil {
 			v.errorf(p+".bodyRegex", "not a valid RE2 regular expression: %v", err)
 		}
+	}
+}
+
+// ---- warnings ----
+
+// Warnings reports what is valid but probably not meant, sorted by place
+// like Validate's errors. Call it on a cluster Validate accepted: it skips
+// what it cannot parse.
+func Warnings(c *Cluster) ErrorList {
+	if c == nil {
+		return nil
+	}
+	v := &validator{c: c, spreadOf: map[string]string{}}
+	for _, s := range namesOf(c.Spread) {
+		if set := c.Spread[s]; set != nil {
+			for _, g := range set.Groups {
+				v.spreadOf[g] = s
+			}
+		}
+	}
+	for _, name := range namesOf(c.VIPGroups) {
+		if g := c.VIPGroups[name]; g != nil {
+			v.vipPrefixes(name, g)
+		}
+	}
+	v.errs.Sort()
+	return v.errs
+}
+
+// vipPrefixes warns about a VIP whose prefix holds none of its group's
+// node addresses: the kernel adds a connected route for that prefix on
+// the interface, for a subnet the nodes are not on (10.9.9.9/24 on nodes
+// in 192.0.2.0/24). A host prefix (/32, /128) adds no such route; a VIP
+// on another device, or of a family no member has an address of on the
+// group's interface, has nothing to compare with.
+func (v *validator) vipPrefixes(name string, g *VIPGroup) {
+	var addrs []netip.Addr
+	var shown []string
+	for _, m := range v.members(name, g) {
+		// A node's addresses are on its own interface; a group run on
+		// another one has nothing to compare with there.
+		if n := v.c.Nodes[m]; n != nil && v.groupIface(name, g, m) == n.Interface {
+			for _, s := range []string{n.Address, n.Address6} {
+				if a, err := netip.ParseAddr(s); err == nil {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+	}
+	for i, vip := range g.VIPs {
+		pfx, msg := checkVIPAddress(vip.Address)
+		if msg != "" || pfx.IsSingleIP() || vip.Device != "" {
+			continue
+		}
+		shown = shown[:0]
+		contains := false
+		for _, a := range addrs {
+			if a.Is4() == pfx.Addr().Is4() {
+				shown = append(shown, a.String())
+				contains = contains || pfx.Contains(a)
+			}
+		}
+		if len(shown) == 0 || contains {
+			continue
+		}
+		v.errorf(fmt.Sprintf("vipGroups.%s.vips[%d]", name, i), "prefix %s of VIP %s holds none of the group's node addresses (%s): the kernel will route %s to this interface; write /%d if the address is routed to the nodes, or correct the prefix length",
+			pfx.Masked(), pfx.Addr(), strings.Join(shown, ", "), pfx.Masked(), pfx.Addr().BitLen())
 	}
 }

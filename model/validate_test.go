@@ -242,6 +242,36 @@ var invalidCases = []struct {
 		`check-exec-dns.yaml:24:13: services.http.realServers[0].check.dns.name: name to query is required`,
 		`check-exec-dns.yaml:25:13: services.http.realServers[0].check.dns.type: query type "AXFR" is not supported`,
 	}},
+
+	// Refused since issue 9: what the engine or the kernel cannot do.
+	{"VIP that is a node's own address", "v-vip-node-address.yaml", []string{
+		`v-vip-node-address.yaml:15:12: vipGroups.web.vips[0]: VIP 192.0.2.2 is the own address of node "lb2" (at v-vip-node-address.yaml:6:3): another master would put it on the segment twice; give "lb2" priority 255 in group "web" to make it the address owner, or choose a free address`,
+		`v-vip-node-address.yaml:19:12: vipGroups.api.vips[0]: VIP 192.0.2.3 is the own address of node "lb3" (at v-vip-node-address.yaml:9:3), which is not a member of group "api": whichever member is master would put it on the segment twice`,
+	}},
+	{"more VIPs than one advert carries", "v-vip-limit.yaml", []string{
+		`v-vip-limit.yaml:11:5: vipGroups.web6.vips: group "web6" has 78 VIPs, but one VRRP advert carries at most 77 ipv6 addresses: split them over several groups and put those in one sync group so they fail over together`,
+	}},
+	{"real and sorry server equal to the service", "v-realserver-loop.yaml", []string{
+		`v-realserver-loop.yaml:16:7: services.http.sorryServer.address: real server 192.0.2.10 port 80 is the service's own VIP and port: IPVS would send the service's packets back to itself`,
+		`v-realserver-loop.yaml:19:9: services.http.realServers[1].address: real server 192.0.2.10 port 80 is the service's own VIP and port`,
+	}},
+	{"intervals and timeouts below their floors", "v-durations-floor.yaml", []string{
+		`v-durations-floor.yaml:9:5: checks.nginx.interval: 1ns is below the 100ms minimum`,
+		`v-durations-floor.yaml:10:5: checks.nginx.timeout: 1µs is below the 10ms minimum`,
+		`v-durations-floor.yaml:18:7: vipGroups.web.notify.timeout: 9ms is below the 10ms minimum`,
+		`v-durations-floor.yaml:21:5: defaults.check.interval: 99ms is below the 100ms minimum`,
+		`v-durations-floor.yaml:22:5: defaults.check.timeout: 1ms is below the 10ms minimum`,
+	}},
+	{"relative program paths", "v-command-relative.yaml", []string{
+		`v-command-relative.yaml:8:5: checks.nginx.command[0]: program "./check-nginx" is a relative path, but commands run in /, not beside the description: write it absolute, or as a bare name looked up in PATH`,
+		`v-command-relative.yaml:10:5: checks.disk.command: program "scripts/check-disk" is a relative path`,
+	}},
+	{"unprintable characters in names", "v-name-unprintable.yaml", []string{
+		`v-name-unprintable.yaml:2:1: cluster: cluster name "edge\u200b" has an unprintable character at byte 4`,
+		`v-name-unprintable.yaml:8:3: checks.nginx\x1b[2K: check name "nginx\x1b[2K" has an unprintable character at byte 5: names appear in logs, metrics and notify arguments, so only printable characters are allowed`,
+		`v-name-unprintable.yaml:11:3: vipGroups.web\n: VIP group name "web\n" has an unprintable character at byte 3`,
+		`v-name-unprintable.yaml:16:3: services.http\x00: service name "http\x00" has an unprintable character at byte 4`,
+	}},
 }
 
 func TestInvalidFixtures(t *testing.T) {

@@ -19,8 +19,9 @@ func newValidateCmd() *cobra.Command {
 		Long: `Validate decodes and checks a cluster description (one YAML file, or a
 directory whose *.yaml/*.yml files are merged) and computes every node's
 desired state, so whatever would stop a node from running is reported here.
-Every problem is printed on its own line as FILE:LINE:COLUMN: FIELD: MESSAGE.
-Exit status: 0 valid, 1 invalid.`,
+Every problem is printed on its own line as FILE:LINE:COLUMN: FIELD: MESSAGE;
+what is valid but probably not meant is printed the same way after
+"warning: ". Exit status: 0 valid (with or without warnings), 1 invalid.`,
 		Example: `  hakeeper validate cluster.yaml
   hakeeper validate ./cluster/          # every *.yaml in the directory, merged`,
 		Args: cobra.ExactArgs(1),
@@ -34,6 +35,9 @@ Exit status: 0 valid, 1 invalid.`,
 				n := writeErrors(cmd.ErrOrStderr(), err)
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: invalid (%s)\n", path, plural(n, "error"))
 				return exitCodeError{exitError}
+			}
+			for _, w := range model.Warnings(c) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s, %s, %s)\n", path,
 				plural(len(c.Nodes), "node"), plural(len(c.VIPGroups), "VIP group"), plural(len(c.Services), "service"))
