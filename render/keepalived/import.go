@@ -158,6 +158,7 @@ type scriptConf struct {
 type instConf struct {
 	node     *nodeConf
 	name     string
+	where    string
 	pos      model.Pos
 	state    string
 	iface    string
@@ -175,10 +176,13 @@ type instConf struct {
 	notify   *model.Notify
 	// at records where each compared field was written.
 	at map[string]model.Pos
+	// excluded are the virtual_ipaddress_excluded blocks, read last.
+	excluded []*Stmt
 }
 
 type syncConf struct {
 	name   string
+	where  string
 	pos    model.Pos
 	groups []string
 	notify *model.Notify
@@ -355,46 +359,161 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	return nil
 }
 
-func (im *importer) readNotify(s *Stmt, nt **model.Notify, where string) (bool, error) {
-	set := func(cmd *model.Command) error {
-		if len(s.Args) == 0 {
-			return argErr(s, "missing script")
-		}
-		if *nt == nil {
-			*nt = &model.Notify{}
-		}
-		*cmd = importCommand(s.Args[0])
-		if len(s.Args) > 1 {
-			if (*nt).User != "" && (*nt).User != s.Args[1] {
-				im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
-			} else {
-				(*nt).User = s.Args[1]
-			}
-		}
-		return nil
-	}
-	switch s.Keyword {
-	case "notify_master":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Master }))
-	case "notify_backup":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Backup }))
-	case "notify_fault":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Fault }))
-	case "notify_stop":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Stop }))
-	case "notify":
-		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
-		return true, nil
-	}
-	return false, nil
+// notifyField selects the hook each notify_* keyword sets.
+var notifyField = map[string]func(*model.Notify) *model.Command{
+	"notify_master": func(n *model.Notify) *model.Command { return &n.Master },
+	"notify_backup": func(n *model.Notify) *model.Command { return &n.Backup },
+	"notify_fault":  func(n *model.Notify) *model.Command { return &n.Fault },
+	"notify_stop":   func(n *model.Notify) *model.Command { return &n.Stop },
 }
 
-// ptrNotify makes sure *nt exists and returns the field f selects.
-func ptrNotify(nt **model.Notify, f func(*model.Notify) *model.Command) *model.Command {
+// notifyKeys adds the notify keywords of vrrp_instance and
+// vrrp_sync_group to table; get gives the object's hooks and its name.
+func notifyKeys[T any](table map[string]handler[T], get func(*T) (**model.Notify, string)) map[string]handler[T] {
+	for k, field := range notifyField {
+		table[k] = func(im *importer, x *T, s *Stmt) error {
+			nt, where := get(x)
+			return im.readNotify(s, nt, field, where)
+		}
+	}
+	table["notify"] = func(im *importer, x *T, s *Stmt) error {
+		_, where := get(x)
+		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
+		return nil
+	}
+	return table
+}
+
+func (im *importer) readNotify(s *Stmt, nt **model.Notify, field func(*model.Notify) *model.Command, where string) error {
+	if len(s.Args) == 0 {
+		return argErr(s, "missing script")
+	}
 	if *nt == nil {
 		*nt = &model.Notify{}
 	}
-	return f(*nt)
+	*field(*nt) = importCommand(s.Args[0])
+	if len(s.Args) > 1 {
+		if (*nt).User != "" && (*nt).User != s.Args[1] {
+			im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
+		} else {
+			(*nt).User = s.Args[1]
+		}
+	}
+	return nil
+}
+
+// instanceKeys reads the keywords of a vrrp_instance block.
+var instanceKeys = notifyKeys(map[string]handler[instConf]{
+	// state is informational: hakeeper starts every non-owner as backup,
+	// as keepalived does; it matters only for nopreempt.
+	"state":              stringKey(func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
+	"interface":          stringKey(func(in *instConf, v string) { in.iface = v }),
+	"virtual_router_id":  intKey(func(in *instConf, v int) { in.vrid = v }),
+	"priority":           intKey(func(in *instConf, v int) { in.priority = v }),
+	"advert_int":         secondsKey(func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
+	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = ptr(false) }),
+	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = ptr(true) }),
+	"preempt_delay":      secondsKey(func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
+	"version":            intKey(func(in *instConf, v int) { in.settings.Version = &v }),
+	"vrrp_version":       intKey(func(in *instConf, v int) { in.settings.Version = &v }),
+	"garp_master_delay":  secondsKey(func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
+	"garp_master_repeat": intKey(func(in *instConf, v int) { in.garp().Repeat = &v }),
+	"garp_interval":      secondsKey(func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
+	"authentication":     func(im *importer, in *instConf, s *Stmt) error { return im.readAuth(in, s, in.where) },
+	"unicast_src_ip":     addrKey(func(in *instConf, a netip.Addr) { in.unicast = a }),
+	"unicast_peer":       (*importer).readPeers,
+	"virtual_ipaddress": func(im *importer, in *instConf, s *Stmt) error {
+		return im.readVIPs(in, s, in.where, false)
+	},
+	// Read last, so the family of the instance comes from virtual_ipaddress.
+	"virtual_ipaddress_excluded": func(_ *importer, in *instConf, s *Stmt) error {
+		in.excluded = append(in.excluded, s)
+		return nil
+	},
+	"track_script":    (*importer).readTrackScripts,
+	"track_interface": (*importer).readTrackInterfaces,
+}, func(in *instConf) (**model.Notify, string) { return &in.notify, in.where })
+
+func (in *instConf) garp() *model.GARPSettings {
+	if in.settings.GARP == nil {
+		in.settings.GARP = &model.GARPSettings{}
+	}
+	return in.settings.GARP
+}
+
+func addrKey[T any](set func(*T, netip.Addr)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := oneArg(s)
+		if err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return argErr(s, "%q is not an IP address", v)
+		}
+		set(x, a)
+		return nil
+	}
+}
+
+func (im *importer) readPeers(in *instConf, s *Stmt) error {
+	in.settings.Unicast = ptr(true)
+	for _, p := range s.Block {
+		a, err := netip.ParseAddr(p.Keyword)
+		if err != nil {
+			return fmt.Errorf("%s: unicast_peer: %q is not an IP address", p.Pos, p.Keyword)
+		}
+		if len(p.Args) > 0 {
+			im.warn(p.Pos, "%s: unicast_peer options %q are not mapped", in.where, strings.Join(p.Args, " "))
+		}
+		in.peers = append(in.peers, a)
+	}
+	return nil
+}
+
+// trackWeight reads the optional "weight N" after a tracked name; rest
+// is whatever follows it.
+func trackWeight(t *Stmt) (w *int, rest []string, err error) {
+	if len(t.Args) < 2 || t.Args[0] != "weight" {
+		return nil, t.Args, nil
+	}
+	v, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &v, t.Args[2:], nil
+}
+
+func (im *importer) readTrackScripts(in *instConf, s *Stmt) error {
+	for _, t := range s.Block {
+		w, rest, err := trackWeight(t)
+		if err != nil {
+			return err
+		}
+		if len(rest) > 0 {
+			im.warn(t.Pos, "%s: track_script %s: %q is not mapped", in.where, t.Keyword, strings.Join(rest, " "))
+		}
+		in.tracks = append(in.tracks, model.TrackCheckRef{Check: t.Keyword, Weight: w})
+	}
+	return nil
+}
+
+func (im *importer) readTrackInterfaces(in *instConf, s *Stmt) error {
+	for _, t := range s.Block {
+		w, rest, err := trackWeight(t)
+		if err != nil {
+			return err
+		}
+		ti := model.TrackInterface{Interface: t.Keyword}
+		switch {
+		case w != nil:
+			ti.Weight = *w
+		case len(rest) > 0:
+			im.warn(t.Pos, "%s: track_interface %s: %q is not mapped", in.where, t.Keyword, strings.Join(rest, " "))
+		}
+		in.trackIfs = append(in.trackIfs, ti)
+	}
+	return nil
 }
 
 func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
@@ -402,156 +521,42 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	if err != nil {
 		return err
 	}
-	where := "vrrp_instance " + name
-	in := &instConf{node: n, name: name, pos: b.Pos, at: map[string]model.Pos{}}
-	var excluded []*Stmt
+	in := &instConf{node: n, name: name, where: "vrrp_instance " + name, pos: b.Pos, at: map[string]model.Pos{}}
 	for _, s := range b.Block {
-		if ok, err := im.readNotify(s, &in.notify, where); ok {
-			if err != nil {
-				return err
-			}
-			in.at["notify"] = s.Pos
-			continue
-		}
 		in.at[s.Keyword] = s.Pos
-		switch s.Keyword {
-		case "state":
-			// Informational: hakeeper starts every non-owner as backup, as
-			// keepalived does; it matters only for nopreempt.
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			in.state = strings.ToUpper(v)
-		case "interface":
-			if in.iface, err = oneArg(s); err != nil {
-				return err
-			}
-		case "virtual_router_id":
-			if in.vrid, err = intArg(s); err != nil {
-				return err
-			}
-		case "priority":
-			if in.priority, err = intArg(s); err != nil {
-				return err
-			}
-		case "advert_int":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			in.settings.AdvertInterval = &v
-		case "nopreempt":
-			in.settings.Preempt = ptr(false)
-		case "preempt":
-			in.settings.Preempt = ptr(true)
-		case "preempt_delay":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			in.settings.PreemptDelay = &v
-		case "version", "vrrp_version":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			in.settings.Version = &v
-		case "garp_master_delay", "garp_master_repeat", "garp_interval":
-			if in.settings.GARP == nil {
-				in.settings.GARP = &model.GARPSettings{}
-			}
-			if s.Keyword == "garp_master_repeat" {
-				v, err := intArg(s)
-				if err != nil {
-					return err
-				}
-				in.settings.GARP.Repeat = &v
-				break
-			}
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			if s.Keyword == "garp_interval" {
-				in.settings.GARP.Interval = &v
-			} else {
-				in.settings.GARP.RefreshDelay = &v
-			}
-		case "authentication":
-			if err := im.readAuth(in, s, where); err != nil {
-				return err
-			}
-		case "unicast_src_ip":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return argErr(s, "%q is not an IP address", v)
-			}
-			in.unicast = a
-		case "unicast_peer":
-			in.settings.Unicast = ptr(true)
-			for _, p := range s.Block {
-				a, err := netip.ParseAddr(p.Keyword)
-				if err != nil {
-					return fmt.Errorf("%s: unicast_peer: %q is not an IP address", p.Pos, p.Keyword)
-				}
-				if len(p.Args) > 0 {
-					im.warn(p.Pos, "%s: unicast_peer options %q are not mapped", where, strings.Join(p.Args, " "))
-				}
-				in.peers = append(in.peers, a)
-			}
-		case "virtual_ipaddress":
-			if err := im.readVIPs(in, s, where, false); err != nil {
-				return err
-			}
-		case "virtual_ipaddress_excluded":
-			excluded = append(excluded, s)
-		case "track_script":
-			for _, t := range s.Block {
-				ref := model.TrackCheckRef{Check: t.Keyword}
-				if len(t.Args) >= 2 && t.Args[0] == "weight" {
-					w, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
-					if err != nil {
-						return err
-					}
-					ref.Weight = &w
-					if len(t.Args) > 2 {
-						im.warn(t.Pos, "%s: track_script %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args[2:], " "))
-					}
-				} else if len(t.Args) > 0 {
-					im.warn(t.Pos, "%s: track_script %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args, " "))
-				}
-				in.tracks = append(in.tracks, ref)
-			}
-		case "track_interface":
-			for _, t := range s.Block {
-				ti := model.TrackInterface{Interface: t.Keyword}
-				if len(t.Args) >= 2 && t.Args[0] == "weight" {
-					w, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
-					if err != nil {
-						return err
-					}
-					ti.Weight = w
-				} else if len(t.Args) > 0 {
-					im.warn(t.Pos, "%s: track_interface %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args, " "))
-				}
-				in.trackIfs = append(in.trackIfs, ti)
-			}
-		case "virtual_routes", "virtual_rules", "use_vmac", "vmac_xmit_base", "dont_track_primary", "mcast_src_ip", "lvs_sync_daemon_interface", "smtp_alert", "strict_mode", "accept", "no_accept", "garp_master_refresh", "garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat", "debug", "notify_priority_changes":
-			im.unmapped(s, where)
-		default:
-			im.unmapped(s, where)
+		if _, ok := notifyField[s.Keyword]; ok {
+			in.at["notify"] = s.Pos
 		}
 	}
+	if err := readBlock(im, in, b.Block, instanceKeys, in.where); err != nil {
+		return err
+	}
+	if err := im.checkInstance(in); err != nil {
+		return err
+	}
+	for _, s := range in.excluded {
+		if err := im.readVIPs(in, s, in.where, true); err != nil {
+			return err
+		}
+	}
+	if len(in.vips) == 0 {
+		return fmt.Errorf("%s: %s has no virtual_ipaddress", b.Pos, in.where)
+	}
+	if in.unicast.IsValid() && len(in.peers) == 0 {
+		im.warn(in.at["unicast_src_ip"], "%s: unicast_src_ip without unicast_peer: keepalived still sends multicast; imported as multicast", in.where)
+	}
+	n.instances = append(n.instances, in)
+	return nil
+}
+
+// checkInstance applies keepalived's defaults and its rules for
+// combinations it ignores.
+func (im *importer) checkInstance(in *instConf) error {
 	if in.iface == "" {
-		return fmt.Errorf("%s: %s has no interface", b.Pos, where)
+		return fmt.Errorf("%s: %s has no interface", in.pos, in.where)
 	}
 	if in.vrid == 0 {
-		return fmt.Errorf("%s: %s has no virtual_router_id", b.Pos, where)
+		return fmt.Errorf("%s: %s has no virtual_router_id", in.pos, in.where)
 	}
 	if in.priority == 0 {
 		in.priority = 100 // keepalived's default priority
@@ -559,30 +564,18 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	// keepalived ignores nopreempt on an instance that starts as MASTER,
 	// and preempt_delay together with nopreempt.
 	if in.state == "MASTER" && in.settings.PreemptDelay != nil && (in.settings.Preempt == nil || *in.settings.Preempt) {
-		im.warn(in.at["preempt_delay"], "%s: preempt_delay with state MASTER: keepalived ignores the delay (dropped)", where)
+		im.warn(in.at["preempt_delay"], "%s: preempt_delay with state MASTER: keepalived ignores the delay (dropped)", in.where)
 		in.settings.PreemptDelay = nil
 	}
 	if p := in.settings.Preempt; p != nil && !*p {
 		if in.state == "MASTER" {
-			im.warn(in.at["nopreempt"], "%s: nopreempt with state MASTER: keepalived ignores nopreempt (and preempt_delay), so preemption stays on", where)
+			im.warn(in.at["nopreempt"], "%s: nopreempt with state MASTER: keepalived ignores nopreempt (and preempt_delay), so preemption stays on", in.where)
 			in.settings.Preempt, in.settings.PreemptDelay = nil, nil
 		} else if in.settings.PreemptDelay != nil {
-			im.warn(in.at["preempt_delay"], "%s: preempt_delay with nopreempt: keepalived ignores the delay (dropped)", where)
+			im.warn(in.at["preempt_delay"], "%s: preempt_delay with nopreempt: keepalived ignores the delay (dropped)", in.where)
 			in.settings.PreemptDelay = nil
 		}
 	}
-	for _, s := range excluded {
-		if err := im.readVIPs(in, s, where, true); err != nil {
-			return err
-		}
-	}
-	if len(in.vips) == 0 {
-		return fmt.Errorf("%s: %s has no virtual_ipaddress", b.Pos, where)
-	}
-	if in.unicast.IsValid() && len(in.peers) == 0 {
-		im.warn(in.at["unicast_src_ip"], "%s: unicast_src_ip without unicast_peer: keepalived still sends multicast; imported as multicast", where)
-	}
-	n.instances = append(n.instances, in)
 	return nil
 }
 
@@ -675,29 +668,25 @@ func parseVIP(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// syncKeys reads the keywords of a vrrp_sync_group block.
+var syncKeys = notifyKeys(map[string]handler[syncConf]{
+	"group": func(_ *importer, sc *syncConf, s *Stmt) error {
+		for _, g := range s.Block {
+			sc.groups = append(sc.groups, g.Keyword)
+			sc.groups = append(sc.groups, g.Args...)
+		}
+		return nil
+	},
+}, func(sc *syncConf) (**model.Notify, string) { return &sc.notify, sc.where })
+
 func (im *importer) readSync(n *nodeConf, b *Stmt) error {
 	name, err := oneArg(b)
 	if err != nil {
 		return err
 	}
-	where := "vrrp_sync_group " + name
-	sc := &syncConf{name: name, pos: b.Pos}
-	for _, s := range b.Block {
-		if ok, err := im.readNotify(s, &sc.notify, where); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		switch s.Keyword {
-		case "group":
-			for _, g := range s.Block {
-				sc.groups = append(sc.groups, g.Keyword)
-				sc.groups = append(sc.groups, g.Args...)
-			}
-		default:
-			im.unmapped(s, where)
-		}
+	sc := &syncConf{name: name, where: "vrrp_sync_group " + name, pos: b.Pos}
+	if err := readBlock(im, sc, b.Block, syncKeys, sc.where); err != nil {
+		return err
 	}
 	n.syncs = append(n.syncs, sc)
 	return nil
