@@ -130,6 +130,17 @@ func checkUsable(a netip.Addr, s string) string {
 	return ""
 }
 
+// parseDest parses a real or sorry server address: unlike other
+// addresses it may be loopback, because IPVS delivers to addresses of
+// the director itself (a maintenance page on 127.0.0.1).
+func parseDest(s string) (netip.Addr, string) {
+	a, msg := parseHost(s)
+	if msg != "" && a.IsLoopback() && a.Zone() == "" && !a.Is4In6() {
+		return a, ""
+	}
+	return a, msg
+}
+
 func addrFamily(a netip.Addr) Family {
 	if a.Is4() {
 		return IPv4
@@ -1058,7 +1069,7 @@ func (p indexPath) String() string {
 }
 
 func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding) (netip.Addr, bool) {
-	a, msg := parseHost(rs.Address)
+	a, msg := parseDest(rs.Address)
 	ok := msg == ""
 	if !ok {
 		v.errorf(ip.String()+".address", "%s", msg)

@@ -26,11 +26,29 @@ type checkTiming struct {
 var timingKeys = map[string]handler[timed]{
 	"delay_loop":         secondsKey(func(t *timed, v model.Duration) { t.delayLoop = &v }),
 	"connect_timeout":    secondsKey(func(t *timed, v model.Duration) { t.connectTimeout = &v }),
-	"retry":              intKey(func(t *timed, v int) { t.retry = &v }),
-	"nb_get_retry":       intKey(func(t *timed, v int) { t.retry = &v }),
+	"retry":              intKey(func(t *timed, v int) { t.retry, t.retryFrom1x = &v, false }),
+	"nb_get_retry":       (*importer).ignoredRetry,
 	"virtualhost":        stringKey(func(t *timed, v string) { t.virtualhost = v }),
 	"delay_before_retry": retryDelayKey,
 	"warmup":             retryDelayKey,
+}
+
+// ignoredRetry reads nb_get_retry outside HTTP_GET and SSL_GET, where
+// keepalived 2.x ignores it as an unknown keyword (1.x read it only in
+// those two). The file's intent is kept, but the keepalived being
+// replaced did not retry that often. retry wins over it.
+func (im *importer) ignoredRetry(t *timed, s *Stmt) error {
+	v, err := intArg(s)
+	if err != nil {
+		return err
+	}
+	if t.retry != nil && !t.retryFrom1x {
+		im.warn(s.Pos, "%s: nb_get_retry is ignored, as keepalived 2.x does here (unknown keyword; retry is set)", t.where)
+		return nil
+	}
+	im.warn(s.Pos, "%s: nb_get_retry %d is ignored by keepalived 2.x here (unknown keyword; only HTTP_GET and SSL_GET read it), so the keepalived being replaced did not retry %d times; imported as retries: %d, as the file intends (drop it to keep keepalived's behaviour)", t.where, v, v, v)
+	t.retry, t.retryFrom1x = &v, true
+	return nil
 }
 
 func retryDelayKey(im *importer, t *timed, s *Stmt) error {
@@ -42,6 +60,8 @@ func retryDelayKey(im *importer, t *timed, s *Stmt) error {
 type timed struct {
 	checkTiming
 	where string
+	// retryFrom1x: retry was set by an ignored nb_get_retry.
+	retryFrom1x bool
 }
 
 func (t checkTiming) over(parent checkTiming) checkTiming {
@@ -66,9 +86,11 @@ type vsRead struct {
 	vc       *vsConf
 	svc      *model.Service
 	drainAll bool
-	// Real servers are read after the block: their checks inherit the
-	// service's timing, wherever in the block it is set.
+	// Real and sorry servers are read after the block: their ports
+	// depend on the forwarding and their checks inherit the service's
+	// timing, wherever in the block these are set.
 	rsStmts []*Stmt
+	sorry   *Stmt
 }
 
 // serviceKeys reads the keywords of a virtual_server block.
@@ -100,9 +122,8 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 	}),
 	"quorum": intKey(func(v *vsRead, n int) { v.svc.Quorum = &n }),
 	"sorry_server": func(_ *importer, v *vsRead, s *Stmt) error {
-		rs, err := realServerAddr(s, v.svc)
-		v.svc.SorryServer = rs
-		return err
+		v.sorry = s
+		return nil
 	},
 	"inhibit_on_failure": boolKey(func(v *vsRead, b bool) { v.drainAll = b }),
 	"alpha":              boolKey(func(v *vsRead, b bool) { v.svc.StartDown = &b }),
@@ -192,6 +213,13 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 		return err
 	}
 	im.serviceKey(v, b)
+	if v.sorry != nil {
+		rs, _, err := im.destination(v.sorry, svc, v.where+" sorry_server")
+		if err != nil {
+			return err
+		}
+		svc.SorryServer = rs
+	}
 	timing := v.checkTiming.over(checkTiming{delayLoop: ptr(model.Duration(kaDelayLoop)), connectTimeout: ptr(model.Duration(kaConnectTimeout))})
 	var checks []*model.Check
 	drained := 0
@@ -310,13 +338,43 @@ func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
 	return rs, nil
 }
 
+// destination reads the address and port of a real or sorry server and
+// applies keepalived's port rules: IPVS cannot change the port with DR
+// or tunnel forwarding, so keepalived clears the port of a fwmark
+// service's server and resets any other server's port to the service's,
+// with a warning. checkPort is the port as written when it was changed:
+// keepalived's checker still connects to it.
+func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *model.RealServer, checkPort int, err error) {
+	rs, err = realServerAddr(s, svc)
+	if err != nil {
+		return nil, 0, err
+	}
+	fwd := cmp.Or(svc.Forwarding, model.DefaultForwarding)
+	switch {
+	case fwd == model.NAT || rs.Port == 0:
+	case svc.FWMark != 0:
+		im.warn(s.Pos, "%s: port %d cleared, as keepalived does: %s forwarding of a fwmark service cannot change the port", where, rs.Port, fwd)
+		checkPort, rs.Port = rs.Port, 0
+	default:
+		im.warn(s.Pos, "%s: port %d reset to the service port %d, as keepalived does: %s forwarding cannot change the port", where, rs.Port, svc.Port, fwd)
+		checkPort, rs.Port = rs.Port, 0
+	}
+	if a := netip.MustParseAddr(rs.Address); fwd == model.NAT && a.IsLoopback() {
+		im.warn(s.Pos, "%s: IPVS drops packets from other hosts that NAT forwarding would send to loopback address %s (as it did under keepalived): only the director itself reaches this server; an address of the director that is not loopback works", where, a)
+	}
+	return rs, checkPort, nil
+}
+
 // rsRead is a real_server block being read.
 type rsRead struct {
 	timed
 	rs     *model.RealServer
 	parent checkTiming
-	drain  bool
-	check  *model.Check
+	// checkPort is the port a check without connect_port connects to
+	// when it is not the server's (see destination).
+	checkPort int
+	drain     bool
+	check     *model.Check
 }
 
 var checkerKinds = []string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK"}
@@ -341,16 +399,17 @@ func (im *importer) readCheckerStmt(r *rsRead, s *Stmt) error {
 		return nil
 	}
 	var err error
-	r.check, err = im.readChecker(s, r.rs, r.checkTiming.over(r.parent), r.where)
+	r.check, err = im.readChecker(s, r.rs, r.checkPort, r.checkTiming.over(r.parent), r.where)
 	return err
 }
 
 func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*model.RealServer, *model.Check, bool, error) {
-	rs, err := realServerAddr(b, svc)
+	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
+	rs, checkPort, err := im.destination(b, svc, where)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	r := &rsRead{timed: timed{where: vsWhere + " real_server " + strings.Join(b.Args, " ")}, rs: rs, parent: parent}
+	r := &rsRead{timed: timed{where: where}, rs: rs, parent: parent, checkPort: checkPort}
 	if err := readBlock(im, r, b.Block, realServerKeys, r.where); err != nil {
 		return nil, nil, false, err
 	}
@@ -370,6 +429,14 @@ type checkRead struct {
 // returns errNotHere for a keyword of another kind of checker.
 var checkerKeys = withKeys(map[string]handler[checkRead]{
 	"connect_port": intKey(func(k *checkRead, v int) { k.c.Port = v }),
+	// keepalived 2.x still reads this 1.x keyword in HTTP_GET and SSL_GET
+	// (as retry, with a deprecation warning).
+	"nb_get_retry": func(im *importer, k *checkRead, s *Stmt) error {
+		if k.http == nil {
+			return im.ignoredRetry(&k.timed, s)
+		}
+		return timingKeys["retry"](im, &k.timed, s)
+	},
 	"url": func(im *importer, k *checkRead, s *Stmt) error {
 		if k.http == nil {
 			return errNotHere
@@ -454,7 +521,7 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 	return k
 }
 
-func (im *importer) readChecker(b *Stmt, rs *model.RealServer, parent checkTiming, rsWhere string) (*model.Check, error) {
+func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, parent checkTiming, rsWhere string) (*model.Check, error) {
 	k := im.newChecker(b, rsWhere+" "+b.Keyword)
 	if err := readBlock(im, k, b.Block, checkerKeys, k.where); err != nil {
 		return nil, err
@@ -470,6 +537,9 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, parent checkTimin
 	c.Interval = t.delayLoop
 	c.Timeout = t.connectTimeout
 	im.checkRetries(b, c, t, k.where)
+	if c.Port == 0 {
+		c.Port = checkPort
+	}
 	if c.Port == rs.Port && c.Port != 0 {
 		c.Port = 0
 	}

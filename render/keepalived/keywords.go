@@ -94,9 +94,12 @@ func flagKey[T any](set func(*T)) handler[T] {
 
 // withKeys returns table with the entries of more added, each reaching
 // its own object through part (the check timing of a real server).
+// table's own entries win.
 func withKeys[T, P any](table map[string]handler[T], more map[string]handler[P], part func(*T) *P) map[string]handler[T] {
 	for k, h := range more {
-		table[k] = func(im *importer, x *T, s *Stmt) error { return h(im, part(x), s) }
+		if table[k] == nil {
+			table[k] = func(im *importer, x *T, s *Stmt) error { return h(im, part(x), s) }
+		}
 	}
 	return table
 }
