@@ -170,6 +170,7 @@ type instConf struct {
 	auth     *model.Auth
 	vips     []model.VIP
 	unicast  netip.Addr
+	mcastSrc netip.Addr
 	peers    []netip.Addr
 	tracks   []model.TrackCheckRef
 	trackIfs []model.TrackInterface
@@ -421,6 +422,7 @@ var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	"garp_interval":      secondsKey(func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
 	"authentication":     func(im *importer, in *instConf, s *Stmt) error { return im.readAuth(in, s, in.where) },
 	"unicast_src_ip":     addrKey(func(in *instConf, a netip.Addr) { in.unicast = a }),
+	"mcast_src_ip":       addrKey(func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
 	"unicast_peer":       (*importer).readPeers,
 	"virtual_ipaddress": func(im *importer, in *instConf, s *Stmt) error {
 		return im.readVIPs(in, s, in.where, false)
@@ -690,4 +692,18 @@ func (im *importer) readSync(n *nodeConf, b *Stmt) error {
 	}
 	n.syncs = append(n.syncs, sc)
 	return nil
+}
+
+// srcAddr is the address the instance sends adverts from when its
+// keepalived.conf states it (keepalived reads unicast_src_ip and
+// mcast_src_ip as that one setting), and the keyword that states it. An
+// IPv6 link-local source says nothing about the node's address6.
+func (in *instConf) srcAddr() (netip.Addr, string) {
+	if in.unicast.IsValid() {
+		return in.unicast, "unicast_src_ip"
+	}
+	if in.mcastSrc.IsValid() && !in.mcastSrc.IsLinkLocalUnicast() {
+		return in.mcastSrc, "mcast_src_ip"
+	}
+	return netip.Addr{}, ""
 }
