@@ -72,13 +72,19 @@ const (
 // cluster description. Parse errors and missing facts (a node address)
 // are errors; everything else that does not map is a warning.
 func Import(srcs []Source, opts Options) (*Result, error) {
+	return importWith(srcs, opts, ParseFile)
+}
+
+// importWith imports the files parse reads (the fuzz tests read them
+// from memory).
+func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, error)) (*Result, error) {
 	im := &importer{opts: opts}
 	if im.opts.SecretDir == "" {
 		im.opts.SecretDir = defaultSecretDir
 	}
 	var errs []string
 	for _, src := range srcs {
-		stmts, err := ParseFile(src.Path)
+		stmts, err := parse(src.Path)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
