@@ -141,6 +141,7 @@ func (im *importer) unmapped(s *Stmt, where string) {
 // nodeConf is what one node's keepalived.conf says, before merging.
 type nodeConf struct {
 	name, path string
+	routerID   string
 
 	version      *int
 	versionPos   model.Pos
@@ -213,31 +214,22 @@ func nodeName(s string) string {
 	return strings.Trim(s, "-")
 }
 
+// topKeys reads the top-level blocks of keepalived.conf.
+var topKeys = map[string]handler[nodeConf]{
+	"global_defs":     (*importer).readGlobal,
+	"vrrp_script":     (*importer).readScript,
+	"vrrp_instance":   (*importer).readInstance,
+	"vrrp_sync_group": (*importer).readSync,
+	"virtual_server":  (*importer).readService,
+}
+
 func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 	n := &nodeConf{name: src.Node, path: src.Path}
-	routerID := ""
-	for _, s := range stmts {
-		var err error
-		switch s.Keyword {
-		case "global_defs":
-			err = im.readGlobal(n, s, &routerID)
-		case "vrrp_script":
-			err = im.readScript(n, s)
-		case "vrrp_instance":
-			err = im.readInstance(n, s)
-		case "vrrp_sync_group":
-			err = im.readSync(n, s)
-		case "virtual_server":
-			err = im.readService(n, s)
-		default:
-			im.unmapped(s, "top level")
-		}
-		if err != nil {
-			return nil, err
-		}
+	if err := readBlock(im, n, stmts, topKeys, "top level"); err != nil {
+		return nil, err
 	}
 	if n.name == "" {
-		n.name = nodeName(routerID)
+		n.name = nodeName(n.routerID)
 	}
 	if n.name == "" {
 		base := filepath.Base(src.Path)
@@ -249,59 +241,72 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 	return n, nil
 }
 
-func (im *importer) readGlobal(n *nodeConf, g *Stmt, routerID *string) error {
-	for _, s := range g.Block {
-		switch s.Keyword {
-		case "router_id":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			*routerID = v
-		case "vrrp_version":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			n.version, n.versionPos = &v, s.Pos
-		case "vrrp_garp_master_repeat":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			n.garp.Repeat, n.garpPos = &v, s.Pos
-		case "vrrp_garp_master_delay":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			n.garp.RefreshDelay, n.garpPos = &v, s.Pos
-		case "vrrp_garp_interval":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			n.garp.Interval, n.garpPos = &v, s.Pos
-		case "script_user":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			n.scriptUser, n.scriptUserAt = v, s.Pos
-			if len(s.Args) > 1 {
-				im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
-			}
-		case "enable_script_security":
-			// hakeeper always refuses scripts writable by others; nothing to map.
-		case "vrrp_strict":
-			im.warn(s.Pos, "global_defs: vrrp_strict is not mapped: hakeeper always follows RFC 5798/3768 on the wire but does not add keepalived's iptables rules")
-		case "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert", "smtp_helo_name":
-			im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
-		default:
-			im.unmapped(s, "global_defs")
+// globalKeys reads the keywords of global_defs.
+var globalKeys = map[string]handler[nodeConf]{
+	"router_id":               stringKey(func(n *nodeConf, v string) { n.routerID = v }),
+	"vrrp_version":            atPos(intKey(func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
+	"vrrp_garp_master_repeat": atPos(intKey(func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
+	"vrrp_garp_master_delay":  atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
+	"vrrp_garp_interval":      atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
+	"script_user": func(im *importer, n *nodeConf, s *Stmt) error {
+		v, err := oneArg(s)
+		if err != nil {
+			return err
 		}
-	}
+		n.scriptUser, n.scriptUserAt = v, s.Pos
+		if len(s.Args) > 1 {
+			im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
+		}
+		return nil
+	},
+	// hakeeper always refuses scripts writable by others; nothing to map.
+	"enable_script_security": func(*importer, *nodeConf, *Stmt) error { return nil },
+	"vrrp_strict": func(im *importer, _ *nodeConf, s *Stmt) error {
+		im.warn(s.Pos, "global_defs: vrrp_strict is not mapped: hakeeper always follows RFC 5798/3768 on the wire but does not add keepalived's iptables rules")
+		return nil
+	},
+	"notification_email":      mailKey,
+	"notification_email_from": mailKey,
+	"smtp_server":             mailKey,
+	"smtp_connect_timeout":    mailKey,
+	"smtp_alert":              mailKey,
+	"smtp_helo_name":          mailKey,
+}
+
+func garpAt(n *nodeConf, p model.Pos) { n.garpPos = p }
+
+func mailKey(im *importer, _ *nodeConf, s *Stmt) error {
+	im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
 	return nil
+}
+
+func (im *importer) readGlobal(n *nodeConf, g *Stmt) error {
+	return readBlock(im, n, g.Block, globalKeys, "global_defs")
+}
+
+// scriptKeys reads the keywords of a vrrp_script block.
+var scriptKeys = map[string]handler[scriptConf]{
+	"script": func(_ *importer, sc *scriptConf, s *Stmt) error {
+		var err error
+		sc.check.Command, err = scriptArg(s)
+		return err
+	},
+	"interval": secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
+	"timeout":  secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
+	"rise":     intKey(func(sc *scriptConf, v int) { sc.check.Rise = &v }),
+	"fall":     intKey(func(sc *scriptConf, v int) { sc.check.Fall = &v }),
+	"weight": func(im *importer, sc *scriptConf, s *Stmt) error {
+		v, err := intArg(s)
+		if err != nil {
+			return err
+		}
+		sc.check.Weight = v
+		if len(s.Args) > 1 {
+			im.warn(s.Pos, "vrrp_script %s: weight %q is not mapped (only plain weights)", sc.name, strings.Join(s.Args[1:], " "))
+		}
+		return nil
+	},
+	"user": stringKey(func(sc *scriptConf, v string) { sc.check.User = v }),
 }
 
 func (im *importer) readScript(n *nodeConf, b *Stmt) error {
@@ -312,52 +317,8 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	sc := &scriptConf{name: name, pos: b.Pos}
 	interval := model.Duration(kaScriptInterval)
 	sc.check.Interval = &interval
-	for _, s := range b.Block {
-		switch s.Keyword {
-		case "script":
-			if sc.check.Command, err = scriptArg(s); err != nil {
-				return err
-			}
-		case "interval":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.Interval = &v
-		case "timeout":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.Timeout = &v
-		case "rise", "fall":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			if s.Keyword == "rise" {
-				sc.check.Rise = &v
-			} else {
-				sc.check.Fall = &v
-			}
-		case "weight":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.Weight = v
-			if len(s.Args) > 1 {
-				im.warn(s.Pos, "vrrp_script %s: weight %q is not mapped (only plain weights)", name, strings.Join(s.Args[1:], " "))
-			}
-		case "user":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.User = v
-		default:
-			im.unmapped(s, "vrrp_script "+name)
-		}
+	if err := readBlock(im, sc, b.Block, scriptKeys, "vrrp_script "+name); err != nil {
+		return err
 	}
 	if sc.check.Command.IsZero() {
 		return fmt.Errorf("%s: vrrp_script %s has no script", b.Pos, name)

@@ -570,42 +570,41 @@ func (im *importer) checkRetries(b *Stmt, c *model.Check, t checkTiming, where s
 	}
 }
 
-func (im *importer) readURL(b *Stmt, h *model.HTTPCheck, where string) error {
-	for _, s := range b.Block {
-		switch s.Keyword {
-		case "path":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			if v != model.DefaultHTTPPath {
-				h.Path = v
-			}
-		case "status_code":
-			for _, a := range s.Args {
-				r, err := model.ParseStatusRange(a)
-				if err != nil || r.First > r.Last {
-					return argErr(s, "%q is not a status code or range", a)
-				}
-				h.Status = append(h.Status, r)
-			}
-		case "virtualhost":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			h.Host = v
-		case "regex":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			h.BodyRegex = v
-		case "digest":
-			im.warn(s.Pos, "%s url: digest (MD5 of the body) is not mapped: use body or bodyRegex", where)
-		default:
-			im.unmapped(s, where+" url")
+// urlRead is an url block of HTTP_GET or SSL_GET being read.
+type urlRead struct {
+	h     *model.HTTPCheck
+	where string
+}
+
+// urlKeys reads the keywords of an url block.
+var urlKeys = map[string]handler[urlRead]{
+	"path": stringKey(func(u *urlRead, v string) {
+		if v != model.DefaultHTTPPath {
+			u.h.Path = v
 		}
+	}),
+	"status_code": func(_ *importer, u *urlRead, s *Stmt) error {
+		for _, a := range s.Args {
+			r, err := model.ParseStatusRange(a)
+			if err != nil || r.First > r.Last {
+				return argErr(s, "%q is not a status code or range", a)
+			}
+			u.h.Status = append(u.h.Status, r)
+		}
+		return nil
+	},
+	"virtualhost": stringKey(func(u *urlRead, v string) { u.h.Host = v }),
+	"regex":       stringKey(func(u *urlRead, v string) { u.h.BodyRegex = v }),
+	"digest": func(im *importer, u *urlRead, s *Stmt) error {
+		im.warn(s.Pos, "%s: digest (MD5 of the body) is not mapped: use body or bodyRegex", u.where)
+		return nil
+	},
+}
+
+func (im *importer) readURL(b *Stmt, h *model.HTTPCheck, where string) error {
+	u := &urlRead{h: h, where: where + " url"}
+	if err := readBlock(im, u, b.Block, urlKeys, u.where); err != nil {
+		return err
 	}
 	h.Status = h.Status.Normalize()
 	if len(h.Status) == 0 {

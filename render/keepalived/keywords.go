@@ -92,6 +92,17 @@ func flagKey[T any](set func(*T)) handler[T] {
 	}
 }
 
+// atPos also records where the keyword was, with at.
+func atPos[T any](h handler[T], at func(*T, model.Pos)) handler[T] {
+	return func(im *importer, x *T, s *Stmt) error {
+		if err := h(im, x, s); err != nil {
+			return err
+		}
+		at(x, s.Pos)
+		return nil
+	}
+}
+
 // withKeys returns table with the entries of more added, each reaching
 // its own object through part (the check timing of a real server).
 // table's own entries win.
