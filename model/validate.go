@@ -146,6 +146,17 @@ func checkUsable(a netip.Addr, s string) string {
 	return ""
 }
 
+// parseDest parses a real or sorry server address: unlike other
+// addresses it may be loopback, because IPVS delivers to addresses of
+// the director itself (a maintenance page on 127.0.0.1).
+func parseDest(s string) (netip.Addr, string) {
+	a, msg := parseHost(s)
+	if msg != "" && a.IsLoopback() && a.Zone() == "" && !a.Is4In6() {
+		return a, ""
+	}
+	return a, msg
+}
+
 func addrFamily(a netip.Addr) Family {
 	if a.Is4() {
 		return IPv4
@@ -1241,7 +1252,7 @@ func (p indexPath) String() string {
 
 // vip is the service's VIP, zero for a fwmark service.
 func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (netip.Addr, bool) {
-	a, msg := parseHost(rs.Address)
+	a, msg := parseDest(rs.Address)
 	ok := msg == ""
 	switch {
 	case !ok:

@@ -35,7 +35,30 @@ func TestImportCommand(t *testing.T) {
 			desc:       "missing node address is an error naming the node and the flag",
 			args:       []string{"import", kaCorpus + "two-node/lb1.conf"},
 			wantCode:   1,
-			wantStderr: []string{"node lb1: address unknown", "--address lb1="},
+			wantStderr: []string{"node lb1: address unknown: no vrrp_instance has unicast_src_ip or mcast_src_ip", "--address lb1="},
+		},
+		{
+			desc:    "multicast nodes take their address from mcast_src_ip",
+			args:    []string{"import", kaCorpus + "mcast-src/lb1.conf", kaCorpus + "mcast-src/lb2.conf"},
+			wantOut: []string{"lb1:\n    address: 192.0.2.1", "lb2:\n    address: 192.0.2.2"},
+		},
+		{
+			desc:       "ports keepalived clears for DR are cleared with a warning naming file:line",
+			args:       []string{"import", kaCorpus + "fwmark-dr-port/lb1.conf", kaCorpus + "fwmark-dr-port/lb2.conf"},
+			wantOut:    []string{"fwmark-7:", "realServers:\n      - address: 198.51.100.11\n      - address: 198.51.100.12\n"},
+			wantStderr: []string{"warning: " + kaCorpus + "fwmark-dr-port/lb1.conf:30: virtual_server fwmark 7 real_server 198.51.100.11 80: port 80 cleared, as keepalived does"},
+		},
+		{
+			desc:       "a loopback sorry server is imported",
+			args:       []string{"import", kaCorpus + "sorry-loopback/lb1.conf", kaCorpus + "sorry-loopback/lb2.conf"},
+			wantOut:    []string{"sorryServer:\n      address: 127.0.0.1\n"},
+			wantStderr: []string{"warning: " + kaCorpus + "sorry-loopback/lb1.conf:39: virtual_server 192.0.2.100 8080 sorry_server: IPVS drops packets from other hosts"},
+		},
+		{
+			desc:       "nb_get_retry where keepalived 2.x ignores it: imported, with a warning",
+			args:       []string{"import", kaCorpus + "nb-get-retry/lb1.conf", kaCorpus + "nb-get-retry/lb2.conf"},
+			wantOut:    []string{"retries: 3"},
+			wantStderr: []string{"warning: " + kaCorpus + "nb-get-retry/lb1.conf:30: virtual_server 192.0.2.100 80 real_server 198.51.100.11 80 TCP_CHECK: nb_get_retry 3 is ignored by keepalived 2.x here", "did not retry 3 times"},
 		},
 		{
 			desc:       "parse errors name file and line",

@@ -72,13 +72,19 @@ const (
 // cluster description. Parse errors and missing facts (a node address)
 // are errors; everything else that does not map is a warning.
 func Import(srcs []Source, opts Options) (*Result, error) {
+	return importWith(srcs, opts, ParseFile)
+}
+
+// importWith imports the files parse reads (the fuzz tests read them
+// from memory).
+func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, error)) (*Result, error) {
 	im := &importer{opts: opts}
 	if im.opts.SecretDir == "" {
 		im.opts.SecretDir = defaultSecretDir
 	}
 	var errs []string
 	for _, src := range srcs {
-		stmts, err := ParseFile(src.Path)
+		stmts, err := parse(src.Path)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -135,6 +141,7 @@ func (im *importer) unmapped(s *Stmt, where string) {
 // nodeConf is what one node's keepalived.conf says, before merging.
 type nodeConf struct {
 	name, path string
+	routerID   string
 
 	version      *int
 	versionPos   model.Pos
@@ -158,6 +165,7 @@ type scriptConf struct {
 type instConf struct {
 	node     *nodeConf
 	name     string
+	where    string
 	pos      model.Pos
 	state    string
 	iface    string
@@ -169,16 +177,20 @@ type instConf struct {
 	auth     *model.Auth
 	vips     []model.VIP
 	unicast  netip.Addr
+	mcastSrc netip.Addr
 	peers    []netip.Addr
 	tracks   []model.TrackCheckRef
 	trackIfs []model.TrackInterface
 	notify   *model.Notify
 	// at records where each compared field was written.
 	at map[string]model.Pos
+	// excluded are the virtual_ipaddress_excluded blocks, read last.
+	excluded []*Stmt
 }
 
 type syncConf struct {
 	name   string
+	where  string
 	pos    model.Pos
 	groups []string
 	notify *model.Notify
@@ -202,31 +214,22 @@ func nodeName(s string) string {
 	return strings.Trim(s, "-")
 }
 
+// topKeys reads the top-level blocks of keepalived.conf.
+var topKeys = map[string]handler[nodeConf]{
+	"global_defs":     (*importer).readGlobal,
+	"vrrp_script":     (*importer).readScript,
+	"vrrp_instance":   (*importer).readInstance,
+	"vrrp_sync_group": (*importer).readSync,
+	"virtual_server":  (*importer).readService,
+}
+
 func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 	n := &nodeConf{name: src.Node, path: src.Path}
-	routerID := ""
-	for _, s := range stmts {
-		var err error
-		switch s.Keyword {
-		case "global_defs":
-			err = im.readGlobal(n, s, &routerID)
-		case "vrrp_script":
-			err = im.readScript(n, s)
-		case "vrrp_instance":
-			err = im.readInstance(n, s)
-		case "vrrp_sync_group":
-			err = im.readSync(n, s)
-		case "virtual_server":
-			err = im.readService(n, s)
-		default:
-			im.unmapped(s, "top level")
-		}
-		if err != nil {
-			return nil, err
-		}
+	if err := readBlock(im, n, stmts, topKeys, "top level"); err != nil {
+		return nil, err
 	}
 	if n.name == "" {
-		n.name = nodeName(routerID)
+		n.name = nodeName(n.routerID)
 	}
 	if n.name == "" {
 		base := filepath.Base(src.Path)
@@ -238,59 +241,72 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 	return n, nil
 }
 
-func (im *importer) readGlobal(n *nodeConf, g *Stmt, routerID *string) error {
-	for _, s := range g.Block {
-		switch s.Keyword {
-		case "router_id":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			*routerID = v
-		case "vrrp_version":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			n.version, n.versionPos = &v, s.Pos
-		case "vrrp_garp_master_repeat":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			n.garp.Repeat, n.garpPos = &v, s.Pos
-		case "vrrp_garp_master_delay":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			n.garp.RefreshDelay, n.garpPos = &v, s.Pos
-		case "vrrp_garp_interval":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			n.garp.Interval, n.garpPos = &v, s.Pos
-		case "script_user":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			n.scriptUser, n.scriptUserAt = v, s.Pos
-			if len(s.Args) > 1 {
-				im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
-			}
-		case "enable_script_security":
-			// hakeeper always refuses scripts writable by others; nothing to map.
-		case "vrrp_strict":
-			im.warn(s.Pos, "global_defs: vrrp_strict is not mapped: hakeeper always follows RFC 5798/3768 on the wire but does not add keepalived's iptables rules")
-		case "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert", "smtp_helo_name":
-			im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
-		default:
-			im.unmapped(s, "global_defs")
+// globalKeys reads the keywords of global_defs.
+var globalKeys = map[string]handler[nodeConf]{
+	"router_id":               stringKey(func(n *nodeConf, v string) { n.routerID = v }),
+	"vrrp_version":            atPos(intKey(func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
+	"vrrp_garp_master_repeat": atPos(intKey(func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
+	"vrrp_garp_master_delay":  atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
+	"vrrp_garp_interval":      atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
+	"script_user": func(im *importer, n *nodeConf, s *Stmt) error {
+		v, err := oneArg(s)
+		if err != nil {
+			return err
 		}
-	}
+		n.scriptUser, n.scriptUserAt = v, s.Pos
+		if len(s.Args) > 1 {
+			im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
+		}
+		return nil
+	},
+	// hakeeper always refuses scripts writable by others; nothing to map.
+	"enable_script_security": func(*importer, *nodeConf, *Stmt) error { return nil },
+	"vrrp_strict": func(im *importer, _ *nodeConf, s *Stmt) error {
+		im.warn(s.Pos, "global_defs: vrrp_strict is not mapped: hakeeper always follows RFC 5798/3768 on the wire but does not add keepalived's iptables rules")
+		return nil
+	},
+	"notification_email":      mailKey,
+	"notification_email_from": mailKey,
+	"smtp_server":             mailKey,
+	"smtp_connect_timeout":    mailKey,
+	"smtp_alert":              mailKey,
+	"smtp_helo_name":          mailKey,
+}
+
+func garpAt(n *nodeConf, p model.Pos) { n.garpPos = p }
+
+func mailKey(im *importer, _ *nodeConf, s *Stmt) error {
+	im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
 	return nil
+}
+
+func (im *importer) readGlobal(n *nodeConf, g *Stmt) error {
+	return readBlock(im, n, g.Block, globalKeys, "global_defs")
+}
+
+// scriptKeys reads the keywords of a vrrp_script block.
+var scriptKeys = map[string]handler[scriptConf]{
+	"script": func(_ *importer, sc *scriptConf, s *Stmt) error {
+		var err error
+		sc.check.Command, err = scriptArg(s)
+		return err
+	},
+	"interval": secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
+	"timeout":  secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
+	"rise":     intKey(func(sc *scriptConf, v int) { sc.check.Rise = &v }),
+	"fall":     intKey(func(sc *scriptConf, v int) { sc.check.Fall = &v }),
+	"weight": func(im *importer, sc *scriptConf, s *Stmt) error {
+		v, err := intArg(s)
+		if err != nil {
+			return err
+		}
+		sc.check.Weight = v
+		if len(s.Args) > 1 {
+			im.warn(s.Pos, "vrrp_script %s: weight %q is not mapped (only plain weights)", sc.name, strings.Join(s.Args[1:], " "))
+		}
+		return nil
+	},
+	"user": stringKey(func(sc *scriptConf, v string) { sc.check.User = v }),
 }
 
 func (im *importer) readScript(n *nodeConf, b *Stmt) error {
@@ -301,52 +317,8 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	sc := &scriptConf{name: name, pos: b.Pos}
 	interval := model.Duration(kaScriptInterval)
 	sc.check.Interval = &interval
-	for _, s := range b.Block {
-		switch s.Keyword {
-		case "script":
-			if sc.check.Command, err = scriptArg(s); err != nil {
-				return err
-			}
-		case "interval":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.Interval = &v
-		case "timeout":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.Timeout = &v
-		case "rise", "fall":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			if s.Keyword == "rise" {
-				sc.check.Rise = &v
-			} else {
-				sc.check.Fall = &v
-			}
-		case "weight":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.Weight = v
-			if len(s.Args) > 1 {
-				im.warn(s.Pos, "vrrp_script %s: weight %q is not mapped (only plain weights)", name, strings.Join(s.Args[1:], " "))
-			}
-		case "user":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			sc.check.User = v
-		default:
-			im.unmapped(s, "vrrp_script "+name)
-		}
+	if err := readBlock(im, sc, b.Block, scriptKeys, "vrrp_script "+name); err != nil {
+		return err
 	}
 	if sc.check.Command.IsZero() {
 		return fmt.Errorf("%s: vrrp_script %s has no script", b.Pos, name)
@@ -355,46 +327,162 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	return nil
 }
 
-func (im *importer) readNotify(s *Stmt, nt **model.Notify, where string) (bool, error) {
-	set := func(cmd *model.Command) error {
-		if len(s.Args) == 0 {
-			return argErr(s, "missing script")
-		}
-		if *nt == nil {
-			*nt = &model.Notify{}
-		}
-		*cmd = importCommand(s.Args[0])
-		if len(s.Args) > 1 {
-			if (*nt).User != "" && (*nt).User != s.Args[1] {
-				im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
-			} else {
-				(*nt).User = s.Args[1]
-			}
-		}
-		return nil
-	}
-	switch s.Keyword {
-	case "notify_master":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Master }))
-	case "notify_backup":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Backup }))
-	case "notify_fault":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Fault }))
-	case "notify_stop":
-		return true, set(ptrNotify(nt, func(n *model.Notify) *model.Command { return &n.Stop }))
-	case "notify":
-		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
-		return true, nil
-	}
-	return false, nil
+// notifyField selects the hook each notify_* keyword sets.
+var notifyField = map[string]func(*model.Notify) *model.Command{
+	"notify_master": func(n *model.Notify) *model.Command { return &n.Master },
+	"notify_backup": func(n *model.Notify) *model.Command { return &n.Backup },
+	"notify_fault":  func(n *model.Notify) *model.Command { return &n.Fault },
+	"notify_stop":   func(n *model.Notify) *model.Command { return &n.Stop },
 }
 
-// ptrNotify makes sure *nt exists and returns the field f selects.
-func ptrNotify(nt **model.Notify, f func(*model.Notify) *model.Command) *model.Command {
+// notifyKeys adds the notify keywords of vrrp_instance and
+// vrrp_sync_group to table; get gives the object's hooks and its name.
+func notifyKeys[T any](table map[string]handler[T], get func(*T) (**model.Notify, string)) map[string]handler[T] {
+	for k, field := range notifyField {
+		table[k] = func(im *importer, x *T, s *Stmt) error {
+			nt, where := get(x)
+			return im.readNotify(s, nt, field, where)
+		}
+	}
+	table["notify"] = func(im *importer, x *T, s *Stmt) error {
+		_, where := get(x)
+		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
+		return nil
+	}
+	return table
+}
+
+func (im *importer) readNotify(s *Stmt, nt **model.Notify, field func(*model.Notify) *model.Command, where string) error {
+	if len(s.Args) == 0 {
+		return argErr(s, "missing script")
+	}
 	if *nt == nil {
 		*nt = &model.Notify{}
 	}
-	return f(*nt)
+	*field(*nt) = importCommand(s.Args[0])
+	if len(s.Args) > 1 {
+		if (*nt).User != "" && (*nt).User != s.Args[1] {
+			im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
+		} else {
+			(*nt).User = s.Args[1]
+		}
+	}
+	return nil
+}
+
+// instanceKeys reads the keywords of a vrrp_instance block.
+var instanceKeys = notifyKeys(map[string]handler[instConf]{
+	// state is informational: hakeeper starts every non-owner as backup,
+	// as keepalived does; it matters only for nopreempt.
+	"state":              stringKey(func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
+	"interface":          stringKey(func(in *instConf, v string) { in.iface = v }),
+	"virtual_router_id":  intKey(func(in *instConf, v int) { in.vrid = v }),
+	"priority":           intKey(func(in *instConf, v int) { in.priority = v }),
+	"advert_int":         secondsKey(func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
+	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = ptr(false) }),
+	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = ptr(true) }),
+	"preempt_delay":      secondsKey(func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
+	"version":            intKey(func(in *instConf, v int) { in.settings.Version = &v }),
+	"vrrp_version":       intKey(func(in *instConf, v int) { in.settings.Version = &v }),
+	"garp_master_delay":  secondsKey(func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
+	"garp_master_repeat": intKey(func(in *instConf, v int) { in.garp().Repeat = &v }),
+	"garp_interval":      secondsKey(func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
+	"authentication":     func(im *importer, in *instConf, s *Stmt) error { return im.readAuth(in, s, in.where) },
+	"unicast_src_ip":     addrKey(func(in *instConf, a netip.Addr) { in.unicast = a }),
+	"mcast_src_ip":       addrKey(func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
+	"unicast_peer":       (*importer).readPeers,
+	"virtual_ipaddress": func(im *importer, in *instConf, s *Stmt) error {
+		return im.readVIPs(in, s, in.where, false)
+	},
+	// Read last, so the family of the instance comes from virtual_ipaddress.
+	"virtual_ipaddress_excluded": func(_ *importer, in *instConf, s *Stmt) error {
+		in.excluded = append(in.excluded, s)
+		return nil
+	},
+	"track_script":    (*importer).readTrackScripts,
+	"track_interface": (*importer).readTrackInterfaces,
+}, func(in *instConf) (**model.Notify, string) { return &in.notify, in.where })
+
+func (in *instConf) garp() *model.GARPSettings {
+	if in.settings.GARP == nil {
+		in.settings.GARP = &model.GARPSettings{}
+	}
+	return in.settings.GARP
+}
+
+func addrKey[T any](set func(*T, netip.Addr)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := oneArg(s)
+		if err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return argErr(s, "%q is not an IP address", v)
+		}
+		set(x, a)
+		return nil
+	}
+}
+
+func (im *importer) readPeers(in *instConf, s *Stmt) error {
+	in.settings.Unicast = ptr(true)
+	for _, p := range s.Block {
+		a, err := netip.ParseAddr(p.Keyword)
+		if err != nil {
+			return fmt.Errorf("%s: unicast_peer: %q is not an IP address", p.Pos, p.Keyword)
+		}
+		if len(p.Args) > 0 {
+			im.warn(p.Pos, "%s: unicast_peer options %q are not mapped", in.where, strings.Join(p.Args, " "))
+		}
+		in.peers = append(in.peers, a)
+	}
+	return nil
+}
+
+// trackWeight reads the optional "weight N" after a tracked name; rest
+// is whatever follows it.
+func trackWeight(t *Stmt) (w *int, rest []string, err error) {
+	if len(t.Args) < 2 || t.Args[0] != "weight" {
+		return nil, t.Args, nil
+	}
+	v, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &v, t.Args[2:], nil
+}
+
+func (im *importer) readTrackScripts(in *instConf, s *Stmt) error {
+	for _, t := range s.Block {
+		w, rest, err := trackWeight(t)
+		if err != nil {
+			return err
+		}
+		if len(rest) > 0 {
+			im.warn(t.Pos, "%s: track_script %s: %q is not mapped", in.where, t.Keyword, strings.Join(rest, " "))
+		}
+		in.tracks = append(in.tracks, model.TrackCheckRef{Check: t.Keyword, Weight: w})
+	}
+	return nil
+}
+
+func (im *importer) readTrackInterfaces(in *instConf, s *Stmt) error {
+	for _, t := range s.Block {
+		w, rest, err := trackWeight(t)
+		if err != nil {
+			return err
+		}
+		ti := model.TrackInterface{Interface: t.Keyword}
+		switch {
+		case w != nil:
+			ti.Weight = *w
+		case len(rest) > 0:
+			im.warn(t.Pos, "%s: track_interface %s: %q is not mapped", in.where, t.Keyword, strings.Join(rest, " "))
+		}
+		in.trackIfs = append(in.trackIfs, ti)
+	}
+	return nil
 }
 
 func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
@@ -402,156 +490,42 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	if err != nil {
 		return err
 	}
-	where := "vrrp_instance " + name
-	in := &instConf{node: n, name: name, pos: b.Pos, at: map[string]model.Pos{}}
-	var excluded []*Stmt
+	in := &instConf{node: n, name: name, where: "vrrp_instance " + name, pos: b.Pos, at: map[string]model.Pos{}}
 	for _, s := range b.Block {
-		if ok, err := im.readNotify(s, &in.notify, where); ok {
-			if err != nil {
-				return err
-			}
-			in.at["notify"] = s.Pos
-			continue
-		}
 		in.at[s.Keyword] = s.Pos
-		switch s.Keyword {
-		case "state":
-			// Informational: hakeeper starts every non-owner as backup, as
-			// keepalived does; it matters only for nopreempt.
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			in.state = strings.ToUpper(v)
-		case "interface":
-			if in.iface, err = oneArg(s); err != nil {
-				return err
-			}
-		case "virtual_router_id":
-			if in.vrid, err = intArg(s); err != nil {
-				return err
-			}
-		case "priority":
-			if in.priority, err = intArg(s); err != nil {
-				return err
-			}
-		case "advert_int":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			in.settings.AdvertInterval = &v
-		case "nopreempt":
-			in.settings.Preempt = ptr(false)
-		case "preempt":
-			in.settings.Preempt = ptr(true)
-		case "preempt_delay":
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			in.settings.PreemptDelay = &v
-		case "version", "vrrp_version":
-			v, err := intArg(s)
-			if err != nil {
-				return err
-			}
-			in.settings.Version = &v
-		case "garp_master_delay", "garp_master_repeat", "garp_interval":
-			if in.settings.GARP == nil {
-				in.settings.GARP = &model.GARPSettings{}
-			}
-			if s.Keyword == "garp_master_repeat" {
-				v, err := intArg(s)
-				if err != nil {
-					return err
-				}
-				in.settings.GARP.Repeat = &v
-				break
-			}
-			v, err := secondsArg(s)
-			if err != nil {
-				return err
-			}
-			if s.Keyword == "garp_interval" {
-				in.settings.GARP.Interval = &v
-			} else {
-				in.settings.GARP.RefreshDelay = &v
-			}
-		case "authentication":
-			if err := im.readAuth(in, s, where); err != nil {
-				return err
-			}
-		case "unicast_src_ip":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return argErr(s, "%q is not an IP address", v)
-			}
-			in.unicast = a
-		case "unicast_peer":
-			in.settings.Unicast = ptr(true)
-			for _, p := range s.Block {
-				a, err := netip.ParseAddr(p.Keyword)
-				if err != nil {
-					return fmt.Errorf("%s: unicast_peer: %q is not an IP address", p.Pos, p.Keyword)
-				}
-				if len(p.Args) > 0 {
-					im.warn(p.Pos, "%s: unicast_peer options %q are not mapped", where, strings.Join(p.Args, " "))
-				}
-				in.peers = append(in.peers, a)
-			}
-		case "virtual_ipaddress":
-			if err := im.readVIPs(in, s, where, false); err != nil {
-				return err
-			}
-		case "virtual_ipaddress_excluded":
-			excluded = append(excluded, s)
-		case "track_script":
-			for _, t := range s.Block {
-				ref := model.TrackCheckRef{Check: t.Keyword}
-				if len(t.Args) >= 2 && t.Args[0] == "weight" {
-					w, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
-					if err != nil {
-						return err
-					}
-					ref.Weight = &w
-					if len(t.Args) > 2 {
-						im.warn(t.Pos, "%s: track_script %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args[2:], " "))
-					}
-				} else if len(t.Args) > 0 {
-					im.warn(t.Pos, "%s: track_script %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args, " "))
-				}
-				in.tracks = append(in.tracks, ref)
-			}
-		case "track_interface":
-			for _, t := range s.Block {
-				ti := model.TrackInterface{Interface: t.Keyword}
-				if len(t.Args) >= 2 && t.Args[0] == "weight" {
-					w, err := intArg(&Stmt{Pos: t.Pos, Keyword: "weight", Args: t.Args[1:]})
-					if err != nil {
-						return err
-					}
-					ti.Weight = w
-				} else if len(t.Args) > 0 {
-					im.warn(t.Pos, "%s: track_interface %s: %q is not mapped", where, t.Keyword, strings.Join(t.Args, " "))
-				}
-				in.trackIfs = append(in.trackIfs, ti)
-			}
-		case "virtual_routes", "virtual_rules", "use_vmac", "vmac_xmit_base", "dont_track_primary", "mcast_src_ip", "lvs_sync_daemon_interface", "smtp_alert", "strict_mode", "accept", "no_accept", "garp_master_refresh", "garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat", "debug", "notify_priority_changes":
-			im.unmapped(s, where)
-		default:
-			im.unmapped(s, where)
+		if _, ok := notifyField[s.Keyword]; ok {
+			in.at["notify"] = s.Pos
 		}
 	}
+	if err := readBlock(im, in, b.Block, instanceKeys, in.where); err != nil {
+		return err
+	}
+	if err := im.checkInstance(in); err != nil {
+		return err
+	}
+	for _, s := range in.excluded {
+		if err := im.readVIPs(in, s, in.where, true); err != nil {
+			return err
+		}
+	}
+	if len(in.vips) == 0 {
+		return fmt.Errorf("%s: %s has no virtual_ipaddress", b.Pos, in.where)
+	}
+	if in.unicast.IsValid() && len(in.peers) == 0 {
+		im.warn(in.at["unicast_src_ip"], "%s: unicast_src_ip without unicast_peer: keepalived still sends multicast; imported as multicast", in.where)
+	}
+	n.instances = append(n.instances, in)
+	return nil
+}
+
+// checkInstance applies keepalived's defaults and its rules for
+// combinations it ignores.
+func (im *importer) checkInstance(in *instConf) error {
 	if in.iface == "" {
-		return fmt.Errorf("%s: %s has no interface", b.Pos, where)
+		return fmt.Errorf("%s: %s has no interface", in.pos, in.where)
 	}
 	if in.vrid == 0 {
-		return fmt.Errorf("%s: %s has no virtual_router_id", b.Pos, where)
+		return fmt.Errorf("%s: %s has no virtual_router_id", in.pos, in.where)
 	}
 	if in.priority == 0 {
 		in.priority = 100 // keepalived's default priority
@@ -559,30 +533,18 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	// keepalived ignores nopreempt on an instance that starts as MASTER,
 	// and preempt_delay together with nopreempt.
 	if in.state == "MASTER" && in.settings.PreemptDelay != nil && (in.settings.Preempt == nil || *in.settings.Preempt) {
-		im.warn(in.at["preempt_delay"], "%s: preempt_delay with state MASTER: keepalived ignores the delay (dropped)", where)
+		im.warn(in.at["preempt_delay"], "%s: preempt_delay with state MASTER: keepalived ignores the delay (dropped)", in.where)
 		in.settings.PreemptDelay = nil
 	}
 	if p := in.settings.Preempt; p != nil && !*p {
 		if in.state == "MASTER" {
-			im.warn(in.at["nopreempt"], "%s: nopreempt with state MASTER: keepalived ignores nopreempt (and preempt_delay), so preemption stays on", where)
+			im.warn(in.at["nopreempt"], "%s: nopreempt with state MASTER: keepalived ignores nopreempt (and preempt_delay), so preemption stays on", in.where)
 			in.settings.Preempt, in.settings.PreemptDelay = nil, nil
 		} else if in.settings.PreemptDelay != nil {
-			im.warn(in.at["preempt_delay"], "%s: preempt_delay with nopreempt: keepalived ignores the delay (dropped)", where)
+			im.warn(in.at["preempt_delay"], "%s: preempt_delay with nopreempt: keepalived ignores the delay (dropped)", in.where)
 			in.settings.PreemptDelay = nil
 		}
 	}
-	for _, s := range excluded {
-		if err := im.readVIPs(in, s, where, true); err != nil {
-			return err
-		}
-	}
-	if len(in.vips) == 0 {
-		return fmt.Errorf("%s: %s has no virtual_ipaddress", b.Pos, where)
-	}
-	if in.unicast.IsValid() && len(in.peers) == 0 {
-		im.warn(in.at["unicast_src_ip"], "%s: unicast_src_ip without unicast_peer: keepalived still sends multicast; imported as multicast", where)
-	}
-	n.instances = append(n.instances, in)
 	return nil
 }
 
@@ -675,30 +637,40 @@ func parseVIP(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// syncKeys reads the keywords of a vrrp_sync_group block.
+var syncKeys = notifyKeys(map[string]handler[syncConf]{
+	"group": func(_ *importer, sc *syncConf, s *Stmt) error {
+		for _, g := range s.Block {
+			sc.groups = append(sc.groups, g.Keyword)
+			sc.groups = append(sc.groups, g.Args...)
+		}
+		return nil
+	},
+}, func(sc *syncConf) (**model.Notify, string) { return &sc.notify, sc.where })
+
 func (im *importer) readSync(n *nodeConf, b *Stmt) error {
 	name, err := oneArg(b)
 	if err != nil {
 		return err
 	}
-	where := "vrrp_sync_group " + name
-	sc := &syncConf{name: name, pos: b.Pos}
-	for _, s := range b.Block {
-		if ok, err := im.readNotify(s, &sc.notify, where); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		switch s.Keyword {
-		case "group":
-			for _, g := range s.Block {
-				sc.groups = append(sc.groups, g.Keyword)
-				sc.groups = append(sc.groups, g.Args...)
-			}
-		default:
-			im.unmapped(s, where)
-		}
+	sc := &syncConf{name: name, where: "vrrp_sync_group " + name, pos: b.Pos}
+	if err := readBlock(im, sc, b.Block, syncKeys, sc.where); err != nil {
+		return err
 	}
 	n.syncs = append(n.syncs, sc)
 	return nil
+}
+
+// srcAddr is the address the instance sends adverts from when its
+// keepalived.conf states it (keepalived reads unicast_src_ip and
+// mcast_src_ip as that one setting), and the keyword that states it. An
+// IPv6 link-local source says nothing about the node's address6.
+func (in *instConf) srcAddr() (netip.Addr, string) {
+	if in.unicast.IsValid() {
+		return in.unicast, "unicast_src_ip"
+	}
+	if in.mcastSrc.IsValid() && !in.mcastSrc.IsLinkLocalUnicast() {
+		return in.mcastSrc, "mcast_src_ip"
+	}
+	return netip.Addr{}, ""
 }

@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -20,30 +21,47 @@ type checkTiming struct {
 	virtualhost               string
 }
 
-// readTiming consumes a timing keyword, reporting whether it was one.
-func (im *importer) readTiming(s *Stmt, t *checkTiming, where string) (bool, error) {
-	switch s.Keyword {
-	case "delay_loop":
-		v, err := secondsArg(s)
-		t.delayLoop = &v
-		return true, err
-	case "connect_timeout":
-		v, err := secondsArg(s)
-		t.connectTimeout = &v
-		return true, err
-	case "retry", "nb_get_retry":
-		v, err := intArg(s)
-		t.retry = &v
-		return true, err
-	case "virtualhost":
-		v, err := oneArg(s)
-		t.virtualhost = v
-		return true, err
-	case "delay_before_retry", "warmup":
-		im.warn(s.Pos, "%s: %s is not mapped (hakeeper retries at once, within the interval)", where, s.Keyword)
-		return true, nil
+// timingKeys are the check timing keywords virtual_server, real_server
+// and checker blocks share; the innermost setting wins.
+var timingKeys = map[string]handler[timed]{
+	"delay_loop":         secondsKey(func(t *timed, v model.Duration) { t.delayLoop = &v }),
+	"connect_timeout":    secondsKey(func(t *timed, v model.Duration) { t.connectTimeout = &v }),
+	"retry":              intKey(func(t *timed, v int) { t.retry, t.retryFrom1x = &v, false }),
+	"nb_get_retry":       (*importer).ignoredRetry,
+	"virtualhost":        stringKey(func(t *timed, v string) { t.virtualhost = v }),
+	"delay_before_retry": retryDelayKey,
+	"warmup":             retryDelayKey,
+}
+
+// ignoredRetry reads nb_get_retry outside HTTP_GET and SSL_GET, where
+// keepalived 2.x ignores it as an unknown keyword (1.x read it only in
+// those two). The file's intent is kept, but the keepalived being
+// replaced did not retry that often. retry wins over it.
+func (im *importer) ignoredRetry(t *timed, s *Stmt) error {
+	v, err := intArg(s)
+	if err != nil {
+		return err
 	}
-	return false, nil
+	if t.retry != nil && !t.retryFrom1x {
+		im.warn(s.Pos, "%s: nb_get_retry is ignored, as keepalived 2.x does here (unknown keyword; retry is set)", t.where)
+		return nil
+	}
+	im.warn(s.Pos, "%s: nb_get_retry %d is ignored by keepalived 2.x here (unknown keyword; only HTTP_GET and SSL_GET read it), so the keepalived being replaced did not retry %d times; imported as retries: %d, as the file intends (drop it to keep keepalived's behaviour)", t.where, v, v, v)
+	t.retry, t.retryFrom1x = &v, true
+	return nil
+}
+
+func retryDelayKey(im *importer, t *timed, s *Stmt) error {
+	im.warn(s.Pos, "%s: %s is not mapped (hakeeper retries at once, within the interval)", t.where, s.Keyword)
+	return nil
+}
+
+// timed is a block's own check timing and the block's name for warnings.
+type timed struct {
+	checkTiming
+	where string
+	// retryFrom1x: retry was set by an ignored nb_get_retry.
+	retryFrom1x bool
 }
 
 func (t checkTiming) over(parent checkTiming) checkTiming {
@@ -62,145 +80,151 @@ func (t checkTiming) over(parent checkTiming) checkTiming {
 	return t
 }
 
-func (im *importer) readService(n *nodeConf, b *Stmt) error {
-	if len(b.Args) < 1 {
-		return argErr(b, "missing address and port, or fwmark")
+// vsRead is a virtual_server block being read.
+type vsRead struct {
+	timed
+	vc       *vsConf
+	svc      *model.Service
+	drainAll bool
+	// Real and sorry servers are read after the block: their ports
+	// depend on the forwarding and their checks inherit the service's
+	// timing, wherever in the block these are set.
+	rsStmts []*Stmt
+	sorry   *Stmt
+}
+
+// serviceKeys reads the keywords of a virtual_server block.
+var serviceKeys = withKeys(map[string]handler[vsRead]{
+	"lb_algo":    stringKey(func(v *vsRead, s string) { v.svc.Scheduler = s }),
+	"lvs_sched":  stringKey(func(v *vsRead, s string) { v.svc.Scheduler = s }),
+	"lb_kind":    (*importer).readForwarding,
+	"lvs_method": (*importer).readForwarding,
+	"protocol":   stringKey(func(v *vsRead, s string) { v.svc.Protocol = model.Protocol(strings.ToLower(s)) }),
+	"persistence_timeout": func(_ *importer, v *vsRead, s *Stmt) error {
+		t := model.Duration(kaPersistenceTimeout)
+		if len(s.Args) > 0 {
+			var err error
+			if t, err = secondsArg(s); err != nil {
+				return err
+			}
+		}
+		if v.svc.Persistence == nil {
+			v.svc.Persistence = &model.Persistence{}
+		}
+		v.svc.Persistence.Timeout = t
+		return nil
+	},
+	"persistence_granularity": stringKey(func(v *vsRead, s string) {
+		if v.svc.Persistence == nil {
+			v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
+		}
+		v.svc.Persistence.Netmask = s
+	}),
+	"quorum": intKey(func(v *vsRead, n int) { v.svc.Quorum = &n }),
+	"sorry_server": func(_ *importer, v *vsRead, s *Stmt) error {
+		v.sorry = s
+		return nil
+	},
+	"inhibit_on_failure": boolKey(func(v *vsRead, b bool) { v.drainAll = b }),
+	"alpha":              boolKey(func(v *vsRead, b bool) { v.svc.StartDown = &b }),
+	"sh-port":            schedulerFlagKey,
+	"sh-fallback":        schedulerFlagKey,
+	"mh-port":            schedulerFlagKey,
+	"mh-fallback":        schedulerFlagKey,
+	"ip_family": stringKey(func(v *vsRead, s string) {
+		if s == "inet6" {
+			v.svc.Family = model.IPv6
+		}
+	}),
+	"real_server": func(_ *importer, v *vsRead, s *Stmt) error {
+		v.rsStmts = append(v.rsStmts, s)
+		return nil
+	},
+}, timingKeys, func(v *vsRead) *timed { return &v.timed })
+
+func schedulerFlagKey(_ *importer, v *vsRead, s *Stmt) error {
+	v.svc.SchedulerFlags = append(v.svc.SchedulerFlags, s.Keyword)
+	return nil
+}
+
+func (im *importer) readForwarding(v *vsRead, s *Stmt) error {
+	kind, err := oneArg(s)
+	if err != nil {
+		return err
 	}
-	svc := &model.Service{}
-	vc := &vsConf{pos: b.Pos, svc: svc, rsPos: map[string]model.Pos{}}
+	switch strings.ToUpper(kind) {
+	case "NAT":
+		v.svc.Forwarding = model.NAT
+	case "DR":
+		v.svc.Forwarding = model.DR
+	case "TUN":
+		v.svc.Forwarding = model.Tunnel
+		if len(s.Args) > 1 {
+			im.warn(s.Pos, "%s: tunnel options %q are not mapped (ipip only)", v.where, strings.Join(s.Args[1:], " "))
+		}
+	default:
+		return argErr(s, "%q is not NAT, DR or TUN", kind)
+	}
+	return nil
+}
+
+// serviceHeader reads the virtual_server line: ADDRESS PORT or fwmark N.
+// It returns false for a virtual_server group, which is not mapped.
+func (im *importer) serviceHeader(b *Stmt, vc *vsConf) (bool, error) {
+	svc := vc.svc
 	switch {
+	case len(b.Args) < 1:
+		return false, argErr(b, "missing address and port, or fwmark")
 	case b.Args[0] == "fwmark" && len(b.Args) == 2:
 		m, err := strconv.ParseUint(b.Args[1], 10, 32)
 		if err != nil || m == 0 {
-			return argErr(b, "fwmark %q is not a number 1..4294967295", b.Args[1])
+			return false, argErr(b, "fwmark %q is not a number 1..4294967295", b.Args[1])
 		}
 		svc.FWMark = int(m)
 		vc.key = "fwmark-" + b.Args[1]
 		vc.name = vc.key
 	case b.Args[0] == "group":
 		im.warn(b.Pos, "virtual_server group %s is not mapped: write one service per address (skipped)", strings.Join(b.Args[1:], " "))
-		return nil
+		return false, nil
 	case len(b.Args) == 2:
 		a, err := netip.ParseAddr(b.Args[0])
 		if err != nil {
-			return argErr(b, "%q is not an IP address", b.Args[0])
+			return false, argErr(b, "%q is not an IP address", b.Args[0])
 		}
 		p, err := strconv.Atoi(b.Args[1])
 		if err != nil || p < 1 || p > 65535 {
-			return argErr(b, "port %q is not 1..65535", b.Args[1])
+			return false, argErr(b, "port %q is not 1..65535", b.Args[1])
 		}
 		svc.VIP, svc.Port = a.String(), p
 	default:
-		return argErr(b, "want ADDRESS PORT or fwmark N")
+		return false, argErr(b, "want ADDRESS PORT or fwmark N")
 	}
-	where := "virtual_server " + strings.Join(b.Args, " ")
-	var timing checkTiming
-	drainAll := false
-	var rsStmts []*Stmt
-	for _, s := range b.Block {
-		if ok, err := im.readTiming(s, &timing, where); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		var err error
-		switch s.Keyword {
-		case "lb_algo", "lvs_sched":
-			svc.Scheduler, err = oneArg(s)
-		case "lb_kind", "lvs_method":
-			var v string
-			if v, err = oneArg(s); err == nil {
-				switch strings.ToUpper(v) {
-				case "NAT":
-					svc.Forwarding = model.NAT
-				case "DR":
-					svc.Forwarding = model.DR
-				case "TUN":
-					svc.Forwarding = model.Tunnel
-					if len(s.Args) > 1 {
-						im.warn(s.Pos, "%s: tunnel options %q are not mapped (ipip only)", where, strings.Join(s.Args[1:], " "))
-					}
-				default:
-					err = argErr(s, "%q is not NAT, DR or TUN", v)
-				}
-			}
-		case "protocol":
-			var v string
-			if v, err = oneArg(s); err == nil {
-				svc.Protocol = model.Protocol(strings.ToLower(v))
-			}
-		case "persistence_timeout":
-			t := model.Duration(kaPersistenceTimeout)
-			if len(s.Args) > 0 {
-				t, err = secondsArg(s)
-			}
-			if svc.Persistence == nil {
-				svc.Persistence = &model.Persistence{}
-			}
-			svc.Persistence.Timeout = t
-		case "persistence_granularity":
-			if svc.Persistence == nil {
-				svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
-			}
-			svc.Persistence.Netmask, err = oneArg(s)
-		case "quorum":
-			var v int
-			v, err = intArg(s)
-			svc.Quorum = &v
-		case "sorry_server":
-			svc.SorryServer, err = realServerAddr(s, svc)
-		case "inhibit_on_failure":
-			drainAll, err = boolArg(s)
-		case "alpha":
-			var v bool
-			v, err = boolArg(s)
-			svc.StartDown = &v
-		case "sh-port", "sh-fallback", "mh-port", "mh-fallback":
-			svc.SchedulerFlags = append(svc.SchedulerFlags, s.Keyword)
-		case "ip_family":
-			var v string
-			if v, err = oneArg(s); err == nil && v == "inet6" {
-				svc.Family = model.IPv6
-			}
-		case "real_server":
-			rsStmts = append(rsStmts, s)
-		default:
-			im.unmapped(s, where)
-		}
+	return true, nil
+}
+
+func (im *importer) readService(n *nodeConf, b *Stmt) error {
+	svc := &model.Service{}
+	vc := &vsConf{pos: b.Pos, svc: svc, rsPos: map[string]model.Pos{}}
+	if ok, err := im.serviceHeader(b, vc); !ok {
+		return err
+	}
+	v := &vsRead{timed: timed{where: "virtual_server " + strings.Join(b.Args, " ")}, vc: vc, svc: svc}
+	if err := readBlock(im, v, b.Block, serviceKeys, v.where); err != nil {
+		return err
+	}
+	im.serviceKey(v, b)
+	if v.sorry != nil {
+		rs, _, err := im.destination(v.sorry, svc, v.where+" sorry_server")
 		if err != nil {
 			return err
 		}
+		svc.SorryServer = rs
 	}
-	if svc.Protocol == "" {
-		vc.noProto = true
-		if svc.FWMark == 0 {
-			im.warn(b.Pos, "%s: no protocol: keepalived 2.2.7 then defaults to UDP, other versions to TCP; imported as tcp (write protocol explicitly)", where)
-		}
-	}
-	if svc.FWMark != 0 {
-		svc.Protocol = "" // a fwmark service matches every protocol
-	}
-	if svc.FWMark == 0 {
-		proto := string(svc.Protocol)
-		if proto == "" {
-			proto = "tcp"
-		}
-		vc.key = proto + "-" + strings.NewReplacer(".", "-", ":", "-").Replace(svc.VIP) + "-" + strconv.Itoa(svc.Port)
-		vc.name = vc.key
-	}
-	if name, group := serviceNameFromComment(b.Comment); name != "" {
-		vc.name = name
-		if svc.FWMark != 0 {
-			svc.Group = group
-		}
-	}
-	timing = timing.over(checkTiming{delayLoop: ptr(model.Duration(kaDelayLoop)), connectTimeout: ptr(model.Duration(kaConnectTimeout))})
-
+	timing := v.checkTiming.over(checkTiming{delayLoop: ptr(model.Duration(kaDelayLoop)), connectTimeout: ptr(model.Duration(kaConnectTimeout))})
 	var checks []*model.Check
 	drained := 0
-	for _, s := range rsStmts {
-		rs, chk, drain, err := im.readRealServer(s, svc, timing, where)
+	for _, s := range v.rsStmts {
+		rs, chk, drain, err := im.readRealServer(s, svc, timing, v.where)
 		if err != nil {
 			return err
 		}
@@ -213,25 +237,58 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 		checks = append(checks, chk)
 	}
 	switch {
-	case drainAll || drained == len(rsStmts) && drained > 0:
+	case v.drainAll || drained == len(v.rsStmts) && drained > 0:
 		svc.Drain = ptr(true)
 	case drained > 0:
-		im.warn(b.Pos, "%s: inhibit_on_failure on %d of %d real servers: hakeeper drains per service; imported as drain: true", where, drained, len(rsStmts))
+		im.warn(b.Pos, "%s: inhibit_on_failure on %d of %d real servers: hakeeper drains per service; imported as drain: true", v.where, drained, len(v.rsStmts))
 		svc.Drain = ptr(true)
 	}
-	// One check for the whole service when every server has the same.
+	serviceChecks(svc, checks)
+	n.services = append(n.services, vc)
+	return nil
+}
+
+// serviceKey settles the protocol and names the service: after its
+// comment, else after protocol, VIP and port or the fwmark.
+func (im *importer) serviceKey(v *vsRead, b *Stmt) {
+	svc, vc := v.svc, v.vc
+	if svc.Protocol == "" {
+		vc.noProto = true
+		if svc.FWMark == 0 {
+			im.warn(b.Pos, "%s: no protocol: keepalived 2.2.7 then defaults to UDP, other versions to TCP; imported as tcp (write protocol explicitly)", v.where)
+		}
+	}
+	if svc.FWMark != 0 {
+		svc.Protocol = "" // a fwmark service matches every protocol
+	} else {
+		proto := cmp.Or(string(svc.Protocol), "tcp")
+		vc.key = proto + "-" + strings.NewReplacer(".", "-", ":", "-").Replace(svc.VIP) + "-" + strconv.Itoa(svc.Port)
+		vc.name = vc.key
+	}
+	if name, group := serviceNameFromComment(b.Comment); name != "" {
+		vc.name = name
+		if svc.FWMark != 0 {
+			svc.Group = group
+		}
+	}
+}
+
+// serviceChecks sets one check for the whole service when every real
+// server has the same, else each server's own.
+func serviceChecks(svc *model.Service, checks []*model.Check) {
 	same := len(checks) > 0
 	for _, c := range checks[min(1, len(checks)):] {
 		if !reflect.DeepEqual(c, checks[0]) {
 			same = false
 		}
 	}
-	if same && checks[0] == nil {
+	switch {
+	case same && checks[0] == nil:
 		// keepalived does not check a server without a checker: it is always up.
 		svc.Check = &model.Check{None: &model.NoCheck{}}
-	} else if same {
+	case same:
 		svc.Check = checks[0]
-	} else if !same {
+	default:
 		for i, c := range checks {
 			if c == nil {
 				c = &model.Check{None: &model.NoCheck{}}
@@ -239,8 +296,6 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 			svc.RealServers[i].Check = c
 		}
 	}
-	n.services = append(n.services, vc)
-	return nil
 }
 
 var serviceNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -283,140 +338,217 @@ func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
 	return rs, nil
 }
 
+// destination reads the address and port of a real or sorry server and
+// applies keepalived's port rules: IPVS cannot change the port with DR
+// or tunnel forwarding, so keepalived clears the port of a fwmark
+// service's server and resets any other server's port to the service's,
+// with a warning. checkPort is the port as written when it was changed:
+// keepalived's checker still connects to it.
+func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *model.RealServer, checkPort int, err error) {
+	rs, err = realServerAddr(s, svc)
+	if err != nil {
+		return nil, 0, err
+	}
+	fwd := cmp.Or(svc.Forwarding, model.DefaultForwarding)
+	switch {
+	case fwd == model.NAT || rs.Port == 0:
+	case svc.FWMark != 0:
+		im.warn(s.Pos, "%s: port %d cleared, as keepalived does: %s forwarding of a fwmark service cannot change the port", where, rs.Port, fwd)
+		checkPort, rs.Port = rs.Port, 0
+	default:
+		im.warn(s.Pos, "%s: port %d reset to the service port %d, as keepalived does: %s forwarding cannot change the port", where, rs.Port, svc.Port, fwd)
+		checkPort, rs.Port = rs.Port, 0
+	}
+	if a := netip.MustParseAddr(rs.Address); fwd == model.NAT && a.IsLoopback() {
+		im.warn(s.Pos, "%s: IPVS drops packets from other hosts that NAT forwarding would send to loopback address %s (as it did under keepalived): only the director itself reaches this server; an address of the director that is not loopback works", where, a)
+	}
+	return rs, checkPort, nil
+}
+
+// rsRead is a real_server block being read.
+type rsRead struct {
+	timed
+	rs     *model.RealServer
+	parent checkTiming
+	// checkPort is the port a check without connect_port connects to
+	// when it is not the server's (see destination).
+	checkPort int
+	drain     bool
+	check     *model.Check
+}
+
+var checkerKinds = []string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK"}
+
+// realServerKeys reads the keywords of a real_server block.
+var realServerKeys = func() map[string]handler[rsRead] {
+	t := withKeys(map[string]handler[rsRead]{
+		"weight":             intKey(func(r *rsRead, v int) { r.rs.Weight = &v }),
+		"uthreshold":         intKey(func(r *rsRead, v int) { r.rs.UpperThreshold = v }),
+		"lthreshold":         intKey(func(r *rsRead, v int) { r.rs.LowerThreshold = v }),
+		"inhibit_on_failure": boolKey(func(r *rsRead, v bool) { r.drain = v }),
+	}, timingKeys, func(r *rsRead) *timed { return &r.timed })
+	for _, k := range checkerKinds {
+		t[k] = (*importer).readCheckerStmt
+	}
+	return t
+}()
+
+func (im *importer) readCheckerStmt(r *rsRead, s *Stmt) error {
+	if r.check != nil {
+		im.warn(s.Pos, "%s: a second checker (%s) is not mapped: hakeeper runs one check per real server", r.where, s.Keyword)
+		return nil
+	}
+	var err error
+	r.check, err = im.readChecker(s, r.rs, r.checkPort, r.checkTiming.over(r.parent), r.where)
+	return err
+}
+
 func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*model.RealServer, *model.Check, bool, error) {
-	rs, err := realServerAddr(b, svc)
+	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
+	rs, checkPort, err := im.destination(b, svc, where)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
-	var timing checkTiming
-	drain := false
-	var check *model.Check
-	for _, s := range b.Block {
-		if ok, err := im.readTiming(s, &timing, where); ok {
-			if err != nil {
-				return nil, nil, false, err
-			}
-			continue
-		}
-		switch s.Keyword {
-		case "weight":
-			v, err := intArg(s)
-			if err != nil {
-				return nil, nil, false, err
-			}
-			rs.Weight = &v
-		case "uthreshold", "lthreshold":
-			v, err := intArg(s)
-			if err != nil {
-				return nil, nil, false, err
-			}
-			if s.Keyword == "uthreshold" {
-				rs.UpperThreshold = v
-			} else {
-				rs.LowerThreshold = v
-			}
-		case "inhibit_on_failure":
-			if drain, err = boolArg(s); err != nil {
-				return nil, nil, false, err
-			}
-		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK":
-			if check != nil {
-				im.warn(s.Pos, "%s: a second checker (%s) is not mapped: hakeeper runs one check per real server", where, s.Keyword)
-				continue
-			}
-			if check, err = im.readChecker(s, rs, timing.over(parent), where); err != nil {
-				return nil, nil, false, err
-			}
-		default:
-			im.unmapped(s, where)
-		}
+	r := &rsRead{timed: timed{where: where}, rs: rs, parent: parent, checkPort: checkPort}
+	if err := readBlock(im, r, b.Block, realServerKeys, r.where); err != nil {
+		return nil, nil, false, err
 	}
-	return rs, check, drain, nil
+	return rs, r.check, r.drain, nil
 }
 
-func (im *importer) readChecker(b *Stmt, rs *model.RealServer, parent checkTiming, rsWhere string) (*model.Check, error) {
-	where := rsWhere + " " + b.Keyword
-	var timing checkTiming
-	c := &model.Check{}
-	var http *model.HTTPCheck
+// checkRead is a checker block (TCP_CHECK, HTTP_GET, ...) being read.
+type checkRead struct {
+	timed
+	c    *model.Check
+	http *model.HTTPCheck // of HTTP_GET and SSL_GET
+	ssl  bool
+	urls int
+}
+
+// checkerKeys reads the keywords of the checker blocks; a handler
+// returns errNotHere for a keyword of another kind of checker.
+var checkerKeys = withKeys(map[string]handler[checkRead]{
+	"connect_port": intKey(func(k *checkRead, v int) { k.c.Port = v }),
+	// keepalived 2.x still reads this 1.x keyword in HTTP_GET and SSL_GET
+	// (as retry, with a deprecation warning).
+	"nb_get_retry": func(im *importer, k *checkRead, s *Stmt) error {
+		if k.http == nil {
+			return im.ignoredRetry(&k.timed, s)
+		}
+		return timingKeys["retry"](im, &k.timed, s)
+	},
+	"url": func(im *importer, k *checkRead, s *Stmt) error {
+		if k.http == nil {
+			return errNotHere
+		}
+		k.urls++
+		if k.urls > 1 {
+			im.warn(s.Pos, "%s: only the first url is checked by hakeeper (ignored)", k.where)
+			return nil
+		}
+		return im.readURL(s, k.http, k.where)
+	},
+	"enable_sni": func(_ *importer, k *checkRead, _ *Stmt) error {
+		if !k.ssl {
+			return errNotHere
+		}
+		return nil // hakeeper sends SNI (the host) by default
+	},
+	"misc_path": onlyExec(stringKey(func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) })),
+	"misc_timeout": onlyExec(secondsKey(func(k *checkRead, v model.Duration) {
+		k.connectTimeout = &v
+	})),
+	"user":          onlyExec(stringKey(func(k *checkRead, v string) { k.c.Exec.User = v })),
+	"name":          onlyDNS(stringKey(func(k *checkRead, v string) { k.c.DNS.Name = v })),
+	"type":          onlyDNS(stringKey(func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) })),
+	"payload":       onlyUDP(hexKey(func(k *checkRead, v string) { k.c.UDP.Payload = v })),
+	"require_reply": onlyUDP(hexKey(func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v })),
+}, timingKeys, func(k *checkRead) *timed { return &k.timed })
+
+func onlyExec(h handler[checkRead]) handler[checkRead] {
+	return onlyIf(func(k *checkRead) bool { return k.c.Exec != nil }, h)
+}
+
+func onlyDNS(h handler[checkRead]) handler[checkRead] {
+	return onlyIf(func(k *checkRead) bool { return k.c.DNS != nil }, h)
+}
+
+func onlyUDP(h handler[checkRead]) handler[checkRead] {
+	return onlyIf(func(k *checkRead) bool { return k.c.UDP != nil }, h)
+}
+
+func onlyIf(ok func(*checkRead) bool, h handler[checkRead]) handler[checkRead] {
+	return func(im *importer, k *checkRead, s *Stmt) error {
+		if !ok(k) {
+			return errNotHere
+		}
+		return h(im, k, s)
+	}
+}
+
+func hexKey[T any](set func(*T, string)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := hexArg(s)
+		if err != nil {
+			return err
+		}
+		set(x, v)
+		return nil
+	}
+}
+
+// newChecker starts the check a checker keyword describes.
+func (im *importer) newChecker(b *Stmt, where string) *checkRead {
+	k := &checkRead{timed: timed{where: where}, c: &model.Check{}}
 	switch b.Keyword {
 	case "TCP_CHECK":
-		c.TCP = &model.TCPCheck{}
+		k.c.TCP = &model.TCPCheck{}
 	case "HTTP_GET":
-		http = &model.HTTPCheck{}
-		c.HTTP = http
+		k.http = &model.HTTPCheck{}
+		k.c.HTTP = k.http
 	case "SSL_GET":
 		// keepalived's SSL_GET never verifies the server certificate.
-		http = &model.HTTPCheck{InsecureSkipVerify: true}
-		c.HTTPS = http
+		k.http = &model.HTTPCheck{InsecureSkipVerify: true}
+		k.c.HTTPS, k.ssl = k.http, true
 	case "MISC_CHECK":
-		c.Exec = &model.ExecCheck{}
+		k.c.Exec = &model.ExecCheck{}
 		im.warn(b.Pos, "%s: hakeeper appends the real server's address and port to the command's arguments; keepalived did not", where)
 	case "DNS_CHECK":
-		c.DNS = &model.DNSCheck{Name: ".", Type: "SOA"}
+		k.c.DNS = &model.DNSCheck{Name: ".", Type: "SOA"}
 	case "UDP_CHECK":
-		c.UDP = &model.UDPCheck{}
+		k.c.UDP = &model.UDPCheck{}
 	}
-	urls := 0
-	for _, s := range b.Block {
-		if ok, err := im.readTiming(s, &timing, where); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var err error
-		switch {
-		case s.Keyword == "connect_port":
-			c.Port, err = intArg(s)
-		case s.Keyword == "url" && http != nil:
-			urls++
-			if urls > 1 {
-				im.warn(s.Pos, "%s: only the first url is checked by hakeeper (ignored)", where)
-				continue
-			}
-			err = im.readURL(s, http, where)
-		case s.Keyword == "enable_sni" && b.Keyword == "SSL_GET":
-			// hakeeper sends SNI (the host) by default.
-		case s.Keyword == "misc_path" && c.Exec != nil:
-			var v string
-			if v, err = oneArg(s); err == nil {
-				c.Exec.Command = importCommand(v)
-			}
-		case s.Keyword == "misc_timeout" && c.Exec != nil:
-			var v model.Duration
-			v, err = secondsArg(s)
-			timing.connectTimeout = &v
-		case s.Keyword == "user" && c.Exec != nil:
-			c.Exec.User, err = oneArg(s)
-		case s.Keyword == "name" && c.DNS != nil:
-			c.DNS.Name, err = oneArg(s)
-		case s.Keyword == "type" && c.DNS != nil:
-			var v string
-			v, err = oneArg(s)
-			c.DNS.Type = strings.ToUpper(v)
-		case s.Keyword == "payload" && c.UDP != nil:
-			c.UDP.Payload, err = hexArg(s)
-		case s.Keyword == "require_reply" && c.UDP != nil:
-			c.UDP.RequireReply = true
-			c.UDP.Expect, err = hexArg(s)
-		default:
-			im.unmapped(s, where)
-		}
-		if err != nil {
-			return nil, err
-		}
+	return k
+}
+
+func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, parent checkTiming, rsWhere string) (*model.Check, error) {
+	k := im.newChecker(b, rsWhere+" "+b.Keyword)
+	if err := readBlock(im, k, b.Block, checkerKeys, k.where); err != nil {
+		return nil, err
 	}
+	c := k.c
 	if c.Exec != nil && c.Exec.Command.IsZero() {
 		return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
 	}
-	t := timing.over(parent)
-	if http != nil && t.virtualhost != "" && http.Host == "" {
-		http.Host = t.virtualhost
+	t := k.checkTiming.over(parent)
+	if k.http != nil && t.virtualhost != "" && k.http.Host == "" {
+		k.http.Host = t.virtualhost
 	}
 	c.Interval = t.delayLoop
 	c.Timeout = t.connectTimeout
+	im.checkRetries(b, c, t, k.where)
+	if c.Port == 0 {
+		c.Port = checkPort
+	}
+	if c.Port == rs.Port && c.Port != 0 {
+		c.Port = 0
+	}
+	return c, nil
+}
+
+// checkRetries sets the check's retries from keepalived's retry, or
+// keepalived's default for the kind of check.
+func (im *importer) checkRetries(b *Stmt, c *model.Check, t checkTiming, where string) {
 	retry := kaRetry
 	switch {
 	case t.retry != nil:
@@ -436,48 +568,43 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, parent checkTimin
 	if retry != model.DefaultCheckRetries {
 		c.Retries = &retry
 	}
-	if c.Port == rs.Port && c.Port != 0 {
-		c.Port = 0
-	}
-	return c, nil
+}
+
+// urlRead is an url block of HTTP_GET or SSL_GET being read.
+type urlRead struct {
+	h     *model.HTTPCheck
+	where string
+}
+
+// urlKeys reads the keywords of an url block.
+var urlKeys = map[string]handler[urlRead]{
+	"path": stringKey(func(u *urlRead, v string) {
+		if v != model.DefaultHTTPPath {
+			u.h.Path = v
+		}
+	}),
+	"status_code": func(_ *importer, u *urlRead, s *Stmt) error {
+		for _, a := range s.Args {
+			r, err := model.ParseStatusRange(a)
+			if err != nil || r.First > r.Last {
+				return argErr(s, "%q is not a status code or range", a)
+			}
+			u.h.Status = append(u.h.Status, r)
+		}
+		return nil
+	},
+	"virtualhost": stringKey(func(u *urlRead, v string) { u.h.Host = v }),
+	"regex":       stringKey(func(u *urlRead, v string) { u.h.BodyRegex = v }),
+	"digest": func(im *importer, u *urlRead, s *Stmt) error {
+		im.warn(s.Pos, "%s: digest (MD5 of the body) is not mapped: use body or bodyRegex", u.where)
+		return nil
+	},
 }
 
 func (im *importer) readURL(b *Stmt, h *model.HTTPCheck, where string) error {
-	for _, s := range b.Block {
-		switch s.Keyword {
-		case "path":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			if v != model.DefaultHTTPPath {
-				h.Path = v
-			}
-		case "status_code":
-			for _, a := range s.Args {
-				r, err := model.ParseStatusRange(a)
-				if err != nil || r.First > r.Last {
-					return argErr(s, "%q is not a status code or range", a)
-				}
-				h.Status = append(h.Status, r)
-			}
-		case "virtualhost":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			h.Host = v
-		case "regex":
-			v, err := oneArg(s)
-			if err != nil {
-				return err
-			}
-			h.BodyRegex = v
-		case "digest":
-			im.warn(s.Pos, "%s url: digest (MD5 of the body) is not mapped: use body or bodyRegex", where)
-		default:
-			im.unmapped(s, where+" url")
-		}
+	u := &urlRead{h: h, where: where + " url"}
+	if err := readBlock(im, u, b.Block, urlKeys, u.where); err != nil {
+		return err
 	}
 	h.Status = h.Status.Normalize()
 	if len(h.Status) == 0 {

@@ -82,3 +82,43 @@ func TestImportCorpus(t *testing.T) {
 		})
 	}
 }
+
+// TestImportMissingAddress: without an address in keepalived.conf or
+// --address, the error says which address is missing and how to give it.
+func TestImportMissingAddress(t *testing.T) {
+	tests := []struct {
+		desc, src string
+		want      []string
+	}{
+		{
+			desc: "multicast without mcast_src_ip",
+			src:  "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.100\n }\n}\n",
+			want: []string{"lb1.conf: node lb1: address unknown: no vrrp_instance has unicast_src_ip or mcast_src_ip", "pass --address lb1=IPv4"},
+		},
+		{
+			desc: "only an IPv6 source address",
+			src:  "vrrp_instance VI_6 {\n interface eth0\n virtual_router_id 1\n unicast_src_ip 2001:db8::1\n unicast_peer {\n  2001:db8::2\n }\n virtual_ipaddress {\n  2001:db8::100\n }\n}\n",
+			want: []string{"lb1.conf: node lb1: IPv4 address unknown: its keepalived.conf states only the IPv6 address 2001:db8::1", "pass --address lb1=IPv4"},
+		},
+		{
+			desc: "an IPv6 link-local mcast_src_ip is no node address",
+			src:  "vrrp_instance VI_6 {\n interface eth0\n virtual_router_id 1\n mcast_src_ip fe80::1\n virtual_ipaddress {\n  2001:db8::100\n }\n}\n",
+			want: []string{"node lb1: address unknown: no vrrp_instance has unicast_src_ip or mcast_src_ip"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lb1.conf")
+			writeFile(t, path, tc.src)
+			_, err := Import([]Source{{Path: path}}, Options{})
+			if err == nil {
+				t.Fatal("import succeeded without a node address")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -118,6 +118,8 @@ func posOr(p model.Pos, file string) model.Pos {
 
 func (im *importer) mergeNode(n *nodeConf) (*model.Node, error) {
 	node := &model.Node{}
+	// from4 and from6 name the keyword each address came from.
+	var from4, from6 string
 	count := map[string]int{}
 	for _, in := range n.instances {
 		count[in.iface]++
@@ -126,17 +128,18 @@ func (im *importer) mergeNode(n *nodeConf) (*model.Node, error) {
 		if c, best := count[in.iface], count[node.Interface]; node.Interface == "" || c > best || c == best && in.iface < node.Interface {
 			node.Interface = in.iface
 		}
-		if !in.unicast.IsValid() {
+		src, kw := in.srcAddr()
+		if !src.IsValid() {
 			continue
 		}
-		addr, at := &node.Address, "unicast_src_ip"
-		if in.unicast.Is6() {
-			addr = &node.Address6
+		addr, from := &node.Address, &from4
+		if src.Is6() {
+			addr, from = &node.Address6, &from6
 		}
 		if *addr == "" {
-			*addr = in.unicast.String()
-		} else if *addr != in.unicast.String() {
-			im.warn(in.at[at], "vrrp_instance %s: unicast_src_ip %s differs from %s used by another instance of node %s; using %s", in.name, in.unicast, *addr, n.name, *addr)
+			*addr, *from = src.String(), kw
+		} else if *addr != src.String() {
+			im.warn(in.at[kw], "vrrp_instance %s: %s %s differs from %s used by another instance of node %s; using %s", in.name, kw, src, *addr, n.name, *addr)
 		}
 	}
 	for _, a := range im.opts.Addresses[n.name] {
@@ -144,22 +147,31 @@ func (im *importer) mergeNode(n *nodeConf) (*model.Node, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--address %s=%s: not an IP address", n.name, a)
 		}
-		addr := &node.Address
+		addr, from := &node.Address, from4
 		if ip.Is6() {
-			addr = &node.Address6
+			addr, from = &node.Address6, from6
 		}
 		if *addr != "" && *addr != ip.String() {
-			im.warn(model.Pos{File: n.path}, "node %s: --address %s overrides unicast_src_ip %s", n.name, ip, *addr)
+			im.warn(model.Pos{File: n.path}, "node %s: --address %s overrides %s %s", n.name, ip, from, *addr)
 		}
 		*addr = ip.String()
 	}
 	if node.Address == "" {
-		return nil, fmt.Errorf("%s: node %s: address unknown (keepalived.conf states it only as unicast_src_ip); pass --address %s=IPv4", n.path, n.name, n.name)
+		return nil, noAddressError(n, node)
 	}
 	if node.Interface == "" {
 		return nil, fmt.Errorf("%s: node %s has no vrrp_instance, so its interface is unknown", n.path, n.name)
 	}
 	return node, nil
+}
+
+// noAddressError says which address of a node is missing and how to
+// give it.
+func noAddressError(n *nodeConf, node *model.Node) error {
+	if node.Address6 != "" {
+		return fmt.Errorf("%s: node %s: IPv4 address unknown: its keepalived.conf states only the IPv6 address %s, and hakeeper needs the node's IPv4 address too; pass --address %s=IPv4", n.path, n.name, node.Address6, n.name)
+	}
+	return fmt.Errorf("%s: node %s: address unknown: no vrrp_instance has unicast_src_ip or mcast_src_ip (keepalived then uses the interface's first address); pass --address %s=IPv4", n.path, n.name, n.name)
 }
 
 func (im *importer) mergeChecks(c *model.Cluster) {

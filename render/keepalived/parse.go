@@ -56,22 +56,35 @@ const maxIncludeDepth = 16
 // as keepalived does. Positions name files as given (path, or the
 // include's directory joined with the matched name).
 func ParseFile(path string) ([]*Stmt, error) {
-	p := &parser{read: os.ReadFile}
-	return p.file(path, 0, model.Pos{})
+	return newParser().file(path, 0, model.Pos{})
 }
 
 // Parse parses keepalived.conf text. name is used in positions and as the
 // base for relative includes, which are read from the file system.
 func Parse(name string, data []byte) ([]*Stmt, error) {
-	p := &parser{read: os.ReadFile}
-	return p.parse(name, data, 0)
+	return newParser().parse(name, data, 0)
 }
+
+// maxFiles bounds the files one parse reads: each level of includes of a
+// file that includes itself twice doubles them.
+const maxFiles = 1000
 
 type parser struct {
 	read func(string) ([]byte, error)
+	glob func(string) ([]string, error)
+	// files counts the files read so far.
+	files int
+}
+
+func newParser() *parser {
+	return &parser{read: os.ReadFile, glob: filepath.Glob}
 }
 
 func (p *parser) file(path string, depth int, from model.Pos) ([]*Stmt, error) {
+	p.files++
+	if p.files > maxFiles {
+		return nil, fmt.Errorf("%s: include %s: more than %d files included (include cycle?)", from, path, maxFiles)
+	}
 	data, err := p.read(path)
 	if err != nil {
 		if from.File != "" {
@@ -264,7 +277,7 @@ func (p *parser) include(name string, s *Stmt, depth int) ([]*Stmt, error) {
 	if !filepath.IsAbs(pattern) {
 		pattern = filepath.Join(filepath.Dir(name), pattern)
 	}
-	matches, err := filepath.Glob(pattern)
+	matches, err := p.glob(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("%s: include %s: %v", s.Pos, s.Args[0], err)
 	}

@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,5 +105,21 @@ func TestParseIncludeCycle(t *testing.T) {
 	_, err := ParseFile(filepath.Join(dir, "a.conf"))
 	if err == nil || !strings.Contains(err.Error(), "nested more than") {
 		t.Fatalf("err = %v, want include depth error", err)
+	}
+}
+
+// TestParseIncludeFanOut: files that each include the next twice would
+// read 2^n files; the parser stops at maxFiles with an error naming the
+// include.
+func TestParseIncludeFanOut(t *testing.T) {
+	dir := t.TempDir()
+	const n = 12 // 4095 reads without the bound
+	for i := 0; i < n; i++ {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.conf", i)), fmt.Sprintf("include f%d.conf\ninclude f%d.conf\n", i+1, i+1))
+	}
+	writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.conf", n)), "global_defs {\n}\n")
+	_, err := ParseFile(filepath.Join(dir, "f0.conf"))
+	if err == nil || !strings.Contains(err.Error(), "more than 1000 files included") {
+		t.Fatalf("got %v, want an error about more than 1000 included files", err)
 	}
 }

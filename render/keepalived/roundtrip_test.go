@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -254,12 +255,42 @@ func TestKeepalivedAcceptsRender(t *testing.T) {
 			ns := newNetns(t, interfacesOf(stmts))
 			checked := withRootScripts(t, conf)
 			out, err := exec.Command("ip", "netns", "exec", ns, ka, "-t", "-f", checked).CombinedOutput()
+			want := keepalivedWarnings(t, conf)
+			if len(want) > 0 {
+				// keepalived -t exits 5 when it reports config errors it
+				// corrects or ignores: the daemon runs such a config.
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+					t.Errorf("keepalived -t -f %s: %v, want exit status 5 (config warnings)\n%s", conf, err, out)
+				}
+				for _, w := range want {
+					if !strings.Contains(string(out), w) {
+						t.Errorf("keepalived -t -f %s does not say %q:\n%s", conf, w, out)
+					}
+				}
+				return
+			}
 			if err != nil {
 				text, _ := os.ReadFile(conf)
 				t.Errorf("keepalived -t -f %s: %v\n%s\n--- config ---\n%s", conf, err, out, text)
 			}
 		})
 	}
+}
+
+// keepalivedWarnings reads what keepalived -t must report about a corpus
+// file: the lines of the file "keepalived-t" in its case directory.
+// Cases without one must pass keepalived -t cleanly.
+func keepalivedWarnings(t *testing.T, conf string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(conf), "keepalived-t"))
+	if errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(conf, "testdata/import/") {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
 }
 
 // interfacesOf lists every interface a config names.

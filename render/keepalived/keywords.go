@@ -1,0 +1,116 @@
+package keepalived
+
+import (
+	"errors"
+
+	"github.com/hakeeper/hakeeper/model"
+)
+
+// A keyword handler reads one statement of a block into the object the
+// block describes (T). Each block reader is a table of them: adding a
+// keyword is adding an entry, and the readers stay short.
+type handler[T any] func(im *importer, x *T, s *Stmt) error
+
+// errNotHere is what a handler returns for a keyword that exists in the
+// block's table but not for this object (url in a TCP_CHECK): the
+// statement is reported as not mapped, like an unknown keyword.
+var errNotHere = errors.New("keyword not mapped here")
+
+// readBlock runs the handler of every statement of a block; statements
+// without one are reported as not mapped to hakeeper.
+func readBlock[T any](im *importer, x *T, block []*Stmt, table map[string]handler[T], where string) error {
+	for _, s := range block {
+		h := table[s.Keyword]
+		if h == nil {
+			im.unmapped(s, where)
+			continue
+		}
+		err := h(im, x, s)
+		if errors.Is(err, errNotHere) {
+			im.unmapped(s, where)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The constructors below build the common handlers: parse the one
+// argument, then store it with set.
+
+func intKey[T any](set func(*T, int)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := intArg(s)
+		if err != nil {
+			return err
+		}
+		set(x, v)
+		return nil
+	}
+}
+
+func secondsKey[T any](set func(*T, model.Duration)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := secondsArg(s)
+		if err != nil {
+			return err
+		}
+		set(x, v)
+		return nil
+	}
+}
+
+func stringKey[T any](set func(*T, string)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := oneArg(s)
+		if err != nil {
+			return err
+		}
+		set(x, v)
+		return nil
+	}
+}
+
+func boolKey[T any](set func(*T, bool)) handler[T] {
+	return func(_ *importer, x *T, s *Stmt) error {
+		v, err := boolArg(s)
+		if err != nil {
+			return err
+		}
+		set(x, v)
+		return nil
+	}
+}
+
+// flagKey handles a keyword without arguments.
+func flagKey[T any](set func(*T)) handler[T] {
+	return func(_ *importer, x *T, _ *Stmt) error {
+		set(x)
+		return nil
+	}
+}
+
+// atPos also records where the keyword was, with at.
+func atPos[T any](h handler[T], at func(*T, model.Pos)) handler[T] {
+	return func(im *importer, x *T, s *Stmt) error {
+		if err := h(im, x, s); err != nil {
+			return err
+		}
+		at(x, s.Pos)
+		return nil
+	}
+}
+
+// withKeys returns table with the entries of more added, each reaching
+// its own object through part (the check timing of a real server).
+// table's own entries win.
+func withKeys[T, P any](table map[string]handler[T], more map[string]handler[P], part func(*T) *P) map[string]handler[T] {
+	for k, h := range more {
+		if table[k] == nil {
+			table[k] = func(im *importer, x *T, s *Stmt) error { return h(im, part(x), s) }
+		}
+	}
+	return table
+}
