@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -44,13 +45,14 @@ const (
 // and which reports no per-field positions. The format's rules where YAML
 // itself is ambiguous are in docs/format.md ("YAML details").
 func Decode(files []File) (*Cluster, ErrorList) {
-	// A description records about one path per line: sizing the table
-	// once spares growing it step by step through a large description.
+	// A line records at most two paths ("- address: ..." is a list entry
+	// and its key): sizing the table once spares growing it step by step
+	// through a large description.
 	lines := 0
 	for _, f := range files {
 		lines += bytes.Count(f.Data, []byte{'\n'})
 	}
-	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, min(lines, maxSizedPaths))}}
+	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, min(2*lines, maxSizedPaths))}}
 	d := &decoder{cluster: c, src: c.Sources}
 	if len(files) == 0 {
 		return c, ErrorList{{Msg: "no files to decode"}}
@@ -235,7 +237,11 @@ func leadingZero(n *yaml.Node) error {
 	if sign == "+" {
 		sign = ""
 	}
-	return fmt.Errorf("integer %s has a leading zero, which YAML 1.1 reads as octal: write %s%s (or 0o%s for octal)", n.Value, sign, decimal, decimal)
+	msg := fmt.Sprintf("integer %s has a leading zero, which YAML 1.1 reads as octal: write %s%s", n.Value, sign, decimal)
+	if strings.Trim(decimal, "01234567") == "" {
+		msg += fmt.Sprintf(" (or %s0o%s for octal)", sign, decimal)
+	}
+	return errors.New(msg)
 }
 
 // decodeValue decodes n into v and records positions under path. It
