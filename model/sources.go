@@ -1,36 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
-
-// File is one source file of a cluster description: its name as it should
-// appear in error messages, and its bytes.
-type File struct {
-	Name string
-	Data []byte
-}
-
-// Pos is a place in a source file. Line and Column are 1-based.
-type Pos struct {
-	File   string
-	Line   int
-	Column int
-}
-
-func (p Pos) String() string {
-	switch {
-	case p.File == "" && p.Line == 0:
-		return ""
-	case p.Line == 0:
-		return p.File
-	case p.Column == 0:
-		return fmt.Sprintf("%s:%d", p.File, p.Line)
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
-}
+import "strings"
 
 // Sources tells where field paths ("vipGroups.web.vrid",
 // "vipGroups.web.vips[0]") were written. Decode records every path it
@@ -93,64 +63,4 @@ func parentPath(p string) string {
 		return ""
 	}
 	return p[:i]
-}
-
-// Error is one problem in a cluster description.
-type Error struct {
-	Pos  Pos
-	Path string // field path, e.g. vipGroups.web.vrid
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	if s := e.Pos.String(); s != "" {
-		b.WriteString(s)
-		b.WriteString(": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// ErrorList is every problem found, sorted by file, line and column.
-type ErrorList []*Error
-
-func (l ErrorList) Error() string {
-	msgs := make([]string, len(l))
-	for i, e := range l {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "\n")
-}
-
-// Sort orders the list by place, then path, then message.
-func (l ErrorList) Sort() {
-	sort.SliceStable(l, func(i, j int) bool {
-		a, b := l[i], l[j]
-		if a.Pos.File != b.Pos.File {
-			return a.Pos.File < b.Pos.File
-		}
-		if a.Pos.Line != b.Pos.Line {
-			return a.Pos.Line < b.Pos.Line
-		}
-		if a.Pos.Column != b.Pos.Column {
-			return a.Pos.Column < b.Pos.Column
-		}
-		if a.Path != b.Path {
-			return a.Path < b.Path
-		}
-		return a.Msg < b.Msg
-	})
-}
-
-// Err returns nil for an empty list, so callers can `return l.Err()`.
-func (l ErrorList) Err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
 }
