@@ -4,21 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
-	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
-	"unsafe"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Limits that keep Decode fast and bounded on hostile input. A real cluster
+// Limits that keep Decode bounded on hostile input. A real cluster
 // description is a few kilobytes; even thousands of services stay far below.
 const (
 	// MaxFileSize is the largest source file Decode accepts.
@@ -30,6 +25,9 @@ const (
 	// aliases may repeat a subtree, but not exponentially (billion laughs).
 	decodeBudgetPerByte = 4
 	decodeBudgetBase    = 100000
+	// maxSizedPaths caps the path table sized ahead from the line count,
+	// so a file of blank lines cannot make Decode allocate a huge one.
+	maxSizedPaths = 1 << 20
 )
 
 // Decode parses the files of one cluster description strictly and merges
@@ -38,50 +36,31 @@ const (
 // is returned even when there are errors (partially filled), with Sources
 // recording where each field was written.
 //
-// Sources keeps a reference to files to find positions inside entries when
-// an error needs them: do not modify the files' Data afterwards.
-//
 // An empty or comment-only file is an error when it is the only file with
 // content: a description split over several files may contain empty ones
 // (for example a placeholder for a team's services).
+//
+// Files are parsed by yaml.v3 and decoded here rather than by yaml.v3's
+// Decode, whose KnownFields does not reach through custom unmarshalers
+// and which reports no per-field positions. The format's rules where YAML
+// itself is ambiguous are in docs/format.md ("YAML details").
 func Decode(files []File) (*Cluster, ErrorList) {
-	d := decode(files, false)
-	if d.ambiguous {
-		// A key containing '.' or '[' lets two places spell one path, and
-		// then the first one written wins: only a table of every path in
-		// decoding order can say which that was.
-		d = decode(files, true)
+	// A line records at most two paths ("- address: ..." is a list entry
+	// and its key): sizing the table once spares growing it step by step
+	// through a large description (BenchmarkPlan10k in reconcile/plan).
+	lines := 0
+	for _, f := range files {
+		lines += bytes.Count(f.Data, []byte{'\n'})
 	}
-	return d.cluster, d.errs
-}
-
-// decode decodes files, recording every path in Sources or (recordAll
-// false) only the top level.
-func decode(files []File, recordAll bool) *decoder {
-	src := NewSources()
-	if !recordAll {
-		src.files = files
-	}
-	c := &Cluster{Sources: src}
-	d := &decoder{cluster: c, src: src, recordAll: recordAll}
+	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, min(2*lines, maxSizedPaths))}}
+	d := &decoder{cluster: c, src: c.Sources}
 	if len(files) == 0 {
-		d.errs = append(d.errs, &Error{Msg: "no files to decode"})
-		return d
+		return c, ErrorList{{Msg: "no files to decode"}}
 	}
 	var empty []File
-	if procs := runtime.GOMAXPROCS(0); !recordAll && procs > 1 && len(files) > 1 {
-		// One goroutine more than cores: files take about as long each,
-		// and with as many goroutines as cores the last of an odd number
-		// would leave one core idle for a whole file. Three share two
-		// cores evenly.
-		empty = d.decodeParallel(files, min(procs+1, len(files)))
-	} else {
-		parsed := parseAhead(files)
-		for i, f := range files {
-			if d.decodeFile(i, f, parsed.wait(i)) {
-				empty = append(empty, f)
-			}
-			parsed.done(i)
+	for _, f := range files {
+		if d.decodeFile(f) {
+			empty = append(empty, f)
 		}
 	}
 	if len(empty) == len(files) {
@@ -93,150 +72,43 @@ func decode(files []File, recordAll bool) *decoder {
 		d.errs = append(d.errs, &Error{Msg: fmt.Sprintf("too many errors; stopped after %d", maxErrors)})
 	}
 	d.errs.Sort()
-	return d
-}
-
-// parsedFile is one file's text check and YAML parse, which need nothing
-// from the other files and so run ahead of decoding.
-type parsedFile struct {
-	// problem is set when the file is not decoded at all (too large, not
-	// text, not YAML). A syntax error is reported even past maxErrors.
-	problem *Error
-	syntax  bool
-	// doc is nil for a file without any document; extra is a second
-	// document, which is an error.
-	doc, extra *yaml.Node
-}
-
-// parsing hands out files parsed in the background, in order.
-type parsing struct {
-	files []parsedFile
-	// ready[i] is closed when files[i] is set; nil when parsing inline.
-	ready  []chan struct{}
-	window chan struct{}
-
-	// Parsing inline, each file when it is asked for, in the memory of
-	// the one before.
-	inline []File
-	arena  blockArena
-}
-
-// parseAhead parses files on up to GOMAXPROCS goroutines while the caller
-// decodes them one by one in order. Parsing (yaml.v3 building node trees)
-// is most of the cost of a large description. Node trees are large, so
-// only a few files are parsed but not yet decoded at any time.
-func parseAhead(files []File) *parsing {
-	p := &parsing{files: make([]parsedFile, len(files))}
-	workers := min(runtime.GOMAXPROCS(0), len(files))
-	if workers <= 1 {
-		p.inline = files
-		return p
-	}
-	// One more token than workers: the file being decoded holds one.
-	p.window = make(chan struct{}, workers+1)
-	p.ready = make([]chan struct{}, len(files))
-	for i := range p.ready {
-		p.ready[i] = make(chan struct{})
-	}
-	go func() {
-		for i := range files {
-			p.window <- struct{}{}
-			go func() {
-				p.files[i] = parseFile(files[i], nil)
-				close(p.ready[i])
-			}()
-		}
-	}()
-	return p
-}
-
-// wait returns file i once it is parsed.
-func (p *parsing) wait(i int) *parsedFile {
-	switch {
-	case p.ready != nil:
-		<-p.ready[i]
-	case p.inline != nil:
-		p.files[i] = parseFile(p.inline[i], &p.arena)
-	}
-	return &p.files[i]
-}
-
-// done releases file i's node tree and lets the next file be parsed.
-func (p *parsing) done(i int) {
-	p.files[i] = parsedFile{}
-	if p.window != nil {
-		<-p.window
-	}
-}
-
-// parseFile checks and parses one file. With an arena, its node tree is
-// built in the arena's memory (see blockArena).
-func parseFile(f File, arena *blockArena) parsedFile {
-	if len(f.Data) > MaxFileSize {
-		return parsedFile{problem: &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}}
-	}
-	if pos, msg, ok := checkText(f.Data); !ok {
-		pos.File = f.Name
-		return parsedFile{problem: &Error{Pos: pos, Msg: msg}}
-	}
-	doc, extra, err := parseYAML(f.Data, arena)
-	if err != nil {
-		return parsedFile{problem: syntaxError(f.Name, f.Data, err), syntax: true}
-	}
-	return parsedFile{doc: doc, extra: extra}
+	return c, d.errs
 }
 
 // decoder decodes yaml.Node trees into the Cluster types by reflection,
-// honouring yaml struct tags. It exists because yaml.v3's KnownFields does
-// not reach through custom unmarshalers and reports no per-field positions.
+// honouring yaml struct tags, and records every path's place in src.
 type decoder struct {
 	cluster   *Cluster
 	src       *Sources
 	errs      ErrorList
 	truncated bool
 
-	// recordAll records every path in src; otherwise only the top
-	// level (see Sources).
-	recordAll bool
-	// skip holds the entries Decode refused as defined twice when a file
-	// is decoded again for its positions (Sources.fileTable).
-	skip map[string]bool
-
 	// Per file.
-	file      string
-	fileIndex int
-	budget    int
+	file   string
+	budget int
 	// expanding holds the aliases being followed, to stop cycles (&a [*a]).
 	expanding map[*yaml.Node]bool
 	budgetHit bool
-
-	// paths holds the text of every path recorded in Sources.
-	paths pathArena
-
-	// ambiguous is set once a map key containing '.' or '[' was decoded:
-	// only such a key can make two places produce the same path, so until
-	// then a path is recorded without first looking for an earlier one.
-	ambiguous bool
 }
 
-// decodeFile decodes one parsed file into d.cluster. It reports whether
-// the file held no document at all.
-func (d *decoder) decodeFile(i int, f File, pf *parsedFile) (empty bool) {
+// decodeFile decodes one file into d.cluster. It reports whether the file
+// held no document at all.
+func (d *decoder) decodeFile(f File) (empty bool) {
 	d.file = f.Name
-	d.fileIndex = i
 	d.budget = decodeBudgetBase + decodeBudgetPerByte*len(f.Data)
 	d.expanding = map[*yaml.Node]bool{}
 	d.budgetHit = false
 
-	if pf.problem != nil {
-		if len(d.errs) >= maxErrors && !pf.syntax {
+	doc, extra, problem, syntax := parseFile(f)
+	if problem != nil {
+		// A syntax error is reported even past maxErrors.
+		if len(d.errs) >= maxErrors && !syntax {
 			d.truncated = true
 		} else {
-			d.errs = append(d.errs, pf.problem)
+			d.errs = append(d.errs, problem)
 		}
 		return false
 	}
-	doc, extra := pf.doc, pf.extra
 	if doc == nil {
 		return true
 	}
@@ -251,173 +123,10 @@ func (d *decoder) decodeFile(i int, f File, pf *parsedFile) (empty bool) {
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
 		return true
 	}
-	if _, ok := d.src.byPath[""]; !ok {
-		// The file of the first mapping names errors about sections
-		// missing altogether.
-		d.src.Set("", Pos{File: f.Name})
-	}
+	// The file of the first mapping names errors about sections missing
+	// altogether.
+	d.src.setFirst("", Pos{File: f.Name})
 	d.decodeRoot(root)
-	return false
-}
-
-// parseYAML parses the first document into a node tree and reports a
-// second document if there is one. Plain block-style text is parsed by
-// parseBlockYAML, everything else (and every error) by yaml.v3.
-func parseYAML(data []byte, arena *blockArena) (doc, extra *yaml.Node, err error) {
-	if doc, ok := parseBlockYAML(data, arena); ok {
-		return doc, nil, nil
-	}
-	return parseYAMLv3(data)
-}
-
-// parseYAMLv3 is parseYAML by yaml.v3 alone. yaml.v3 is not known to
-// panic since v3.0.0, but Decode must never panic, so a panic becomes an
-// error.
-func parseYAMLv3(data []byte) (doc, extra *yaml.Node, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			doc, extra, err = nil, nil, fmt.Errorf("yaml: parser failed: %v", r)
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var first yaml.Node
-	if err := dec.Decode(&first); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil, nil
-		}
-		return nil, nil, err
-	}
-	var second yaml.Node
-	switch err := dec.Decode(&second); {
-	case err == nil:
-		return &first, &second, nil
-	case errors.Is(err, io.EOF):
-		return &first, nil, nil
-	default:
-		return nil, nil, err
-	}
-}
-
-// checkText rejects binary input with a clear message before the YAML
-// parser reports it without a line.
-func checkText(data []byte) (Pos, string, bool) {
-	line, col := 1, 1
-	for i := 0; i < len(data); {
-		// Printable ASCII, nearly all of a description, without
-		// decoding runes: this loop ran over every byte of 10 MB.
-		if b := data[i]; b >= 0x20 && b < 0x7f {
-			i++
-			col++
-			continue
-		}
-		r, size := utf8.DecodeRune(data[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			return Pos{Line: line, Column: col}, fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i]), false
-		case r == '\n':
-			line, col = line+1, 0
-		case r < 0x20 && r != '\t' && r != '\r' || r == 0x7f:
-			return Pos{Line: line, Column: col}, fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r), false
-		}
-		i += size
-		col++
-	}
-	return Pos{}, "", true
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// bisectLimit bounds the files whose syntax errors are located by
-// re-parsing prefixes; larger files keep yaml.v3's line.
-const bisectLimit = 256 << 10
-
-// syntaxError turns a yaml.v3 parse error into an Error with a line.
-// yaml.v3 reports the line where the enclosing construct started (0-based
-// for parser errors, omitted on the first line), so the line is found
-// instead as the shortest prefix of the file that fails the same way.
-func syntaxError(file string, data []byte, err error) *Error {
-	msg, line := splitYAMLError(err)
-	if len(data) <= bisectLimit {
-		if l := firstFailingLine(data, msg); l > 0 {
-			line = l
-		}
-	}
-	if strings.Contains(msg, "cannot start any token") && lineHasTab(data, line) {
-		msg += " (tabs are not allowed in YAML indentation; use spaces)"
-	}
-	// Both are what a key indented off from its siblings gives.
-	if (strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "mapping values are not allowed")) && siblingIndentDiffers(data, line) {
-		msg += " (check the indentation: keys of one mapping start in the same column)"
-	}
-	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
-}
-
-func splitYAMLError(err error) (msg string, line int) {
-	msg = err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		return m[2], line
-	}
-	return strings.TrimPrefix(msg, "yaml: "), 1
-}
-
-// firstFailingLine finds by binary search the smallest number of lines
-// whose parse fails with msg. Earlier prefixes parse or fail differently
-// (cut inside a construct); from the bad line on the parser stops there.
-func firstFailingLine(data []byte, msg string) int {
-	var ends []int // ends[i]: offset just past line i+1
-	for i, b := range data {
-		if b == '\n' {
-			ends = append(ends, i+1)
-		}
-	}
-	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
-		ends = append(ends, len(data))
-	}
-	fails := func(lines int) bool {
-		_, _, err := parseYAML(data[:ends[lines-1]], nil)
-		if err == nil {
-			return false
-		}
-		m, _ := splitYAMLError(err)
-		return m == msg
-	}
-	lo, hi := 1, len(ends)
-	if !fails(hi) {
-		return 0
-	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
-}
-
-func lineHasTab(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	return line >= 1 && line <= len(lines) && bytes.Contains(lines[line-1], []byte("\t"))
-}
-
-// siblingIndentDiffers reports whether line is indented differently
-// from the nearest non-blank line above, and that line does not open a
-// nested block (ends in ':'), so the two should have been siblings.
-func siblingIndentDiffers(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	if line < 2 || line > len(lines) {
-		return false
-	}
-	indent := func(l []byte) int { return len(l) - len(bytes.TrimLeft(l, " ")) }
-	for i := line - 2; i >= 0; i-- {
-		prev := bytes.TrimRight(lines[i], " \r")
-		if t := bytes.TrimSpace(prev); len(t) == 0 || t[0] == '#' {
-			continue
-		}
-		return !bytes.HasSuffix(prev, []byte(":")) && indent(prev) != indent(lines[line-1])
-	}
 	return false
 }
 
@@ -437,55 +146,16 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errorAt(d.pos(n), path, format, args...)
 }
 
-// setSource records the first place a path was written; later files do
-// not move it (a top-level section may appear in every file).
-func (d *decoder) setSource(path string, n *yaml.Node) {
-	if _, ok := d.src.byPath[path]; !ok {
-		d.src.Set(path, d.pos(n))
-	}
-}
-
-// record is setSource below the top level, when every path is recorded.
-// Paths there are unique within one Decode (duplicate keys and entries
-// defined in two files are refused before their values are decoded)
-// unless a key itself contains a path separator; recording blindly halves
-// the table work of a large file.
+// record notes where path was written; the first place wins.
 func (d *decoder) record(path string, n *yaml.Node) {
-	if !d.recordAll {
-		return
-	}
-	if d.ambiguous {
-		d.setSource(path, n)
-		return
-	}
-	d.src.byPath[path] = source{Pos: d.pos(n)}
-}
-
-// recordEntry records an entry of a keyed section ("services.web") or
-// the defaults, with the file whose table holds the paths below it.
-func (d *decoder) recordEntry(path string, n *yaml.Node) {
-	if d.recordAll {
-		d.record(path, n)
-		return
-	}
-	d.src.byPath[path] = source{Pos: d.pos(n), file: d.fileIndex + 1}
-}
-
-// refuse notes an entry skipped as defined twice, so that decoding its
-// file again for positions skips it too.
-func (d *decoder) refuse(path string) {
-	if d.recordAll {
-		return
-	}
-	if d.src.refused == nil {
-		d.src.refused = map[refusal]bool{}
-	}
-	d.src.refused[refusal{d.fileIndex, path}] = true
+	d.src.setFirst(path, d.pos(n))
 }
 
 // decodeRoot decodes a file's top-level mapping into the shared cluster.
 // The keyed sections (nodes, vipGroups, ...) merge entry by entry; the
-// cluster name and defaults may be given once.
+// cluster name and defaults may be given once. Keys starting with "x-"
+// are ignored: they hold values for anchors (docker-compose's extension
+// fields), which aliases elsewhere bring in.
 func (d *decoder) decodeRoot(root *yaml.Node) {
 	root = d.follow(root, "")
 	if root == nil {
@@ -499,6 +169,9 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 	fields := fieldsOf(v.Type())
 	for _, kv := range d.pairs(root, "") {
 		name := kv.key.Value
+		if strings.HasPrefix(name, "x-") {
+			continue
+		}
 		f, ok := fields.byName[name]
 		if !ok {
 			d.unknownField(kv.key, "", name, fields.names)
@@ -511,49 +184,64 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 				continue
 			}
 			if prev, ok := d.src.byPath[name]; ok && d.cluster.Name != s {
-				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev.Pos)
+				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev)
 				continue
 			}
-			d.setSource(name, kv.key)
+			d.record(name, kv.key)
 			d.cluster.Name = s
 			continue
 		case "defaults":
-			if d.skip[name] {
-				continue
-			}
 			if prev, ok := d.src.byPath[name]; ok {
-				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev.Pos)
-				d.refuse(name)
+				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev)
 				continue
 			}
-			d.recordEntry(name, kv.key)
 		}
-		d.setSource(name, kv.key)
+		d.record(name, kv.key)
 		d.decodeValue(kv.val, v.FieldByIndex(f.index), name)
 	}
 }
 
-var (
-	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-	commandType     = reflect.TypeFor[Command]()
-)
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
-// parseInt reads an !!int scalar. Plain decimals (nearly every integer in
-// a description) are parsed directly; other forms (0x1f, 0o17, 1_000,
-// leading zeros) go through yaml.v3, whose rules define them.
+// parseInt reads an !!int scalar as yaml.v3 does (0x1f, 0o17, 1_000),
+// but refuses a leading zero (see leadingZero).
 func parseInt(n *yaml.Node) (int64, error) {
-	s := n.Value
-	digits := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
-	plain := len(digits) > 0 && (digits[0] != '0' || len(digits) == 1)
-	for i := 0; plain && i < len(digits); i++ {
-		plain = '0' <= digits[i] && digits[i] <= '9'
-	}
-	if plain {
-		return strconv.ParseInt(s, 10, 64)
+	if err := leadingZero(n); err != nil {
+		return 0, err
 	}
 	var i int64
-	err := n.Decode(&i)
-	return i, err
+	if err := n.Decode(&i); err != nil {
+		return 0, fmt.Errorf("integer %s is out of range", n.Value)
+	}
+	return i, nil
+}
+
+// leadingZero refuses a plain number written with a leading zero: YAML
+// 1.1 (and yaml.v3) read 051 as the octal 41, YAML 1.2 reads it as 51,
+// and people mean 51. 0o51 says octal.
+func leadingZero(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Style != 0 {
+		return nil
+	}
+	sign, digits := "", n.Value
+	if digits != "" && (digits[0] == '-' || digits[0] == '+') {
+		sign, digits = digits[:1], digits[1:]
+	}
+	if len(digits) < 2 || digits[0] != '0' || strings.Trim(digits, "0123456789_") != "" {
+		return nil
+	}
+	decimal := strings.TrimLeft(strings.ReplaceAll(digits, "_", ""), "0")
+	if decimal == "" {
+		decimal = "0"
+	}
+	if sign == "+" {
+		sign = ""
+	}
+	msg := fmt.Sprintf("integer %s has a leading zero, which YAML 1.1 reads as octal: write %s%s", n.Value, sign, decimal)
+	if strings.Trim(decimal, "01234567") == "" {
+		msg += fmt.Sprintf(" (or %s0o%s for octal)", sign, decimal)
+	}
+	return errors.New(msg)
 }
 
 // decodeValue decodes n into v and records positions under path. It
@@ -611,7 +299,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 		ok := true
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, e := range n.Content {
-			p := d.paths.index(path, i)
+			p := path + "[" + strconv.Itoa(i) + "]"
 			d.record(p, e)
 			ok = d.decodeValue(e, s.Index(i), p) && ok
 		}
@@ -619,30 +307,40 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 		return ok
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-			d.errorf(n, path, "want a string, got %s", describe(n))
+			msg := "want a string, got " + describe(n)
+			if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
+				// interface: 0 — yaml.v3 alone would take the text.
+				msg += fmt.Sprintf("; quote it if the text is meant: %q", n.Value)
+			}
+			d.errorf(n, path, "%s", msg)
 			return false
 		}
 		v.SetString(n.Value)
 		return true
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if err := leadingZero(n); err != nil {
+			d.errorf(n, path, "%v", err)
+			return false
+		}
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 			d.errorf(n, path, "want an integer, got %s", describe(n))
 			return false
 		}
 		i, err := parseInt(n)
-		if err != nil || v.OverflowInt(i) {
-			d.errorf(n, path, "integer %s is out of range", n.Value)
+		if err == nil && v.OverflowInt(i) {
+			err = fmt.Errorf("integer %s is out of range", n.Value)
+		}
+		if err != nil {
+			d.errorf(n, path, "%v", err)
 			return false
 		}
 		v.SetInt(i)
 		return true
 	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.errorf(n, path, "want true or false, got %s", describe(n))
-			return false
-		}
+		// Only true and false: YAML 1.1's yes, no, on and off are
+		// strings in YAML 1.2, and yaml.v3 would turn them into booleans.
 		b, err := strconv.ParseBool(strings.ToLower(n.Value))
-		if err != nil {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || err != nil {
 			d.errorf(n, path, "want true or false, got %s", describe(n))
 			return false
 		}
@@ -653,9 +351,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	return false
 }
 
-// decodeAlias decodes the value alias n refers to. It is apart from
-// decodeValue because its defer made every decodeValue call pay for
-// deferred calls at return (too many returns for an open-coded defer).
+// decodeAlias decodes the value alias n refers to.
 func (d *decoder) decodeAlias(n *yaml.Node, v reflect.Value, path string) bool {
 	if d.expanding[n] {
 		d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
@@ -713,15 +409,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 			ok = false
 			continue
 		}
-		p := d.paths.join(path, name)
+		p := joinPath(path, name)
 		d.record(p, kv.key)
-		fv := v.FieldByIndex(f.index)
-		ok = d.decodeValue(kv.val, fv, p) && ok
-		if !d.recordAll && fv.Type() == commandType && fv.Addr().Interface().(*Command).IsZero() {
-			// Validate asks whether an empty command was written at all
-			// (`master: ""`) for every notify block: answer from here.
-			d.src.byPath[p] = source{Pos: d.pos(kv.key)}
-		}
+		ok = d.decodeValue(kv.val, v.FieldByIndex(f.index), p) && ok
 	}
 	return ok
 }
@@ -739,35 +429,18 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) bool {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(t))
 	}
-	// A keyed section of the cluster ("services"), whose entries are
-	// recorded even when paths below the top level are not.
-	section := !strings.ContainsAny(path, ".[")
 	ok := true
-	// One key value reused: MapIndex and SetMapIndex copy it.
-	key := reflect.New(t.Key()).Elem()
 	for _, kv := range d.pairs(n, path) {
-		key.SetString(kv.key.Value)
-		p := d.paths.join(path, kv.key.Value)
-		if d.skip[p] {
-			ok = false
-			continue
-		}
+		key := reflect.ValueOf(kv.key.Value).Convert(t.Key())
+		p := joinPath(path, kv.key.Value)
 		// Within one mapping pairs() rejects duplicates, so an existing
 		// entry comes from an earlier file.
 		if v.MapIndex(key).IsValid() {
 			d.errorf(kv.key, p, "defined twice: also at %s", d.src.Lookup(p))
-			d.refuse(p)
 			ok = false
 			continue
 		}
-		if strings.ContainsAny(kv.key.Value, ".[") {
-			d.ambiguous = true
-		}
-		if section {
-			d.recordEntry(p, kv.key)
-		} else {
-			d.record(p, kv.key)
-		}
+		d.record(p, kv.key)
 		ev := reflect.New(t.Elem()).Elem()
 		ok = d.decodeValue(kv.val, ev, p) && ok
 		v.SetMapIndex(key, ev)
@@ -788,7 +461,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
 		return nil
 	}
 	explicit := make([]keyValue, 0, len(n.Content)/2)
-	seen := newKeySet(len(n.Content) / 2)
+	seen := make(map[string]*yaml.Node, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -799,55 +472,20 @@ func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
 			d.errorf(k, path, "a mapping key must be a name, got %s", describe(k))
 			continue
 		}
-		if prev := seen.find(explicit, k.Value); prev != nil {
+		if prev := seen[k.Value]; prev != nil {
 			d.errorf(k, joinPath(path, k.Value), "key %q appears twice in this mapping: also at line %d", k.Value, prev.Line)
 			continue
 		}
-		seen.add(k.Value, k)
+		seen[k.Value] = k
 		explicit = append(explicit, keyValue{k, val})
 	}
 	for _, kv := range merged {
-		if seen.find(explicit, kv.key.Value) == nil {
-			seen.add(kv.key.Value, kv.key)
+		if seen[kv.key.Value] == nil {
+			seen[kv.key.Value] = kv.key
 			explicit = append(explicit, kv)
 		}
 	}
 	return explicit
-}
-
-// smallMapping is the number of keys up to which a linear search of the
-// keys so far beats building a map (every struct-shaped mapping).
-const smallMapping = 16
-
-// keySet finds a mapping's keys seen so far: by scanning them for a small
-// mapping, by a map for a wide one (a section of thousands of entries).
-type keySet struct{ byName map[string]*yaml.Node }
-
-func newKeySet(size int) keySet {
-	if size <= smallMapping {
-		return keySet{}
-	}
-	return keySet{byName: make(map[string]*yaml.Node, size)}
-}
-
-// find returns the key node named name, or nil. kvs are the entries kept so
-// far, each of whose keys was added.
-func (s keySet) find(kvs []keyValue, name string) *yaml.Node {
-	if s.byName != nil {
-		return s.byName[name]
-	}
-	for _, kv := range kvs {
-		if kv.key.Value == name {
-			return kv.key
-		}
-	}
-	return nil
-}
-
-func (s keySet) add(name string, k *yaml.Node) {
-	if s.byName != nil {
-		s.byName[name] = k
-	}
 }
 
 // mergeSources returns the entries a merge key brings in: a mapping, an
@@ -903,53 +541,6 @@ func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string
 		msg += " (known: " + strings.Join(known, ", ") + ")"
 	}
 	d.errorf(key, joinPath(path, name), "%s", msg)
-}
-
-// pathArena builds field paths in large shared blocks: a description of
-// 10,000 services records some 260,000 paths, and one allocation (and one
-// object for the collector) per path was a good part of decoding. Bytes
-// are only ever appended, so the strings made over them never change.
-type pathArena struct{ block []byte }
-
-const pathBlockSize = 64 << 10
-
-// join returns joinPath(path, name).
-func (a *pathArena) join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	b, start := a.reserve(len(path) + 1 + len(name))
-	b = append(b, path...)
-	b = append(b, '.')
-	b = append(b, name...)
-	return a.commit(b, start)
-}
-
-// index returns path + "[i]".
-func (a *pathArena) index(path string, i int) string {
-	b, start := a.reserve(len(path) + 2 + 20)
-	b = append(b, path...)
-	b = append(b, '[')
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, ']')
-	return a.commit(b, start)
-}
-
-// reserve makes room for n more bytes and returns the block to append
-// to and where the new string starts.
-func (a *pathArena) reserve(n int) ([]byte, int) {
-	if cap(a.block)-len(a.block) < n {
-		a.block = make([]byte, 0, max(n, pathBlockSize))
-	}
-	return a.block, len(a.block)
-}
-
-func (a *pathArena) commit(b []byte, start int) string {
-	a.block = b
-	if len(b) == start {
-		return ""
-	}
-	return unsafe.String(&b[start], len(b)-start)
 }
 
 func joinPath(path, name string) string {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func readFixture(t testing.TB, path string) File {
@@ -312,6 +314,50 @@ func TestDecodeErrorCap(t *testing.T) {
 	}
 }
 
+// TestParseIntAgreesWithYAML checks that integers read as yaml.v3 reads
+// them, leading zeros apart (TestDecodeLeadingZero).
+func TestParseIntAgreesWithYAML(t *testing.T) {
+	for _, text := range []string{
+		"0", "7", "-7", "+7", "-0", "1024", "0x1f", "0o17", "0b101", "1_000",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "18446744073709551615",
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+			t.Fatal(err)
+		}
+		n := doc.Content[0]
+		if n.ShortTag() != "!!int" {
+			continue // yaml.v3 does not read it as an integer; parseInt never sees it
+		}
+		var want int64
+		wantErr := n.Decode(&want)
+		got, err := parseInt(n)
+		if (err != nil) != (wantErr != nil) || err == nil && got != want {
+			t.Errorf("parseInt(%q) = %d, %v; yaml.v3 decodes %d, %v", text, got, err, want, wantErr)
+		}
+	}
+}
+
+// TestSourcesFirstPlaceWinsWithDottedKeys covers the one way two places
+// can record the same path: a map key containing a separator. The first
+// place written stays, in either order.
+func TestSourcesFirstPlaceWinsWithDottedKeys(t *testing.T) {
+	for _, tc := range []struct {
+		desc, text string
+		wantLine   int
+	}{
+		{"field first", "services:\n  web:\n    port: 80\n  web.port:\n    port: 81\n", 3},
+		{"dotted key first", "services:\n  web.port:\n    port: 81\n  web:\n    port: 80\n", 2},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, _ := Decode([]File{{Name: "a.yaml", Data: []byte(tc.text)}})
+			if got := c.Sources.Lookup("services.web.port").Line; got != tc.wantLine {
+				t.Errorf("services.web.port recorded at line %d, want %d", got, tc.wantLine)
+			}
+		})
+	}
+}
+
 func TestSuggest(t *testing.T) {
 	for _, tc := range []struct {
 		desc, name string
@@ -378,5 +424,57 @@ func BenchmarkDecodeGarbage(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		Decode([]File{{Name: "g.yaml", Data: data}})
+	}
+}
+
+// TestDecodeYAMLDetails pins the format's answers where YAML versions or
+// yaml.v3 differ from what a person writing the description means
+// (docs/format.md, "YAML details").
+func TestDecodeYAMLDetails(t *testing.T) {
+	const base = "nodes:\n  lb1:\n    address: 192.0.2.1\n    interface: eth0\nvipGroups:\n  web:\n    vips: [192.0.2.10/24]\n    nodes: [lb1]\n"
+	for _, tc := range []struct {
+		desc, yaml string
+		want       string // an error line; "" for none
+	}{
+		// YAML 1.1's booleans are strings in YAML 1.2; yaml.v3 would
+		// still turn them into booleans.
+		{"yes", base + "    vrid: 1\n    preempt: yes\n", `d.yaml:10:14: vipGroups.web.preempt: want true or false, got string "yes"`},
+		{"off", base + "    vrid: 1\n    unicast: off\n", `d.yaml:10:14: vipGroups.web.unicast: want true or false, got string "off"`},
+		{"true", base + "    vrid: 1\n    preempt: true\n", ""},
+		// A number where text is meant: refused, with the fix.
+		{"interface 0", base + "    vrid: 1\n    interface: 0\n", `d.yaml:10:16: vipGroups.web.interface: want a string, got integer 0; quote it if the text is meant: "0"`},
+		{"interface quoted", base + "    vrid: 1\n    interface: \"0\"\n", ""},
+		// A leading zero is octal to YAML 1.1 and yaml.v3, decimal to
+		// YAML 1.2: refused either way.
+		{"vrid 051", base + "    vrid: 051\n", `d.yaml:9:11: vipGroups.web.vrid: integer 051 has a leading zero, which YAML 1.1 reads as octal: write 51 (or 0o51 for octal)`},
+		{"vrid 09", base + "    vrid: 09\n", `d.yaml:9:11: vipGroups.web.vrid: integer 09 has a leading zero, which YAML 1.1 reads as octal: write 9`},
+		{"priority -007", base + "    vrid: 1\n    priorities: {lb1: -007}\n", `d.yaml:10:23: vipGroups.web.priorities.lb1: integer -007 has a leading zero, which YAML 1.1 reads as octal: write -7 (or -0o7 for octal)`},
+		{"status 0200", base + "    vrid: 1\nservices:\n  s:\n    vip: 192.0.2.10\n    port: 80\n    check: {http: {status: [0200]}}\n    realServers: [{address: 192.0.2.101}]\n",
+			`d.yaml:14:29: services.s.check.http.status[0]: integer 0200 has a leading zero`},
+		{"vrid 0o63", base + "    vrid: 0o63\n", ""},
+		{"vrid 0", base + "    vrid: 0\n", ""}, // decoded; Validate refuses 0
+		// Top-level x- keys hold values for anchors and are ignored.
+		{"x- key", "x-eth: &eth eth0\n" + strings.Replace(base, "interface: eth0", "interface: *eth", 1) + "    vrid: 1\n", ""},
+		{"x- key below the top level", base + "    vrid: 1\n    x-note: hi\n", `d.yaml:10:5: vipGroups.web.x-note: unknown field "x-note"`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, errs := Decode([]File{{Name: "d.yaml", Data: []byte(tc.yaml)}})
+			if tc.want == "" {
+				if len(errs) > 0 {
+					t.Fatalf("errors: %v", errs)
+				}
+				if c.VIPGroups["web"] == nil || c.Nodes["lb1"].Interface == "" {
+					t.Errorf("decoded %+v", c)
+				}
+				return
+			}
+			if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), tc.want) {
+				t.Errorf("errors:\n%v\nwant one starting %s", errs, tc.want)
+			}
+		})
+	}
+	c, errs := Decode([]File{{Name: "d.yaml", Data: []byte(base + "    vrid: 0o63\n")}})
+	if len(errs) > 0 || c.VIPGroups["web"].VRID != 51 {
+		t.Errorf("vrid: 0o63 decoded as %d (%v), want 51", c.VIPGroups["web"].VRID, errs)
 	}
 }

@@ -282,8 +282,14 @@ func (r *resolver) nodeState() (*NodeState, error) {
 			st.SyncGroups = append(st.SyncGroups, *sg)
 		}
 	}
-	if st.Services, err = r.services(sortedKeys(r.c.Services)); err != nil {
-		return nil, err
+	for _, name := range sortedKeys(r.c.Services) {
+		vs, ok, err := r.service(name, r.c.Services[name])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			st.Services = append(st.Services, vs)
+		}
 	}
 	return st, nil
 }

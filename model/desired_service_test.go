@@ -4,10 +4,12 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/model/modeltest"
 )
 
 func serviceNames(st *model.NodeState) []string {
@@ -325,5 +327,18 @@ func TestDesiredDeterministic(t *testing.T) {
 				t.Fatalf("%s: two runs differ", n)
 			}
 		}
+	}
+}
+
+// With several broken services Desired names the first in name order,
+// whatever order the map holds them in.
+func TestDesiredFirstBrokenServiceInNameOrder(t *testing.T) {
+	c := modeltest.GenerateCluster(50, 2, 3)
+	for _, name := range []string{"svc-00040", "svc-00015", "svc-00049", "svc-00016"} {
+		c.Services[name].VIP = "not-an-address"
+	}
+	_, err := model.Desired(c, "node-1")
+	if err == nil || !strings.Contains(err.Error(), "services.svc-00015.vip") {
+		t.Errorf("error %v, want the first broken service in name order (svc-00015)", err)
 	}
 }

@@ -1,109 +1,77 @@
 package model
 
-import (
-	"encoding/json"
-	"reflect"
-	"sync"
-	"time"
-)
+import "encoding/json"
 
 // NodeState keeps time.Duration, which its consumers compute with, but
 // people read its JSON (`show --json`, the daemon's /config), so each type
-// of it with a duration field writes that field as Duration does ("500ms",
+// of it with a duration field writes that field through Duration ("500ms",
 // "5m") and reads back either form (earlier releases wrote nanoseconds).
-// The methods go through a twin struct type with the same fields, tags and
-// order, Duration in place of time.Duration: the output differs only in
-// the durations, and a duration field added later is covered.
+// Each such type has a JSON view: the type's own fields (through a
+// method-less copy of the type), with its durations shadowed by *Duration
+// fields of the same JSON names pointing at them.
 
-func (i Instance) MarshalJSON() ([]byte, error)        { return marshalDurations(i) }
-func (i *Instance) UnmarshalJSON(b []byte) error       { return unmarshalDurations(b, i) }
-func (n NotifySpec) MarshalJSON() ([]byte, error)      { return marshalDurations(n) }
-func (n *NotifySpec) UnmarshalJSON(b []byte) error     { return unmarshalDurations(b, n) }
-func (g GARPSpec) MarshalJSON() ([]byte, error)        { return marshalDurations(g) }
-func (g *GARPSpec) UnmarshalJSON(b []byte) error       { return unmarshalDurations(b, g) }
-func (c TrackCheckSpec) MarshalJSON() ([]byte, error)  { return marshalDurations(c) }
-func (c *TrackCheckSpec) UnmarshalJSON(b []byte) error { return unmarshalDurations(b, c) }
-func (s VirtualService) MarshalJSON() ([]byte, error)  { return marshalDurations(s) }
-func (s *VirtualService) UnmarshalJSON(b []byte) error { return unmarshalDurations(b, s) }
-func (c CheckSpec) MarshalJSON() ([]byte, error)       { return marshalDurations(c) }
-func (c *CheckSpec) UnmarshalJSON(b []byte) error      { return unmarshalDurations(b, c) }
+func (i Instance) MarshalJSON() ([]byte, error)        { return json.Marshal(i.jsonView()) }
+func (i *Instance) UnmarshalJSON(b []byte) error       { return json.Unmarshal(b, i.jsonView()) }
+func (n NotifySpec) MarshalJSON() ([]byte, error)      { return json.Marshal(n.jsonView()) }
+func (n *NotifySpec) UnmarshalJSON(b []byte) error     { return json.Unmarshal(b, n.jsonView()) }
+func (g GARPSpec) MarshalJSON() ([]byte, error)        { return json.Marshal(g.jsonView()) }
+func (g *GARPSpec) UnmarshalJSON(b []byte) error       { return json.Unmarshal(b, g.jsonView()) }
+func (c TrackCheckSpec) MarshalJSON() ([]byte, error)  { return json.Marshal(c.jsonView()) }
+func (c *TrackCheckSpec) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, c.jsonView()) }
+func (s VirtualService) MarshalJSON() ([]byte, error)  { return json.Marshal(s.jsonView()) }
+func (s *VirtualService) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, s.jsonView()) }
+func (c CheckSpec) MarshalJSON() ([]byte, error)       { return json.Marshal(c.jsonView()) }
+func (c *CheckSpec) UnmarshalJSON(b []byte) error      { return json.Unmarshal(b, c.jsonView()) }
 
-var (
-	timeDurationType = reflect.TypeFor[time.Duration]()
-	durationType     = reflect.TypeFor[Duration]()
-	durationTwins    sync.Map // struct type → *twinType
-)
-
-// twinType is a struct type like another's exported fields (those JSON
-// sees), with Duration for each time.Duration. It has no methods, so
-// encoding it does not call back into the MarshalJSON above.
-type twinType struct {
-	typ reflect.Type
-	// from[i] is the index in the original type of the twin's field i.
-	from []int
+func (i *Instance) jsonView() any {
+	type plain Instance
+	return &struct {
+		*plain
+		AdvertInterval *Duration `json:"advertInterval"`
+		PreemptDelay   *Duration `json:"preemptDelay"`
+	}{(*plain)(i), (*Duration)(&i.AdvertInterval), (*Duration)(&i.PreemptDelay)}
 }
 
-func durationTwin(t reflect.Type) *twinType {
-	if twin, ok := durationTwins.Load(t); ok {
-		return twin.(*twinType)
-	}
-	tw := &twinType{}
-	var fields []reflect.StructField
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		if f.Type == timeDurationType {
-			f.Type = durationType
-		}
-		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag, Anonymous: f.Anonymous})
-		tw.from = append(tw.from, i)
-	}
-	tw.typ = reflect.StructOf(fields)
-	durationTwins.Store(t, tw)
-	return tw
+func (n *NotifySpec) jsonView() any {
+	type plain NotifySpec
+	return &struct {
+		*plain
+		Timeout *Duration `json:"timeout"`
+	}{(*plain)(n), (*Duration)(&n.Timeout)}
 }
 
-// toTwin copies v's fields into a new twin value.
-func (tw *twinType) toTwin(v reflect.Value) reflect.Value {
-	twin := reflect.New(tw.typ)
-	for i, j := range tw.from {
-		setField(twin.Elem().Field(i), v.Field(j))
-	}
-	return twin
+func (g *GARPSpec) jsonView() any {
+	type plain GARPSpec
+	return &struct {
+		*plain
+		Interval     *Duration `json:"interval"`
+		RefreshDelay *Duration `json:"refreshDelay"`
+	}{(*plain)(g), (*Duration)(&g.Interval), (*Duration)(&g.RefreshDelay)}
 }
 
-// fromTwin copies the twin's fields back into v.
-func (tw *twinType) fromTwin(v, twin reflect.Value) {
-	for i, j := range tw.from {
-		setField(v.Field(j), twin.Field(i))
-	}
+func (c *TrackCheckSpec) jsonView() any {
+	type plain TrackCheckSpec
+	return &struct {
+		*plain
+		Interval *Duration `json:"interval"`
+		Timeout  *Duration `json:"timeout"`
+	}{(*plain)(c), (*Duration)(&c.Interval), (*Duration)(&c.Timeout)}
 }
 
-// setField sets dst to src, converting between time.Duration and Duration.
-func setField(dst, src reflect.Value) {
-	if src.Type() == dst.Type() {
-		dst.Set(src)
-	} else {
-		dst.SetInt(src.Int())
-	}
+func (s *VirtualService) jsonView() any {
+	type plain VirtualService
+	return &struct {
+		*plain
+		// omitzero asks Duration.IsZero, as omitempty did of the field.
+		Persistence *Duration `json:"persistence,omitzero"`
+	}{(*plain)(s), (*Duration)(&s.Persistence)}
 }
 
-func marshalDurations(v any) ([]byte, error) {
-	src := reflect.ValueOf(v)
-	return json.Marshal(durationTwin(src.Type()).toTwin(src).Interface())
-}
-
-// unmarshalDurations decodes b into *ptr through the twin, starting from
-// *ptr's current fields as encoding/json does.
-func unmarshalDurations(b []byte, ptr any) error {
-	dst := reflect.ValueOf(ptr).Elem()
-	tw := durationTwin(dst.Type())
-	twin := tw.toTwin(dst)
-	if err := json.Unmarshal(b, twin.Interface()); err != nil {
-		return err
-	}
-	tw.fromTwin(dst, twin.Elem())
-	return nil
+func (c *CheckSpec) jsonView() any {
+	type plain CheckSpec
+	return &struct {
+		*plain
+		Interval *Duration `json:"interval"`
+		Timeout  *Duration `json:"timeout"`
+	}{(*plain)(c), (*Duration)(&c.Interval), (*Duration)(&c.Timeout)}
 }

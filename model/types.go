@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -20,6 +19,9 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// IsZero reports a zero duration (JSON's omitzero asks).
+func (d Duration) IsZero() bool { return d == 0 }
 
 // MarshalYAML writes the compact Go duration string an operator would
 // type ("5m", "1h30m", "100ms"), not time.Duration's "5m0s".
@@ -185,6 +187,9 @@ func parseCode(s string) (int, bool) {
 
 // UnmarshalYAML accepts an integer code or a "LO-HI" string.
 func (r *StatusRange) UnmarshalYAML(n *yaml.Node) error {
+	if err := leadingZero(n); err != nil {
+		return err
+	}
 	if n.Kind == yaml.ScalarNode {
 		switch n.ShortTag() {
 		case "!!int":
@@ -388,87 +393,6 @@ func (p Pos) String() string {
 		return fmt.Sprintf("%s:%d", p.File, p.Line)
 	}
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
-}
-
-// Sources tells where field paths ("vipGroups.web.vrid",
-// "vipGroups.web.vips[0]") were written.
-//
-// Decode records only the top level eagerly: each section key, each
-// entry of a keyed section ("services.web") and defaults, with the file
-// that holds it. A path inside an entry is resolved when first asked for,
-// by decoding that one file again with every path recorded (see
-// fileTable): positions are needed only for errors, and recording some
-// 260,000 of them for 10,000 services was a large part of decoding.
-type Sources struct {
-	byPath map[string]source
-
-	// files are the decoded files (the caller's bytes, not a copy);
-	// nil when every path is in byPath (built in code, or decoded with
-	// every path recorded).
-	files []File
-	// refused are the entries each file defined again, which Decode
-	// skipped; decoding that file again skips them too.
-	refused map[refusal]bool
-
-	mu     sync.Mutex
-	tables []map[string]source // per file, built on first use
-}
-
-// source is where a path was written. file is 1 + the index of the file
-// whose full table holds the paths below it; 0 for none.
-type source struct {
-	Pos
-	file int
-}
-
-type refusal struct {
-	file int
-	path string
-}
-
-// NewSources returns an empty table.
-func NewSources() *Sources { return &Sources{byPath: map[string]source{}} }
-
-// Set records where path was written.
-func (s *Sources) Set(path string, p Pos) {
-	if s.byPath == nil {
-		s.byPath = map[string]source{}
-	}
-	s.byPath[path] = source{Pos: p}
-}
-
-// Lookup returns where path was written. A path not recorded falls back to
-// its nearest recorded parent, so every error can name a place. It is safe
-// for concurrent use.
-func (s *Sources) Lookup(path string) Pos {
-	if s == nil {
-		return Pos{}
-	}
-	for p := path; p != ""; p = parentPath(p) {
-		e, ok := s.byPath[p]
-		if !ok {
-			continue
-		}
-		if e.file > 0 && p != path {
-			// Below an entry: its file's full table knows the rest.
-			table := s.fileTable(e.file - 1)
-			for q := path; q != p; q = parentPath(q) {
-				if f, ok := table[q]; ok {
-					return f.Pos
-				}
-			}
-		}
-		return e.Pos
-	}
-	return Pos{}
-}
-
-func parentPath(p string) string {
-	i := strings.LastIndexAny(p, ".[")
-	if i < 0 {
-		return ""
-	}
-	return p[:i]
 }
 
 // Error is one problem in a cluster description.

@@ -66,7 +66,7 @@ func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
 	if pos == (Pos{}) && v.c.Sources != nil {
 		// Something missing altogether (no nodes section): name the file.
-		pos = v.c.Sources.byPath[""].Pos
+		pos = v.c.Sources.byPath[""]
 	}
 	v.errs = append(v.errs, &Error{Pos: pos, Path: printablePath(path), Msg: fmt.Sprintf(format, args...)})
 }
@@ -1054,10 +1054,9 @@ type rsKey struct {
 	port int
 }
 
-// services checks every service on its own, in chunks on several
-// goroutines for a large description (the errors are sorted later, so
-// their order does not matter), then in name order that no two share a
-// VIP, port and protocol or a fwmark: the first in name order keeps it.
+// services checks every service on its own, then in name order that no
+// two share a VIP, port and protocol or a fwmark: the first in name order
+// keeps it.
 func (v *validator) services() {
 	var sd ServiceDefaults
 	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
@@ -1065,26 +1064,9 @@ func (v *validator) services() {
 	}
 	names := namesOf(v.c.Services)
 	keys := make([]serviceKey, len(names))
-	if len(names) < parallelServices {
-		seen := map[rsKey]int{}
-		for i, name := range names {
-			keys[i] = v.service(name, v.c.Services[name], sd, seen)
-		}
-	} else {
-		chunkErrs := make([]ErrorList, (len(names)+serviceChunk-1)/serviceChunk)
-		inChunks(len(names), serviceChunk, func(lo, hi int) bool {
-			cv := *v
-			cv.errs = nil
-			seen := map[rsKey]int{}
-			for i := lo; i < hi; i++ {
-				keys[i] = cv.service(names[i], v.c.Services[names[i]], sd, seen)
-			}
-			chunkErrs[lo/serviceChunk] = cv.errs
-			return true
-		})
-		for _, errs := range chunkErrs {
-			v.errs = append(v.errs, errs...)
-		}
+	seen := map[rsKey]int{}
+	for i, name := range names {
+		keys[i] = v.service(name, v.c.Services[name], sd, seen)
 	}
 
 	vipUsed := map[vipKey]string{}

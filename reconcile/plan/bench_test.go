@@ -16,33 +16,39 @@ import (
 	"github.com/hakeeper/hakeeper/model/modeltest"
 )
 
-// heapPeak samples the bytes held by live heap objects until stopped and
-// returns the highest value seen. runtime/metrics is read without
-// stopping the world, so sampling barely disturbs the timing.
-func heapPeak() (stop func() uint64) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak uint64
+// memoryPeak samples until stopped and returns the highest values seen
+// of the bytes held by heap objects (live and not yet swept) and of the
+// memory the Go runtime holds from the OS (mapped read-write, less what
+// it has released: close to the process's resident size). runtime/metrics
+// is read without stopping the world, so sampling barely disturbs the
+// timing.
+func memoryPeak() (stop func() (heap, held uint64)) {
+	sample := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	var heap, held uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			metrics.Read(sample)
-			peak = max(peak, sample[0].Value.Uint64())
+			heap = max(heap, sample[0].Value.Uint64())
+			held = max(held, sample[1].Value.Uint64()-sample[2].Value.Uint64())
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
 		}
-	}()
-	return func() uint64 {
+	})
+	return func() (uint64, uint64) {
 		close(done)
 		wg.Wait()
-		return peak
+		return heap, held
 	}
 }
 
@@ -77,13 +83,16 @@ func marshal(b *testing.B, c *model.Cluster) []byte {
 }
 
 // BenchmarkPlan10k is `hakeeper plan --offline` on a large cluster:
-// parse and validate 10,000 virtual services × 10 real servers on 3
-// nodes, compute one node's desired state, and diff it against an empty
-// node. It reports the time per plan and the peak heap.
+// load (parse, decode and validate) 10,000 virtual services × 10 real
+// servers on 3 nodes, compute one node's desired state, and diff it
+// against an empty node. Issue 10's budget: under 1 s per plan and under
+// 300 MB, reported as ms/op and peak-held-MB (the most memory the Go
+// runtime held from the OS during the runs; peak-heap-MB is the heap
+// objects' share of it).
 func BenchmarkPlan10k(b *testing.B) {
 	files := splitYAML(b, modeltest.GenerateCluster(10000, 10, 3), 2000)
 	runtime.GC()
-	stop := heapPeak()
+	stop := memoryPeak()
 	changes := 0
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -101,13 +110,14 @@ func BenchmarkPlan10k(b *testing.B) {
 	}
 	b.StopTimer()
 	cpu := processCPU(b) - cpu0
-	peak := stop()
+	heap, held := stop()
 	if changes < 10000*11 {
 		b.Fatalf("plan has %d changes, want at least 110000 (services and real servers)", changes)
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
-	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-	// CPU time of all goroutines (parsing, GC) per plan: unlike ms/op it
+	b.ReportMetric(float64(heap)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(held)/(1<<20), "peak-held-MB")
+	// CPU time of all goroutines (GC included) per plan: unlike ms/op it
 	// barely moves when other processes compete for the two cores.
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 }

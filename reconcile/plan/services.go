@@ -116,11 +116,6 @@ func ptrEq[T comparable](a, b *T) bool {
 // servicesDiff appends the changes of IPVS virtual services and their
 // real servers, each service followed by its real servers.
 func servicesDiff(p *Plan, desired, live []model.VirtualService) {
-	if len(live) == 0 {
-		// Everything is new (an offline plan): no matching needed.
-		createServices(p, desired)
-		return
-	}
 	m := matchByKey(desired, live, keyOfService)
 	for i := range desired {
 		d := &desired[i]

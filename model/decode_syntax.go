@@ -1,0 +1,180 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// This file turns a file's bytes into a yaml.v3 node tree, or into one
+// error with a line a person can act on.
+
+// parseFile checks and parses one file. It returns the first document
+// (nil for a file without any), a second document if there is one (an
+// error), or the problem that stops the file from being decoded at all;
+// syntax reports whether that problem is a YAML syntax error.
+func parseFile(f File) (doc, extra *yaml.Node, problem *Error, syntax bool) {
+	if len(f.Data) > MaxFileSize {
+		return nil, nil, &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}, false
+	}
+	if pos, msg, ok := checkText(f.Data); !ok {
+		pos.File = f.Name
+		return nil, nil, &Error{Pos: pos, Msg: msg}, false
+	}
+	doc, extra, err := parseYAML(f.Data)
+	if err != nil {
+		return nil, nil, syntaxError(f.Name, f.Data, err), true
+	}
+	return doc, extra, nil, false
+}
+
+// parseYAML parses the first document into a node tree and reports a
+// second document if there is one. yaml.v3 is not known to panic since
+// v3.0.0, but Decode must never panic, so a panic becomes an error.
+func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			doc, extra, err = nil, nil, fmt.Errorf("yaml: parser failed: %v", r)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	var second yaml.Node
+	switch err := dec.Decode(&second); {
+	case err == nil:
+		return &first, &second, nil
+	case errors.Is(err, io.EOF):
+		return &first, nil, nil
+	default:
+		return nil, nil, err
+	}
+}
+
+// checkText rejects binary input with a clear message before the YAML
+// parser reports it without a line.
+func checkText(data []byte) (Pos, string, bool) {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return Pos{Line: line, Column: col}, fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i]), false
+		case r == '\n':
+			line, col = line+1, 0
+		case r < 0x20 && r != '\t' && r != '\r' || r == 0x7f:
+			return Pos{Line: line, Column: col}, fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r), false
+		}
+		i += size
+		col++
+	}
+	return Pos{}, "", true
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// bisectLimit bounds the files whose syntax errors are located by
+// re-parsing prefixes; larger files keep yaml.v3's line.
+const bisectLimit = 256 << 10
+
+// syntaxError turns a yaml.v3 parse error into an Error with a line.
+// yaml.v3 reports the line where the enclosing construct started (0-based
+// for parser errors, omitted on the first line), so the line is found
+// instead as the shortest prefix of the file that fails the same way.
+func syntaxError(file string, data []byte, err error) *Error {
+	msg, line := splitYAMLError(err)
+	if len(data) <= bisectLimit {
+		if l := firstFailingLine(data, msg); l > 0 {
+			line = l
+		}
+	}
+	if strings.Contains(msg, "cannot start any token") && lineHasTab(data, line) {
+		msg += " (tabs are not allowed in YAML indentation; use spaces)"
+	}
+	// Both are what a key indented off from its siblings gives.
+	if (strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "mapping values are not allowed")) && siblingIndentDiffers(data, line) {
+		msg += " (check the indentation: keys of one mapping start in the same column)"
+	}
+	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
+}
+
+func splitYAMLError(err error) (msg string, line int) {
+	msg = err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return m[2], line
+	}
+	return strings.TrimPrefix(msg, "yaml: "), 1
+}
+
+// firstFailingLine finds by binary search the smallest number of lines
+// whose parse fails with msg. Earlier prefixes parse or fail differently
+// (cut inside a construct); from the bad line on the parser stops there.
+func firstFailingLine(data []byte, msg string) int {
+	var ends []int // ends[i]: offset just past line i+1
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	fails := func(lines int) bool {
+		_, _, err := parseYAML(data[:ends[lines-1]])
+		if err == nil {
+			return false
+		}
+		m, _ := splitYAMLError(err)
+		return m == msg
+	}
+	lo, hi := 1, len(ends)
+	if !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+func lineHasTab(data []byte, line int) bool {
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	return line >= 1 && line <= len(lines) && bytes.Contains(lines[line-1], []byte("\t"))
+}
+
+// siblingIndentDiffers reports whether line is indented differently
+// from the nearest non-blank line above, and that line does not open a
+// nested block (ends in ':'), so the two should have been siblings.
+func siblingIndentDiffers(data []byte, line int) bool {
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	if line < 2 || line > len(lines) {
+		return false
+	}
+	indent := func(l []byte) int { return len(l) - len(bytes.TrimLeft(l, " ")) }
+	for i := line - 2; i >= 0; i-- {
+		prev := bytes.TrimRight(lines[i], " \r")
+		if t := bytes.TrimSpace(prev); len(t) == 0 || t[0] == '#' {
+			continue
+		}
+		return !bytes.HasSuffix(prev, []byte(":")) && indent(prev) != indent(lines[line-1])
+	}
+	return false
+}
