@@ -173,10 +173,15 @@ func TestZeroIntervalFlood(t *testing.T) {
 	sent := 0
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		for range 10 {
-			if err := unix.Sendto(fd, evil, 0, group); err != nil {
+			err := unix.Sendto(fd, evil, 0, group)
+			switch {
+			case err == unix.ENOBUFS:
+				// The attacker's own queue is full: a flood all the same.
+			case err != nil:
 				t.Fatalf("sending from %s: %v", attacker.Name, err)
+			default:
+				sent++
 			}
-			sent++
 		}
 	}
 	t.Logf("%s sent %d adverts with Max Advert Interval 0", attacker.Name, sent)
