@@ -1,9 +1,12 @@
 package vrrpd_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,5 +219,61 @@ func TestSplitBrainEvidence(t *testing.T) {
 				t.Errorf("split brain %q, want 1 advert rejected for %s from %v", sb, tc.suspect, src)
 			}
 		})
+	}
+}
+
+// warnings records the engine's WARN and ERROR messages.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler           { return w }
+func (w *warnings) WithGroup(string) slog.Handler                { return w }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, r.Level.String()+" "+r.Message)
+	return nil
+}
+
+func (w *warnings) count(prefix string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, m := range w.msgs {
+		if strings.HasPrefix(m, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// The split-brain warning is logged at once, then at most once a minute
+// per group however many adverts are rejected; the encode failure is one
+// ERROR, not one per advert interval.
+func TestVRRPAlertsLogged(t *testing.T) {
+	l := newLab(t)
+	a, b := l.node(1), l.node(2)
+	w := &warnings{}
+	a.logger = slog.New(w)
+	v2 := func(prio uint8, pass string) model.Instance {
+		in := instance(1, prio)
+		in.Version, in.Auth = 2, &model.Auth{Type: "pass", SecretEnv: pass}
+		return in
+	}
+	a.start(v2(200, "right"), instance(2, 200, manyVIPs(256)...))
+	b.start(v2(100, "wrong"))
+	l.advance(10 * time.Second)
+	if n := w.count("WARN vrrp: split brain suspected"); n != 1 {
+		t.Errorf("%d split-brain warnings in the first 10s, want 1 (rejected: %v)", n, a.status(1).Counters.Drops)
+	}
+	l.advance(2*time.Minute - 10*time.Second + time.Millisecond)
+	if n := w.count("WARN vrrp: split brain suspected"); n != 2 {
+		t.Errorf("%d split-brain warnings in 2 minutes of rejected adverts, want 2 (once a minute, from the first at about 4s)", n)
+	}
+	if n := w.count("ERROR vrrp: group faulted: its advert cannot be encoded"); n != 1 {
+		t.Errorf("%d encode-failure errors, want 1:\n%s", n, strings.Join(w.msgs, "\n"))
 	}
 }
