@@ -42,6 +42,7 @@ const (
 	DropBadFamily   DropReason = "bad-family"
 
 	DropBadAuth          DropReason = "bad-auth"          // v2 auth type or password differs
+	DropBadInterval      DropReason = "bad-interval"      // (Max) Advert Interval 0: would collapse Master_Down_Interval
 	DropBadTTL           DropReason = "bad-ttl"           // TTL / hop limit is not 255
 	DropWrongVersion     DropReason = "wrong-version"     // v2 advert for a v3 instance or the reverse
 	DropUnknownVRID      DropReason = "unknown-vrid"      // no instance with this VRID on the Conn
@@ -58,6 +59,9 @@ type Counters struct {
 	Transitions     uint64
 	// VIPMismatches counts accepted adverts whose VIP list differs from ours.
 	VIPMismatches uint64
+	// AdvertErrors counts adverts that could not be encoded (the group
+	// is faulted for it: see InstanceStatus.AdvertError).
+	AdvertErrors uint64
 }
 
 // InstanceStatus is a snapshot of one running instance.
@@ -77,6 +81,17 @@ type InstanceStatus struct {
 	LastTransition time.Time
 	Reason         string
 	Counters       Counters
+	// AdvertError is set while the instance's advert cannot be encoded
+	// (e.g. more VIPs than one advert carries): the instance is faulted,
+	// so a peer that can advertise is the only master.
+	AdvertError string
+	// SplitBrain is set while adverts for this VRID from a foreign
+	// configuration (another password, version or v2 interval, or a
+	// unicast sender that is no peer) are being rejected: their sender
+	// claims mastership we do not see, so both sides may be master. It
+	// says how many, why and from whom; it clears once none has been
+	// rejected for SplitBrainHold.
+	SplitBrain string
 	// Tracks are the instance's tracked interfaces, then its tracked
 	// checks, in configuration order: why Priority differs from
 	// BasePriority, or why the instance is faulted. The instance's own

@@ -263,6 +263,7 @@ func (e *Engine) Apply(state *model.NodeState) error {
 			errs = append(errs, fmt.Errorf("vrrpd: group %q: %w", next.Name, err))
 			continue
 		}
+		in.checkAdvert()
 		e.instances[key] = in
 		started = append(started, in)
 	}
@@ -414,6 +415,12 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 		return
 	}
 	in := target
+	// reject drops a well-formed advert from a router configured
+	// otherwise on our VRID: evidence of split brain.
+	reject := func(r DropReason, detail any) {
+		drop(r, detail)
+		in.noteRejected(r, meta.Src, &a)
+	}
 	switch {
 	// Unicast adverts may be routed, and keepalived sends IPv6 unicast
 	// ones with the default hop limit (64): like keepalived, check the
@@ -421,11 +428,17 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 	case meta.TTL != 255 && !in.cfg.Unicast:
 		drop(DropBadTTL, meta.TTL)
 		return
+	case a.Interval == 0:
+		// RFC 5798 5.2.7 and RFC 3768 5.3.7 give no meaning to 0; learned,
+		// it would make Master_Down_Interval 0 and let any host on the
+		// segment flip every node at its packet rate.
+		drop(DropBadInterval, a.Interval)
+		return
 	case a.Version != in.cfg.Version:
-		drop(DropWrongVersion, a.Version)
+		reject(DropWrongVersion, a.Version)
 		return
 	case in.cfg.Unicast && !slices.Contains(in.cfg.Peers, meta.Src):
-		drop(DropNotPeer, meta.Src)
+		reject(DropNotPeer, meta.Src)
 		return
 	}
 	if a.Version == 2 {
@@ -434,11 +447,11 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 			wantType = packet.AuthPass
 		}
 		if a.AuthType != wantType || wantType == packet.AuthPass && a.AuthData != in.auth {
-			drop(DropBadAuth, a.AuthType)
+			reject(DropBadAuth, a.AuthType)
 			return
 		}
 		if a.Interval != in.cfg.AdvertInterval {
-			drop(DropIntervalMismatch, a.Interval)
+			reject(DropIntervalMismatch, a.Interval)
 			return
 		}
 	}

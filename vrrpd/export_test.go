@@ -1,5 +1,7 @@
 package vrrpd
 
+import "time"
+
 // WaitIdleForTest blocks until no hook or check is running; tests call
 // it between steps of the fake clock.
 func WaitIdleForTest(e *Engine) { e.work.wait() }
@@ -24,3 +26,7 @@ func KillForTest(e *Engine) {
 	e.stopped = true
 	close(e.done)
 }
+
+// SplitBrainHold is how long a split-brain suspicion outlives the last
+// rejected advert, for advert intervals ours and theirs.
+func SplitBrainHold(ours, theirs time.Duration) time.Duration { return splitBrainHold(ours, theirs) }

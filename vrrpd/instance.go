@@ -2,6 +2,7 @@ package vrrpd
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -38,6 +39,8 @@ type instance struct {
 	// ownFault is this instance's tracking verdict; syncFault is set while
 	// another member of its sync group is faulted.
 	ownFault, syncFault bool
+	// faultReason says why while faulted() (set by retrack).
+	faultReason string
 	// masterAdverInt is Master_Adver_Interval: learned from the master's
 	// adverts (v3), the configured interval otherwise.
 	masterAdverInt time.Duration
@@ -58,8 +61,15 @@ type instance struct {
 	reason          string
 	counters        Counters
 	lastMismatchLog time.Time
-	lastReassert    time.Time
-	hooks           *serialQueue
+	// advertErr is why the instance's advert cannot be encoded ("" when
+	// it can): it faults the instance (Engine.track).
+	advertErr string
+	// rejected is the current episode of adverts rejected from a foreign
+	// configuration on our VRID (splitbrain.go).
+	rejected          rejections
+	lastSplitBrainLog time.Time
+	lastReassert      time.Time
+	hooks             *serialQueue
 	// takeoverDeferrals counts consecutive looks for a waiting advert
 	// before taking over (onTimer).
 	takeoverDeferrals int
@@ -120,7 +130,7 @@ func (in *instance) start() {
 	case in.faulted():
 		// VIPs an earlier run of ours left behind (claimRecorded) go now.
 		in.releaseVIPs()
-		in.becomeFault("tracking reports a fault at start")
+		in.becomeFault(in.faultReason)
 	case in.cfg.Priority == model.OwnerPriority:
 		in.becomeMaster("address owner (priority 255)", false)
 	default:
@@ -301,8 +311,8 @@ func (in *instance) stop(reason string) {
 	in.setState(stateStop, reason)
 }
 
-// sendAdvert sends one advert: to the group, or to every unicast peer.
-func (in *instance) sendAdvert(prio uint8) {
+// advert is the instance's advert with priority prio.
+func (in *instance) advert(prio uint8) packet.Advert {
 	a := packet.Advert{
 		Version:  in.cfg.Version,
 		VRID:     in.cfg.VRID,
@@ -314,30 +324,77 @@ func (in *instance) sendAdvert(prio uint8) {
 		a.AuthType = packet.AuthPass
 		a.AuthData = in.auth
 	}
+	return a
+}
+
+// The multicast destinations, shared so that an advert allocates nothing.
+var (
+	group4Dsts = []netip.Addr{packet.Group4}
+	group6Dsts = []netip.Addr{packet.Group6}
+)
+
+// advertDsts are where adverts go: the group, or every unicast peer.
+func (in *instance) advertDsts() []netip.Addr {
+	switch {
+	case in.cfg.Unicast:
+		return in.cfg.Peers
+	case in.cfg.Family == model.IPv6:
+		return group6Dsts
+	}
+	return group4Dsts
+}
+
+// checkAdvert encodes the instance's advert for every destination, as
+// sendAdvert will, and records whether it can be: one that cannot
+// faults the instance at the next retrack, so it is never a master that
+// stays silent while a peer takes over. Called whenever the
+// configuration or the Conn changes (what the advert depends on).
+func (in *instance) checkAdvert() {
+	a := in.advert(in.prio)
+	was := in.advertErr
+	in.advertErr = ""
+	for _, dst := range in.advertDsts() {
+		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
+		if err != nil {
+			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
+			break
+		}
+		in.e.sendBuf = b
+	}
+	switch {
+	case in.advertErr != "" && in.advertErr != was:
+		in.counters.AdvertErrors++
+		in.e.log.Error("vrrp: group faulted: its advert cannot be encoded, so it must not be master (a peer that can advertise serves the VIPs)",
+			"group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "err", in.advertErr)
+	case in.advertErr == "" && was != "":
+		in.e.log.Info("vrrp: the group's advert can be encoded again", "group", in.name())
+	}
+}
+
+// sendAdvert sends one advert: to the group, or to every unicast peer.
+func (in *instance) sendAdvert(prio uint8) {
+	if in.advertErr != "" {
+		return // faulted for it; checkAdvert logged why
+	}
+	a := in.advert(prio)
 	local := in.conn.conn.LocalAddr()
-	send := func(dst netip.Addr) {
+	for _, dst := range in.advertDsts() {
 		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, local, dst)
 		if err != nil {
-			in.e.log.Error("vrrp: cannot encode advert", "group", in.name(), "err", err)
+			// checkAdvert encodes the same advert first, so this is a bug;
+			// still, a master that cannot advertise must not stay master.
+			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
+			in.counters.AdvertErrors++
+			in.e.log.Error("vrrp: cannot encode advert; faulting the group", "group", in.name(), "dst", dst, "err", err)
+			in.e.cfg.Clock.AfterFunc(0, func() { in.e.fire(in.e.retrack) })
 			return
 		}
 		in.e.sendBuf = b
 		if err := in.conn.conn.WriteTo(b, dst); err != nil {
 			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
-			return
+			continue
 		}
 		in.counters.AdvertsSent++
-	}
-	if in.cfg.Unicast {
-		for _, p := range in.cfg.Peers {
-			send(p)
-		}
-		return
-	}
-	if in.cfg.Family == model.IPv6 {
-		send(packet.Group6)
-	} else {
-		send(packet.Group4)
 	}
 }
 
@@ -502,10 +559,13 @@ func (in *instance) reconfigure(next model.Instance, auth [8]byte) {
 	prev := in.cfg
 	in.cfg = next
 	in.auth = auth
+	in.checkAdvert()
 	if in.cfg.Version == 2 || in.state != model.StateBackup {
 		in.masterAdverInt = next.AdvertInterval
 	}
-	if in.state != model.StateMaster {
+	if in.state != model.StateMaster || in.advertErr != "" {
+		// A master whose advert no longer fits is faulted by the
+		// retrack that follows, which releases what it holds.
 		return
 	}
 	var added []model.VIPSpec
@@ -545,6 +605,6 @@ func (in *instance) status() InstanceStatus {
 		Name: in.cfg.Name, Key: in.cfg.Key(), State: in.state,
 		Priority: in.prio, BasePriority: in.cfg.Priority,
 		MasterAddr: in.masterAddr, LastTransition: in.lastTransition, Reason: in.reason,
-		Counters: c,
+		Counters: c, AdvertError: in.advertErr, SplitBrain: in.splitBrain(),
 	}
 }

@@ -44,7 +44,9 @@ type node struct {
 	wrapAddrs func(vrrpd.Addresses) vrrpd.Addresses
 	// wrapConns, when set, wraps the host's Conns for the next start.
 	wrapConns func(vrrpd.ConnFactory) vrrpd.ConnFactory
-	e         *vrrpd.Engine
+	// logger, when set, is the next start's engine logger.
+	logger *slog.Logger
+	e      *vrrpd.Engine
 	// runDone receives Run's result.
 	runDone chan error
 	state   *model.NodeState
@@ -98,8 +100,8 @@ var verbose = os.Getenv("VRRPD_TEST_LOG") != ""
 // start runs an engine on n with the given instances.
 func (n *node) start(instances ...model.Instance) {
 	n.l.t.Helper()
-	var logger *slog.Logger
-	if verbose {
+	logger := n.logger
+	if verbose && logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", n.name)
 	}
 	var addrs vrrpd.Addresses = n.addrs

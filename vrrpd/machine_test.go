@@ -214,13 +214,17 @@ func TestSplitBrainHeals(t *testing.T) {
 	if a.stateOf(1) != model.StateMaster || b.stateOf(1) != model.StateMaster {
 		t.Fatalf("partitioned: a %s, b %s; want both master", a.stateOf(1), b.stateOf(1))
 	}
-	// Heal just before b's next advert, which a hears first.
-	bAds := l.adverts("n2", 0)
-	nextB := bAds[len(bAds)-1].Time.Sub(epoch) + time.Second
+	// Heal just before b's next advert, so that a hears b before b hears
+	// a (had b heard a first, it would yield silently and a's re-assert
+	// path would go untested). Both advertise once a second, so right
+	// after a's advert b's next one comes before a's: step there first.
 	aAds := l.adverts("n1", 0)
-	if next := aAds[len(aAds)-1].Time.Sub(epoch) + time.Second; next <= nextB {
-		nextB, next = next, nextB
-		t.Skipf("a advertises first (%v ≤ %v); scenario needs b first", nextB, next)
+	l.at(aAds[len(aAds)-1].Time.Sub(epoch) + time.Second)
+	aAds, bAds := l.adverts("n1", 0), l.adverts("n2", 0)
+	nextA := aAds[len(aAds)-1].Time.Sub(epoch) + time.Second
+	nextB := bAds[len(bAds)-1].Time.Sub(epoch) + time.Second
+	if nextB >= nextA || nextB-time.Millisecond <= l.now() {
+		t.Fatalf("at %v: b's next advert at %v, a's at %v; the heal needs b's strictly first", l.now(), nextB, nextA)
 	}
 	l.at(nextB - time.Millisecond)
 	l.net.Heal()

@@ -84,8 +84,8 @@ func (e *Engine) onLink(name string) {
 
 // track computes an instance's effective priority and fault reason ("" = none).
 func (e *Engine) track(in *instance) (uint8, string) {
-	fault := ""
-	if !e.linkUp[in.cfg.Interface] {
+	fault := in.advertErr
+	if fault == "" && !e.linkUp[in.cfg.Interface] {
 		fault = "interface " + in.cfg.Interface + " down"
 	}
 	sum := 0
@@ -168,6 +168,7 @@ func (e *Engine) retrack() {
 		in.prio = prio
 		in.ownFault = fault != ""
 		reasons[in] = fault
+		in.faultReason = fault
 		if g := in.cfg.SyncGroup; fault != "" && g != "" && groupFault[g] == "" {
 			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.name(), fault)
 		}
@@ -176,6 +177,7 @@ func (e *Engine) retrack() {
 		in.syncFault = !in.ownFault && in.cfg.SyncGroup != "" && groupFault[in.cfg.SyncGroup] != ""
 		if in.syncFault {
 			reasons[in] = groupFault[in.cfg.SyncGroup]
+			in.faultReason = reasons[in]
 		}
 	}
 	for _, in := range insts {

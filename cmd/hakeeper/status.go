@@ -36,7 +36,11 @@ the weight programmed in IPVS, and drift repairs. --json prints the
 report as the daemon serves it at /status.
 
 Exit status: 0 healthy, 1 not running or unreachable, 2 running but
-degraded (the newest revision was refused or the last pass failed).`,
+degraded: the newest revision was refused, the last pass failed, or a
+VIP group needs an operator (split brain suspected: adverts for its VRID
+rejected for another password, version or interval; or faulted because
+its advert cannot be encoded). Each such group has a line saying why
+under it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := status.NewClient(addr).Status(cmd.Context())

@@ -165,6 +165,11 @@ var (
 		"Accepted VRRP advertisements whose VIP list differs from this node's (peers on another revision).", []string{"group"}, nil)
 	descVRRPDrops = prometheus.NewDesc("hakeeper_vrrp_drops_total",
 		"VRRP packets dropped, by reason; group is empty for packets no instance could claim.", []string{"group", "reason"}, nil)
+	descVRRPSplitBrain = prometheus.NewDesc("hakeeper_vrrp_split_brain_suspected",
+		"1 while adverts for the group's VRID from a router configured otherwise (reasons bad-auth, wrong-version, interval-mismatch, not-peer in hakeeper_vrrp_drops_total) are being rejected: both may be master.",
+		[]string{"group"}, nil)
+	descVRRPAdvertErrors = prometheus.NewDesc("hakeeper_vrrp_advert_errors_total",
+		"Times the group's advert could not be encoded; the group is faulted while it cannot (hakeeper_vrrp_state 3).", []string{"group"}, nil)
 	descVRRPTrackUp = prometheus.NewDesc("hakeeper_vrrp_track_up",
 		"Whether a VIP group's tracked interface is up or tracked check passes (1) or not (0); kind is interface or check.",
 		[]string{"group", "kind", "name"}, nil)
@@ -178,7 +183,7 @@ var (
 
 func (c vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVRRPState, descVRRPPriority, descVRRPTransitions, descVRRPSent, descVRRPReceived, descVRRPDrops,
-		descVRRPVIPMismatches, descVRRPTrackUp, descVRRPTrackWeight, descVRRPTrackCheckRuns} {
+		descVRRPVIPMismatches, descVRRPSplitBrain, descVRRPAdvertErrors, descVRRPTrackUp, descVRRPTrackWeight, descVRRPTrackCheckRuns} {
 		ch <- d
 	}
 }
@@ -191,6 +196,12 @@ func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descVRRPSent, prometheus.CounterValue, float64(st.Counters.AdvertsSent), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPReceived, prometheus.CounterValue, float64(st.Counters.AdvertsReceived), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPVIPMismatches, prometheus.CounterValue, float64(st.Counters.VIPMismatches), st.Name)
+		suspected := 0.0
+		if st.SplitBrain != "" {
+			suspected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descVRRPSplitBrain, prometheus.GaugeValue, suspected, st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPAdvertErrors, prometheus.CounterValue, float64(st.Counters.AdvertErrors), st.Name)
 		for reason, n := range st.Counters.Drops {
 			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), st.Name, string(reason))
 		}

@@ -78,8 +78,32 @@ func (c *Controller) failedOnPending() bool {
 // status server adds it to /healthz, which stays 200 while the node serves.
 func (c *Controller) Degradation() string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.degradation()
+	d := c.degradation()
+	c.mu.Unlock()
+	return joinDegradation(d, vrrpAlerts(c.cfg.Engine.Status()))
+}
+
+// vrrpAlerts says which VIP groups need an operator, "" when none: a
+// suspected split brain (both sides may hold the VIPs) or a group
+// faulted because its advert cannot be encoded.
+func vrrpAlerts(groups []vrrpd.InstanceStatus) string {
+	var out []string
+	for _, g := range groups {
+		if g.AdvertError != "" {
+			out = append(out, "group "+g.Name+" faulted: "+g.AdvertError)
+		}
+		if g.SplitBrain != "" {
+			out = append(out, "group "+g.Name+": "+g.SplitBrain)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func joinDegradation(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
 }
 
 func oneLineText(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
@@ -158,12 +182,14 @@ func (c *Controller) Status() *status.Report {
 		UnmanagedIPVS:   c.report.unmanaged,
 		ConflictingIPVS: c.report.conflicts,
 	}
-	r.Healthy = r.Degraded == ""
 	running := c.report.running
 	effective := c.effective
 	c.mu.Unlock()
 
-	r.VIPGroups = c.vipGroups(running)
+	engine := c.cfg.Engine.Status()
+	r.Degraded = joinDegradation(r.Degraded, vrrpAlerts(engine))
+	r.Healthy = r.Degraded == ""
+	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)
 	return r
@@ -220,7 +246,7 @@ func checkResult(ran time.Time, exit int, errText string) string {
 	return fmt.Sprintf("exit %d", exit)
 }
 
-func (c *Controller) vipGroups(running *model.NodeState) []status.VIPGroup {
+func (c *Controller) vipGroups(running *model.NodeState, engine []vrrpd.InstanceStatus) []status.VIPGroup {
 	byKey := map[model.InstanceKey]*model.Instance{}
 	if running != nil {
 		for i := range running.Instances {
@@ -229,13 +255,14 @@ func (c *Controller) vipGroups(running *model.NodeState) []status.VIPGroup {
 	}
 	present := map[string][]netip.Prefix{}
 	out := []status.VIPGroup{}
-	for _, st := range c.cfg.Engine.Status() {
+	for _, st := range engine {
 		g := status.VIPGroup{
 			Name: st.Name, Interface: st.Key.Interface, Family: string(st.Key.Family), VRID: st.Key.VRID,
 			State: string(st.State), Priority: st.Priority, BasePriority: st.BasePriority,
 			Since: st.LastTransition, Reason: st.Reason, Transitions: st.Counters.Transitions,
 			AdvertsSent: st.Counters.AdvertsSent, AdvertsRecv: st.Counters.AdvertsReceived,
 			VIPs: []status.VIP{}, Tracks: tracks(st.Tracks),
+			SplitBrain: st.SplitBrain, AdvertError: st.AdvertError,
 		}
 		if st.MasterAddr.IsValid() {
 			g.Master = st.MasterAddr.String()

@@ -28,15 +28,16 @@ type Report struct {
 	// LastError is the most recent failure (kept after later successes,
 	// with its time, so an operator can see what was refused).
 	LastError *Failure `json:"lastError,omitempty"`
-	// Healthy is false while the newest revision could not be applied or
-	// the last pass failed.
+	// Healthy is false while the newest revision could not be applied,
+	// the last pass failed, or a VIP group needs an operator (split brain
+	// suspected, or faulted because its advert cannot be encoded).
 	Healthy   bool       `json:"healthy"`
 	VIPGroups []VIPGroup `json:"vipGroups"`
 	Services  []Service  `json:"services"`
 	Drift     Drift      `json:"drift"`
 	// Degraded says why Healthy is false ("" when healthy): the pass that
-	// failed, or the newer revision refused while the applied one keeps
-	// serving.
+	// failed, the newer revision refused while the applied one keeps
+	// serving, or each VIP group's SplitBrain or AdvertError.
 	Degraded string `json:"degraded,omitempty"`
 	// UnmanagedIPVS lists IPVS services in the kernel that hakeeper does
 	// not own and does not want (made by hand or another tool): never
@@ -102,6 +103,14 @@ type VIPGroup struct {
 	AdvertsSent  uint64    `json:"advertsSent"`
 	AdvertsRecv  uint64    `json:"advertsReceived"`
 	VIPs         []VIP     `json:"vips"`
+	// SplitBrain is set while adverts for the group's VRID from a router
+	// configured otherwise (password, version, interval, non-peer) are
+	// rejected: that router is a master this node does not obey. It says
+	// how many, why and from whom.
+	SplitBrain string `json:"splitBrain,omitempty"`
+	// AdvertError is set while the group's advert cannot be encoded; the
+	// group is faulted for it.
+	AdvertError string `json:"advertError,omitempty"`
 	// Tracks are the group's tracked interfaces and checks: why Priority
 	// differs from BasePriority, or why the group is faulted.
 	Tracks []Track `json:"tracks,omitempty"`

@@ -96,6 +96,12 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 		io.WriteString(w, lines[0])
 		for i, g := range r.VIPGroups {
 			io.WriteString(w, lines[i+1])
+			if g.AdvertError != "" {
+				fmt.Fprintf(w, "  FAULT: %s\n", g.AdvertError)
+			}
+			if g.SplitBrain != "" {
+				fmt.Fprintf(w, "  SPLIT BRAIN: %s\n", g.SplitBrain)
+			}
 			for range g.Tracks {
 				io.WriteString(w, tracks[0])
 				tracks = tracks[1:]

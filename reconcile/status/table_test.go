@@ -133,3 +133,43 @@ func TestReportJSONTracks(t *testing.T) {
 		t.Errorf("group without tracks has a tracks key: %v", back.VIPGroups[2])
 	}
 }
+
+// A suspected split brain and an advert that cannot be encoded are
+// printed under their group, where an operator reading the table looks.
+func TestTableShowsVRRPAlerts(t *testing.T) {
+	r := &status.Report{
+		Node: "lb1", Source: "dir /etc/hakeeper",
+		Degraded: "group web: split-brain suspected: 12 adverts for VRID 51 rejected (bad-auth) from 192.0.2.2 in the last 11s",
+		VIPGroups: []status.VIPGroup{
+			{Name: "web", Interface: "eth0", VRID: 51, State: "master", Priority: 200, BasePriority: 200,
+				SplitBrain: "split-brain suspected: 12 adverts for VRID 51 rejected (bad-auth) from 192.0.2.2 in the last 11s"},
+			{Name: "big", Interface: "eth0", VRID: 52, State: "fault", Priority: 100, BasePriority: 100,
+				AdvertError: "cannot encode its advert: 256 addresses, at most 255 fit"},
+		},
+	}
+	var b bytes.Buffer
+	if err := status.WriteText(&b, r, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	want := map[string]string{
+		"web ": "  SPLIT BRAIN: split-brain suspected: 12 adverts for VRID 51 rejected (bad-auth) from 192.0.2.2 in the last 11s",
+		"big ": "  FAULT: cannot encode its advert: 256 addresses, at most 255 fit",
+	}
+	for i, line := range lines {
+		for prefix, next := range want {
+			if strings.HasPrefix(line, prefix) {
+				if i+1 >= len(lines) || lines[i+1] != next {
+					t.Errorf("line after %q is not %q:\n%s", line, next, b.String())
+				}
+				delete(want, prefix)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("groups %v missing:\n%s", want, b.String())
+	}
+	if !strings.Contains(b.String(), "DEGRADED: group web: split-brain suspected") {
+		t.Errorf("health line does not say degraded:\n%s", b.String())
+	}
+}

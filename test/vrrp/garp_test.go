@@ -52,8 +52,19 @@ func TestGARPRefreshBurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait out the refresh burst and a quiet second after it.
-	time.Sleep(time.Until(first.Time.Add(refresh + time.Second + 300*time.Millisecond)))
+	// The refresh burst, then evidence that n1 ran well past when a
+	// third burst would come (RefreshDelay after the second): its advert
+	// from then on. Timed by the capture, not by how long the test slept.
+	fromN1 := func(f *netns.Frame) bool { return f.GARPFor(vip4) && bytes.Equal(f.Src, n1.MAC) }
+	refreshed, err := capture.Wait(first.Time.Add(refresh), fromN1, refresh+5*time.Second)
+	if err != nil {
+		t.Fatalf("no refresh burst: %v", err)
+	}
+	if _, err := capture.Wait(refreshed.Time.Add(refresh+300*time.Millisecond), func(f *netns.Frame) bool {
+		return f.IsVRRP() && bytes.Equal(f.Src, n1.MAC)
+	}, refresh+5*time.Second); err != nil {
+		t.Fatalf("master stopped advertising after the refresh burst: %v", err)
+	}
 	got := bursts(garpsFrom(capture, time.Time{}, n1), 300*time.Millisecond)
 	if len(got) != 2 {
 		t.Fatalf("%d bursts of gratuitous ARPs, want 2 (at mastership and %v later): %v", len(got), refresh, burstTimes(got, first.Time))
@@ -164,7 +175,17 @@ func TestSplitBrainHeal(t *testing.T) {
 		t.Error(err)
 	}
 	stays(t, lab, vip4, n1, 5*fast)
-	if g := garpsFrom(capture, time.Now().Add(-3*fast), n1); len(g) != 0 {
-		t.Errorf("master still re-announcing after the heal: %d gratuitous ARPs", len(g))
+	// No more announcements from n1 over its next 3 adverts: a window
+	// the capture proves n1 was running in, however slow the machine.
+	quiet := time.Now()
+	last, err := capture.Wait(quiet, func(f *netns.Frame) bool {
+		return f.IsVRRP() && bytes.Equal(f.Src, n1.MAC) && f.Time.Sub(quiet) >= 3*fast
+	}, 5*time.Second)
+	if err != nil {
+		t.Fatalf("master stopped advertising: %v", err)
+	}
+	if g := garpsFrom(capture, quiet, n1); len(g) != 0 {
+		t.Errorf("master still re-announcing after the heal: %d gratuitous ARPs in the %v before its advert at %v",
+			len(g), last.Time.Sub(quiet), last.Time.Format("15:04:05.000"))
 	}
 }

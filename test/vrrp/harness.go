@@ -18,6 +18,7 @@
 package vrrp
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/test/netns"
 )
 
@@ -133,6 +135,34 @@ func (h *Hakeeper) Stop(t testing.TB) {
 func (h *Hakeeper) Status() string {
 	b, _ := os.ReadFile(filepath.Join(h.StateDir, "status.json"))
 	return string(b)
+}
+
+// WaitGroup polls the /status of the daemon listening on unix socket
+// sock until VIP group name satisfies ok, and returns it. Tests that
+// assert something did not happen wait here for evidence that the daemon
+// ran long enough for it to happen (e.g. how many adverts it accepted),
+// rather than for a span of wall time.
+func WaitGroup(sock, name string, timeout time.Duration, ok func(status.VIPGroup) bool) (status.VIPGroup, error) {
+	c := status.NewClient("unix:" + sock)
+	var last status.VIPGroup
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r, err := c.Status(ctx)
+		cancel()
+		if err == nil {
+			for _, g := range r.VIPGroups {
+				if g.Name == name {
+					last = g
+					if ok(g) {
+						return g, nil
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return last, fmt.Errorf("%s: group %s not as awaited after %v: %+v", sock, name, timeout, last)
+		}
+	}
 }
 
 // WaitStatus polls status.json until it contains s.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/test/netns"
 )
 
@@ -16,10 +17,10 @@ const vipRecordFile = "vrrp-vips.json"
 
 // startWithStateDir runs `hakeeper run` for n with a given state
 // directory, so a restart finds what the killed process left there.
-func startWithStateDir(t *testing.T, n *netns.Node, src, stateDir string) *Hakeeper {
+func startWithStateDir(t *testing.T, n *netns.Node, src, stateDir, listen string) *Hakeeper {
 	t.Helper()
 	p := n.Start(t, Binary(t), "run", "--node", NodeName(n), "--source", src,
-		"--log-level", "debug", "--state-dir", stateDir, "--listen", "off")
+		"--log-level", "debug", "--state-dir", stateDir, "--listen", listen)
 	return &Hakeeper{Process: p, StateDir: stateDir}
 }
 
@@ -33,7 +34,7 @@ func TestKilledMasterRestartsWithoutItsVIP(t *testing.T) {
 	n1, n2 := lab.Node(1), lab.Node(2)
 	src := Description(t, lab, "vipGroups:\n"+group("web", 71, "10.99.0.100/24", "    nodes: [n1, n2]\n    preempt: false\n"))
 	state1 := t.TempDir()
-	h1 := startWithStateDir(t, n1, src, state1)
+	h1 := startWithStateDir(t, n1, src, state1, "off")
 	mustHolder(t, lab, vip4, n1, failoverBound(fast)+2*time.Second)
 	StartHakeeper(t, n2, src)
 	stays(t, lab, vip4, n1, 5*fast)
@@ -56,16 +57,22 @@ func TestKilledMasterRestartsWithoutItsVIP(t *testing.T) {
 		t.Fatalf("killed n1 holds the VIP: %v (%v); the test needs the crash to leave it behind", has, err)
 	}
 
-	restarted := time.Now()
-	startWithStateDir(t, n1, src, state1)
+	sock := filepath.Join(t.TempDir(), "n1.sock")
+	startWithStateDir(t, n1, src, state1, "unix:"+sock)
 	d, err := lab.WaitHolder(vip4, n2, 5*time.Second)
 	if err != nil {
 		t.Fatalf("after n1's restart: %v", err)
 	}
 	t.Logf("stale VIP removed %v after the restart", d)
-	// n1 is backup for good (preempt off): n2 alone holds the VIP.
-	stays(t, lab, vip4, n2, 10*fast)
-	if time.Since(restarted) < time.Second {
-		stays(t, lab, vip4, n2, time.Second-time.Since(restarted))
+	// n1 is backup for good (preempt off): once it has accepted 10 of
+	// n2's adverts (1s, over two Master_Down_Intervals) it has made no
+	// transition but its start as backup, and n2 alone holds the VIP.
+	g, err := WaitGroup(sock, "web", 15*time.Second, func(g status.VIPGroup) bool { return g.AdvertsRecv >= 10 })
+	if err != nil {
+		t.Fatal(err)
 	}
+	if g.State != "backup" || g.Transitions != 1 {
+		t.Errorf("restarted n1 after %d adverts: %s with %d transitions, want backup since start", g.AdvertsRecv, g.State, g.Transitions)
+	}
+	stays(t, lab, vip4, n2, 10*fast)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/test/netns"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
 )
@@ -217,8 +218,9 @@ func TestNoPreemptAndPreemptDelay(t *testing.T) {
 	mustHolder(t, lab, vipB, n4, failoverBound(fast)+2*time.Second)
 	dualA, dualB := lab.WatchHolders(vip4), lab.WatchHolders(vipB)
 
-	started := time.Now()
-	start(t, src, n1, n3)
+	sock := filepath.Join(t.TempDir(), "n1.sock")
+	StartHakeeperArgs(t, n1, src, []string{"--listen", "unix:" + sock})
+	start(t, src, n3)
 	// n3 may take over only after its preempt delay.
 	d, err := lab.WaitHolder(vipB, n3, 5*time.Second)
 	if err != nil {
@@ -227,10 +229,16 @@ func TestNoPreemptAndPreemptDelay(t *testing.T) {
 	if d < 1500*time.Millisecond-50*time.Millisecond {
 		t.Errorf("preempted after %v, before the 1.5s preempt delay", d)
 	}
-	// n1 never takes over: by now it has seen over 6 adverts, two
-	// Master_Down_Intervals.
-	if time.Since(started) < 2*time.Second {
-		time.Sleep(2*time.Second - time.Since(started))
+	// n1 never takes over. Evidence it had the chance: it accepted 7
+	// adverts (2.1s of them), over two of its Master_Down_Intervals
+	// (about 1s), and made no transition but its start as backup.
+	g, err := WaitGroup(sock, "nopre", 15*time.Second, func(g status.VIPGroup) bool { return g.AdvertsRecv >= 7 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.State != "backup" || g.Transitions != 1 || g.Master != n2.Addr.Addr().String() {
+		t.Errorf("n1 after %d adverts: %s with %d transitions, master %s; want backup since start under %s",
+			g.AdvertsRecv, g.State, g.Transitions, g.Master, n2.Addr.Addr())
 	}
 	stays(t, lab, vip4, n2, 5*fast)
 	checkDual(t, dualA, 3*fast)
@@ -292,7 +300,12 @@ func TestUnicast(t *testing.T) {
 	mustHolder(t, lab, vip4, n1, failoverBound(fast)+2*time.Second)
 	dual := lab.WatchHolders(vip4)
 	since := time.Now()
-	time.Sleep(5 * fast)
+	// Ten adverts (five rounds to two peers), however long they take.
+	for deadline := time.Now().Add(5 * time.Second); len(advertsFrom(capture, since, n1)) < 10; time.Sleep(fast) {
+		if time.Now().After(deadline) {
+			t.Fatalf("master sent %d unicast adverts in 5s", len(advertsFrom(capture, since, n1)))
+		}
+	}
 	dsts := map[netip.Addr]int{}
 	for _, f := range advertsFrom(capture, since, n1) {
 		dsts[f.IPDst]++
