@@ -93,8 +93,12 @@ func TestDualWatch(t *testing.T) {
 	l := New(t, 3)
 	n1, n2, n3 := l.Node(1), l.Node(2), l.Node(3)
 	vip := netip.MustParseAddr("10.99.0.200")
-	add := func(n *Node) span { return timed(func() { n.MustExec(t, "ip", "addr", "add", vip.String()+"/24", "dev", n.Iface) }) }
-	del := func(n *Node) span { return timed(func() { n.MustExec(t, "ip", "addr", "del", vip.String()+"/24", "dev", n.Iface) }) }
+	add := func(n *Node) span {
+		return timed(func() { n.MustExec(t, "ip", "addr", "add", vip.String()+"/24", "dev", n.Iface) })
+	}
+	del := func(n *Node) span {
+		return timed(func() { n.MustExec(t, "ip", "addr", "del", vip.String()+"/24", "dev", n.Iface) })
+	}
 
 	add(n1) // present before the watch: the initial dump must see it
 	w := l.WatchHolders(vip)
