@@ -21,6 +21,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/controller/ipvsproc"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -102,7 +103,7 @@ works on hosts without IPVS.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the hostname)")
+	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the node whose address is local, else the hostname)")
 	f.StringVar(&o.source, "source", "", "cluster description: a Git URL (https://, ssh://, git://, file://, user@host:path) or a local YAML file or directory (required)")
 	f.StringVar(&o.branch, "branch", "", "Git branch to follow (default main)")
 	f.StringVar(&o.tag, "tag", "", "Git tag to pin instead of a branch")
@@ -188,17 +189,25 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if o.source == "" {
 		return errors.New("--source is required")
 	}
-	if o.node == "" {
-		if o.node, err = os.Hostname(); err != nil {
-			return fmt.Errorf("--node not given and no hostname: %w", err)
-		}
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	src, stateDir, err := runSource(o)
 	if err != nil {
 		return err
+	}
+	// Without --node, the node is chosen from the description by the rule
+	// every command follows (selectNode). A local description is only
+	// read, so it is read first: the state directory is per node. A Git
+	// source's state directory is not, and is locked before its clone is
+	// touched.
+	if o.node == "" && !isGitURL(o.source) {
+		if o.node, err = runNode(ctx, src, stateDir); err != nil {
+			return err
+		}
+		if o.stateDir == "" {
+			stateDir = defaultStateDirFor(o.source, o.node)
+		}
 	}
 	var webhookSecret []byte
 	if o.webhookSecretFile != "" {
@@ -220,6 +229,11 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		return fmt.Errorf("not starting: %w", err)
 	}
 	defer lock.Release()
+	if o.node == "" {
+		if o.node, err = runNode(ctx, src, stateDir); err != nil {
+			return err
+		}
+	}
 	// Subscribe before starting so a signal during start-up is not lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -354,6 +368,29 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// runNode chooses the node run acts for when --node is not given: the
+// one selectNode picks from the description the daemon starts with. For
+// a Git source that is the last good revision in stateDir when there is
+// one (what this node ran), so a newer commit the daemon may yet refuse
+// does not choose its name; otherwise the source's latest revision.
+func runNode(ctx context.Context, src source.Source, stateDir string) (string, error) {
+	var rev *source.Revision
+	if _, local := src.(*source.Dir); !local {
+		rev, _ = controller.NewLastGood(stateDir).Load()
+	}
+	if rev == nil {
+		var err error
+		if rev, err = src.Latest(ctx); err != nil {
+			return "", fmt.Errorf("--node not given, and choosing this node needs the description: %w", err)
+		}
+	}
+	c, err := model.Load(rev.Files)
+	if err != nil {
+		return "", err
+	}
+	return selectNode(c, "")
 }
 
 func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
