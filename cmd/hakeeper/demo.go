@@ -161,8 +161,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		err = desiredForAll(c)
 	}
 	if err != nil {
-		writeErrors(stderr, err)
-		return exitCodeError{exitError}
+		return inDescription(src.path, err)
 	}
 	layout, err := demoLayoutOf(c)
 	if err != nil {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -22,20 +20,6 @@ func loadCluster(path string) (*model.Cluster, error) {
 		return nil, err
 	}
 	return model.Load(files)
-}
-
-// writeErrors prints every problem of err on its own line: each entry of
-// an ErrorList, or the error itself.
-func writeErrors(w io.Writer, err error) int {
-	var list model.ErrorList
-	if errors.As(err, &list) {
-		for _, e := range list {
-			fmt.Fprintln(w, e.Error())
-		}
-		return len(list)
-	}
-	fmt.Fprintln(w, err.Error())
-	return 1
 }
 
 // Seams for choosing the default node, replaced in tests.
@@ -108,11 +92,4 @@ func desiredFor(path, node string) (*model.NodeState, error) {
 		return nil, err
 	}
 	return model.Desired(c, node)
-}
-
-// printFailure reports err on stderr, one problem a line, and returns the
-// error code exitError without a second "Error:" line.
-func printFailure(stderr io.Writer, err error) error {
-	writeErrors(stderr, err)
-	return exitCodeError{exitError}
 }

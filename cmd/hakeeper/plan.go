@@ -79,7 +79,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ns, err := desiredFor(args[0], node)
 			if err != nil {
-				return printFailure(cmd.ErrOrStderr(), err)
+				return inDescription(args[0], err)
 			}
 			live := &plan.Live{}
 			if !offline {

@@ -35,7 +35,7 @@ every other part of hakeeper consumes.`,
 			if listNodes {
 				c, err := loadCluster(args[0])
 				if err != nil {
-					return printFailure(cmd.ErrOrStderr(), err)
+					return inDescription(args[0], err)
 				}
 				names := make([]string, 0, len(c.Nodes))
 				for n := range c.Nodes {
@@ -49,7 +49,7 @@ every other part of hakeeper consumes.`,
 			}
 			ns, err := desiredFor(args[0], node)
 			if err != nil {
-				return printFailure(cmd.ErrOrStderr(), err)
+				return inDescription(args[0], err)
 			}
 			if asJSON {
 				return render.ShowJSON(cmd.OutOrStdout(), ns)

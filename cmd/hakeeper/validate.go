@@ -31,9 +31,7 @@ Exit status: 0 valid, 1 invalid.`,
 				err = desiredForAll(c)
 			}
 			if err != nil {
-				n := writeErrors(cmd.ErrOrStderr(), err)
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: invalid (%s)\n", path, plural(n, "error"))
-				return exitCodeError{exitError}
+				return inDescription(path, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s, %s, %s)\n", path,
 				plural(len(c.Nodes), "node"), plural(len(c.VIPGroups), "VIP group"), plural(len(c.Services), "service"))
