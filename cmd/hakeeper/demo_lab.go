@@ -684,10 +684,10 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 	n.table(changeRows(changes))
 	n.say("New preference order:")
 	n.table(el.preferenceRows())
-	t0 = time.Now()
 	if err := writeAtomically(srcFile, data); err != nil {
 		return err
 	}
+	t0 = time.Now()
 	// The nodes watch the directory; SIGHUP makes each re-read at once,
 	// as a Git webhook would.
 	for _, name := range lab.order {

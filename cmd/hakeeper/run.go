@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
@@ -450,11 +451,9 @@ func (w *runStatusWriter) write(st []vrrpd.InstanceStatus) error {
 	if string(b) == string(w.last) {
 		return nil
 	}
-	tmp := w.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, w.path); err != nil {
+	// Readers (test harnesses, scripts) never see half a file; it is
+	// rewritten only when a state changed.
+	if err := renameio.WriteFile(w.path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	w.last = b

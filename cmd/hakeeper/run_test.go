@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 // TestRunBadInput: `run` refuses to start on bad flags or a description
@@ -40,5 +45,50 @@ func TestRunBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunStatusFile: status.json is replaced whole (no temporary file is
+// left beside it), reads back as written, and is not rewritten while
+// nothing changed.
+func TestRunStatusFile(t *testing.T) {
+	dir := t.TempDir()
+	w, err := newRunStatusWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := []vrrpd.InstanceStatus{{
+		Name: "web", Key: model.InstanceKey{Interface: "eth0", Family: model.IPv4, VRID: 51},
+		State: model.StateMaster, Priority: 200, MasterAddr: netip.MustParseAddr("192.0.2.1"),
+	}}
+	if err := w.write(st); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "status.json")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	var got []runInstanceStatus
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != 1 || got[0].Name != "web" || got[0].State != "master" || got[0].Master != "192.0.2.1" {
+		t.Fatalf("status.json = %s (%v)", b, err)
+	}
+	if err := w.write(st); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(path); !os.SameFile(before, after) {
+		t.Errorf("status.json rewritten although nothing changed")
+	}
+	st[0].State = model.StateBackup
+	if err := w.write(st); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(path); os.SameFile(before, after) {
+		t.Errorf("status.json not replaced after a change")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("state directory holds %d files, want only status.json: %v", len(entries), entries)
 	}
 }
