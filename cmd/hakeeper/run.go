@@ -340,7 +340,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if err := statusFile.write(engine.Status()); err != nil {
+		if err := statusFile.write(ctl.Status()); err != nil {
 			log.Warn("write status", "err", err)
 		}
 		select {
@@ -354,7 +354,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			cancel()
 			<-engineDone
 			<-loopDone
-			statusFile.write(engine.Status())
+			statusFile.write(ctl.Status())
 			return err
 		case err := <-engineDone:
 			// Run ends on its own only on failure (e.g. the link watch broke).
@@ -405,7 +405,10 @@ func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 	return nil
 }
 
-// runStatusWriter keeps state-dir/status.json current.
+// runStatusWriter keeps state-dir/status.json current: the report the
+// status server serves at /status, for scripts and tests that read a
+// file rather than ask the daemon (and for a daemon started with
+// --listen off).
 type runStatusWriter struct {
 	path string
 	last []byte
@@ -418,41 +421,16 @@ func newRunStatusWriter(dir string) (*runStatusWriter, error) {
 	return &runStatusWriter{path: filepath.Join(dir, "status.json")}, nil
 }
 
-type runInstanceStatus struct {
-	Name        string    `json:"name"`
-	Interface   string    `json:"interface"`
-	Family      string    `json:"family"`
-	VRID        uint8     `json:"vrid"`
-	State       string    `json:"state"`
-	Priority    uint8     `json:"priority"`
-	Master      string    `json:"master,omitempty"`
-	Since       time.Time `json:"since"`
-	Reason      string    `json:"reason,omitempty"`
-	Transitions uint64    `json:"transitions"`
-}
-
-func (w *runStatusWriter) write(st []vrrpd.InstanceStatus) error {
-	out := make([]runInstanceStatus, 0, len(st))
-	for _, s := range st {
-		r := runInstanceStatus{
-			Name: s.Name, Interface: s.Key.Interface, Family: string(s.Key.Family), VRID: s.Key.VRID,
-			State: string(s.State), Priority: s.Priority, Since: s.LastTransition, Reason: s.Reason,
-			Transitions: s.Counters.Transitions,
-		}
-		if s.MasterAddr.IsValid() {
-			r.Master = s.MasterAddr.String()
-		}
-		out = append(out, r)
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
+func (w *runStatusWriter) write(r *status.Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
 	if string(b) == string(w.last) {
 		return nil
 	}
-	// Readers (test harnesses, scripts) never see half a file; it is
-	// rewritten only when a state changed.
+	// Readers never see half a file; it is rewritten only when the
+	// report changed.
 	if err := renameio.WriteFile(w.path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}

@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hakeeper/hakeeper/model"
-	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
 // TestRunBadInput: `run` refuses to start on bad flags or a description
@@ -48,7 +46,7 @@ func TestRunBadInput(t *testing.T) {
 	}
 }
 
-// TestRunStatusFile: status.json is replaced whole (no temporary file is
+// TestRunStatusFile: status.json is the /status report, replaced whole (no temporary file is
 // left beside it), reads back as written, and is not rewritten while
 // nothing changed.
 func TestRunStatusFile(t *testing.T) {
@@ -57,10 +55,9 @@ func TestRunStatusFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := []vrrpd.InstanceStatus{{
-		Name: "web", Key: model.InstanceKey{Interface: "eth0", Family: model.IPv4, VRID: 51},
-		State: model.StateMaster, Priority: 200, MasterAddr: netip.MustParseAddr("192.0.2.1"),
-	}}
+	st := &status.Report{Node: "lb1", Healthy: true, VIPGroups: []status.VIPGroup{{
+		Name: "web", Interface: "eth0", Family: "ipv4", VRID: 51, State: "master", Priority: 200, Master: "192.0.2.1",
+	}}}
 	if err := w.write(st); err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +67,13 @@ func TestRunStatusFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	var got []runInstanceStatus
-	if err := json.Unmarshal(b, &got); err != nil || len(got) != 1 || got[0].Name != "web" || got[0].State != "master" || got[0].Master != "192.0.2.1" {
+	// The /status report, as 'hakeeper status --json' prints it.
+	var got status.Report
+	if err := json.Unmarshal(b, &got); err != nil || got.Node != "lb1" || len(got.VIPGroups) != 1 || got.VIPGroups[0].State != "master" || got.VIPGroups[0].Master != "192.0.2.1" {
 		t.Fatalf("status.json = %s (%v)", b, err)
+	}
+	if !strings.Contains(string(b), `"state": "master"`) {
+		t.Errorf("status.json is not indented as its readers expect: %s", b)
 	}
 	if err := w.write(st); err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestRunStatusFile(t *testing.T) {
 	if after, _ := os.Stat(path); !os.SameFile(before, after) {
 		t.Errorf("status.json rewritten although nothing changed")
 	}
-	st[0].State = model.StateBackup
+	st.VIPGroups[0].State = "backup"
 	if err := w.write(st); err != nil {
 		t.Fatal(err)
 	}
