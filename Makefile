@@ -83,11 +83,13 @@ lint:
 # test runs every stage and ends with the list of those that failed; it
 # exits non-zero if any did.
 test: deps
-	@failed=""; \
+	@failed=""; times=""; \
 	for s in $(TEST_STAGES); do \
-		echo "== make $$s"; \
+		echo "== make $$s"; start=$$(date +%s); \
 		$(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
+		times="$$times $$s=$$(( $$(date +%s) - start ))s"; \
 	done; \
+	echo "== make test: stage times:$$times"; \
 	if [ -n "$$failed" ]; then echo "== make test: FAILED stages:$$failed (of: $(TEST_STAGES))"; exit 1; fi; \
 	echo "== make test: every stage passed ($(TEST_STAGES))"
 

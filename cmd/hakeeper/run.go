@@ -74,7 +74,7 @@ type runOptions struct {
 func newRunCmd() *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{
-		Use:   "run --node NAME --source URL|PATH",
+		Use:   "run [--node NAME] --source URL|PATH",
 		Short: "Run this node's controller: VRRP, health checks and IPVS from the cluster description (foreground daemon)",
 		Long: `run follows the cluster description (a Git repository, or a YAML file or
 directory watched on this host), resolves this node's desired state and
@@ -104,7 +104,7 @@ works on hosts without IPVS.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the node whose address is local, else the hostname)")
+	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the node whose address is local, else the hostname; see docs/operations.md)")
 	f.StringVar(&o.source, "source", "", "cluster description: a Git URL (https://, ssh://, git://, file://, user@host:path) or a local YAML file or directory (required)")
 	f.StringVar(&o.branch, "branch", "", "Git branch to follow (default main)")
 	f.StringVar(&o.tag, "tag", "", "Git tag to pin instead of a branch")

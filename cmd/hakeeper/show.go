@@ -23,8 +23,8 @@ priority and the full preference order (who takes over next), VIPs and
 tracking; for each virtual service the scheduler, forwarding, persistence
 and real servers with their weights and checks.
 
-The node defaults to the one whose address is on a local interface, else
-the one named like this host. --json prints the state in the JSON form
+The node defaults to the one whose address is on a local interface (if
+several are, --node must choose), else the one named like this host. --json prints the state in the JSON form
 every other part of hakeeper consumes.`,
 		Example: `  hakeeper show cluster.yaml
   hakeeper show --node lb2 ./cluster/
@@ -57,7 +57,7 @@ every other part of hakeeper consumes.`,
 			return render.ShowText(cmd.OutOrStdout(), ns)
 		},
 	}
-	cmd.Flags().StringVar(&node, "node", "", "node to show (default: the node whose address is local, else the hostname)")
+	cmd.Flags().StringVar(&node, "node", "", "node to show (default: the node whose address is local, else the hostname; see docs/operations.md)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the desired state as JSON")
 	cmd.Flags().BoolVar(&listNodes, "list-nodes", false, "print the cluster's node names, one a line, and exit")
 	return cmd
