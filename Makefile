@@ -6,31 +6,46 @@ GOFMT     ?= $(dir $(GO))gofmt
 BIN       := bin/hakeeper
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-# Debian packages the tests need (keepalived and tshark for interop and wire
-# checks, qemu/busybox/cpio/kmod/xz for the IPVS VM tests, ipvsadm and
-# iproute2 for kernel state, git and gnupg for the GitOps source and its
-# signed-commit tests, openssh for the Git-over-ssh test, procps for
-# process checks in the namespace tests).
-APT_PACKAGES := keepalived qemu-system-x86 busybox-static cpio kmod tshark \
-	ipvsadm iproute2 tcpdump xz-utils git gnupg procps openssh-server openssh-client
+# Debian packages `hakeeper demo` needs: ip (iproute2) builds the lab's
+# namespaces and runs each node in one, sysctl (procps) turns IPv6 DAD off
+# inside them.
+DEMO_PACKAGES := iproute2 procps
 
-# TEST_EXTRA names further targets `make test` runs after the unit and
-# namespace tests: by default the IPVS tests in a QEMU VM (this host's
-# kernel has no IPVS). TEST_EXTRA= skips them.
+# Debian packages the tests need besides the demo's: keepalived and tshark
+# for interop and wire checks, qemu/busybox/cpio/kmod/xz for the IPVS VM
+# tests (test/vm/setup.sh also fetches the VM's kernel), ipvsadm and
+# tcpdump for kernel state and captures, git and gnupg for the GitOps
+# source and its signed-commit tests, openssh for the Git-over-ssh test.
+TEST_PACKAGES := $(DEMO_PACKAGES) keepalived qemu-system-x86 busybox-static cpio kmod tshark \
+	ipvsadm tcpdump xz-utils git gnupg openssh-server openssh-client
+
+# TEST_STAGES are what `make test` runs, each whatever became of the ones
+# before, so one failure never hides another stage's result: the linters,
+# the unit and namespace tests, the race detector on the packages whose
+# goroutines share state, then TEST_EXTRA: by default the IPVS tests in a
+# QEMU VM (this host's kernel has no IPVS). TEST_EXTRA= skips them.
 TEST_EXTRA ?= test-vm
+TEST_STAGES = lint test-unit test-race $(TEST_EXTRA)
+
+# RACE_PKGS are the packages `make test-race` runs under -race: the VRRP
+# engine and its kernel side, the health checker, and the controller with
+# its status server and sources. The real-kernel suites of test/ and the
+# VM runner are left out: the race detector multiplies their run time
+# and adds nothing their packages' own tests do not cover.
+RACE_PKGS ?= ./vrrpd/... ./lvs/... ./reconcile/...
 
 # BENCH_PKGS are the packages whose benchmarks `make bench` runs.
 BENCH_PKGS ?= ./...
 
-.PHONY: all deps build lint test test-vm bench bench-go bench-vrrp bench-vm soak demo clean
+.PHONY: all deps deps-demo build lint test test-unit test-race test-vm bench bench-go bench-vrrp bench-vm soak demo clean
 
 all: build
 
-# deps installs only the missing packages, running apt-get update once and
-# only when something is missing, then fetches the Go modules.
-deps:
+# apt_install installs those of the packages $(1) that are missing,
+# running apt-get update once and only when something is missing.
+define apt_install
 	@missing=""; \
-	for p in $(APT_PACKAGES); do \
+	for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -39,6 +54,16 @@ deps:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
+
+# deps-demo: what `make demo` needs, and no more.
+deps-demo:
+	$(call apt_install,$(DEMO_PACKAGES))
+	$(GO) mod download
+
+# deps: everything the tests and benchmarks need, the VM's kernel included.
+deps:
+	$(call apt_install,$(TEST_PACKAGES))
 	test/vm/setup.sh >/dev/null
 	$(GO) mod download
 
@@ -46,18 +71,36 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/hakeeper
 
 # lint: gofmt must have nothing to say about any Go file (hidden
-# directories such as .cache are skipped), and go vet must pass.
+# directories such as .cache are skipped), go vet and staticcheck must
+# pass. staticcheck is a tool dependency in go.mod: `go tool` builds the
+# pinned version, nothing to install by hand.
 lint:
 	@out="$$(find . -name '.?*' -prune -o -name '*.go' -print | xargs $(GOFMT) -l)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# test runs every stage and ends with the list of those that failed; it
+# exits non-zero if any did.
+test: deps
+	@failed=""; times=""; \
+	for s in $(TEST_STAGES); do \
+		echo "== make $$s"; start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
+		times="$$times $$s=$$(( $$(date +%s) - start ))s"; \
+	done; \
+	echo "== make test: stage times:$$times"; \
+	if [ -n "$$failed" ]; then echo "== make test: FAILED stages:$$failed (of: $(TEST_STAGES))"; exit 1; fi; \
+	echo "== make test: every stage passed ($(TEST_STAGES))"
 
 # -count=1: the real-kernel tests build and run the hakeeper binary, a
 # dependency Go's test cache cannot see, so a cached pass could hide a
 # broken daemon.
-test: deps lint
+test-unit:
 	$(GO) test -count=1 ./...
-	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+test-race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 # test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
@@ -91,7 +134,7 @@ soak: deps
 # namespaces (removed afterwards, also on Ctrl-C); otherwise the offline
 # part (validate, show, plan --offline). DEMO_DIR=examples/dual-master
 # demonstrates another cluster; DEMO_ARGS passes more flags (--pace 0).
-demo: deps build
+demo: deps-demo build
 	$(BIN) demo $(if $(DEMO_DIR),--dir $(DEMO_DIR)) $(DEMO_ARGS)
 
 clean:

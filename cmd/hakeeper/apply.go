@@ -65,7 +65,7 @@ the description does not load).`,
 			}
 			ns, err := applyDesired(rev, o.node)
 			if err != nil {
-				return printFailure(stderr, err)
+				return err
 			}
 			if n := len(ns.Instances); n > 0 {
 				fmt.Fprintf(stderr, "note: %d VRRP instance(s) of node %s need the daemon ('hakeeper run'); not applied\n", n, ns.Node)

@@ -57,6 +57,7 @@ func TestValidate(t *testing.T) {
 		code       int
 		stdout     string
 		stderrHas  []string
+		stderrNot  string
 		errorLines int
 	}{
 		{
@@ -77,7 +78,7 @@ func TestValidate(t *testing.T) {
 			path: invalidPath,
 			code: exitError,
 			stderrHas: []string{"testdata/invalid.yaml:15:5: services.web-http.schedular: ", "scheduler",
-				"testdata/invalid.yaml:8:5: vipGroups.web.vrid: ", "testdata/invalid.yaml: invalid (3 errors)"},
+				"testdata/invalid.yaml:8:5: vipGroups.web.vrid: ", "\nhakeeper: testdata/invalid.yaml: invalid (3 errors)\n"},
 			errorLines: 3,
 		},
 		{
@@ -88,10 +89,11 @@ func TestValidate(t *testing.T) {
 			errorLines: 2,
 		},
 		{
-			desc:      "missing path",
+			desc:      "missing path says so, not invalid",
 			path:      "testdata/no-such-file.yaml",
 			code:      exitError,
-			stderrHas: []string{"no-such-file.yaml"},
+			stderrHas: []string{"hakeeper: stat testdata/no-such-file.yaml: no such file or directory\n"},
+			stderrNot: "invalid",
 		},
 	}
 	for _, tc := range tests {
@@ -107,6 +109,9 @@ func TestValidate(t *testing.T) {
 				if !strings.Contains(stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, stderr)
 				}
+			}
+			if tc.stderrNot != "" && strings.Contains(stderr, tc.stderrNot) {
+				t.Errorf("stderr has %q:\n%s", tc.stderrNot, stderr)
 			}
 			if tc.errorLines > 0 {
 				// One line per error plus the "invalid (N errors)" line.

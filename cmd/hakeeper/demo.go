@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
@@ -161,8 +162,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		err = desiredForAll(c)
 	}
 	if err != nil {
-		writeErrors(stderr, err)
-		return exitCodeError{exitError}
+		return inDescription(src.path, err)
 	}
 	layout, err := demoLayoutOf(c)
 	if err != nil {
@@ -506,20 +506,9 @@ func demoClusterFile(c *model.Cluster, src demoSource, withServices bool) ([]byt
 	return yaml.Marshal(&cp)
 }
 
-// writeAtomically replaces path so a watching node never reads half a file.
+// writeAtomically replaces path so a watching node never reads half a
+// file. The temporary file is made beside the watched directory, not in
+// it, so the nodes see one event: the new file.
 func writeAtomically(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(filepath.Dir(path)), ".hakeeper-demo-edit-")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return renameio.WriteFile(path, data, 0o644, renameio.WithTempDir(filepath.Dir(filepath.Dir(path))))
 }

@@ -19,15 +19,15 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
+	"github.com/hakeeper/hakeeper/internal/netlab"
 	"github.com/hakeeper/hakeeper/model"
 )
 
 // The live part of `hakeeper demo`: a bridge namespace and one namespace
-// per node (the recipe of test/netns), `hakeeper run` in each, addresses
-// read through netlink handles bound to each namespace.
+// per node (internal/netlab, the lab of the real-kernel tests too),
+// `hakeeper run` in each, addresses read through netlink handles bound to
+// each namespace.
 
 // demoNSPrefix starts every namespace the demo creates; the demo's pid
 // follows, so a later run can tell a dead demo's leftovers from a live one's.
@@ -40,25 +40,21 @@ var lookPath = exec.LookPath
 
 // demoLab is the throwaway network: namespaces, links and daemons.
 type demoLab struct {
-	id       string // hkdemo<pid>
-	bridgeNS string
-	nodes    map[string]*demoNode
-	order    []string // node names, sorted
-	srcDir   string   // the description the daemons watch
-	logDir   string
-	exe      string
-	created  []string // namespaces, in creation order
+	id     string // hkdemo<pid>
+	net    *netlab.Lab
+	nodes  map[string]*demoNode
+	order  []string // node names, sorted
+	srcDir string   // the description the daemons watch
+	logDir string
+	exe    string
 }
 
 // demoNode is one node's namespace and its hakeeper process.
 type demoNode struct {
 	name   string
-	ns     string
-	iface  string
+	ns     *netlab.Node
 	addr   netip.Prefix
 	addr6  netip.Prefix
-	mac    net.HardwareAddr
-	handle *netlink.Handle
 	proc   *demoProc
 	logf   string
 	starts int
@@ -81,14 +77,6 @@ func (p *demoProc) exited() bool {
 }
 
 var safeNSName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
-
-func ipCmd(args ...string) error {
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
 
 // removeStaleDemoNamespaces deletes namespaces left by a demo that was
 // killed before it could clean up (its pid no longer runs), after ending
@@ -149,18 +137,9 @@ func prefixFor(a netip.Addr, l *demoLayout) netip.Prefix {
 // buildDemoLab creates the namespaces and links. On error the caller's
 // teardown removes whatever was created.
 func buildDemoLab(lab *demoLab, c *model.Cluster, l *demoLayout) error {
-	if err := ipCmd("netns", "add", lab.bridgeNS); err != nil {
+	var err error
+	if lab.net, err = netlab.New(lab.id); err != nil {
 		return err
-	}
-	lab.created = append(lab.created, lab.bridgeNS)
-	for _, args := range [][]string{
-		{"-n", lab.bridgeNS, "link", "set", "lo", "up"},
-		{"-n", lab.bridgeNS, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0", "stp_state", "0", "forward_delay", "0"},
-		{"-n", lab.bridgeNS, "link", "set", "br0", "up"},
-	} {
-		if err := ipCmd(args...); err != nil {
-			return err
-		}
 	}
 	for i, name := range l.nodes {
 		spec := c.Nodes[name]
@@ -169,72 +148,28 @@ func buildDemoLab(lab *demoLab, c *model.Cluster, l *demoLayout) error {
 			suffix = fmt.Sprintf("n%d", i+1)
 		}
 		nd := &demoNode{
-			name:  name,
-			ns:    lab.id + "-" + suffix,
-			iface: spec.Interface,
-			addr:  prefixFor(l.addr[name], l),
-			mac:   net.HardwareAddr{0x02, 0x00, 0x5e, 0xd3, 0x00, byte(i + 1)},
-			logf:  filepath.Join(lab.logDir, name+".log"),
+			name: name,
+			addr: prefixFor(l.addr[name], l),
+			logf: filepath.Join(lab.logDir, name+".log"),
 		}
+		addrs := []netip.Prefix{nd.addr}
 		if a, err := netip.ParseAddr(spec.Address6); err == nil {
 			nd.addr6 = prefixFor(a, l)
+			addrs = append(addrs, nd.addr6)
 		}
 		lab.nodes[name] = nd
 		lab.order = append(lab.order, name)
-		if err := ipCmd("netns", "add", nd.ns); err != nil {
-			return err
-		}
-		lab.created = append(lab.created, nd.ns)
-		port := fmt.Sprintf("p%d", i+1)
-		steps := [][]string{
-			{"-n", nd.ns, "link", "set", "lo", "up"},
-			{"-n", lab.bridgeNS, "link", "add", port, "type", "veth", "peer", "name", nd.iface, "netns", nd.ns},
-			{"-n", lab.bridgeNS, "link", "set", port, "master", "br0", "up"},
-			{"-n", nd.ns, "link", "set", nd.iface, "address", nd.mac.String()},
-			{"-n", nd.ns, "addr", "add", nd.addr.String(), "dev", nd.iface},
-		}
-		for _, args := range steps {
-			if err := ipCmd(args...); err != nil {
-				return err
-			}
-		}
-		// DAD off: IPv6 adverts leave from the link-local address, which
-		// must be usable at once.
-		for _, k := range []string{"all", "default", nd.iface} {
-			if err := ipCmd("netns", "exec", nd.ns, "sysctl", "-qw", "net.ipv6.conf."+k+".accept_dad=0"); err != nil {
-				return err
-			}
-		}
-		if nd.addr6.IsValid() {
-			if err := ipCmd("-n", nd.ns, "addr", "add", nd.addr6.String(), "dev", nd.iface, "nodad"); err != nil {
-				return err
-			}
-		}
-		if err := ipCmd("-n", nd.ns, "link", "set", nd.iface, "up"); err != nil {
-			return err
-		}
-		h, err := demoHandle(nd.ns)
+		nd.ns, err = lab.net.AddNode(netlab.NodeSpec{
+			Suffix: suffix,
+			Iface:  spec.Interface,
+			MAC:    net.HardwareAddr{0x02, 0x00, 0x5e, 0xd3, 0x00, byte(i + 1)},
+			Addrs:  addrs,
+		})
 		if err != nil {
 			return err
 		}
-		nd.handle = h
 	}
 	return nil
-}
-
-// demoHandle opens a netlink handle bound to namespace name, without
-// switching any thread of the demo into it for longer than the open.
-func demoHandle(name string) (*netlink.Handle, error) {
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", name, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", name, err)
-	}
-	return h, nil
 }
 
 // start runs `hakeeper run` for the node inside its namespace, its log
@@ -251,7 +186,7 @@ func (lab *demoLab) start(nd *demoNode) error {
 	// Each node keeps its own state (the VIP record that lets a crashed
 	// node drop its stale VIPs on restart) in the demo's temp dir.
 	state := filepath.Join(lab.logDir, "..", "state-"+nd.name)
-	cmd := exec.Command("ip", "netns", "exec", nd.ns, lab.exe, "run", "--node", nd.name, "--source", lab.srcDir, "--state-dir", state, "--listen", "off")
+	cmd := nd.ns.Command(context.Background(), lab.exe, "run", "--node", nd.name, "--source", lab.srcDir, "--state-dir", state, "--listen", "off")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group so a terminal's Ctrl-C reaches only the demo,
 	// which stops the nodes itself; Pdeathsig ends a node if the demo is
@@ -285,7 +220,11 @@ func (lab *demoLab) holders(vips []demoVIP) (map[netip.Addr][]string, error) {
 	}
 	out := map[netip.Addr][]string{}
 	for _, name := range lab.order {
-		list, err := lab.nodes[name].handle.AddrList(nil, netlink.FAMILY_ALL)
+		h, err := lab.nodes[name].ns.Handle()
+		if err != nil {
+			return nil, err
+		}
+		list, err := h.AddrList(nil, netlink.FAMILY_ALL)
 		if err != nil {
 			return nil, fmt.Errorf("%s: list addresses: %w", name, err)
 		}
@@ -360,7 +299,11 @@ func (lab *demoLab) removeVIPs(nd *demoNode, vips []demoVIP) ([]string, error) {
 	for _, v := range vips {
 		want[v.prefix.Addr()] = true
 	}
-	list, err := nd.handle.AddrList(nil, netlink.FAMILY_ALL)
+	h, err := nd.ns.Handle()
+	if err != nil {
+		return nil, err
+	}
+	list, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err
 	}
@@ -370,11 +313,11 @@ func (lab *demoLab) removeVIPs(nd *demoNode, vips []demoVIP) ([]string, error) {
 		if !ok || !want[ip.Unmap()] {
 			continue
 		}
-		link, err := nd.handle.LinkByIndex(a.LinkIndex)
+		link, err := h.LinkByIndex(a.LinkIndex)
 		if err != nil {
 			return removed, fmt.Errorf("%s: link of %s: %w", nd.name, ip, err)
 		}
-		if err := nd.handle.AddrDel(link, &netlink.Addr{IPNet: a.IPNet}); err != nil {
+		if err := h.AddrDel(link, &netlink.Addr{IPNet: a.IPNet}); err != nil {
 			return removed, fmt.Errorf("%s: remove %s: %w", nd.name, ip, err)
 		}
 		removed = append(removed, ip.Unmap().String())
@@ -429,25 +372,20 @@ func (lab *demoLab) teardown(n *narrator) error {
 		}
 		stopped = append(stopped, name)
 	}
-	for _, nd := range lab.nodes {
-		if nd.handle != nil {
-			nd.handle.Close()
-		}
-	}
-	var problems []string
-	for i := len(lab.created) - 1; i >= 0; i-- {
-		if err := ipCmd("netns", "del", lab.created[i]); err != nil {
-			problems = append(problems, err.Error())
-		}
+	created := 0
+	var closeErr error
+	if lab.net != nil {
+		created = len(lab.net.Nodes) + 1
+		closeErr = lab.net.Close()
 	}
 	left := leftoverNamespaces(lab.id)
 	if len(stopped) > 0 {
 		n.say("Stopped hakeeper on %s.", strings.Join(stopped, ", "))
 	}
-	if len(left) > 0 || len(problems) > 0 {
-		return fmt.Errorf("teardown incomplete: namespaces left %v; %s", left, strings.Join(problems, "; "))
+	if len(left) > 0 || closeErr != nil {
+		return fmt.Errorf("teardown incomplete: namespaces left %v; %v", left, closeErr)
 	}
-	n.say("Removed %d namespaces (%s-*); nothing of the lab is left.", len(lab.created), lab.id)
+	n.say("Removed %d namespaces (%s-*); nothing of the lab is left.", created, lab.id)
 	return nil
 }
 
@@ -497,7 +435,6 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 		logDir: filepath.Join(tmp, "logs"),
 		exe:    exe,
 	}
-	lab.bridgeNS = lab.id + "-br"
 	for _, d := range []string{lab.srcDir, lab.logDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -535,7 +472,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 	if err := buildDemoLab(lab, c, l); err != nil {
 		return err
 	}
-	n.say("Bridge namespace %s, and one namespace per node joined to it by a veth pair:", lab.bridgeNS)
+	n.say("Bridge namespace %s, and one namespace per node joined to it by a veth pair:", lab.net.BridgeNS)
 	rows := [][]string{{"NODE", "NAMESPACE", "INTERFACE", "ADDRESS"}}
 	for _, name := range lab.order {
 		nd := lab.nodes[name]
@@ -543,7 +480,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 		if nd.addr6.IsValid() {
 			addr += " " + nd.addr6.String()
 		}
-		rows = append(rows, []string{name, nd.ns, nd.iface, addr})
+		rows = append(rows, []string{name, nd.ns.Name, nd.ns.Iface, addr})
 	}
 	n.table(rows)
 	n.say("The segment exists only inside these namespaces; nothing reaches the host's network.")
@@ -570,7 +507,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 		if err := lab.start(lab.nodes[name]); err != nil {
 			return err
 		}
-		n.say("%s: ip netns exec %s hakeeper run --node %s --source %s", name, lab.nodes[name].ns, name, lab.srcDir)
+		n.say("%s: ip netns exec %s hakeeper run --node %s --source %s", name, lab.nodes[name].ns.Name, name, lab.srcDir)
 	}
 
 	all := l.allNodes()
@@ -684,10 +621,10 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, src demoSource
 	n.table(changeRows(changes))
 	n.say("New preference order:")
 	n.table(el.preferenceRows())
-	t0 = time.Now()
 	if err := writeAtomically(srcFile, data); err != nil {
 		return err
 	}
+	t0 = time.Now()
 	// The nodes watch the directory; SIGHUP makes each re-read at once,
 	// as a Git webhook would.
 	for _, name := range lab.order {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -24,29 +22,17 @@ func loadCluster(path string) (*model.Cluster, error) {
 	return model.Load(files)
 }
 
-// writeErrors prints every problem of err on its own line: each entry of
-// an ErrorList, or the error itself.
-func writeErrors(w io.Writer, err error) int {
-	var list model.ErrorList
-	if errors.As(err, &list) {
-		for _, e := range list {
-			fmt.Fprintln(w, e.Error())
-		}
-		return len(list)
-	}
-	fmt.Fprintln(w, err.Error())
-	return 1
-}
-
 // Seams for choosing the default node, replaced in tests.
 var (
 	interfaceAddrs = net.InterfaceAddrs
 	hostname       = os.Hostname
 )
 
-// selectNode returns the node to act for: the one named, else the one
-// whose address is on a local interface, else the one named like this
-// host (full or short hostname). The error lists the nodes to choose from.
+// selectNode is the one rule by which every command that acts for a node
+// (run, apply, plan, show) chooses it: the one named, else the one whose
+// address is on a local interface (an error if several are), else the
+// one named like this host (full, then short hostname). The error lists
+// the nodes to choose from.
 func selectNode(c *model.Cluster, name string) (string, error) {
 	names := make([]string, 0, len(c.Nodes))
 	for n := range c.Nodes {
@@ -67,13 +53,21 @@ func selectNode(c *model.Cluster, name string) (string, error) {
 			}
 		}
 	}
+	var matched []string
 	for _, n := range names {
 		node := c.Nodes[n]
 		for _, s := range []string{node.Address, node.Address6} {
 			if a, err := netip.ParseAddr(s); err == nil && local[a.Unmap()] {
-				return n, nil
+				matched = append(matched, n)
+				break
 			}
 		}
+	}
+	switch {
+	case len(matched) == 1:
+		return matched[0], nil
+	case len(matched) > 1:
+		return "", fmt.Errorf("the addresses of several nodes are local (%s); choose one with --node", strings.Join(matched, ", "))
 	}
 	if h, err := hostname(); err == nil {
 		short, _, _ := strings.Cut(h, ".")
@@ -98,11 +92,4 @@ func desiredFor(path, node string) (*model.NodeState, error) {
 		return nil, err
 	}
 	return model.Desired(c, node)
-}
-
-// printFailure reports err on stderr, one problem a line, and returns the
-// error code exitError without a second "Error:" line.
-func printFailure(stderr io.Writer, err error) error {
-	writeErrors(stderr, err)
-	return exitCodeError{exitError}
 }

@@ -79,7 +79,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ns, err := desiredFor(args[0], node)
 			if err != nil {
-				return printFailure(cmd.ErrOrStderr(), err)
+				return inDescription(args[0], err)
 			}
 			live := &plan.Live{}
 			if !offline {
@@ -117,7 +117,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&node, "node", "", "node to plan for (default: the node whose address is local, else the hostname)")
+	cmd.Flags().StringVar(&node, "node", "", "node to plan for (default: the node whose address is local, else the hostname; see docs/operations.md)")
 	cmd.Flags().BoolVar(&offline, "offline", false, "plan against an empty node instead of the live state")
 	cmd.Flags().StringVar(&addr, "addr", statusAddr(), "the running daemon's status address (host:port or unix:/path; env HAKEEPER_ADDR)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "the daemon's state directory, where IPVS ownership is recorded (default: the one the running daemon reports, else "+defaultRuntimeDir+"/NODE as 'hakeeper run' uses for a local source)")

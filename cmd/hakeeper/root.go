@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hakeeper/hakeeper/model"
 )
 
 // Exit codes shared by every subcommand (plan follows Terraform's
@@ -62,6 +65,43 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ec) {
 		return ec.code
 	}
-	fmt.Fprintln(stderr, "Error:", err)
+	reportError(stderr, err)
 	return exitError
+}
+
+// reportError prints a failed command's error, the same way for every
+// command: each problem found in a cluster description on its own line
+// (FILE:LINE:COLUMN: FIELD: MESSAGE, which editors jump to), then one line
+// "hakeeper: WHAT FAILED", in which the problems are counted.
+func reportError(w io.Writer, err error) {
+	msg := err.Error()
+	var list model.ErrorList
+	var one *model.Error
+	if !errors.As(err, &list) && errors.As(err, &one) {
+		list = model.ErrorList{one}
+	}
+	if len(list) > 0 {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		invalid := "invalid (" + plural(len(list), "error") + ")"
+		if text := list.Error(); msg == text {
+			msg = "cluster description " + invalid
+		} else {
+			msg = strings.Replace(msg, text, invalid, 1)
+		}
+	}
+	fmt.Fprintln(w, "hakeeper: "+msg)
+}
+
+// inDescription names the description path in err when err lists its
+// problems, so the closing line says which description is invalid; other
+// errors (a missing file) already say what failed.
+func inDescription(path string, err error) error {
+	var list model.ErrorList
+	var one *model.Error
+	if errors.As(err, &list) || errors.As(err, &one) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return err
 }

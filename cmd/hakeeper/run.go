@@ -16,11 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/controller/ipvsproc"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -72,7 +74,7 @@ type runOptions struct {
 func newRunCmd() *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{
-		Use:   "run --node NAME --source URL|PATH",
+		Use:   "run [--node NAME] --source URL|PATH",
 		Short: "Run this node's controller: VRRP, health checks and IPVS from the cluster description (foreground daemon)",
 		Long: `run follows the cluster description (a Git repository, or a YAML file or
 directory watched on this host), resolves this node's desired state and
@@ -102,7 +104,7 @@ works on hosts without IPVS.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the hostname)")
+	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the node whose address is local, else the hostname; see docs/operations.md)")
 	f.StringVar(&o.source, "source", "", "cluster description: a Git URL (https://, ssh://, git://, file://, user@host:path) or a local YAML file or directory (required)")
 	f.StringVar(&o.branch, "branch", "", "Git branch to follow (default main)")
 	f.StringVar(&o.tag, "tag", "", "Git tag to pin instead of a branch")
@@ -188,17 +190,25 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if o.source == "" {
 		return errors.New("--source is required")
 	}
-	if o.node == "" {
-		if o.node, err = os.Hostname(); err != nil {
-			return fmt.Errorf("--node not given and no hostname: %w", err)
-		}
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	src, stateDir, err := runSource(o)
 	if err != nil {
 		return err
+	}
+	// Without --node, the node is chosen from the description by the rule
+	// every command follows (selectNode). A local description is only
+	// read, so it is read first: the state directory is per node. A Git
+	// source's state directory is not, and is locked before its clone is
+	// touched.
+	if o.node == "" && !isGitURL(o.source) {
+		if o.node, err = runNode(ctx, src, stateDir); err != nil {
+			return err
+		}
+		if o.stateDir == "" {
+			stateDir = defaultStateDirFor(o.source, o.node)
+		}
 	}
 	var webhookSecret []byte
 	if o.webhookSecretFile != "" {
@@ -220,6 +230,11 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		return fmt.Errorf("not starting: %w", err)
 	}
 	defer lock.Release()
+	if o.node == "" {
+		if o.node, err = runNode(ctx, src, stateDir); err != nil {
+			return err
+		}
+	}
 	// Subscribe before starting so a signal during start-up is not lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -325,7 +340,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if err := statusFile.write(engine.Status()); err != nil {
+		if err := statusFile.write(ctl.Status()); err != nil {
 			log.Warn("write status", "err", err)
 		}
 		select {
@@ -339,7 +354,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			cancel()
 			<-engineDone
 			<-loopDone
-			statusFile.write(engine.Status())
+			statusFile.write(ctl.Status())
 			return err
 		case err := <-engineDone:
 			// Run ends on its own only on failure (e.g. the link watch broke).
@@ -356,6 +371,29 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 }
 
+// runNode chooses the node run acts for when --node is not given: the
+// one selectNode picks from the description the daemon starts with. For
+// a Git source that is the last good revision in stateDir when there is
+// one (what this node ran), so a newer commit the daemon may yet refuse
+// does not choose its name; otherwise the source's latest revision.
+func runNode(ctx context.Context, src source.Source, stateDir string) (string, error) {
+	var rev *source.Revision
+	if _, local := src.(*source.Dir); !local {
+		rev, _ = controller.NewLastGood(stateDir).Load()
+	}
+	if rev == nil {
+		var err error
+		if rev, err = src.Latest(ctx); err != nil {
+			return "", fmt.Errorf("--node not given, and choosing this node needs the description: %w", err)
+		}
+	}
+	c, err := model.Load(rev.Files)
+	if err != nil {
+		return "", err
+	}
+	return selectNode(c, "")
+}
+
 func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), runShutdownTimeout)
 	defer cancel()
@@ -367,7 +405,10 @@ func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 	return nil
 }
 
-// runStatusWriter keeps state-dir/status.json current.
+// runStatusWriter keeps state-dir/status.json current: the report the
+// status server serves at /status, for scripts and tests that read a
+// file rather than ask the daemon (and for a daemon started with
+// --listen off).
 type runStatusWriter struct {
 	path string
 	last []byte
@@ -380,44 +421,17 @@ func newRunStatusWriter(dir string) (*runStatusWriter, error) {
 	return &runStatusWriter{path: filepath.Join(dir, "status.json")}, nil
 }
 
-type runInstanceStatus struct {
-	Name        string    `json:"name"`
-	Interface   string    `json:"interface"`
-	Family      string    `json:"family"`
-	VRID        uint8     `json:"vrid"`
-	State       string    `json:"state"`
-	Priority    uint8     `json:"priority"`
-	Master      string    `json:"master,omitempty"`
-	Since       time.Time `json:"since"`
-	Reason      string    `json:"reason,omitempty"`
-	Transitions uint64    `json:"transitions"`
-}
-
-func (w *runStatusWriter) write(st []vrrpd.InstanceStatus) error {
-	out := make([]runInstanceStatus, 0, len(st))
-	for _, s := range st {
-		r := runInstanceStatus{
-			Name: s.Name, Interface: s.Key.Interface, Family: string(s.Key.Family), VRID: s.Key.VRID,
-			State: string(s.State), Priority: s.Priority, Since: s.LastTransition, Reason: s.Reason,
-			Transitions: s.Counters.Transitions,
-		}
-		if s.MasterAddr.IsValid() {
-			r.Master = s.MasterAddr.String()
-		}
-		out = append(out, r)
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
+func (w *runStatusWriter) write(r *status.Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
 	if string(b) == string(w.last) {
 		return nil
 	}
-	tmp := w.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, w.path); err != nil {
+	// Readers never see half a file; it is rewritten only when the
+	// report changed.
+	if err := renameio.WriteFile(w.path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	w.last = b

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
 // TestRunBadInput: `run` refuses to start on bad flags or a description
@@ -40,5 +43,53 @@ func TestRunBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunStatusFile: status.json is the /status report, replaced whole (no temporary file is
+// left beside it), reads back as written, and is not rewritten while
+// nothing changed.
+func TestRunStatusFile(t *testing.T) {
+	dir := t.TempDir()
+	w, err := newRunStatusWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &status.Report{Node: "lb1", Healthy: true, VIPGroups: []status.VIPGroup{{
+		Name: "web", Interface: "eth0", Family: "ipv4", VRID: 51, State: "master", Priority: 200, Master: "192.0.2.1",
+	}}}
+	if err := w.write(st); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "status.json")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	// The /status report, as 'hakeeper status --json' prints it.
+	var got status.Report
+	if err := json.Unmarshal(b, &got); err != nil || got.Node != "lb1" || len(got.VIPGroups) != 1 || got.VIPGroups[0].State != "master" || got.VIPGroups[0].Master != "192.0.2.1" {
+		t.Fatalf("status.json = %s (%v)", b, err)
+	}
+	if !strings.Contains(string(b), `"state": "master"`) {
+		t.Errorf("status.json is not indented as its readers expect: %s", b)
+	}
+	if err := w.write(st); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(path); !os.SameFile(before, after) {
+		t.Errorf("status.json rewritten although nothing changed")
+	}
+	st.VIPGroups[0].State = "backup"
+	if err := w.write(st); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(path); os.SameFile(before, after) {
+		t.Errorf("status.json not replaced after a change")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("state directory holds %d files, want only status.json: %v", len(entries), entries)
 	}
 }

@@ -23,8 +23,8 @@ priority and the full preference order (who takes over next), VIPs and
 tracking; for each virtual service the scheduler, forwarding, persistence
 and real servers with their weights and checks.
 
-The node defaults to the one whose address is on a local interface, else
-the one named like this host. --json prints the state in the JSON form
+The node defaults to the one whose address is on a local interface (if
+several are, --node must choose), else the one named like this host. --json prints the state in the JSON form
 every other part of hakeeper consumes.`,
 		Example: `  hakeeper show cluster.yaml
   hakeeper show --node lb2 ./cluster/
@@ -35,7 +35,7 @@ every other part of hakeeper consumes.`,
 			if listNodes {
 				c, err := loadCluster(args[0])
 				if err != nil {
-					return printFailure(cmd.ErrOrStderr(), err)
+					return inDescription(args[0], err)
 				}
 				names := make([]string, 0, len(c.Nodes))
 				for n := range c.Nodes {
@@ -49,7 +49,7 @@ every other part of hakeeper consumes.`,
 			}
 			ns, err := desiredFor(args[0], node)
 			if err != nil {
-				return printFailure(cmd.ErrOrStderr(), err)
+				return inDescription(args[0], err)
 			}
 			if asJSON {
 				return render.ShowJSON(cmd.OutOrStdout(), ns)
@@ -57,7 +57,7 @@ every other part of hakeeper consumes.`,
 			return render.ShowText(cmd.OutOrStdout(), ns)
 		},
 	}
-	cmd.Flags().StringVar(&node, "node", "", "node to show (default: the node whose address is local, else the hostname)")
+	cmd.Flags().StringVar(&node, "node", "", "node to show (default: the node whose address is local, else the hostname; see docs/operations.md)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the desired state as JSON")
 	cmd.Flags().BoolVar(&listNodes, "list-nodes", false, "print the cluster's node names, one a line, and exit")
 	return cmd

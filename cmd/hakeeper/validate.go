@@ -32,9 +32,7 @@ what is valid but probably not meant is printed the same way after
 				err = desiredForAll(c)
 			}
 			if err != nil {
-				n := writeErrors(cmd.ErrOrStderr(), err)
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: invalid (%s)\n", path, plural(n, "error"))
-				return exitCodeError{exitError}
+				return inDescription(path, err)
 			}
 			for _, w := range model.Warnings(c) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)

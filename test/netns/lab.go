@@ -5,29 +5,25 @@
 // and a timestamped packet capture on the bridge. Everything a Lab
 // creates is removed by t.Cleanup.
 //
-// Namespaces are reached through namespace-bound handles (netlink handles
-// opened in the namespace, sockets created there) or through `ip netns
-// exec` child processes, never by switching the test's own threads for
-// longer than it takes to open a socket.
+// The namespaces themselves are internal/netlab's, which `hakeeper demo`
+// builds its lab with too. Namespaces are reached through namespace-bound
+// handles (netlink handles opened in the namespace, sockets created
+// there) or through `ip netns exec` child processes, never by switching
+// the test's own threads for longer than it takes to open a socket.
 package netns
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+	"github.com/hakeeper/hakeeper/internal/netlab"
 )
 
 // Prefix starts every namespace the lab creates, so leftovers are easy
@@ -48,9 +44,11 @@ const NodeIface = "eth0"
 
 var labSeq atomic.Int32
 
-// Lab is one bridged segment with its node namespaces.
+// Lab is one bridged segment with its node namespaces (netlab's, with
+// this package's addressing plan).
 type Lab struct {
-	t testing.TB
+	t   testing.TB
+	lab *netlab.Lab
 	// ID is the unique prefix of this lab's namespace names.
 	ID string
 	// BridgeNS is the namespace holding the bridge br0.
@@ -61,24 +59,18 @@ type Lab struct {
 	Subnet6 netip.Prefix
 }
 
-// Node is one namespace attached to the lab's bridge.
+// Node is one namespace attached to the lab's bridge: its name, Iface,
+// MAC, Port and kernel access (Exec, Command, Handle, Addrs, HasAddr)
+// are netlab's.
 type Node struct {
+	*netlab.Node
 	lab *Lab
-	// Name of the network namespace.
-	Name string
 	// Index is 1-based.
 	Index int
-	Iface string
-	MAC   net.HardwareAddr
 	Addr  netip.Prefix // IPv4 address with the segment's prefix length
 	Addr6 netip.Prefix // global IPv6 address
 	// LinkLocal is the interface's fe80:: address (EUI-64 of MAC).
 	LinkLocal netip.Addr
-	// Port is the bridge-side veth name.
-	Port string
-
-	mu     sync.Mutex
-	handle *netlink.Handle
 }
 
 // Skip skips t unless the lab can run here: root and the ip command.
@@ -102,21 +94,19 @@ func New(t testing.TB, n int) *Lab {
 	// namespace names derive from the ID (link names are fixed and
 	// short), so IFNAMSIZ does not bound it.
 	id := fmt.Sprintf("%s-%x-%d", Prefix, os.Getpid(), labSeq.Add(1))
+	nl, err := netlab.New(id)
+	t.Cleanup(func() { nl.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := &Lab{
 		t:        t,
+		lab:      nl,
 		ID:       id,
-		BridgeNS: id + "-br",
+		BridgeNS: nl.BridgeNS,
 		Subnet:   netip.MustParsePrefix("10.99.0.0/24"),
 		Subnet6:  netip.MustParsePrefix("2001:db8:99::/64"),
 	}
-	t.Cleanup(l.destroy)
-	l.mustIP("netns", "add", l.BridgeNS)
-	l.mustIP("-n", l.BridgeNS, "link", "set", "lo", "up")
-	l.mustIP("-n", l.BridgeNS, "link", "add", "br0", "type", "bridge",
-		"mcast_snooping", "0", "stp_state", "0", "forward_delay", "0")
-	// promisc: frames forwarded between two ports reach br0's own packet
-	// sockets only in promiscuous mode, and unicast-mode tests need them.
-	l.mustIP("-n", l.BridgeNS, "link", "set", "br0", "promisc", "on", "up")
 	for i := 1; i <= n; i++ {
 		l.addNode(i)
 	}
@@ -124,38 +114,21 @@ func New(t testing.TB, n int) *Lab {
 }
 
 func (l *Lab) addNode(i int) {
+	l.t.Helper()
 	nd := &Node{
 		lab:   l,
-		Name:  fmt.Sprintf("%s-n%d", l.ID, i),
 		Index: i,
-		Iface: NodeIface,
-		MAC:   net.HardwareAddr{0x02, 0x00, 0x5e, 0x99, 0x00, byte(i)},
 		Addr:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 99, 0, byte(10 + i)}), 24),
 		Addr6: netip.PrefixFrom(netip.MustParseAddr(fmt.Sprintf("2001:db8:99::%x", 10+i)), 64),
-		Port:  fmt.Sprintf("p%d", i),
 	}
-	nd.LinkLocal = linkLocal(nd.MAC)
+	mac := net.HardwareAddr{0x02, 0x00, 0x5e, 0x99, 0x00, byte(i)}
+	nd.LinkLocal = linkLocal(mac)
+	var err error
+	nd.Node, err = l.lab.AddNode(netlab.NodeSpec{Suffix: fmt.Sprintf("n%d", i), Iface: NodeIface, MAC: mac, Addrs: []netip.Prefix{nd.Addr, nd.Addr6}})
+	if err != nil {
+		l.t.Fatal(err)
+	}
 	l.Nodes = append(l.Nodes, nd)
-	l.mustIP("netns", "add", nd.Name)
-	l.mustIP("-n", nd.Name, "link", "set", "lo", "up")
-	l.mustIP("-n", l.BridgeNS, "link", "add", nd.Port, "type", "veth", "peer", "name", nd.Iface, "netns", nd.Name)
-	l.mustIP("-n", l.BridgeNS, "link", "set", nd.Port, "master", "br0", "up")
-	// DAD off: the link-local address must be usable at once (adverts are
-	// sent from it) and the tests must not wait a second per node.
-	// keep_addr_on_down: a node's static IPv6 addresses survive a link
-	// flap, as its IPv4 ones do (tests take links down to simulate a
-	// dead machine and bring them back).
-	for _, k := range []string{"all", "default", nd.Iface} {
-		for _, s := range []string{"accept_dad=0", "keep_addr_on_down=1"} {
-			if out, err := nd.Exec("sysctl", "-qw", "net.ipv6.conf."+k+"."+s); err != nil {
-				l.t.Fatalf("sysctl in %s: %v: %s", nd.Name, err, out)
-			}
-		}
-	}
-	l.mustIP("-n", nd.Name, "link", "set", nd.Iface, "address", nd.MAC.String())
-	l.mustIP("-n", nd.Name, "addr", "add", nd.Addr.String(), "dev", nd.Iface)
-	l.mustIP("-n", nd.Name, "addr", "add", nd.Addr6.String(), "dev", nd.Iface, "nodad")
-	l.mustIP("-n", nd.Name, "link", "set", nd.Iface, "up")
 }
 
 // linkLocal derives the EUI-64 link-local address the kernel assigns.
@@ -169,43 +142,12 @@ func linkLocal(mac net.HardwareAddr) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-func (l *Lab) mustIP(args ...string) {
-	l.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		l.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-}
-
-func (l *Lab) destroy() {
-	for _, nd := range l.Nodes {
-		nd.mu.Lock()
-		if nd.handle != nil {
-			nd.handle.Close()
-		}
-		nd.mu.Unlock()
-		exec.Command("ip", "netns", "del", nd.Name).Run()
-	}
-	exec.Command("ip", "netns", "del", l.BridgeNS).Run()
-}
-
 // Node returns node i (1-based).
 func (l *Lab) Node(i int) *Node { return l.Nodes[i-1] }
 
 // BridgeExec runs a command inside the bridge namespace.
 func (l *Lab) BridgeExec(args ...string) ([]byte, error) {
 	return exec.Command("ip", append([]string{"netns", "exec", l.BridgeNS}, args...)...).CombinedOutput()
-}
-
-// Exec runs a command inside the node's namespace and returns its
-// combined output.
-func (n *Node) Exec(args ...string) ([]byte, error) {
-	return n.Command(context.Background(), args...).CombinedOutput()
-}
-
-// Command prepares a command run inside the node's namespace. `ip netns
-// exec` execs the program in place, so the Cmd's pid is the program's.
-func (n *Node) Command(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
 }
 
 // MustExec runs a command in the node and fails the test on error.
@@ -216,69 +158,6 @@ func (n *Node) MustExec(t testing.TB, args ...string) string {
 		t.Fatalf("%s: %s: %v: %s", n.Name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// Handle is a netlink handle bound to the node's namespace.
-func (n *Node) Handle() (*netlink.Handle, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.handle != nil {
-		return n.handle, nil
-	}
-	ns, err := vnetns.GetFromName(n.Name)
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", n.Name, err)
-	}
-	defer ns.Close()
-	// Only NETLINK_ROUTE: the default family list includes XFRM, which
-	// fails where xfrm_user is absent.
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netlink handle in %s: %w", n.Name, err)
-	}
-	n.handle = h
-	return h, nil
-}
-
-// Addrs lists the addresses on a device in the node (all families,
-// link-local included).
-func (n *Node) Addrs(dev string) ([]netip.Prefix, error) {
-	h, err := n.Handle()
-	if err != nil {
-		return nil, err
-	}
-	link, err := h.LinkByName(dev)
-	if err != nil {
-		return nil, fmt.Errorf("%s: link %s: %w", n.Name, dev, err)
-	}
-	list, err := h.AddrList(link, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range list {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
-		}
-		ones, _ := a.Mask.Size()
-		out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
-	}
-	return out, nil
-}
-
-// HasAddr reports whether addr is on dev in the node.
-func (n *Node) HasAddr(dev string, addr netip.Addr) (bool, error) {
-	list, err := n.Addrs(dev)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range list {
-		if p.Addr() == addr {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // WaitAddr polls until addr is present (or absent) on dev, or timeout
