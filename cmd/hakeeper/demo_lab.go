@@ -20,12 +20,12 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/hakeeper/hakeeper/internal/netlab"
+	"github.com/hakeeper/hakeeper/test/netlab"
 	"github.com/hakeeper/hakeeper/model"
 )
 
 // The live part of `hakeeper demo`: a bridge namespace and one namespace
-// per node (internal/netlab, the lab of the real-kernel tests too),
+// per node (test/netlab, the lab of the real-kernel tests too),
 // `hakeeper run` in each, addresses read through netlink handles bound to
 // each namespace.
 

@@ -5,7 +5,7 @@
 // and a timestamped packet capture on the bridge. Everything a Lab
 // creates is removed by t.Cleanup.
 //
-// The namespaces themselves are internal/netlab's, which `hakeeper demo`
+// The namespaces themselves are test/netlab's, which `hakeeper demo`
 // builds its lab with too. Namespaces are reached through namespace-bound
 // handles (netlink handles opened in the namespace, sockets created
 // there) or through `ip netns exec` child processes, never by switching
@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hakeeper/hakeeper/internal/netlab"
+	"github.com/hakeeper/hakeeper/test/netlab"
 )
 
 // Prefix starts every namespace the lab creates, so leftovers are easy
