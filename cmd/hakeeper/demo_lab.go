@@ -20,8 +20,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/hakeeper/hakeeper/test/netlab"
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/test/netlab"
 )
 
 // The live part of `hakeeper demo`: a bridge namespace and one namespace
