@@ -18,7 +18,7 @@ import (
 
 type idleProvider struct{}
 
-func (idleProvider) Status() *status.Report      { return &status.Report{Node: "lb1"} }
+func (idleProvider) Status() *status.Report    { return &status.Report{Node: "lb1"} }
 func (idleProvider) Running() *model.NodeState { return &model.NodeState{} }
 
 // closeBound is how long the server may take to close a flood
