@@ -47,8 +47,9 @@ func ReadFilesContext(ctx context.Context, path string) ([]model.File, error) {
 		err   error
 	}
 	done := make(chan result, 1)
+	read := readFiles
 	go func() {
-		files, err := readFiles(ctx, path)
+		files, err := read(ctx, path)
 		done <- result{files, err}
 	}()
 	select {
