@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -247,7 +248,7 @@ func (g *Git) caBundle() ([]byte, error) {
 	if g.opts.CAFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(g.opts.CAFile)
+	pem, err := readSmallFile(g.opts.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("CA file: %w", err)
 	}
@@ -466,8 +467,32 @@ func isYAMLName(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
+// maxSmallFile bounds a credential or CA file.
+const maxSmallFile = 1 << 20
+
+// readSmallFile reads a credential or CA file, read at every fetch: a
+// FIFO or a device there must not hang or flood the fetch, which holds
+// the source's lock.
+func readSmallFile(file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", file)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSmallFile+1))
+	if err == nil && len(b) > maxSmallFile {
+		err = fmt.Errorf("%s: larger than %d KiB", file, maxSmallFile>>10)
+	}
+	return b, err
+}
+
 func readSecret(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSmallFile(file)
 	if err != nil {
 		return "", err
 	}

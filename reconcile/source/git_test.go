@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/test/gitserver"
@@ -344,6 +346,38 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Credential and CA files are read at every fetch: a FIFO or a device in
+// their place is refused at once, not read forever under the source's lock.
+func TestGitRefusesSpecialCredentialFiles(t *testing.T) {
+	repo := gitserver.New(t)
+	repo.Commit("first", map[string]string{"cluster.yaml": clusterV1})
+	fifo := filepath.Join(t.TempDir(), "token")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []GitOptions{
+		{TokenFile: fifo},
+		{PasswordFile: "/dev/zero", Username: "ops"},
+		{CAFile: "/dev/urandom"},
+	} {
+		o.URL, o.StateDir = "file://"+repo.Dir, t.TempDir()
+		g, err := NewGit(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := g.Latest(context.Background()); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%+v: err = %v", o, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%+v: Latest hung", o)
 		}
 	}
 }
