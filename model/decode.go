@@ -167,7 +167,19 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 	}
 	v := reflect.ValueOf(d.cluster).Elem()
 	fields := fieldsOf(v.Type())
-	for _, kv := range d.pairs(root, "") {
+	kvs := d.pairs(root, "")
+	description := len(kvs) == 0
+	for _, kv := range kvs {
+		_, ok := fields.byName[kv.key.Value]
+		description = description || ok || suggest(kv.key.Value, fields.names) != ""
+	}
+	if !description {
+		// Some other file (a symlink gone astray, a config of another
+		// program): one error quoting a short excerpt, not every line.
+		d.errorf(kvs[0].key, "", "not a cluster description: no top-level key is a section (nodes, vipGroups, services, ...) or close to one; the first is %s", excerpt(kvs[0].key.Value))
+		return
+	}
+	for _, kv := range kvs {
 		name := kv.key.Value
 		if strings.HasPrefix(name, "x-") {
 			continue
@@ -551,6 +563,19 @@ func joinPath(path, name string) string {
 }
 
 // describe names a node's kind and value for "want X, got Y" messages.
+// excerpt quotes at most the first 40 bytes of the first line of s: an
+// error about a file that is not a description must not echo it.
+func excerpt(s string) string {
+	s, _, cut := strings.Cut(s, "\n")
+	if len(s) > 40 {
+		s, cut = s[:40], true
+	}
+	if cut {
+		return strconv.Quote(s) + "..."
+	}
+	return strconv.Quote(s)
+}
+
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:

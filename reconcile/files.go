@@ -1,87 +1,234 @@
 package reconcile
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// maxFileSize bounds one description file: a cluster description is text
-// written by people, and a runaway file must not exhaust memory.
-const maxFileSize = 64 << 20
+// Limits of one cluster description, whatever its source: a description
+// is text written by people, and neither a runaway file nor a repository
+// full of them may push the daemon to hundreds of megabytes.
+const (
+	// MaxDescriptionBytes bounds the files of a description together.
+	MaxDescriptionBytes = 64 << 20
+	// MaxDescriptionFiles bounds how many files a description has.
+	MaxDescriptionFiles = 1000
+)
 
-// ReadFiles reads a cluster description: path is one YAML file, or a
-// directory whose *.yaml and *.yml files (recursively, hidden entries
-// skipped) are read in lexical order. File names in the result are as the
-// user would type them (path joined with the relative name), so errors
-// point at real files.
+// ReadFiles is ReadFilesContext without a deadline: for the command line.
 func ReadFiles(path string) ([]model.File, error) {
+	return ReadFilesContext(context.Background(), path)
+}
+
+// ReadFilesContext reads a cluster description, the one loader of every
+// command and of the directory source: path is one YAML file, or a
+// directory whose *.yaml and *.yml files (hidden ones skipped; not those
+// of sub-directories, which commonly hold other clusters) are read in
+// lexical order. File names in the result are as the user would type
+// them, so errors point at real files.
+//
+// Only regular files are read: a FIFO, a socket or a device named
+// *.yaml is refused by name, and so is a symlink in the directory that
+// leads out of it. It returns when ctx ends even if a read hangs (a dead
+// network file system); that read is left to finish on its own.
+func ReadFilesContext(ctx context.Context, path string) ([]model.File, error) {
+	type result struct {
+		files []model.File
+		err   error
+	}
+	done := make(chan result, 1)
+	read := readFiles
+	go func() {
+		files, err := read(ctx, path)
+		done <- result{files, err}
+	}()
+	select {
+	case r := <-done:
+		return r.files, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
+	}
+}
+
+// readFiles is what ReadFilesContext runs; tests replace it with a read
+// that hangs.
+var readFiles = readPath
+
+func readPath(ctx context.Context, path string) ([]model.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
+	budget := int64(MaxDescriptionBytes)
 	if !st.IsDir() {
-		f, err := readOne(path)
+		// A file named by the user is read wherever a symlink leads:
+		// the user chose it. It must still be a regular file.
+		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return nil, refuseOpen(path, os.Stat, err)
+		}
+		data, err := readRegular(ctx, path, f, &budget)
 		if err != nil {
 			return nil, err
 		}
-		return []model.File{f}, nil
+		return []model.File{{Name: path, Data: data}}, nil
 	}
-	var names []string
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != path && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() && isYAML(d.Name()) {
-			names = append(names, p)
-		}
-		return nil
-	})
+	entries, err := os.ReadDir(path)
 	if err != nil {
 		return nil, err
 	}
+	var names, subdirs []string
+	for _, e := range entries {
+		switch {
+		case strings.HasPrefix(e.Name(), "."):
+		case e.IsDir():
+			if holdsYAML(filepath.Join(path, e.Name())) {
+				subdirs = append(subdirs, filepath.Join(path, e.Name()))
+			}
+		case isYAML(e.Name()):
+			names = append(names, e.Name())
+		}
+	}
 	if len(names) == 0 {
+		if len(subdirs) > 0 {
+			return nil, fmt.Errorf("%s: no *.yaml or *.yml files (sub-directories are not read); did you mean %s?", path, strings.Join(subdirs, " or "))
+		}
 		return nil, fmt.Errorf("%s: no *.yaml or *.yml files", path)
 	}
+	if len(names) > MaxDescriptionFiles {
+		return nil, fmt.Errorf("%s: %d description files, more than the limit of %d", path, len(names), MaxDescriptionFiles)
+	}
 	sort.Strings(names)
+	root, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
 	files := make([]model.File, 0, len(names))
 	for _, n := range names {
-		f, err := readOne(n)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		shown := filepath.Join(path, n)
+		data, err := readIn(ctx, root, n, shown, &budget)
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, f)
+		files = append(files, model.File{Name: shown, Data: data})
 	}
 	return files, nil
 }
 
+// readIn reads name inside root. os.Root refuses a symlink that leads out
+// of the directory; the refusal names the file, never its content.
+func readIn(ctx context.Context, root *os.Root, name, shown string, budget *int64) ([]byte, error) {
+	if st, err := root.Lstat(name); err == nil && !st.Mode().IsRegular() && st.Mode()&fs.ModeSymlink == 0 {
+		return nil, notRegular(shown, st.Mode())
+	}
+	// O_NONBLOCK: a FIFO swapped in after the check above must not block
+	// the open; the fstat below refuses it.
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if st, lerr := root.Lstat(name); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
+			if _, serr := root.Stat(name); serr != nil && !errors.Is(serr, fs.ErrNotExist) {
+				dir := filepath.Dir(shown)
+				return nil, fmt.Errorf("%s: a symlink leading out of %s; only files inside the directory are read", shown, dir)
+			}
+		}
+		return nil, refuseOpen(shown, func(string) (fs.FileInfo, error) { return root.Stat(name) }, err)
+	}
+	return readRegular(ctx, shown, f, budget)
+}
+
+// refuseOpen turns a failed open into a clear error: a socket cannot be
+// opened at all, and says so only as "no such device or address".
+func refuseOpen(shown string, stat func(string) (fs.FileInfo, error), err error) error {
+	if st, serr := stat(shown); serr == nil && !st.Mode().IsRegular() {
+		return notRegular(shown, st.Mode())
+	}
+	return err
+}
+
+// readRegular reads an open file, closing it, if it is a regular file and
+// fits in what is left of the budget. The limit is the reader's, not the
+// file's reported size, which a device or a growing file can belie.
+func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) ([]byte, error) {
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(shown, st.Mode())
+	}
+	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, f}, *budget+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
+	}
+	if int64(len(data)) > *budget {
+		return nil, fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, MaxDescriptionBytes>>20)
+	}
+	*budget -= int64(len(data))
+	return data, nil
+}
+
+func notRegular(shown string, m fs.FileMode) error {
+	kind := "a special file"
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device"
+	}
+	return fmt.Errorf("%s: not a regular file (%s); refused", shown, kind)
+}
+
+// ctxReader ends a long read between chunks when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// holdsYAML reports whether dir directly holds a description file, for
+// the hint when a parent of descriptions is given.
+func holdsYAML(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && isYAML(e.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+// isYAML reports whether a file name is a description file's.
 func isYAML(name string) bool {
 	ext := filepath.Ext(name)
 	return ext == ".yaml" || ext == ".yml"
-}
-
-func readOne(name string) (model.File, error) {
-	st, err := os.Stat(name)
-	if err != nil {
-		return model.File{}, err
-	}
-	if st.Size() > maxFileSize {
-		return model.File{}, fmt.Errorf("%s: %d bytes is larger than the %d MiB limit", name, st.Size(), maxFileSize>>20)
-	}
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return model.File{}, err
-	}
-	return model.File{Name: name, Data: data}, nil
 }

@@ -55,6 +55,7 @@ type runOptions struct {
 
 	branch, tag, path string
 	pollInterval      time.Duration
+	fetchTimeout      time.Duration
 	interval          time.Duration
 	listen            string
 	webhookSecretFile string
@@ -110,6 +111,7 @@ works on hosts without IPVS.`,
 	f.StringVar(&o.tag, "tag", "", "Git tag to pin instead of a branch")
 	f.StringVar(&o.path, "path", "", "directory (or file) inside the Git repository holding the description")
 	f.DurationVar(&o.pollInterval, "poll-interval", source.DefaultInterval, "how often a Git source is fetched when no webhook fires")
+	f.DurationVar(&o.fetchTimeout, "fetch-timeout", controller.DefaultFetchTimeout, "how long one fetch and read of the source may take before it is abandoned and the running configuration kept")
 	f.DurationVar(&o.interval, "interval", controller.DefaultInterval, "how often the node is checked for drift and repaired")
 	f.StringVar(&o.stateDir, "state-dir", "", "directory for the Git clone, the last good revision, IPVS ownership and status.json (default "+defaultStateDir+" for a Git source, "+defaultRuntimeDir+"/NODE for a local one)")
 	f.StringVar(&o.listen, "listen", status.DefaultAddr, "status and metrics address: host:port or unix:/path; \"off\" disables")
@@ -279,7 +281,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	})
 	cfg := controller.Config{
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
-		Interval: o.interval, RemoveServicesOnShutdown: o.removeServices,
+		Interval: o.interval, FetchTimeout: o.fetchTimeout, RemoveServicesOnShutdown: o.removeServices,
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
 		StateDir: stateDir,
 	}
@@ -319,10 +321,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		if webhookSecret != nil {
 			hook = &source.Webhook{Secret: webhookSecret, Trigger: func() { ctl.Trigger("webhook") }}
 		}
-		srv := &http.Server{
-			Handler:           status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
+		srv := status.NewServer(status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook))
 		go srv.Serve(l)
 		defer srv.Close()
 		log.Info("status server listening", "addr", o.listen, "webhook", hook != nil)

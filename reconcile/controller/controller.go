@@ -159,6 +159,10 @@ type Controller struct {
 	// the same revision returns it without parsing the files again.
 	failed  string
 	refusal *stageError
+	// fetching is a Source.Latest an earlier pass stopped waiting for
+	// (a source deaf to its context): the next pass waits for it rather
+	// than starting another beside it.
+	fetching chan fetched
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it).
@@ -386,10 +390,47 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	return res, err
 }
 
+// fetched is the answer of one Source.Latest.
+type fetched struct {
+	rev *source.Revision
+	err error
+}
+
+// latest asks the source for its newest revision, giving up when fctx
+// ends even if the source does not (a read hung in the kernel, a remote
+// library deaf to cancellation): FetchTimeout and Shutdown hold whatever
+// the source does. Only one call runs at a time; one given up on is
+// waited for by the next pass, and its answer used if it comes then.
+func (c *Controller) latest(fctx context.Context) (*source.Revision, error) {
+	if c.fetching != nil {
+		select {
+		case <-c.fetching:
+			c.fetching = nil // it ended between passes: its answer is stale
+		default:
+		}
+	}
+	ch := c.fetching
+	if ch == nil {
+		ch = make(chan fetched, 1)
+		go func() {
+			rev, err := c.cfg.Source.Latest(fctx)
+			ch <- fetched{rev, err}
+		}()
+	}
+	select {
+	case r := <-ch:
+		c.fetching = nil
+		return r.rev, r.err
+	case <-fctx.Done():
+		c.fetching = ch
+		return nil, fctx.Err()
+	}
+}
+
 // fetchAndApply gets the newest revision and applies it if it is new.
 func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 	fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchTimeout)
-	rev, err := c.cfg.Source.Latest(fctx)
+	rev, err := c.latest(fctx)
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err() // cancelled by Shutdown: apply nothing more
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +87,57 @@ func waitWatching(t testing.TB, n *node, dir string) {
 		time.Sleep(150 * time.Millisecond)
 		return false
 	})
+}
+
+// A file the daemon must not show: neither a symlink leading out of the
+// watched directory nor a file that is no description gets its content
+// into /status, which any local user may read. The running
+// configuration stays.
+func TestDirectoryNeverShowsForeignFiles(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "shadow")
+	const hash = "$6$rounds=5000$SECRETSALT$SECRETHASHSECRETHASHSECRETHASH"
+	os.WriteFile(secret, []byte("root:"+hash+":19000:0:99999:7:::\nadmin:"+hash+":19000:0:99999:7:::\n"), 0o600)
+	dir := filepath.Join(t.TempDir(), "cluster.d")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "cluster.yaml"), []byte(defaultCluster()), 0o644)
+	n := newNodeFrom(t, source.NewDir(dir), t.TempDir())
+	if _, err := n.ctl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, n, nil)
+	runLoop(t, n)
+	waitWatching(t, n, dir)
+
+	link := filepath.Join(dir, "users.yaml")
+	for _, step := range []struct {
+		what, want string
+		// never is what /status must not show: nothing of the file
+		// followed out of the directory; of the one inside it, no more
+		// than a 40-byte excerpt of the first line.
+		never []string
+		make  func()
+	}{
+		{"a symlink out of the directory", link + ": a symlink leading out of " + dir, []string{"SECRET", "root", "admin"}, func() { os.Symlink(secret, link) }},
+		{"a copy of the file inside it", "not a cluster description", []string{"SECRETHASHSECRETHASH", "admin"}, func() {
+			os.Remove(link)
+			b, _ := os.ReadFile(secret)
+			os.WriteFile(link, b, 0o600)
+		}},
+	} {
+		step.make()
+		var body string
+		waitFor(t, step.what+" to be refused", func() bool {
+			_, body = get(t, srv.URL+"/status")
+			return strings.Contains(body, step.want)
+		})
+		for _, never := range step.never {
+			if strings.Contains(body, never) {
+				t.Errorf("%s: /status shows %q of the file:\n%s", step.what, never, body)
+			}
+		}
+		if len(n.ctl.Running().Instances) != 1 {
+			t.Errorf("%s: the running configuration changed", step.what)
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 )
@@ -45,31 +47,18 @@ func (s *LastGood) Save(rev *source.Revision) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".last-good-*")
+	// renameio syncs the file before renaming it over the old record.
+	if err := renameio.WriteFile(s.Path, b, 0o600); err != nil {
+		return err
+	}
+	// The rename survives a crash only once the directory is synced: the
+	// next start must find this revision, not the one before it.
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), s.Path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory is.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	defer d.Close()
+	return d.Sync()
 }
 
 // Load returns the recorded revision, or nil without error when there is none.

@@ -37,7 +37,7 @@ func (d *Dir) Applied(string) {}
 
 // Latest reads the description as it is now.
 func (d *Dir) Latest(ctx context.Context) (*Revision, error) {
-	files, err := reconcile.ReadFiles(d.Path)
+	files, err := reconcile.ReadFilesContext(ctx, d.Path)
 	if err != nil {
 		return nil, err
 	}

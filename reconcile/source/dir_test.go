@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -263,6 +264,9 @@ func appendFile(t testing.TB, name, content string) {
 	}
 }
 
+// Files of sub-directories are not part of the description, but a
+// symlink into one is followed, and edits of its target are seen: new
+// sub-directories are watched for that.
 func TestDirNewSubdirectoryAndDeletes(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "nodes.yaml"), clusterV1)
@@ -273,10 +277,17 @@ func TestDirNewSubdirectoryAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRevision(t, ch, "mkdir", hasFiles(1))
-	// The new subdirectory is watched: a file written into it is seen.
 	writeFile(t, filepath.Join(root, "services", "web.yaml"), "services: {}\n")
-	waitRevision(t, ch, "a file in a new subdirectory", hasFiles(2))
-	if err := os.Remove(filepath.Join(root, "services", "web.yaml")); err != nil {
+	waitRevision(t, ch, "a file in a new subdirectory, not read", hasFiles(1))
+	if err := os.Symlink("services/web.yaml", filepath.Join(root, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitRevision(t, ch, "a symlink into the subdirectory", hasFiles(2))
+	writeFile(t, filepath.Join(root, "services", "web.yaml"), "services: {}\n# edited\n")
+	waitRevision(t, ch, "an edit of the symlink's target", func(r *Revision) bool {
+		return len(r.Files) == 2 && strings.Contains(string(r.Files[1].Data), "# edited")
+	})
+	if err := os.Remove(filepath.Join(root, "web.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	waitRevision(t, ch, "delete", hasFiles(1))

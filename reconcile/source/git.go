@@ -12,17 +12,20 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile"
 )
 
 // DefaultInterval is how often a Git source polls when no webhook fires.
@@ -169,7 +172,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 			return nil, refused(commit, fmt.Errorf("%w: %v", ErrUnverified, err))
 		}
 	}
-	files, err := g.readFiles(commit)
+	files, err := g.readFiles(ctx, commit)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", short(commit.Hash.String()), err)
 	}
@@ -245,7 +248,7 @@ func (g *Git) caBundle() ([]byte, error) {
 	if g.opts.CAFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(g.opts.CAFile)
+	pem, err := readSmallFile(g.opts.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("CA file: %w", err)
 	}
@@ -341,16 +344,19 @@ func refused(commit *object.Commit, err error) *RefusedError {
 }
 
 // readFiles reads the description from the commit's tree (not a work
-// tree, so nothing on disk can be half-updated).
-func (g *Git) readFiles(commit *object.Commit) ([]model.File, error) {
+// tree, so nothing on disk can be half-updated), by the rules of the
+// directory source: the path's own *.yaml and *.yml files, not those of
+// sub-directories, regular files only, within one byte budget.
+func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.File, error) {
 	tree, err := commit.Tree()
 	if err != nil {
 		return nil, err
 	}
+	budget := int64(reconcile.MaxDescriptionBytes)
 	if g.opts.Path != "" {
 		// A path naming one file is allowed, like the directory source.
-		if f, err := tree.File(g.opts.Path); err == nil {
-			data, err := blobBytes(f)
+		if e, err := tree.FindEntry(g.opts.Path); err == nil && e.Mode != filemode.Dir {
+			data, err := blobBytes(ctx, tree, *e, g.opts.Path, &budget)
 			if err != nil {
 				return nil, err
 			}
@@ -361,66 +367,132 @@ func (g *Git) readFiles(commit *object.Commit) ([]model.File, error) {
 			return nil, fmt.Errorf("path %q not found in the repository", g.opts.Path)
 		}
 	}
-	var files []model.File
-	err = tree.Files().ForEach(func(f *object.File) error {
-		if hiddenPath(f.Name) || !isYAMLName(f.Name) {
-			return nil
+	shown := func(name string) string {
+		if g.opts.Path == "" {
+			return name
 		}
-		data, err := blobBytes(f)
-		if err != nil {
-			return err
-		}
-		name := f.Name
-		if g.opts.Path != "" {
-			name = g.opts.Path + "/" + f.Name
-		}
-		files = append(files, model.File{Name: name, Data: data})
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return g.opts.Path + "/" + name
 	}
-	if len(files) == 0 {
+	var entries []object.TreeEntry
+	var subdirs []string
+	for _, e := range tree.Entries {
+		switch {
+		case strings.HasPrefix(e.Name, "."):
+		case e.Mode == filemode.Dir:
+			if sub, err := tree.Tree(e.Name); err == nil && holdsYAML(sub) {
+				subdirs = append(subdirs, shown(e.Name))
+			}
+		case isYAMLName(e.Name):
+			entries = append(entries, e)
+		}
+	}
+	if len(entries) == 0 {
 		where := "the repository root"
 		if g.opts.Path != "" {
 			where = g.opts.Path
 		}
+		if len(subdirs) > 0 {
+			return nil, fmt.Errorf("no *.yaml or *.yml files in %s (sub-directories are not read); did you mean --path %s?", where, strings.Join(subdirs, " or "))
+		}
 		return nil, fmt.Errorf("no *.yaml or *.yml files in %s", where)
+	}
+	if len(entries) > reconcile.MaxDescriptionFiles {
+		return nil, fmt.Errorf("%d description files, more than the limit of %d", len(entries), reconcile.MaxDescriptionFiles)
+	}
+	files := make([]model.File, 0, len(entries))
+	for _, e := range entries {
+		data, err := blobBytes(ctx, tree, e, shown(e.Name), &budget)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, model.File{Name: shown(e.Name), Data: data})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	return files, nil
 }
 
-// maxBlob mirrors the directory source's per-file limit.
-const maxBlob = 64 << 20
-
-func blobBytes(f *object.File) ([]byte, error) {
-	if f.Size > maxBlob {
-		return nil, fmt.Errorf("%s: %d bytes is larger than the %d MiB limit", f.Name, f.Size, maxBlob>>20)
-	}
-	r, err := f.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
-}
-
-func isYAMLName(name string) bool {
-	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
-}
-
-func hiddenPath(name string) bool {
-	for _, part := range strings.Split(name, "/") {
-		if strings.HasPrefix(part, ".") {
+// holdsYAML reports whether a tree directly holds a description file,
+// for the hint when a parent of descriptions is given.
+func holdsYAML(t *object.Tree) bool {
+	for _, e := range t.Entries {
+		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && isYAMLName(e.Name) {
 			return true
 		}
 	}
 	return false
 }
 
+// blobBytes reads a regular file of the tree within what is left of the
+// budget: the blob's recorded size is checked first, and the reader is
+// limited too, so neither can be trusted alone to bound memory.
+func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown string, budget *int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if e.Mode != filemode.Regular && e.Mode != filemode.Executable {
+		kind := "a " + e.Mode.String()
+		switch e.Mode {
+		case filemode.Symlink:
+			kind = "a symlink"
+		case filemode.Submodule:
+			kind = "a submodule"
+		}
+		return nil, fmt.Errorf("%s: not a regular file (%s); refused", shown, kind)
+	}
+	f, err := tree.TreeEntryFile(&e)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
+	}
+	tooBig := fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, reconcile.MaxDescriptionBytes>>20)
+	if f.Size > *budget {
+		return nil, tooBig
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, *budget+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
+	}
+	if int64(len(data)) > *budget {
+		return nil, tooBig
+	}
+	*budget -= int64(len(data))
+	return data, nil
+}
+
+func isYAMLName(name string) bool {
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+// maxSmallFile bounds a credential or CA file.
+const maxSmallFile = 1 << 20
+
+// readSmallFile reads a credential or CA file, read at every fetch: a
+// FIFO or a device there must not hang or flood the fetch, which holds
+// the source's lock.
+func readSmallFile(file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", file)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSmallFile+1))
+	if err == nil && len(b) > maxSmallFile {
+		err = fmt.Errorf("%s: larger than %d KiB", file, maxSmallFile>>10)
+	}
+	return b, err
+}
+
 func readSecret(file string) (string, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSmallFile(file)
 	if err != nil {
 		return "", err
 	}

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/test/gitserver"
 )
 
@@ -76,7 +79,8 @@ func TestGitSubPathAndTag(t *testing.T) {
 	for _, f := range rev.Files {
 		names = append(names, f.Name)
 	}
-	if got := strings.Join(names, ","); got != "clusters/prod/nodes.yaml,clusters/prod/sub/more.yml" {
+	// Sub-directories are not read, as in the directory source.
+	if got := strings.Join(names, ","); got != "clusters/prod/nodes.yaml" {
 		t.Fatalf("files = %s", got)
 	}
 	if string(rev.Files[0].Data) != clusterV1 {
@@ -86,6 +90,48 @@ func TestGitSubPathAndTag(t *testing.T) {
 	_, err = (&Git{opts: GitOptions{URL: "file://" + repo.Dir, StateDir: t.TempDir(), Branch: "main", Path: "nowhere"}}).Latest(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `path "nowhere" not found`) {
 		t.Fatalf("missing path: err = %v", err)
+	}
+	_, err = (&Git{opts: GitOptions{URL: "file://" + repo.Dir, StateDir: t.TempDir(), Branch: "main", Path: "clusters"}}).Latest(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no *.yaml or *.yml files in clusters (sub-directories are not read); did you mean --path clusters/prod or clusters/staging?") {
+		t.Fatalf("parent of clusters: err = %v", err)
+	}
+}
+
+// A symlink committed as *.yaml is refused by name: its target is not
+// read, inside the repository or out.
+func TestGitRefusesSymlinks(t *testing.T) {
+	repo := gitserver.New(t)
+	repo.Commit("first", map[string]string{"cluster.yaml": clusterV1})
+	if err := os.Symlink("/etc/passwd", filepath.Join(repo.Dir, "more.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	repo.Git("add", "more.yaml")
+	repo.Git("commit", "-q", "-m", "symlink")
+	g, err := NewGit(GitOptions{URL: "file://" + repo.Dir, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Latest(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "more.yaml: not a regular file (a symlink); refused") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// The files of a commit share one byte budget, checked before and while
+// reading each blob.
+func TestGitDescriptionBudget(t *testing.T) {
+	repo := gitserver.New(t)
+	half := strings.Repeat("#", reconcile.MaxDescriptionBytes/2)
+	repo.Commit("two halves", map[string]string{"a.yaml": half, "b.yaml": half})
+	g, err := NewGit(GitOptions{URL: "file://" + repo.Dir, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest(t, g)
+	repo.Commit("one byte more", map[string]string{"c.yaml": "#"})
+	_, err = g.Latest(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "c.yaml: the description is larger than the 64 MiB limit") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -300,6 +346,38 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Credential and CA files are read at every fetch: a FIFO or a device in
+// their place is refused at once, not read forever under the source's lock.
+func TestGitRefusesSpecialCredentialFiles(t *testing.T) {
+	repo := gitserver.New(t)
+	repo.Commit("first", map[string]string{"cluster.yaml": clusterV1})
+	fifo := filepath.Join(t.TempDir(), "token")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []GitOptions{
+		{TokenFile: fifo},
+		{PasswordFile: "/dev/zero", Username: "ops"},
+		{CAFile: "/dev/urandom"},
+	} {
+		o.URL, o.StateDir = "file://"+repo.Dir, t.TempDir()
+		g, err := NewGit(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := g.Latest(context.Background()); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%+v: err = %v", o, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%+v: Latest hung", o)
 		}
 	}
 }

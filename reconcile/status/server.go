@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -103,10 +105,55 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-// Listen opens addr: "unix:/run/hakeeper/hakeeper.sock" or host:port.
-// A stale socket file is replaced; its directory is created (0755) and
-// the socket made 0660, so a group can be granted access.
+// Limits of the status server. Its clients are the CLI, a metrics
+// scraper, a health probe and a Git host's webhook: a few connections,
+// each a short request. Idle or half-sent connections beyond that must
+// not pile up until the daemon runs out of file descriptors, and with
+// them out of sockets and pipes for VRRP and the tracked checks.
+const (
+	// MaxConns bounds the connections open at once; more wait in the
+	// kernel's accept queue, which costs the daemon no descriptor.
+	MaxConns = 64
+	// ReadHeaderTimeout and ReadTimeout bound how long a request may take
+	// to arrive, headers and then the body (a webhook's is at most 1 MiB).
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 10 * time.Second
+	// WriteTimeout bounds writing an answer: a /metrics or /status of a
+	// large table to a client that stopped reading.
+	WriteTimeout = 30 * time.Second
+	// IdleTimeout closes a kept-alive connection with no new request.
+	IdleTimeout = 10 * time.Second
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes = 16 << 10
+)
+
+// NewServer returns the HTTP server for the status handler, with the
+// timeouts above. Serve it on a listener from Listen, which caps the
+// connections. No endpoint streams, so WriteTimeout ends nothing useful.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+}
+
+// Listen opens addr: "unix:/run/hakeeper/hakeeper.sock" or host:port,
+// accepting at most MaxConns connections at a time. A stale socket file
+// is replaced; its directory is created (0755) and the socket made 0660,
+// so a group can be granted access.
 func Listen(addr string) (net.Listener, error) {
+	l, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	return netutil.LimitListener(l, MaxConns), nil
+}
+
+func listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
