@@ -74,6 +74,22 @@ func TestVIPFileSaveFailsInMissingDir(t *testing.T) {
 	}
 }
 
+// A Save that cannot replace the record (here a directory is in its
+// place) fails naming it and leaves no temporary file behind.
+func TestVIPFileSaveFailsLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	f := NewVIPFile(dir)
+	if err := os.MkdirAll(filepath.Join(f.Path, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(nil); err == nil || !strings.Contains(err.Error(), f.Path) {
+		t.Fatalf("Save over a directory: %v, want an error naming %s", err, f.Path)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("state dir holds %v, want only the directory in the record's place", entries)
+	}
+}
+
 // Save replaces the file whole: a reader that opened the old record
 // still reads it intact, and the new file is exactly encoding/json's
 // output, for any size of record.
@@ -114,6 +130,9 @@ func TestVIPFileSaveReplacesWhole(t *testing.T) {
 		b, err := os.ReadFile(f.Path)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if st, err := os.Stat(f.Path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("record mode %v, want 0600 (%v)", st.Mode(), err)
 		}
 		if enc := marshalRecord(t, want); !bytes.Equal(b, enc) {
 			t.Errorf("after saving %d VIPs the file is\n%q\nwant encoding/json's\n%q", n, b, enc)
