@@ -214,6 +214,7 @@ func TestFailoverTable(t *testing.T) {
 	netns.SkipNoKeepalived(t)
 	runs := benchRuns()
 	rt := os.Getenv("HKV_BENCH_REALTIME") == "1"
+	loadBefore := loadAverage()
 	type medians struct{ failover, overVIP, overGARP time.Duration }
 	got := map[string]map[scenario]medians{}
 	for _, sc := range scenarios {
@@ -258,7 +259,18 @@ func TestFailoverTable(t *testing.T) {
 	if rt {
 		mode = fmt.Sprintf("both real-time, SCHED_RR %d", rtPriority)
 	}
+	// The figures mean little on a loaded machine: say how loaded it was.
+	mode += fmt.Sprintf("; load average %s before, %s after", loadBefore, loadAverage())
 	fmt.Print(formatTable(rows, runs, mode))
+}
+
+// loadAverage returns the 1, 5 and 15-minute load averages, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // formatTable renders the failover table.
@@ -480,11 +492,7 @@ func TestSoak(t *testing.T) {
 	if rt {
 		mode = fmt.Sprintf("real-time: hakeeper --realtime=%d, keepalived vrrp_rt_priority %d + vrrp_no_swap", rtPriority, rtPriority)
 	}
-	var load string
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	out := fmt.Sprintf("\nsoak %v, v3 20ms adverts (Master_Down_Interval %v), %d CPU hog(s), %s, load average %s\n", dur, mdi, hogs, mode, load)
+	out := fmt.Sprintf("\nsoak %v, v3 20ms adverts (Master_Down_Interval %v), %d CPU hog(s), %s, load average %s\n", dur, mdi, hogs, mode, loadAverage())
 	var hkTransitions int
 	for i, s := range sides {
 		got := -before[i]

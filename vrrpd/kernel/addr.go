@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -23,8 +22,6 @@ import (
 // a fresh lookup, in case the device was recreated before the event came.
 type Addresses struct {
 	h *netlink.Handle
-	// adder, when set, sends the adds (nil: the handle does).
-	adder *addrAdder
 
 	mu      sync.Mutex
 	indexes map[string]int
@@ -36,47 +33,23 @@ var (
 	_ vrrpd.Preparer     = (*Addresses)(nil)
 )
 
-// NewAddresses opens rtnetlink sockets in the current namespace.
+// NewAddresses opens an rtnetlink handle in the current namespace.
 func NewAddresses() (*Addresses, error) {
 	h, err := newHandle()
 	if err != nil {
 		return nil, err
 	}
-	a := NewAddressesWith(h)
-	if a.adder, err = newAddrAdder(); err != nil {
-		h.Close()
-		return nil, err
-	}
-	return a, nil
+	return NewAddressesWith(h), nil
 }
 
-// NewAddressesAt opens rtnetlink sockets in namespace ns.
-func NewAddressesAt(ns vnetns.NsHandle) (*Addresses, error) {
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("rtnetlink: %w", err)
-	}
-	a := NewAddressesWith(h)
-	if a.adder, err = newAddrAdderAt(ns); err != nil {
-		h.Close()
-		return nil, err
-	}
-	return a, nil
-}
-
-// NewAddressesWith uses an existing handle (e.g. one from NewHandleAt)
-// for everything.
+// NewAddressesWith uses an existing handle, e.g. one bound to another
+// namespace by netlink.NewHandleAt.
 func NewAddressesWith(h *netlink.Handle) *Addresses {
 	return &Addresses{h: h, indexes: map[string]int{}}
 }
 
-// Close releases the sockets.
-func (a *Addresses) Close() {
-	a.h.Close()
-	if a.adder != nil {
-		a.adder.close()
-	}
-}
+// Close releases the handle.
+func (a *Addresses) Close() { a.h.Close() }
 
 // Prepare looks the VIPs' device indexes up ahead of the first Add.
 func (a *Addresses) Prepare(vips []model.VIPSpec) error {
@@ -213,12 +186,7 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 	if err != nil {
 		return err
 	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error {
-		if a.adder != nil {
-			return a.adder.add(link.Attrs().Index, vip, false)
-		}
-		return a.h.AddrReplace(link, nl)
-	})
+	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrReplace(link, nl) })
 	if err != nil {
 		return fmt.Errorf("add VIP %s on %s: %w", vip.Prefix, vip.Device, err)
 	}
@@ -232,12 +200,7 @@ func (a *Addresses) AddNew(vip model.VIPSpec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error {
-		if a.adder != nil {
-			return a.adder.add(link.Attrs().Index, vip, true)
-		}
-		return a.h.AddrAdd(link, nl)
-	})
+	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrAdd(link, nl) })
 	if errors.Is(err, unix.EEXIST) {
 		return false, nil
 	}

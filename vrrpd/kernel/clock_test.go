@@ -6,14 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 func TestClockFiresOnceNeverEarly(t *testing.T) {
-	if sharedTimers() == nil {
-		t.Skip("no timerfd: Clock falls back to the runtime's timers")
-	}
 	const n = 200
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -23,12 +18,7 @@ func TestClockFiresOnceNeverEarly(t *testing.T) {
 		d := time.Duration(rand.IntN(30_000)) * time.Microsecond
 		wg.Add(1)
 		start := time.Now()
-		// Half plain, half precise: both must fire once and never early.
-		after := Clock{}.AfterFunc
-		if i%2 == 1 {
-			after = Clock{}.AfterFuncPrecise
-		}
-		after(d, func() {
+		Clock{}.AfterFunc(d, func() {
 			defer wg.Done()
 			at := time.Since(start)
 			mu.Lock()
@@ -54,9 +44,6 @@ func TestClockFiresOnceNeverEarly(t *testing.T) {
 }
 
 func TestClockStopAndReset(t *testing.T) {
-	if sharedTimers() == nil {
-		t.Skip("no timerfd")
-	}
 	// The delays leave the test goroutine hundreds of milliseconds
 	// between arming a timer and stopping or resetting it, so a loaded
 	// machine does not let the timer fire first; "stopped" is due
@@ -101,37 +88,22 @@ func TestClockStopAndReset(t *testing.T) {
 	}
 }
 
-// BenchmarkClockLateness reports how late timers fire (p50, p99, max in
-// µs) with the timerfd thread and with the runtime's timers, for random
-// delays of 1-20 ms like the engine's.
+// BenchmarkClockLateness reports how late Clock's timers fire (p50,
+// p99, max in µs) for random delays of 1-20 ms like the engine's.
 func BenchmarkClockLateness(b *testing.B) {
-	for _, c := range []struct {
-		name  string
-		clock vrrpd.Clock
-	}{{"timerfd", Clock{}}, {"timerfd-precise", preciseOnly{}}, {"runtime", RuntimeClock{}}} {
-		b.Run(c.name, func(b *testing.B) {
-			var late []time.Duration
-			got := make(chan time.Time, 1)
-			for b.Loop() {
-				d := time.Millisecond + time.Duration(rand.IntN(19_000))*time.Microsecond
-				want := time.Now().Add(d)
-				c.clock.AfterFunc(d, func() { got <- time.Now() })
-				late = append(late, (<-got).Sub(want))
-			}
-			slices.Sort(late)
-			q := func(p float64) float64 {
-				return float64(late[int(p*float64(len(late)-1))]) / float64(time.Microsecond)
-			}
-			b.ReportMetric(q(0.5), "p50-late-µs")
-			b.ReportMetric(q(0.99), "p99-late-µs")
-			b.ReportMetric(q(1), "max-late-µs")
-		})
+	var late []time.Duration
+	got := make(chan time.Time, 1)
+	for b.Loop() {
+		d := time.Millisecond + time.Duration(rand.IntN(19_000))*time.Microsecond
+		want := time.Now().Add(d)
+		Clock{}.AfterFunc(d, func() { got <- time.Now() })
+		late = append(late, (<-got).Sub(want))
 	}
-}
-
-// preciseOnly arms every timer with AfterFuncPrecise, for the benchmark.
-type preciseOnly struct{ Clock }
-
-func (p preciseOnly) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
-	return p.AfterFuncPrecise(d, f)
+	slices.Sort(late)
+	q := func(p float64) float64 {
+		return float64(late[int(p*float64(len(late)-1))]) / float64(time.Microsecond)
+	}
+	b.ReportMetric(q(0.5), "p50-late-µs")
+	b.ReportMetric(q(0.99), "p99-late-µs")
+	b.ReportMetric(q(1), "max-late-µs")
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	vnetns "github.com/vishvananda/netns"
-
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/test/netns"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
@@ -166,44 +164,20 @@ func TestConnUnicast(t *testing.T) {
 
 // TestAddresses drives Addresses through a handle in the node namespace
 // and checks the kernel's view with ip(8).
-func TestAddresses(t *testing.T) {
-	for _, own := range []bool{false, true} {
-		name := "library handle"
-		if own {
-			name = "own add socket"
-		}
-		t.Run(name, func(t *testing.T) { testAddresses(t, own) })
-	}
-}
-
-// labAddresses returns Addresses in n's namespace: with its own socket
-// for adds (NewAddressesAt, as the daemon runs) or through a handle only.
-func labAddresses(t *testing.T, n *netns.Node, ownAdder bool) *Addresses {
+// labAddresses returns Addresses on the lab's handle in n's namespace.
+func labAddresses(t *testing.T, n *netns.Node) *Addresses {
 	t.Helper()
-	if !ownAdder {
-		h, err := n.Handle()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return NewAddressesWith(h)
-	}
-	ns, err := vnetns.GetFromName(n.Name)
+	h, err := n.Handle()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
-	a, err := NewAddressesAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	return a
+	return NewAddressesWith(h)
 }
 
-func testAddresses(t *testing.T, ownAdder bool) {
+func TestAddresses(t *testing.T) {
 	lab := netns.New(t, 1)
 	n := lab.Node(1)
-	a := labAddresses(t, n, ownAdder)
+	a := labAddresses(t, n)
 	v4 := model.VIPSpec{Prefix: netip.MustParsePrefix("10.99.0.100/24"), Device: n.Iface, Label: n.Iface + ":web"}
 	v6 := model.VIPSpec{Prefix: netip.MustParsePrefix("2001:db8:99::100/64"), Device: n.Iface}
 	for _, vip := range []model.VIPSpec{v4, v6, v4, v6} { // twice: idempotent
@@ -212,8 +186,8 @@ func testAddresses(t *testing.T, ownAdder bool) {
 		}
 	}
 	out := n.MustExec(t, "ip", "-o", "addr", "show", "dev", n.Iface)
-	if !strings.Contains(out, "inet 10.99.0.100/24") || !strings.Contains(out, n.Iface+":web") {
-		t.Errorf("IPv4 VIP with label missing:\n%s", out)
+	if !strings.Contains(out, "inet 10.99.0.100/24 brd 10.99.0.255") || !strings.Contains(out, n.Iface+":web") {
+		t.Errorf("IPv4 VIP with broadcast address and label missing:\n%s", out)
 	}
 	v6line := lineWith(out, "2001:db8:99::100/64")
 	if v6line == "" || !strings.Contains(v6line, "nodad") || strings.Contains(v6line, "tentative") {
@@ -390,7 +364,7 @@ func TestAddressesFollowRecreatedDevice(t *testing.T) {
 		n.MustExec(t, "ip", "link", "set", dev, "up")
 	}
 	create()
-	a := labAddresses(t, n, true)
+	a := labAddresses(t, n)
 	vip := model.VIPSpec{Prefix: netip.MustParsePrefix("10.99.7.1/24"), Device: dev}
 	if err := a.Prepare([]model.VIPSpec{vip}); err != nil {
 		t.Fatal(err)

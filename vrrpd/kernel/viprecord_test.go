@@ -1,7 +1,9 @@
 package kernel
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -72,11 +74,26 @@ func TestVIPFileSaveFailsInMissingDir(t *testing.T) {
 	}
 }
 
-// Records of up to a page are overwritten in place: a shorter record
-// after a longer one leaves only padding behind, which Load ignores;
-// a record larger than a page is written whole by rename, and the next
-// small one shrinks the file back.
-func TestVIPFileRewrites(t *testing.T) {
+// A Save that cannot replace the record (here a directory is in its
+// place) fails naming it and leaves no temporary file behind.
+func TestVIPFileSaveFailsLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	f := NewVIPFile(dir)
+	if err := os.MkdirAll(filepath.Join(f.Path, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(nil); err == nil || !strings.Contains(err.Error(), f.Path) {
+		t.Fatalf("Save over a directory: %v, want an error naming %s", err, f.Path)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("state dir holds %v, want only the directory in the record's place", entries)
+	}
+}
+
+// Save replaces the file whole: a reader that opened the old record
+// still reads it intact, and the new file is exactly encoding/json's
+// output, for any size of record.
+func TestVIPFileSaveReplacesWhole(t *testing.T) {
 	dir := t.TempDir()
 	f := NewVIPFile(dir)
 	some := func(n int) []model.VIPSpec {
@@ -86,22 +103,81 @@ func TestVIPFileRewrites(t *testing.T) {
 		}
 		return out
 	}
+	var prev []byte
 	for _, n := range []int{3, 1, 0, 200, 2, 5, 0} {
+		var old *os.File
+		if prev != nil {
+			var err error
+			if old, err = os.Open(f.Path); err != nil {
+				t.Fatal(err)
+			}
+		}
 		want := some(n)
 		if err := f.Save(want); err != nil {
 			t.Fatal(err)
+		}
+		if old != nil {
+			b, err := io.ReadAll(old)
+			old.Close()
+			if err != nil || !bytes.Equal(b, prev) {
+				t.Errorf("saving %d VIPs changed the file an earlier reader had open: %q, want %q (%v)", n, b, prev, err)
+			}
 		}
 		got, err := NewVIPFile(dir).Load()
 		if err != nil || len(got) != n || !slices.Equal(got, want) {
 			t.Fatalf("after saving %d VIPs: loaded %d, %v", n, len(got), err)
 		}
-		if st, err := os.Stat(f.Path); err != nil || n < 10 && st.Size() > inplaceMax {
-			t.Errorf("after saving %d VIPs the file is %d bytes, want at most a page (%v)", n, st.Size(), err)
+		b, err := os.ReadFile(f.Path)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if st, err := os.Stat(f.Path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("record mode %v, want 0600 (%v)", st.Mode(), err)
+		}
+		if enc := marshalRecord(t, want); !bytes.Equal(b, enc) {
+			t.Errorf("after saving %d VIPs the file is\n%q\nwant encoding/json's\n%q", n, b, enc)
+		}
+		prev = b
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("state dir holds %v, want only %s", entries, VIPFileName)
+	}
+}
+
+// marshalRecord is the file encoding/json writes for vips.
+func marshalRecord(t *testing.T, vips []model.VIPSpec) []byte {
+	t.Helper()
+	if vips == nil {
+		vips = []model.VIPSpec{}
+	}
+	b, err := json.MarshalIndent(vipFileContent{Version: vipFileVersion, VIPs: vips}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// Records written by earlier hakeepers, which overwrote the file in
+// place and padded a shorter record with spaces, still load.
+func TestVIPFileReadsPaddedRecord(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("testdata", "vrrp-vips-v1-padded.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(b, []byte(" ")) {
+		t.Fatalf("fixture lost its padding: %q", b)
+	}
+	if err := os.WriteFile(filepath.Join(dir, VIPFileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []model.VIPSpec{
+		{Prefix: netip.MustParsePrefix("192.0.2.101/24"), Device: "eth0"},
+		{Prefix: netip.MustParsePrefix("2001:db8::100/64"), Device: "eth1"},
+	}
+	if got, err := NewVIPFile(dir).Load(); err != nil || !slices.Equal(got, want) {
+		t.Errorf("padded record: %v, %v; want %v", got, err, want)
 	}
 }
 
@@ -114,32 +190,5 @@ func TestVIPFileEmptyAndTrailing(t *testing.T) {
 	os.WriteFile(path, []byte(`{"version": 1, "vips": []}  x`), 0o600)
 	if _, err := (&VIPFile{Path: path}).Load(); err == nil || !strings.Contains(err.Error(), "after the record") {
 		t.Errorf("trailing data: error %v, want one about data after the record", err)
-	}
-}
-
-// The record is written exactly as encoding/json would write it.
-func TestVIPFileEncodingMatchesJSON(t *testing.T) {
-	for _, tc := range []struct {
-		desc string
-		vips []model.VIPSpec
-	}{
-		{desc: "empty", vips: []model.VIPSpec{}},
-		{desc: "one", vips: []model.VIPSpec{{Prefix: netip.MustParsePrefix("192.0.2.100/24"), Device: "eth0"}}},
-		{desc: "labels and IPv6", vips: []model.VIPSpec{
-			{Prefix: netip.MustParsePrefix("192.0.2.100/24"), Device: "eth0", Label: "eth0:web"},
-			{Prefix: netip.MustParsePrefix("2001:db8::100/64"), Device: "eth1"}}},
-		{desc: "characters JSON escapes", vips: []model.VIPSpec{
-			{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Device: `e"t\h<0>&`, Label: "é\x01\u2028"}}},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			want, err := json.MarshalIndent(vipFileContent{Version: vipFileVersion, VIPs: tc.vips}, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, '\n')
-			if got := appendRecord(nil, tc.vips); string(got) != string(want) {
-				t.Errorf("got\n%s\nwant\n%s", got, want)
-			}
-		})
 	}
 }
