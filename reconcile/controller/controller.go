@@ -159,6 +159,9 @@ type Controller struct {
 	// the same revision returns it without parsing the files again.
 	failed  string
 	refusal *stageError
+	// warned is the last revision whose description warnings were
+	// logged, so a retried apply does not log them again.
+	warned string
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it).
@@ -458,6 +461,12 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	cluster, err := model.Load(rev.Files)
 	if err != nil {
 		return fail("load", err)
+	}
+	if rev.ID != c.warned {
+		c.warned = rev.ID
+		for _, w := range model.Warnings(cluster) {
+			c.log.Warn("description warning (valid, but probably not meant)", "revision", short(rev.ID), "warning", w.Error())
+		}
 	}
 	desired, err := model.Desired(cluster, c.cfg.Node)
 	if err != nil {
