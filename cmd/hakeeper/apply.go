@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -32,6 +33,8 @@ left to 'hakeeper run'.
 apply refuses to run beside a running 'hakeeper run' (found at --addr, or
 holding the lock on the state directory): that daemon owns the node;
 change its source instead, or send it SIGHUP.
+
+Warnings about the description go to stderr as validate prints them.
 
 Exit status: 0 applied or nothing to do, 1 error (nothing is applied when
 the description does not load).`,
@@ -63,7 +66,7 @@ the description does not load).`,
 			if err != nil {
 				return err
 			}
-			ns, err := applyDesired(rev, o.node)
+			ns, err := applyDesired(rev, o.node, stderr)
 			if err != nil {
 				return err
 			}
@@ -125,14 +128,12 @@ the description does not load).`,
 	return cmd
 }
 
-// applyDesired loads a revision and resolves the chosen node.
-func applyDesired(rev *source.Revision, node string) (*model.NodeState, error) {
+// applyDesired loads a revision and resolves the chosen node, printing the
+// description's warnings to warn.
+func applyDesired(rev *source.Revision, node string, warn io.Writer) (*model.NodeState, error) {
 	c, err := model.Load(rev.Files)
 	if err != nil {
 		return nil, err
 	}
-	if node, err = selectNode(c, node); err != nil {
-		return nil, err
-	}
-	return model.Desired(c, node)
+	return resolveNode(c, node, warn)
 }

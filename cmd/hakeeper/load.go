@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -81,15 +82,41 @@ func selectNode(c *model.Cluster, name string) (string, error) {
 }
 
 // desiredFor loads path and computes the desired state of the node chosen
-// by selectNode.
-func desiredFor(path, node string) (*model.NodeState, error) {
+// by selectNode; once it has, it prints the description's warnings to
+// warn (nil: nowhere).
+func desiredFor(path, node string, warn io.Writer) (*model.NodeState, error) {
 	c, err := loadCluster(path)
 	if err != nil {
 		return nil, err
 	}
-	node, err = selectNode(c, node)
+	return resolveNode(c, node, warn)
+}
+
+// resolveNode computes the desired state of the node selectNode chooses
+// in a loaded description and then prints its warnings to warn.
+func resolveNode(c *model.Cluster, node string, warn io.Writer) (*model.NodeState, error) {
+	node, err := selectNode(c, node)
 	if err != nil {
 		return nil, err
 	}
-	return model.Desired(c, node)
+	ns, err := model.Desired(c, node)
+	if err != nil {
+		return nil, err
+	}
+	printWarnings(warn, c)
+	return ns, nil
+}
+
+// printWarnings prints what is valid in the description but probably not
+// meant, one "warning: FILE:LINE:COL: FIELD: MESSAGE" line each, as every
+// command that reads a description does. They go to stderr so that
+// stdout (JSON included) stays the command's output, and leave the exit
+// status alone.
+func printWarnings(w io.Writer, c *model.Cluster) {
+	if w == nil {
+		return
+	}
+	for _, e := range model.Warnings(c) {
+		fmt.Fprintln(w, "warning:", e)
+	}
 }

@@ -51,7 +51,7 @@ func TestPlanUsesDaemonHealth(t *testing.T) {
 	if err := os.WriteFile(file, []byte(observeCluster), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	desired, err := desiredFor(file, "lb1")
+	desired, err := desiredFor(file, "lb1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestPlanUsesDaemonHealth(t *testing.T) {
 }
 
 func TestEffectiveServices(t *testing.T) {
-	desired, err := desiredFor(writeTemp(t, strings.Replace(observeCluster, "check: {tcp: {}}", "check: {tcp: {}}\n    drain: true\n    startDown: true", 1)), "lb1")
+	desired, err := desiredFor(writeTemp(t, strings.Replace(observeCluster, "check: {tcp: {}}", "check: {tcp: {}}\n    drain: true\n    startDown: true", 1)), "lb1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func writeTemp(t *testing.T, content string) string {
 // else's; --state-dir overrides it.
 func TestPlanReadsOwnershipFromDaemonStateDir(t *testing.T) {
 	file := writeTemp(t, observeCluster)
-	desired, err := desiredFor(file, "lb1")
+	desired, err := desiredFor(file, "lb1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

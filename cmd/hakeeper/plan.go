@@ -70,6 +70,10 @@ IPVS services are hakeeper's is read from the daemon's state directory
 VIPs are not planned as addresses: the VRRP engine adds them on the node
 that becomes master, so they are listed with their instance.
 
+What is valid in the description but probably not meant is printed to
+stderr as by validate ("warning: FILE:LINE:COL: ..."), leaving stdout and
+the exit status alone.
+
 Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 1 error, 2 changes pending.`,
 		Example: `  hakeeper plan --offline --node lb1 cluster.yaml
@@ -77,7 +81,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
   hakeeper plan --offline cluster.yaml; echo "exit $?"   # 2: changes pending`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := desiredFor(args[0], node)
+			ns, err := desiredFor(args[0], node, cmd.ErrOrStderr())
 			if err != nil {
 				return inDescription(args[0], err)
 			}

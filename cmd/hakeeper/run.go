@@ -85,7 +85,8 @@ checks of the real servers, and the IPVS virtual services.
 A new revision is applied only if it loads, validates and applies
 completely; otherwise the last good revision keeps running, and the error
 (file:line, revision) is logged, shown by 'hakeeper status' and counted in
-the metrics. The last good revision is kept in --state-dir so the node
+the metrics. What is valid but probably not meant (see validate) is
+logged at WARN, once per revision. The last good revision is kept in --state-dir so the node
 restarts with it when the source is unreachable. Every --interval the
 node is checked for drift (a VIP or IPVS entry changed by hand) and
 repaired.

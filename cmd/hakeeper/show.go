@@ -25,7 +25,8 @@ and real servers with their weights and checks.
 
 The node defaults to the one whose address is on a local interface (if
 several are, --node must choose), else the one named like this host. --json prints the state in the JSON form
-every other part of hakeeper consumes.`,
+every other part of hakeeper consumes. Warnings about the description go
+to stderr as validate prints them.`,
 		Example: `  hakeeper show cluster.yaml
   hakeeper show --node lb2 ./cluster/
   hakeeper show --node lb1 --json cluster.yaml | jq '.instances[].priority'
@@ -37,6 +38,7 @@ every other part of hakeeper consumes.`,
 				if err != nil {
 					return inDescription(args[0], err)
 				}
+				printWarnings(cmd.ErrOrStderr(), c)
 				names := make([]string, 0, len(c.Nodes))
 				for n := range c.Nodes {
 					names = append(names, n)
@@ -47,7 +49,7 @@ every other part of hakeeper consumes.`,
 				}
 				return nil
 			}
-			ns, err := desiredFor(args[0], node)
+			ns, err := desiredFor(args[0], node, cmd.ErrOrStderr())
 			if err != nil {
 				return inDescription(args[0], err)
 			}

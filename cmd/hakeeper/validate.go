@@ -34,9 +34,7 @@ what is valid but probably not meant is printed the same way after
 			if err != nil {
 				return inDescription(path, err)
 			}
-			for _, w := range model.Warnings(c) {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-			}
+			printWarnings(cmd.ErrOrStderr(), c)
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s, %s, %s)\n", path,
 				plural(len(c.Nodes), "node"), plural(len(c.VIPGroups), "VIP group"), plural(len(c.Services), "service"))
 			return nil

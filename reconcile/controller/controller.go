@@ -163,6 +163,9 @@ type Controller struct {
 	// (a source deaf to its context): the next pass waits for it rather
 	// than starting another beside it.
 	fetching chan fetched
+	// warned is the last revision whose description warnings were
+	// logged, so a retried apply does not log them again.
+	warned string
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it).
@@ -499,6 +502,12 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	cluster, err := model.Load(rev.Files)
 	if err != nil {
 		return fail("load", err)
+	}
+	if rev.ID != c.warned {
+		c.warned = rev.ID
+		for _, w := range model.Warnings(cluster) {
+			c.log.Warn("description warning (valid, but probably not meant)", "revision", short(rev.ID), "warning", w.Error())
+		}
 	}
 	desired, err := model.Desired(cluster, c.cfg.Node)
 	if err != nil {

@@ -3,10 +3,13 @@ package keepalived
 import (
 	"bufio"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hakeeper/hakeeper/model"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -120,5 +123,34 @@ func TestImportMissingAddress(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImportSplitNoFreeVRID: an instance with more VIPs than one advert
+// carries is split over groups with VRIDs of their own; when the other
+// instances hold every VRID, the import refuses it at the instance's line.
+func TestImportSplitNoFreeVRID(t *testing.T) {
+	var b strings.Builder
+	for vrid := 1; vrid <= 255; vrid++ {
+		fmt.Fprintf(&b, "vrrp_instance VI_%d {\n interface eth0\n virtual_router_id %d\n mcast_src_ip 192.0.2.1\n virtual_ipaddress {\n", vrid, vrid)
+		n := 1
+		if vrid == 7 {
+			n = model.MaxVIPsIPv4 + 1
+		}
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "  10.%d.%d.%d\n", vrid, i/250, i%250+1)
+		}
+		b.WriteString(" }\n}\n")
+	}
+	path := filepath.Join(t.TempDir(), "lb1.conf")
+	writeFile(t, path, b.String())
+	_, err := Import([]Source{{Path: path}}, Options{})
+	if err == nil {
+		t.Fatal("import succeeded although no VRID is free for the second group")
+	}
+	// Instances 1-6 take 8 lines each.
+	want := path + ":49: vrrp_instance VI_7: 256 VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) need 2 VRRP groups of at most 255 ipv4 addresses each"
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "only 0 VRID(s) are left") {
+		t.Errorf("error:\n%v\nwant it to start with\n%s\nand say that 0 VRIDs are left", err, want)
 	}
 }

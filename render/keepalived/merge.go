@@ -69,8 +69,11 @@ func (im *importer) merge() (*model.Cluster, error) {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	im.mergeChecks(c)
-	groupOf := im.mergeGroups(c)
+	groups, groupOf := im.mergeGroups(c)
 	im.mergeSyncGroups(c, groupOf)
+	if err := im.splitGroups(c, groups); err != nil {
+		return nil, err
+	}
 	im.mergeServices(c)
 	return c, nil
 }
@@ -193,9 +196,9 @@ func (im *importer) mergeChecks(c *model.Cluster) {
 }
 
 // mergeGroups matches instances across nodes by VRID and family (and
-// interface where a node has two), builds the VIP groups and returns the
-// group name of every node's instance name.
-func (im *importer) mergeGroups(c *model.Cluster) map[*nodeConf]map[string]string {
+// interface where a node has two), builds the VIP groups and returns them
+// and the group name of every node's instance name.
+func (im *importer) mergeGroups(c *model.Cluster) ([]*groupAcc, map[*nodeConf]map[string]string) {
 	var groups []*groupAcc
 	groupOf := map[*nodeConf]map[string]string{}
 	for _, n := range im.nodes {
@@ -231,7 +234,7 @@ func (im *importer) mergeGroups(c *model.Cluster) map[*nodeConf]map[string]strin
 	for _, g := range groups {
 		c.VIPGroups[g.name] = im.buildGroup(c, g)
 	}
-	return groupOf
+	return groups, groupOf
 }
 
 func vipList(v []model.VIP) string {
