@@ -52,24 +52,19 @@ vipGroups:
 `
 }
 
-// instanceStatus is what the daemon writes to state-dir/status.json.
-type instanceStatus struct {
-	State       string `json:"state"`
-	Priority    uint8  `json:"priority"`
-	Transitions uint64 `json:"transitions"`
-}
-
-func readInstances(t *testing.T, stateDir string) []instanceStatus {
+// readInstances reads the VIP groups of the /status report the daemon
+// keeps in state-dir/status.json.
+func readInstances(t *testing.T, stateDir string) []status.VIPGroup {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(stateDir, "status.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st []instanceStatus
-	if err := json.Unmarshal(b, &st); err != nil {
+	var r status.Report
+	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return r.VIPGroups
 }
 
 func openFDs(pid int) (int, error) {
