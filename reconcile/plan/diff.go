@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/model"
@@ -22,6 +24,10 @@ type Live struct {
 	// Services are the IPVS virtual services hakeeper owns; nil when
 	// not observed.
 	Services []model.VirtualService
+	// Checks are the tracked checks the daemon runs and SyncGroups its
+	// sync groups; nil when no daemon runs.
+	Checks     []model.TrackCheckSpec
+	SyncGroups []model.SyncGroupSpec
 	// Unmanaged are IPVS services present that hakeeper did not create;
 	// they are listed as notes and left alone.
 	Unmanaged []model.VirtualService
@@ -45,6 +51,8 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 		p.Changes = make([]Change, 0, n)
 	}
 	instancesDiff(p, desired.Instances, live.Instances)
+	namedDiff(p, KindSyncGroup, syncGroupFields, func(g *model.SyncGroupSpec) string { return g.Name }, desired.SyncGroups, live.SyncGroups)
+	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p
@@ -78,7 +86,7 @@ func knownCreates(desired *model.NodeState, live *Live) int {
 
 // instanceFields are the attributes of a VRRP instance a plan shows. VIPs
 // are shown apart: as one field on create, as vip changes on update.
-var instanceFields = []field[model.Instance]{
+var instanceFields = slices.Concat([]field[model.Instance]{
 	{"vrid", func(a, b *model.Instance) bool { return a.VRID == b.VRID }, func(v *model.Instance) string { return itoa(v.VRID) }},
 	{"interface", func(a, b *model.Instance) bool { return a.Interface == b.Interface }, func(v *model.Instance) string { return v.Interface }},
 	{"family", func(a, b *model.Instance) bool { return a.Family == b.Family }, func(v *model.Instance) string { return string(v.Family) }},
@@ -95,14 +103,38 @@ var instanceFields = []field[model.Instance]{
 	{"auth", func(a, b *model.Instance) bool { return authEq(a.Auth, b.Auth) }, func(v *model.Instance) string { return AuthString(v.Auth) }},
 	{"trackInterfaces", func(a, b *model.Instance) bool { return sliceEq(a.TrackInterfaces, b.TrackInterfaces) }, func(v *model.Instance) string { return TrackInterfaces(v.TrackInterfaces) }},
 	{"trackChecks", func(a, b *model.Instance) bool { return sliceEq(a.TrackChecks, b.TrackChecks) }, func(v *model.Instance) string { return TrackChecks(v.TrackChecks) }},
-	{"notify.master", func(a, b *model.Instance) bool { return commandEq(a.Notify.Master, b.Notify.Master) }, func(v *model.Instance) string { return v.Notify.Master.String() }},
-	{"notify.backup", func(a, b *model.Instance) bool { return commandEq(a.Notify.Backup, b.Notify.Backup) }, func(v *model.Instance) string { return v.Notify.Backup.String() }},
-	{"notify.fault", func(a, b *model.Instance) bool { return commandEq(a.Notify.Fault, b.Notify.Fault) }, func(v *model.Instance) string { return v.Notify.Fault.String() }},
-	{"notify.stop", func(a, b *model.Instance) bool { return commandEq(a.Notify.Stop, b.Notify.Stop) }, func(v *model.Instance) string { return v.Notify.Stop.String() }},
-	{"notify.timeout", func(a, b *model.Instance) bool { return a.Notify.Timeout == b.Notify.Timeout }, func(v *model.Instance) string { return notifyTimeout(&v.Notify) }},
-	{"notify.user", func(a, b *model.Instance) bool { return a.Notify.User == b.Notify.User }, func(v *model.Instance) string { return notifyUser(&v.Notify) }},
+}, notifyFields(func(v *model.Instance) *model.NotifySpec { return &v.Notify }), []field[model.Instance]{
 	{"syncGroup", func(a, b *model.Instance) bool { return a.SyncGroup == b.SyncGroup }, func(v *model.Instance) string { return v.SyncGroup }},
 	{"garp", func(a, b *model.Instance) bool { return a.GARP == b.GARP }, func(v *model.Instance) string { return GARP(v.GARP) }},
+})
+
+// notifyFields are the notify hooks of an instance or a sync group, of
+// which of returns the NotifySpec.
+func notifyFields[T any](of func(*T) *model.NotifySpec) []field[T] {
+	return []field[T]{
+		{"notify.master", func(a, b *T) bool { return commandEq(of(a).Master, of(b).Master) }, func(v *T) string { return of(v).Master.String() }},
+		{"notify.backup", func(a, b *T) bool { return commandEq(of(a).Backup, of(b).Backup) }, func(v *T) string { return of(v).Backup.String() }},
+		{"notify.fault", func(a, b *T) bool { return commandEq(of(a).Fault, of(b).Fault) }, func(v *T) string { return of(v).Fault.String() }},
+		{"notify.stop", func(a, b *T) bool { return commandEq(of(a).Stop, of(b).Stop) }, func(v *T) string { return of(v).Stop.String() }},
+		{"notify.timeout", func(a, b *T) bool { return of(a).Timeout == of(b).Timeout }, func(v *T) string { return notifyTimeout(of(v)) }},
+		{"notify.user", func(a, b *T) bool { return of(a).User == of(b).User }, func(v *T) string { return notifyUser(of(v)) }},
+	}
+}
+
+// syncGroupFields are the attributes of a sync group a plan shows.
+var syncGroupFields = slices.Concat([]field[model.SyncGroupSpec]{
+	{"instances", func(a, b *model.SyncGroupSpec) bool { return slices.Equal(a.Instances, b.Instances) }, func(v *model.SyncGroupSpec) string { return strings.Join(v.Instances, ", ") }},
+}, notifyFields(func(v *model.SyncGroupSpec) *model.NotifySpec { return &v.Notify }))
+
+// checkFields are the attributes of a tracked check a plan shows.
+var checkFields = []field[model.TrackCheckSpec]{
+	{"command", func(a, b *model.TrackCheckSpec) bool { return commandEq(a.Command, b.Command) }, func(v *model.TrackCheckSpec) string { return v.Command.String() }},
+	{"interval", func(a, b *model.TrackCheckSpec) bool { return a.Interval == b.Interval }, func(v *model.TrackCheckSpec) string { return durStr(v.Interval) }},
+	{"timeout", func(a, b *model.TrackCheckSpec) bool { return a.Timeout == b.Timeout }, func(v *model.TrackCheckSpec) string { return durStr(v.Timeout) }},
+	{"rise", func(a, b *model.TrackCheckSpec) bool { return a.Rise == b.Rise }, func(v *model.TrackCheckSpec) string { return itoa(v.Rise) }},
+	{"fall", func(a, b *model.TrackCheckSpec) bool { return a.Fall == b.Fall }, func(v *model.TrackCheckSpec) string { return itoa(v.Fall) }},
+	{"weight", func(a, b *model.TrackCheckSpec) bool { return a.Weight == b.Weight }, func(v *model.TrackCheckSpec) string { return checkWeight(v.Weight) }},
+	{"user", func(a, b *model.TrackCheckSpec) bool { return a.User == b.User }, func(v *model.TrackCheckSpec) string { return v.User }},
 }
 
 // notifyTimeout only matters when a hook is set; showing it otherwise is noise.
@@ -157,6 +189,37 @@ func instancesDiff(p *Plan, desired, live []model.Instance) {
 		l := &live[j]
 		fields := append(deleted(instanceFields, l), FieldChange{Name: "vips", Old: VIPList(l.VIPs)})
 		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindInstance, Group: l.Name, Name: InstanceName(l), Fields: fields})
+	}
+}
+
+// checkWeight is a tracked check's default weight: 0 faults the groups
+// tracking it.
+func checkWeight(w int) string {
+	if w == 0 {
+		return "fault"
+	}
+	return itoa(w)
+}
+
+// namedDiff appends the changes of objects whose name is their identity
+// (sync groups, tracked checks): a renamed one is deleted and created.
+// Each change is its own group, named after the object.
+func namedDiff[T any](p *Plan, kind Kind, fields []field[T], name func(*T) string, desired, live []T) {
+	m := matchByKey(desired, live, name)
+	for i := range desired {
+		d := &desired[i]
+		j := m.at(i)
+		if j < 0 {
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: kind, Group: name(d), Name: name(d), Fields: created(fields, d)})
+			continue
+		}
+		if l := &live[j]; !equal(fields, d, l) {
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: kind, Group: name(d), Name: name(d), Fields: updated(fields, l, d)})
+		}
+	}
+	for _, j := range m.unmatched() {
+		l := &live[j]
+		p.Changes = append(p.Changes, Change{Action: Delete, Kind: kind, Group: name(l), Name: name(l), Fields: deleted(fields, l)})
 	}
 }
 

@@ -10,8 +10,9 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// sampleState is a small node: two VIP groups, one HTTP service with two
-// real servers and a fwmark service.
+// sampleState is a small node: two VIP groups in one sync group, a
+// tracked check, one HTTP service with two real servers and a fwmark
+// service.
 func sampleState() *model.NodeState {
 	check := &model.CheckSpec{Type: "http", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 8080,
 		HTTP: &model.HTTPCheck{Path: "/healthz", Status: model.StatusCodes{model.StatusCode(200)}}}
@@ -50,6 +51,14 @@ func sampleState() *model.NodeState {
 				RealServers: []model.RealServerSpec{{Address: netip.MustParseAddr("198.51.100.21"), Weight: 1}},
 			},
 		},
+		Checks: []model.TrackCheckSpec{{
+			Name: "nginx", Command: model.Command{Argv: []string{"/usr/bin/pgrep", "-x", "nginx"}},
+			Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Weight: -50, User: "root",
+		}},
+		SyncGroups: []model.SyncGroupSpec{{
+			Name: "edge", Instances: []string{"api", "web"},
+			Notify: model.NotifySpec{Master: model.Command{Shell: "logger edge master"}, Timeout: 10 * time.Second, User: "root"},
+		}},
 	}
 }
 
@@ -97,5 +106,10 @@ func liveOf(t testing.TB, ns *model.NodeState) *Live {
 	if err := json.Unmarshal(data, &cp); err != nil {
 		t.Fatal(err)
 	}
-	return &Live{Instances: cp.Instances, Services: cp.Services}
+	return liveState(&cp)
+}
+
+// liveState is the live side a daemon running exactly ns reports.
+func liveState(ns *model.NodeState) *Live {
+	return &Live{Instances: ns.Instances, Services: ns.Services, Checks: ns.Checks, SyncGroups: ns.SyncGroups}
 }
