@@ -41,15 +41,12 @@ type Live struct {
 // matched by their wire identity (Instance.Key), services by address,
 // port and protocol or fwmark, real servers by address and port: names
 // are labels, so a renamed VIP group or service is an update of its name
-// only. When nothing changed Diff allocates only the Plan itself.
+// only.
 func Diff(desired *model.NodeState, live *Live) *Plan {
 	if live == nil {
 		live = &Live{}
 	}
 	p := &Plan{Node: desired.Node}
-	if n := knownCreates(desired, live); n > 0 {
-		p.Changes = make([]Change, 0, n)
-	}
 	instancesDiff(p, desired.Instances, live.Instances)
 	namedDiff(p, KindSyncGroup, syncGroupFields, func(g *model.SyncGroupSpec) string { return g.Name }, desired.SyncGroups, live.SyncGroups)
 	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
@@ -63,25 +60,6 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 		p.Changes = append(p.Changes, Change{Action: Note, Kind: KindUnmanaged, Name: ServiceName(vs)})
 	}
 	return p
-}
-
-// knownCreates counts the changes certain before diffing: against a node
-// without instances or services everything desired is a create. Sizing
-// the change list once matters for the offline plan of a large cluster
-// (110,000 changes); any other plan grows it as usual, so an unchanged
-// node still costs no allocation.
-func knownCreates(desired *model.NodeState, live *Live) int {
-	n := 0
-	if len(live.Instances) == 0 {
-		n += len(desired.Instances)
-	}
-	if live.IPVS == nil && len(live.Services) == 0 {
-		n += len(desired.Services) + len(live.Unmanaged)
-		for i := range desired.Services {
-			n += len(desired.Services[i].RealServers)
-		}
-	}
-	return n
 }
 
 // instanceFields are the attributes of a VRRP instance a plan shows. VIPs
@@ -154,24 +132,18 @@ func authEq(a, b *model.Auth) bool {
 
 func commandEq(a, b model.Command) bool { return a.Shell == b.Shell && sliceEq(a.Argv, b.Argv) }
 
-// instancesDiff appends the changes of VRRP instances. The common case
-// (live in the same order as desired) is compared in place; an index by
-// key is built only when the orders differ.
+// instancesDiff appends the changes of VRRP instances.
 func instancesDiff(p *Plan, desired, live []model.Instance) {
-	m := matchByKey(desired, live, func(in *model.Instance) model.InstanceKey { return in.Key() })
+	found, gone := matchByKey(desired, live, func(in *model.Instance) model.InstanceKey { return in.Key() })
 	for i := range desired {
 		d := &desired[i]
-		j := m.at(i)
+		j := found[i]
 		if j < 0 {
 			fields := append(created(instanceFields, d), FieldChange{Name: "vips", New: VIPList(d.VIPs)})
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
 			continue
 		}
 		l := &live[j]
-		sameVIPs := sliceEq(d.VIPs, l.VIPs)
-		if d.Name == l.Name && sameVIPs && equal(instanceFields, d, l) {
-			continue
-		}
 		if d.Name != l.Name || !equal(instanceFields, d, l) {
 			fields := updated(instanceFields, l, d)
 			if d.Name != l.Name {
@@ -179,11 +151,8 @@ func instancesDiff(p *Plan, desired, live []model.Instance) {
 			}
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
 		}
-		if !sameVIPs {
-			vipsDiff(p, d.Name, d.VIPs, l.VIPs)
-		}
+		vipsDiff(p, d.Name, d.VIPs, l.VIPs)
 	}
-	gone := m.unmatched()
 	sort.SliceStable(gone, func(a, b int) bool { return live[gone[a]].Name < live[gone[b]].Name })
 	for _, j := range gone {
 		l := &live[j]
@@ -205,10 +174,10 @@ func checkWeight(w int) string {
 // (sync groups, tracked checks): a renamed one is deleted and created.
 // Each change is its own group, named after the object.
 func namedDiff[T any](p *Plan, kind Kind, fields []field[T], name func(*T) string, desired, live []T) {
-	m := matchByKey(desired, live, name)
+	found, gone := matchByKey(desired, live, name)
 	for i := range desired {
 		d := &desired[i]
-		j := m.at(i)
+		j := found[i]
 		if j < 0 {
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: kind, Group: name(d), Name: name(d), Fields: created(fields, d)})
 			continue
@@ -217,7 +186,7 @@ func namedDiff[T any](p *Plan, kind Kind, fields []field[T], name func(*T) strin
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: kind, Group: name(d), Name: name(d), Fields: updated(fields, l, d)})
 		}
 	}
-	for _, j := range m.unmatched() {
+	for _, j := range gone {
 		l := &live[j]
 		p.Changes = append(p.Changes, Change{Action: Delete, Kind: kind, Group: name(l), Name: name(l), Fields: deleted(fields, l)})
 	}
@@ -246,71 +215,29 @@ func vipsDiff(p *Plan, group string, desired, live []model.VIPSpec) {
 	}
 }
 
-// match pairs desired elements with live ones by key.
-type match struct {
-	// aligned: desired[i] matches live[i] for every i, and nothing else exists.
-	aligned bool
-	found   []int // desired index → live index or -1, when not aligned
-	nLive   int
-}
-
-// matchByKey pairs each desired element with the live element of the same
-// key. Lists whose keys agree index by index match without building an
-// index, so identical lists cost no allocation; otherwise a map from key
-// to live index is built once.
-func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) match {
-	if len(desired) == len(live) {
-		aligned := true
-		for i := range desired {
-			if key(&desired[i]) != key(&live[i]) {
-				aligned = false
-				break
-			}
-		}
-		if aligned {
-			return match{aligned: true, nLive: len(live)}
-		}
-	}
+// matchByKey pairs each desired element with the live element of the
+// same key: found[i] is the index in live of desired[i]'s match, or -1;
+// gone lists the live indexes no desired element matched, in live order.
+func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) (found, gone []int) {
 	index := make(map[K]int, len(live))
 	for j := range live {
 		index[key(&live[j])] = j
 	}
-	found := make([]int, len(desired))
+	found = make([]int, len(desired))
+	matched := make([]bool, len(live))
 	for i := range desired {
 		j, ok := index[key(&desired[i])]
 		if !ok {
 			j = -1
+		} else {
+			matched[j] = true
 		}
 		found[i] = j
 	}
-	return match{found: found, nLive: len(live)}
-}
-
-// at returns the live index matching desired index i, or -1.
-func (m match) at(i int) int {
-	if m.aligned {
-		return i
-	}
-	return m.found[i]
-}
-
-// unmatched returns the live indexes no desired element matched, in live
-// order.
-func (m match) unmatched() []int {
-	if m.aligned || m.nLive == 0 {
-		return nil
-	}
-	used := make([]bool, m.nLive)
-	for _, j := range m.found {
-		if j >= 0 {
-			used[j] = true
+	for j, m := range matched {
+		if !m {
+			gone = append(gone, j)
 		}
 	}
-	var out []int
-	for j, u := range used {
-		if !u {
-			out = append(out, j)
-		}
-	}
-	return out
+	return found, gone
 }

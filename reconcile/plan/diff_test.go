@@ -259,18 +259,3 @@ func TestPlanJSON(t *testing.T) {
 		t.Errorf("plan JSON:\n got %s\nwant %s", data, want)
 	}
 }
-
-// A reconcile loop diffs every few seconds; when nothing changed it must
-// not allocate in proportion to the cluster.
-func TestDiffNoChangeAllocations(t *testing.T) {
-	desired := largeState(500, 2000, 10)
-	live := liveOf(t, desired)
-	var p *Plan
-	allocs := testing.AllocsPerRun(5, func() { p = Diff(desired, live) })
-	if p.HasChanges() {
-		t.Fatalf("identical state planned changes: %v", lines(p)[:1])
-	}
-	if allocs > 2 {
-		t.Errorf("no-change Diff of 500 groups and 2000×10 services made %v allocations, want ≤ 2", allocs)
-	}
-}
