@@ -2,7 +2,6 @@ package plan
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -60,38 +59,6 @@ func sampleState() *model.NodeState {
 			Notify: model.NotifySpec{Master: model.Command{Shell: "logger edge master"}, Timeout: 10 * time.Second, User: "root"},
 		}},
 	}
-}
-
-// largeState generates a node with many groups and services, for
-// allocation bounds and benchmarks.
-func largeState(groups, services, servers int) *model.NodeState {
-	ns := &model.NodeState{Cluster: "big", Node: "n1", Interface: "eth0"}
-	ns.Instances = make([]model.Instance, groups)
-	for g := range ns.Instances {
-		a := netip.AddrFrom4([4]byte{10, byte(g >> 8), byte(g), 1})
-		ns.Instances[g] = model.Instance{
-			Name: fmt.Sprintf("g%05d", g), VRID: uint8(g%255 + 1), Interface: fmt.Sprintf("eth%d", g/255), Family: model.IPv4,
-			Version: 3, Priority: 200, InitialState: model.StateBackup, AdvertInterval: time.Second, Preempt: true,
-			Preference: []model.NodePriority{{Node: "n1", Priority: 200}, {Node: "n2", Priority: 150}, {Node: "n3", Priority: 100}},
-			VIPs:       []model.VIPSpec{{Prefix: netip.PrefixFrom(a, 32), Device: "eth0"}},
-			GARP:       model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
-		}
-	}
-	check := &model.CheckSpec{Type: "tcp", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 80}
-	ns.Services = make([]model.VirtualService, services)
-	for s := range ns.Services {
-		vs := model.VirtualService{
-			Name: fmt.Sprintf("s%05d", s), Group: ns.Instances[s%groups].Name, Family: model.IPv4,
-			Address: netip.AddrFrom4([4]byte{10, byte(s >> 8), byte(s), 1}), Port: 80, Protocol: model.TCP,
-			Scheduler: "wlc", Forwarding: model.NAT, Quorum: 1,
-		}
-		vs.RealServers = make([]model.RealServerSpec, servers)
-		for r := range vs.RealServers {
-			vs.RealServers[r] = model.RealServerSpec{Address: netip.AddrFrom4([4]byte{172, 16, byte(s % 256), byte(r + 1)}), Port: 80, Weight: 1, Check: check}
-		}
-		ns.Services[s] = vs
-	}
-	return ns
 }
 
 // liveOf is what a faithful daemon would report for ns: a deep copy, so
