@@ -47,7 +47,8 @@ const (
 func Decode(files []File) (*Cluster, ErrorList) {
 	// A line records at most two paths ("- address: ..." is a list entry
 	// and its key): sizing the table once spares growing it step by step
-	// through a large description (BenchmarkPlan10k in reconcile/plan).
+	// through a large description (BenchmarkPlan10k in reconcile/plan,
+	// docs/performance.md).
 	lines := 0
 	for _, f := range files {
 		lines += bytes.Count(f.Data, []byte{'\n'})
@@ -630,6 +631,9 @@ type fieldTable struct {
 	names  []string // sorted, for messages and suggestions
 }
 
+// fieldCache keeps each struct type's table: building it for every
+// mapping decoded is the largest single cost BenchmarkPlan10k (make
+// bench, docs/performance.md) has shown.
 var fieldCache sync.Map // reflect.Type → *fieldTable
 
 // fieldsOf lists a struct's YAML keys the way yaml.v3 does: the tag's name

@@ -134,29 +134,20 @@ func (s StatusCodes) Normalize() StatusCodes {
 }
 
 // String joins the ranges with commas: "200,301-302".
-func (s StatusCodes) String() string { return string(s.Append(nil)) }
-
-// Append appends String's text to b without allocating a string.
-func (s StatusCodes) Append(b []byte) []byte {
+func (s StatusCodes) String() string {
+	parts := make([]string, len(s))
 	for i, r := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = r.appendText(b)
+		parts[i] = r.String()
 	}
-	return b
+	return strings.Join(parts, ",")
 }
 
 // String is "200" for a single code and "200-299" for a range.
-func (r StatusRange) String() string { return string(r.appendText(nil)) }
-
-func (r StatusRange) appendText(b []byte) []byte {
-	b = strconv.AppendInt(b, int64(r.First), 10)
-	if r.Last != r.First {
-		b = append(b, '-')
-		b = strconv.AppendInt(b, int64(r.Last), 10)
+func (r StatusRange) String() string {
+	if r.Last == r.First {
+		return strconv.Itoa(r.First)
 	}
-	return b
+	return strconv.Itoa(r.First) + "-" + strconv.Itoa(r.Last)
 }
 
 // ParseStatusRange reads "200" or "200-299" (spaces around the dash

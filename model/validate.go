@@ -1064,9 +1064,8 @@ func (v *validator) services() {
 	}
 	names := namesOf(v.c.Services)
 	keys := make([]serviceKey, len(names))
-	seen := map[rsKey]int{}
 	for i, name := range names {
-		keys[i] = v.service(name, v.c.Services[name], sd, seen)
+		keys[i] = v.service(name, v.c.Services[name], sd)
 	}
 
 	vipUsed := map[vipKey]string{}
@@ -1090,9 +1089,8 @@ func (v *validator) services() {
 	}
 }
 
-// service checks one service's own settings and real servers. seen is
-// a table to reuse: no allocation per service.
-func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen map[rsKey]int) (key serviceKey) {
+// service checks one service's own settings and real servers.
+func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key serviceKey) {
 	p := "services." + name
 	if s == nil {
 		v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
@@ -1189,7 +1187,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults, seen ma
 	if len(s.RealServers) == 0 {
 		v.errorf(p+".realServers", "a service needs at least one real server")
 	}
-	clear(seen)
+	seen := map[rsKey]int{}
 	for i := range s.RealServers {
 		rp := indexPath{p + ".realServers", i}
 		rs := &s.RealServers[i]
@@ -1217,9 +1215,9 @@ func firstSetInt(a, b int) int {
 	return b
 }
 
-// realServer checks one backend; it returns its address when parsable.
 // indexPath is a list element's path, built only when an error names it:
-// validating 100,000 real servers must not build 100,000 strings.
+// one string per real server is a cost BenchmarkPlan10k (make bench,
+// docs/performance.md) shows.
 type indexPath struct {
 	list  string
 	index int // < 0: list is the element's whole path
@@ -1232,6 +1230,7 @@ func (p indexPath) String() string {
 	return p.list + "[" + strconv.Itoa(p.index) + "]"
 }
 
+// realServer checks one backend; it returns its address when parsable.
 // vip is the service's VIP, zero for a fwmark service.
 func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (netip.Addr, bool) {
 	a, msg := parseDest(rs.Address)

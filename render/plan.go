@@ -67,11 +67,7 @@ func PlanText(w io.Writer, p *plan.Plan, opt Options) error {
 		}
 		if s := c.Kind.Section(); s != section || c.Group != group {
 			section, group = s, c.Group
-			title := "VIP group"
-			if s == "service" {
-				title = "service"
-			}
-			fmt.Fprintf(bw, "\n  %s\n", opt.paint(ansiBold, "# "+title+" "+c.Group))
+			fmt.Fprintf(bw, "\n  %s\n", opt.paint(ansiBold, "# "+sectionTitles[s]+" "+c.Group))
 		}
 		writeChange(bw, c, opt)
 	}
@@ -79,6 +75,14 @@ func PlanText(w io.Writer, p *plan.Plan, opt Options) error {
 	writeNotes(bw, p, opt)
 	fmt.Fprintf(bw, "%s %d to add, %d to change, %d to destroy.\n", opt.paint(ansiBold, "Plan:"), sum.Add, sum.Change, sum.Destroy)
 	return bw.Flush()
+}
+
+// sectionTitles head each group of changes, by plan.Kind.Section.
+var sectionTitles = map[string]string{
+	"vip-group":     "VIP group",
+	"sync-group":    "sync group",
+	"tracked-check": "tracked check",
+	"service":       "service",
 }
 
 func writeChange(w *bufio.Writer, c *plan.Change, opt Options) {

@@ -53,7 +53,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 // liveFrom is what a node runs after applying a fixture cluster.
 func liveFrom(ns *model.NodeState) *plan.Live {
-	return &plan.Live{Instances: ns.Instances, Services: ns.Services}
+	return &plan.Live{Instances: ns.Instances, Services: ns.Services, Checks: ns.Checks, SyncGroups: ns.SyncGroups}
 }
 
 func TestGolden(t *testing.T) {

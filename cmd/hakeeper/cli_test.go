@@ -181,7 +181,7 @@ func TestPlan(t *testing.T) {
 	t.Run("live state equal to desired exits 0", func(t *testing.T) {
 		defer setLiveObserver(nil)
 		setLiveObserver(liveFunc(func(_ context.Context, d *model.NodeState) (*plan.Live, error) {
-			return &plan.Live{Instances: d.Instances, Services: d.Services}, nil
+			return &plan.Live{Instances: d.Instances, Services: d.Services, Checks: d.Checks, SyncGroups: d.SyncGroups}, nil
 		}))
 		code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", demoPath)
 		if code != exitOK || stdout != "No changes. The node is in sync.\n" {

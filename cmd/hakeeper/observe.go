@@ -65,7 +65,7 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 	running, err := client.Config(ctx)
 	switch {
 	case err == nil:
-		live.Instances = running.Instances
+		live.Instances, live.Checks, live.SyncGroups = running.Instances, running.Checks, running.SyncGroups
 		report, err := client.Status(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("reading the running daemon's health checks: %w", err)

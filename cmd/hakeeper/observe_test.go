@@ -197,3 +197,50 @@ func TestDefaultStateDirFor(t *testing.T) {
 		}
 	}
 }
+
+// Live plan compares tracked checks and sync groups with the ones the
+// running daemon reports: equal ones are in sync, a changed command or
+// notify hook is an update.
+func TestPlanComparesDaemonsChecksAndSyncGroups(t *testing.T) {
+	file := writeTemp(t, `cluster: obs
+nodes:
+  lb1: {address: 192.0.2.1, interface: hkl-none0}
+checks:
+  haproxy: {command: [/usr/bin/pgrep, haproxy], weight: -20}
+vipGroups:
+  web: {vrid: 51, vips: [192.0.2.100/32], nodes: [lb1], trackChecks: [{check: haproxy}]}
+  api: {vrid: 52, vips: [192.0.2.101/32], nodes: [lb1]}
+syncGroups:
+  edge: {groups: [web, api], notify: {master: /usr/local/bin/edge-master}}
+`)
+	desired, err := desiredFor(file, "lb1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := *desired
+	srv := httptest.NewServer(status.Handler(daemonProvider{report: &status.Report{Node: "lb1", Healthy: true}, running: &running}, nil, nil))
+	defer srv.Close()
+	old := liveObserver
+	setLiveObserver(&nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stateDir: t.TempDir(), stderr: &bytes.Buffer{},
+		openIPVS: func() (lvs.IPVS, func(), error) { return &lvstesting.Fake{}, func() {}, nil }})
+	t.Cleanup(func() { setLiveObserver(old) })
+
+	if code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", file); code != exitOK {
+		t.Errorf("daemon runs the description: exit %d, want 0:\n%s%s", code, stdout, stderr)
+	}
+
+	running.Checks = []model.TrackCheckSpec{desired.Checks[0]}
+	running.Checks[0].Command = model.Command{Argv: []string{"/usr/bin/pgrep", "nginx"}}
+	running.SyncGroups = []model.SyncGroupSpec{desired.SyncGroups[0]}
+	running.SyncGroups[0].Notify.Master = model.Command{Shell: "/usr/local/bin/old-hook"}
+	code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", file)
+	for _, want := range []string{
+		"~ tracked-check haproxy\n      command = /usr/bin/pgrep nginx -> /usr/bin/pgrep haproxy\n",
+		"~ sync-group edge\n      notify.master = /usr/local/bin/old-hook -> /usr/local/bin/edge-master\n",
+		"Plan: 0 to add, 2 to change, 0 to destroy.",
+	} {
+		if code != exitChanges || !strings.Contains(stdout, want) {
+			t.Errorf("daemon runs another check command and hook: exit %d, want 2 and %q in:\n%s%s", code, want, stdout, stderr)
+		}
+	}
+}

@@ -131,8 +131,10 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkDiffNoChange10k is the steady state of a reconcile loop: the
-// desired state of a 10,000-service node against identical live state.
+// BenchmarkDiffNoChange10k is `hakeeper plan` on a node in sync: the
+// desired state of a 10,000-service node diffed against identical live
+// state (the daemon's reconcile does not go through Diff; see
+// BenchmarkSteadyState10k in reconcile/controller for it).
 func BenchmarkDiffNoChange10k(b *testing.B) {
 	c := modeltest.GenerateCluster(10000, 10, 3)
 	ns, err := model.Desired(c, "node-1")

@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/model"
@@ -22,6 +24,10 @@ type Live struct {
 	// Services are the IPVS virtual services hakeeper owns; nil when
 	// not observed.
 	Services []model.VirtualService
+	// Checks are the tracked checks the daemon runs and SyncGroups its
+	// sync groups; nil when no daemon runs.
+	Checks     []model.TrackCheckSpec
+	SyncGroups []model.SyncGroupSpec
 	// Unmanaged are IPVS services present that hakeeper did not create;
 	// they are listed as notes and left alone.
 	Unmanaged []model.VirtualService
@@ -35,16 +41,15 @@ type Live struct {
 // matched by their wire identity (Instance.Key), services by address,
 // port and protocol or fwmark, real servers by address and port: names
 // are labels, so a renamed VIP group or service is an update of its name
-// only. When nothing changed Diff allocates only the Plan itself.
+// only.
 func Diff(desired *model.NodeState, live *Live) *Plan {
 	if live == nil {
 		live = &Live{}
 	}
 	p := &Plan{Node: desired.Node}
-	if n := knownCreates(desired, live); n > 0 {
-		p.Changes = make([]Change, 0, n)
-	}
 	instancesDiff(p, desired.Instances, live.Instances)
+	namedDiff(p, KindSyncGroup, syncGroupFields, func(g *model.SyncGroupSpec) string { return g.Name }, desired.SyncGroups, live.SyncGroups)
+	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p
@@ -57,28 +62,9 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	return p
 }
 
-// knownCreates counts the changes certain before diffing: against a node
-// without instances or services everything desired is a create. Sizing
-// the change list once matters for the offline plan of a large cluster
-// (110,000 changes); any other plan grows it as usual, so an unchanged
-// node still costs no allocation.
-func knownCreates(desired *model.NodeState, live *Live) int {
-	n := 0
-	if len(live.Instances) == 0 {
-		n += len(desired.Instances)
-	}
-	if live.IPVS == nil && len(live.Services) == 0 {
-		n += len(desired.Services) + len(live.Unmanaged)
-		for i := range desired.Services {
-			n += len(desired.Services[i].RealServers)
-		}
-	}
-	return n
-}
-
 // instanceFields are the attributes of a VRRP instance a plan shows. VIPs
 // are shown apart: as one field on create, as vip changes on update.
-var instanceFields = []field[model.Instance]{
+var instanceFields = slices.Concat([]field[model.Instance]{
 	{"vrid", func(a, b *model.Instance) bool { return a.VRID == b.VRID }, func(v *model.Instance) string { return itoa(v.VRID) }},
 	{"interface", func(a, b *model.Instance) bool { return a.Interface == b.Interface }, func(v *model.Instance) string { return v.Interface }},
 	{"family", func(a, b *model.Instance) bool { return a.Family == b.Family }, func(v *model.Instance) string { return string(v.Family) }},
@@ -95,14 +81,38 @@ var instanceFields = []field[model.Instance]{
 	{"auth", func(a, b *model.Instance) bool { return authEq(a.Auth, b.Auth) }, func(v *model.Instance) string { return AuthString(v.Auth) }},
 	{"trackInterfaces", func(a, b *model.Instance) bool { return sliceEq(a.TrackInterfaces, b.TrackInterfaces) }, func(v *model.Instance) string { return TrackInterfaces(v.TrackInterfaces) }},
 	{"trackChecks", func(a, b *model.Instance) bool { return sliceEq(a.TrackChecks, b.TrackChecks) }, func(v *model.Instance) string { return TrackChecks(v.TrackChecks) }},
-	{"notify.master", func(a, b *model.Instance) bool { return commandEq(a.Notify.Master, b.Notify.Master) }, func(v *model.Instance) string { return v.Notify.Master.String() }},
-	{"notify.backup", func(a, b *model.Instance) bool { return commandEq(a.Notify.Backup, b.Notify.Backup) }, func(v *model.Instance) string { return v.Notify.Backup.String() }},
-	{"notify.fault", func(a, b *model.Instance) bool { return commandEq(a.Notify.Fault, b.Notify.Fault) }, func(v *model.Instance) string { return v.Notify.Fault.String() }},
-	{"notify.stop", func(a, b *model.Instance) bool { return commandEq(a.Notify.Stop, b.Notify.Stop) }, func(v *model.Instance) string { return v.Notify.Stop.String() }},
-	{"notify.timeout", func(a, b *model.Instance) bool { return a.Notify.Timeout == b.Notify.Timeout }, func(v *model.Instance) string { return notifyTimeout(&v.Notify) }},
-	{"notify.user", func(a, b *model.Instance) bool { return a.Notify.User == b.Notify.User }, func(v *model.Instance) string { return notifyUser(&v.Notify) }},
+}, notifyFields(func(v *model.Instance) *model.NotifySpec { return &v.Notify }), []field[model.Instance]{
 	{"syncGroup", func(a, b *model.Instance) bool { return a.SyncGroup == b.SyncGroup }, func(v *model.Instance) string { return v.SyncGroup }},
 	{"garp", func(a, b *model.Instance) bool { return a.GARP == b.GARP }, func(v *model.Instance) string { return GARP(v.GARP) }},
+})
+
+// notifyFields are the notify hooks of an instance or a sync group, of
+// which of returns the NotifySpec.
+func notifyFields[T any](of func(*T) *model.NotifySpec) []field[T] {
+	return []field[T]{
+		{"notify.master", func(a, b *T) bool { return commandEq(of(a).Master, of(b).Master) }, func(v *T) string { return of(v).Master.String() }},
+		{"notify.backup", func(a, b *T) bool { return commandEq(of(a).Backup, of(b).Backup) }, func(v *T) string { return of(v).Backup.String() }},
+		{"notify.fault", func(a, b *T) bool { return commandEq(of(a).Fault, of(b).Fault) }, func(v *T) string { return of(v).Fault.String() }},
+		{"notify.stop", func(a, b *T) bool { return commandEq(of(a).Stop, of(b).Stop) }, func(v *T) string { return of(v).Stop.String() }},
+		{"notify.timeout", func(a, b *T) bool { return of(a).Timeout == of(b).Timeout }, func(v *T) string { return notifyTimeout(of(v)) }},
+		{"notify.user", func(a, b *T) bool { return of(a).User == of(b).User }, func(v *T) string { return notifyUser(of(v)) }},
+	}
+}
+
+// syncGroupFields are the attributes of a sync group a plan shows.
+var syncGroupFields = slices.Concat([]field[model.SyncGroupSpec]{
+	{"instances", func(a, b *model.SyncGroupSpec) bool { return slices.Equal(a.Instances, b.Instances) }, func(v *model.SyncGroupSpec) string { return strings.Join(v.Instances, ", ") }},
+}, notifyFields(func(v *model.SyncGroupSpec) *model.NotifySpec { return &v.Notify }))
+
+// checkFields are the attributes of a tracked check a plan shows.
+var checkFields = []field[model.TrackCheckSpec]{
+	{"command", func(a, b *model.TrackCheckSpec) bool { return commandEq(a.Command, b.Command) }, func(v *model.TrackCheckSpec) string { return v.Command.String() }},
+	{"interval", func(a, b *model.TrackCheckSpec) bool { return a.Interval == b.Interval }, func(v *model.TrackCheckSpec) string { return durStr(v.Interval) }},
+	{"timeout", func(a, b *model.TrackCheckSpec) bool { return a.Timeout == b.Timeout }, func(v *model.TrackCheckSpec) string { return durStr(v.Timeout) }},
+	{"rise", func(a, b *model.TrackCheckSpec) bool { return a.Rise == b.Rise }, func(v *model.TrackCheckSpec) string { return itoa(v.Rise) }},
+	{"fall", func(a, b *model.TrackCheckSpec) bool { return a.Fall == b.Fall }, func(v *model.TrackCheckSpec) string { return itoa(v.Fall) }},
+	{"weight", func(a, b *model.TrackCheckSpec) bool { return a.Weight == b.Weight }, func(v *model.TrackCheckSpec) string { return checkWeight(v.Weight) }},
+	{"user", func(a, b *model.TrackCheckSpec) bool { return a.User == b.User }, func(v *model.TrackCheckSpec) string { return v.User }},
 }
 
 // notifyTimeout only matters when a hook is set; showing it otherwise is noise.
@@ -122,24 +132,18 @@ func authEq(a, b *model.Auth) bool {
 
 func commandEq(a, b model.Command) bool { return a.Shell == b.Shell && sliceEq(a.Argv, b.Argv) }
 
-// instancesDiff appends the changes of VRRP instances. The common case
-// (live in the same order as desired) is compared in place; an index by
-// key is built only when the orders differ.
+// instancesDiff appends the changes of VRRP instances.
 func instancesDiff(p *Plan, desired, live []model.Instance) {
-	m := matchByKey(desired, live, func(in *model.Instance) model.InstanceKey { return in.Key() })
+	found, gone := matchByKey(desired, live, func(in *model.Instance) model.InstanceKey { return in.Key() })
 	for i := range desired {
 		d := &desired[i]
-		j := m.at(i)
+		j := found[i]
 		if j < 0 {
 			fields := append(created(instanceFields, d), FieldChange{Name: "vips", New: VIPList(d.VIPs)})
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
 			continue
 		}
 		l := &live[j]
-		sameVIPs := sliceEq(d.VIPs, l.VIPs)
-		if d.Name == l.Name && sameVIPs && equal(instanceFields, d, l) {
-			continue
-		}
 		if d.Name != l.Name || !equal(instanceFields, d, l) {
 			fields := updated(instanceFields, l, d)
 			if d.Name != l.Name {
@@ -147,16 +151,44 @@ func instancesDiff(p *Plan, desired, live []model.Instance) {
 			}
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
 		}
-		if !sameVIPs {
-			vipsDiff(p, d.Name, d.VIPs, l.VIPs)
-		}
+		vipsDiff(p, d.Name, d.VIPs, l.VIPs)
 	}
-	gone := m.unmatched()
 	sort.SliceStable(gone, func(a, b int) bool { return live[gone[a]].Name < live[gone[b]].Name })
 	for _, j := range gone {
 		l := &live[j]
 		fields := append(deleted(instanceFields, l), FieldChange{Name: "vips", Old: VIPList(l.VIPs)})
 		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindInstance, Group: l.Name, Name: InstanceName(l), Fields: fields})
+	}
+}
+
+// checkWeight is a tracked check's default weight: 0 faults the groups
+// tracking it.
+func checkWeight(w int) string {
+	if w == 0 {
+		return "fault"
+	}
+	return itoa(w)
+}
+
+// namedDiff appends the changes of objects whose name is their identity
+// (sync groups, tracked checks): a renamed one is deleted and created.
+// Each change is its own group, named after the object.
+func namedDiff[T any](p *Plan, kind Kind, fields []field[T], name func(*T) string, desired, live []T) {
+	found, gone := matchByKey(desired, live, name)
+	for i := range desired {
+		d := &desired[i]
+		j := found[i]
+		if j < 0 {
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: kind, Group: name(d), Name: name(d), Fields: created(fields, d)})
+			continue
+		}
+		if l := &live[j]; !equal(fields, d, l) {
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: kind, Group: name(d), Name: name(d), Fields: updated(fields, l, d)})
+		}
+	}
+	for _, j := range gone {
+		l := &live[j]
+		p.Changes = append(p.Changes, Change{Action: Delete, Kind: kind, Group: name(l), Name: name(l), Fields: deleted(fields, l)})
 	}
 }
 
@@ -183,71 +215,29 @@ func vipsDiff(p *Plan, group string, desired, live []model.VIPSpec) {
 	}
 }
 
-// match pairs desired elements with live ones by key.
-type match struct {
-	// aligned: desired[i] matches live[i] for every i, and nothing else exists.
-	aligned bool
-	found   []int // desired index → live index or -1, when not aligned
-	nLive   int
-}
-
-// matchByKey pairs each desired element with the live element of the same
-// key. Lists whose keys agree index by index match without building an
-// index, so identical lists cost no allocation; otherwise a map from key
-// to live index is built once.
-func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) match {
-	if len(desired) == len(live) {
-		aligned := true
-		for i := range desired {
-			if key(&desired[i]) != key(&live[i]) {
-				aligned = false
-				break
-			}
-		}
-		if aligned {
-			return match{aligned: true, nLive: len(live)}
-		}
-	}
+// matchByKey pairs each desired element with the live element of the
+// same key: found[i] is the index in live of desired[i]'s match, or -1;
+// gone lists the live indexes no desired element matched, in live order.
+func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) (found, gone []int) {
 	index := make(map[K]int, len(live))
 	for j := range live {
 		index[key(&live[j])] = j
 	}
-	found := make([]int, len(desired))
+	found = make([]int, len(desired))
+	matched := make([]bool, len(live))
 	for i := range desired {
 		j, ok := index[key(&desired[i])]
 		if !ok {
 			j = -1
+		} else {
+			matched[j] = true
 		}
 		found[i] = j
 	}
-	return match{found: found, nLive: len(live)}
-}
-
-// at returns the live index matching desired index i, or -1.
-func (m match) at(i int) int {
-	if m.aligned {
-		return i
-	}
-	return m.found[i]
-}
-
-// unmatched returns the live indexes no desired element matched, in live
-// order.
-func (m match) unmatched() []int {
-	if m.aligned || m.nLive == 0 {
-		return nil
-	}
-	used := make([]bool, m.nLive)
-	for _, j := range m.found {
-		if j >= 0 {
-			used[j] = true
+	for j, m := range matched {
+		if !m {
+			gone = append(gone, j)
 		}
 	}
-	var out []int
-	for j, u := range used {
-		if !u {
-			out = append(out, j)
-		}
-	}
-	return out
+	return found, gone
 }

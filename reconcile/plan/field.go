@@ -3,7 +3,7 @@ package plan
 import "github.com/hakeeper/hakeeper/model"
 
 // field describes one attribute of an object of type T: how to compare it
-// between desired and live without allocating, and how to show it. Keeping
+// between desired and live, and how to show it. Keeping
 // both in one table entry stops comparison and display from drifting apart.
 type field[T any] struct {
 	name string
@@ -23,19 +23,7 @@ func equal[T any](fields []field[T], a, b *T) bool {
 
 // created lists the set (non-empty) fields of a new object.
 func created[T any](fields []field[T], v *T) []FieldChange {
-	// Collected on the stack and copied out at their exact number: an
-	// offline plan creates 100,000 real servers, most fields unset.
-	var buf [32]FieldChange
-	if len(fields) > len(buf) {
-		return appendSet(nil, fields, v)
-	}
-	set := appendSet(buf[:0], fields, v)
-	out := make([]FieldChange, len(set))
-	copy(out, set)
-	return out
-}
-
-func appendSet[T any](out []FieldChange, fields []field[T], v *T) []FieldChange {
+	var out []FieldChange
 	for i := range fields {
 		if s := fields[i].str(v); s != "" {
 			out = append(out, FieldChange{Name: fields[i].name, New: s})
@@ -46,7 +34,7 @@ func appendSet[T any](out []FieldChange, fields []field[T], v *T) []FieldChange 
 
 // deleted lists the set fields of an object about to be removed.
 func deleted[T any](fields []field[T], v *T) []FieldChange {
-	out := make([]FieldChange, 0, len(fields))
+	var out []FieldChange
 	for i := range fields {
 		if s := fields[i].str(v); s != "" {
 			out = append(out, FieldChange{Name: fields[i].name, Old: s})

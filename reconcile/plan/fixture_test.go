@@ -2,7 +2,6 @@ package plan
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -10,8 +9,9 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// sampleState is a small node: two VIP groups, one HTTP service with two
-// real servers and a fwmark service.
+// sampleState is a small node: two VIP groups in one sync group, a
+// tracked check, one HTTP service with two real servers and a fwmark
+// service.
 func sampleState() *model.NodeState {
 	check := &model.CheckSpec{Type: "http", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 8080,
 		HTTP: &model.HTTPCheck{Path: "/healthz", Status: model.StatusCodes{model.StatusCode(200)}}}
@@ -50,39 +50,15 @@ func sampleState() *model.NodeState {
 				RealServers: []model.RealServerSpec{{Address: netip.MustParseAddr("198.51.100.21"), Weight: 1}},
 			},
 		},
+		Checks: []model.TrackCheckSpec{{
+			Name: "nginx", Command: model.Command{Argv: []string{"/usr/bin/pgrep", "-x", "nginx"}},
+			Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Weight: -50, User: "root",
+		}},
+		SyncGroups: []model.SyncGroupSpec{{
+			Name: "edge", Instances: []string{"api", "web"},
+			Notify: model.NotifySpec{Master: model.Command{Shell: "logger edge master"}, Timeout: 10 * time.Second, User: "root"},
+		}},
 	}
-}
-
-// largeState generates a node with many groups and services, for
-// allocation bounds and benchmarks.
-func largeState(groups, services, servers int) *model.NodeState {
-	ns := &model.NodeState{Cluster: "big", Node: "n1", Interface: "eth0"}
-	ns.Instances = make([]model.Instance, groups)
-	for g := range ns.Instances {
-		a := netip.AddrFrom4([4]byte{10, byte(g >> 8), byte(g), 1})
-		ns.Instances[g] = model.Instance{
-			Name: fmt.Sprintf("g%05d", g), VRID: uint8(g%255 + 1), Interface: fmt.Sprintf("eth%d", g/255), Family: model.IPv4,
-			Version: 3, Priority: 200, InitialState: model.StateBackup, AdvertInterval: time.Second, Preempt: true,
-			Preference: []model.NodePriority{{Node: "n1", Priority: 200}, {Node: "n2", Priority: 150}, {Node: "n3", Priority: 100}},
-			VIPs:       []model.VIPSpec{{Prefix: netip.PrefixFrom(a, 32), Device: "eth0"}},
-			GARP:       model.GARPSpec{Repeat: 5, RefreshDelay: 5 * time.Second},
-		}
-	}
-	check := &model.CheckSpec{Type: "tcp", Interval: 5 * time.Second, Timeout: 3 * time.Second, Retries: 1, Rise: 1, Fall: 1, Port: 80}
-	ns.Services = make([]model.VirtualService, services)
-	for s := range ns.Services {
-		vs := model.VirtualService{
-			Name: fmt.Sprintf("s%05d", s), Group: ns.Instances[s%groups].Name, Family: model.IPv4,
-			Address: netip.AddrFrom4([4]byte{10, byte(s >> 8), byte(s), 1}), Port: 80, Protocol: model.TCP,
-			Scheduler: "wlc", Forwarding: model.NAT, Quorum: 1,
-		}
-		vs.RealServers = make([]model.RealServerSpec, servers)
-		for r := range vs.RealServers {
-			vs.RealServers[r] = model.RealServerSpec{Address: netip.AddrFrom4([4]byte{172, 16, byte(s % 256), byte(r + 1)}), Port: 80, Weight: 1, Check: check}
-		}
-		ns.Services[s] = vs
-	}
-	return ns
 }
 
 // liveOf is what a faithful daemon would report for ns: a deep copy, so
@@ -97,5 +73,10 @@ func liveOf(t testing.TB, ns *model.NodeState) *Live {
 	if err := json.Unmarshal(data, &cp); err != nil {
 		t.Fatal(err)
 	}
-	return &Live{Instances: cp.Instances, Services: cp.Services}
+	return liveState(&cp)
+}
+
+// liveState is the live side a daemon running exactly ns reports.
+func liveState(ns *model.NodeState) *Live {
+	return &Live{Instances: ns.Instances, Services: ns.Services, Checks: ns.Checks, SyncGroups: ns.SyncGroups}
 }

@@ -135,95 +135,49 @@ func CheckString(c *model.CheckSpec) string {
 	if c == nil {
 		return "none (always up)"
 	}
-	var b strings.Builder
-	// One allocation for the common check; a plan may show 100,000.
-	b.Grow(checkStringSize)
-	var num [20]byte
-	b.WriteString(c.Type)
+	s := c.Type
 	switch {
 	case c.HTTP != nil:
-		b.WriteString(" GET ")
-		b.WriteString(c.HTTP.Path)
+		s += " GET " + c.HTTP.Path
 		if c.HTTP.Host != "" {
-			b.WriteString(" host ")
-			b.WriteString(c.HTTP.Host)
+			s += " host " + c.HTTP.Host
 		}
 		if len(c.HTTP.Status) > 0 {
-			b.WriteString(" status ")
-			b.Write(c.HTTP.Status.Append(num[:0]))
+			s += " status " + c.HTTP.Status.String()
 		}
 		if c.HTTP.Body != "" {
-			b.WriteString(" body ")
-			b.WriteString(strconv.Quote(c.HTTP.Body))
+			s += " body " + strconv.Quote(c.HTTP.Body)
 		}
 		if c.HTTP.BodyRegex != "" {
-			b.WriteString(" body~ ")
-			b.WriteString(strconv.Quote(c.HTTP.BodyRegex))
+			s += " body~ " + strconv.Quote(c.HTTP.BodyRegex)
 		}
 		if c.HTTP.InsecureSkipVerify {
-			b.WriteString(" insecure")
+			s += " insecure"
 		}
 	case c.Exec != nil:
-		b.WriteString(" ")
-		b.WriteString(strconv.Quote(c.Exec.Command.String()))
+		s += " " + strconv.Quote(c.Exec.Command.String())
 	case c.UDP != nil:
 		if c.UDP.Payload != "" {
-			b.WriteString(" send ")
-			b.WriteString(strconv.Quote(c.UDP.Payload))
+			s += " send " + strconv.Quote(c.UDP.Payload)
 		}
 		if c.UDP.Expect != "" {
-			b.WriteString(" expect ")
-			b.WriteString(strconv.Quote(c.UDP.Expect))
+			s += " expect " + strconv.Quote(c.UDP.Expect)
 		}
 		if c.UDP.RequireReply {
-			b.WriteString(" require-reply")
+			s += " require-reply"
 		}
 	case c.DNS != nil:
-		b.WriteString(" ")
-		b.WriteString(c.DNS.Type)
-		b.WriteString(" ")
-		b.WriteString(c.DNS.Name)
+		s += " " + c.DNS.Type + " " + c.DNS.Name
 	}
 	if c.Port != 0 {
-		b.WriteString(" port ")
-		b.Write(strconv.AppendInt(num[:0], int64(c.Port), 10))
+		s += " port " + itoa(c.Port)
 	}
-	b.WriteString(", every ")
-	writeDuration(&b, c.Interval)
-	b.WriteString(" timeout ")
-	writeDuration(&b, c.Timeout)
-	b.WriteString(", retries ")
-	b.Write(strconv.AppendInt(num[:0], int64(c.Retries), 10))
-	b.WriteString(", rise ")
-	b.Write(strconv.AppendInt(num[:0], int64(c.Rise), 10))
-	b.WriteString(" fall ")
-	b.Write(strconv.AppendInt(num[:0], int64(c.Fall), 10))
+	s += ", every " + c.Interval.String() + " timeout " + c.Timeout.String() +
+		", retries " + itoa(c.Retries) + ", rise " + itoa(c.Rise) + " fall " + itoa(c.Fall)
 	if c.User != "" {
-		b.WriteString(", as ")
-		b.WriteString(c.User)
+		s += ", as " + c.User
 	}
-	return b.String()
-}
-
-// checkStringSize fits "http GET /healthz status 200 port 8080, every 5s
-// timeout 3s, retries 3, rise 2 fall 3" and the like.
-const checkStringSize = 112
-
-// writeDuration writes time.Duration.String's text without allocating it
-// for whole seconds or milliseconds under a minute (every check timing
-// there is); anything else is written by String itself.
-func writeDuration(b *strings.Builder, d time.Duration) {
-	var buf [24]byte
-	switch {
-	case d >= time.Second && d < time.Minute && d%time.Second == 0:
-		b.Write(strconv.AppendInt(buf[:0], int64(d/time.Second), 10))
-		b.WriteString("s")
-	case d >= time.Millisecond && d < time.Second && d%time.Millisecond == 0:
-		b.Write(strconv.AppendInt(buf[:0], int64(d/time.Millisecond), 10))
-		b.WriteString("ms")
-	default:
-		b.WriteString(d.String())
-	}
+	return s
 }
 
 func itoa[I ~int | ~uint8 | ~uint16 | ~uint32](v I) string { return strconv.FormatInt(int64(v), 10) }

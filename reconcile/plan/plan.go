@@ -45,18 +45,24 @@ const (
 	KindVIP        Kind = "vip"
 	KindService    Kind = "service"
 	KindRealServer Kind = "real-server"
+	// KindSyncGroup is a sync group: its member instances and notify hooks.
+	KindSyncGroup Kind = "sync-group"
+	// KindTrackedCheck is a tracked check: the command the VRRP side runs
+	// and its timers.
+	KindTrackedCheck Kind = "tracked-check"
 	// KindUnmanaged marks IPVS services present in the kernel that
 	// hakeeper did not create; it leaves them alone.
 	KindUnmanaged Kind = "unmanaged"
 )
 
-// Section is what a change's Group names: a VIP group or a service.
+// Section is what a change's Group names: a VIP group, a sync group, a
+// tracked check or a service.
 func (k Kind) Section() string {
 	switch k {
 	case KindInstance, KindVIP:
 		return "vip-group"
-	case KindUnmanaged:
-		return "unmanaged"
+	case KindSyncGroup, KindTrackedCheck, KindUnmanaged:
+		return string(k)
 	}
 	return "service"
 }
@@ -75,7 +81,8 @@ type Change struct {
 	Action Action `json:"action"`
 	Kind   Kind   `json:"kind"`
 	// Group is the grouping key: the VIP group name for vrrp-instance and
-	// vip changes, the service name for service and real-server changes.
+	// vip changes, the service name for service and real-server changes,
+	// the sync group's or tracked check's name for theirs.
 	// Changes of one group are contiguous in Plan.Changes.
 	Group string `json:"group"`
 	// Name identifies the object for people: "vrid 51 on eth0 (ipv4)",
@@ -85,8 +92,9 @@ type Change struct {
 }
 
 // Plan is every change for one node, in a stable order: VRRP instances
-// (desired order, then deletions), then services (likewise), each object
-// followed by its children (VIPs, real servers).
+// (desired order, then deletions), sync groups, tracked checks, then
+// services (likewise), each object followed by its children (VIPs, real
+// servers).
 type Plan struct {
 	Node    string   `json:"node"`
 	Changes []Change `json:"changes"`

@@ -116,10 +116,10 @@ func ptrEq[T comparable](a, b *T) bool {
 // servicesDiff appends the changes of IPVS virtual services and their
 // real servers, each service followed by its real servers.
 func servicesDiff(p *Plan, desired, live []model.VirtualService) {
-	m := matchByKey(desired, live, keyOfService)
+	found, gone := matchByKey(desired, live, keyOfService)
 	for i := range desired {
 		d := &desired[i]
-		j := m.at(i)
+		j := found[i]
 		if j < 0 {
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: created(serviceFields, d)})
 			for k := range d.RealServers {
@@ -138,7 +138,6 @@ func servicesDiff(p *Plan, desired, live []model.VirtualService) {
 		}
 		realServersDiff(p, d.Name, d.RealServers, l.RealServers)
 	}
-	gone := m.unmatched()
 	sort.SliceStable(gone, func(a, b int) bool { return live[gone[a]].Name < live[gone[b]].Name })
 	for _, j := range gone {
 		l := &live[j]
@@ -151,10 +150,10 @@ func servicesDiff(p *Plan, desired, live []model.VirtualService) {
 }
 
 func realServersDiff(p *Plan, group string, desired, live []model.RealServerSpec) {
-	m := matchByKey(desired, live, keyOfRealServer)
+	found, gone := matchByKey(desired, live, keyOfRealServer)
 	for i := range desired {
 		d := &desired[i]
-		j := m.at(i)
+		j := found[i]
 		if j < 0 {
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: created(realServerFields, d)})
 			continue
@@ -163,7 +162,7 @@ func realServersDiff(p *Plan, group string, desired, live []model.RealServerSpec
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: updated(realServerFields, l, d)})
 		}
 	}
-	for _, j := range m.unmatched() {
+	for _, j := range gone {
 		l := &live[j]
 		p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: RealServerName(l), Fields: deleted(realServerFields, l)})
 	}
