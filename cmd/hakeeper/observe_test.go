@@ -213,7 +213,7 @@ vipGroups:
 syncGroups:
   edge: {groups: [web, api], notify: {master: /usr/local/bin/edge-master}}
 `)
-	desired, err := desiredFor(file, "lb1")
+	desired, err := desiredFor(file, "lb1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
