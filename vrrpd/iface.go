@@ -22,14 +22,6 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// PreciseClock is a Clock that can also fire timers with extra precision
-// at extra CPU cost. The engine asks for it only for a backup's timer,
-// whose lateness delays a failover; a master's advert timer uses AfterFunc.
-type PreciseClock interface {
-	Clock
-	AfterFuncPrecise(d time.Duration, f func()) Timer
-}
-
 // Timer is a stoppable, resettable timer from a Clock.
 type Timer interface {
 	// Stop prevents the timer from firing; it reports whether it was active.

@@ -96,14 +96,7 @@ func (in *instance) masterDownInterval() time.Duration {
 func (in *instance) arm(d time.Duration) {
 	in.disarm()
 	gen := in.timerGen
-	after := in.e.cfg.Clock.AfterFunc
-	// Only a backup's timer (master down, skew) decides how soon a
-	// failover happens; a master's advert a few tens of microseconds late
-	// harms nobody, so only the former pays for precision.
-	if pc, ok := in.e.cfg.Clock.(PreciseClock); ok && in.state == model.StateBackup {
-		after = pc.AfterFuncPrecise
-	}
-	in.timer = after(d, func() {
+	in.timer = in.e.cfg.Clock.AfterFunc(d, func() {
 		in.e.fire(func() {
 			if in.timerGen == gen {
 				in.onTimer()

@@ -244,27 +244,3 @@ func TestSplitBrainHeals(t *testing.T) {
 		t.Errorf("a did not advertise at once on hearing the lower master")
 	}
 }
-
-// TestOnlyBackupTimersArePrecise: a precise timer costs CPU (the kernel
-// clock spins out its last microseconds), so the engine asks for one only
-// where lateness delays a failover: a backup's master-down timer. A
-// master's advert timer, armed every interval, stays plain.
-func TestOnlyBackupTimersArePrecise(t *testing.T) {
-	l := newLab(t)
-	a := l.node(1)
-	a.start(instance(1, 200))
-	if got := l.clock.PreciseCalls(); got != 1 {
-		t.Fatalf("precise timers after starting as backup: %d, want 1 (master down)", got)
-	}
-	l.advance(masterDown(200, time.Second))
-	if a.stateOf(1) != model.StateMaster {
-		t.Fatalf("a is %s, want master", a.stateOf(1))
-	}
-	l.advance(10 * time.Second)
-	if n := len(l.adverts("n1", 0)); n < 10 {
-		t.Fatalf("%d adverts in 10 s, want at least 10", n)
-	}
-	if got := l.clock.PreciseCalls(); got != 1 {
-		t.Fatalf("precise timers after 10 s as master: %d, want still 1", got)
-	}
-}

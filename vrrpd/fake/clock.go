@@ -26,12 +26,7 @@ type Clock struct {
 	seq    uint64
 	timers map[*clockTimer]struct{}
 	settle func()
-	// precise counts AfterFuncPrecise calls: tests check which timers
-	// the engine wants precise.
-	precise int
 }
-
-var _ vrrpd.PreciseClock = (*Clock)(nil)
 
 // NewClock returns a clock reading start.
 func NewClock(start time.Time) *Clock {
@@ -59,21 +54,6 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
 	t := &clockTimer{c: c, f: f}
 	t.Reset(d)
 	return t
-}
-
-// AfterFuncPrecise is AfterFunc (a fake clock is exact anyway), counted.
-func (c *Clock) AfterFuncPrecise(d time.Duration, f func()) vrrpd.Timer {
-	c.mu.Lock()
-	c.precise++
-	c.mu.Unlock()
-	return c.AfterFunc(d, f)
-}
-
-// PreciseCalls returns how many timers were armed with AfterFuncPrecise.
-func (c *Clock) PreciseCalls() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.precise
 }
 
 // Pending returns how many timers are armed.
