@@ -2,7 +2,7 @@
 // wire-compatible with keepalived. It owns the protocol state machine, the
 // instances built from a node's desired state, tracking, notify hooks and
 // sync groups. It reaches the kernel only through the small interfaces in
-// this file; vrrpd/kernel implements them for real and vrrpd/fake in memory.
+// this file; vrrpd/kernel implements them for real and vrrpd/vrrptest in memory.
 package vrrpd
 
 import (

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // Election: the higher priority wins after exactly its Master_Down_Interval,
@@ -156,7 +156,7 @@ func TestPreemption(t *testing.T) {
 func TestTieBrokenByAddress(t *testing.T) {
 	l := newLab(t)
 	a, b := l.node(1), l.node(2)
-	l.net.Partition([]*fake.Host{a.host})
+	l.net.Partition([]*vrrptest.Host{a.host})
 	a.start(instance(1, 100))
 	b.start(instance(1, 100))
 	l.advance(10 * time.Second)
@@ -209,7 +209,7 @@ func TestSplitBrainHeals(t *testing.T) {
 	a.start(instance(1, 200))
 	b.start(instance(1, 100))
 	l.advance(5 * time.Second)
-	l.net.Partition([]*fake.Host{a.host})
+	l.net.Partition([]*vrrptest.Host{a.host})
 	l.advance(10 * time.Second)
 	if a.stateOf(1) != model.StateMaster || b.stateOf(1) != model.StateMaster {
 		t.Fatalf("partitioned: a %s, b %s; want both master", a.stateOf(1), b.stateOf(1))

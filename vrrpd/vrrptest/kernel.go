@@ -1,4 +1,4 @@
-package fake
+package vrrptest
 
 import (
 	"context"
@@ -216,7 +216,7 @@ func (r *Runner) SetError(cmd string, err error) {
 }
 
 // ErrTimeout is a convenient error for SetError.
-var ErrTimeout = errors.New("fake: command timed out")
+var ErrTimeout = errors.New("vrrptest: command timed out")
 
 // Run records the call and returns the configured result.
 func (r *Runner) Run(ctx context.Context, cmd model.Command, user string, args ...string) (int, error) {

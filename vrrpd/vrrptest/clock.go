@@ -1,8 +1,8 @@
-// Package fake holds in-memory implementations of the vrrpd kernel
+// Package vrrptest holds in-memory implementations of the vrrpd kernel
 // interfaces (clock, network segment, addresses, announcer, links,
 // runner) so the engine can be driven step by step and observed from
 // outside in tests. Everything here is safe for concurrent use.
-package fake
+package vrrptest
 
 import (
 	"sync"

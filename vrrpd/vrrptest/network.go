@@ -1,4 +1,4 @@
-package fake
+package vrrptest
 
 import (
 	"fmt"
@@ -93,10 +93,10 @@ func (h *Host) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.C
 		}
 	}
 	if !local.IsValid() {
-		return nil, fmt.Errorf("fake: host %s has no %s address", h.name, family)
+		return nil, fmt.Errorf("vrrptest: host %s has no %s address", h.name, family)
 	}
 	if !h.owns(local) {
-		return nil, fmt.Errorf("fake: host %s does not own %v", h.name, local)
+		return nil, fmt.Errorf("vrrptest: host %s does not own %v", h.name, local)
 	}
 	c := &Conn{host: h, ifname: ifname, family: family, local: local}
 	h.n.mu.Lock()
@@ -220,7 +220,7 @@ func (c *Conn) WriteTo(payload []byte, dst netip.Addr) error {
 		return net.ErrClosed
 	}
 	if _, err := packet.Decode(payload, c.local, dst); err != nil {
-		return fmt.Errorf("fake: host %s wrote an invalid advert: %w", c.host.name, err)
+		return fmt.Errorf("vrrptest: host %s wrote an invalid advert: %w", c.host.name, err)
 	}
 	p := Packet{Time: n.clock.Now(), From: c.host.name, Src: c.local, Dst: dst, TTL: 255, Payload: append([]byte(nil), payload...)}
 	n.sent = append(n.sent, p)
