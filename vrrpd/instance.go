@@ -1,7 +1,10 @@
 package vrrpd
 
 import (
+	"errors"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,7 +195,7 @@ func (in *instance) onAdvert(a *packet.Advert, src netip.Addr, age time.Duration
 			in.lastReassert = now
 			in.sendAdvert(in.prio)
 			in.arm(in.cfg.AdvertInterval)
-			in.announceBurst(in.garpGen)
+			in.announce(in.cfg.VIPs)
 		}
 	}
 }
@@ -244,12 +247,16 @@ func (in *instance) becomeMaster(reason string, bySync bool) {
 	in.sendAdvert(in.prio)
 	in.addVIPs(in.cfg.VIPs)
 	in.garpGen++
-	gen := in.garpGen
-	in.announceBurst(gen)
+	in.announce(in.cfg.VIPs)
 	in.reportTransition(from)
 	if d := in.cfg.GARP.RefreshDelay; d > 0 {
+		gen := in.garpGen
 		in.e.cfg.Clock.AfterFunc(d, func() {
-			in.e.fire(func() { in.announceBurst(gen) })
+			in.e.fire(func() {
+				if gen == in.garpGen {
+					in.announce(in.cfg.VIPs)
+				}
+			})
 		})
 	}
 	in.arm(in.cfg.AdvertInterval)
@@ -347,12 +354,10 @@ func (in *instance) checkAdvert() {
 	was := in.advertErr
 	in.advertErr = ""
 	for _, dst := range in.advertDsts() {
-		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
-		if err != nil {
-			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
+		if _, err := in.encode(&a, dst); err != nil {
+			in.advertErr = err.Error()
 			break
 		}
-		in.e.sendBuf = b
 	}
 	switch {
 	case in.advertErr != "" && in.advertErr != was:
@@ -364,25 +369,33 @@ func (in *instance) checkAdvert() {
 	}
 }
 
+// encode encodes a for dst into the engine's send buffer.
+func (in *instance) encode(a *packet.Advert, dst netip.Addr) ([]byte, error) {
+	b, err := packet.AppendEncode(in.e.sendBuf[:0], a, in.conn.conn.LocalAddr(), dst)
+	if err != nil {
+		return nil, errors.New("cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: "))
+	}
+	in.e.sendBuf = b
+	return b, nil
+}
+
 // sendAdvert sends one advert: to the group, or to every unicast peer.
 func (in *instance) sendAdvert(prio uint8) {
 	if in.advertErr != "" {
 		return // faulted for it; checkAdvert logged why
 	}
 	a := in.advert(prio)
-	local := in.conn.conn.LocalAddr()
 	for _, dst := range in.advertDsts() {
-		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, local, dst)
+		b, err := in.encode(&a, dst)
 		if err != nil {
 			// checkAdvert encodes the same advert first, so this is a bug;
 			// still, a master that cannot advertise must not stay master.
-			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
+			in.advertErr = err.Error()
 			in.counters.AdvertErrors++
 			in.e.log.Error("vrrp: cannot encode advert; faulting the group", "group", in.name(), "dst", dst, "err", err)
 			in.e.cfg.Clock.AfterFunc(0, func() { in.e.fire(in.e.retrack) })
 			return
 		}
-		in.e.sendBuf = b
 		if err := in.conn.conn.WriteTo(b, dst); err != nil {
 			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
 			continue
@@ -467,12 +480,7 @@ func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
 }
 
 func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Addr() == a {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == a })
 }
 
 // releaseVIPs deletes only the VIPs this engine added, then records
@@ -510,16 +518,10 @@ func (in *instance) dropVIP(v model.VIPSpec) {
 	delete(in.added, v)
 }
 
-// announceBurst announces every VIP GARP.Repeat times, Interval apart,
-// unless mastership was lost (gen changed) in between.
-func (in *instance) announceBurst(gen uint64) {
-	in.announceVIPs(in.cfg.VIPs, gen, max(in.cfg.GARP.Repeat, 1))
-}
-
-func (in *instance) announceVIPs(vips []model.VIPSpec, gen uint64, repeat int) {
-	if gen != in.garpGen || in.state != model.StateMaster || repeat <= 0 {
-		return
-	}
+// announce announces vips GARP.Repeat times (at least once), Interval
+// apart, unless mastership is lost (garpGen changes) in between.
+func (in *instance) announce(vips []model.VIPSpec) {
+	gen := in.garpGen
 	byDev := map[string][]netip.Addr{}
 	var devs []string
 	for _, v := range vips {
@@ -528,23 +530,21 @@ func (in *instance) announceVIPs(vips []model.VIPSpec, gen uint64, repeat int) {
 		}
 		byDev[v.Device] = append(byDev[v.Device], v.Prefix.Addr())
 	}
-	for {
-		for _, d := range devs {
-			if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
-				in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+	var burst func(left int)
+	burst = func(left int) {
+		for ; left > 0 && gen == in.garpGen && in.state == model.StateMaster; left-- {
+			for _, d := range devs {
+				if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
+					in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+				}
+			}
+			if iv := in.cfg.GARP.Interval; iv > 0 && left > 1 {
+				in.e.cfg.Clock.AfterFunc(iv, func() { in.e.fire(func() { burst(left - 1) }) })
+				return
 			}
 		}
-		repeat--
-		if repeat == 0 {
-			return
-		}
-		if iv := in.cfg.GARP.Interval; iv > 0 {
-			in.e.cfg.Clock.AfterFunc(iv, func() {
-				in.e.fire(func() { in.announceVIPs(vips, gen, repeat) })
-			})
-			return
-		}
 	}
+	burst(max(in.cfg.GARP.Repeat, 1))
 }
 
 // reconfigure applies a changed config of the same key live.
@@ -563,37 +563,25 @@ func (in *instance) reconfigure(next model.Instance, auth [8]byte) {
 	}
 	var added []model.VIPSpec
 	for _, v := range next.VIPs {
-		if !containsVIP(prev.VIPs, v) {
+		if !slices.Contains(prev.VIPs, v) {
 			added = append(added, v)
 		}
 	}
 	for _, v := range prev.VIPs {
-		if !containsVIP(next.VIPs, v) {
+		if !slices.Contains(next.VIPs, v) {
 			in.dropVIP(v)
 		}
 	}
 	in.e.saveRecord()
 	if len(added) > 0 {
 		in.addVIPs(added)
-		in.announceVIPs(added, in.garpGen, max(next.GARP.Repeat, 1))
+		in.announce(added)
 	}
-}
-
-func containsVIP(vs []model.VIPSpec, v model.VIPSpec) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (in *instance) status() InstanceStatus {
 	c := in.counters
-	c.Drops = make(map[DropReason]uint64, len(in.counters.Drops))
-	for k, v := range in.counters.Drops {
-		c.Drops[k] = v
-	}
+	c.Drops = maps.Clone(c.Drops)
 	return InstanceStatus{
 		Name: in.cfg.Name, Key: in.cfg.Key(), State: in.state,
 		Priority: in.prio, BasePriority: in.cfg.Priority,

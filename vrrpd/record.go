@@ -47,7 +47,7 @@ func (e *Engine) claimRecorded(started []*instance) {
 	for _, v := range sortedVIPs(e.leftover) {
 		var owner *instance
 		for _, in := range e.sortedInstances() {
-			if containsVIP(in.cfg.VIPs, v) && (isStarted[in] || in.state == model.StateMaster) {
+			if slices.Contains(in.cfg.VIPs, v) && (isStarted[in] || in.state == model.StateMaster) {
 				owner = in
 				break
 			}

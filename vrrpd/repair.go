@@ -46,7 +46,7 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 			repaired = append(repaired, v)
 			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.name(), "vip", v.Prefix, "device", v.Device)
 		}
-		in.announceVIPs(missing, in.garpGen, max(in.cfg.GARP.Repeat, 1))
+		in.announce(missing)
 	}
 	return repaired
 }

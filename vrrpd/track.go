@@ -158,7 +158,6 @@ func (c *checkRunner) status(groups []string) CheckStatus {
 // get their priority.
 func (e *Engine) retrack() {
 	insts := e.sortedInstances()
-	reasons := map[*instance]string{}
 	groupFault := map[string]string{}
 	for _, in := range insts {
 		prio, fault := e.track(in)
@@ -167,7 +166,6 @@ func (e *Engine) retrack() {
 		}
 		in.prio = prio
 		in.ownFault = fault != ""
-		reasons[in] = fault
 		in.faultReason = fault
 		if g := in.cfg.SyncGroup; fault != "" && g != "" && groupFault[g] == "" {
 			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.name(), fault)
@@ -176,15 +174,14 @@ func (e *Engine) retrack() {
 	for _, in := range insts {
 		in.syncFault = !in.ownFault && in.cfg.SyncGroup != "" && groupFault[in.cfg.SyncGroup] != ""
 		if in.syncFault {
-			reasons[in] = groupFault[in.cfg.SyncGroup]
-			in.faultReason = reasons[in]
+			in.faultReason = groupFault[in.cfg.SyncGroup]
 		}
 	}
 	for _, in := range insts {
 		switch {
 		case in.state == "" || in.state == model.StateInit:
 		case in.faulted() && in.state != model.StateFault:
-			in.becomeFault(reasons[in])
+			in.becomeFault(in.faultReason)
 		case !in.faulted() && in.state == model.StateFault && in.cfg.Priority == model.OwnerPriority:
 			// RFC 5798 6.4.1: the owner goes to master at once, as at start-up.
 			in.becomeMaster("fault cleared, address owner (priority 255)", false)
@@ -398,7 +395,11 @@ func (q *serialQueue) push(f func()) {
 // state and the priority as arguments.
 func (e *Engine) notify(in *instance, state model.VRRPState) {
 	e.syncNotify(in)
-	n := in.cfg.Notify
+	e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, state, in.prio)
+}
+
+// runHook queues n's hook for state, if it has one.
+func (e *Engine) runHook(q *serialQueue, n model.NotifySpec, name string, state model.VRRPState, prio uint8) {
 	var cmd model.Command
 	switch state {
 	case model.StateMaster:
@@ -413,10 +414,6 @@ func (e *Engine) notify(in *instance, state model.VRRPState) {
 	if cmd.IsZero() {
 		return
 	}
-	e.runHook(in.hooks, n, cmd, in.cfg.Name, state, in.prio)
-}
-
-func (e *Engine) runHook(q *serialQueue, n model.NotifySpec, cmd model.Command, name string, state model.VRRPState, prio uint8) {
 	timeout := n.Timeout
 	if timeout <= 0 {
 		timeout = model.DefaultNotifyTimeout
