@@ -230,7 +230,8 @@ func (in *instance) enterState(to model.VRRPState, reason string) bool {
 func (in *instance) reportTransition(from model.VRRPState) {
 	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
 		"from", string(from), "to", string(in.state), "priority", in.prio, "master", in.masterAddr, "reason", in.reason)
-	in.e.notify(in, in.state)
+	in.e.syncNotify(in)
+	in.e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, in.state, in.prio)
 }
 
 // becomeMaster: RFC 5798 6.4.1/6.4.2 transition to Master. bySync is set

@@ -391,14 +391,8 @@ func (q *serialQueue) push(f func()) {
 	}()
 }
 
-// notify queues the instance's hook for state, with the group name, the
-// state and the priority as arguments.
-func (e *Engine) notify(in *instance, state model.VRRPState) {
-	e.syncNotify(in)
-	e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, state, in.prio)
-}
-
-// runHook queues n's hook for state, if it has one.
+// runHook queues n's hook for state, if it has one, with name, the state
+// and prio as arguments.
 func (e *Engine) runHook(q *serialQueue, n model.NotifySpec, name string, state model.VRRPState, prio uint8) {
 	var cmd model.Command
 	switch state {

@@ -84,26 +84,24 @@ func (c *Clock) AdvanceTo(target time.Time) {
 				next = t
 			}
 		}
-		if next == nil {
-			if target.After(c.now) {
-				c.now = target
-			}
-			settle := c.settle
-			c.mu.Unlock()
-			if settle != nil {
-				settle()
-			}
-			return
+		to := target
+		if next != nil {
+			delete(c.timers, next)
+			to = next.when
 		}
-		delete(c.timers, next)
-		if next.when.After(c.now) {
-			c.now = next.when
+		if to.After(c.now) {
+			c.now = to
 		}
 		settle := c.settle
 		c.mu.Unlock()
-		next.f()
+		if next != nil {
+			next.f()
+		}
 		if settle != nil {
 			settle()
+		}
+		if next == nil {
+			return
 		}
 	}
 }

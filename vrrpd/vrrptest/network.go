@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,15 +73,7 @@ func (n *Network) NewHost(name string, addr4, addr6 netip.Addr, extra ...netip.A
 func (h *Host) Name() string { return h.name }
 
 func (h *Host) owns(a netip.Addr) bool {
-	if a == h.addr4 || a == h.addr6 {
-		return true
-	}
-	for _, x := range h.extras {
-		if x == a {
-			return true
-		}
-	}
-	return false
+	return a == h.addr4 || a == h.addr6 || slices.Contains(h.extras, a)
 }
 
 // Open returns a Conn on the segment. src, when valid, is the local address.
@@ -145,9 +138,7 @@ func (n *Network) OpenConns() int {
 // Inject delivers payload as if sent from src (not a host on the
 // segment) to dst with the given TTL.
 func (n *Network) Inject(src, dst netip.Addr, ttl int, payload []byte) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.deliver(nil, Packet{Time: n.clock.Now(), Src: src, Dst: dst, TTL: ttl, Payload: append([]byte(nil), payload...)})
+	n.InjectReceivedAt(n.clock.Now(), src, dst, ttl, payload)
 }
 
 // InjectReceivedAt is Inject for a packet the kernel stamped as received
