@@ -499,16 +499,12 @@ func (e *Engine) siblingHandles(ce *connEntry, b []byte) bool {
 
 // sameAddrs compares address lists as sets.
 func sameAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
+	return len(a) == len(b) && subset(a, b) && subset(b, a)
+}
+
+func subset(a, b []netip.Addr) bool {
 	for _, x := range a {
 		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	for _, x := range b {
-		if !slices.Contains(a, x) {
 			return false
 		}
 	}

@@ -40,14 +40,10 @@ func (e *Engine) claimRecorded(started []*instance) {
 	if len(e.leftover) == 0 {
 		return
 	}
-	isStarted := map[*instance]bool{}
-	for _, in := range started {
-		isStarted[in] = true
-	}
 	for _, v := range sortedVIPs(e.leftover) {
 		var owner *instance
 		for _, in := range e.sortedInstances() {
-			if slices.Contains(in.cfg.VIPs, v) && (isStarted[in] || in.state == model.StateMaster) {
+			if slices.Contains(in.cfg.VIPs, v) && (slices.Contains(started, in) || in.state == model.StateMaster) {
 				owner = in
 				break
 			}

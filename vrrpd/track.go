@@ -82,54 +82,42 @@ func (e *Engine) onLink(name string) {
 	e.retrack()
 }
 
-// track computes an instance's effective priority and fault reason ("" = none).
+// track computes an instance's effective priority and fault reason
+// ("" = none) from its tracks as trackStatus weighs them.
 func (e *Engine) track(in *instance) (uint8, string) {
 	fault := in.advertErr
 	if fault == "" && !e.linkUp[in.cfg.Interface] {
 		fault = "interface " + in.cfg.Interface + " down"
 	}
-	sum := 0
-	apply := func(good bool, weight int, what string) {
-		add, faults := trackEffect(good, weight)
-		if faults && fault == "" {
-			fault = what
-		}
-		sum += add
-	}
-	for _, t := range in.cfg.TrackInterfaces {
-		apply(e.linkUp[t.Interface], t.Weight, "tracked interface "+t.Interface+" down")
-	}
-	for _, t := range in.cfg.TrackChecks {
-		if c := e.checks[t.Check]; c != nil {
-			apply(c.ok, t.Weight, "tracked check "+t.Check+" failing")
+	p := int(in.cfg.Priority)
+	for _, ts := range e.trackStatus(in) {
+		p += ts.Contribution
+		switch {
+		case !ts.Fault || fault != "":
+		case ts.Kind == TrackInterface:
+			fault = "tracked interface " + ts.Name + " down"
+		default:
+			fault = "tracked check " + ts.Name + " failing"
 		}
 	}
 	if in.cfg.Priority == model.OwnerPriority {
 		return model.OwnerPriority, fault
 	}
-	p := int(in.cfg.Priority) + sum
 	return uint8(min(max(p, 1), 254)), fault
 }
 
-// trackEffect is what one tracked interface or check does to an
-// instance: the weight it adds to the priority, or whether it faults it.
-func trackEffect(good bool, weight int) (add int, faults bool) {
-	switch {
-	case weight == 0:
-		return 0, !good
-	case weight > 0 && good, weight < 0 && !good:
-		return weight, false
-	}
-	return 0, false
-}
-
-// trackStatus describes an instance's tracks as track weighs them.
+// trackStatus describes an instance's tracks and what each does to it.
 func (e *Engine) trackStatus(in *instance) []TrackStatus {
 	var out []TrackStatus
 	add := func(ts TrackStatus) {
-		ts.Contribution, ts.Fault = trackEffect(ts.Up, ts.Weight)
-		if in.cfg.Priority == model.OwnerPriority {
-			ts.Contribution = 0
+		switch {
+		case ts.Weight == 0:
+			ts.Fault = !ts.Up
+		case in.cfg.Priority == model.OwnerPriority:
+			// never adjusted
+		case (ts.Weight > 0) == ts.Up:
+			// a positive weight while up, a negative one while down
+			ts.Contribution = ts.Weight
 		}
 		out = append(out, ts)
 	}
