@@ -77,17 +77,9 @@ func (e *Engine) loadLeftovers() {
 		e.log.Error("vrrp: reading the record of added VIPs; VIPs left by an earlier run stay", "err", err)
 		return
 	}
-	present := map[string][]netip.Prefix{}
-	listed := map[string]bool{}
+	list := e.addrLister("of a recorded VIP")
 	for _, v := range recorded {
-		if _, ok := present[v.Device]; !ok {
-			have, err := e.cfg.Addrs.List(v.Device)
-			if err != nil {
-				e.log.Warn("vrrp: listing addresses of a recorded VIP", "device", v.Device, "err", err)
-			}
-			present[v.Device], listed[v.Device] = have, err == nil
-		}
-		if !listed[v.Device] || containsAddr(present[v.Device], v.Prefix.Addr()) {
+		if have, ok := list(v.Device); !ok || containsAddr(have, v.Prefix.Addr()) {
 			e.leftover[v] = true
 		}
 	}
