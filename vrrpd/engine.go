@@ -518,28 +518,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- e.cfg.Links.Watch(wctx, e.onLink) }()
-	// The watcher has ended when Run returns.
-	stopWatching := func() { cancel(); <-errc }
 	select {
-	case <-ctx.Done():
-		stopWatching()
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownOnCancel)
-		defer scancel()
-		return e.Shutdown(sctx)
-	case <-e.done:
-		stopWatching()
-		return nil
 	case err := <-errc:
-		cancel()
 		if err != nil {
+			cancel()
 			return fmt.Errorf("vrrpd: watching links: %w", err)
 		}
+		errc <- nil // put back for the wait below; the engine runs on
 		select {
 		case <-ctx.Done():
 		case <-e.done:
 		}
-		return nil
+	case <-ctx.Done():
+	case <-e.done:
 	}
+	cancel()
+	<-errc // the watcher has ended when Run returns
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownOnCancel)
+	defer scancel()
+	return e.Shutdown(sctx)
 }
 
 // Shutdown stops every instance gracefully: masters send a priority-0
