@@ -204,13 +204,10 @@ func (in *instance) inPreemptDelay() bool {
 	return in.cfg.PreemptDelay > 0 && in.e.cfg.Clock.Now().Before(in.startedAt.Add(in.cfg.PreemptDelay))
 }
 
-func (in *instance) setState(to model.VRRPState, reason string) bool {
-	from := in.state
-	if !in.enterState(to, reason) {
-		return false
+func (in *instance) setState(to model.VRRPState, reason string) {
+	if from := in.state; in.enterState(to, reason) {
+		in.reportTransition(from)
 	}
-	in.reportTransition(from)
-	return true
 }
 
 // enterState changes the state without telling anyone; reportTransition
@@ -428,34 +425,26 @@ func (in *instance) addVIPs(vips []model.VIPSpec) {
 	var todo []model.VIPSpec
 	for _, v := range vips {
 		if !in.added[v] {
-			in.added[v] = true
+			in.added[v] = true // once, should vips list v twice
 			todo = append(todo, v)
 		}
 	}
-	if len(todo) == 0 {
-		return
-	}
-	in.e.saveRecord()
-	forgot := false
-	for _, v := range todo {
-		added, err := in.e.cfg.Addrs.AddNew(v)
-		if err != nil {
-			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
-		}
-		if !added {
-			delete(in.added, v)
-			forgot = true
-		}
-	}
-	if forgot {
-		in.e.saveRecord()
-	}
+	in.recordThenAdd(todo, in.e.cfg.Addrs.AddNew)
 }
 
-// addMissing adds VIPs known to be absent. They are recorded as ours
-// before they are added, so a crash in between cannot leave an address
-// the next run would take for the administrator's.
+// addMissing adds VIPs known to be absent and returns those it added.
 func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
+	return in.recordThenAdd(vips, func(v model.VIPSpec) (bool, error) {
+		err := in.e.cfg.Addrs.Add(v)
+		return err == nil, err
+	})
+}
+
+// recordThenAdd records vips as ours before it adds them, so a crash in
+// between cannot leave an address the next run would take for the
+// administrator's; a VIP add did not add is forgotten again. It returns
+// the VIPs added.
+func (in *instance) recordThenAdd(vips []model.VIPSpec, add func(model.VIPSpec) (bool, error)) []model.VIPSpec {
 	if len(vips) == 0 {
 		return nil
 	}
@@ -464,17 +453,18 @@ func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
 	}
 	in.e.saveRecord()
 	var done []model.VIPSpec
-	failed := false
 	for _, v := range vips {
-		if err := in.e.cfg.Addrs.Add(v); err != nil {
+		ok, err := add(v)
+		if err != nil {
 			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
-			delete(in.added, v)
-			failed = true
-			continue
 		}
-		done = append(done, v)
+		if ok {
+			done = append(done, v)
+		} else {
+			delete(in.added, v)
+		}
 	}
-	if failed {
+	if len(done) < len(vips) {
 		in.e.saveRecord()
 	}
 	return done
