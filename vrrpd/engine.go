@@ -404,8 +404,7 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 	}
 	var a packet.Advert
 	if err := packet.DecodeInto(&a, b, meta.Src, meta.Dst); err != nil {
-		// The decode drop reasons are named as packet names them.
-		drop(DropReason(packet.ReasonOf(err).String()), err)
+		drop(DropReason(packet.ReasonOf(err)), err)
 		return
 	}
 	if in == nil {
