@@ -35,7 +35,6 @@ type Network struct {
 	clock vrrpd.Clock
 	mu    sync.Mutex
 	cond  *sync.Cond
-	hosts []*Host
 	conns map[*Conn]struct{}
 	sent  []Packet
 	// part maps a host to its partition; hosts talk only within one.
@@ -62,11 +61,7 @@ type Host struct {
 // NewHost attaches a node with its IPv4 address and IPv6 link-local
 // address (either may be zero) and any further unicast addresses.
 func (n *Network) NewHost(name string, addr4, addr6 netip.Addr, extra ...netip.Addr) *Host {
-	h := &Host{n: n, name: name, addr4: addr4, addr6: addr6, extras: extra}
-	n.mu.Lock()
-	n.hosts = append(n.hosts, h)
-	n.mu.Unlock()
-	return h
+	return &Host{n: n, name: name, addr4: addr4, addr6: addr6, extras: extra}
 }
 
 // Name returns the host's name.
@@ -77,7 +72,7 @@ func (h *Host) owns(a netip.Addr) bool {
 }
 
 // Open returns a Conn on the segment. src, when valid, is the local address.
-func (h *Host) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.Conn, error) {
+func (h *Host) Open(_ string, family model.Family, src netip.Addr) (vrrpd.Conn, error) {
 	local := src
 	if !local.IsValid() {
 		local = h.addr4
@@ -91,7 +86,7 @@ func (h *Host) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.C
 	if !h.owns(local) {
 		return nil, fmt.Errorf("vrrptest: host %s does not own %v", h.name, local)
 	}
-	c := &Conn{host: h, ifname: ifname, family: family, local: local}
+	c := &Conn{host: h, family: family, local: local}
 	h.n.mu.Lock()
 	h.n.conns[c] = struct{}{}
 	h.n.mu.Unlock()
@@ -193,7 +188,6 @@ func (n *Network) deliver(from *Host, p Packet) {
 // Conn is a fake VRRP socket of one host.
 type Conn struct {
 	host   *Host
-	ifname string
 	family model.Family
 	local  netip.Addr
 	// guarded by host.n.mu
