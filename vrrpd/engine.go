@@ -232,12 +232,12 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	e.applyChecks(state)
 	e.applySyncGroups(state)
 
-	want := map[model.InstanceKey]int{}
-	for i := range state.Instances {
-		want[state.Instances[i].Key()] = i
+	want := map[model.InstanceKey]bool{}
+	for _, in := range state.Instances {
+		want[in.Key()] = true
 	}
 	for key, in := range e.instances {
-		if _, ok := want[key]; !ok {
+		if !want[key] {
 			e.remove(in, "removed from the desired state")
 			delete(e.instances, key)
 		}
