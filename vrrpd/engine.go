@@ -57,11 +57,11 @@ type Engine struct {
 	// ownAddr4 and ownAddr6 are the node's own addresses, never deleted.
 	ownAddr4, ownAddr6 netip.Addr
 	// leftover holds recorded VIPs (Config.VIPs) no instance holds as its
-	// own that are still to be deleted; saved is the record last written.
+	// own that are still to be deleted; saved is the record last written
+	// (nil before the first write).
 	leftover     map[model.VIPSpec]bool
 	saved        []model.VIPSpec
 	recordLoaded bool
-	recordSaved  bool
 
 	// work counts check runs and hook queues in flight (for Shutdown and tests).
 	work pending

@@ -104,14 +104,14 @@ func (e *Engine) saveRecord() {
 		}
 	}
 	list := sortedVIPs(all)
-	if e.recordSaved && slices.Equal(list, e.saved) {
+	if e.saved != nil && slices.Equal(list, e.saved) {
 		return
 	}
 	if err := e.cfg.VIPs.Save(list); err != nil {
 		e.log.Error("vrrp: saving the record of added VIPs", "err", err)
 		return
 	}
-	e.saved, e.recordSaved = list, true
+	e.saved = list // never nil: sortedVIPs makes it
 }
 
 // keepLeftovers moves the VIPs a stopping instance could not delete to
