@@ -138,7 +138,7 @@ func (in *instance) start() {
 func (in *instance) onTimer() {
 	switch in.state {
 	case model.StateBackup:
-		if in.takeoverDeferrals < maxTakeoverDeferrals && in.conn != nil && in.conn.advertWaiting() {
+		if in.takeoverDeferrals < maxTakeoverDeferrals && in.conn.advertWaiting() {
 			// Read what has arrived first; an advert from the master re-arms
 			// the timer from the time the kernel received it.
 			in.takeoverDeferrals++
@@ -269,7 +269,7 @@ func (in *instance) becomeBackup(reason string, bySync bool) {
 		in.garpGen++
 		in.releaseVIPs()
 	}
-	if wasMaster || in.state != model.StateBackup {
+	if in.state != model.StateBackup {
 		if !wasMaster {
 			in.masterAddr = netip.Addr{}
 		}
