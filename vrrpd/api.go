@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/vrrpd/packet"
 )
 
 // Config is what an Engine needs from the outside world. Every field but
@@ -31,17 +32,18 @@ type Config struct {
 // DropReason names why a received packet was discarded.
 type DropReason string
 
-// Drop reasons. The first group are decode failures (packet.Reason), the
-// second are policy checks on well-formed adverts.
+// Drop reasons. The first group are decode failures (a packet.Reason
+// counts as the DropReason of its name), the second are policy checks on
+// well-formed adverts.
 const (
-	DropTruncated   DropReason = "truncated"
-	DropBadVersion  DropReason = "bad-version"
-	DropBadType     DropReason = "bad-type"
-	DropBadChecksum DropReason = "bad-checksum"
-	DropBadLength   DropReason = "bad-length"
-	DropBadFamily   DropReason = "bad-family"
+	DropTruncated   = DropReason(packet.Truncated)
+	DropBadVersion  = DropReason(packet.BadVersion)
+	DropBadType     = DropReason(packet.BadType)
+	DropBadChecksum = DropReason(packet.BadChecksum)
+	DropBadLength   = DropReason(packet.BadLength)
+	DropBadFamily   = DropReason(packet.BadFamily)
+	DropBadAuth     = DropReason(packet.BadAuth) // also by policy: the v2 auth type or password differs
 
-	DropBadAuth          DropReason = "bad-auth"          // v2 auth type or password differs
 	DropBadInterval      DropReason = "bad-interval"      // (Max) Advert Interval 0: would collapse Master_Down_Interval
 	DropBadTTL           DropReason = "bad-ttl"           // TTL / hop limit is not 255
 	DropWrongVersion     DropReason = "wrong-version"     // v2 advert for a v3 instance or the reverse

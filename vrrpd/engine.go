@@ -1,10 +1,12 @@
 package vrrpd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -55,11 +57,11 @@ type Engine struct {
 	// ownAddr4 and ownAddr6 are the node's own addresses, never deleted.
 	ownAddr4, ownAddr6 netip.Addr
 	// leftover holds recorded VIPs (Config.VIPs) no instance holds as its
-	// own that are still to be deleted; saved is the record last written.
+	// own that are still to be deleted; saved is the record last written
+	// (nil before the first write).
 	leftover     map[model.VIPSpec]bool
 	saved        []model.VIPSpec
 	recordLoaded bool
-	recordSaved  bool
 
 	// work counts check runs and hook queues in flight (for Shutdown and tests).
 	work pending
@@ -230,15 +232,13 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	e.applyChecks(state)
 	e.applySyncGroups(state)
 
-	want := map[model.InstanceKey]int{}
-	for i := range state.Instances {
-		want[state.Instances[i].Key()] = i
+	want := map[model.InstanceKey]bool{}
+	for _, in := range state.Instances {
+		want[in.Key()] = true
 	}
 	for key, in := range e.instances {
-		if _, ok := want[key]; !ok {
-			in.stop("removed from the desired state")
-			e.detach(in)
-			e.keepLeftovers(in)
+		if !want[key] {
+			e.remove(in, "removed from the desired state")
 			delete(e.instances, key)
 		}
 	}
@@ -327,18 +327,25 @@ func (e *Engine) detach(in *instance) {
 	}
 }
 
+// remove stops in for good and takes it off its Conn; VIPs it could not
+// delete stay recorded as leftovers.
+func (e *Engine) remove(in *instance, reason string) {
+	in.stop(reason)
+	e.detach(in)
+	e.keepLeftovers(in)
+}
+
 // moveConn switches a running instance to another Conn (unicast source
 // or mode changed), keeping its state.
 func (e *Engine) moveConn(in *instance, key connKey) error {
 	old := in.conn
 	if err := e.attach(in, key); err != nil {
-		in.conn = old
-		return err
+		return err // attach left in on old
 	}
-	newEntry := in.conn
+	next := in.conn
 	in.conn = old
 	e.detach(in)
-	in.conn = newEntry
+	in.conn = next
 	return nil
 }
 
@@ -365,28 +372,18 @@ func (e *Engine) readLoop(ce *connEntry) {
 	}
 }
 
-var decodeDrops = map[packet.Reason]DropReason{
-	packet.Truncated:   DropTruncated,
-	packet.BadVersion:  DropBadVersion,
-	packet.BadType:     DropBadType,
-	packet.BadChecksum: DropBadChecksum,
-	packet.BadLength:   DropBadLength,
-	packet.BadAuth:     DropBadAuth,
-	packet.BadFamily:   DropBadFamily,
-}
-
 // handlePacket applies RFC 5798 7.1 receive checks and dispatches by VRID.
 func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
-	var target *instance
+	var in *instance
 	if len(b) >= 2 {
-		target = ce.byVRID[b[1]]
+		in = ce.byVRID[b[1]]
 	}
-	if target == nil && e.siblingHandles(ce, b) {
+	if in == nil && e.siblingHandles(ce, b) {
 		return
 	}
 	drop := func(r DropReason, detail any) {
-		if target != nil {
-			target.counters.Drops[r]++
+		if in != nil {
+			in.counters.Drops[r]++
 		} else {
 			m := e.drops[ce.key.String()]
 			if m == nil {
@@ -407,14 +404,13 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 	}
 	var a packet.Advert
 	if err := packet.DecodeInto(&a, b, meta.Src, meta.Dst); err != nil {
-		drop(decodeDrops[packet.ReasonOf(err)], err)
+		drop(DropReason(packet.ReasonOf(err)), err)
 		return
 	}
-	if target == nil {
+	if in == nil {
 		drop(DropUnknownVRID, a.VRID)
 		return
 	}
-	in := target
 	// reject drops a well-formed advert from a router configured
 	// otherwise on our VRID: evidence of split brain.
 	reject := func(r DropReason, detail any) {
@@ -502,16 +498,12 @@ func (e *Engine) siblingHandles(ce *connEntry, b []byte) bool {
 
 // sameAddrs compares address lists as sets.
 func sameAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
+	return len(a) == len(b) && subset(a, b) && subset(b, a)
+}
+
+func subset(a, b []netip.Addr) bool {
 	for _, x := range a {
 		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	for _, x := range b {
-		if !slices.Contains(a, x) {
 			return false
 		}
 	}
@@ -525,28 +517,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- e.cfg.Links.Watch(wctx, e.onLink) }()
-	// The watcher has ended when Run returns.
-	stopWatching := func() { cancel(); <-errc }
 	select {
-	case <-ctx.Done():
-		stopWatching()
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownOnCancel)
-		defer scancel()
-		return e.Shutdown(sctx)
-	case <-e.done:
-		stopWatching()
-		return nil
 	case err := <-errc:
-		cancel()
 		if err != nil {
+			cancel()
 			return fmt.Errorf("vrrpd: watching links: %w", err)
 		}
+		errc <- nil // put back for the wait below; the engine runs on
 		select {
 		case <-ctx.Done():
 		case <-e.done:
 		}
-		return nil
+	case <-ctx.Done():
+	case <-e.done:
 	}
+	cancel()
+	<-errc // the watcher has ended when Run returns
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownOnCancel)
+	defer scancel()
+	return e.Shutdown(sctx)
 }
 
 // Shutdown stops every instance gracefully: masters send a priority-0
@@ -557,9 +551,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	if !e.stopped {
 		for _, in := range e.sortedInstances() {
-			in.stop("shutdown")
-			e.detach(in)
-			e.keepLeftovers(in)
+			e.remove(in, "shutdown")
 		}
 		e.saveRecord()
 		for _, c := range e.checks {
@@ -580,17 +572,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 }
 
 func (e *Engine) sortedInstances() []*instance {
-	out := make([]*instance, 0, len(e.instances))
-	for _, in := range e.instances {
-		out = append(out, in)
-	}
-	slices.SortFunc(out, func(a, b *instance) int {
-		if c := strings.Compare(a.cfg.Name, b.cfg.Name); c != 0 {
-			return c
-		}
-		return int(a.cfg.VRID) - int(b.cfg.VRID)
+	return slices.SortedFunc(maps.Values(e.instances), func(a, b *instance) int {
+		return cmp.Or(strings.Compare(a.cfg.Name, b.cfg.Name), cmp.Compare(a.cfg.VRID, b.cfg.VRID))
 	})
-	return out
 }
 
 // Status returns a snapshot of every instance, sorted by name.
@@ -633,10 +617,7 @@ func (e *Engine) Drops() UnattributedDrops {
 	defer e.mu.Unlock()
 	out := UnattributedDrops{}
 	for k, m := range e.drops {
-		out[k] = map[DropReason]uint64{}
-		for r, n := range m {
-			out[k][r] = n
-		}
+		out[k] = maps.Clone(m)
 	}
 	return out
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // twoNodes returns a lab where a (priority 200) is master and b (100) backup.
@@ -111,7 +111,7 @@ func TestFaultOnTrackedCheck(t *testing.T) {
 	if a.stateOf(1) != model.StateBackup {
 		t.Fatalf("a is %s after two passes, want backup", a.stateOf(1))
 	}
-	var checks []fake.Call
+	var checks []vrrptest.Call
 	for _, c := range a.runner.Calls() {
 		if c.Cmd.Shell == "check-db" {
 			checks = append(checks, c)

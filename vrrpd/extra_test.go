@@ -8,8 +8,8 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // IPv6: adverts go from the link-local address to ff02::12 and carry the
@@ -42,7 +42,7 @@ func TestIPv6(t *testing.T) {
 
 // blockingRunner holds the master hook until released.
 type blockingRunner struct {
-	*fake.Runner
+	*vrrptest.Runner
 	release chan struct{}
 }
 
@@ -55,13 +55,13 @@ func (r blockingRunner) Run(ctx context.Context, cmd model.Command, user string,
 
 // A hook that does not return must not delay adverts.
 func TestSlowHookDoesNotBlock(t *testing.T) {
-	clock := fake.NewClock(epoch)
-	netw := fake.NewNetwork(clock)
+	clock := vrrptest.NewClock(epoch)
+	netw := vrrptest.NewNetwork(clock)
 	clock.SetSettle(netw.Settle) // not waiting for hooks: one never ends here
 	host := netw.NewHost("n1", netip.MustParseAddr("192.0.2.1"), netip.Addr{})
-	runner := blockingRunner{fake.NewRunner(clock), make(chan struct{})}
-	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: fake.NewAddresses(), Announcer: fake.NewAnnouncer(clock),
-		Links: fake.NewLinks(), Runner: runner})
+	runner := blockingRunner{vrrptest.NewRunner(clock), make(chan struct{})}
+	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: vrrptest.NewAddresses(), Announcer: vrrptest.NewAnnouncer(clock),
+		Links: vrrptest.NewLinks(), Runner: runner})
 	if err != nil {
 		t.Fatal(err)
 	}

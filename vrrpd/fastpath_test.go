@@ -11,8 +11,8 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // steps records, in order, what the engine asked of the kernel side.
@@ -34,7 +34,7 @@ func (s *steps) get() []string {
 }
 
 type stepAddrs struct {
-	*fake.Addresses
+	*vrrptest.Addresses
 	s *steps
 }
 
@@ -49,7 +49,7 @@ func (a stepAddrs) Prepare(vips []model.VIPSpec) error {
 func (a stepAddrs) LinkChanged(name string) { a.s.add("link changed (addrs) " + name) }
 
 type stepAnnouncer struct {
-	*fake.Announcer
+	*vrrptest.Announcer
 	s *steps
 }
 
@@ -69,7 +69,7 @@ var (
 )
 
 type stepConns struct {
-	*fake.Host
+	*vrrptest.Host
 	s *steps
 }
 
@@ -113,15 +113,15 @@ func (h stepLog) Handle(ctx context.Context, r slog.Record) error {
 // and RFC 5798's order), and only then logs the transition; link changes
 // reach the kernel side so it can refresh what it cached.
 func TestBecomeMasterFastPath(t *testing.T) {
-	clock := fake.NewClock(epoch)
-	netw := fake.NewNetwork(clock)
+	clock := vrrptest.NewClock(epoch)
+	netw := vrrptest.NewNetwork(clock)
 	clock.SetSettle(netw.Settle)
 	host := netw.NewHost("n1", netip.MustParseAddr("192.0.2.1"), netip.Addr{})
 	s := &steps{}
-	links := fake.NewLinks()
+	links := vrrptest.NewLinks()
 	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: stepConns{host, s},
-		Addrs: stepAddrs{fake.NewAddresses(), s}, Announcer: stepAnnouncer{fake.NewAnnouncer(clock), s},
-		Links: links, Runner: fake.NewRunner(clock), Logger: slog.New(stepLog{slog.DiscardHandler, s})})
+		Addrs: stepAddrs{vrrptest.NewAddresses(), s}, Announcer: stepAnnouncer{vrrptest.NewAnnouncer(clock), s},
+		Links: links, Runner: vrrptest.NewRunner(clock), Logger: slog.New(stepLog{slog.DiscardHandler, s})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // wire-compatible with keepalived. It owns the protocol state machine, the
 // instances built from a node's desired state, tracking, notify hooks and
 // sync groups. It reaches the kernel only through the small interfaces in
-// this file; vrrpd/kernel implements them for real and vrrpd/fake in memory.
+// this file; vrrpd/kernel implements them for real and vrrpd/vrrptest in memory.
 package vrrpd
 
 import (
@@ -20,14 +20,6 @@ type Clock interface {
 	// like time.AfterFunc; callbacks may run one after another in one
 	// goroutine, so f must not block for long.
 	AfterFunc(d time.Duration, f func()) Timer
-}
-
-// PreciseClock is a Clock that can also fire timers with extra precision
-// at extra CPU cost. The engine asks for it only for a backup's timer,
-// whose lateness delays a failover; a master's advert timer uses AfterFunc.
-type PreciseClock interface {
-	Clock
-	AfterFuncPrecise(d time.Duration, f func()) Timer
 }
 
 // Timer is a stoppable, resettable timer from a Clock.

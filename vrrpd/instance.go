@@ -1,7 +1,10 @@
 package vrrpd
 
 import (
+	"errors"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,14 +99,7 @@ func (in *instance) masterDownInterval() time.Duration {
 func (in *instance) arm(d time.Duration) {
 	in.disarm()
 	gen := in.timerGen
-	after := in.e.cfg.Clock.AfterFunc
-	// Only a backup's timer (master down, skew) decides how soon a
-	// failover happens; a master's advert a few tens of microseconds late
-	// harms nobody, so only the former pays for precision.
-	if pc, ok := in.e.cfg.Clock.(PreciseClock); ok && in.state == model.StateBackup {
-		after = pc.AfterFuncPrecise
-	}
-	in.timer = after(d, func() {
+	in.timer = in.e.cfg.Clock.AfterFunc(d, func() {
 		in.e.fire(func() {
 			if in.timerGen == gen {
 				in.onTimer()
@@ -142,7 +138,7 @@ func (in *instance) start() {
 func (in *instance) onTimer() {
 	switch in.state {
 	case model.StateBackup:
-		if in.takeoverDeferrals < maxTakeoverDeferrals && in.conn != nil && in.conn.advertWaiting() {
+		if in.takeoverDeferrals < maxTakeoverDeferrals && in.conn.advertWaiting() {
 			// Read what has arrived first; an advert from the master re-arms
 			// the timer from the time the kernel received it.
 			in.takeoverDeferrals++
@@ -199,7 +195,7 @@ func (in *instance) onAdvert(a *packet.Advert, src netip.Addr, age time.Duration
 			in.lastReassert = now
 			in.sendAdvert(in.prio)
 			in.arm(in.cfg.AdvertInterval)
-			in.announceBurst(in.garpGen)
+			in.announce(in.cfg.VIPs)
 		}
 	}
 }
@@ -208,13 +204,10 @@ func (in *instance) inPreemptDelay() bool {
 	return in.cfg.PreemptDelay > 0 && in.e.cfg.Clock.Now().Before(in.startedAt.Add(in.cfg.PreemptDelay))
 }
 
-func (in *instance) setState(to model.VRRPState, reason string) bool {
-	from := in.state
-	if !in.enterState(to, reason) {
-		return false
+func (in *instance) setState(to model.VRRPState, reason string) {
+	if from := in.state; in.enterState(to, reason) {
+		in.reportTransition(from)
 	}
-	in.reportTransition(from)
-	return true
 }
 
 // enterState changes the state without telling anyone; reportTransition
@@ -234,7 +227,8 @@ func (in *instance) enterState(to model.VRRPState, reason string) bool {
 func (in *instance) reportTransition(from model.VRRPState) {
 	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
 		"from", string(from), "to", string(in.state), "priority", in.prio, "master", in.masterAddr, "reason", in.reason)
-	in.e.notify(in, in.state)
+	in.e.syncNotify(in)
+	in.e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, in.state, in.prio)
 }
 
 // becomeMaster: RFC 5798 6.4.1/6.4.2 transition to Master. bySync is set
@@ -251,12 +245,16 @@ func (in *instance) becomeMaster(reason string, bySync bool) {
 	in.sendAdvert(in.prio)
 	in.addVIPs(in.cfg.VIPs)
 	in.garpGen++
-	gen := in.garpGen
-	in.announceBurst(gen)
+	in.announce(in.cfg.VIPs)
 	in.reportTransition(from)
 	if d := in.cfg.GARP.RefreshDelay; d > 0 {
+		gen := in.garpGen
 		in.e.cfg.Clock.AfterFunc(d, func() {
-			in.e.fire(func() { in.announceBurst(gen) })
+			in.e.fire(func() {
+				if gen == in.garpGen {
+					in.announce(in.cfg.VIPs)
+				}
+			})
 		})
 	}
 	in.arm(in.cfg.AdvertInterval)
@@ -271,7 +269,7 @@ func (in *instance) becomeBackup(reason string, bySync bool) {
 		in.garpGen++
 		in.releaseVIPs()
 	}
-	if wasMaster || in.state != model.StateBackup {
+	if in.state != model.StateBackup {
 		if !wasMaster {
 			in.masterAddr = netip.Addr{}
 		}
@@ -354,12 +352,10 @@ func (in *instance) checkAdvert() {
 	was := in.advertErr
 	in.advertErr = ""
 	for _, dst := range in.advertDsts() {
-		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
-		if err != nil {
-			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
+		if _, err := in.encode(&a, dst); err != nil {
+			in.advertErr = err.Error()
 			break
 		}
-		in.e.sendBuf = b
 	}
 	switch {
 	case in.advertErr != "" && in.advertErr != was:
@@ -371,25 +367,33 @@ func (in *instance) checkAdvert() {
 	}
 }
 
+// encode encodes a for dst into the engine's send buffer.
+func (in *instance) encode(a *packet.Advert, dst netip.Addr) ([]byte, error) {
+	b, err := packet.AppendEncode(in.e.sendBuf[:0], a, in.conn.conn.LocalAddr(), dst)
+	if err != nil {
+		return nil, errors.New("cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: "))
+	}
+	in.e.sendBuf = b
+	return b, nil
+}
+
 // sendAdvert sends one advert: to the group, or to every unicast peer.
 func (in *instance) sendAdvert(prio uint8) {
 	if in.advertErr != "" {
 		return // faulted for it; checkAdvert logged why
 	}
 	a := in.advert(prio)
-	local := in.conn.conn.LocalAddr()
 	for _, dst := range in.advertDsts() {
-		b, err := packet.AppendEncode(in.e.sendBuf[:0], &a, local, dst)
+		b, err := in.encode(&a, dst)
 		if err != nil {
 			// checkAdvert encodes the same advert first, so this is a bug;
 			// still, a master that cannot advertise must not stay master.
-			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
+			in.advertErr = err.Error()
 			in.counters.AdvertErrors++
 			in.e.log.Error("vrrp: cannot encode advert; faulting the group", "group", in.name(), "dst", dst, "err", err)
 			in.e.cfg.Clock.AfterFunc(0, func() { in.e.fire(in.e.retrack) })
 			return
 		}
-		in.e.sendBuf = b
 		if err := in.conn.conn.WriteTo(b, dst); err != nil {
 			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
 			continue
@@ -421,34 +425,26 @@ func (in *instance) addVIPs(vips []model.VIPSpec) {
 	var todo []model.VIPSpec
 	for _, v := range vips {
 		if !in.added[v] {
-			in.added[v] = true
+			in.added[v] = true // once, should vips list v twice
 			todo = append(todo, v)
 		}
 	}
-	if len(todo) == 0 {
-		return
-	}
-	in.e.saveRecord()
-	forgot := false
-	for _, v := range todo {
-		added, err := in.e.cfg.Addrs.AddNew(v)
-		if err != nil {
-			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
-		}
-		if !added {
-			delete(in.added, v)
-			forgot = true
-		}
-	}
-	if forgot {
-		in.e.saveRecord()
-	}
+	in.recordThenAdd(todo, in.e.cfg.Addrs.AddNew)
 }
 
-// addMissing adds VIPs known to be absent. They are recorded as ours
-// before they are added, so a crash in between cannot leave an address
-// the next run would take for the administrator's.
+// addMissing adds VIPs known to be absent and returns those it added.
 func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
+	return in.recordThenAdd(vips, func(v model.VIPSpec) (bool, error) {
+		err := in.e.cfg.Addrs.Add(v)
+		return err == nil, err
+	})
+}
+
+// recordThenAdd records vips as ours before it adds them, so a crash in
+// between cannot leave an address the next run would take for the
+// administrator's; a VIP add did not add is forgotten again. It returns
+// the VIPs added.
+func (in *instance) recordThenAdd(vips []model.VIPSpec, add func(model.VIPSpec) (bool, error)) []model.VIPSpec {
 	if len(vips) == 0 {
 		return nil
 	}
@@ -457,29 +453,25 @@ func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
 	}
 	in.e.saveRecord()
 	var done []model.VIPSpec
-	failed := false
 	for _, v := range vips {
-		if err := in.e.cfg.Addrs.Add(v); err != nil {
+		ok, err := add(v)
+		if err != nil {
 			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
-			delete(in.added, v)
-			failed = true
-			continue
 		}
-		done = append(done, v)
+		if ok {
+			done = append(done, v)
+		} else {
+			delete(in.added, v)
+		}
 	}
-	if failed {
+	if len(done) < len(vips) {
 		in.e.saveRecord()
 	}
 	return done
 }
 
 func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Addr() == a {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == a })
 }
 
 // releaseVIPs deletes only the VIPs this engine added, then records
@@ -517,16 +509,10 @@ func (in *instance) dropVIP(v model.VIPSpec) {
 	delete(in.added, v)
 }
 
-// announceBurst announces every VIP GARP.Repeat times, Interval apart,
-// unless mastership was lost (gen changed) in between.
-func (in *instance) announceBurst(gen uint64) {
-	in.announceVIPs(in.cfg.VIPs, gen, max(in.cfg.GARP.Repeat, 1))
-}
-
-func (in *instance) announceVIPs(vips []model.VIPSpec, gen uint64, repeat int) {
-	if gen != in.garpGen || in.state != model.StateMaster || repeat <= 0 {
-		return
-	}
+// announce announces vips GARP.Repeat times (at least once), Interval
+// apart, unless mastership is lost (garpGen changes) in between.
+func (in *instance) announce(vips []model.VIPSpec) {
+	gen := in.garpGen
 	byDev := map[string][]netip.Addr{}
 	var devs []string
 	for _, v := range vips {
@@ -535,23 +521,21 @@ func (in *instance) announceVIPs(vips []model.VIPSpec, gen uint64, repeat int) {
 		}
 		byDev[v.Device] = append(byDev[v.Device], v.Prefix.Addr())
 	}
-	for {
-		for _, d := range devs {
-			if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
-				in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+	var burst func(left int)
+	burst = func(left int) {
+		for ; left > 0 && gen == in.garpGen && in.state == model.StateMaster; left-- {
+			for _, d := range devs {
+				if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
+					in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+				}
+			}
+			if iv := in.cfg.GARP.Interval; iv > 0 && left > 1 {
+				in.e.cfg.Clock.AfterFunc(iv, func() { in.e.fire(func() { burst(left - 1) }) })
+				return
 			}
 		}
-		repeat--
-		if repeat == 0 {
-			return
-		}
-		if iv := in.cfg.GARP.Interval; iv > 0 {
-			in.e.cfg.Clock.AfterFunc(iv, func() {
-				in.e.fire(func() { in.announceVIPs(vips, gen, repeat) })
-			})
-			return
-		}
 	}
+	burst(max(in.cfg.GARP.Repeat, 1))
 }
 
 // reconfigure applies a changed config of the same key live.
@@ -570,37 +554,25 @@ func (in *instance) reconfigure(next model.Instance, auth [8]byte) {
 	}
 	var added []model.VIPSpec
 	for _, v := range next.VIPs {
-		if !containsVIP(prev.VIPs, v) {
+		if !slices.Contains(prev.VIPs, v) {
 			added = append(added, v)
 		}
 	}
 	for _, v := range prev.VIPs {
-		if !containsVIP(next.VIPs, v) {
+		if !slices.Contains(next.VIPs, v) {
 			in.dropVIP(v)
 		}
 	}
 	in.e.saveRecord()
 	if len(added) > 0 {
 		in.addVIPs(added)
-		in.announceVIPs(added, in.garpGen, max(next.GARP.Repeat, 1))
+		in.announce(added)
 	}
-}
-
-func containsVIP(vs []model.VIPSpec, v model.VIPSpec) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (in *instance) status() InstanceStatus {
 	c := in.counters
-	c.Drops = make(map[DropReason]uint64, len(in.counters.Drops))
-	for k, v := range in.counters.Drops {
-		c.Drops[k] = v
-	}
+	c.Drops = maps.Clone(c.Drops)
 	return InstanceStatus{
 		Name: in.cfg.Name, Key: in.cfg.Key(), State: in.state,
 		Priority: in.prio, BasePriority: in.cfg.Priority,

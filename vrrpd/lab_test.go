@@ -12,8 +12,8 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // epoch is the fake clock's start.
@@ -22,8 +22,8 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // lab is a segment of fake nodes on one fake clock.
 type lab struct {
 	t     testing.TB
-	clock *fake.Clock
-	net   *fake.Network
+	clock *vrrptest.Clock
+	net   *vrrptest.Network
 	nodes []*node
 }
 
@@ -31,14 +31,14 @@ type node struct {
 	l      *lab
 	name   string
 	addr   netip.Addr
-	host   *fake.Host
-	addrs  *fake.Addresses
-	ann    *fake.Announcer
-	links  *fake.Links
-	runner *fake.Runner
+	host   *vrrptest.Host
+	addrs  *vrrptest.Addresses
+	ann    *vrrptest.Announcer
+	links  *vrrptest.Links
+	runner *vrrptest.Runner
 	// record is the node's VIP record; like a state directory it
 	// survives crashes and reboots.
-	record *fake.VIPRecord
+	record *vrrptest.VIPRecord
 	// wrapAddrs, when set, wraps addrs for the next start (to observe
 	// the order of calls).
 	wrapAddrs func(vrrpd.Addresses) vrrpd.Addresses
@@ -53,8 +53,8 @@ type node struct {
 }
 
 func newLab(t testing.TB) *lab {
-	clock := fake.NewClock(epoch)
-	l := &lab{t: t, clock: clock, net: fake.NewNetwork(clock)}
+	clock := vrrptest.NewClock(epoch)
+	l := &lab{t: t, clock: clock, net: vrrptest.NewNetwork(clock)}
 	clock.SetSettle(l.settle)
 	t.Cleanup(func() {
 		for _, n := range l.nodes {
@@ -82,8 +82,8 @@ func (l *lab) node(i int) *node {
 	ll := netip.MustParseAddr(fmt.Sprintf("fe80::%d", i))
 	n := &node{l: l, name: fmt.Sprintf("n%d", i), addr: addr,
 		host:  l.net.NewHost(fmt.Sprintf("n%d", i), addr, ll),
-		addrs: fake.NewAddresses(), ann: fake.NewAnnouncer(l.clock),
-		links: fake.NewLinks(), runner: fake.NewRunner(l.clock), record: fake.NewVIPRecord()}
+		addrs: vrrptest.NewAddresses(), ann: vrrptest.NewAnnouncer(l.clock),
+		links: vrrptest.NewLinks(), runner: vrrptest.NewRunner(l.clock), record: vrrptest.NewVIPRecord()}
 	l.nodes = append(l.nodes, n)
 	return n
 }
@@ -174,7 +174,7 @@ func (n *node) crash() {
 	<-n.runDone
 	n.l.net.SetDrop(nil)
 	n.e = nil
-	n.addrs = fake.NewAddresses()
+	n.addrs = vrrptest.NewAddresses()
 	n.l.settle()
 }
 
@@ -190,8 +190,8 @@ func (n *node) kill() {
 	n.l.settle()
 }
 
-func dropFrom(name string) func(fake.Packet) bool {
-	return func(p fake.Packet) bool { return p.From == name }
+func dropFrom(name string) func(vrrptest.Packet) bool {
+	return func(p vrrptest.Packet) bool { return p.From == name }
 }
 
 func (n *node) status(vrid uint8) vrrpd.InstanceStatus {
@@ -228,7 +228,7 @@ func instance(vrid uint8, prio uint8, vips ...string) model.Instance {
 
 // advert is a decoded packet seen on the fake segment.
 type advert struct {
-	fake.Packet
+	vrrptest.Packet
 	packet.Advert
 }
 

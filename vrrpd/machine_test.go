@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // Election: the higher priority wins after exactly its Master_Down_Interval,
@@ -156,7 +156,7 @@ func TestPreemption(t *testing.T) {
 func TestTieBrokenByAddress(t *testing.T) {
 	l := newLab(t)
 	a, b := l.node(1), l.node(2)
-	l.net.Partition([]*fake.Host{a.host})
+	l.net.Partition([]*vrrptest.Host{a.host})
 	a.start(instance(1, 100))
 	b.start(instance(1, 100))
 	l.advance(10 * time.Second)
@@ -209,7 +209,7 @@ func TestSplitBrainHeals(t *testing.T) {
 	a.start(instance(1, 200))
 	b.start(instance(1, 100))
 	l.advance(5 * time.Second)
-	l.net.Partition([]*fake.Host{a.host})
+	l.net.Partition([]*vrrptest.Host{a.host})
 	l.advance(10 * time.Second)
 	if a.stateOf(1) != model.StateMaster || b.stateOf(1) != model.StateMaster {
 		t.Fatalf("partitioned: a %s, b %s; want both master", a.stateOf(1), b.stateOf(1))
@@ -242,29 +242,5 @@ func TestSplitBrainHeals(t *testing.T) {
 	}
 	if got := l.adverts("n1", nextB); len(got) == 0 || !got[0].Time.Equal(epoch.Add(nextB)) {
 		t.Errorf("a did not advertise at once on hearing the lower master")
-	}
-}
-
-// TestOnlyBackupTimersArePrecise: a precise timer costs CPU (the kernel
-// clock spins out its last microseconds), so the engine asks for one only
-// where lateness delays a failover: a backup's master-down timer. A
-// master's advert timer, armed every interval, stays plain.
-func TestOnlyBackupTimersArePrecise(t *testing.T) {
-	l := newLab(t)
-	a := l.node(1)
-	a.start(instance(1, 200))
-	if got := l.clock.PreciseCalls(); got != 1 {
-		t.Fatalf("precise timers after starting as backup: %d, want 1 (master down)", got)
-	}
-	l.advance(masterDown(200, time.Second))
-	if a.stateOf(1) != model.StateMaster {
-		t.Fatalf("a is %s, want master", a.stateOf(1))
-	}
-	l.advance(10 * time.Second)
-	if n := len(l.adverts("n1", 0)); n < 10 {
-		t.Fatalf("%d adverts in 10 s, want at least 10", n)
-	}
-	if got := l.clock.PreciseCalls(); got != 1 {
-		t.Fatalf("precise timers after 10 s as master: %d, want still 1", got)
 	}
 }

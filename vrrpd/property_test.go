@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/model"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // TestPropertyRandomEvents drives 2–4 engines through random crashes
@@ -214,7 +214,7 @@ func runScenario(t *testing.T, seed uint64) {
 					n.reapply(func(s *model.NodeState) { s.Instances = instancesOf(n) })
 				}
 			case 4:
-				var side []*fake.Host
+				var side []*vrrptest.Host
 				var names []string
 				for _, n := range nodes {
 					if rng.IntN(2) == 0 {

@@ -40,14 +40,10 @@ func (e *Engine) claimRecorded(started []*instance) {
 	if len(e.leftover) == 0 {
 		return
 	}
-	isStarted := map[*instance]bool{}
-	for _, in := range started {
-		isStarted[in] = true
-	}
 	for _, v := range sortedVIPs(e.leftover) {
 		var owner *instance
 		for _, in := range e.sortedInstances() {
-			if containsVIP(in.cfg.VIPs, v) && (isStarted[in] || in.state == model.StateMaster) {
+			if slices.Contains(in.cfg.VIPs, v) && (slices.Contains(started, in) || in.state == model.StateMaster) {
 				owner = in
 				break
 			}
@@ -81,17 +77,9 @@ func (e *Engine) loadLeftovers() {
 		e.log.Error("vrrp: reading the record of added VIPs; VIPs left by an earlier run stay", "err", err)
 		return
 	}
-	present := map[string][]netip.Prefix{}
-	listed := map[string]bool{}
+	list := e.addrLister("of a recorded VIP")
 	for _, v := range recorded {
-		if _, ok := present[v.Device]; !ok {
-			have, err := e.cfg.Addrs.List(v.Device)
-			if err != nil {
-				e.log.Warn("vrrp: listing addresses of a recorded VIP", "device", v.Device, "err", err)
-			}
-			present[v.Device], listed[v.Device] = have, err == nil
-		}
-		if !listed[v.Device] || containsAddr(present[v.Device], v.Prefix.Addr()) {
+		if have, ok := list(v.Device); !ok || containsAddr(have, v.Prefix.Addr()) {
 			e.leftover[v] = true
 		}
 	}
@@ -116,14 +104,14 @@ func (e *Engine) saveRecord() {
 		}
 	}
 	list := sortedVIPs(all)
-	if e.recordSaved && slices.Equal(list, e.saved) {
+	if e.saved != nil && slices.Equal(list, e.saved) {
 		return
 	}
 	if err := e.cfg.VIPs.Save(list); err != nil {
 		e.log.Error("vrrp: saving the record of added VIPs", "err", err)
 		return
 	}
-	e.saved, e.recordSaved = list, true
+	e.saved = list // never nil: sortedVIPs makes it
 }
 
 // keepLeftovers moves the VIPs a stopping instance could not delete to

@@ -22,20 +22,10 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 		if in.state != model.StateMaster {
 			continue
 		}
-		present := map[string][]netip.Prefix{}
+		list := e.addrLister("for repair")
 		var missing []model.VIPSpec
 		for _, v := range in.cfg.VIPs {
-			have, ok := present[v.Device]
-			if !ok {
-				var err error
-				if have, err = e.cfg.Addrs.List(v.Device); err != nil {
-					e.log.Warn("vrrp: listing addresses for repair", "group", in.name(), "device", v.Device, "err", err)
-					present[v.Device] = nil
-					continue
-				}
-				present[v.Device] = have
-			}
-			if !containsAddr(have, v.Prefix.Addr()) {
+			if have, ok := list(v.Device); ok && !containsAddr(have, v.Prefix.Addr()) {
 				missing = append(missing, v)
 			}
 		}
@@ -46,7 +36,30 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 			repaired = append(repaired, v)
 			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.name(), "vip", v.Prefix, "device", v.Device)
 		}
-		in.announceVIPs(missing, in.garpGen, max(in.cfg.GARP.Repeat, 1))
+		in.announce(missing)
 	}
 	return repaired
+}
+
+// addrLister returns a function that lists a device's addresses, once
+// per device; ok is false (and the error logged) when the device could
+// not be listed: what is on it is unknown.
+func (e *Engine) addrLister(purpose string) func(device string) (have []netip.Prefix, ok bool) {
+	type listing struct {
+		have []netip.Prefix
+		ok   bool
+	}
+	done := map[string]listing{}
+	return func(device string) ([]netip.Prefix, bool) {
+		l, seen := done[device]
+		if !seen {
+			have, err := e.cfg.Addrs.List(device)
+			if err != nil {
+				e.log.Warn("vrrp: listing addresses "+purpose, "device", device, "err", err)
+			}
+			l = listing{have, err == nil}
+			done[device] = l
+		}
+		return l.have, l.ok
+	}
 }

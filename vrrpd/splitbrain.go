@@ -1,6 +1,7 @@
 package vrrpd
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -78,10 +79,7 @@ func (ep *rejections) active(now time.Time) bool {
 func (ep *rejections) reasons() string {
 	rs := slices.Collect(maps.Keys(ep.byReason))
 	slices.SortFunc(rs, func(a, b DropReason) int {
-		if c := int(ep.byReason[b]) - int(ep.byReason[a]); c != 0 {
-			return c
-		}
-		return strings.Compare(string(a), string(b))
+		return cmp.Or(cmp.Compare(ep.byReason[b], ep.byReason[a]), cmp.Compare(a, b))
 	})
 	var parts []string
 	for _, r := range rs {

@@ -71,19 +71,5 @@ func (e *Engine) syncNotify(in *instance) {
 		return
 	}
 	g.state = in.state
-	n := g.spec.Notify
-	var cmd model.Command
-	switch in.state {
-	case model.StateMaster:
-		cmd = n.Master
-	case model.StateBackup:
-		cmd = n.Backup
-	case model.StateFault:
-		cmd = n.Fault
-	case stateStop:
-		cmd = n.Stop
-	}
-	if !cmd.IsZero() {
-		e.runHook(g.hooks, n, cmd, g.spec.Name, in.state, 0)
-	}
+	e.runHook(g.hooks, g.spec.Notify, g.spec.Name, in.state, 0)
 }

@@ -82,54 +82,42 @@ func (e *Engine) onLink(name string) {
 	e.retrack()
 }
 
-// track computes an instance's effective priority and fault reason ("" = none).
+// track computes an instance's effective priority and fault reason
+// ("" = none) from its tracks as trackStatus weighs them.
 func (e *Engine) track(in *instance) (uint8, string) {
 	fault := in.advertErr
 	if fault == "" && !e.linkUp[in.cfg.Interface] {
 		fault = "interface " + in.cfg.Interface + " down"
 	}
-	sum := 0
-	apply := func(good bool, weight int, what string) {
-		add, faults := trackEffect(good, weight)
-		if faults && fault == "" {
-			fault = what
-		}
-		sum += add
-	}
-	for _, t := range in.cfg.TrackInterfaces {
-		apply(e.linkUp[t.Interface], t.Weight, "tracked interface "+t.Interface+" down")
-	}
-	for _, t := range in.cfg.TrackChecks {
-		if c := e.checks[t.Check]; c != nil {
-			apply(c.ok, t.Weight, "tracked check "+t.Check+" failing")
+	p := int(in.cfg.Priority)
+	for _, ts := range e.trackStatus(in) {
+		p += ts.Contribution
+		switch {
+		case !ts.Fault || fault != "":
+		case ts.Kind == TrackInterface:
+			fault = "tracked interface " + ts.Name + " down"
+		default:
+			fault = "tracked check " + ts.Name + " failing"
 		}
 	}
 	if in.cfg.Priority == model.OwnerPriority {
 		return model.OwnerPriority, fault
 	}
-	p := int(in.cfg.Priority) + sum
 	return uint8(min(max(p, 1), 254)), fault
 }
 
-// trackEffect is what one tracked interface or check does to an
-// instance: the weight it adds to the priority, or whether it faults it.
-func trackEffect(good bool, weight int) (add int, faults bool) {
-	switch {
-	case weight == 0:
-		return 0, !good
-	case weight > 0 && good, weight < 0 && !good:
-		return weight, false
-	}
-	return 0, false
-}
-
-// trackStatus describes an instance's tracks as track weighs them.
+// trackStatus describes an instance's tracks and what each does to it.
 func (e *Engine) trackStatus(in *instance) []TrackStatus {
 	var out []TrackStatus
 	add := func(ts TrackStatus) {
-		ts.Contribution, ts.Fault = trackEffect(ts.Up, ts.Weight)
-		if in.cfg.Priority == model.OwnerPriority {
-			ts.Contribution = 0
+		switch {
+		case ts.Weight == 0:
+			ts.Fault = !ts.Up
+		case in.cfg.Priority == model.OwnerPriority:
+			// never adjusted
+		case (ts.Weight > 0) == ts.Up:
+			// a positive weight while up, a negative one while down
+			ts.Contribution = ts.Weight
 		}
 		out = append(out, ts)
 	}
@@ -158,7 +146,6 @@ func (c *checkRunner) status(groups []string) CheckStatus {
 // get their priority.
 func (e *Engine) retrack() {
 	insts := e.sortedInstances()
-	reasons := map[*instance]string{}
 	groupFault := map[string]string{}
 	for _, in := range insts {
 		prio, fault := e.track(in)
@@ -167,7 +154,6 @@ func (e *Engine) retrack() {
 		}
 		in.prio = prio
 		in.ownFault = fault != ""
-		reasons[in] = fault
 		in.faultReason = fault
 		if g := in.cfg.SyncGroup; fault != "" && g != "" && groupFault[g] == "" {
 			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.name(), fault)
@@ -176,15 +162,14 @@ func (e *Engine) retrack() {
 	for _, in := range insts {
 		in.syncFault = !in.ownFault && in.cfg.SyncGroup != "" && groupFault[in.cfg.SyncGroup] != ""
 		if in.syncFault {
-			reasons[in] = groupFault[in.cfg.SyncGroup]
-			in.faultReason = reasons[in]
+			in.faultReason = groupFault[in.cfg.SyncGroup]
 		}
 	}
 	for _, in := range insts {
 		switch {
 		case in.state == "" || in.state == model.StateInit:
 		case in.faulted() && in.state != model.StateFault:
-			in.becomeFault(reasons[in])
+			in.becomeFault(in.faultReason)
 		case !in.faulted() && in.state == model.StateFault && in.cfg.Priority == model.OwnerPriority:
 			// RFC 5798 6.4.1: the owner goes to master at once, as at start-up.
 			in.becomeMaster("fault cleared, address owner (priority 255)", false)
@@ -394,11 +379,9 @@ func (q *serialQueue) push(f func()) {
 	}()
 }
 
-// notify queues the instance's hook for state, with the group name, the
-// state and the priority as arguments.
-func (e *Engine) notify(in *instance, state model.VRRPState) {
-	e.syncNotify(in)
-	n := in.cfg.Notify
+// runHook queues n's hook for state, if it has one, with name, the state
+// and prio as arguments.
+func (e *Engine) runHook(q *serialQueue, n model.NotifySpec, name string, state model.VRRPState, prio uint8) {
 	var cmd model.Command
 	switch state {
 	case model.StateMaster:
@@ -413,10 +396,6 @@ func (e *Engine) notify(in *instance, state model.VRRPState) {
 	if cmd.IsZero() {
 		return
 	}
-	e.runHook(in.hooks, n, cmd, in.cfg.Name, state, in.prio)
-}
-
-func (e *Engine) runHook(q *serialQueue, n model.NotifySpec, cmd model.Command, name string, state model.VRRPState, prio uint8) {
 	timeout := n.Timeout
 	if timeout <= 0 {
 		timeout = model.DefaultNotifyTimeout

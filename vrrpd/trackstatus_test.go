@@ -8,7 +8,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 // track returns the instance's track of kind and name from a snapshot.
@@ -122,7 +122,7 @@ func TestTrackStatusExplainsPriority(t *testing.T) {
 	}
 
 	// A weight-0 check that cannot run faults the instance; the status says which and why.
-	a.runner.SetError("check-db", fake.ErrTimeout)
+	a.runner.SetError("check-db", vrrptest.ErrTimeout)
 	l.advance(time.Second)
 	st = a.status(1)
 	db := trackOf(t, st, vrrpd.TrackCheck, "db")

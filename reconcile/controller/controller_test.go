@@ -20,7 +20,7 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -164,9 +164,9 @@ func (f *fakeChecker) Close()                   { f.mu.Lock(); f.closed = true; 
 // node is one controller on fake kernel parts.
 type node struct {
 	t        testing.TB
-	clock    *fake.Clock
-	net      *fake.Network
-	addrs    *fake.Addresses
+	clock    *vrrptest.Clock
+	net      *vrrptest.Network
+	addrs    *vrrptest.Addresses
 	engine   *countingEngine
 	ipvs     *lvstesting.Fake
 	checker  *fakeChecker
@@ -195,13 +195,13 @@ func newNodeNamed(t testing.TB, name string, src source.Source, stateDir string)
 // newNodeWith lets tune change the controller's configuration.
 func newNodeWith(t testing.TB, name string, src source.Source, stateDir string, tune func(*controller.Config)) *node {
 	t.Helper()
-	clock := fake.NewClock(epoch)
-	n := &node{t: t, clock: clock, net: fake.NewNetwork(clock), addrs: fake.NewAddresses(),
+	clock := vrrptest.NewClock(epoch)
+	n := &node{t: t, clock: clock, net: vrrptest.NewNetwork(clock), addrs: vrrptest.NewAddresses(),
 		ipvs: &lvstesting.Fake{}, checker: newFakeChecker(), stateDir: stateDir}
 	clock.SetSettle(n.settle)
 	host := n.net.NewHost("lb1", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1"))
-	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: n.addrs, Announcer: fake.NewAnnouncer(clock),
-		Links: fake.NewLinks(), Runner: fake.NewRunner(clock)})
+	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: n.addrs, Announcer: vrrptest.NewAnnouncer(clock),
+		Links: vrrptest.NewLinks(), Runner: vrrptest.NewRunner(clock)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
 	"github.com/hakeeper/hakeeper/vrrpd/packet"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 const passCluster = `cluster: test
@@ -33,12 +33,12 @@ vipGroups:
 // Once no such advert has come for the hold time, all of it clears.
 func TestSplitBrainInStatusAndMetrics(t *testing.T) {
 	t.Setenv("HKV_TEST_VRRP_PASS", "right")
-	clock := fake.NewClock(epoch)
-	nw := fake.NewNetwork(clock)
+	clock := vrrptest.NewClock(epoch)
+	nw := vrrptest.NewNetwork(clock)
 	clock.SetSettle(nw.Settle)
 	host := nw.NewHost("lb1", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1"))
-	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: fake.NewAddresses(), Announcer: fake.NewAnnouncer(clock),
-		Links: fake.NewLinks(), Runner: fake.NewRunner(clock)})
+	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: vrrptest.NewAddresses(), Announcer: vrrptest.NewAnnouncer(clock),
+		Links: vrrptest.NewLinks(), Runner: vrrptest.NewRunner(clock)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/vrrpd"
-	"github.com/hakeeper/hakeeper/vrrpd/fake"
+	"github.com/hakeeper/hakeeper/vrrpd/vrrptest"
 )
 
 const trackedCluster = `cluster: test
@@ -43,21 +43,21 @@ vipGroups:
 // trackedNode is a controller whose engine's check runner and links the
 // test drives.
 type trackedNode struct {
-	clock  *fake.Clock
-	runner *fake.Runner
-	links  *fake.Links
+	clock  *vrrptest.Clock
+	runner *vrrptest.Runner
+	links  *vrrptest.Links
 	engine *vrrpd.Engine
 	ctl    *controller.Controller
 }
 
 func newTrackedNode(t *testing.T) *trackedNode {
 	t.Helper()
-	clock := fake.NewClock(epoch)
-	nw := fake.NewNetwork(clock)
+	clock := vrrptest.NewClock(epoch)
+	nw := vrrptest.NewNetwork(clock)
 	clock.SetSettle(nw.Settle)
-	n := &trackedNode{clock: clock, runner: fake.NewRunner(clock), links: fake.NewLinks()}
+	n := &trackedNode{clock: clock, runner: vrrptest.NewRunner(clock), links: vrrptest.NewLinks()}
 	host := nw.NewHost("lb1", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1"))
-	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: fake.NewAddresses(), Announcer: fake.NewAnnouncer(clock),
+	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: vrrptest.NewAddresses(), Announcer: vrrptest.NewAnnouncer(clock),
 		Links: n.links, Runner: n.runner})
 	if err != nil {
 		t.Fatal(err)

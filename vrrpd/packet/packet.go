@@ -55,37 +55,20 @@ type Advert struct {
 	AuthData [authDataLen]byte
 }
 
-// Reason classifies why a message could not be decoded.
-type Reason int
+// Reason classifies why a message could not be decoded; it is named as
+// the engine counts it.
+type Reason string
 
 const (
-	ReasonNone  Reason = iota
-	Truncated          // shorter than its header or its address count says
-	BadVersion         // version nibble is neither 2 nor 3
-	BadType            // type nibble is not 1 (advertisement)
-	BadChecksum        // checksum does not verify
-	BadLength          // longer than its address count says
-	BadAuth            // unknown v2 authentication type
-	BadFamily          // v2 over IPv6, or addresses of the wrong family
+	ReasonNone  Reason = ""
+	Truncated   Reason = "truncated"    // shorter than its header or its address count says
+	BadVersion  Reason = "bad-version"  // version nibble is neither 2 nor 3
+	BadType     Reason = "bad-type"     // type nibble is not 1 (advertisement)
+	BadChecksum Reason = "bad-checksum" // checksum does not verify
+	BadLength   Reason = "bad-length"   // longer than its address count says
+	BadAuth     Reason = "bad-auth"     // unknown v2 authentication type
+	BadFamily   Reason = "bad-family"   // v2 over IPv6, or addresses of the wrong family
 )
-
-var reasonNames = [...]string{
-	ReasonNone:  "none",
-	Truncated:   "truncated",
-	BadVersion:  "bad-version",
-	BadType:     "bad-type",
-	BadChecksum: "bad-checksum",
-	BadLength:   "bad-length",
-	BadAuth:     "bad-auth",
-	BadFamily:   "bad-family",
-}
-
-func (r Reason) String() string {
-	if r >= 0 && int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return fmt.Sprintf("reason(%d)", int(r))
-}
 
 // Error is a decode error.
 type Error struct {
@@ -93,7 +76,7 @@ type Error struct {
 	Msg    string
 }
 
-func (e *Error) Error() string { return "vrrp: " + e.Reason.String() + ": " + e.Msg }
+func (e *Error) Error() string { return "vrrp: " + string(e.Reason) + ": " + e.Msg }
 
 // ReasonOf returns the Reason of a decode error, ReasonNone otherwise.
 func ReasonOf(err error) Reason {

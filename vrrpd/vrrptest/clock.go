@@ -1,8 +1,8 @@
-// Package fake holds in-memory implementations of the vrrpd kernel
+// Package vrrptest holds in-memory implementations of the vrrpd kernel
 // interfaces (clock, network segment, addresses, announcer, links,
 // runner) so the engine can be driven step by step and observed from
 // outside in tests. Everything here is safe for concurrent use.
-package fake
+package vrrptest
 
 import (
 	"sync"
@@ -26,12 +26,7 @@ type Clock struct {
 	seq    uint64
 	timers map[*clockTimer]struct{}
 	settle func()
-	// precise counts AfterFuncPrecise calls: tests check which timers
-	// the engine wants precise.
-	precise int
 }
-
-var _ vrrpd.PreciseClock = (*Clock)(nil)
 
 // NewClock returns a clock reading start.
 func NewClock(start time.Time) *Clock {
@@ -59,21 +54,6 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
 	t := &clockTimer{c: c, f: f}
 	t.Reset(d)
 	return t
-}
-
-// AfterFuncPrecise is AfterFunc (a fake clock is exact anyway), counted.
-func (c *Clock) AfterFuncPrecise(d time.Duration, f func()) vrrpd.Timer {
-	c.mu.Lock()
-	c.precise++
-	c.mu.Unlock()
-	return c.AfterFunc(d, f)
-}
-
-// PreciseCalls returns how many timers were armed with AfterFuncPrecise.
-func (c *Clock) PreciseCalls() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.precise
 }
 
 // Pending returns how many timers are armed.
@@ -104,26 +84,24 @@ func (c *Clock) AdvanceTo(target time.Time) {
 				next = t
 			}
 		}
-		if next == nil {
-			if target.After(c.now) {
-				c.now = target
-			}
-			settle := c.settle
-			c.mu.Unlock()
-			if settle != nil {
-				settle()
-			}
-			return
+		to := target
+		if next != nil {
+			delete(c.timers, next)
+			to = next.when
 		}
-		delete(c.timers, next)
-		if next.when.After(c.now) {
-			c.now = next.when
+		if to.After(c.now) {
+			c.now = to
 		}
 		settle := c.settle
 		c.mu.Unlock()
-		next.f()
+		if next != nil {
+			next.f()
+		}
 		if settle != nil {
 			settle()
+		}
+		if next == nil {
+			return
 		}
 	}
 }

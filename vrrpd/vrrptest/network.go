@@ -1,9 +1,10 @@
-package fake
+package vrrptest
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,7 +35,6 @@ type Network struct {
 	clock vrrpd.Clock
 	mu    sync.Mutex
 	cond  *sync.Cond
-	hosts []*Host
 	conns map[*Conn]struct{}
 	sent  []Packet
 	// part maps a host to its partition; hosts talk only within one.
@@ -61,30 +61,18 @@ type Host struct {
 // NewHost attaches a node with its IPv4 address and IPv6 link-local
 // address (either may be zero) and any further unicast addresses.
 func (n *Network) NewHost(name string, addr4, addr6 netip.Addr, extra ...netip.Addr) *Host {
-	h := &Host{n: n, name: name, addr4: addr4, addr6: addr6, extras: extra}
-	n.mu.Lock()
-	n.hosts = append(n.hosts, h)
-	n.mu.Unlock()
-	return h
+	return &Host{n: n, name: name, addr4: addr4, addr6: addr6, extras: extra}
 }
 
 // Name returns the host's name.
 func (h *Host) Name() string { return h.name }
 
 func (h *Host) owns(a netip.Addr) bool {
-	if a == h.addr4 || a == h.addr6 {
-		return true
-	}
-	for _, x := range h.extras {
-		if x == a {
-			return true
-		}
-	}
-	return false
+	return a == h.addr4 || a == h.addr6 || slices.Contains(h.extras, a)
 }
 
 // Open returns a Conn on the segment. src, when valid, is the local address.
-func (h *Host) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.Conn, error) {
+func (h *Host) Open(_ string, family model.Family, src netip.Addr) (vrrpd.Conn, error) {
 	local := src
 	if !local.IsValid() {
 		local = h.addr4
@@ -93,12 +81,12 @@ func (h *Host) Open(ifname string, family model.Family, src netip.Addr) (vrrpd.C
 		}
 	}
 	if !local.IsValid() {
-		return nil, fmt.Errorf("fake: host %s has no %s address", h.name, family)
+		return nil, fmt.Errorf("vrrptest: host %s has no %s address", h.name, family)
 	}
 	if !h.owns(local) {
-		return nil, fmt.Errorf("fake: host %s does not own %v", h.name, local)
+		return nil, fmt.Errorf("vrrptest: host %s does not own %v", h.name, local)
 	}
-	c := &Conn{host: h, ifname: ifname, family: family, local: local}
+	c := &Conn{host: h, family: family, local: local}
 	h.n.mu.Lock()
 	h.n.conns[c] = struct{}{}
 	h.n.mu.Unlock()
@@ -145,9 +133,7 @@ func (n *Network) OpenConns() int {
 // Inject delivers payload as if sent from src (not a host on the
 // segment) to dst with the given TTL.
 func (n *Network) Inject(src, dst netip.Addr, ttl int, payload []byte) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.deliver(nil, Packet{Time: n.clock.Now(), Src: src, Dst: dst, TTL: ttl, Payload: append([]byte(nil), payload...)})
+	n.InjectReceivedAt(n.clock.Now(), src, dst, ttl, payload)
 }
 
 // InjectReceivedAt is Inject for a packet the kernel stamped as received
@@ -202,7 +188,6 @@ func (n *Network) deliver(from *Host, p Packet) {
 // Conn is a fake VRRP socket of one host.
 type Conn struct {
 	host   *Host
-	ifname string
 	family model.Family
 	local  netip.Addr
 	// guarded by host.n.mu
@@ -220,7 +205,7 @@ func (c *Conn) WriteTo(payload []byte, dst netip.Addr) error {
 		return net.ErrClosed
 	}
 	if _, err := packet.Decode(payload, c.local, dst); err != nil {
-		return fmt.Errorf("fake: host %s wrote an invalid advert: %w", c.host.name, err)
+		return fmt.Errorf("vrrptest: host %s wrote an invalid advert: %w", c.host.name, err)
 	}
 	p := Packet{Time: n.clock.Now(), From: c.host.name, Src: c.local, Dst: dst, TTL: 255, Payload: append([]byte(nil), payload...)}
 	n.sent = append(n.sent, p)

@@ -1,4 +1,4 @@
-package fake
+package vrrptest
 
 import (
 	"context"
@@ -48,10 +48,9 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.adds++
-	if slices.ContainsFunc(a.byDev[vip.Device], func(p netip.Prefix) bool { return p.Addr() == vip.Prefix.Addr() }) {
-		return nil
+	if !a.has(vip.Device, vip.Prefix.Addr()) {
+		a.byDev[vip.Device] = append(a.byDev[vip.Device], vip.Prefix)
 	}
-	a.byDev[vip.Device] = append(a.byDev[vip.Device], vip.Prefix)
 	return nil
 }
 
@@ -60,7 +59,7 @@ func (a *Addresses) Add(vip model.VIPSpec) error {
 func (a *Addresses) AddNew(vip model.VIPSpec) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if slices.ContainsFunc(a.byDev[vip.Device], func(p netip.Prefix) bool { return p.Addr() == vip.Prefix.Addr() }) {
+	if a.has(vip.Device, vip.Prefix.Addr()) {
 		return false, nil
 	}
 	a.adds++
@@ -81,6 +80,10 @@ func (a *Addresses) Delete(vip model.VIPSpec) error {
 func (a *Addresses) Has(device string, addr netip.Addr) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.has(device, addr)
+}
+
+func (a *Addresses) has(device string, addr netip.Addr) bool {
 	return slices.ContainsFunc(a.byDev[device], func(p netip.Prefix) bool { return p.Addr() == addr })
 }
 
@@ -216,7 +219,7 @@ func (r *Runner) SetError(cmd string, err error) {
 }
 
 // ErrTimeout is a convenient error for SetError.
-var ErrTimeout = errors.New("fake: command timed out")
+var ErrTimeout = errors.New("vrrptest: command timed out")
 
 // Run records the call and returns the configured result.
 func (r *Runner) Run(ctx context.Context, cmd model.Command, user string, args ...string) (int, error) {
