@@ -322,7 +322,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		if webhookSecret != nil {
 			hook = &source.Webhook{Secret: webhookSecret, Trigger: func() { ctl.Trigger("webhook") }}
 		}
-		srv := status.NewServer(status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook))
+		srv := status.NewServer(status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook), log)
 		go srv.Serve(l)
 		defer srv.Close()
 		log.Info("status server listening", "addr", o.listen, "webhook", hook != nil)
