@@ -23,6 +23,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/controller/ipvsproc"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -46,6 +47,9 @@ const defaultStateDir = "/var/lib/hakeeper"
 // exactly like the addresses and the IPVS table it describes, and it lets
 // a crashed daemon clean up after itself on restart.
 const defaultRuntimeDir = "/run/hakeeper"
+
+// maxFlagFile bounds a secret or a keyring named by a flag.
+const maxFlagFile = 1 << 20
 
 type runOptions struct {
 	node     string
@@ -169,7 +173,7 @@ func runSource(o runOptions) (source.Source, string, error) {
 	}
 	var keyring string
 	if o.keyringFile != "" {
-		b, err := os.ReadFile(o.keyringFile)
+		b, err := reconcile.ReadRegularFile(o.keyringFile, maxFlagFile)
 		if err != nil {
 			return nil, "", fmt.Errorf("--keyring: %w", err)
 		}
@@ -215,7 +219,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	var webhookSecret []byte
 	if o.webhookSecretFile != "" {
-		b, err := os.ReadFile(o.webhookSecretFile)
+		b, err := reconcile.ReadRegularFile(o.webhookSecretFile, maxFlagFile)
 		if err != nil {
 			return fmt.Errorf("--webhook-secret-file: %w", err)
 		}
