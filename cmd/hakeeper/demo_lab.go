@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -34,14 +33,11 @@ const demoPoll = 2 * time.Millisecond
 
 var lookPath = exec.LookPath
 
-var safeNSName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
-
 // demoLab is the throwaway network: namespaces, links and daemons.
 type demoLab struct {
 	net     *netlab.Lab
-	nodes   map[string]*demoNode
-	order   []string // node names, sorted
-	dir     string   // the demo's temporary directory
+	nodes   []*demoNode // in the layout's order
+	dir     string      // the demo's temporary directory
 	exe     string
 	timeout time.Duration
 }
@@ -80,18 +76,13 @@ func (lab *demoLab) build(c *model.Cluster, l *demoLayout) error {
 		return err
 	}
 	for i, name := range l.nodes {
-		suffix := name
-		if !safeNSName.MatchString(name) {
-			suffix = fmt.Sprintf("n%d", i+1)
-		}
 		nd := &demoNode{name: name, addrs: []netip.Prefix{prefixFor(l.addr[name], l)}, log: filepath.Join(lab.dir, name+".log")}
 		if a, err := netip.ParseAddr(c.Nodes[name].Address6); err == nil {
 			nd.addrs = append(nd.addrs, prefixFor(a, l))
 		}
-		lab.nodes[name] = nd
-		lab.order = append(lab.order, name)
+		lab.nodes = append(lab.nodes, nd)
 		nd.ns, err = lab.net.AddNode(netlab.NodeSpec{
-			Suffix: suffix,
+			Suffix: name, // node names are letters, digits and dashes
 			Iface:  c.Nodes[name].Interface,
 			MAC:    net.HardwareAddr{0x02, 0x00, 0x5e, 0xd3, 0x00, byte(i + 1)},
 			Addrs:  nd.addrs,
@@ -130,12 +121,16 @@ func (lab *demoLab) start(nd *demoNode) error {
 
 func (lab *demoLab) running() map[string]bool {
 	up := map[string]bool{}
-	for name, nd := range lab.nodes {
+	for _, nd := range lab.nodes {
 		if nd.proc != nil && !nd.proc.Exited() {
-			up[name] = true
+			up[nd.name] = true
 		}
 	}
 	return up
+}
+
+func (lab *demoLab) node(name string) *demoNode {
+	return lab.nodes[slices.IndexFunc(lab.nodes, func(nd *demoNode) bool { return nd.name == name })]
 }
 
 // waitFor polls the VIPs of l until cond holds on their holders (node
@@ -147,7 +142,7 @@ func (lab *demoLab) waitFor(ctx context.Context, l *demoLayout, t0 time.Time, wh
 		got = map[netip.Addr][]string{}
 		for a, nodes := range held {
 			for _, ns := range nodes {
-				got[a] = append(got[a], lab.order[slices.Index(lab.net.Nodes, ns)])
+				got[a] = append(got[a], lab.nodes[slices.Index(lab.net.Nodes, ns)].name)
 			}
 		}
 		return err == nil && cond(got), err
@@ -178,10 +173,10 @@ func (lab *demoLab) settle(ctx context.Context, l *demoLayout, t0 time.Time, wha
 // the namespaces.
 func (lab *demoLab) teardown(n *narrator) error {
 	var stopped []string
-	for _, name := range lab.order {
-		if p := lab.nodes[name].proc; p != nil && !p.Exited() {
-			p.Stop(syscall.SIGTERM, 5*time.Second)
-			stopped = append(stopped, name)
+	for _, nd := range lab.nodes {
+		if nd.proc != nil && !nd.proc.Exited() {
+			nd.proc.Stop(syscall.SIGTERM, 5*time.Second)
+			stopped = append(stopped, nd.name)
 		}
 	}
 	if len(stopped) > 0 {
@@ -225,10 +220,9 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		return err
 	}
 	lab := &demoLab{
-		net:   &netlab.Lab{ID: fmt.Sprintf("%s%d", demoNSPrefix, os.Getpid())},
-		nodes: map[string]*demoNode{},
-		dir:   tmp,
-		exe:   exe,
+		net: &netlab.Lab{ID: fmt.Sprintf("%s%d", demoNSPrefix, os.Getpid())},
+		dir: tmp,
+		exe: exe,
 		// A crashed backup needs about 3 adverts plus skew; start-up and
 		// reconfiguration add a little. Generous: the demo must not flake.
 		timeout: 20*l.advert + 10*time.Second,
@@ -236,8 +230,8 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	var results []demoResult
 	defer func() {
 		if err != nil && ctx.Err() == nil {
-			for _, name := range lab.order {
-				fmt.Fprintf(stderr, "---- last lines of hakeeper on %s (%s):\n%s\n", name, lab.nodes[name].log, logTail(lab.nodes[name].log, 20))
+			for _, nd := range lab.nodes {
+				fmt.Fprintf(stderr, "---- last lines of hakeeper on %s (%s):\n%s\n", nd.name, nd.log, logTail(nd.log, 20))
 			}
 		}
 		n.step = n.steps - 1 // the last step, however far the demo got
@@ -259,9 +253,8 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	}
 	n.say("Bridge namespace %s, and one namespace per node joined to it by a veth pair:", lab.net.BridgeNS)
 	rows := [][]string{{"NODE", "NAMESPACE", "INTERFACE", "ADDRESS"}}
-	for _, name := range lab.order {
-		nd := lab.nodes[name]
-		rows = append(rows, []string{name, nd.ns.Name, nd.ns.Iface, strings.Trim(fmt.Sprint(nd.addrs), "[]")})
+	for _, nd := range lab.nodes {
+		rows = append(rows, []string{nd.name, nd.ns.Name, nd.ns.Iface, strings.Trim(fmt.Sprint(nd.addrs), "[]")})
 	}
 	n.table(rows)
 	n.say("The segment exists only inside these namespaces; nothing reaches the host's network.")
@@ -293,11 +286,11 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	// The election is timed from the first start and watched at once:
 	// waiting behind the next step's pause would only time the pause.
 	started := time.Now()
-	for _, name := range lab.order {
-		if err := lab.start(lab.nodes[name]); err != nil {
+	for _, nd := range lab.nodes {
+		if err := lab.start(nd); err != nil {
 			return err
 		}
-		n.say("%s: ip netns exec %s hakeeper run --node %s --source %s", name, lab.nodes[name].ns.Name, name, filepath.Dir(srcFile))
+		n.say("%s: ip netns exec %s hakeeper run --node %s --source %s", nd.name, nd.ns.Name, nd.name, filepath.Dir(srcFile))
 	}
 	took, got, err := lab.settle(ctx, l, started, "every VIP on its preferred node", nil)
 	if err != nil {
@@ -310,7 +303,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 
 	vip := head.vips[0].Addr()
 	master := l.expected(lab.running())[vip]
-	mnd := lab.nodes[master]
+	mnd := lab.node(master)
 	others := lab.running()
 	delete(others, master)
 	backup := l.expected(others)[vip]
@@ -394,7 +387,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	// The nodes watch the directory; SIGHUP makes each re-read at once,
 	// as a Git webhook would.
 	for name := range lab.running() {
-		lab.nodes[name].proc.Signal(syscall.SIGHUP)
+		lab.node(name).proc.Signal(syscall.SIGHUP)
 	}
 	n.say("Wrote the new cluster.yaml and sent SIGHUP to every node (a Git webhook in production).")
 	if took, got, err = lab.settle(ctx, el, t0, "the edited layout", nil); err != nil {
