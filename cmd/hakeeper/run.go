@@ -157,19 +157,15 @@ func isGitURL(s string) bool {
 // runSource builds the source named by --source and the state directory
 // to use.
 func runSource(o runOptions) (source.Source, string, error) {
+	stateDir := o.stateDir
+	if stateDir == "" {
+		stateDir = defaultStateDirFor(o.source, o.node)
+	}
 	if !isGitURL(o.source) {
 		if o.branch != "" || o.tag != "" || o.path != "" {
 			return nil, "", errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
 		}
-		stateDir := o.stateDir
-		if stateDir == "" {
-			stateDir = defaultStateDirFor(o.source, o.node)
-		}
 		return source.NewDir(o.source), stateDir, nil
-	}
-	stateDir := o.stateDir
-	if stateDir == "" {
-		stateDir = defaultStateDirFor(o.source, o.node)
 	}
 	var keyring string
 	if o.keyringFile != "" {
