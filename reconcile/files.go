@@ -170,7 +170,7 @@ func ReadRegularFile(path string, limit int64) ([]byte, error) {
 	}
 	data, err := readLimited(context.Background(), path, f, limit)
 	if err == nil && int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than the %d KiB limit", path, limit>>10)
+		return nil, fmt.Errorf("%s: larger than %d KiB", path, limit>>10)
 	}
 	return data, err
 }
