@@ -159,10 +159,41 @@ func refuseOpen(shown string, stat func(string) (fs.FileInfo, error), err error)
 	return err
 }
 
-// readRegular reads an open file, closing it, if it is a regular file and
-// fits in what is left of the budget. The limit is the reader's, not the
-// file's reported size, which a device or a growing file can belie.
+// ReadRegularFile reads a small file named on the command line (a
+// secret, a keyring) as descriptions are read: only a regular file, and
+// at most limit bytes. A FIFO or a device is refused by name instead of
+// blocking the open or reading forever.
+func ReadRegularFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, refuseOpen(path, os.Stat, err)
+	}
+	data, err := readLimited(context.Background(), path, f, limit)
+	if err == nil && int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d KiB", path, limit>>10)
+	}
+	return data, err
+}
+
+// readRegular reads an open description file, closing it, if it is a
+// regular file and fits in what is left of the budget.
 func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) ([]byte, error) {
+	data, err := readLimited(ctx, shown, f, *budget)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > *budget {
+		return nil, fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, MaxDescriptionBytes>>20)
+	}
+	*budget -= int64(len(data))
+	return data, nil
+}
+
+// readLimited reads an open file, closing it, if it is a regular file:
+// at most limit+1 bytes, so the caller can tell one too many. The limit
+// is the reader's, not the file's reported size, which a device or a
+// growing file can belie.
+func readLimited(ctx context.Context, shown string, f *os.File, limit int64) ([]byte, error) {
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
@@ -171,14 +202,10 @@ func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) (
 	if !st.Mode().IsRegular() {
 		return nil, notRegular(shown, st.Mode())
 	}
-	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, f}, *budget+1))
+	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, f}, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
-	if int64(len(data)) > *budget {
-		return nil, fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, MaxDescriptionBytes>>20)
-	}
-	*budget -= int64(len(data))
 	return data, nil
 }
 

@@ -233,3 +233,16 @@ func TestReadFilesHonoursContext(t *testing.T) {
 		t.Fatal("ReadFilesContext did not return when its context ended")
 	}
 }
+
+// ReadRegularFile reads a file of exactly the limit and refuses one byte
+// more, naming the file.
+func TestReadRegularFileLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(path, make([]byte, 2048), 0o600)
+	if b, err := ReadRegularFile(path, 2048); err != nil || len(b) != 2048 {
+		t.Fatalf("at the limit: %d bytes, %v", len(b), err)
+	}
+	if _, err := ReadRegularFile(path, 2047); err == nil || !strings.Contains(err.Error(), path+": larger than") {
+		t.Errorf("over the limit: %v", err)
+	}
+}

@@ -6,17 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
@@ -90,10 +90,9 @@ IPVS; the VRRP part runs anyway. Exit status: 0 done, 1 a step failed
 
 // narrator writes the demo's story: step headers and timestamped lines.
 type narrator struct {
-	out   io.Writer
-	start time.Time
-	step  int
-	steps int
+	out         io.Writer
+	start       time.Time
+	step, steps int
 	// pace pauses before each step after the first, so a person can
 	// read along; ctx cuts the pause short on Ctrl-C.
 	pace time.Duration
@@ -101,7 +100,7 @@ type narrator struct {
 }
 
 func (n *narrator) header(title string) {
-	if n.step > 0 && n.pace > 0 && n.ctx != nil {
+	if n.step > 0 && n.pace > 0 {
 		select {
 		case <-n.ctx.Done():
 		case <-time.After(n.pace):
@@ -124,14 +123,6 @@ func (n *narrator) table(rows [][]string) {
 	tw.Flush()
 }
 
-// demoSource is the description the demo runs: its path and, for the
-// built-in cluster, the original text (written verbatim into the lab).
-type demoSource struct {
-	path  string
-	label string
-	raw   []byte
-}
-
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -141,48 +132,45 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer os.RemoveAll(tmp)
-
-	src := demoSource{path: o.dir, label: o.dir}
+	path, label := o.dir, o.dir
 	if o.dir == "" {
-		src = demoSource{path: filepath.Join(tmp, "cluster.yaml"), label: "the built-in demo cluster (hakeeper demo --print-cluster)", raw: demoClusterYAML}
-		if err := os.WriteFile(src.path, demoClusterYAML, 0o644); err != nil {
+		path, label = filepath.Join(tmp, "cluster.yaml"), "the built-in demo cluster (hakeeper demo --print-cluster)"
+		if err := os.WriteFile(path, demoClusterYAML, 0o644); err != nil {
 			return err
 		}
 	}
 	why := o.liveUnavailable()
-	n := &narrator{out: stdout, start: time.Now(), steps: 9}
+	n := &narrator{out: stdout, start: time.Now(), steps: 9, ctx: ctx}
 	if why != "" {
 		n.steps = 2
 	}
 
 	n.header("The cluster description")
-	n.say("Reading %s.", src.label)
-	c, err := loadCluster(src.path)
+	n.say("Reading %s.", label)
+	c, err := loadCluster(path)
 	if err == nil {
 		err = desiredForAll(c)
 	}
 	if err != nil {
-		return inDescription(src.path, err)
+		return inDescription(path, err)
 	}
-	layout, err := demoLayoutOf(c)
+	l, err := demoLayoutOf(c)
 	if err != nil {
 		return err
 	}
 	n.say("Valid: %s, %s, %s. Priorities come from each group's preference order:",
 		plural(len(c.Nodes), "node"), plural(len(c.VIPGroups), "VIP group"), plural(len(c.Services), "service"))
-	n.table(layout.preferenceRows())
-	all := layout.allNodes()
+	n.table(l.preferenceRows())
 	n.say("With every node up, each VIP goes to its most preferred node:")
-	n.table(layout.holderRows(layout.expected(all), nil, nil))
-
+	n.table(l.holderRows(l.expected(l.allNodes()), nil, nil))
 	if why != "" {
-		return demoOffline(n, src.path, layout.nodes[0], why, stdout, stderr)
+		return demoOffline(n, path, l.nodes[0], why, stdout, stderr)
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n.ctx, n.pace = ctx, o.pace
-	err = demoLive(ctx, n, c, src, layout, tmp, stderr)
+	err = demoLive(ctx, n, c, l, tmp, stderr)
 	if ctx.Err() != nil && err != nil {
 		fmt.Fprintln(stderr, "hakeeper demo: interrupted; the lab has been removed")
 		return exitCodeError{exitInterrupted}
@@ -229,60 +217,49 @@ func demoOffline(n *narrator, path, node, why string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// demoVIP is one virtual address of the cluster and its VIP group.
-type demoVIP struct {
-	group  string
-	prefix netip.Prefix
+// demoGroup is one VIP group as the demo shows it.
+type demoGroup struct {
+	name string
+	vrid uint8
+	vips []netip.Prefix
+	pref []model.NodePriority // most preferred first
 }
 
-// demoLayout is what the demo needs of a cluster: the VIPs, every
-// group's candidates by priority, and the node addresses (RFC 5798
-// breaks a priority tie by the higher primary address).
+// demoLayout is what the demo needs of a cluster: the groups and the
+// node addresses (RFC 5798 breaks a priority tie by the higher address).
 type demoLayout struct {
-	nodes      []string // sorted
-	addr       map[string]netip.Addr
-	vips       []demoVIP // by group, then address
-	preference map[string][]model.NodePriority
-	vrid       map[string]uint8
-	advert     time.Duration // the longest advert interval of any group
+	nodes  []string // sorted
+	addr   map[string]netip.Addr
+	groups []*demoGroup // by name
+	advert time.Duration
 }
 
 func demoLayoutOf(c *model.Cluster) (*demoLayout, error) {
-	l := &demoLayout{addr: map[string]netip.Addr{}, preference: map[string][]model.NodePriority{}, vrid: map[string]uint8{}}
-	for name := range c.Nodes {
+	l := &demoLayout{addr: map[string]netip.Addr{}}
+	seen := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(c.Nodes)) {
 		l.nodes = append(l.nodes, name)
-	}
-	sort.Strings(l.nodes)
-	if len(l.nodes) == 0 {
-		return nil, errors.New("the cluster has no nodes")
-	}
-	for _, name := range l.nodes {
 		ns, err := model.Desired(c, name)
 		if err != nil {
 			return nil, err
 		}
 		l.addr[name] = ns.Address
 		for _, in := range ns.Instances {
-			if _, seen := l.preference[in.Name]; seen {
-				continue
-			}
-			l.preference[in.Name] = in.Preference
-			l.vrid[in.Name] = in.VRID
-			l.advert = max(l.advert, in.AdvertInterval)
-			for _, v := range in.VIPs {
-				l.vips = append(l.vips, demoVIP{group: in.Name, prefix: v.Prefix})
+			if !seen[in.Name] {
+				seen[in.Name] = true
+				g := &demoGroup{name: in.Name, vrid: in.VRID, pref: in.Preference}
+				for _, v := range in.VIPs {
+					g.vips = append(g.vips, v.Prefix)
+				}
+				l.groups = append(l.groups, g)
+				l.advert = max(l.advert, in.AdvertInterval)
 			}
 		}
 	}
-	if len(l.vips) == 0 {
+	if len(l.groups) == 0 {
 		return nil, errors.New("the cluster has no VIPs to fail over")
 	}
-	sort.Slice(l.vips, func(i, j int) bool {
-		if l.vips[i].group != l.vips[j].group {
-			return l.vips[i].group < l.vips[j].group
-		}
-		return l.vips[i].prefix.Addr().Less(l.vips[j].prefix.Addr())
-	})
+	slices.SortFunc(l.groups, func(a, b *demoGroup) int { return strings.Compare(a.name, b.name) })
 	return l, nil
 }
 
@@ -294,32 +271,29 @@ func (l *demoLayout) allNodes() map[string]bool {
 	return up
 }
 
+func (l *demoLayout) vips() []netip.Addr {
+	var out []netip.Addr
+	for _, g := range l.groups {
+		for _, v := range g.vips {
+			out = append(out, v.Addr())
+		}
+	}
+	return out
+}
+
 // headline is the group the failover steps act on: the lowest VRID with
 // at least two candidates.
-func (l *demoLayout) headline() (string, error) {
-	best := ""
-	for g, pref := range l.preference {
-		if len(pref) < 2 {
-			continue
-		}
-		if best == "" || l.vrid[g] < l.vrid[best] || l.vrid[g] == l.vrid[best] && g < best {
+func (l *demoLayout) headline() (*demoGroup, error) {
+	var best *demoGroup
+	for _, g := range l.groups {
+		if len(g.pref) > 1 && len(g.vips) > 0 && (best == nil || g.vrid < best.vrid) {
 			best = g
 		}
 	}
-	if best == "" {
-		return "", errors.New("no VIP group has two nodes: nothing can fail over")
+	if best == nil {
+		return nil, errors.New("no VIP group has two nodes: nothing can fail over")
 	}
 	return best, nil
-}
-
-// firstVIP is the first address of group g.
-func (l *demoLayout) firstVIP(g string) netip.Addr {
-	for _, v := range l.vips {
-		if v.group == g {
-			return v.prefix.Addr()
-		}
-	}
-	return netip.Addr{}
 }
 
 // expected says which running node must hold each VIP: the highest
@@ -328,40 +302,36 @@ func (l *demoLayout) firstVIP(g string) netip.Addr {
 // predictions use the configured ones.
 func (l *demoLayout) expected(up map[string]bool) map[netip.Addr]string {
 	out := map[netip.Addr]string{}
-	for _, v := range l.vips {
-		winner := ""
-		var best uint8
-		for _, p := range l.preference[v.group] {
-			if !up[p.Node] {
-				continue
-			}
-			if winner == "" || p.Priority > best || p.Priority == best && l.addr[winner].Less(l.addr[p.Node]) {
+	for _, g := range l.groups {
+		winner, best := "", uint8(0)
+		for _, p := range g.pref {
+			if up[p.Node] && (winner == "" || p.Priority > best || p.Priority == best && l.addr[winner].Less(l.addr[p.Node])) {
 				winner, best = p.Node, p.Priority
 			}
 		}
-		out[v.prefix.Addr()] = winner
+		for _, v := range g.vips {
+			out[v.Addr()] = winner
+		}
 	}
 	return out
 }
 
+func (g *demoGroup) preference() string {
+	var s []string
+	for _, p := range g.pref {
+		s = append(s, fmt.Sprintf("%s %d", p.Node, p.Priority))
+	}
+	return strings.Join(s, " > ")
+}
+
 func (l *demoLayout) preferenceRows() [][]string {
 	rows := [][]string{{"VIP GROUP", "VRID", "VIPS", "PREFERENCE (PRIORITY)"}}
-	groups := make([]string, 0, len(l.preference))
-	for g := range l.preference {
-		groups = append(groups, g)
-	}
-	sort.Strings(groups)
-	for _, g := range groups {
-		var vips, pref []string
-		for _, v := range l.vips {
-			if v.group == g {
-				vips = append(vips, v.prefix.String())
-			}
+	for _, g := range l.groups {
+		var vips []string
+		for _, v := range g.vips {
+			vips = append(vips, v.String())
 		}
-		for _, p := range l.preference[g] {
-			pref = append(pref, fmt.Sprintf("%s %d", p.Node, p.Priority))
-		}
-		rows = append(rows, []string{g, fmt.Sprint(l.vrid[g]), strings.Join(vips, " "), strings.Join(pref, " > ")})
+		rows = append(rows, []string{g.name, fmt.Sprint(g.vrid), strings.Join(vips, " "), g.preference()})
 	}
 	return rows
 }
@@ -371,31 +341,33 @@ func (l *demoLayout) preferenceRows() [][]string {
 // interface; up marks the nodes whose hakeeper runs.
 func (l *demoLayout) holderRows(want map[netip.Addr]string, observed map[netip.Addr][]string, up map[string]bool) [][]string {
 	rows := [][]string{{"VIP", "GROUP", "HELD BY"}}
-	for _, v := range l.vips {
-		a := v.prefix.Addr()
-		held := want[a]
-		if observed != nil {
-			var names []string
-			for _, node := range observed[a] {
-				if !up[node] {
-					node += " (stale: its hakeeper is dead)"
+	for _, g := range l.groups {
+		for _, v := range g.vips {
+			held := want[v.Addr()]
+			if observed != nil {
+				var names []string
+				for _, node := range observed[v.Addr()] {
+					if !up[node] {
+						node += " (stale: its hakeeper is dead)"
+					}
+					names = append(names, node)
 				}
-				names = append(names, node)
+				held = strings.Join(names, ", ")
 			}
-			held = strings.Join(names, ", ")
+			if held == "" {
+				held = "(nobody)"
+			}
+			rows = append(rows, []string{v.Addr().String(), g.name, held})
 		}
-		if held == "" {
-			held = "(nobody)"
-		}
-		rows = append(rows, []string{a.String(), v.group, held})
 	}
 	return rows
 }
 
-// demoEdit changes the description the way a commit would: the headline
-// group's preference order is reversed and it gains one VIP. It returns
-// the edited cluster and a line per change.
-func demoEdit(c *model.Cluster, headline string, l *demoLayout) (*model.Cluster, []string, error) {
+// demoEdit changes the description the way a commit would: group g gets
+// the reverse of its preference order (out of any spread set, which
+// would choose the order itself) and one more VIP. It returns the edited
+// cluster and a line per change.
+func demoEdit(c *model.Cluster, g *demoGroup, l *demoLayout) (*model.Cluster, []string, error) {
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return nil, nil, err
@@ -404,62 +376,25 @@ func demoEdit(c *model.Cluster, headline string, l *demoLayout) (*model.Cluster,
 	if err != nil {
 		return nil, nil, fmt.Errorf("re-reading the description: %w", err)
 	}
-	g := edited.VIPGroups[headline]
 	var changes []string
-	switch {
-	case len(g.Nodes) > 1:
-		old := strings.Join(g.Nodes, ", ")
-		for i, j := 0, len(g.Nodes)-1; i < j; i, j = i+1, j-1 {
-			g.Nodes[i], g.Nodes[j] = g.Nodes[j], g.Nodes[i]
-		}
-		changes = append(changes, fmt.Sprintf("vipGroups.%s.nodes: [%s] -> [%s]", headline, old, strings.Join(g.Nodes, ", ")))
-	case len(g.Priorities) > 1:
-		hi, lo := "", ""
-		for n, p := range g.Priorities {
-			if hi == "" || p > g.Priorities[hi] {
-				hi = n
-			}
-			if lo == "" || p < g.Priorities[lo] {
-				lo = n
-			}
-		}
-		g.Priorities[hi], g.Priorities[lo] = g.Priorities[lo], g.Priorities[hi]
-		changes = append(changes, fmt.Sprintf("vipGroups.%s.priorities: %s and %s swapped", headline, hi, lo))
-	default:
-		// A spread set chooses the order itself (reversing its node list
-		// need not move anything): take the group out of the set and
-		// give it the reverse of its current order.
-		for name, set := range edited.Spread {
-			kept := set.Groups[:0]
-			for _, sg := range set.Groups {
-				if sg != headline {
-					kept = append(kept, sg)
-				}
-			}
-			if len(kept) == len(set.Groups) {
-				continue
-			}
-			set.Groups = kept
-			if len(kept) == 0 {
+	for name, set := range edited.Spread {
+		if i := slices.Index(set.Groups, g.name); i >= 0 {
+			set.Groups = slices.Delete(set.Groups, i, i+1)
+			if len(set.Groups) == 0 {
 				delete(edited.Spread, name)
 			}
-			var order, old []string
-			for _, p := range l.preference[headline] {
-				old = append(old, p.Node)
-				order = append([]string{p.Node}, order...)
-			}
-			g.Nodes = order
-			changes = append(changes,
-				fmt.Sprintf("spread.%s.groups: - %s", name, headline),
-				fmt.Sprintf("vipGroups.%s.nodes: [%s] (chosen by the spread set) -> [%s]", headline, strings.Join(old, ", "), strings.Join(order, ", ")))
+			changes = append(changes, fmt.Sprintf("spread.%s.groups: - %s", name, g.name))
 		}
 	}
-	if next, ok := l.freeAddr(headline); ok {
-		g.VIPs = append(g.VIPs, model.VIP{Address: next.String()})
-		changes = append(changes, fmt.Sprintf("vipGroups.%s.vips: + %s", headline, next))
+	vg := edited.VIPGroups[g.name]
+	vg.Nodes, vg.Priorities = nil, nil
+	for _, p := range slices.Backward(g.pref) {
+		vg.Nodes = append(vg.Nodes, p.Node)
 	}
-	if len(changes) == 0 {
-		return nil, nil, fmt.Errorf("found nothing to change in VIP group %s", headline)
+	changes = append(changes, fmt.Sprintf("vipGroups.%s.nodes: [%s] (was %s)", g.name, strings.Join(vg.Nodes, ", "), g.preference()))
+	if next, ok := l.freeAddr(g); ok {
+		vg.VIPs = append(vg.VIPs, model.VIP{Address: next.String()})
+		changes = append(changes, fmt.Sprintf("vipGroups.%s.vips: + %s", g.name, next))
 	}
 	if errs := model.Validate(edited); len(errs) > 0 {
 		return nil, nil, fmt.Errorf("the demo's edit does not validate: %w", errs)
@@ -468,47 +403,14 @@ func demoEdit(c *model.Cluster, headline string, l *demoLayout) (*model.Cluster,
 }
 
 // freeAddr picks an address for a new VIP of group g: the next one after
-// the group's first VIP, in its prefix, used by no node and no VIP.
-func (l *demoLayout) freeAddr(g string) (netip.Prefix, bool) {
-	var first netip.Prefix
-	used := map[netip.Addr]bool{}
-	for _, v := range l.vips {
-		used[v.prefix.Addr()] = true
-		if v.group == g && !first.IsValid() {
-			first = v.prefix
-		}
-	}
-	for _, a := range l.addr {
-		used[a] = true
-	}
-	if !first.IsValid() {
-		return netip.Prefix{}, false
-	}
+// its first VIP, in its prefix, used by no node and no VIP.
+func (l *demoLayout) freeAddr(g *demoGroup) (netip.Prefix, bool) {
+	used := slices.Concat(l.vips(), slices.Collect(maps.Values(l.addr)))
+	first := g.vips[0]
 	for a, i := first.Addr().Next(), 0; a.IsValid() && first.Contains(a) && i < 256; a, i = a.Next(), i+1 {
-		if !used[a] {
+		if !slices.Contains(used, a) {
 			return netip.PrefixFrom(a, first.Bits()), true
 		}
 	}
 	return netip.Prefix{}, false
-}
-
-// demoClusterFile is the description as the lab's nodes read it: the
-// built-in text verbatim, else the loaded cluster written back as one
-// file, without virtual services when the kernel cannot program them.
-func demoClusterFile(c *model.Cluster, src demoSource, withServices bool) ([]byte, error) {
-	if src.raw != nil && (withServices || len(c.Services) == 0) {
-		return src.raw, nil
-	}
-	cp := *c
-	if !withServices {
-		cp.Services = nil
-	}
-	return yaml.Marshal(&cp)
-}
-
-// writeAtomically replaces path so a watching node never reads half a
-// file. The temporary file is made beside the watched directory, not in
-// it, so the nodes see one event: the new file.
-func writeAtomically(path string, data []byte) error {
-	return renameio.WriteFile(path, data, 0o644, renameio.WithTempDir(filepath.Dir(filepath.Dir(path))))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/controller/ipvsproc"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -46,6 +47,9 @@ const defaultStateDir = "/var/lib/hakeeper"
 // exactly like the addresses and the IPVS table it describes, and it lets
 // a crashed daemon clean up after itself on restart.
 const defaultRuntimeDir = "/run/hakeeper"
+
+// maxFlagFile bounds a secret or a keyring named by a flag.
+const maxFlagFile = 1 << 20
 
 type runOptions struct {
 	node     string
@@ -153,23 +157,19 @@ func isGitURL(s string) bool {
 // runSource builds the source named by --source and the state directory
 // to use.
 func runSource(o runOptions) (source.Source, string, error) {
-	if !isGitURL(o.source) {
-		if o.branch != "" || o.tag != "" || o.path != "" {
-			return nil, "", errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
-		}
-		stateDir := o.stateDir
-		if stateDir == "" {
-			stateDir = defaultStateDirFor(o.source, o.node)
-		}
-		return source.NewDir(o.source), stateDir, nil
-	}
 	stateDir := o.stateDir
 	if stateDir == "" {
 		stateDir = defaultStateDirFor(o.source, o.node)
 	}
+	if !isGitURL(o.source) {
+		if o.branch != "" || o.tag != "" || o.path != "" {
+			return nil, "", errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
+		}
+		return source.NewDir(o.source), stateDir, nil
+	}
 	var keyring string
 	if o.keyringFile != "" {
-		b, err := os.ReadFile(o.keyringFile)
+		b, err := reconcile.ReadRegularFile(o.keyringFile, maxFlagFile)
 		if err != nil {
 			return nil, "", fmt.Errorf("--keyring: %w", err)
 		}
@@ -215,7 +215,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	var webhookSecret []byte
 	if o.webhookSecretFile != "" {
-		b, err := os.ReadFile(o.webhookSecretFile)
+		b, err := reconcile.ReadRegularFile(o.webhookSecretFile, maxFlagFile)
 		if err != nil {
 			return fmt.Errorf("--webhook-secret-file: %w", err)
 		}
@@ -322,7 +322,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		if webhookSecret != nil {
 			hook = &source.Webhook{Secret: webhookSecret, Trigger: func() { ctl.Trigger("webhook") }}
 		}
-		srv := status.NewServer(status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook))
+		srv := status.NewServer(status.Handler(ctl, promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}), hook), log)
 		go srv.Serve(l)
 		defer srv.Close()
 		log.Info("status server listening", "addr", o.listen, "webhook", hook != nil)

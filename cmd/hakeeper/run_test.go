@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
@@ -91,5 +93,56 @@ func TestRunStatusFile(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("state directory holds %d files, want only status.json: %v", len(entries), entries)
+	}
+}
+
+// TestRunRefusesSpecialSecretFiles: --webhook-secret-file and --keyring
+// are read as bounded regular files. A FIFO used to hang the start (the
+// open waits for a writer) and /dev/zero to read until memory ran out;
+// now run exits at once with an error naming the file.
+func TestRunRefusesSpecialSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("cluster: x\nnodes:\n  a:\n    address: 10.0.0.1\n    interface: eth0\nvipGroups:\n  web:\n    vrid: 30\n    vips: [10.0.0.10/24]\n    nodes: [a]\n"), 0o644)
+	fifo := filepath.Join(dir, "secret.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Once the test is over, a writer releases a read the old code left
+	// blocked in the open.
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
+			f.Close()
+		}
+	})
+	for _, tc := range []struct {
+		desc, file string
+		args       []string
+	}{
+		{"webhook secret FIFO", fifo, []string{"--source", good, "--webhook-secret-file", fifo}},
+		{"webhook secret /dev/zero", "/dev/zero", []string{"--source", good, "--webhook-secret-file", "/dev/zero"}},
+		// The keyring is read before the repository is touched.
+		{"keyring FIFO", fifo, []string{"--source", "https://127.0.0.1:1/cluster.git", "--keyring", fifo, "--state-dir", dir}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			type result struct {
+				code   int
+				stderr string
+			}
+			done := make(chan result, 1)
+			go func() {
+				var stdout, stderr bytes.Buffer
+				code := execute(append([]string{"run", "--node", "a", "--listen", "off"}, tc.args...), &stdout, &stderr)
+				done <- result{code, stderr.String()}
+			}()
+			select {
+			case r := <-done:
+				if r.code != exitError || !strings.Contains(r.stderr, tc.file+": not a regular file") {
+					t.Errorf("exit %d, stderr %q; want 1 and %s refused as not a regular file", r.code, r.stderr, tc.file)
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("run still reading %s after a minute", tc.file)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -130,9 +131,12 @@ const (
 // NewServer returns the HTTP server for the status handler, with the
 // timeouts above. Serve it on a listener from Listen, which caps the
 // connections. No endpoint streams, so WriteTimeout ends nothing useful.
-func NewServer(h http.Handler) *http.Server {
+// The server's own errors (a failed Accept, a bad TLS handshake) go to
+// log, not to stderr through the standard logger.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,

@@ -2,7 +2,10 @@ package status_test
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -32,7 +35,7 @@ const closeBound = 2*status.ReadTimeout + 20*time.Second
 // than MaxConns connections open, each is closed by the server within its
 // timeout, and a real request still gets through.
 func TestServerSurvivesIdleFlood(t *testing.T) {
-	srv := status.NewServer(status.Handler(idleProvider{}, nil, &source.Webhook{Secret: []byte("s"), Trigger: func() {}}))
+	srv := status.NewServer(status.Handler(idleProvider{}, nil, &source.Webhook{Secret: []byte("s"), Trigger: func() {}}), slog.New(slog.DiscardHandler))
 	var open, peak atomic.Int64
 	srv.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
@@ -115,7 +118,7 @@ func TestServerSurvivesIdleFlood(t *testing.T) {
 
 // Headers beyond MaxHeaderBytes are refused, not buffered.
 func TestServerRefusesHugeHeaders(t *testing.T) {
-	srv := status.NewServer(status.Handler(idleProvider{}, nil, nil))
+	srv := status.NewServer(status.Handler(idleProvider{}, nil, nil), slog.New(slog.DiscardHandler))
 	l, err := status.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,5 +138,39 @@ func TestServerRefusesHugeHeaders(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("got %s, want 431", resp.Status)
+	}
+}
+
+// tempErrListener fails its first Accept with a temporary error, which
+// http.Server logs and retries, then reports itself closed.
+type tempErrListener struct{ calls int }
+
+func (*tempErrListener) Close() error   { return nil }
+func (*tempErrListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "too many open files" }
+func (tempErr) Timeout() bool   { return false }
+func (tempErr) Temporary() bool { return true }
+
+func (l *tempErrListener) Accept() (net.Conn, error) {
+	l.calls++
+	if l.calls == 1 {
+		return nil, tempErr{}
+	}
+	return nil, net.ErrClosed
+}
+
+// The server's own errors (an Accept that fails, a TLS handshake) go to
+// the daemon's structured log, not to stderr through the default logger.
+func TestServerErrorsReachSlog(t *testing.T) {
+	var buf bytes.Buffer
+	srv := status.NewServer(status.Handler(idleProvider{}, nil, nil), slog.New(slog.NewTextHandler(&buf, nil)))
+	if err := srv.Serve(&tempErrListener{}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	if out := buf.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "Accept error: too many open files") {
+		t.Errorf("the accept error is not in the slog output: %q", out)
 	}
 }

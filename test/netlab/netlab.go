@@ -17,8 +17,10 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -244,4 +246,42 @@ func (n *Node) HasAddr(dev string, addr netip.Addr) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Holders returns, for each of addrs, the nodes that have it on their
+// lab interface.
+func (l *Lab) Holders(addrs ...netip.Addr) (map[netip.Addr][]*Node, error) {
+	out := map[netip.Addr][]*Node{}
+	for _, nd := range l.Nodes {
+		have, err := nd.Addrs(nd.Iface)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range have {
+			if slices.Contains(addrs, p.Addr()) {
+				out[p.Addr()] = append(out[p.Addr()], nd)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Wait calls cond every interval until it holds, it fails, ctx ends or
+// timeout passes; the last two are errors.
+func Wait(ctx context.Context, timeout, interval time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if ok || err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not reached after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
 }

@@ -13,11 +13,13 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,7 +35,8 @@ import (
 var Prefix = prefixFromEnv()
 
 func prefixFromEnv() string {
-	if p := os.Getenv("HKV_NETNS_PREFIX"); p != "" && len(p) <= 6 {
+	// The pid follows the prefix: a final digit would blur the two.
+	if p := os.Getenv("HKV_NETNS_PREFIX"); p != "" && len(p) <= 6 && !strings.ContainsAny(p[len(p)-1:], "0123456789") {
 		return p
 	}
 	return "hkv"
@@ -89,11 +92,14 @@ func Skip(t testing.TB) {
 func New(t testing.TB, n int) *Lab {
 	t.Helper()
 	Skip(t)
-	// Separators keep pid and sequence apart: without them pid 0x1a
-	// with lab 11 and pid 0x1a1 with lab 1 would share a name. Only
-	// namespace names derive from the ID (link names are fixed and
-	// short), so IFNAMSIZ does not bound it.
-	id := fmt.Sprintf("%s-%x-%d", Prefix, os.Getpid(), labSeq.Add(1))
+	// A test binary killed before its cleanup (a timeout) leaves its
+	// labs behind; they go once their pid is dead.
+	netlab.RemoveStale(Prefix)
+	// The separator keeps pid and sequence apart: without it pid 26 with
+	// lab 11 and pid 261 with lab 1 would share a name. Only namespace
+	// names derive from the ID (link names are fixed and short), so
+	// IFNAMSIZ does not bound it.
+	id := fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), labSeq.Add(1))
 	nl, err := netlab.New(id)
 	t.Cleanup(func() { nl.Close() })
 	if err != nil {
@@ -164,24 +170,18 @@ func (n *Node) MustExec(t testing.TB, args ...string) string {
 // passes. It returns how long that took.
 func (n *Node) WaitAddr(dev string, addr netip.Addr, present bool, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
+	err := netlab.Wait(context.Background(), timeout, 5*time.Millisecond, func() (bool, error) {
 		has, err := n.HasAddr(dev, addr)
-		if err != nil {
-			return time.Since(start), err
+		return has == present, err
+	})
+	if err != nil {
+		state := "absent"
+		if present {
+			state = "present"
 		}
-		if has == present {
-			return time.Since(start), nil
-		}
-		if time.Now().After(deadline) {
-			state := "absent"
-			if present {
-				state = "present"
-			}
-			return time.Since(start), fmt.Errorf("%s: %s not %s on %s after %v", n.Name, addr, state, dev, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
+		err = fmt.Errorf("%s: %s not %s on %s: %w", n.Name, addr, state, dev, err)
 	}
+	return time.Since(start), err
 }
 
 // SetLink sets the node's lab interface up or down.
@@ -199,17 +199,14 @@ func (n *Node) SetLink(up bool) error {
 
 // Holders returns the nodes that have addr on their lab interface.
 func (l *Lab) Holders(addr netip.Addr) ([]*Node, error) {
+	held, err := l.lab.Holders(addr)
 	var out []*Node
 	for _, nd := range l.Nodes {
-		has, err := nd.HasAddr(nd.Iface, addr)
-		if err != nil {
-			return nil, err
-		}
-		if has {
+		if slices.Contains(held[addr], nd.Node) {
 			out = append(out, nd)
 		}
 	}
-	return out, nil
+	return out, err
 }
 
 // WaitHolder polls until exactly want holds addr (want nil: nobody), or
@@ -217,29 +214,23 @@ func (l *Lab) Holders(addr netip.Addr) ([]*Node, error) {
 func (l *Lab) WaitHolder(addr netip.Addr, want *Node, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	var last []*Node
-	for {
+	err := netlab.Wait(context.Background(), timeout, 5*time.Millisecond, func() (bool, error) {
 		h, err := l.Holders(addr)
-		if err != nil {
-			return time.Since(start), err
-		}
 		last = h
-		if (want == nil && len(h) == 0) || (want != nil && len(h) == 1 && h[0] == want) {
-			return time.Since(start), nil
+		return want == nil && len(h) == 0 || want != nil && len(h) == 1 && h[0] == want, err
+	})
+	if err != nil {
+		names := make([]string, len(last))
+		for i, nd := range last {
+			names[i] = nd.Name
 		}
-		if time.Since(start) > timeout {
-			break
+		wantName := "nobody"
+		if want != nil {
+			wantName = want.Name
 		}
-		time.Sleep(5 * time.Millisecond)
+		err = fmt.Errorf("%s: want held by %s, held by %v: %w", addr, wantName, names, err)
 	}
-	names := make([]string, len(last))
-	for i, nd := range last {
-		names[i] = nd.Name
-	}
-	wantName := "nobody"
-	if want != nil {
-		wantName = want.Name
-	}
-	return time.Since(start), fmt.Errorf("%s: want held by %s, held by %v after %v", addr, wantName, names, timeout)
+	return time.Since(start), err
 }
 
 // SetMulticastFlood lets the bridge deliver multicast (VRRP adverts) to

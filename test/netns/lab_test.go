@@ -2,7 +2,9 @@ package netns
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -173,7 +175,26 @@ func checkStretch(t *testing.T, w *DualWatch, longest time.Duration, from, to sp
 // TestLabNamesDistinct: lab names keep pid and sequence apart.
 func TestLabNamesDistinct(t *testing.T) {
 	a, b := New(t, 1), New(t, 1)
-	if a.ID == b.ID || !strings.HasPrefix(a.ID, Prefix+"-") || strings.Count(a.ID, "-") < 2 {
-		t.Errorf("lab IDs %q and %q: want distinct, %s-<pid>-<seq>", a.ID, b.ID, Prefix)
+	if want := fmt.Sprintf("%s%d-", Prefix, os.Getpid()); a.ID == b.ID || !strings.HasPrefix(a.ID, want) || !strings.HasPrefix(b.ID, want) {
+		t.Errorf("lab IDs %q and %q: want distinct, %s<pid>-<seq>", a.ID, b.ID, Prefix)
+	}
+}
+
+// TestLabRemovesStale: a lab left by a test binary that died before its
+// cleanup goes when the next lab is made; a live process's lab stays.
+func TestLabRemovesStale(t *testing.T) {
+	Skip(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s%d-1-n1", Prefix, dead.Process.Pid)
+	if out, err := exec.Command("ip", "netns", "add", stale).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", stale).Run() })
+	live := New(t, 1)
+	if out, _ := execOut("ip", "netns", "list"); strings.Contains(out, stale) || !strings.Contains(out, live.Node(1).Name) {
+		t.Errorf("after New: %s removed = %v, %s kept = %v", stale, !strings.Contains(out, stale), live.Node(1).Name, strings.Contains(out, live.Node(1).Name))
 	}
 }

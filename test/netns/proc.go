@@ -13,18 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hakeeper/hakeeper/test/netlab"
 )
 
-// Process is a program running inside a node namespace. Its output is
-// kept and logged when the test fails.
+// Process is a program running inside a node namespace (netlab's: Cmd,
+// Pid, Exited, Signal, Kill). Its output is kept and logged when the test
+// fails.
 type Process struct {
+	*netlab.Process
 	Node *Node
-	Cmd  *exec.Cmd
 	Name string
 
-	out    *syncBuffer
-	waited chan struct{}
-	err    error
+	out *syncBuffer
 }
 
 type syncBuffer struct {
@@ -54,25 +55,18 @@ func (n *Node) Start(t testing.TB, args ...string) *Process {
 // StartEnv is Start with extra environment variables.
 func (n *Node) StartEnv(t testing.TB, env []string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Node: n, Name: filepath.Base(args[0]), out: &syncBuffer{}, waited: make(chan struct{})}
-	p.Cmd = n.Command(context.Background(), args...)
-	p.Cmd.Env = append(os.Environ(), env...)
-	p.Cmd.Stdout = p.out
-	p.Cmd.Stderr = p.out
-	// Own process group: a kill reaches the program and anything it forks.
-	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.Cmd.Start(); err != nil {
+	p := &Process{Node: n, Name: filepath.Base(args[0]), out: &syncBuffer{}}
+	cmd := n.Command(context.Background(), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = p.out
+	cmd.Stderr = p.out
+	var err error
+	if p.Process, err = netlab.Start(cmd); err != nil {
 		t.Fatalf("%s: start %s: %v", n.Name, strings.Join(args, " "), err)
 	}
-	go func() {
-		p.err = p.Cmd.Wait()
-		close(p.waited)
-	}()
 	t.Cleanup(func() {
-		if !p.Exited() {
-			syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-			<-p.waited
-		}
+		p.Kill()
+		p.Process.Wait(time.Hour)
 		if t.Failed() {
 			t.Logf("--- output of %s in %s:\n%s", p.Name, n.Name, p.Output())
 		}
@@ -80,43 +74,17 @@ func (n *Node) StartEnv(t testing.TB, env []string, args ...string) *Process {
 	return p
 }
 
-// Pid is the process id.
-func (p *Process) Pid() int { return p.Cmd.Process.Pid }
-
 // Output is everything the process wrote so far.
 func (p *Process) Output() string { return p.out.String() }
-
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.waited:
-		return true
-	default:
-		return false
-	}
-}
-
-// Signal sends sig to the process.
-func (p *Process) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
-
-// Kill sends SIGKILL to the whole process group: a crash.
-func (p *Process) Kill() error {
-	if p.Exited() {
-		return nil
-	}
-	return syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-}
 
 // Wait waits up to timeout for the process to end and returns its exit
 // code (-1 when killed by a signal).
 func (p *Process) Wait(timeout time.Duration) (int, error) {
-	select {
-	case <-p.waited:
-	case <-time.After(timeout):
-		return 0, fmt.Errorf("%s in %s still running after %v", p.Name, p.Node.Name, timeout)
+	if err := p.Process.Wait(timeout); err != nil {
+		return 0, fmt.Errorf("%s in %s: %w", p.Name, p.Node.Name, err)
 	}
 	if p.Cmd.ProcessState == nil {
-		return 0, p.err
+		return 0, p.Err()
 	}
 	return p.Cmd.ProcessState.ExitCode(), nil
 }
@@ -129,7 +97,7 @@ func (p *Process) WaitOutput(s string, timeout time.Duration) error {
 			return fmt.Errorf("%s in %s: %q not in output after %v", p.Name, p.Node.Name, s, timeout)
 		}
 		if p.Exited() && !strings.Contains(p.Output(), s) {
-			return fmt.Errorf("%s in %s exited (%v) without printing %q", p.Name, p.Node.Name, p.err, s)
+			return fmt.Errorf("%s in %s exited (%v) without printing %q", p.Name, p.Node.Name, p.Err(), s)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
