@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,13 +39,15 @@ func TestMain(m *testing.M) {
 }
 
 // serveListeners opens n loopback listeners, prints their addresses one a
-// line, accepts and closes connections, and exits when stdin closes.
+// line, accepts and closes connections, answers each line on stdin with
+// the number of connections accepted so far, and exits when stdin closes.
 func serveListeners(n string) {
 	count, err := strconv.Atoi(n)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	var accepted atomic.Uint64
 	for range count {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -52,14 +55,47 @@ func serveListeners(n string) {
 			os.Exit(2)
 		}
 		fmt.Println(l.Addr())
-		go acceptAndClose(l)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
 	}
-	io.Copy(io.Discard, os.Stdin)
+	requests := bufio.NewScanner(os.Stdin)
+	for requests.Scan() {
+		fmt.Println(accepted.Load())
+	}
+}
+
+// listeners is the running listener helper process.
+type listeners struct {
+	proc  *os.Process
+	stdin io.Writer
+	out   *bufio.Scanner
+}
+
+// accepted returns how many connections the helper has accepted.
+func (l *listeners) accepted(b *testing.B) uint64 {
+	b.Helper()
+	fmt.Fprintln(l.stdin)
+	if !l.out.Scan() {
+		b.Fatalf("listener helper: %v", l.out.Err())
+	}
+	n, err := strconv.ParseUint(l.out.Text(), 10, 64)
+	if err != nil {
+		b.Fatalf("listener helper: %v", err)
+	}
+	return n
 }
 
 // startListeners runs the listener helper process with n listeners and
-// returns a TCP-checked real server for each and the helper's process.
-func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *os.Process) {
+// returns a TCP-checked real server for each and the helper.
+func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *listeners) {
 	b.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -90,7 +126,7 @@ func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *os.Process) {
 	if len(rss) != n {
 		b.Fatalf("helper started %d listeners, want %d", len(rss), n)
 	}
-	return rss, helper.Process
+	return rss, &listeners{proc: helper.Process, stdin: stdin, out: lines}
 }
 
 // processCPUTime is the user and system CPU time process p has used, from
@@ -144,14 +180,14 @@ func BenchmarkChecker1000TCP(b *testing.B) {
 		}
 	}
 	checks0, _, _ := total()
-	cpu0, wall0, helperCPU0 := cpuTime(), time.Now(), processCPUTime(b, helper)
+	cpu0, wall0, helperCPU0 := cpuTime(), time.Now(), processCPUTime(b, helper.proc)
 	b.ResetTimer()
 	for range b.N {
 		time.Sleep(*benchWindow)
 	}
 	b.StopTimer()
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
-	helperCPU := processCPUTime(b, helper) - helperCPU0
+	helperCPU := processCPUTime(b, helper.proc) - helperCPU0
 	checks, healthy, _ := total()
 	if healthy != servers {
 		b.Fatalf("%d of %d servers healthy", healthy, servers)
