@@ -149,13 +149,50 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// dialerProbes makes tcp checks dial with net.Dialer (linger 0, as the
+// built-in probe), the library path the built-in raw-socket batches are
+// measured against; other types get the built-in probe. Passed as
+// Options.NewProbe, it also puts tcp checks on the Checker's generic
+// path, a goroutine per check.
+func dialerProbes(spec *model.CheckSpec) (check.Probe, error) {
+	if spec.Type != "tcp" {
+		return check.NewProbe(spec)
+	}
+	d := net.Dialer{KeepAlive: -1, Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	return func(ctx context.Context, t check.Target) check.Result {
+		start := time.Now()
+		c, err := d.DialTCP(ctx, "tcp", netip.AddrPort{}, t.AddrPort())
+		if err != nil {
+			return check.Result{Err: err, Latency: time.Since(start)}
+		}
+		c.Close()
+		return check.Result{Latency: time.Since(start)}
+	}, nil
+}
+
 // BenchmarkChecker1000TCP checks 1,000 real servers over TCP every second
 // on loopback and reports the checker's CPU use as a percentage of one
-// core. Run a longer window with -args -checkbench.window=60s.
+// core: with the built-in batches (the daemon's path) and with
+// net.Dialer. Run a longer window with -args -checkbench.window=60s.
 func BenchmarkChecker1000TCP(b *testing.B) {
+	b.Run("path=batched", func(b *testing.B) { benchChecker1000TCP(b, check.Options{Logger: quiet}) })
+	b.Run("path=net.Dialer", func(b *testing.B) {
+		benchChecker1000TCP(b, check.Options{Logger: quiet, NewProbe: dialerProbes})
+	})
+}
+
+func benchChecker1000TCP(b *testing.B, opts check.Options) {
 	const servers = 1000
 	rss, helper := startListeners(b, servers)
-	c := check.New(check.Options{Logger: quiet})
+	c := check.New(opts)
 	defer c.Close()
 	c.Update([]model.VirtualService{service(true, rss...)})
 	total := func() (n uint64, healthy, checked int) {

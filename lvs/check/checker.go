@@ -87,7 +87,8 @@ type Options struct {
 	// Logger receives health flips and broken checks (slog.Default when nil).
 	Logger *slog.Logger
 	// ObserveTry, when set, is called with the result of every try of
-	// every check (retries included), for metrics. It must not block.
+	// every check (retries included), for metrics. Unlike wrapping
+	// NewProbe, it keeps tcp checks on the batched path. It must not block.
 	ObserveTry func(Result)
 	// StartCommand starts an exec check's command (cmd.Start when nil).
 	// A daemon running real-time passes a starter that forks at normal
@@ -101,19 +102,29 @@ type Options struct {
 // together; at most Options.Workers checks run at once. Update reconciles
 // the set without disturbing servers whose check did not change.
 type Checker struct {
-	clock      Clock
-	newProbe   func(*model.CheckSpec) (Probe, error)
-	log        *slog.Logger
-	workers    chan struct{}
-	changes    chan struct{}
-	ctx        context.Context
-	cancel     context.CancelFunc
-	running    sync.WaitGroup
+	clock    Clock
+	newProbe func(*model.CheckSpec) (Probe, error)
+	log      *slog.Logger
+	workers  chan struct{}
+	changes  chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	running  sync.WaitGroup
+	// fastTCP: tcp checks use the built-in probe, so they run in batches
+	// (batch.go) rather than through the Probe function.
+	fastTCP    bool
 	observeTry func(Result)
+	batches    sync.Pool // *tcpBatch
+	sockets    socketPool
+	// inlineBatches: the clock runs a batch itself right after the
+	// timers it fired (the default slot clock), so no goroutine is
+	// started for it.
+	inlineBatches bool
 
 	mu      sync.Mutex
 	closed  bool
 	servers map[Key]*server
+	ready   *tcpBatch // tcp checks due, waiting for their batch to start
 }
 
 // server is one checked (or unchecked) real server.
@@ -122,9 +133,10 @@ type server struct {
 	spec    *model.CheckSpec // nil: not checked, always up
 	target  Target
 	probe   Probe
-	badSpec error  // why the probe could not be built; every run fails with it
-	fire    func() // the timer callback, made once
-	ctx     context.Context
+	badSpec error           // why the probe could not be built; every run fails with it
+	batched bool            // a tcp check run in batches, not through probe
+	fire    func()          // the timer callback, made once
+	ctx     context.Context // nil for batched checks
 	cancel  context.CancelFunc
 	// stopped is set (under Checker.mu) when the server is removed,
 	// replaced or the Checker closed; a run in flight drops its result.
@@ -151,10 +163,15 @@ func New(opts Options) *Checker {
 		workers:    make(chan struct{}, cmp.Or(max(opts.Workers, 0), DefaultWorkers)),
 		changes:    make(chan struct{}, 1),
 		servers:    map[Key]*server{},
+		fastTCP:    opts.NewProbe == nil,
 		observeTry: opts.ObserveTry,
 	}
+	c.batches.New = func() any { return new(tcpBatch) }
+	c.sockets.max = cap(c.workers)
 	if c.clock == nil {
-		c.clock = SystemClock{}
+		k := newSlotClock()
+		k.after = c.runBatch
+		c.clock, c.inlineBatches = k, true
 	}
 	if c.newProbe == nil {
 		start := opts.StartCommand
@@ -242,7 +259,10 @@ func (c *Checker) newServer(key Key, service string, rs *model.RealServerSpec) *
 		}
 	}
 	s.fire = func() { c.fired(s) }
-	s.ctx, s.cancel = context.WithCancel(c.ctx)
+	s.batched = c.fastTCP && spec.Type == "tcp" && s.badSpec == nil
+	if !s.batched {
+		s.ctx, s.cancel = context.WithCancel(c.ctx)
+	}
 	return s
 }
 
@@ -269,9 +289,10 @@ func firstDue(now time.Time, every time.Duration) time.Time {
 	return start.Add(time.Duration(rand.N(slots)) * slot)
 }
 
-// slot is the granularity of check times. Timers due at the same instant
-// fire from one wake-up of the runtime rather than one each; 10ms still
-// spreads a thousand servers over a hundred slots a second.
+// slot is the granularity of check times. Checks due in the same slot
+// start from one timer wake-up of the runtime instead of one each, which
+// at thousands of checks a second is much of the scheduling cost; 10ms
+// still spreads a thousand servers over a hundred slots a second.
 const slot = 10 * time.Millisecond
 
 // schedule arms s's timer for due, rounded up to a slot. Called with c.mu held.
@@ -294,16 +315,30 @@ func (c *Checker) stop(s *server) {
 	}
 }
 
-// fired starts the check of s that is due in a goroutine of its own, so
-// the timer's goroutine never waits for a probe.
+// fired starts the check of s that is due: a tcp check joins the batch
+// about to start, any other runs in a goroutine of its own. It does not
+// block (see Clock).
 func (c *Checker) fired(s *server) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if s.stopped.Load() {
+		c.mu.Unlock()
 		return
 	}
 	c.running.Add(1)
-	go c.run(s)
+	if !s.batched {
+		c.mu.Unlock()
+		go c.run(s)
+		return
+	}
+	start := c.ready == nil
+	if start {
+		c.ready = c.batches.Get().(*tcpBatch)
+	}
+	c.ready.servers = append(c.ready.servers, s)
+	c.mu.Unlock()
+	if start && !c.inlineBatches {
+		go c.runBatch()
+	}
 }
 
 // run performs one scheduled check of s through its probe and schedules
@@ -458,4 +493,5 @@ func (c *Checker) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.running.Wait()
+	c.sockets.close()
 }

@@ -1,6 +1,10 @@
 package check
 
-import "time"
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
 
 // Clock is the Checker's only source of scheduling time, so tests can
 // step it instead of sleeping. Probe latencies and timeouts use real time:
@@ -8,7 +12,8 @@ import "time"
 type Clock interface {
 	Now() time.Time
 	// AfterFunc calls f after d from a goroutine of the clock's, like
-	// time.AfterFunc. f must not block.
+	// time.AfterFunc. f must not block: timers due together may be called
+	// one after another from the same goroutine.
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
@@ -18,7 +23,7 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock is the real clock, the Checker's default.
+// SystemClock is the real clock with one runtime timer per AfterFunc.
 type SystemClock struct{}
 
 var _ Clock = SystemClock{}
@@ -28,3 +33,119 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // AfterFunc is time.AfterFunc.
 func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// slotClock is the real clock the Checker uses by default. Timers due in
+// the same millisecond share one bucket, and the clock holds a single
+// runtime timer for the earliest bucket, so a thousand checks due in a
+// hundred slots cost a hundred wake-ups and goroutines, not a thousand.
+type slotClock struct {
+	mu      sync.Mutex
+	buckets map[int64][]*slotTimer // by due time, Unix ms
+	order   dueHeap                // the buckets' due times
+	timer   *time.Timer            // fires at order[0]
+	armedAt int64                  // the due time timer is set for; 0: none
+	// after, when set, runs in the firing goroutine after the timers it
+	// called (the Checker starts the batch they queued).
+	after func()
+}
+
+var _ Clock = (*slotClock)(nil)
+
+func newSlotClock() *slotClock {
+	k := &slotClock{buckets: map[int64][]*slotTimer{}}
+	k.timer = time.AfterFunc(time.Hour, k.fire)
+	k.timer.Stop()
+	return k
+}
+
+// slotTimer is one AfterFunc of a slotClock.
+type slotTimer struct {
+	k    *slotClock
+	f    func()
+	done bool // fired or stopped; guarded by k.mu
+}
+
+func (k *slotClock) Now() time.Time { return time.Now() }
+
+// AfterFunc calls f at now+d rounded to the nearest millisecond, together
+// with every other timer due then.
+func (k *slotClock) AfterFunc(d time.Duration, f func()) Timer {
+	at := time.Now().Add(d).Add(time.Millisecond / 2).UnixMilli()
+	t := &slotTimer{k: k, f: f}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b, ok := k.buckets[at]
+	if !ok {
+		heap.Push(&k.order, at)
+	}
+	k.buckets[at] = append(b, t)
+	k.arm()
+	return t
+}
+
+// arm sets the runtime timer for the earliest bucket. Called with k.mu held.
+func (k *slotClock) arm() {
+	if len(k.order) == 0 || k.armedAt == k.order[0] {
+		return
+	}
+	k.armedAt = k.order[0]
+	k.timer.Reset(time.Until(time.UnixMilli(k.armedAt)))
+}
+
+// fire calls every timer now due, one after another.
+func (k *slotClock) fire() {
+	k.mu.Lock()
+	k.armedAt = 0
+	now := time.Now().UnixMilli()
+	var due []*slotTimer
+	for len(k.order) > 0 && k.order[0] <= now {
+		at := heap.Pop(&k.order).(int64)
+		if due == nil {
+			due = k.buckets[at] // the bucket's own slice: no copy
+		} else {
+			due = append(due, k.buckets[at]...)
+		}
+		delete(k.buckets, at)
+	}
+	n := 0
+	for _, t := range due {
+		if !t.done {
+			t.done = true
+			due[n] = t
+			n++
+		}
+	}
+	k.arm()
+	k.mu.Unlock()
+	for _, t := range due[:n] {
+		t.f()
+	}
+	if k.after != nil && n > 0 {
+		k.after()
+	}
+}
+
+// Stop keeps t from firing. Its bucket entry stays until the bucket is due.
+func (t *slotTimer) Stop() bool {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if t.done {
+		return false
+	}
+	t.done = true
+	return true
+}
+
+// dueHeap is a min-heap of bucket due times.
+type dueHeap []int64
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

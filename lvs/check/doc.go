@@ -47,7 +47,21 @@
 //     its interval, then every interval on the same phase; slots missed
 //     while waiting for a worker are skipped, not run back to back.
 //   - At most Options.Workers checks (DefaultWorkers when unset) run at
-//     once, each in a goroutine of its own through its Probe.
+//     once. Check times are rounded up to 10ms slots and the default
+//     clock (clock.go) wakes once per slot, not once per server.
+//   - tcp checks with the built-in probe run in batches (batch.go): the
+//     checks due in a slot start every connect from one goroutine on raw
+//     non-blocking sockets, wait for all of them with one ppoll, record
+//     results under one lock and reuse their sockets (a disconnect is the
+//     reset that closing a linger-0 socket sends). Retries, timeouts,
+//     rise/fall and removal behave as on the generic path; a removed
+//     server's connect in flight is dropped within 100ms. Every other
+//     check, and every tcp check when Options.NewProbe is set, runs in a
+//     goroutine of its own through its Probe. Options.ObserveTry sees the
+//     tries of both paths, so the daemon counts tries with it and keeps
+//     the batches. This second path exists only while the benchmark
+//     beside keepalived (below) shows net.Dialer costing more than twice
+//     keepalived's CPU per check.
 //   - Retries: a failing try is retried at once, up to retries more tries
 //     but not past the next scheduled check; the attempt counts once.
 //   - Rise and fall: consecutive passes bring a down server up,
@@ -74,7 +88,8 @@
 // Tests use real sockets on loopback and step a fake clock
 // (checktest.Clock); the exec-as-user test needs root and the nobody user.
 // CPU figures come from benchmarks, printed by `make bench`:
-// BenchmarkChecker1000TCP (1,000 servers checked every second) and
-// BenchmarkTCPProbe here, and, in the IPVS VM, the same checker beside
-// keepalived's TCP_CHECK on the same 1,000 servers (keepalived_vm_test.go).
+// BenchmarkChecker1000TCP (1,000 servers checked every second, batched
+// and through net.Dialer) and BenchmarkTCPProbe here, and, in the IPVS
+// VM, both beside keepalived's TCP_CHECK on the same servers
+// (BenchmarkCheckerVsKeepalived).
 package check

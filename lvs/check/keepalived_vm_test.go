@@ -22,7 +22,7 @@ import (
 )
 
 var (
-	benchServers = flag.Int("checkbench.servers", 1000, "how many real servers BenchmarkCheckerVsKeepalived checks")
+	benchServers = flag.Int("checkbench.servers", 1000, "how many real servers BenchmarkCheckerVsKeepalived checks (make bench-vm: as many as the emulated VM checks in a second)")
 	benchRounds  = flag.Int("checkbench.rounds", 3, "how many windows BenchmarkCheckerVsKeepalived measures each checker")
 )
 
@@ -42,12 +42,14 @@ func (r checkerRun) cpuPerCheck() float64 {
 }
 
 // BenchmarkCheckerVsKeepalived runs, inside the IPVS VM, keepalived's
-// checker (keepalived -C, TCP_CHECK, delay_loop 1) and then hakeeper's
-// Checker (tcp check, interval 1s) against the same 1,000 loopback
-// listeners, and prints both CPU times over the same window side by side.
-// Both rates are counted by the listeners (connections accepted), not
-// taken from the checkers. keepalived reaches the guest through the
-// runner's HAKEEPER_VM_EXTRA (see the Makefile's bench-vm).
+// checker (keepalived -C, TCP_CHECK, delay_loop 1), then hakeeper's
+// Checker (tcp check, interval 1s) with its built-in raw-socket batches,
+// then the Checker with net.Dialer probes, against the same loopback
+// listeners, and prints their CPU side by side. The raw-socket path is
+// worth its code only while net.Dialer costs more than twice keepalived's
+// CPU per check. Rates are counted by the listeners (connections
+// accepted), not taken from the checkers. keepalived reaches the guest
+// through the runner's HAKEEPER_VM_EXTRA (see the Makefile's bench-vm).
 func BenchmarkCheckerVsKeepalived(b *testing.B) {
 	servers := *benchServers
 	keepalived, err := exec.LookPath("keepalived")
@@ -70,7 +72,8 @@ func BenchmarkCheckerVsKeepalived(b *testing.B) {
 	// Rounds alternate the two, so a change in the host's load (the VM's
 	// CPUs are host threads) does not fall on one side only.
 	k := checkerRun{name: strings.TrimSpace(string(version))}
-	h := checkerRun{name: "hakeeper check.Checker"}
+	h := checkerRun{name: "hakeeper, raw-socket batches"}
+	d := checkerRun{name: "hakeeper, net.Dialer"}
 	var out strings.Builder
 	fmt.Fprintf(&out, "TCP connect checks of %d real servers every 1s (same listeners, alternating %d x %v windows):\n",
 		servers, *benchRounds, *benchWindow)
@@ -90,21 +93,30 @@ func BenchmarkCheckerVsKeepalived(b *testing.B) {
 	for range b.N {
 		for i := range *benchRounds {
 			kr := runKeepalived(b, keepalived, rss, helper)
-			hr := runChecker(b, rss, helper)
-			kr.name, hr.name = k.name, h.name
+			hr := runChecker(b, rss, helper, check.Options{Logger: quiet})
+			dr := runChecker(b, rss, helper, check.Options{Logger: quiet, NewProbe: dialerProbes})
+			kr.name, hr.name, dr.name = k.name, h.name, d.name
 			row(strconv.Itoa(i+1), kr)
 			row("", hr)
+			row("", dr)
 			add(&k, kr)
 			add(&h, hr)
+			add(&d, dr)
 		}
 	}
 	b.StopTimer()
 	row("all", k)
 	row("", h)
+	row("", d)
 	tw.Flush()
-	ratio := h.cpuPerCheck() / k.cpuPerCheck()
-	fmt.Fprintf(&out, "hakeeper/keepalived CPU per check: %.2f\n", ratio)
-	for _, r := range []checkerRun{k, h} {
+	ratio, dialRatio := h.cpuPerCheck()/k.cpuPerCheck(), d.cpuPerCheck()/k.cpuPerCheck()
+	fmt.Fprintf(&out, "CPU per check against keepalived: raw-socket batches %.2f, net.Dialer %.2f\n", ratio, dialRatio)
+	verdict := "not justified: net.Dialer is within twice keepalived's CPU"
+	if dialRatio > 2 {
+		verdict = "justified: net.Dialer costs more than twice keepalived's CPU"
+	}
+	fmt.Fprintf(&out, "the raw-socket tcp path is %s\n", verdict)
+	for _, r := range []checkerRun{k, h, d} {
 		if r.rate() < 0.9*float64(servers) {
 			fmt.Fprintf(&out, "WARNING: %s made %.0f checks/s, not about %d\n", r.name, r.rate(), servers)
 		}
@@ -114,6 +126,7 @@ func BenchmarkCheckerVsKeepalived(b *testing.B) {
 	b.ReportMetric(k.cpuPercent(), "keepalived-cpu%/core")
 	b.ReportMetric(h.cpuPercent(), "hakeeper-cpu%/core")
 	b.ReportMetric(ratio, "hakeeper/keepalived")
+	b.ReportMetric(dialRatio, "net.Dialer/keepalived")
 }
 
 // measure waits until the listeners see at least 90% of servers checks a
@@ -223,10 +236,10 @@ func runKeepalived(b *testing.B, keepalived string, rss []model.RealServerSpec, 
 	return run
 }
 
-// runChecker runs hakeeper's Checker on rss until measured and closes it.
-func runChecker(b *testing.B, rss []model.RealServerSpec, helper *listeners) checkerRun {
+// runChecker runs a hakeeper Checker on rss until measured and closes it.
+func runChecker(b *testing.B, rss []model.RealServerSpec, helper *listeners, opts check.Options) checkerRun {
 	b.Helper()
-	c := check.New(check.Options{Logger: quiet})
+	c := check.New(opts)
 	defer c.Close()
 	c.Update([]model.VirtualService{{Name: "web", Family: model.IPv4, Protocol: model.TCP,
 		Address: netip.MustParseAddr("192.0.2.10"), Port: 80, RealServers: rss}})

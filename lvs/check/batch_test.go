@@ -40,7 +40,9 @@ func tcpStates(t *testing.T, state string, port uint16) int {
 // connectsInFlight counts this process's sockets connecting (SYN_SENT) to
 // port. It counts sockets, not lines of /proc/net/tcp: the file is not a
 // snapshot but a walk of the kernel's hash table over several reads, and
-// a socket rehashed during the walk can be listed twice.
+// a socket the checker disconnects and connects again during the walk
+// (its pooled sockets are reused from try to try) is hashed anew and can
+// be listed twice, so that counting lines saw 7 connects from 4 sockets.
 func connectsInFlight(t *testing.T, port uint16) int {
 	t.Helper()
 	connecting := map[string]bool{}
@@ -106,11 +108,11 @@ func tcpServer(port uint16, checkPort uint16, mod func(*model.CheckSpec)) model.
 	return model.RealServerSpec{Address: netip.MustParseAddr("127.0.0.1"), Port: port, Weight: 1, Check: s}
 }
 
-// TestCheckerTCPBounded fires 12 tcp checks at once at a server that
+// TestCheckerTCPBatchBounded fires 12 tcp checks at once at a server that
 // never completes a handshake, through 4 workers: the kernel never holds
 // more than 4 of the checker's sockets in SYN_SENT, and every check fails
 // with a timeout.
-func TestCheckerTCPBounded(t *testing.T) {
+func TestCheckerTCPBatchBounded(t *testing.T) {
 	const workers, servers = 4, 12
 	port := hungListener(t)
 	var rss []model.RealServerSpec
@@ -165,7 +167,8 @@ func TestCheckerTCPRetries(t *testing.T) {
 }
 
 // TestCheckerTCPResets: on the real clock, every check's connection is
-// reset, not closed, so neither end keeps a TIME_WAIT socket.
+// reset, not closed, so neither end keeps a TIME_WAIT socket, also when
+// the checker reuses its sockets from check to check.
 func TestCheckerTCPResets(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -235,8 +238,8 @@ func TestCheckerTCPRemovedWhileConnecting(t *testing.T) {
 	}
 }
 
-// TestCheckerObserveTry: every try is observed, of the built-in probes
-// and of an injected one alike.
+// TestCheckerObserveTry: every try is observed, batched tcp checks and
+// checks through an injected probe alike.
 func TestCheckerObserveTry(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
