@@ -79,20 +79,6 @@ type listeners struct {
 	out   *bufio.Scanner
 }
 
-// accepted returns how many connections the helper has accepted.
-func (l *listeners) accepted(b *testing.B) uint64 {
-	b.Helper()
-	fmt.Fprintln(l.stdin)
-	if !l.out.Scan() {
-		b.Fatalf("listener helper: %v", l.out.Err())
-	}
-	n, err := strconv.ParseUint(l.out.Text(), 10, 64)
-	if err != nil {
-		b.Fatalf("listener helper: %v", err)
-	}
-	return n
-}
-
 // startListeners runs the listener helper process with n listeners and
 // returns a TCP-checked real server for each and the helper.
 func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *listeners) {

@@ -129,6 +129,20 @@ func BenchmarkCheckerVsKeepalived(b *testing.B) {
 	b.ReportMetric(dialRatio, "net.Dialer/keepalived")
 }
 
+// accepted returns how many connections the helper has accepted.
+func (l *listeners) accepted(b *testing.B) uint64 {
+	b.Helper()
+	fmt.Fprintln(l.stdin)
+	if !l.out.Scan() {
+		b.Fatalf("listener helper: %v", l.out.Err())
+	}
+	n, err := strconv.ParseUint(l.out.Text(), 10, 64)
+	if err != nil {
+		b.Fatalf("listener helper: %v", err)
+	}
+	return n
+}
+
 // measure waits until the listeners see at least 90% of servers checks a
 // second (the checker is in its steady state), or for at most a minute,
 // then measures cpu, a function returning the checker's CPU time so far,
