@@ -69,7 +69,7 @@ func BenchmarkCheckerVsKeepalived(b *testing.B) {
 	version, _, _ = bytes.Cut(version, []byte("\n"))
 	rss, helper := startListeners(b, servers)
 
-	// Rounds alternate the two, so a change in the host's load (the VM's
+	// Rounds alternate the three, so a change in the host's load (the VM's
 	// CPUs are host threads) does not fall on one side only.
 	k := checkerRun{name: strings.TrimSpace(string(version))}
 	h := checkerRun{name: "hakeeper, raw-socket batches"}
