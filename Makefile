@@ -116,8 +116,13 @@ bench: bench-go bench-vrrp bench-vm
 bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 
+# The second line runs keepalived's checker (copied into the VM, which has
+# the IPVS it needs) beside hakeeper's on the same real servers: 200, as
+# many as the emulated (TCG) VM checks in a second; 1,000 saturate it.
 bench-vm: deps
 	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' -bench InitialApply -benchtime 1x ./lvs/ipvskernel
+	HAKEEPER_VM_EXTRA="$$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
+		-bench CheckerVsKeepalived -benchtime 1x -timeout 30m ./lvs/check -args -checkbench.servers=200 -checkbench.rounds=3
 
 # HKV_BENCH_RUNS sets the runs per cell (default 5).
 bench-vrrp: deps

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/google/renameio/v2"
 )
 
 // Owned is the set of service keys hakeeper created (or adopted). Only
@@ -70,8 +72,10 @@ func LoadOwned(path string) (Owned, error) {
 	return owned, nil
 }
 
-// SaveOwned writes the record atomically (temporary file, fsync, rename),
-// so a crash leaves the old record or the new one, never half of one.
+// SaveOwned replaces the record atomically, so a crash leaves the old
+// record or the new one, never half of one. The file and then its
+// directory are synced: a record lost after a crash would leave services
+// hakeeper created but no longer knows it owns.
 func SaveOwned(path string, owned Owned) error {
 	f := ownershipFile{Version: ownershipVersion, Services: []string{}}
 	for _, k := range owned.Keys() {
@@ -83,28 +87,13 @@ func SaveOwned(path string, owned Owned) error {
 	}
 	data = append(data, '\n')
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err := renameio.WriteFile(path, data, 0o600, renameio.WithTempDir(dir)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	defer d.Close()
+	return d.Sync()
 }

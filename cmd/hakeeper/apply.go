@@ -36,8 +36,13 @@ change its source instead, or send it SIGHUP.
 
 Warnings about the description go to stderr as validate prints them.
 
+Services that apply (or run) created and the description no longer gives
+this node are deleted, also when none is left.
+
 Exit status: 0 applied or nothing to do, 1 error (nothing is applied when
-the description does not load).`,
+the description does not load), also when an IPVS service hakeeper does
+not own holds a desired service's key: the rest is applied, that service
+is left alone and named; --adopt-ipvs takes it over.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
@@ -73,16 +78,25 @@ the description does not load).`,
 			if n := len(ns.Instances); n > 0 {
 				fmt.Fprintf(stderr, "note: %d VRRP instance(s) of node %s need the daemon ('hakeeper run'); not applied\n", n, ns.Node)
 			}
-			if len(ns.Services) == 0 {
-				fmt.Fprintf(stdout, "Node %s: no virtual services; nothing to apply.\n", ns.Node)
-				return nil
-			}
 			// The same state directory as 'hakeeper run' with this source
 			// and node, so ownership agrees; its lock keeps apply from
 			// running beside a daemon the status address did not find.
 			stateDir := o.stateDir
 			if stateDir == "" {
 				stateDir = defaultStateDirFor(o.source, ns.Node)
+			}
+			record := filepath.Join(stateDir, "ipvs-owned.json")
+			if len(ns.Services) == 0 {
+				// Services apply created earlier must go, as run removes
+				// them; only with none owned is there nothing to do.
+				owned, err := lvs.LoadOwned(record)
+				if err != nil {
+					return err
+				}
+				if len(owned) == 0 {
+					fmt.Fprintf(stdout, "Node %s: no virtual services; nothing to apply.\n", ns.Node)
+					return nil
+				}
 			}
 			lock, err := lockStateDir(stateDir)
 			if err != nil {
@@ -92,12 +106,12 @@ the description does not load).`,
 				return err
 			}
 			defer lock.Release()
-			k, err := openIPVS()
+			k, closeIPVS, err := applyOpenIPVS()
 			if err != nil {
 				return fmt.Errorf("%d virtual services to program: %w", len(ns.Services), err)
 			}
-			defer k.Close()
-			prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
+			defer closeIPVS()
+			prog := &lvs.Programmer{IPVS: k, StatePath: record, Adopt: o.adoptIPVS}
 			plan, done, err := prog.Sync(lvs.TableFromModel(ns.Services))
 			for _, op := range plan.Ops[:done] {
 				fmt.Fprintln(stdout, op.String())
@@ -105,15 +119,22 @@ the description does not load).`,
 			if err != nil {
 				return err
 			}
-			for _, c := range plan.Conflicts {
-				fmt.Fprintf(stderr, "note: %s (%s) exists but is not hakeeper's; left alone (--adopt-ipvs takes it over)\n", c.Name, c.Service.Key())
-			}
-			if done == 0 {
+			switch {
+			case len(plan.Conflicts) > 0:
+				fmt.Fprintf(stdout, "Node %s: %d IPVS operations applied; %d virtual services blocked.\n", ns.Node, done, len(plan.Conflicts))
+			case done == 0:
 				fmt.Fprintf(stdout, "Node %s: IPVS in sync, no changes.\n", ns.Node)
-			} else {
+			default:
 				fmt.Fprintf(stdout, "Node %s: %d IPVS operations applied (revision %s).\n", ns.Node, done, rev.ID)
 			}
-			return nil
+			if len(plan.Conflicts) == 0 {
+				return nil
+			}
+			// The table is not what the description says: an error, not a note.
+			for _, c := range plan.Conflicts {
+				fmt.Fprintf(stderr, "blocked: %s (%s) exists in IPVS but is not hakeeper's; left alone\n", c.Name, c.Service.Key())
+			}
+			return fmt.Errorf("%d virtual services blocked by IPVS services hakeeper does not own; rerun with --adopt-ipvs to take them over", len(plan.Conflicts))
 		},
 	}
 	f := cmd.Flags()
@@ -127,6 +148,9 @@ the description does not load).`,
 	f.StringVar(&addr, "addr", statusAddr(), "where a running daemon would answer (env HAKEEPER_ADDR)")
 	return cmd
 }
+
+// applyOpenIPVS opens the table apply programs; tests swap in a fake.
+var applyOpenIPVS = openKernelIPVS
 
 // applyDesired loads a revision and resolves the chosen node, printing the
 // description's warnings to warn.

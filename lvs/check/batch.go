@@ -277,9 +277,8 @@ func (c *Checker) record(b *tcpBatch) {
 
 // socketPool keeps the batches' tcp sockets between checks. Reusing a
 // socket (disconnect, then connect again) saves creating it, setting
-// linger and tearing down its file on close for every check: on loopback
-// about a seventh of the checker's CPU. Sockets are kept up to the worker
-// limit, the most in flight at once.
+// linger and tearing down its file on close for every check. Sockets are
+// kept up to the worker limit, the most in flight at once.
 type socketPool struct {
 	mu     sync.Mutex
 	closed bool

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,13 +39,15 @@ func TestMain(m *testing.M) {
 }
 
 // serveListeners opens n loopback listeners, prints their addresses one a
-// line, accepts and closes connections, and exits when stdin closes.
+// line, accepts and closes connections, answers each line on stdin with
+// the number of connections accepted so far, and exits when stdin closes.
 func serveListeners(n string) {
 	count, err := strconv.Atoi(n)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	var accepted atomic.Uint64
 	for range count {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -52,14 +55,33 @@ func serveListeners(n string) {
 			os.Exit(2)
 		}
 		fmt.Println(l.Addr())
-		go acceptAndClose(l)
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
 	}
-	io.Copy(io.Discard, os.Stdin)
+	requests := bufio.NewScanner(os.Stdin)
+	for requests.Scan() {
+		fmt.Println(accepted.Load())
+	}
+}
+
+// listeners is the running listener helper process.
+type listeners struct {
+	proc  *os.Process
+	stdin io.Writer
+	out   *bufio.Scanner
 }
 
 // startListeners runs the listener helper process with n listeners and
-// returns a TCP-checked real server for each and the helper's process.
-func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *os.Process) {
+// returns a TCP-checked real server for each and the helper.
+func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *listeners) {
 	b.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -90,7 +112,7 @@ func startListeners(b *testing.B, n int) ([]model.RealServerSpec, *os.Process) {
 	if len(rss) != n {
 		b.Fatalf("helper started %d listeners, want %d", len(rss), n)
 	}
-	return rss, helper.Process
+	return rss, &listeners{proc: helper.Process, stdin: stdin, out: lines}
 }
 
 // processCPUTime is the user and system CPU time process p has used, from
@@ -113,14 +135,50 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// dialerProbes makes tcp checks dial with net.Dialer (linger 0, as the
+// built-in probe), the library path the built-in raw-socket batches are
+// measured against; other types get the built-in probe. Passed as
+// Options.NewProbe, it also puts tcp checks on the Checker's generic
+// path, a goroutine per check.
+func dialerProbes(spec *model.CheckSpec) (check.Probe, error) {
+	if spec.Type != "tcp" {
+		return check.NewProbe(spec)
+	}
+	d := net.Dialer{KeepAlive: -1, Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	return func(ctx context.Context, t check.Target) check.Result {
+		start := time.Now()
+		c, err := d.DialTCP(ctx, "tcp", netip.AddrPort{}, t.AddrPort())
+		if err != nil {
+			return check.Result{Err: err, Latency: time.Since(start)}
+		}
+		c.Close()
+		return check.Result{Latency: time.Since(start)}
+	}, nil
+}
+
 // BenchmarkChecker1000TCP checks 1,000 real servers over TCP every second
 // on loopback and reports the checker's CPU use as a percentage of one
-// core (goal: under 5). Run a longer window with
-// -args -checkbench.window=60s.
+// core: with the built-in batches (the daemon's path) and with
+// net.Dialer. Run a longer window with -args -checkbench.window=60s.
 func BenchmarkChecker1000TCP(b *testing.B) {
+	b.Run("path=batched", func(b *testing.B) { benchChecker1000TCP(b, check.Options{Logger: quiet}) })
+	b.Run("path=net.Dialer", func(b *testing.B) {
+		benchChecker1000TCP(b, check.Options{Logger: quiet, NewProbe: dialerProbes})
+	})
+}
+
+func benchChecker1000TCP(b *testing.B, opts check.Options) {
 	const servers = 1000
 	rss, helper := startListeners(b, servers)
-	c := check.New(check.Options{Logger: quiet})
+	c := check.New(opts)
 	defer c.Close()
 	c.Update([]model.VirtualService{service(true, rss...)})
 	total := func() (n uint64, healthy, checked int) {
@@ -145,14 +203,14 @@ func BenchmarkChecker1000TCP(b *testing.B) {
 		}
 	}
 	checks0, _, _ := total()
-	cpu0, wall0, helperCPU0 := cpuTime(), time.Now(), processCPUTime(b, helper)
+	cpu0, wall0, helperCPU0 := cpuTime(), time.Now(), processCPUTime(b, helper.proc)
 	b.ResetTimer()
 	for range b.N {
 		time.Sleep(*benchWindow)
 	}
 	b.StopTimer()
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
-	helperCPU := processCPUTime(b, helper) - helperCPU0
+	helperCPU := processCPUTime(b, helper.proc) - helperCPU0
 	checks, healthy, _ := total()
 	if healthy != servers {
 		b.Fatalf("%d of %d servers healthy", healthy, servers)

@@ -25,6 +25,8 @@ import (
 // address lookups, getsockname/getpeername, TCP_NODELAY, a poller
 // registration and a wake-up through it. Only a connect still in progress
 // after one non-blocking look is handed to the runtime's poller to wait.
+// BenchmarkCheckerVsKeepalived (make bench) shows whether that is still
+// worth it.
 func newTCP() Probe {
 	return func(ctx context.Context, t Target) Result {
 		start := time.Now()

@@ -18,7 +18,7 @@ const maxDatagram = 64 << 10
 // udpProbe sends Payload from a connected UDP socket, so the kernel
 // reports an ICMP port unreachable for it as ECONNREFUSED on the next read.
 //   - With Expect set, it passes when a reply containing Expect arrives
-//     before the timeout.
+//     before the timeout; other replies are skipped.
 //   - With RequireReply set, any reply passes and silence fails.
 //   - Otherwise silence until the timeout passes (UDP services need not
 //     answer), a reply passes at once, and only a port unreachable fails.
@@ -55,11 +55,18 @@ func (p *udpProbe) run(ctx context.Context, t Target) Result {
 	}
 	wantReply := p.spec.Expect != "" || p.spec.RequireReply
 	buf := make([]byte, maxDatagram)
+	// A datagram without Expect (a late reply to an earlier check, say)
+	// does not end the check: the right one may still come before the
+	// timeout. The last such reply is what the failure reports.
+	var mismatch error
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if mismatch != nil {
+					return fail(mismatch)
+				}
 				if wantReply {
 					return fail(errors.New("no reply before the timeout"))
 				}
@@ -71,7 +78,7 @@ func (p *udpProbe) run(ctx context.Context, t Target) Result {
 		if p.spec.Expect == "" || bytes.Contains(buf[:n], []byte(p.spec.Expect)) {
 			return Result{Latency: time.Since(start)}
 		}
-		return fail(fmt.Errorf("reply %q does not contain %q", snippet(buf[:n]), p.spec.Expect))
+		mismatch = fmt.Errorf("reply %q does not contain %q", snippet(buf[:n]), p.spec.Expect)
 	}
 }
 

@@ -9,22 +9,22 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// udpServer answers each datagram with reply (nothing when reply is
-// empty) and records the payloads it got.
+// udpServer answers each datagram with its replies, one datagram each
+// in order (nothing when there are none), and records the payloads it got.
 type udpServer struct {
-	conn  net.PacketConn
-	mu    sync.Mutex
-	got   []string
-	reply string
+	conn    net.PacketConn
+	mu      sync.Mutex
+	got     []string
+	replies []string
 }
 
-func newUDPServer(t *testing.T, reply string) *udpServer {
+func newUDPServer(t *testing.T, replies ...string) *udpServer {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &udpServer{conn: c, reply: reply}
+	s := &udpServer{conn: c, replies: replies}
 	t.Cleanup(func() { c.Close() })
 	go func() {
 		buf := make([]byte, 2048)
@@ -36,8 +36,8 @@ func newUDPServer(t *testing.T, reply string) *udpServer {
 			s.mu.Lock()
 			s.got = append(s.got, string(buf[:n]))
 			s.mu.Unlock()
-			if s.reply != "" {
-				c.WriteTo([]byte(s.reply), from)
+			for _, r := range s.replies {
+				c.WriteTo([]byte(r), from)
 			}
 		}
 	}()
@@ -63,7 +63,10 @@ const replyTimeout = 5 * time.Second
 
 func TestUDPCheck(t *testing.T) {
 	echo := newUDPServer(t, "PONG ready")
-	silent := newUDPServer(t, "")
+	silent := newUDPServer(t)
+	// A stray datagram first (a late answer to an earlier check, say),
+	// then the real one.
+	strayFirst := newUDPServer(t, "STRAY", "PONG ready")
 	tests := []struct {
 		desc    string
 		server  *udpServer // nil: a closed port
@@ -71,7 +74,8 @@ func TestUDPCheck(t *testing.T) {
 		wantErr string
 	}{
 		{desc: "expected reply passes", server: echo, check: model.UDPCheck{Payload: "PING", Expect: "PONG"}},
-		{desc: "unexpected reply fails", server: echo, check: model.UDPCheck{Payload: "PING", Expect: "HELLO"}, wantErr: `does not contain "HELLO"`},
+		{desc: "unexpected reply fails", server: echo, check: model.UDPCheck{Payload: "PING", Expect: "HELLO"}, wantErr: `reply "PONG ready" does not contain "HELLO"`},
+		{desc: "expected reply after another passes", server: strayFirst, check: model.UDPCheck{Payload: "PING", Expect: "PONG"}},
 		{desc: "expect with a silent server fails", server: silent, check: model.UDPCheck{Payload: "PING", Expect: "PONG"}, wantErr: "no reply"},
 		{desc: "require reply with a reply passes", server: echo, check: model.UDPCheck{Payload: "PING", RequireReply: true}},
 		{desc: "require reply with a silent server fails", server: silent, check: model.UDPCheck{Payload: "PING", RequireReply: true}, wantErr: "no reply"},
@@ -82,6 +86,8 @@ func TestUDPCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
+			// A failing expect check waits out its timeout.
+			t.Parallel()
 			var target Target
 			if tc.server != nil {
 				target = targetOf(t, tc.server.conn.LocalAddr())
@@ -89,7 +95,7 @@ func TestUDPCheck(t *testing.T) {
 				target = closedUDPPort(t)
 			}
 			spec := udpSpec(tc.check)
-			if tc.server == echo {
+			if tc.server == echo || tc.server == strayFirst {
 				spec.Timeout = replyTimeout
 			}
 			r := probeOnce(t, spec, target)

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hakeeper/hakeeper/lvs"
+	ipvstest "github.com/hakeeper/hakeeper/lvs/testing"
+)
+
+// applyCluster is a one-node description; services is appended as is.
+func applyCluster(t *testing.T, services string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cluster.yaml")
+	desc := "cluster: x\nnodes:\n  a:\n    address: 192.0.2.1\n    interface: eth0\n" +
+		"vipGroups:\n  web:\n    vrid: 30\n    vips: [192.0.2.10/32]\n    nodes: [a]\n" + services
+	if err := os.WriteFile(path, []byte(desc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const applyWebService = "services:\n  www:\n    vip: 192.0.2.10\n    port: 80\n    protocol: tcp\n    scheduler: rr\n" +
+	"    realServers:\n      - address: 198.51.100.1\n"
+
+// withFakeIPVS makes apply program fake instead of the kernel.
+func withFakeIPVS(t *testing.T, fake *ipvstest.Fake) {
+	t.Helper()
+	old := applyOpenIPVS
+	t.Cleanup(func() { applyOpenIPVS = old })
+	applyOpenIPVS = func() (lvs.IPVS, func(), error) { return fake, func() {}, nil }
+}
+
+func liveKeys(t *testing.T, fake *ipvstest.Fake) []string {
+	t.Helper()
+	svcs, err := fake.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range svcs {
+		keys = append(keys, s.Key().String())
+	}
+	return keys
+}
+
+// TestApplyRemovesLastService: when the description no longer gives the
+// node any service, apply deletes the services it owns from the kernel
+// and from the ownership record, as run does, instead of calling that
+// nothing to apply.
+func TestApplyRemovesLastService(t *testing.T) {
+	fake := &ipvstest.Fake{}
+	withFakeIPVS(t, fake)
+	stateDir := t.TempDir()
+	apply := func(desc string) (int, string, string) {
+		return runCLI(t, "apply", "--addr", "127.0.0.1:1", "--node", "a", "--state-dir", stateDir, desc)
+	}
+
+	code, stdout, stderr := apply(applyCluster(t, applyWebService))
+	if code != exitOK || len(liveKeys(t, fake)) != 1 {
+		t.Fatalf("first apply: exit %d, services %v\nstdout %s\nstderr %s", code, liveKeys(t, fake), stdout, stderr)
+	}
+	record := filepath.Join(stateDir, "ipvs-owned.json")
+	if owned, err := lvs.LoadOwned(record); err != nil || len(owned) != 1 {
+		t.Fatalf("ownership after the first apply: %v, %v; want the one service", owned, err)
+	}
+
+	code, stdout, stderr = apply(applyCluster(t, ""))
+	if code != exitOK {
+		t.Fatalf("apply without services: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	if keys := liveKeys(t, fake); len(keys) != 0 {
+		t.Errorf("services left in the kernel: %v", keys)
+	}
+	if owned, err := lvs.LoadOwned(record); err != nil || len(owned) != 0 {
+		t.Errorf("ownership record after removing the last service: %v, %v; want empty", owned, err)
+	}
+	if strings.Contains(stdout, "nothing to apply") || !strings.Contains(stdout, "192.0.2.10:80") {
+		t.Errorf("stdout does not show the deletion:\n%s", stdout)
+	}
+
+	// Nothing owned and nothing desired: nothing to do, and no IPVS needed.
+	applyOpenIPVS = func() (lvs.IPVS, func(), error) {
+		t.Error("apply opened IPVS with nothing owned and nothing desired")
+		return fake, func() {}, nil
+	}
+	code, stdout, _ = apply(applyCluster(t, ""))
+	if code != exitOK || !strings.Contains(stdout, "nothing to apply") {
+		t.Errorf("second apply without services: exit %d, stdout %q", code, stdout)
+	}
+}
+
+// TestApplyBlockedByForeignService: a service hakeeper does not own with
+// a desired service's key keeps the table from matching the description;
+// apply says so, names --adopt-ipvs and exits non-zero, and with
+// --adopt-ipvs takes the service over.
+func TestApplyBlockedByForeignService(t *testing.T) {
+	fake := &ipvstest.Fake{}
+	withFakeIPVS(t, fake)
+	foreign := lvs.Service{Family: lvs.FamilyIPv4, Protocol: lvs.ProtocolTCP, Address: netip.MustParseAddr("192.0.2.10"), Port: 80, Scheduler: "wlc"}
+	if err := fake.AddService(foreign); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	desc := applyCluster(t, applyWebService)
+
+	code, stdout, stderr := runCLI(t, "apply", "--addr", "127.0.0.1:1", "--node", "a", "--state-dir", stateDir, desc)
+	if code == exitOK {
+		t.Errorf("blocked apply exited 0")
+	}
+	if strings.Contains(stdout, "in sync") {
+		t.Errorf("blocked apply claims the table is in sync:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "blocked") || !strings.Contains(stderr, "--adopt-ipvs") || !strings.Contains(stderr, "tcp/192.0.2.10:80") {
+		t.Errorf("stderr does not say which service is blocked and how to take it over:\n%s", stderr)
+	}
+	if dests, _ := fake.Destinations(foreign); len(dests) != 0 {
+		t.Errorf("the foreign service was changed: destinations %v", dests)
+	}
+
+	code, stdout, stderr = runCLI(t, "apply", "--addr", "127.0.0.1:1", "--node", "a", "--state-dir", stateDir, "--adopt-ipvs", desc)
+	if code != exitOK {
+		t.Fatalf("apply --adopt-ipvs: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	svcs, _ := fake.Services()
+	dests, _ := fake.Destinations(foreign)
+	if len(svcs) != 1 || svcs[0].Scheduler != "rr" || len(dests) != 1 {
+		t.Errorf("after adopting: services %+v, destinations %+v; want the desired rr service with one server", svcs, dests)
+	}
+}
