@@ -450,7 +450,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 		}
 		defer c.setPending(ferr)
 		if c.running != nil || c.cfg.LastGood == nil {
-			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err))
+			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err.Error()))
 			return ferr
 		}
 		// Start-up without a usable source: fall back to the disk.
@@ -459,11 +459,11 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 			if lerr == nil {
 				lerr = errors.New("none recorded")
 			}
-			c.log.Error("fetch failed and no last good revision to start from", "source", c.cfg.Source.String(), "err", oneLine(err), "last-good", oneLine(lerr))
+			c.log.Error("fetch failed and no last good revision to start from", "source", c.cfg.Source.String(), "err", oneLine(err.Error()), "last-good", oneLine(lerr.Error()))
 			return ferr
 		}
 		c.log.Warn("fetch failed, starting with the last good revision from the state directory",
-			"source", c.cfg.Source.String(), "err", oneLine(err), "revision", short(stored.ID))
+			"source", c.cfg.Source.String(), "err", oneLine(err.Error()), "revision", source.ShortID(stored.ID))
 		res.FromLastGood = true
 		if aerr := c.applyRevision(stored, res); aerr != nil {
 			return aerr
@@ -488,7 +488,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 		c.m.reconcileErrors.Inc()
 		if rev.ID != c.failed {
 			c.log.Error("reload failed, keeping the running configuration",
-				"revision", short(rev.ID), "stage", stage, "err", oneLine(err))
+				"revision", source.ShortID(rev.ID), "stage", stage, "err", oneLine(err.Error()))
 		}
 		c.failed = rev.ID
 		serr := &stageError{stage: stage, revision: rev.ID, err: err}
@@ -506,7 +506,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	if rev.ID != c.warned {
 		c.warned = rev.ID
 		for _, w := range model.Warnings(cluster) {
-			c.log.Warn("description warning (valid, but probably not meant)", "revision", short(rev.ID), "warning", w.Error())
+			c.log.Warn("description warning (valid, but probably not meant)", "revision", source.ShortID(rev.ID), "warning", w.Error())
 		}
 	}
 	desired, err := model.Desired(cluster, c.cfg.Node)
@@ -519,7 +519,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 			// took the new state gets the old one back.
 			var undo Result
 			if rerr := c.applyState(desired, c.running, &undo); rerr != nil {
-				c.log.Error("restoring the running configuration after a failed apply", "err", oneLine(rerr))
+				c.log.Error("restoring the running configuration after a failed apply", "err", oneLine(rerr.Error()))
 			}
 		}
 		return fail("apply", err)
@@ -544,7 +544,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	c.report.cluster = desired.Cluster
 	c.report.applied = revisionInfo(rev, c.cfg.Now())
 	c.mu.Unlock()
-	c.log.Info("applied", "revision", short(rev.ID), "summary", rev.Summary,
+	c.log.Info("applied", "revision", source.ShortID(rev.ID), "summary", rev.Summary,
 		"instances", len(desired.Instances), "services", len(desired.Services),
 		"vrrp-changed", res.VRRPApplied, "ipvs-operations", res.IPVSOps)
 	return nil
@@ -722,7 +722,7 @@ type stageError struct {
 
 func (e *stageError) Error() string {
 	if e.revision != "" {
-		return fmt.Sprintf("%s of revision %s: %v", e.stage, short(e.revision), e.err)
+		return fmt.Sprintf("%s of revision %s: %v", e.stage, source.ShortID(e.revision), e.err)
 	}
 	return fmt.Sprintf("%s: %v", e.stage, e.err)
 }
@@ -742,14 +742,6 @@ func revisionInError(err error) string {
 	return ""
 }
 
-func short(id string) string {
-	if strings.HasPrefix(id, "sha256:") && len(id) > 19 {
-		return id[:19]
-	}
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+// oneLine keeps a multi-line error (a list of validation errors) on one
+// log or status line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }

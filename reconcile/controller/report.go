@@ -50,17 +50,17 @@ func (c *Controller) degradation() string {
 	case c.report.running == nil:
 		return "no revision applied yet"
 	case c.report.failing && c.report.lastError != nil && !c.failedOnPending():
-		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLineText(c.report.lastError.Message)
+		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLine(c.report.lastError.Message)
 	case c.report.pending != nil:
 		serving := ""
 		if c.report.applied != nil {
-			serving = "; serving revision " + short(c.report.applied.ID)
+			serving = "; serving revision " + source.ShortID(c.report.applied.ID)
 		}
 		p := c.report.pending
 		if p.stage == "fetch" && !p.refused {
-			return "fetching the newest revision failed: " + oneLine(p.err) + serving
+			return "fetching the newest revision failed: " + oneLine(p.err.Error()) + serving
 		}
-		return "revision " + short(p.revision) + " refused (" + p.stage + "): " + oneLine(p.err) + serving
+		return "revision " + source.ShortID(p.revision) + " refused (" + p.stage + "): " + oneLine(p.err.Error()) + serving
 	}
 	return ""
 }
@@ -105,8 +105,6 @@ func joinDegradation(a, b string) string {
 	}
 	return a + "; " + b
 }
-
-func oneLineText(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
 	return &status.Revision{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, At: at}

@@ -159,7 +159,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	}
 	if fetchErr != nil {
 		// Keep serving the history we have; the caller logs the error.
-		return nil, fmt.Errorf("fetch %s (last fetched commit %s kept): %w", redactURL(g.opts.URL), short(commit.Hash.String()), fetchErr)
+		return nil, fmt.Errorf("fetch %s (last fetched commit %s kept): %w", redactURL(g.opts.URL), ShortID(commit.Hash.String()), fetchErr)
 	}
 	if err := g.checkHistory(repo, commit); err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	}
 	files, err := g.readFiles(ctx, commit)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", short(commit.Hash.String()), err)
+		return nil, fmt.Errorf("commit %s: %w", ShortID(commit.Hash.String()), err)
 	}
 	g.last = &Revision{
 		ID:      commit.Hash.String(),
@@ -336,7 +336,7 @@ func (g *Git) checkHistory(repo *git.Repository, commit *object.Commit) error {
 	if g.opts.AllowForcePush {
 		return nil
 	}
-	return refused(commit, fmt.Errorf("%w: applied commit %s", ErrNotDescendant, short(g.applied)))
+	return refused(commit, fmt.Errorf("%w: applied commit %s", ErrNotDescendant, ShortID(g.applied)))
 }
 
 func refused(commit *object.Commit, err error) *RefusedError {
@@ -523,11 +523,17 @@ func redactURL(u string) string {
 	return u
 }
 
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
+// ShortID abbreviates a revision ID for logs and the status: a commit to
+// 12 hex digits, a directory digest to "sha256:" and 12.
+func ShortID(id string) string {
+	n := 12
+	if strings.HasPrefix(id, "sha256:") {
+		n += len("sha256:")
 	}
-	return sha
+	if len(id) > n {
+		return id[:n]
+	}
+	return id
 }
 
 func firstLine(s string) string {

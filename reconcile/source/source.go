@@ -65,7 +65,7 @@ type RefusedError struct {
 	Err     error
 }
 
-func (e *RefusedError) Error() string { return "commit " + short(e.Commit) + ": " + e.Err.Error() }
+func (e *RefusedError) Error() string { return "commit " + ShortID(e.Commit) + ": " + e.Err.Error() }
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
