@@ -323,26 +323,21 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	var errs []error
-	if err := c.lockPass(ctx); err != nil {
-		c.log.Error("a reconcile pass did not end; stopping without it", "err", err)
-		errs = append(errs, fmt.Errorf("waiting for the reconcile pass in progress: %w", err))
-		if err := c.cfg.Engine.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		if c.cfg.Checker != nil {
-			c.cfg.Checker.Close()
-		}
-		return errors.Join(errs...)
+	passErr := c.lockPass(ctx)
+	if passErr != nil {
+		c.log.Error("a reconcile pass did not end; stopping without it", "err", passErr)
+		errs = append(errs, fmt.Errorf("waiting for the reconcile pass in progress: %w", passErr))
+	} else {
+		defer c.unlockPass()
+		c.closed = true
 	}
-	defer c.unlockPass()
-	c.closed = true
 	if err := c.cfg.Engine.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if c.cfg.Checker != nil {
 		c.cfg.Checker.Close()
 	}
-	if c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
+	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
 		plan, done, err := c.cfg.IPVS.Sync(nil)
 		c.countOps(plan.Ops[:done])
 		if err != nil {
