@@ -283,19 +283,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
+	// Reconcile logs, counts and reports its own errors.
 	for {
-		var err error
 		select {
 		case <-ctx.Done():
 			return nil
 		case reason := <-c.fetchNow:
-			_, err = c.Reconcile(ctx, reason, true)
+			c.Reconcile(ctx, reason, true)
 		case <-health:
-			_, err = c.Reconcile(ctx, "health", false)
+			c.Reconcile(ctx, "health", false)
 		case <-tick.C:
-			_, err = c.Reconcile(ctx, "interval", false)
+			c.Reconcile(ctx, "interval", false)
 		}
-		_ = err // logged, counted and reported by Reconcile
 	}
 }
 
