@@ -680,20 +680,9 @@ func (c *Controller) unchangedSinceInSync() bool {
 }
 
 func tablesEqual(a, b []lvs.VirtualServer) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || !a[i].Service.Equal(b[i].Service) || len(a[i].Destinations) != len(b[i].Destinations) {
-			return false
-		}
-		for j := range a[i].Destinations {
-			if !a[i].Destinations[j].Equal(b[i].Destinations[j]) {
-				return false
-			}
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y lvs.VirtualServer) bool {
+		return x.Name == y.Name && x.Service.Equal(y.Service) && slices.EqualFunc(x.Destinations, y.Destinations, lvs.Destination.Equal)
+	})
 }
 
 // sameVRRP reports whether two states ask the same of the VRRP engine
