@@ -131,8 +131,7 @@ type Controller struct {
 	log *slog.Logger
 	m   *Metrics
 
-	fetchNow  chan string
-	repairNow chan string
+	fetchNow chan string
 
 	// pass serialises Reconcile and Shutdown: a one-slot semaphore, so
 	// waiting for it can give up when a context ends. The fields below
@@ -217,9 +216,8 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{
 		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
-		fetchNow:  make(chan string, 1),
-		repairNow: make(chan string, 1),
-		pass:      make(chan struct{}, 1),
+		fetchNow: make(chan string, 1),
+		pass:     make(chan struct{}, 1),
 	}
 	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine}, realServerCollector{ctl: c})
 	return c, nil
