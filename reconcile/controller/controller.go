@@ -137,15 +137,11 @@ type Controller struct {
 	// waiting for it can give up when a context ends. The fields below
 	// it are written only while it is held.
 	pass    chan struct{}
-	closed  bool             // Shutdown ran: later passes do nothing
-	running *model.NodeState // the desired state in force
+	closed  bool // Shutdown ran: later passes do nothing
 	applied *source.Revision
 	// synced is the effective IPVS table of the last successful sync
 	// (health applied), to tell drift from health changes.
 	synced []lvs.VirtualServer
-	// conflicts are the keys reported as someone else's by the last sync,
-	// so each is logged once, not on every pass.
-	conflicts []string
 	// inSync is set when the last sync found the kernel holding synced
 	// with no write needed, and cleanPrint was the kernel's fingerprint
 	// just before that read; trusted counts the passes since skipped.
@@ -168,10 +164,11 @@ type Controller struct {
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it).
+	// Only a pass writes the report, holding mu; being the one writer,
+	// a pass reads it without mu.
 	mu         sync.Mutex
 	cancelPass context.CancelFunc
 	report     reportState
-	effective  map[string][]model.RealServerSpec // service name → servers in IPVS
 }
 
 // Result is what one pass did.
@@ -374,7 +371,7 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	if fetch {
 		err = c.fetchAndApply(ctx, &res)
 	}
-	if c.running != nil && !res.Applied && ctx.Err() == nil {
+	if c.report.running != nil && !res.Applied && ctx.Err() == nil {
 		if rerr := c.repair(&res); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -441,7 +438,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 			c.setFetched(&source.Revision{ID: refused.Commit, Summary: refused.Summary, Time: refused.Time}, true)
 		}
 		defer c.setPending(ferr)
-		if c.running != nil || c.cfg.LastGood == nil {
+		if c.report.running != nil || c.cfg.LastGood == nil {
 			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err.Error()))
 			return ferr
 		}
@@ -505,18 +502,17 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	if err != nil {
 		return fail("resolve", err)
 	}
-	if err := c.applyState(c.running, desired, res); err != nil {
-		if c.running != nil {
+	if err := c.applyState(c.report.running, desired, res); err != nil {
+		if c.report.running != nil {
 			// Undo against what was half applied, so every part that
 			// took the new state gets the old one back.
 			var undo Result
-			if rerr := c.applyState(desired, c.running, &undo); rerr != nil {
+			if rerr := c.applyState(desired, c.report.running, &undo); rerr != nil {
 				c.log.Error("restoring the running configuration after a failed apply", "err", oneLine(rerr.Error()))
 			}
 		}
 		return fail("apply", err)
 	}
-	c.running = desired
 	c.applied = rev
 	c.failed, c.refusal = "", nil
 	res.Applied = true
@@ -533,7 +529,6 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 		c.report.pending = nil
 	}
 	c.report.running = desired
-	c.report.cluster = desired.Cluster
 	c.report.applied = revisionInfo(rev, c.cfg.Now())
 	c.mu.Unlock()
 	c.log.Info("applied", "revision", source.ShortID(rev.ID), "summary", rev.Summary,
@@ -587,7 +582,7 @@ func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]
 	conflicts := make([]string, 0, len(plan.Conflicts))
 	for _, vs := range plan.Conflicts {
 		key := vs.Service.Key().String()
-		if !slices.Contains(c.conflicts, key) {
+		if !slices.Contains(c.report.conflicts, key) {
 			c.log.Warn("IPVS service exists but is not hakeeper's; left alone", "service", vs.Name, "key", key)
 		}
 		conflicts = append(conflicts, key)
@@ -597,10 +592,8 @@ func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]
 		unmanaged = append(unmanaged, svc.Key().String())
 	}
 	c.synced = table
-	c.conflicts = conflicts
 	c.mu.Lock()
-	c.effective = effective
-	c.report.unmanaged, c.report.conflicts = unmanaged, conflicts
+	c.report.effective, c.report.unmanaged, c.report.conflicts = effective, unmanaged, conflicts
 	c.mu.Unlock()
 	return done, nil
 }
@@ -641,10 +634,10 @@ func (c *Controller) repair(res *Result) error {
 		res.Repaired += len(vips)
 		c.noteDrift(uint64(len(vips)), 0, "VIP "+names[0])
 	}
-	if c.cfg.IPVS == nil && len(c.running.Services) == 0 {
+	if c.cfg.IPVS == nil && len(c.report.running.Services) == 0 {
 		return nil
 	}
-	table, effective := c.effectiveTable(c.running.Services)
+	table, effective := c.effectiveTable(c.report.running.Services)
 	healthSame := tablesEqual(c.synced, table)
 	if healthSame && c.unchangedSinceInSync() {
 		return nil

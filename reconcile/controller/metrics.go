@@ -114,7 +114,7 @@ func (c realServerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c realServerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.ctl.mu.Lock()
-	running, effective := c.ctl.report.running, c.ctl.effective
+	running, effective := c.ctl.report.running, c.ctl.report.effective
 	c.ctl.mu.Unlock()
 	for _, svc := range c.ctl.services(running, effective) {
 		for _, rs := range svc.RealServers {

@@ -18,8 +18,8 @@ import (
 
 // reportState is what the status report needs beyond live snapshots.
 type reportState struct {
-	running   *model.NodeState
-	cluster   string
+	running   *model.NodeState                  // the desired state in force
+	effective map[string][]model.RealServerSpec // service name → servers in IPVS
 	applied   *status.Revision
 	fetched   *status.Revision
 	last      *status.Pass
@@ -31,6 +31,8 @@ type reportState struct {
 	// the last good revision meanwhile, but is not following its source.
 	pending   *stageError
 	drift     status.Drift
+	// unmanaged and conflicts are IPVS keys the last sync found in the
+	// kernel but not hakeeper's; a conflict is logged when it first shows.
 	unmanaged []string
 	conflicts []string
 }
@@ -168,7 +170,6 @@ func (c *Controller) Status() *status.Report {
 	c.mu.Lock()
 	r := &status.Report{
 		Node:            c.cfg.Node,
-		Cluster:         c.report.cluster,
 		Source:          c.cfg.Source.String(),
 		StateDir:        c.cfg.StateDir,
 		Applied:         c.report.applied,
@@ -181,8 +182,11 @@ func (c *Controller) Status() *status.Report {
 		ConflictingIPVS: c.report.conflicts,
 	}
 	running := c.report.running
-	effective := c.effective
+	effective := c.report.effective
 	c.mu.Unlock()
+	if running != nil {
+		r.Cluster = running.Cluster
+	}
 
 	engine := c.cfg.Engine.Status()
 	r.Degraded = joinDegradation(r.Degraded, vrrpAlerts(engine))
