@@ -311,21 +311,14 @@ func (c *Controller) services(running *model.NodeState, effective map[string][]m
 			if e, ok := inIPVS[netip.AddrPortFrom(rs.Address, rs.Port)]; ok {
 				r.InIPVS, r.Weight = true, e.Weight
 			}
-			if rs.Check != nil && !sorry {
+			if rs.Check != nil && !sorry && c.cfg.Checker != nil {
 				r.Health = "down"
 				if h, ok := health[check.KeyOf(&vs, &rs)]; ok {
 					if h.Healthy {
 						r.Health = "up"
 					}
 					r.Check, r.LastCheck, r.LastChange, r.Latency = h.Check, h.LastCheck, h.LastChange, h.LastLatency
-					r.LastResult = "pass"
-					if h.LastError != "" {
-						r.LastResult = h.LastError
-					} else if h.LastCheck.IsZero() {
-						r.LastResult = ""
-					}
-				} else if c.cfg.Checker == nil {
-					r.Health = "unchecked"
+					r.LastResult = checkResult(h.LastCheck, 0, h.LastError)
 				}
 			}
 			s.RealServers = append(s.RealServers, r)
