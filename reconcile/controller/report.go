@@ -29,8 +29,8 @@ type reportState struct {
 	// pending is set from a failed fetch or a refused revision until a
 	// fetch finds the source's newest revision applied: the node serves
 	// the last good revision meanwhile, but is not following its source.
-	pending   *stageError
-	drift     status.Drift
+	pending *stageError
+	drift   status.Drift
 	// unmanaged and conflicts are IPVS keys the last sync found in the
 	// kernel but not hakeeper's; a conflict is logged when it first shows.
 	unmanaged []string
