@@ -142,11 +142,10 @@ type Controller struct {
 	// synced is the effective IPVS table of the last successful sync
 	// (health applied), to tell drift from health changes.
 	synced []lvs.VirtualServer
-	// inSync is set when the last sync found the kernel holding synced
-	// with no write needed, and cleanPrint was the kernel's fingerprint
-	// just before that read; trusted counts the passes since skipped.
-	inSync     bool
-	cleanPrint uint64
+	// cleanPrint is the kernel's fingerprint taken just before the last
+	// sync, when that sync found the kernel holding synced with no write
+	// needed (not ok otherwise); trusted counts the passes since skipped.
+	cleanPrint ipvsPrint
 	trusted    int
 	// failed is the last revision refused, so a poll seeing it again
 	// does not log it again; refusal is its error when it could not be
@@ -550,34 +549,45 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 		c.cfg.Checker.Update(desired.Services)
 	}
 	table, effective := c.effectiveTable(desired.Services)
-	ops, err := c.syncIPVS(table, effective)
+	ops, err := c.syncIPVS(table, effective, c.fingerprint())
 	res.IPVSOps += ops
 	return err
 }
 
-// syncIPVS programs an effective table (health applied).
-func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]model.RealServerSpec) (int, error) {
+// ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false
+// without a fingerprinter or IPVS, or when the reading failed.
+type ipvsPrint struct {
+	sum uint64
+	ok  bool
+}
+
+// fingerprint is read before a sync reads the table: a change after it
+// makes the next fingerprint differ, whether or not the sync saw it.
+func (c *Controller) fingerprint() ipvsPrint {
+	if c.cfg.IPVS == nil || c.cfg.Fingerprint == nil {
+		return ipvsPrint{}
+	}
+	sum, err := c.cfg.Fingerprint.Fingerprint()
+	return ipvsPrint{sum, err == nil}
+}
+
+// syncIPVS programs an effective table (health applied); fp is the
+// fingerprint taken before it.
+func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]model.RealServerSpec, fp ipvsPrint) (int, error) {
 	if c.cfg.IPVS == nil {
 		if len(table) > 0 {
 			return 0, fmt.Errorf("IPVS is not available on this node, but %d virtual services are desired (first: %s)", len(table), table[0].Name)
 		}
 		return 0, nil
 	}
-	c.inSync = false
-	var fp uint64
-	fpErr := errors.New("no fingerprint")
-	if c.cfg.Fingerprint != nil {
-		// Taken before the sync reads the table: a change after it makes
-		// the next fingerprint differ, whether or not this sync saw it.
-		fp, fpErr = c.cfg.Fingerprint.Fingerprint()
-	}
+	c.cleanPrint = ipvsPrint{}
 	plan, done, err := c.cfg.IPVS.Sync(table)
 	c.countOps(plan.Ops[:done])
 	if err != nil {
 		return done, fmt.Errorf("IPVS: %w", err)
 	}
-	if done == 0 && fpErr == nil {
-		c.inSync, c.cleanPrint, c.trusted = true, fp, 0
+	if done == 0 {
+		c.cleanPrint, c.trusted = fp, 0
 	}
 	conflicts := make([]string, 0, len(plan.Conflicts))
 	for _, vs := range plan.Conflicts {
@@ -639,10 +649,11 @@ func (c *Controller) repair(res *Result) error {
 	}
 	table, effective := c.effectiveTable(c.report.running.Services)
 	healthSame := tablesEqual(c.synced, table)
-	if healthSame && c.unchangedSinceInSync() {
+	fp := c.fingerprint()
+	if healthSame && c.unchangedSinceInSync(fp) {
 		return nil
 	}
-	ops, err := c.syncIPVS(table, effective)
+	ops, err := c.syncIPVS(table, effective, fp)
 	res.IPVSOps += ops
 	if ops > 0 && healthSame {
 		// The table we want did not change, yet writes were needed:
@@ -656,14 +667,10 @@ func (c *Controller) repair(res *Result) error {
 }
 
 // unchangedSinceInSync reports whether the kernel's IPVS table is, by its
-// fingerprint, the one last found in sync, and the pass may trust that
+// fingerprint fp, the one last found in sync, and the pass may trust that
 // instead of reading it all (at most FullCheckEvery-1 passes in a row).
-func (c *Controller) unchangedSinceInSync() bool {
-	if !c.inSync || c.cfg.Fingerprint == nil || c.trusted+1 >= c.cfg.FullCheckEvery {
-		return false
-	}
-	fp, err := c.cfg.Fingerprint.Fingerprint()
-	if err != nil || fp != c.cleanPrint {
+func (c *Controller) unchangedSinceInSync(fp ipvsPrint) bool {
+	if !fp.ok || fp != c.cleanPrint || c.trusted+1 >= c.cfg.FullCheckEvery {
 		return false
 	}
 	c.trusted++
