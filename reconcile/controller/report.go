@@ -82,14 +82,17 @@ func (c *Controller) Degradation() string {
 	c.mu.Lock()
 	d := c.degradation()
 	c.mu.Unlock()
-	return joinDegradation(d, vrrpAlerts(c.cfg.Engine.Status()))
+	return withVRRPAlerts(d, c.cfg.Engine.Status())
 }
 
-// vrrpAlerts says which VIP groups need an operator, "" when none: a
+// withVRRPAlerts adds to why the VIP groups that need an operator: a
 // suspected split brain (both sides may hold the VIPs) or a group
 // faulted because its advert cannot be encoded.
-func vrrpAlerts(groups []vrrpd.InstanceStatus) string {
+func withVRRPAlerts(why string, groups []vrrpd.InstanceStatus) string {
 	var out []string
+	if why != "" {
+		out = append(out, why)
+	}
 	for _, g := range groups {
 		if g.AdvertError != "" {
 			out = append(out, "group "+g.Name+" faulted: "+g.AdvertError)
@@ -99,13 +102,6 @@ func vrrpAlerts(groups []vrrpd.InstanceStatus) string {
 		}
 	}
 	return strings.Join(out, "; ")
-}
-
-func joinDegradation(a, b string) string {
-	if a == "" || b == "" {
-		return a + b
-	}
-	return a + "; " + b
 }
 
 func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
@@ -189,7 +185,7 @@ func (c *Controller) Status() *status.Report {
 	}
 
 	engine := c.cfg.Engine.Status()
-	r.Degraded = joinDegradation(r.Degraded, vrrpAlerts(engine))
+	r.Degraded = withVRRPAlerts(r.Degraded, engine)
 	r.Healthy = r.Degraded == ""
 	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
