@@ -312,11 +312,7 @@ func (g *Git) resolve(repo *git.Repository) (*object.Commit, error) {
 	hash := ref.Hash()
 	// An annotated tag points at a tag object: peel it to the commit.
 	if tag, err := repo.TagObject(hash); err == nil {
-		c, err := tag.Commit()
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return tag.Commit()
 	}
 	return repo.CommitObject(hash)
 }
@@ -382,7 +378,7 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 			if sub, err := tree.Tree(e.Name); err == nil && holdsYAML(sub) {
 				subdirs = append(subdirs, shown(e.Name))
 			}
-		case isYAMLName(e.Name):
+		case reconcile.IsYAML(e.Name):
 			entries = append(entries, e)
 		}
 	}
@@ -415,7 +411,7 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 // for the hint when a parent of descriptions is given.
 func holdsYAML(t *object.Tree) bool {
 	for _, e := range t.Entries {
-		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && isYAMLName(e.Name) {
+		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name) {
 			return true
 		}
 	}
@@ -461,10 +457,6 @@ func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown
 	}
 	*budget -= int64(len(data))
 	return data, nil
-}
-
-func isYAMLName(name string) bool {
-	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
 // maxSmallFile bounds a credential or CA file.
