@@ -136,9 +136,8 @@ type Controller struct {
 	// pass serialises Reconcile and Shutdown: a one-slot semaphore, so
 	// waiting for it can give up when a context ends. The fields below
 	// it are written only while it is held.
-	pass    chan struct{}
-	closed  bool // Shutdown ran: later passes do nothing
-	applied *source.Revision
+	pass   chan struct{}
+	closed bool // Shutdown ran: later passes do nothing
 	// synced is the effective IPVS table of the last successful sync
 	// (health applied), to tell drift from health changes.
 	synced []lvs.VirtualServer
@@ -459,7 +458,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 		return ferr
 	}
 	c.setFetched(rev, false)
-	if c.applied != nil && rev.ID == c.applied.ID {
+	if c.report.applied != nil && rev.ID == c.report.applied.ID {
 		c.setPending(nil)
 		return nil
 	}
@@ -512,7 +511,6 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 		}
 		return fail("apply", err)
 	}
-	c.applied = rev
 	c.failed, c.refusal = "", nil
 	res.Applied = true
 	res.Revision = rev.ID
