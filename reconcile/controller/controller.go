@@ -376,7 +376,7 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	}
 	d := time.Since(start)
 	c.m.reconcileDuration.Observe(d.Seconds())
-	c.finishPass(trigger, start, d, res, err)
+	c.finishPass(trigger, d, res, err)
 	return res, err
 }
 

@@ -133,7 +133,7 @@ func (c *Controller) noteDrift(vips, ipvs uint64, what string) {
 	c.report.drift.LastWhat = what
 }
 
-func (c *Controller) finishPass(trigger string, start time.Time, d time.Duration, res Result, err error) {
+func (c *Controller) finishPass(trigger string, d time.Duration, res Result, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := &status.Pass{Time: c.cfg.Now(), Trigger: trigger, Duration: d, IPVSOperations: res.IPVSOps, VRRPApplied: res.VRRPApplied}

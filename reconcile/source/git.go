@@ -145,7 +145,7 @@ func (g *Git) Watch(ctx context.Context, notify func()) error {
 func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	repo, err := g.open(ctx)
+	repo, err := g.open()
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	return g.last, nil
 }
 
-func (g *Git) open(ctx context.Context) (*git.Repository, error) {
+func (g *Git) open() (*git.Repository, error) {
 	if g.repo != nil {
 		return g.repo, nil
 	}
