@@ -9,6 +9,7 @@ package source
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"time"
@@ -76,12 +77,7 @@ func contentID(files []model.File) string {
 	for _, f := range files {
 		h.Write([]byte(f.Name))
 		h.Write([]byte{0})
-		var n [8]byte
-		l := uint64(len(f.Data))
-		for i := range n {
-			n[i] = byte(l >> (8 * i))
-		}
-		h.Write(n[:])
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(f.Data))))
 		h.Write(f.Data)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
