@@ -24,8 +24,6 @@ type reportState struct {
 	fetched   *status.Revision
 	last      *status.Pass
 	lastError *status.Failure
-	// failing is set while the last pass failed.
-	failing bool
 	// pending is set from a failed fetch or a refused revision until a
 	// fetch finds the source's newest revision applied: the node serves
 	// the last good revision meanwhile, but is not following its source.
@@ -51,7 +49,7 @@ func (c *Controller) degradation() string {
 	switch {
 	case c.report.running == nil:
 		return "no revision applied yet"
-	case c.report.failing && c.report.lastError != nil && !c.failedOnPending():
+	case c.report.last != nil && c.report.last.Result == "error" && !c.failedOnPending():
 		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLine(c.report.lastError.Message)
 	case c.report.pending != nil:
 		serving := ""
@@ -148,7 +146,6 @@ func (c *Controller) finishPass(trigger string, d time.Duration, res Result, err
 		p.Result = "in-sync"
 	}
 	c.report.last = p
-	c.report.failing = err != nil
 	if err == nil {
 		return
 	}
