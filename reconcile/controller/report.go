@@ -111,15 +111,12 @@ func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
 func (c *Controller) setFetched(rev *source.Revision, refused bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.report.fetched == nil || c.report.fetched.ID != rev.ID {
-		c.report.fetched = revisionInfo(rev, c.cfg.Now())
-	} else {
-		// A copy: Status hands the previous one out unlocked.
-		f := *c.report.fetched
-		f.At = c.cfg.Now()
-		c.report.fetched = &f
+	f := revisionInfo(rev, c.cfg.Now())
+	f.Refused = refused
+	if old := c.report.fetched; old != nil && old.ID == rev.ID {
+		f.Summary, f.Time = old.Summary, old.Time // a directory's Time stays when it was first read
 	}
-	c.report.fetched.Refused = refused
+	c.report.fetched = f
 }
 
 func (c *Controller) noteDrift(vips, ipvs uint64, what string) {
