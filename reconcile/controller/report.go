@@ -290,7 +290,7 @@ func (c *Controller) services(running *model.NodeState, effective map[string][]m
 		}
 	}
 	for _, vs := range running.Services {
-		svc, _ := lvs.FromModel(model.VirtualService{Family: vs.Family, Address: vs.Address, Port: vs.Port, Protocol: vs.Protocol, FWMark: vs.FWMark})
+		svc, _ := lvs.FromModel(vs)
 		s := status.Service{Name: vs.Name, Key: svc.Key().String(), RealServers: []status.RealServer{}}
 		inIPVS := map[netip.AddrPort]model.RealServerSpec{}
 		for _, rs := range effective[vs.Name] {
