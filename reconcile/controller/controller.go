@@ -48,7 +48,6 @@ type Engine interface {
 
 // IPVS programs the IPVS table (lvs.Programmer).
 type IPVS interface {
-	Plan(desired []lvs.VirtualServer) (lvs.Plan, error)
 	Sync(desired []lvs.VirtualServer) (lvs.Plan, int, error)
 }
 
