@@ -17,18 +17,19 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// Revision is one version of a cluster description.
+// Revision is one version of a cluster description. Its JSON form is
+// the controller's last good record.
 type Revision struct {
 	// ID names the revision: a Git commit SHA, or for a directory
 	// "sha256:" and a digest of every file's name and contents.
-	ID string
+	ID string `json:"id"`
 	// Files of the description, named as they should appear in errors
 	// (for Git: the path inside the repository).
-	Files []model.File
+	Files []model.File `json:"files"`
 	// Time is the commit time (Git) or when the directory was read.
-	Time time.Time
+	Time time.Time `json:"time,omitzero"`
 	// Summary is a one-line description (the commit subject).
-	Summary string
+	Summary string `json:"summary,omitempty"`
 }
 
 // Source is where a node's cluster description comes from.
