@@ -95,7 +95,7 @@ func readPath(ctx context.Context, path string) ([]model.File, error) {
 			if holdsYAML(filepath.Join(path, e.Name())) {
 				subdirs = append(subdirs, filepath.Join(path, e.Name()))
 			}
-		case isYAML(e.Name()):
+		case IsYAML(e.Name()):
 			names = append(names, e.Name())
 		}
 	}
@@ -247,15 +247,16 @@ func holdsYAML(dir string) bool {
 		return false
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && isYAML(e.Name()) {
+		if !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && IsYAML(e.Name()) {
 			return true
 		}
 	}
 	return false
 }
 
-// isYAML reports whether a file name is a description file's.
-func isYAML(name string) bool {
+// IsYAML reports whether a file name is a description file's, wherever
+// the description is read from.
+func IsYAML(name string) bool {
 	ext := filepath.Ext(name)
 	return ext == ".yaml" || ext == ".yml"
 }

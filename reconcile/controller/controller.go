@@ -48,7 +48,6 @@ type Engine interface {
 
 // IPVS programs the IPVS table (lvs.Programmer).
 type IPVS interface {
-	Plan(desired []lvs.VirtualServer) (lvs.Plan, error)
 	Sync(desired []lvs.VirtualServer) (lvs.Plan, int, error)
 }
 
@@ -131,27 +130,20 @@ type Controller struct {
 	log *slog.Logger
 	m   *Metrics
 
-	fetchNow  chan string
-	repairNow chan string
+	fetchNow chan string
 
 	// pass serialises Reconcile and Shutdown: a one-slot semaphore, so
 	// waiting for it can give up when a context ends. The fields below
 	// it are written only while it is held.
-	pass    chan struct{}
-	closed  bool             // Shutdown ran: later passes do nothing
-	running *model.NodeState // the desired state in force
-	applied *source.Revision
+	pass   chan struct{}
+	closed bool // Shutdown ran: later passes do nothing
 	// synced is the effective IPVS table of the last successful sync
 	// (health applied), to tell drift from health changes.
 	synced []lvs.VirtualServer
-	// conflicts are the keys reported as someone else's by the last sync,
-	// so each is logged once, not on every pass.
-	conflicts []string
-	// inSync is set when the last sync found the kernel holding synced
-	// with no write needed, and cleanPrint was the kernel's fingerprint
-	// just before that read; trusted counts the passes since skipped.
-	inSync     bool
-	cleanPrint uint64
+	// cleanPrint is the kernel's fingerprint taken just before the last
+	// sync, when that sync found the kernel holding synced with no write
+	// needed (not ok otherwise); trusted counts the passes since skipped.
+	cleanPrint ipvsPrint
 	trusted    int
 	// failed is the last revision refused, so a poll seeing it again
 	// does not log it again; refusal is its error when it could not be
@@ -169,10 +161,11 @@ type Controller struct {
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it).
+	// Only a pass writes the report, holding mu; being the one writer,
+	// a pass reads it without mu.
 	mu         sync.Mutex
 	cancelPass context.CancelFunc
 	report     reportState
-	effective  map[string][]model.RealServerSpec // service name → servers in IPVS
 }
 
 // Result is what one pass did.
@@ -217,9 +210,8 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{
 		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
-		fetchNow:  make(chan string, 1),
-		repairNow: make(chan string, 1),
-		pass:      make(chan struct{}, 1),
+		fetchNow: make(chan string, 1),
+		pass:     make(chan struct{}, 1),
 	}
 	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine}, realServerCollector{ctl: c})
 	return c, nil
@@ -283,19 +275,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
+	// Reconcile logs, counts and reports its own errors.
 	for {
-		var err error
 		select {
 		case <-ctx.Done():
 			return nil
 		case reason := <-c.fetchNow:
-			_, err = c.Reconcile(ctx, reason, true)
+			c.Reconcile(ctx, reason, true)
 		case <-health:
-			_, err = c.Reconcile(ctx, "health", false)
+			c.Reconcile(ctx, "health", false)
 		case <-tick.C:
-			_, err = c.Reconcile(ctx, "interval", false)
+			c.Reconcile(ctx, "interval", false)
 		}
-		_ = err // logged, counted and reported by Reconcile
 	}
 }
 
@@ -323,26 +314,21 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	var errs []error
-	if err := c.lockPass(ctx); err != nil {
-		c.log.Error("a reconcile pass did not end; stopping without it", "err", err)
-		errs = append(errs, fmt.Errorf("waiting for the reconcile pass in progress: %w", err))
-		if err := c.cfg.Engine.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		if c.cfg.Checker != nil {
-			c.cfg.Checker.Close()
-		}
-		return errors.Join(errs...)
+	passErr := c.lockPass(ctx)
+	if passErr != nil {
+		c.log.Error("a reconcile pass did not end; stopping without it", "err", passErr)
+		errs = append(errs, fmt.Errorf("waiting for the reconcile pass in progress: %w", passErr))
+	} else {
+		defer c.unlockPass()
+		c.closed = true
 	}
-	defer c.unlockPass()
-	c.closed = true
 	if err := c.cfg.Engine.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if c.cfg.Checker != nil {
 		c.cfg.Checker.Close()
 	}
-	if c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
+	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
 		plan, done, err := c.cfg.IPVS.Sync(nil)
 		c.countOps(plan.Ops[:done])
 		if err != nil {
@@ -382,14 +368,14 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	if fetch {
 		err = c.fetchAndApply(ctx, &res)
 	}
-	if c.running != nil && !res.Applied && ctx.Err() == nil {
+	if c.report.running != nil && !res.Applied && ctx.Err() == nil {
 		if rerr := c.repair(&res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
 	d := time.Since(start)
 	c.m.reconcileDuration.Observe(d.Seconds())
-	c.finishPass(trigger, start, d, res, err)
+	c.finishPass(trigger, d, res, err)
 	return res, err
 }
 
@@ -449,8 +435,8 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 			c.setFetched(&source.Revision{ID: refused.Commit, Summary: refused.Summary, Time: refused.Time}, true)
 		}
 		defer c.setPending(ferr)
-		if c.running != nil || c.cfg.LastGood == nil {
-			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err))
+		if c.report.running != nil || c.cfg.LastGood == nil {
+			c.log.Error("fetch failed, keeping the running configuration", "source", c.cfg.Source.String(), "err", oneLine(err.Error()))
 			return ferr
 		}
 		// Start-up without a usable source: fall back to the disk.
@@ -459,11 +445,11 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 			if lerr == nil {
 				lerr = errors.New("none recorded")
 			}
-			c.log.Error("fetch failed and no last good revision to start from", "source", c.cfg.Source.String(), "err", oneLine(err), "last-good", oneLine(lerr))
+			c.log.Error("fetch failed and no last good revision to start from", "source", c.cfg.Source.String(), "err", oneLine(err.Error()), "last-good", oneLine(lerr.Error()))
 			return ferr
 		}
 		c.log.Warn("fetch failed, starting with the last good revision from the state directory",
-			"source", c.cfg.Source.String(), "err", oneLine(err), "revision", short(stored.ID))
+			"source", c.cfg.Source.String(), "err", oneLine(err.Error()), "revision", source.ShortID(stored.ID))
 		res.FromLastGood = true
 		if aerr := c.applyRevision(stored, res); aerr != nil {
 			return aerr
@@ -471,7 +457,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 		return ferr
 	}
 	c.setFetched(rev, false)
-	if c.applied != nil && rev.ID == c.applied.ID {
+	if c.report.applied != nil && rev.ID == c.report.applied.ID {
 		c.setPending(nil)
 		return nil
 	}
@@ -488,7 +474,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 		c.m.reconcileErrors.Inc()
 		if rev.ID != c.failed {
 			c.log.Error("reload failed, keeping the running configuration",
-				"revision", short(rev.ID), "stage", stage, "err", oneLine(err))
+				"revision", source.ShortID(rev.ID), "stage", stage, "err", oneLine(err.Error()))
 		}
 		c.failed = rev.ID
 		serr := &stageError{stage: stage, revision: rev.ID, err: err}
@@ -506,26 +492,24 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	if rev.ID != c.warned {
 		c.warned = rev.ID
 		for _, w := range model.Warnings(cluster) {
-			c.log.Warn("description warning (valid, but probably not meant)", "revision", short(rev.ID), "warning", w.Error())
+			c.log.Warn("description warning (valid, but probably not meant)", "revision", source.ShortID(rev.ID), "warning", w.Error())
 		}
 	}
 	desired, err := model.Desired(cluster, c.cfg.Node)
 	if err != nil {
 		return fail("resolve", err)
 	}
-	if err := c.applyState(c.running, desired, res); err != nil {
-		if c.running != nil {
+	if err := c.applyState(c.report.running, desired, res); err != nil {
+		if c.report.running != nil {
 			// Undo against what was half applied, so every part that
 			// took the new state gets the old one back.
 			var undo Result
-			if rerr := c.applyState(desired, c.running, &undo); rerr != nil {
-				c.log.Error("restoring the running configuration after a failed apply", "err", oneLine(rerr))
+			if rerr := c.applyState(desired, c.report.running, &undo); rerr != nil {
+				c.log.Error("restoring the running configuration after a failed apply", "err", oneLine(rerr.Error()))
 			}
 		}
 		return fail("apply", err)
 	}
-	c.running = desired
-	c.applied = rev
 	c.failed, c.refusal = "", nil
 	res.Applied = true
 	res.Revision = rev.ID
@@ -541,10 +525,9 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 		c.report.pending = nil
 	}
 	c.report.running = desired
-	c.report.cluster = desired.Cluster
 	c.report.applied = revisionInfo(rev, c.cfg.Now())
 	c.mu.Unlock()
-	c.log.Info("applied", "revision", short(rev.ID), "summary", rev.Summary,
+	c.log.Info("applied", "revision", source.ShortID(rev.ID), "summary", rev.Summary,
 		"instances", len(desired.Instances), "services", len(desired.Services),
 		"vrrp-changed", res.VRRPApplied, "ipvs-operations", res.IPVSOps)
 	return nil
@@ -563,39 +546,50 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 		c.cfg.Checker.Update(desired.Services)
 	}
 	table, effective := c.effectiveTable(desired.Services)
-	ops, err := c.syncIPVS(table, effective)
+	ops, err := c.syncIPVS(table, effective, c.fingerprint())
 	res.IPVSOps += ops
 	return err
 }
 
-// syncIPVS programs an effective table (health applied).
-func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]model.RealServerSpec) (int, error) {
+// ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false
+// without a fingerprinter or IPVS, or when the reading failed.
+type ipvsPrint struct {
+	sum uint64
+	ok  bool
+}
+
+// fingerprint is read before a sync reads the table: a change after it
+// makes the next fingerprint differ, whether or not the sync saw it.
+func (c *Controller) fingerprint() ipvsPrint {
+	if c.cfg.IPVS == nil || c.cfg.Fingerprint == nil {
+		return ipvsPrint{}
+	}
+	sum, err := c.cfg.Fingerprint.Fingerprint()
+	return ipvsPrint{sum, err == nil}
+}
+
+// syncIPVS programs an effective table (health applied); fp is the
+// fingerprint taken before it.
+func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]model.RealServerSpec, fp ipvsPrint) (int, error) {
 	if c.cfg.IPVS == nil {
 		if len(table) > 0 {
 			return 0, fmt.Errorf("IPVS is not available on this node, but %d virtual services are desired (first: %s)", len(table), table[0].Name)
 		}
 		return 0, nil
 	}
-	c.inSync = false
-	var fp uint64
-	fpErr := errors.New("no fingerprint")
-	if c.cfg.Fingerprint != nil {
-		// Taken before the sync reads the table: a change after it makes
-		// the next fingerprint differ, whether or not this sync saw it.
-		fp, fpErr = c.cfg.Fingerprint.Fingerprint()
-	}
+	c.cleanPrint = ipvsPrint{}
 	plan, done, err := c.cfg.IPVS.Sync(table)
 	c.countOps(plan.Ops[:done])
 	if err != nil {
 		return done, fmt.Errorf("IPVS: %w", err)
 	}
-	if done == 0 && fpErr == nil {
-		c.inSync, c.cleanPrint, c.trusted = true, fp, 0
+	if done == 0 {
+		c.cleanPrint, c.trusted = fp, 0
 	}
 	conflicts := make([]string, 0, len(plan.Conflicts))
 	for _, vs := range plan.Conflicts {
 		key := vs.Service.Key().String()
-		if !slices.Contains(c.conflicts, key) {
+		if !slices.Contains(c.report.conflicts, key) {
 			c.log.Warn("IPVS service exists but is not hakeeper's; left alone", "service", vs.Name, "key", key)
 		}
 		conflicts = append(conflicts, key)
@@ -605,10 +599,8 @@ func (c *Controller) syncIPVS(table []lvs.VirtualServer, effective map[string][]
 		unmanaged = append(unmanaged, svc.Key().String())
 	}
 	c.synced = table
-	c.conflicts = conflicts
 	c.mu.Lock()
-	c.effective = effective
-	c.report.unmanaged, c.report.conflicts = unmanaged, conflicts
+	c.report.effective, c.report.unmanaged, c.report.conflicts = effective, unmanaged, conflicts
 	c.mu.Unlock()
 	return done, nil
 }
@@ -649,15 +641,16 @@ func (c *Controller) repair(res *Result) error {
 		res.Repaired += len(vips)
 		c.noteDrift(uint64(len(vips)), 0, "VIP "+names[0])
 	}
-	if c.cfg.IPVS == nil && len(c.running.Services) == 0 {
+	if c.cfg.IPVS == nil && len(c.report.running.Services) == 0 {
 		return nil
 	}
-	table, effective := c.effectiveTable(c.running.Services)
+	table, effective := c.effectiveTable(c.report.running.Services)
 	healthSame := tablesEqual(c.synced, table)
-	if healthSame && c.unchangedSinceInSync() {
+	fp := c.fingerprint()
+	if healthSame && c.unchangedSinceInSync(fp) {
 		return nil
 	}
-	ops, err := c.syncIPVS(table, effective)
+	ops, err := c.syncIPVS(table, effective, fp)
 	res.IPVSOps += ops
 	if ops > 0 && healthSame {
 		// The table we want did not change, yet writes were needed:
@@ -671,14 +664,10 @@ func (c *Controller) repair(res *Result) error {
 }
 
 // unchangedSinceInSync reports whether the kernel's IPVS table is, by its
-// fingerprint, the one last found in sync, and the pass may trust that
+// fingerprint fp, the one last found in sync, and the pass may trust that
 // instead of reading it all (at most FullCheckEvery-1 passes in a row).
-func (c *Controller) unchangedSinceInSync() bool {
-	if !c.inSync || c.cfg.Fingerprint == nil || c.trusted+1 >= c.cfg.FullCheckEvery {
-		return false
-	}
-	fp, err := c.cfg.Fingerprint.Fingerprint()
-	if err != nil || fp != c.cleanPrint {
+func (c *Controller) unchangedSinceInSync(fp ipvsPrint) bool {
+	if !fp.ok || fp != c.cleanPrint || c.trusted+1 >= c.cfg.FullCheckEvery {
 		return false
 	}
 	c.trusted++
@@ -686,20 +675,9 @@ func (c *Controller) unchangedSinceInSync() bool {
 }
 
 func tablesEqual(a, b []lvs.VirtualServer) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || !a[i].Service.Equal(b[i].Service) || len(a[i].Destinations) != len(b[i].Destinations) {
-			return false
-		}
-		for j := range a[i].Destinations {
-			if !a[i].Destinations[j].Equal(b[i].Destinations[j]) {
-				return false
-			}
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y lvs.VirtualServer) bool {
+		return x.Name == y.Name && x.Service.Equal(y.Service) && slices.EqualFunc(x.Destinations, y.Destinations, lvs.Destination.Equal)
+	})
 }
 
 // sameVRRP reports whether two states ask the same of the VRRP engine
@@ -722,7 +700,7 @@ type stageError struct {
 
 func (e *stageError) Error() string {
 	if e.revision != "" {
-		return fmt.Sprintf("%s of revision %s: %v", e.stage, short(e.revision), e.err)
+		return fmt.Sprintf("%s of revision %s: %v", e.stage, source.ShortID(e.revision), e.err)
 	}
 	return fmt.Sprintf("%s: %v", e.stage, e.err)
 }
@@ -742,14 +720,6 @@ func revisionInError(err error) string {
 	return ""
 }
 
-func short(id string) string {
-	if strings.HasPrefix(id, "sha256:") && len(id) > 19 {
-		return id[:19]
-	}
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+// oneLine keeps a multi-line error (a list of validation errors) on one
+// log or status line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/renameio/v2"
 
-	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 )
 
@@ -29,17 +28,14 @@ func NewLastGood(stateDir string) *LastGood {
 }
 
 type lastGoodFile struct {
-	ID      string       `json:"id"`
-	Summary string       `json:"summary,omitempty"`
-	Time    time.Time    `json:"time,omitzero"`
-	Saved   time.Time    `json:"saved"`
-	Files   []model.File `json:"files"`
+	source.Revision
+	Saved time.Time `json:"saved"`
 }
 
 // Save writes rev atomically: a crash leaves the old record or the new
 // one, never a mix.
 func (s *LastGood) Save(rev *source.Revision) error {
-	b, err := json.Marshal(lastGoodFile{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, Saved: time.Now(), Files: rev.Files})
+	b, err := json.Marshal(lastGoodFile{Revision: *rev, Saved: time.Now()})
 	if err != nil {
 		return err
 	}
@@ -77,5 +73,5 @@ func (s *LastGood) Load() (*source.Revision, error) {
 	if f.ID == "" || len(f.Files) == 0 {
 		return nil, fmt.Errorf("%s: no revision recorded", s.Path)
 	}
-	return &source.Revision{ID: f.ID, Files: f.Files, Time: f.Time, Summary: f.Summary}, nil
+	return &f.Revision, nil
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -27,45 +28,45 @@ type Metrics struct {
 
 // NewMetrics returns the series registered in a fresh registry.
 func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	f := promauto.With(reg)
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
-		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Registry: reg,
+		reconcileDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hakeeper_reconcile_duration_seconds",
 			Help:    "Time one reconcile pass took (fetch, load, observe, apply).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
-		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		reconcileErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "hakeeper_reconcile_errors_total",
 			Help: "Revisions refused or failed to apply (the last good state kept running).",
 		}),
-		driftRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+		driftRepairs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_drift_repairs_total",
 			Help: "Changes made behind hakeeper's back that it put back, by kind (vip, ipvs).",
 		}, []string{"kind"}),
-		ipvsOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+		ipvsOps: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_ipvs_operations_total",
 			Help: "IPVS writes made, by operation.",
 		}, []string{"op"}),
-		checkResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+		checkResults: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_check_results_total",
 			Help: "Real-server health check results, by result (pass, fail).",
 		}, []string{"result"}),
-		checkLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+		checkLatency: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hakeeper_check_latency_seconds",
 			Help:    "Time one real-server health check probe took.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
 		}),
-		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		fetchErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "hakeeper_source_fetch_errors_total",
 			Help: "Failures to fetch or read the cluster description from its source.",
 		}),
-		revisionInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		revisionInfo: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hakeeper_revision_info",
 			Help: "The applied revision of the cluster description (value 1).",
 		}, []string{"revision"}),
 	}
-	m.Registry.MustRegister(m.reconcileDuration, m.reconcileErrors, m.driftRepairs, m.ipvsOps,
-		m.checkResults, m.checkLatency, m.fetchErrors, m.revisionInfo)
 	// Series that exist from the start, so rate() works from the first scrape.
 	for _, k := range []string{"vip", "ipvs"} {
 		m.driftRepairs.WithLabelValues(k)
@@ -113,22 +114,18 @@ func (c realServerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c realServerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.ctl.mu.Lock()
-	running, effective := c.ctl.report.running, c.ctl.effective
+	running, effective := c.ctl.report.running, c.ctl.report.effective
 	c.ctl.mu.Unlock()
 	for _, svc := range c.ctl.services(running, effective) {
 		for _, rs := range svc.RealServers {
 			if rs.Sorry {
 				continue
 			}
-			up := 1.0
-			if rs.Health == "down" {
-				up = 0
-			}
 			weight := 0.0
 			if rs.InIPVS {
 				weight = float64(rs.Weight)
 			}
-			ch <- prometheus.MustNewConstMetric(descRealServerUp, prometheus.GaugeValue, up, svc.Name, rs.Address)
+			ch <- prometheus.MustNewConstMetric(descRealServerUp, prometheus.GaugeValue, boolValue(rs.Health != "down"), svc.Name, rs.Address)
 			ch <- prometheus.MustNewConstMetric(descRealServerWeight, prometheus.GaugeValue, weight, svc.Name, rs.Address)
 		}
 	}
@@ -196,21 +193,13 @@ func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descVRRPSent, prometheus.CounterValue, float64(st.Counters.AdvertsSent), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPReceived, prometheus.CounterValue, float64(st.Counters.AdvertsReceived), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPVIPMismatches, prometheus.CounterValue, float64(st.Counters.VIPMismatches), st.Name)
-		suspected := 0.0
-		if st.SplitBrain != "" {
-			suspected = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descVRRPSplitBrain, prometheus.GaugeValue, suspected, st.Name)
+		ch <- prometheus.MustNewConstMetric(descVRRPSplitBrain, prometheus.GaugeValue, boolValue(st.SplitBrain != ""), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVRRPAdvertErrors, prometheus.CounterValue, float64(st.Counters.AdvertErrors), st.Name)
 		for reason, n := range st.Counters.Drops {
 			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), st.Name, string(reason))
 		}
 		for _, t := range st.Tracks {
-			up := 0.0
-			if t.Up {
-				up = 1
-			}
-			ch <- prometheus.MustNewConstMetric(descVRRPTrackUp, prometheus.GaugeValue, up, st.Name, string(t.Kind), t.Name)
+			ch <- prometheus.MustNewConstMetric(descVRRPTrackUp, prometheus.GaugeValue, boolValue(t.Up), st.Name, string(t.Kind), t.Name)
 			ch <- prometheus.MustNewConstMetric(descVRRPTrackWeight, prometheus.GaugeValue, float64(t.Contribution), st.Name, string(t.Kind), t.Name)
 		}
 	}
@@ -234,4 +223,11 @@ func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 	for r, n := range total {
 		ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), "", string(r))
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -18,19 +18,19 @@ import (
 
 // reportState is what the status report needs beyond live snapshots.
 type reportState struct {
-	running   *model.NodeState
-	cluster   string
+	running   *model.NodeState                  // the desired state in force
+	effective map[string][]model.RealServerSpec // service name → servers in IPVS
 	applied   *status.Revision
 	fetched   *status.Revision
 	last      *status.Pass
 	lastError *status.Failure
-	// failing is set while the last pass failed.
-	failing bool
 	// pending is set from a failed fetch or a refused revision until a
 	// fetch finds the source's newest revision applied: the node serves
 	// the last good revision meanwhile, but is not following its source.
-	pending   *stageError
-	drift     status.Drift
+	pending *stageError
+	drift   status.Drift
+	// unmanaged and conflicts are IPVS keys the last sync found in the
+	// kernel but not hakeeper's; a conflict is logged when it first shows.
 	unmanaged []string
 	conflicts []string
 }
@@ -49,18 +49,18 @@ func (c *Controller) degradation() string {
 	switch {
 	case c.report.running == nil:
 		return "no revision applied yet"
-	case c.report.failing && c.report.lastError != nil && !c.failedOnPending():
-		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLineText(c.report.lastError.Message)
+	case c.report.last != nil && c.report.last.Result == "error" && !c.failedOnPending():
+		return "last pass failed: " + c.report.lastError.Stage + ": " + oneLine(c.report.lastError.Message)
 	case c.report.pending != nil:
 		serving := ""
 		if c.report.applied != nil {
-			serving = "; serving revision " + short(c.report.applied.ID)
+			serving = "; serving revision " + source.ShortID(c.report.applied.ID)
 		}
 		p := c.report.pending
 		if p.stage == "fetch" && !p.refused {
-			return "fetching the newest revision failed: " + oneLine(p.err) + serving
+			return "fetching the newest revision failed: " + oneLine(p.err.Error()) + serving
 		}
-		return "revision " + short(p.revision) + " refused (" + p.stage + "): " + oneLine(p.err) + serving
+		return "revision " + source.ShortID(p.revision) + " refused (" + p.stage + "): " + oneLine(p.err.Error()) + serving
 	}
 	return ""
 }
@@ -80,14 +80,17 @@ func (c *Controller) Degradation() string {
 	c.mu.Lock()
 	d := c.degradation()
 	c.mu.Unlock()
-	return joinDegradation(d, vrrpAlerts(c.cfg.Engine.Status()))
+	return withVRRPAlerts(d, c.cfg.Engine.Status())
 }
 
-// vrrpAlerts says which VIP groups need an operator, "" when none: a
+// withVRRPAlerts adds to why the VIP groups that need an operator: a
 // suspected split brain (both sides may hold the VIPs) or a group
 // faulted because its advert cannot be encoded.
-func vrrpAlerts(groups []vrrpd.InstanceStatus) string {
+func withVRRPAlerts(why string, groups []vrrpd.InstanceStatus) string {
 	var out []string
+	if why != "" {
+		out = append(out, why)
+	}
 	for _, g := range groups {
 		if g.AdvertError != "" {
 			out = append(out, "group "+g.Name+" faulted: "+g.AdvertError)
@@ -99,15 +102,6 @@ func vrrpAlerts(groups []vrrpd.InstanceStatus) string {
 	return strings.Join(out, "; ")
 }
 
-func joinDegradation(a, b string) string {
-	if a == "" || b == "" {
-		return a + b
-	}
-	return a + "; " + b
-}
-
-func oneLineText(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
-
 func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
 	return &status.Revision{ID: rev.ID, Summary: rev.Summary, Time: rev.Time, At: at}
 }
@@ -117,15 +111,12 @@ func revisionInfo(rev *source.Revision, at time.Time) *status.Revision {
 func (c *Controller) setFetched(rev *source.Revision, refused bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.report.fetched == nil || c.report.fetched.ID != rev.ID {
-		c.report.fetched = revisionInfo(rev, c.cfg.Now())
-	} else {
-		// A copy: Status hands the previous one out unlocked.
-		f := *c.report.fetched
-		f.At = c.cfg.Now()
-		c.report.fetched = &f
+	f := revisionInfo(rev, c.cfg.Now())
+	f.Refused = refused
+	if old := c.report.fetched; old != nil && old.ID == rev.ID {
+		f.Summary, f.Time = old.Summary, old.Time // a directory's Time stays when it was first read
 	}
-	c.report.fetched.Refused = refused
+	c.report.fetched = f
 }
 
 func (c *Controller) noteDrift(vips, ipvs uint64, what string) {
@@ -137,7 +128,7 @@ func (c *Controller) noteDrift(vips, ipvs uint64, what string) {
 	c.report.drift.LastWhat = what
 }
 
-func (c *Controller) finishPass(trigger string, start time.Time, d time.Duration, res Result, err error) {
+func (c *Controller) finishPass(trigger string, d time.Duration, res Result, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := &status.Pass{Time: c.cfg.Now(), Trigger: trigger, Duration: d, IPVSOperations: res.IPVSOps, VRRPApplied: res.VRRPApplied}
@@ -152,7 +143,6 @@ func (c *Controller) finishPass(trigger string, start time.Time, d time.Duration
 		p.Result = "in-sync"
 	}
 	c.report.last = p
-	c.report.failing = err != nil
 	if err == nil {
 		return
 	}
@@ -170,7 +160,6 @@ func (c *Controller) Status() *status.Report {
 	c.mu.Lock()
 	r := &status.Report{
 		Node:            c.cfg.Node,
-		Cluster:         c.report.cluster,
 		Source:          c.cfg.Source.String(),
 		StateDir:        c.cfg.StateDir,
 		Applied:         c.report.applied,
@@ -183,11 +172,14 @@ func (c *Controller) Status() *status.Report {
 		ConflictingIPVS: c.report.conflicts,
 	}
 	running := c.report.running
-	effective := c.effective
+	effective := c.report.effective
 	c.mu.Unlock()
+	if running != nil {
+		r.Cluster = running.Cluster
+	}
 
 	engine := c.cfg.Engine.Status()
-	r.Degraded = joinDegradation(r.Degraded, vrrpAlerts(engine))
+	r.Degraded = withVRRPAlerts(r.Degraded, engine)
 	r.Healthy = r.Degraded == ""
 	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
@@ -298,7 +290,7 @@ func (c *Controller) services(running *model.NodeState, effective map[string][]m
 		}
 	}
 	for _, vs := range running.Services {
-		svc, _ := lvs.FromModel(model.VirtualService{Family: vs.Family, Address: vs.Address, Port: vs.Port, Protocol: vs.Protocol, FWMark: vs.FWMark})
+		svc, _ := lvs.FromModel(vs)
 		s := status.Service{Name: vs.Name, Key: svc.Key().String(), RealServers: []status.RealServer{}}
 		inIPVS := map[netip.AddrPort]model.RealServerSpec{}
 		for _, rs := range effective[vs.Name] {
@@ -309,21 +301,14 @@ func (c *Controller) services(running *model.NodeState, effective map[string][]m
 			if e, ok := inIPVS[netip.AddrPortFrom(rs.Address, rs.Port)]; ok {
 				r.InIPVS, r.Weight = true, e.Weight
 			}
-			if rs.Check != nil && !sorry {
+			if rs.Check != nil && !sorry && c.cfg.Checker != nil {
 				r.Health = "down"
 				if h, ok := health[check.KeyOf(&vs, &rs)]; ok {
 					if h.Healthy {
 						r.Health = "up"
 					}
 					r.Check, r.LastCheck, r.LastChange, r.Latency = h.Check, h.LastCheck, h.LastChange, h.LastLatency
-					r.LastResult = "pass"
-					if h.LastError != "" {
-						r.LastResult = h.LastError
-					} else if h.LastCheck.IsZero() {
-						r.LastResult = ""
-					}
-				} else if c.cfg.Checker == nil {
-					r.Health = "unchecked"
+					r.LastResult = checkResult(h.LastCheck, 0, h.LastError)
 				}
 			}
 			s.RealServers = append(s.RealServers, r)

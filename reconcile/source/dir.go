@@ -87,7 +87,7 @@ func (d *Dir) Watch(ctx context.Context, notify func()) error {
 			if !ok {
 				return errors.New("watcher closed")
 			}
-			if !d.relevant(root, ev.Name) {
+			if !atOrBelow(root, ev.Name) {
 				continue
 			}
 			if ev.Has(fsnotify.Create) {
@@ -109,8 +109,8 @@ func (d *Dir) Watch(ctx context.Context, notify func()) error {
 	}
 }
 
-// relevant filters the parent directory's events down to the watched path.
-func (d *Dir) relevant(root, name string) bool {
+// atOrBelow filters the parent directory's events down to the watched path.
+func atOrBelow(root, name string) bool {
 	name = filepath.Clean(name)
 	return name == root || strings.HasPrefix(name, root+string(filepath.Separator))
 }

@@ -145,7 +145,7 @@ func (g *Git) Watch(ctx context.Context, notify func()) error {
 func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	repo, err := g.open(ctx)
+	repo, err := g.open()
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	}
 	if fetchErr != nil {
 		// Keep serving the history we have; the caller logs the error.
-		return nil, fmt.Errorf("fetch %s (last fetched commit %s kept): %w", redactURL(g.opts.URL), short(commit.Hash.String()), fetchErr)
+		return nil, fmt.Errorf("fetch %s (last fetched commit %s kept): %w", redactURL(g.opts.URL), ShortID(commit.Hash.String()), fetchErr)
 	}
 	if err := g.checkHistory(repo, commit); err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	}
 	files, err := g.readFiles(ctx, commit)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", short(commit.Hash.String()), err)
+		return nil, fmt.Errorf("commit %s: %w", ShortID(commit.Hash.String()), err)
 	}
 	g.last = &Revision{
 		ID:      commit.Hash.String(),
@@ -185,7 +185,7 @@ func (g *Git) Latest(ctx context.Context) (*Revision, error) {
 	return g.last, nil
 }
 
-func (g *Git) open(ctx context.Context) (*git.Repository, error) {
+func (g *Git) open() (*git.Repository, error) {
 	if g.repo != nil {
 		return g.repo, nil
 	}
@@ -312,11 +312,7 @@ func (g *Git) resolve(repo *git.Repository) (*object.Commit, error) {
 	hash := ref.Hash()
 	// An annotated tag points at a tag object: peel it to the commit.
 	if tag, err := repo.TagObject(hash); err == nil {
-		c, err := tag.Commit()
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return tag.Commit()
 	}
 	return repo.CommitObject(hash)
 }
@@ -336,7 +332,7 @@ func (g *Git) checkHistory(repo *git.Repository, commit *object.Commit) error {
 	if g.opts.AllowForcePush {
 		return nil
 	}
-	return refused(commit, fmt.Errorf("%w: applied commit %s", ErrNotDescendant, short(g.applied)))
+	return refused(commit, fmt.Errorf("%w: applied commit %s", ErrNotDescendant, ShortID(g.applied)))
 }
 
 func refused(commit *object.Commit, err error) *RefusedError {
@@ -382,7 +378,7 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 			if sub, err := tree.Tree(e.Name); err == nil && holdsYAML(sub) {
 				subdirs = append(subdirs, shown(e.Name))
 			}
-		case isYAMLName(e.Name):
+		case reconcile.IsYAML(e.Name):
 			entries = append(entries, e)
 		}
 	}
@@ -415,7 +411,7 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 // for the hint when a parent of descriptions is given.
 func holdsYAML(t *object.Tree) bool {
 	for _, e := range t.Entries {
-		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && isYAMLName(e.Name) {
+		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name) {
 			return true
 		}
 	}
@@ -461,10 +457,6 @@ func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown
 	}
 	*budget -= int64(len(data))
 	return data, nil
-}
-
-func isYAMLName(name string) bool {
-	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
 // maxSmallFile bounds a credential or CA file.
@@ -523,11 +515,17 @@ func redactURL(u string) string {
 	return u
 }
 
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
+// ShortID abbreviates a revision ID for logs and the status: a commit to
+// 12 hex digits, a directory digest to "sha256:" and 12.
+func ShortID(id string) string {
+	n := 12
+	if strings.HasPrefix(id, "sha256:") {
+		n += len("sha256:")
 	}
-	return sha
+	if len(id) > n {
+		return id[:n]
+	}
+	return id
 }
 
 func firstLine(s string) string {

@@ -9,6 +9,7 @@ package source
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"time"
@@ -16,18 +17,19 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-// Revision is one version of a cluster description.
+// Revision is one version of a cluster description. Its JSON form is
+// the controller's last good record.
 type Revision struct {
 	// ID names the revision: a Git commit SHA, or for a directory
 	// "sha256:" and a digest of every file's name and contents.
-	ID string
+	ID string `json:"id"`
 	// Files of the description, named as they should appear in errors
 	// (for Git: the path inside the repository).
-	Files []model.File
+	Files []model.File `json:"files"`
 	// Time is the commit time (Git) or when the directory was read.
-	Time time.Time
+	Time time.Time `json:"time,omitzero"`
 	// Summary is a one-line description (the commit subject).
-	Summary string
+	Summary string `json:"summary,omitempty"`
 }
 
 // Source is where a node's cluster description comes from.
@@ -65,7 +67,7 @@ type RefusedError struct {
 	Err     error
 }
 
-func (e *RefusedError) Error() string { return "commit " + short(e.Commit) + ": " + e.Err.Error() }
+func (e *RefusedError) Error() string { return "commit " + ShortID(e.Commit) + ": " + e.Err.Error() }
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
@@ -76,12 +78,7 @@ func contentID(files []model.File) string {
 	for _, f := range files {
 		h.Write([]byte(f.Name))
 		h.Write([]byte{0})
-		var n [8]byte
-		l := uint64(len(f.Data))
-		for i := range n {
-			n[i] = byte(l >> (8 * i))
-		}
-		h.Write(n[:])
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(f.Data))))
 		h.Write(f.Data)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

@@ -60,14 +60,16 @@ func (h *Webhook) authentic(r *http.Request, body []byte) bool {
 	if err != nil || len(got) != sha256.Size {
 		return false
 	}
-	mac := hmac.New(sha256.New, h.Secret)
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return hmac.Equal(got, bodyMAC(h.Secret, body))
 }
 
 // Sign returns the X-Hub-Signature-256 value for body: for clients and tests.
 func Sign(secret, body []byte) string {
+	return "sha256=" + hex.EncodeToString(bodyMAC(secret, body))
+}
+
+func bodyMAC(secret, body []byte) []byte {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	return mac.Sum(nil)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hakeeper/hakeeper/reconcile/source"
 )
 
 // WriteText prints r for people: a header, the VIP groups, the services
@@ -42,7 +44,7 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	if e := r.LastError; e != nil {
 		rev := ""
 		if e.Revision != "" {
-			rev = " revision " + shortID(e.Revision)
+			rev = " revision " + source.ShortID(e.Revision)
 		}
 		p("Last error:\t%s, %s%s: %s\n", ago(e.Time, now), e.Stage, rev, strings.ReplaceAll(e.Message, "\n", "\n\t"))
 	}
@@ -231,7 +233,7 @@ func revText(r *Revision, now time.Time) string {
 	if r == nil {
 		return "none"
 	}
-	s := shortID(r.ID)
+	s := source.ShortID(r.ID)
 	if r.Summary != "" {
 		s += " " + fmt.Sprintf("%q", r.Summary)
 	}
@@ -239,16 +241,6 @@ func revText(r *Revision, now time.Time) string {
 		s += ", " + ago(r.At, now)
 	}
 	return s
-}
-
-func shortID(id string) string {
-	if strings.HasPrefix(id, "sha256:") && len(id) > 19 {
-		return id[:19]
-	}
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func dash(s string) string {

@@ -12,10 +12,9 @@
 package ipvsproc
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -80,18 +79,12 @@ func (t Table) read() ([]byte, error) {
 // traffic, not with configuration.
 func Sum(data []byte) uint64 {
 	h := fnv.New64a()
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(strings.TrimSpace(line), "->") {
-			f := strings.Fields(line)
-			if len(f) >= 6 && f[1] != "RemoteAddress:Port" {
-				line = strings.Join(f[:len(f)-2], " ")
-			}
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSuffix(line, "\n")
+		if f := strings.Fields(line); len(f) >= 6 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
+			line = strings.Join(f[:len(f)-2], " ")
 		}
-		h.Write([]byte(line))
-		h.Write([]byte{'\n'})
+		io.WriteString(h, line+"\n")
 	}
 	return h.Sum64()
 }
