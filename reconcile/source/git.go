@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -466,21 +465,7 @@ const maxSmallFile = 1 << 20
 // FIFO or a device there must not hang or flood the fetch, which holds
 // the source's lock.
 func readSmallFile(file string) ([]byte, error) {
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", file)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSmallFile+1))
-	if err == nil && len(b) > maxSmallFile {
-		err = fmt.Errorf("%s: larger than %d KiB", file, maxSmallFile>>10)
-	}
-	return b, err
+	return reconcile.ReadRegularFile(file, maxSmallFile)
 }
 
 func readSecret(file string) (string, error) {
