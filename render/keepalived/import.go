@@ -197,13 +197,11 @@ type syncConf struct {
 }
 
 type vsConf struct {
-	node    string
-	key     string
-	name    string
-	pos     model.Pos
-	svc     *model.Service
-	rsPos   map[string]model.Pos
-	noProto bool
+	node string
+	key  string
+	name string
+	pos  model.Pos
+	svc  *model.Service
 }
 
 var nodeNameRe = regexp.MustCompile(`[^a-z0-9-]+`)

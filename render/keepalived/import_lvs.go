@@ -204,7 +204,7 @@ func (im *importer) serviceHeader(b *Stmt, vc *vsConf) (bool, error) {
 
 func (im *importer) readService(n *nodeConf, b *Stmt) error {
 	svc := &model.Service{}
-	vc := &vsConf{pos: b.Pos, svc: svc, rsPos: map[string]model.Pos{}}
+	vc := &vsConf{pos: b.Pos, svc: svc}
 	if ok, err := im.serviceHeader(b, vc); !ok {
 		return err
 	}
@@ -231,8 +231,6 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 		if drain {
 			drained++
 		}
-		key := rs.Address + ":" + strconv.Itoa(rs.Port)
-		vc.rsPos[key] = s.Pos
 		svc.RealServers = append(svc.RealServers, *rs)
 		checks = append(checks, chk)
 	}
@@ -252,11 +250,8 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 // comment, else after protocol, VIP and port or the fwmark.
 func (im *importer) serviceKey(v *vsRead, b *Stmt) {
 	svc, vc := v.svc, v.vc
-	if svc.Protocol == "" {
-		vc.noProto = true
-		if svc.FWMark == 0 {
-			im.warn(b.Pos, "%s: no protocol: keepalived 2.2.7 then defaults to UDP, other versions to TCP; imported as tcp (write protocol explicitly)", v.where)
-		}
+	if svc.Protocol == "" && svc.FWMark == 0 {
+		im.warn(b.Pos, "%s: no protocol: keepalived 2.2.7 then defaults to UDP, other versions to TCP; imported as tcp (write protocol explicitly)", v.where)
 	}
 	if svc.FWMark != 0 {
 		svc.Protocol = "" // a fwmark service matches every protocol
