@@ -241,11 +241,11 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 
 // globalKeys reads the keywords of global_defs.
 var globalKeys = map[string]handler[nodeConf]{
-	"router_id":               stringKey(func(n *nodeConf, v string) { n.routerID = v }),
-	"vrrp_version":            atPos(intKey(func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
-	"vrrp_garp_master_repeat": atPos(intKey(func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
-	"vrrp_garp_master_delay":  atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
-	"vrrp_garp_interval":      atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
+	"router_id":               key(oneArg, func(n *nodeConf, v string) { n.routerID = v }),
+	"vrrp_version":            atPos(key(intArg, func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
+	"vrrp_garp_master_repeat": atPos(key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
+	"vrrp_garp_master_delay":  atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
+	"vrrp_garp_interval":      atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
 	"script_user": func(im *importer, n *nodeConf, s *Stmt) error {
 		v, err := oneArg(s)
 		if err != nil {
@@ -289,10 +289,10 @@ var scriptKeys = map[string]handler[scriptConf]{
 		sc.check.Command, err = scriptArg(s)
 		return err
 	},
-	"interval": secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
-	"timeout":  secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
-	"rise":     intKey(func(sc *scriptConf, v int) { sc.check.Rise = &v }),
-	"fall":     intKey(func(sc *scriptConf, v int) { sc.check.Fall = &v }),
+	"interval": key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
+	"timeout":  key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
+	"rise":     key(intArg, func(sc *scriptConf, v int) { sc.check.Rise = &v }),
+	"fall":     key(intArg, func(sc *scriptConf, v int) { sc.check.Fall = &v }),
 	"weight": func(im *importer, sc *scriptConf, s *Stmt) error {
 		v, err := intArg(s)
 		if err != nil {
@@ -304,7 +304,7 @@ var scriptKeys = map[string]handler[scriptConf]{
 		}
 		return nil
 	},
-	"user": stringKey(func(sc *scriptConf, v string) { sc.check.User = v }),
+	"user": key(oneArg, func(sc *scriptConf, v string) { sc.check.User = v }),
 }
 
 func (im *importer) readScript(n *nodeConf, b *Stmt) error {
@@ -372,22 +372,22 @@ func (im *importer) readNotify(s *Stmt, nt **model.Notify, field func(*model.Not
 var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	// state is informational: hakeeper starts every non-owner as backup,
 	// as keepalived does; it matters only for nopreempt.
-	"state":              stringKey(func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
-	"interface":          stringKey(func(in *instConf, v string) { in.iface = v }),
-	"virtual_router_id":  intKey(func(in *instConf, v int) { in.vrid = v }),
-	"priority":           intKey(func(in *instConf, v int) { in.priority = v }),
-	"advert_int":         secondsKey(func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
+	"state":              key(oneArg, func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
+	"interface":          key(oneArg, func(in *instConf, v string) { in.iface = v }),
+	"virtual_router_id":  key(intArg, func(in *instConf, v int) { in.vrid = v }),
+	"priority":           key(intArg, func(in *instConf, v int) { in.priority = v }),
+	"advert_int":         key(secondsArg, func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
 	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = ptr(false) }),
 	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = ptr(true) }),
-	"preempt_delay":      secondsKey(func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
-	"version":            intKey(func(in *instConf, v int) { in.settings.Version = &v }),
-	"vrrp_version":       intKey(func(in *instConf, v int) { in.settings.Version = &v }),
-	"garp_master_delay":  secondsKey(func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
-	"garp_master_repeat": intKey(func(in *instConf, v int) { in.garp().Repeat = &v }),
-	"garp_interval":      secondsKey(func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
+	"preempt_delay":      key(secondsArg, func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
+	"version":            key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
+	"vrrp_version":       key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
+	"garp_master_delay":  key(secondsArg, func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
+	"garp_master_repeat": key(intArg, func(in *instConf, v int) { in.garp().Repeat = &v }),
+	"garp_interval":      key(secondsArg, func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
 	"authentication":     func(im *importer, in *instConf, s *Stmt) error { return im.readAuth(in, s, in.where) },
-	"unicast_src_ip":     addrKey(func(in *instConf, a netip.Addr) { in.unicast = a }),
-	"mcast_src_ip":       addrKey(func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
+	"unicast_src_ip":     key(addrArg, func(in *instConf, a netip.Addr) { in.unicast = a }),
+	"mcast_src_ip":       key(addrArg, func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
 	"unicast_peer":       (*importer).readPeers,
 	"virtual_ipaddress": func(im *importer, in *instConf, s *Stmt) error {
 		return im.readVIPs(in, s, in.where, false)
@@ -406,21 +406,6 @@ func (in *instConf) garp() *model.GARPSettings {
 		in.settings.GARP = &model.GARPSettings{}
 	}
 	return in.settings.GARP
-}
-
-func addrKey[T any](set func(*T, netip.Addr)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := oneArg(s)
-		if err != nil {
-			return err
-		}
-		a, err := netip.ParseAddr(v)
-		if err != nil {
-			return argErr(s, "%q is not an IP address", v)
-		}
-		set(x, a)
-		return nil
-	}
 }
 
 func (im *importer) readPeers(in *instConf, s *Stmt) error {

@@ -24,11 +24,11 @@ type checkTiming struct {
 // timingKeys are the check timing keywords virtual_server, real_server
 // and checker blocks share; the innermost setting wins.
 var timingKeys = map[string]handler[timed]{
-	"delay_loop":         secondsKey(func(t *timed, v model.Duration) { t.delayLoop = &v }),
-	"connect_timeout":    secondsKey(func(t *timed, v model.Duration) { t.connectTimeout = &v }),
-	"retry":              intKey(func(t *timed, v int) { t.retry, t.retryFrom1x = &v, false }),
+	"delay_loop":         key(secondsArg, func(t *timed, v model.Duration) { t.delayLoop = &v }),
+	"connect_timeout":    key(secondsArg, func(t *timed, v model.Duration) { t.connectTimeout = &v }),
+	"retry":              key(intArg, func(t *timed, v int) { t.retry, t.retryFrom1x = &v, false }),
 	"nb_get_retry":       (*importer).ignoredRetry,
-	"virtualhost":        stringKey(func(t *timed, v string) { t.virtualhost = v }),
+	"virtualhost":        key(oneArg, func(t *timed, v string) { t.virtualhost = v }),
 	"delay_before_retry": retryDelayKey,
 	"warmup":             retryDelayKey,
 }
@@ -95,11 +95,11 @@ type vsRead struct {
 
 // serviceKeys reads the keywords of a virtual_server block.
 var serviceKeys = withKeys(map[string]handler[vsRead]{
-	"lb_algo":    stringKey(func(v *vsRead, s string) { v.svc.Scheduler = s }),
-	"lvs_sched":  stringKey(func(v *vsRead, s string) { v.svc.Scheduler = s }),
+	"lb_algo":    key(oneArg, func(v *vsRead, s string) { v.svc.Scheduler = s }),
+	"lvs_sched":  key(oneArg, func(v *vsRead, s string) { v.svc.Scheduler = s }),
 	"lb_kind":    (*importer).readForwarding,
 	"lvs_method": (*importer).readForwarding,
-	"protocol":   stringKey(func(v *vsRead, s string) { v.svc.Protocol = model.Protocol(strings.ToLower(s)) }),
+	"protocol":   key(oneArg, func(v *vsRead, s string) { v.svc.Protocol = model.Protocol(strings.ToLower(s)) }),
 	"persistence_timeout": func(_ *importer, v *vsRead, s *Stmt) error {
 		t := model.Duration(kaPersistenceTimeout)
 		if len(s.Args) > 0 {
@@ -114,24 +114,24 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 		v.svc.Persistence.Timeout = t
 		return nil
 	},
-	"persistence_granularity": stringKey(func(v *vsRead, s string) {
+	"persistence_granularity": key(oneArg, func(v *vsRead, s string) {
 		if v.svc.Persistence == nil {
 			v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
 		}
 		v.svc.Persistence.Netmask = s
 	}),
-	"quorum": intKey(func(v *vsRead, n int) { v.svc.Quorum = &n }),
+	"quorum": key(intArg, func(v *vsRead, n int) { v.svc.Quorum = &n }),
 	"sorry_server": func(_ *importer, v *vsRead, s *Stmt) error {
 		v.sorry = s
 		return nil
 	},
-	"inhibit_on_failure": boolKey(func(v *vsRead, b bool) { v.drainAll = b }),
-	"alpha":              boolKey(func(v *vsRead, b bool) { v.svc.StartDown = &b }),
+	"inhibit_on_failure": key(boolArg, func(v *vsRead, b bool) { v.drainAll = b }),
+	"alpha":              key(boolArg, func(v *vsRead, b bool) { v.svc.StartDown = &b }),
 	"sh-port":            schedulerFlagKey,
 	"sh-fallback":        schedulerFlagKey,
 	"mh-port":            schedulerFlagKey,
 	"mh-fallback":        schedulerFlagKey,
-	"ip_family": stringKey(func(v *vsRead, s string) {
+	"ip_family": key(oneArg, func(v *vsRead, s string) {
 		if s == "inet6" {
 			v.svc.Family = model.IPv6
 		}
@@ -377,10 +377,10 @@ var checkerKinds = []string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "D
 // realServerKeys reads the keywords of a real_server block.
 var realServerKeys = func() map[string]handler[rsRead] {
 	t := withKeys(map[string]handler[rsRead]{
-		"weight":             intKey(func(r *rsRead, v int) { r.rs.Weight = &v }),
-		"uthreshold":         intKey(func(r *rsRead, v int) { r.rs.UpperThreshold = v }),
-		"lthreshold":         intKey(func(r *rsRead, v int) { r.rs.LowerThreshold = v }),
-		"inhibit_on_failure": boolKey(func(r *rsRead, v bool) { r.drain = v }),
+		"weight":             key(intArg, func(r *rsRead, v int) { r.rs.Weight = &v }),
+		"uthreshold":         key(intArg, func(r *rsRead, v int) { r.rs.UpperThreshold = v }),
+		"lthreshold":         key(intArg, func(r *rsRead, v int) { r.rs.LowerThreshold = v }),
+		"inhibit_on_failure": key(boolArg, func(r *rsRead, v bool) { r.drain = v }),
 	}, timingKeys, func(r *rsRead) *timed { return &r.timed })
 	for _, k := range checkerKinds {
 		t[k] = (*importer).readCheckerStmt
@@ -423,7 +423,7 @@ type checkRead struct {
 // checkerKeys reads the keywords of the checker blocks; a handler
 // returns errNotHere for a keyword of another kind of checker.
 var checkerKeys = withKeys(map[string]handler[checkRead]{
-	"connect_port": intKey(func(k *checkRead, v int) { k.c.Port = v }),
+	"connect_port": key(intArg, func(k *checkRead, v int) { k.c.Port = v }),
 	// keepalived 2.x still reads this 1.x keyword in HTTP_GET and SSL_GET
 	// (as retry, with a deprecation warning).
 	"nb_get_retry": func(im *importer, k *checkRead, s *Stmt) error {
@@ -449,15 +449,15 @@ var checkerKeys = withKeys(map[string]handler[checkRead]{
 		}
 		return nil // hakeeper sends SNI (the host) by default
 	},
-	"misc_path": onlyExec(stringKey(func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) })),
-	"misc_timeout": onlyExec(secondsKey(func(k *checkRead, v model.Duration) {
+	"misc_path": onlyExec(key(oneArg, func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) })),
+	"misc_timeout": onlyExec(key(secondsArg, func(k *checkRead, v model.Duration) {
 		k.connectTimeout = &v
 	})),
-	"user":          onlyExec(stringKey(func(k *checkRead, v string) { k.c.Exec.User = v })),
-	"name":          onlyDNS(stringKey(func(k *checkRead, v string) { k.c.DNS.Name = v })),
-	"type":          onlyDNS(stringKey(func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) })),
-	"payload":       onlyUDP(hexKey(func(k *checkRead, v string) { k.c.UDP.Payload = v })),
-	"require_reply": onlyUDP(hexKey(func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v })),
+	"user":          onlyExec(key(oneArg, func(k *checkRead, v string) { k.c.Exec.User = v })),
+	"name":          onlyDNS(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Name = v })),
+	"type":          onlyDNS(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) })),
+	"payload":       onlyUDP(key(hexArg, func(k *checkRead, v string) { k.c.UDP.Payload = v })),
+	"require_reply": onlyUDP(key(hexArg, func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v })),
 }, timingKeys, func(k *checkRead) *timed { return &k.timed })
 
 func onlyExec(h handler[checkRead]) handler[checkRead] {
@@ -478,17 +478,6 @@ func onlyIf(ok func(*checkRead) bool, h handler[checkRead]) handler[checkRead] {
 			return errNotHere
 		}
 		return h(im, k, s)
-	}
-}
-
-func hexKey[T any](set func(*T, string)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := hexArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
 	}
 }
 
@@ -573,7 +562,7 @@ type urlRead struct {
 
 // urlKeys reads the keywords of an url block.
 var urlKeys = map[string]handler[urlRead]{
-	"path": stringKey(func(u *urlRead, v string) {
+	"path": key(oneArg, func(u *urlRead, v string) {
 		if v != model.DefaultHTTPPath {
 			u.h.Path = v
 		}
@@ -588,8 +577,8 @@ var urlKeys = map[string]handler[urlRead]{
 		}
 		return nil
 	},
-	"virtualhost": stringKey(func(u *urlRead, v string) { u.h.Host = v }),
-	"regex":       stringKey(func(u *urlRead, v string) { u.h.BodyRegex = v }),
+	"virtualhost": key(oneArg, func(u *urlRead, v string) { u.h.Host = v }),
+	"regex":       key(oneArg, func(u *urlRead, v string) { u.h.BodyRegex = v }),
 	"digest": func(im *importer, u *urlRead, s *Stmt) error {
 		im.warn(s.Pos, "%s: digest (MD5 of the body) is not mapped: use body or bodyRegex", u.where)
 		return nil

@@ -37,45 +37,12 @@ func readBlock[T any](im *importer, x *T, block []*Stmt, table map[string]handle
 	return nil
 }
 
-// The constructors below build the common handlers: parse the one
-// argument, then store it with set.
-
-func intKey[T any](set func(*T, int)) handler[T] {
+// key builds the common handler: parse the statement's argument with
+// one of the value parsers (intArg, secondsArg, ...), then store it with
+// set.
+func key[T, V any](parse func(*Stmt) (V, error), set func(*T, V)) handler[T] {
 	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := intArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
-func secondsKey[T any](set func(*T, model.Duration)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := secondsArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
-func stringKey[T any](set func(*T, string)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := oneArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
-func boolKey[T any](set func(*T, bool)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := boolArg(s)
+		v, err := parse(s)
 		if err != nil {
 			return err
 		}

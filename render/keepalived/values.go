@@ -3,6 +3,7 @@ package keepalived
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,18 @@ func intArg(s *Stmt) (int, error) {
 		return 0, argErr(s, "%q is not a whole number", v)
 	}
 	return n, nil
+}
+
+func addrArg(s *Stmt) (netip.Addr, error) {
+	v, err := oneArg(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Addr{}, argErr(s, "%q is not an IP address", v)
+	}
+	return a, nil
 }
 
 // secondsArg reads a keepalived timer: seconds, fractions allowed.
