@@ -187,13 +187,13 @@ func (im *importer) serviceHeader(b *Stmt, vc *vsConf) (bool, error) {
 		im.warn(b.Pos, "virtual_server group %s is not mapped: write one service per address (skipped)", strings.Join(b.Args[1:], " "))
 		return false, nil
 	case len(b.Args) == 2:
-		a, err := netip.ParseAddr(b.Args[0])
+		a, err := parseAddr(b, b.Args[0])
 		if err != nil {
-			return false, argErr(b, "%q is not an IP address", b.Args[0])
+			return false, err
 		}
-		p, err := strconv.Atoi(b.Args[1])
-		if err != nil || p < 1 || p > 65535 {
-			return false, argErr(b, "port %q is not 1..65535", b.Args[1])
+		p, err := parsePort(b, b.Args[1])
+		if err != nil {
+			return false, err
 		}
 		svc.VIP, svc.Port = a.String(), p
 	default:
@@ -316,15 +316,15 @@ func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
 	if len(s.Args) < 1 {
 		return nil, argErr(s, "missing address")
 	}
-	a, err := netip.ParseAddr(s.Args[0])
+	a, err := parseAddr(s, s.Args[0])
 	if err != nil {
-		return nil, argErr(s, "%q is not an IP address", s.Args[0])
+		return nil, err
 	}
 	rs := &model.RealServer{Address: a.String()}
 	if len(s.Args) > 1 {
-		p, err := strconv.Atoi(s.Args[1])
-		if err != nil || p < 1 || p > 65535 {
-			return nil, argErr(s, "port %q is not 1..65535", s.Args[1])
+		p, err := parsePort(s, s.Args[1])
+		if err != nil {
+			return nil, err
 		}
 		if p != svc.Port {
 			rs.Port = p
