@@ -385,12 +385,12 @@ var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	"garp_master_delay":  key(secondsArg, func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
 	"garp_master_repeat": key(intArg, func(in *instConf, v int) { in.garp().Repeat = &v }),
 	"garp_interval":      key(secondsArg, func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
-	"authentication":     func(im *importer, in *instConf, s *Stmt) error { return im.readAuth(in, s, in.where) },
+	"authentication":     (*importer).readAuth,
 	"unicast_src_ip":     key(addrArg, func(in *instConf, a netip.Addr) { in.unicast = a }),
 	"mcast_src_ip":       key(addrArg, func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
 	"unicast_peer":       (*importer).readPeers,
 	"virtual_ipaddress": func(im *importer, in *instConf, s *Stmt) error {
-		return im.readVIPs(in, s, in.where, false)
+		return im.readVIPs(in, s, false)
 	},
 	// Read last, so the family of the instance comes from virtual_ipaddress.
 	"virtual_ipaddress_excluded": func(_ *importer, in *instConf, s *Stmt) error {
@@ -487,7 +487,7 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 		return err
 	}
 	for _, s := range in.excluded {
-		if err := im.readVIPs(in, s, in.where, true); err != nil {
+		if err := im.readVIPs(in, s, true); err != nil {
 			return err
 		}
 	}
@@ -531,7 +531,7 @@ func (im *importer) checkInstance(in *instConf) error {
 	return nil
 }
 
-func (im *importer) readAuth(in *instConf, b *Stmt, where string) error {
+func (im *importer) readAuth(in *instConf, b *Stmt) error {
 	typ := ""
 	for _, s := range b.Block {
 		switch s.Keyword {
@@ -549,21 +549,21 @@ func (im *importer) readAuth(in *instConf, b *Stmt, where string) error {
 			in.authPass = v
 			in.at["auth_pass"] = s.Pos
 		default:
-			im.unmapped(s, where+" authentication")
+			im.unmapped(s, in.where+" authentication")
 		}
 	}
 	switch typ {
 	case "PASS":
 		in.auth = &model.Auth{Type: "pass"}
 	case "AH":
-		im.warn(b.Pos, "%s: auth_type AH is not supported by hakeeper (and not by RFC 3768's successors); authentication dropped", where)
+		im.warn(b.Pos, "%s: auth_type AH is not supported by hakeeper (and not by RFC 3768's successors); authentication dropped", in.where)
 	default:
-		return fmt.Errorf("%s: %s: authentication without auth_type PASS or AH", b.Pos, where)
+		return fmt.Errorf("%s: %s: authentication without auth_type PASS or AH", b.Pos, in.where)
 	}
 	return nil
 }
 
-func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool) error {
+func (im *importer) readVIPs(in *instConf, b *Stmt, excluded bool) error {
 	for _, s := range b.Block {
 		addr := s.Keyword
 		pfx, err := parseVIP(addr)
@@ -577,11 +577,11 @@ func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool)
 		if in.family == "" {
 			in.family = fam
 		} else if in.family != fam {
-			im.warn(s.Pos, "%s: %s %s is of another address family than the instance's first VIP: hakeeper groups are one family; put it in its own VIP group (dropped)", where, b.Keyword, addr)
+			im.warn(s.Pos, "%s: %s %s is of another address family than the instance's first VIP: hakeeper groups are one family; put it in its own VIP group (dropped)", in.where, b.Keyword, addr)
 			continue
 		}
 		if excluded {
-			im.warn(s.Pos, "%s: virtual_ipaddress_excluded %s imported as an ordinary VIP (hakeeper lists every VIP in its adverts)", where, addr)
+			im.warn(s.Pos, "%s: virtual_ipaddress_excluded %s imported as an ordinary VIP (hakeeper lists every VIP in its adverts)", in.where, addr)
 		}
 		vip := model.VIP{Address: addr}
 		for i := 0; i < len(s.Args); i++ {
@@ -598,10 +598,10 @@ func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool)
 				vip.Label = val
 				i++
 			case "brd", "broadcast", "scope", "metric", "preferred_lft":
-				im.warn(s.Pos, "%s: VIP %s: %s %s is not mapped (hakeeper derives broadcast and uses scope global)", where, addr, opt, val)
+				im.warn(s.Pos, "%s: VIP %s: %s %s is not mapped (hakeeper derives broadcast and uses scope global)", in.where, addr, opt, val)
 				i++
 			default:
-				im.warn(s.Pos, "%s: VIP %s: option %q is not mapped", where, addr, opt)
+				im.warn(s.Pos, "%s: VIP %s: option %q is not mapped", in.where, addr, opt)
 			}
 		}
 		in.vips = append(in.vips, vip)

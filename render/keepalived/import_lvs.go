@@ -224,15 +224,15 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 	var checks []*model.Check
 	drained := 0
 	for _, s := range v.rsStmts {
-		rs, chk, drain, err := im.readRealServer(s, svc, timing, v.where)
+		r, err := im.readRealServer(s, svc, timing, v.where)
 		if err != nil {
 			return err
 		}
-		if drain {
+		if r.drain {
 			drained++
 		}
-		svc.RealServers = append(svc.RealServers, *rs)
-		checks = append(checks, chk)
+		svc.RealServers = append(svc.RealServers, *r.rs)
+		checks = append(checks, r.check)
 	}
 	switch {
 	case v.drainAll || drained == len(v.rsStmts) && drained > 0:
@@ -394,21 +394,21 @@ func (im *importer) readCheckerStmt(r *rsRead, s *Stmt) error {
 		return nil
 	}
 	var err error
-	r.check, err = im.readChecker(s, r.rs, r.checkPort, r.checkTiming.over(r.parent), r.where)
+	r.check, err = im.readChecker(s, r)
 	return err
 }
 
-func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*model.RealServer, *model.Check, bool, error) {
+func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*rsRead, error) {
 	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
 	rs, checkPort, err := im.destination(b, svc, where)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
 	r := &rsRead{timed: timed{where: where}, rs: rs, parent: parent, checkPort: checkPort}
 	if err := readBlock(im, r, b.Block, realServerKeys, r.where); err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
-	return rs, r.check, r.drain, nil
+	return r, nil
 }
 
 // checkRead is a checker block (TCP_CHECK, HTTP_GET, ...) being read.
@@ -505,8 +505,9 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 	return k
 }
 
-func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, parent checkTiming, rsWhere string) (*model.Check, error) {
-	k := im.newChecker(b, rsWhere+" "+b.Keyword)
+// readChecker reads the checker block b of the real server r.
+func (im *importer) readChecker(b *Stmt, r *rsRead) (*model.Check, error) {
+	k := im.newChecker(b, r.where+" "+b.Keyword)
 	if err := readBlock(im, k, b.Block, checkerKeys, k.where); err != nil {
 		return nil, err
 	}
@@ -514,7 +515,7 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, pa
 	if c.Exec != nil && c.Exec.Command.IsZero() {
 		return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
 	}
-	t := k.checkTiming.over(parent)
+	t := k.checkTiming.over(r.checkTiming.over(r.parent))
 	if k.http != nil && t.virtualhost != "" && k.http.Host == "" {
 		k.http.Host = t.virtualhost
 	}
@@ -522,9 +523,9 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, pa
 	c.Timeout = t.connectTimeout
 	im.checkRetries(b, c, t, k.where)
 	if c.Port == 0 {
-		c.Port = checkPort
+		c.Port = r.checkPort
 	}
-	if c.Port == rs.Port && c.Port != 0 {
+	if c.Port == r.rs.Port && c.Port != 0 {
 		c.Port = 0
 	}
 	return c, nil
