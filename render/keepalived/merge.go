@@ -411,14 +411,9 @@ func (im *importer) mergeServices(c *model.Cluster) {
 			a.members = append(a.members, v)
 		}
 	}
-	used := map[string]bool{}
 	for _, a := range order {
 		f := a.members[0]
-		name := a.name
-		for i := 2; used[name]; i++ {
-			name = fmt.Sprintf("%s-%d", a.name, i)
-		}
-		used[name] = true
+		name := freeName(a.name, c.Services)
 		where := "services." + name
 		for _, m := range a.members[1:] {
 			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos, true)
@@ -436,6 +431,18 @@ func (im *importer) mergeServices(c *model.Cluster) {
 			c.Services = map[string]*model.Service{}
 		}
 		c.Services[name] = f.svc
+	}
+}
+
+// freeName is base, or else the first of base-2, base-3, ... that is
+// not a key of taken.
+func freeName[V any](base string, taken map[string]V) string {
+	name := base
+	for k := 2; ; k++ {
+		if _, ok := taken[name]; !ok {
+			return name
+		}
+		name = base + "-" + strconv.Itoa(k)
 	}
 }
 

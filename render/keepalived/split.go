@@ -53,10 +53,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		parts := []string{fmt.Sprintf("%s (VRID %d, %d VIPs)", g.name, g.vrid, limit)}
 		for i, vrid := range vrids {
 			used[g.family][vrid] = true
-			name := g.name
-			for k := 2; c.VIPGroups[name] != nil; k++ {
-				name = g.name + "-" + strconv.Itoa(k)
-			}
+			name := freeName(g.name, c.VIPGroups)
 			part := *vg
 			part.VRID = vrid
 			part.VIPs = vips[(i+1)*limit : min((i+2)*limit, len(vips))]
@@ -83,10 +80,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 			s.Groups = list
 			how = "added to its sync group " + sg
 		} else {
-			sg := g.name
-			for k := 2; c.SyncGroups[sg] != nil; k++ {
-				sg = g.name + "-" + strconv.Itoa(k)
-			}
+			sg := freeName(g.name, c.SyncGroups)
 			if c.SyncGroups == nil {
 				c.SyncGroups = map[string]*model.SyncGroup{}
 			}
