@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -349,8 +349,7 @@ func (r *renderer) service(vs *model.VirtualService) {
 			if vs.Family == model.IPv6 {
 				r.p(1, "persistence_granularity %d", vs.PersistenceMask)
 			} else {
-				m := netip.PrefixFrom(netip.IPv4Unspecified(), vs.PersistenceMask)
-				r.p(1, "persistence_granularity %s", maskString(m.Bits()))
+				r.p(1, "persistence_granularity %s", net.IP(net.CIDRMask(vs.PersistenceMask, 32)))
 			}
 		}
 	}
@@ -372,14 +371,6 @@ func (r *renderer) service(vs *model.VirtualService) {
 		r.realServer(vs, &rs)
 	}
 	r.p(0, "}")
-}
-
-func maskString(bits int) string {
-	var m [4]byte
-	for i := 0; i < bits; i++ {
-		m[i/8] |= 0x80 >> (i % 8)
-	}
-	return netip.AddrFrom4(m).String()
 }
 
 func (r *renderer) realServer(vs *model.VirtualService, rs *model.RealServerSpec) {
