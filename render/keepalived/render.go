@@ -2,11 +2,13 @@ package keepalived
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,12 +112,7 @@ func (r *renderer) global(st *model.NodeState) {
 	// when they run as the daemon's own user, which keepalived would
 	// otherwise replace by keepalived_script).
 	count := map[string]int{}
-	add := func(u string) {
-		if u == "" {
-			u = "root"
-		}
-		count[u]++
-	}
+	add := func(u string) { count[runAs(u)]++ }
 	for _, c := range st.Checks {
 		add(c.User)
 	}
@@ -136,20 +133,13 @@ func (r *renderer) global(st *model.NodeState) {
 			}
 		}
 	}
-	users := make([]string, 0, len(count))
-	for u := range count {
-		users = append(users, u)
-	}
-	sort.Slice(users, func(i, j int) bool {
-		if count[users[i]] != count[users[j]] {
-			return count[users[i]] > count[users[j]]
-		}
-		return users[i] < users[j]
-	})
 	r.p(0, "global_defs {")
 	r.p(1, "router_id %s", st.Node)
-	if len(users) > 0 {
-		r.scriptUser = users[0]
+	if len(count) > 0 {
+		// Ties go to the smaller name, so the output is stable.
+		r.scriptUser = slices.MinFunc(slices.Collect(maps.Keys(count)), func(a, b string) int {
+			return cmp.Or(cmp.Compare(count[b], count[a]), strings.Compare(a, b))
+		})
 		r.p(1, "script_user %s", r.scriptUser)
 		r.p(1, "enable_script_security")
 	}
@@ -160,11 +150,14 @@ func hasNotify(n model.NotifySpec) bool {
 	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
 }
 
+// runAs is the user a script runs as: root when the spec names none
+// (the daemon's own user).
+func runAs(u string) string { return cmp.Or(u, "root") }
+
+// userSuffix is the user argument of a script keyword: none when the
+// script runs as the global script_user.
 func (r *renderer) userSuffix(u string) string {
-	if u == "" {
-		u = "root"
-	}
-	if u == r.scriptUser {
+	if u = runAs(u); u == r.scriptUser {
 		return ""
 	}
 	return " " + u
