@@ -372,7 +372,9 @@ type rsRead struct {
 	check     *model.Check
 }
 
-var checkerKinds = []string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK"}
+// checkerKeywords are keepalived's checker keywords by hakeeper check
+// type; Render writes them and the importer reads them.
+var checkerKeywords = map[string]string{"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET", "exec": "MISC_CHECK", "udp": "UDP_CHECK", "dns": "DNS_CHECK"}
 
 // realServerKeys reads the keywords of a real_server block.
 var realServerKeys = func() map[string]handler[rsRead] {
@@ -382,7 +384,7 @@ var realServerKeys = func() map[string]handler[rsRead] {
 		"lthreshold":         key(intArg, func(r *rsRead, v int) { r.rs.LowerThreshold = v }),
 		"inhibit_on_failure": key(boolArg, func(r *rsRead, v bool) { r.drain = v }),
 	}, timingKeys, func(r *rsRead) *timed { return &r.timed })
-	for _, k := range checkerKinds {
+	for _, k := range checkerKeywords {
 		t[k] = (*importer).readCheckerStmt
 	}
 	return t

@@ -386,7 +386,7 @@ func (r *renderer) realServer(vs *model.VirtualService, rs *model.RealServerSpec
 }
 
 func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
-	kw := map[string]string{"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET", "exec": "MISC_CHECK", "udp": "UDP_CHECK", "dns": "DNS_CHECK"}[c.Type]
+	kw := checkerKeywords[c.Type]
 	if kw == "" {
 		r.p(2, "# hakeeper: check type %q has no keepalived checker", c.Type)
 		return
