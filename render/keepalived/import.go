@@ -1,11 +1,12 @@
 package keepalived
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,12 +115,8 @@ func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, e
 	for _, n := range im.nodes {
 		res.Sources = append(res.Sources, Source{Node: n.name, Path: n.path})
 	}
-	sort.SliceStable(res.Warnings, func(i, j int) bool {
-		a, b := res.Warnings[i].Pos, res.Warnings[j].Pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Line < b.Line
+	slices.SortStableFunc(res.Warnings, func(a, b Warning) int {
+		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line))
 	})
 	return res, nil
 }

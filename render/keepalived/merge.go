@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,15 +38,6 @@ type groupAcc struct {
 	vrid    int
 	family  model.Family
 	members []*instConf
-}
-
-func (g *groupAcc) has(n *nodeConf) bool {
-	for _, m := range g.members {
-		if m.node == n {
-			return true
-		}
-	}
-	return false
 }
 
 func (im *importer) merge() (*model.Cluster, error) {
@@ -206,7 +197,7 @@ func (im *importer) mergeGroups(c *model.Cluster) ([]*groupAcc, map[*nodeConf]ma
 		for _, in := range n.instances {
 			var match *groupAcc
 			for _, g := range groups {
-				if g.vrid != in.vrid || g.family != in.family || g.has(n) {
+				if g.vrid != in.vrid || g.family != in.family || slices.ContainsFunc(g.members, func(m *instConf) bool { return m.node == n }) {
 					continue
 				}
 				if match == nil || g.members[0].iface == in.iface && match.members[0].iface != in.iface {
@@ -248,8 +239,14 @@ func vipList(v []model.VIP) string {
 			s[i] += " label " + x.Label
 		}
 	}
-	sort.Strings(s)
-	return "[" + strings.Join(s, ", ") + "]"
+	return unordered(s)
+}
+
+// unordered lists items sorted, so lists that differ only in order
+// compare equal.
+func unordered(items []string) string {
+	slices.Sort(items)
+	return "[" + strings.Join(items, ", ") + "]"
 }
 
 func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
@@ -389,8 +386,7 @@ func realServerList(s *model.Service) string {
 		}
 		out = append(out, e)
 	}
-	sort.Strings(out)
-	return "[" + strings.Join(out, ", ") + "]"
+	return unordered(out)
 }
 
 func (im *importer) mergeServices(c *model.Cluster) {
@@ -467,7 +463,7 @@ func (im *importer) fwmarkGroup(c *model.Cluster, f *vsConf, members []*vsConf, 
 			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	if len(names) == 0 {
 		im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
 		return
