@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -416,9 +417,9 @@ func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTimi
 // checkRead is a checker block (TCP_CHECK, HTTP_GET, ...) being read.
 type checkRead struct {
 	timed
+	kind string // the checker keyword
 	c    *model.Check
 	http *model.HTTPCheck // of HTTP_GET and SSL_GET
-	ssl  bool
 	urls int
 }
 
@@ -434,49 +435,30 @@ var checkerKeys = withKeys(map[string]handler[checkRead]{
 		}
 		return timingKeys["retry"](im, &k.timed, s)
 	},
-	"url": func(im *importer, k *checkRead, s *Stmt) error {
-		if k.http == nil {
-			return errNotHere
-		}
+	"url": only(func(im *importer, k *checkRead, s *Stmt) error {
 		k.urls++
 		if k.urls > 1 {
 			im.warn(s.Pos, "%s: only the first url is checked by hakeeper (ignored)", k.where)
 			return nil
 		}
 		return im.readURL(s, k.http, k.where)
-	},
-	"enable_sni": func(_ *importer, k *checkRead, _ *Stmt) error {
-		if !k.ssl {
-			return errNotHere
-		}
-		return nil // hakeeper sends SNI (the host) by default
-	},
-	"misc_path": onlyExec(key(oneArg, func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) })),
-	"misc_timeout": onlyExec(key(secondsArg, func(k *checkRead, v model.Duration) {
-		k.connectTimeout = &v
-	})),
-	"user":          onlyExec(key(oneArg, func(k *checkRead, v string) { k.c.Exec.User = v })),
-	"name":          onlyDNS(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Name = v })),
-	"type":          onlyDNS(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) })),
-	"payload":       onlyUDP(key(hexArg, func(k *checkRead, v string) { k.c.UDP.Payload = v })),
-	"require_reply": onlyUDP(key(hexArg, func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v })),
+	}, "HTTP_GET", "SSL_GET"),
+	// hakeeper sends SNI (the host) by default.
+	"enable_sni":    only(func(*importer, *checkRead, *Stmt) error { return nil }, "SSL_GET"),
+	"misc_path":     only(key(oneArg, func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) }), "MISC_CHECK"),
+	"misc_timeout":  only(key(secondsArg, func(k *checkRead, v model.Duration) { k.connectTimeout = &v }), "MISC_CHECK"),
+	"user":          only(key(oneArg, func(k *checkRead, v string) { k.c.Exec.User = v }), "MISC_CHECK"),
+	"name":          only(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Name = v }), "DNS_CHECK"),
+	"type":          only(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) }), "DNS_CHECK"),
+	"payload":       only(key(hexArg, func(k *checkRead, v string) { k.c.UDP.Payload = v }), "UDP_CHECK"),
+	"require_reply": only(key(hexArg, func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v }), "UDP_CHECK"),
 }, timingKeys, func(k *checkRead) *timed { return &k.timed })
 
-func onlyExec(h handler[checkRead]) handler[checkRead] {
-	return onlyIf(func(k *checkRead) bool { return k.c.Exec != nil }, h)
-}
-
-func onlyDNS(h handler[checkRead]) handler[checkRead] {
-	return onlyIf(func(k *checkRead) bool { return k.c.DNS != nil }, h)
-}
-
-func onlyUDP(h handler[checkRead]) handler[checkRead] {
-	return onlyIf(func(k *checkRead) bool { return k.c.UDP != nil }, h)
-}
-
-func onlyIf(ok func(*checkRead) bool, h handler[checkRead]) handler[checkRead] {
+// only limits h to the checkers named; in the others the keyword is not
+// mapped.
+func only(h handler[checkRead], kinds ...string) handler[checkRead] {
 	return func(im *importer, k *checkRead, s *Stmt) error {
-		if !ok(k) {
+		if !slices.Contains(kinds, k.kind) {
 			return errNotHere
 		}
 		return h(im, k, s)
@@ -485,7 +467,7 @@ func onlyIf(ok func(*checkRead) bool, h handler[checkRead]) handler[checkRead] {
 
 // newChecker starts the check a checker keyword describes.
 func (im *importer) newChecker(b *Stmt, where string) *checkRead {
-	k := &checkRead{timed: timed{where: where}, c: &model.Check{}}
+	k := &checkRead{timed: timed{where: where}, kind: b.Keyword, c: &model.Check{}}
 	switch b.Keyword {
 	case "TCP_CHECK":
 		k.c.TCP = &model.TCPCheck{}
@@ -495,7 +477,7 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 	case "SSL_GET":
 		// keepalived's SSL_GET never verifies the server certificate.
 		k.http = &model.HTTPCheck{InsecureSkipVerify: true}
-		k.c.HTTPS, k.ssl = k.http, true
+		k.c.HTTPS = k.http
 	case "MISC_CHECK":
 		k.c.Exec = &model.ExecCheck{}
 		im.warn(b.Pos, "%s: hakeeper appends the real server's address and port to the command's arguments; keepalived did not", where)
