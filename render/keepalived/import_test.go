@@ -214,3 +214,21 @@ virtual_server 192.0.2.100 443 {
 		t.Errorf("SSL_GET check of 198.51.100.2 = %+v, want https with path /health", c)
 	}
 }
+
+// TestImportVersionDiffersPos: when only the second node sets
+// vrrp_version, the warning still names the first node's file.
+func TestImportVersionDiffersPos(t *testing.T) {
+	dir := t.TempDir()
+	inst := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n mcast_src_ip 192.0.2.%d\n virtual_ipaddress {\n  192.0.2.100\n }\n}\n"
+	lb1, lb2 := filepath.Join(dir, "lb1.conf"), filepath.Join(dir, "lb2.conf")
+	writeFile(t, lb1, fmt.Sprintf(inst, 1))
+	writeFile(t, lb2, "global_defs {\n vrrp_version 3\n}\n"+fmt.Sprintf(inst, 2))
+	res, err := Import([]Source{{Path: lb1}, {Path: lb2}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lb2 + ":2: global_defs vrrp_version differs between nodes: 3 here, 2 at " + lb1 + "; imported as at " + lb1
+	if got := string(warningsText(res.Warnings)); !strings.Contains(got, want+"\n") {
+		t.Errorf("warnings:\n%s\nwant the line\n%s", got, want)
+	}
+}

@@ -69,28 +69,24 @@ func (im *importer) merge() (*model.Cluster, error) {
 	return c, nil
 }
 
+// mergeDefaults takes global_defs from the first node and warns where
+// another node's differ.
 func (im *importer) mergeDefaults(c *model.Cluster) {
 	d := &model.Defaults{}
-	var first *nodeConf
 	version := kaVRRPVersion
-	for i, n := range im.nodes {
-		v := kaVRRPVersion
-		if n.version != nil {
-			v = *n.version
+	if len(im.nodes) > 0 {
+		first := im.nodes[0]
+		for _, n := range im.nodes[1:] {
+			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), posOr(first.versionPos, first.path), posOr(n.versionPos, n.path), true)
+			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
+			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
 		}
-		g := fingerprint(n.garp)
-		if i == 0 {
-			first, version = n, v
-			if n.garpPos.Line != 0 {
-				gs := n.garp
-				d.VRRP = &model.VRRPSettings{GARP: &gs}
-			}
-			d.ScriptUser = n.scriptUser
-			continue
+		version = first.vrrpVersion()
+		if first.garpPos.Line != 0 {
+			gs := first.garp
+			d.VRRP = &model.VRRPSettings{GARP: &gs}
 		}
-		im.differs("global_defs vrrp_version", strconv.Itoa(version), strconv.Itoa(v), first.versionPos, posOr(n.versionPos, n.path), true)
-		im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), g, posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
-		im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
+		d.ScriptUser = first.scriptUser
 	}
 	if version != model.DefaultVRRPVersion {
 		if d.VRRP == nil {
@@ -101,6 +97,14 @@ func (im *importer) mergeDefaults(c *model.Cluster) {
 	if d.VRRP != nil || d.ScriptUser != "" {
 		c.Defaults = d
 	}
+}
+
+// vrrpVersion is the node's global vrrp_version, or keepalived's default.
+func (n *nodeConf) vrrpVersion() int {
+	if n.version != nil {
+		return *n.version
+	}
+	return kaVRRPVersion
 }
 
 func posOr(p model.Pos, file string) model.Pos {
