@@ -22,9 +22,6 @@ type RenderOptions struct {
 	// environment variable into auth_pass. Without it a clearly marked
 	// placeholder is written, so the output can be shared.
 	WithSecrets bool
-	// Getenv and ReadFile default to os.Getenv and os.ReadFile.
-	Getenv   func(string) string
-	ReadFile func(string) ([]byte, error)
 }
 
 // SecretPlaceholder is written as auth_pass when secrets are not read
@@ -35,12 +32,6 @@ const SecretPlaceholder = "CHANGEME"
 // hakeeper does on this node. Where keepalived cannot express a setting
 // the output carries a "# hakeeper:" comment saying so.
 func Render(st *model.NodeState, opts RenderOptions) ([]byte, error) {
-	if opts.Getenv == nil {
-		opts.Getenv = os.Getenv
-	}
-	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
-	}
 	r := &renderer{opts: opts}
 	r.p(0, "! keepalived.conf for node %s of cluster %s, rendered by `hakeeper render keepalived`.", st.Node, st.Cluster)
 	r.p(0, "! Generated: edit the cluster description, not this file.")
@@ -211,13 +202,13 @@ func (r *renderer) secret(a *model.Auth) (string, error) {
 	}
 	switch {
 	case a.SecretEnv != "":
-		v := r.opts.Getenv(a.SecretEnv)
+		v := os.Getenv(a.SecretEnv)
 		if v == "" {
 			return "", fmt.Errorf("environment variable %s (VRRP password) is empty", a.SecretEnv)
 		}
 		return v, nil
 	case a.SecretFile != "":
-		b, err := r.opts.ReadFile(a.SecretFile)
+		b, err := os.ReadFile(a.SecretFile)
 		if err != nil {
 			return "", fmt.Errorf("VRRP password: %w", err)
 		}
