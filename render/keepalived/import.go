@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -83,22 +84,22 @@ func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, e
 	if im.opts.SecretDir == "" {
 		im.opts.SecretDir = defaultSecretDir
 	}
-	var errs []string
+	var errs []error
 	for _, src := range srcs {
 		stmts, err := parse(src.Path)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			continue
 		}
 		n, err := im.readNode(src, stmts)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			continue
 		}
 		im.nodes = append(im.nodes, n)
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	seen := map[string]*nodeConf{}
 	for _, n := range im.nodes {

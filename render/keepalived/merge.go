@@ -3,6 +3,7 @@ package keepalived
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -46,18 +47,18 @@ func (im *importer) merge() (*model.Cluster, error) {
 		c.Name = "imported"
 	}
 	im.mergeDefaults(c)
-	var errs []string
+	var errs []error
 	c.Nodes = map[string]*model.Node{}
 	for _, n := range im.nodes {
 		node, err := im.mergeNode(n)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			continue
 		}
 		c.Nodes[n.name] = node
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	im.mergeChecks(c)
 	groups, groupOf := im.mergeGroups(c)

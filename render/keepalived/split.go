@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 			syncOf[g] = name
 		}
 	}
-	var errs []string
+	var errs []error
 	for _, g := range groups {
 		vg := c.VIPGroups[g.name]
 		limit := model.MaxVIPsIPv4
@@ -43,7 +44,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		n := (len(vg.VIPs) + limit - 1) / limit
 		vrids := freeVRIDs(used[g.family], g.vrid, n-1)
 		if len(vrids) < n-1 {
-			errs = append(errs, fmt.Sprintf("%s: %s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) need %d VRRP groups of at most %d %s addresses each, since hakeeper lists every VIP in its adverts, but only %d VRID(s) are left that no imported %s instance uses: free VRIDs or move VIPs to another instance",
+			errs = append(errs, fmt.Errorf("%s: %s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) need %d VRRP groups of at most %d %s addresses each, since hakeeper lists every VIP in its adverts, but only %d VRID(s) are left that no imported %s instance uses: free VRIDs or move VIPs to another instance",
 				f.pos, f.where, len(vg.VIPs), n, limit, g.family, len(vrids), g.family))
 			continue
 		}
@@ -97,10 +98,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		im.warn(f.pos, "vipGroups.%s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) are more than one hakeeper advert carries (at most %d %s addresses): split in order into %s, %s so they fail over together; no imported instance uses VRID %s, but make sure no other VRRP router on %s does, and migrate every node of this instance at once (keepalived sends no adverts for VRID %s)",
 			g.name, len(vips), limit, g.family, strings.Join(parts, ", "), how, strings.Join(vs, ", "), f.iface, strings.Join(vs, ", "))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // freeVRIDs returns up to n VRIDs missing from used, counting upwards
