@@ -423,8 +423,7 @@ type checkRead struct {
 	urls int
 }
 
-// checkerKeys reads the keywords of the checker blocks; a handler
-// returns errNotHere for a keyword of another kind of checker.
+// checkerKeys reads the keywords of the checker blocks.
 var checkerKeys = withKeys(map[string]handler[checkRead]{
 	"connect_port": key(intArg, func(k *checkRead, v int) { k.c.Port = v }),
 	// keepalived 2.x still reads this 1.x keyword in HTTP_GET and SSL_GET
@@ -454,12 +453,13 @@ var checkerKeys = withKeys(map[string]handler[checkRead]{
 	"require_reply": only(key(hexArg, func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v }), "UDP_CHECK"),
 }, timingKeys, func(k *checkRead) *timed { return &k.timed })
 
-// only limits h to the checkers named; in the others the keyword is not
-// mapped.
+// only limits h to the checkers named: in the others the keyword is
+// reported as not mapped, like an unknown one.
 func only(h handler[checkRead], kinds ...string) handler[checkRead] {
 	return func(im *importer, k *checkRead, s *Stmt) error {
 		if !slices.Contains(kinds, k.kind) {
-			return errNotHere
+			im.unmapped(s, k.where)
+			return nil
 		}
 		return h(im, k, s)
 	}
