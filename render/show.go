@@ -83,6 +83,14 @@ func (a attrs) line(label, value string) {
 	fmt.Fprintf(a.w, "%s%-16s %s\n", a.indent, label, value)
 }
 
+// list writes one value a line, the label on the first.
+func (a attrs) list(label string, values []string) {
+	for _, v := range values {
+		fmt.Fprintf(a.w, "%s%-16s %s\n", a.indent, label, v)
+		label = ""
+	}
+}
+
 func showInstance(w *bufio.Writer, node string, in *model.Instance) {
 	fmt.Fprintf(w, "\nVIP group %s\n", in.Name)
 	a := attrs{w, "  "}
@@ -109,13 +117,11 @@ func showInstance(w *bufio.Writer, node string, in *model.Instance) {
 		a.line("adverts", "multicast")
 	}
 	a.line("auth", plan.AuthString(in.Auth))
+	vips := make([]string, len(in.VIPs))
 	for i, v := range in.VIPs {
-		label := ""
-		if i == 0 {
-			label = "vips"
-		}
-		fmt.Fprintf(w, "  %-16s %s\n", label, plan.VIPName(v))
+		vips[i] = plan.VIPName(v)
 	}
+	a.list("vips", vips)
 	var tracks []string
 	for _, t := range in.TrackInterfaces {
 		tracks = append(tracks, "interface "+t.Interface+" ("+trackEffect(t.Weight)+")")
@@ -123,13 +129,7 @@ func showInstance(w *bufio.Writer, node string, in *model.Instance) {
 	for _, t := range in.TrackChecks {
 		tracks = append(tracks, "check "+t.Check+" ("+trackEffect(t.Weight)+")")
 	}
-	for i, t := range tracks {
-		label := ""
-		if i == 0 {
-			label = "tracks"
-		}
-		fmt.Fprintf(w, "  %-16s %s\n", label, t)
-	}
+	a.list("tracks", tracks)
 	a.line("sync group", in.SyncGroup)
 	a.line("garp", plan.GARP(in.GARP))
 	writeNotify(w, "  ", in.Notify)

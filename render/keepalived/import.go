@@ -1,11 +1,13 @@
 package keepalived
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,22 +84,22 @@ func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, e
 	if im.opts.SecretDir == "" {
 		im.opts.SecretDir = defaultSecretDir
 	}
-	var errs []string
+	var errs []error
 	for _, src := range srcs {
 		stmts, err := parse(src.Path)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			continue
 		}
 		n, err := im.readNode(src, stmts)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			continue
 		}
 		im.nodes = append(im.nodes, n)
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	seen := map[string]*nodeConf{}
 	for _, n := range im.nodes {
@@ -114,12 +116,8 @@ func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, e
 	for _, n := range im.nodes {
 		res.Sources = append(res.Sources, Source{Node: n.name, Path: n.path})
 	}
-	sort.SliceStable(res.Warnings, func(i, j int) bool {
-		a, b := res.Warnings[i].Pos, res.Warnings[j].Pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Line < b.Line
+	slices.SortStableFunc(res.Warnings, func(a, b Warning) int {
+		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line))
 	})
 	return res, nil
 }
@@ -197,13 +195,11 @@ type syncConf struct {
 }
 
 type vsConf struct {
-	node    string
-	key     string
-	name    string
-	pos     model.Pos
-	svc     *model.Service
-	rsPos   map[string]model.Pos
-	noProto bool
+	node string
+	key  string
+	name string
+	pos  model.Pos
+	svc  *model.Service
 }
 
 var nodeNameRe = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -243,11 +239,11 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 
 // globalKeys reads the keywords of global_defs.
 var globalKeys = map[string]handler[nodeConf]{
-	"router_id":               stringKey(func(n *nodeConf, v string) { n.routerID = v }),
-	"vrrp_version":            atPos(intKey(func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
-	"vrrp_garp_master_repeat": atPos(intKey(func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
-	"vrrp_garp_master_delay":  atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
-	"vrrp_garp_interval":      atPos(secondsKey(func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
+	"router_id":               key(oneArg, func(n *nodeConf, v string) { n.routerID = v }),
+	"vrrp_version":            atPos(key(intArg, func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
+	"vrrp_garp_master_repeat": atPos(key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
+	"vrrp_garp_master_delay":  atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
+	"vrrp_garp_interval":      atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
 	"script_user": func(im *importer, n *nodeConf, s *Stmt) error {
 		v, err := oneArg(s)
 		if err != nil {
@@ -291,10 +287,10 @@ var scriptKeys = map[string]handler[scriptConf]{
 		sc.check.Command, err = scriptArg(s)
 		return err
 	},
-	"interval": secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
-	"timeout":  secondsKey(func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
-	"rise":     intKey(func(sc *scriptConf, v int) { sc.check.Rise = &v }),
-	"fall":     intKey(func(sc *scriptConf, v int) { sc.check.Fall = &v }),
+	"interval": key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
+	"timeout":  key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
+	"rise":     key(intArg, func(sc *scriptConf, v int) { sc.check.Rise = &v }),
+	"fall":     key(intArg, func(sc *scriptConf, v int) { sc.check.Fall = &v }),
 	"weight": func(im *importer, sc *scriptConf, s *Stmt) error {
 		v, err := intArg(s)
 		if err != nil {
@@ -306,7 +302,7 @@ var scriptKeys = map[string]handler[scriptConf]{
 		}
 		return nil
 	},
-	"user": stringKey(func(sc *scriptConf, v string) { sc.check.User = v }),
+	"user": key(oneArg, func(sc *scriptConf, v string) { sc.check.User = v }),
 }
 
 func (im *importer) readScript(n *nodeConf, b *Stmt) error {
@@ -374,25 +370,25 @@ func (im *importer) readNotify(s *Stmt, nt **model.Notify, field func(*model.Not
 var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	// state is informational: hakeeper starts every non-owner as backup,
 	// as keepalived does; it matters only for nopreempt.
-	"state":              stringKey(func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
-	"interface":          stringKey(func(in *instConf, v string) { in.iface = v }),
-	"virtual_router_id":  intKey(func(in *instConf, v int) { in.vrid = v }),
-	"priority":           intKey(func(in *instConf, v int) { in.priority = v }),
-	"advert_int":         secondsKey(func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
+	"state":              key(oneArg, func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
+	"interface":          key(oneArg, func(in *instConf, v string) { in.iface = v }),
+	"virtual_router_id":  key(intArg, func(in *instConf, v int) { in.vrid = v }),
+	"priority":           key(intArg, func(in *instConf, v int) { in.priority = v }),
+	"advert_int":         key(secondsArg, func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
 	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = ptr(false) }),
 	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = ptr(true) }),
-	"preempt_delay":      secondsKey(func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
-	"version":            intKey(func(in *instConf, v int) { in.settings.Version = &v }),
-	"vrrp_version":       intKey(func(in *instConf, v int) { in.settings.Version = &v }),
-	"garp_master_delay":  secondsKey(func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
-	"garp_master_repeat": intKey(func(in *instConf, v int) { in.garp().Repeat = &v }),
-	"garp_interval":      secondsKey(func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
-	"authentication":     func(im *importer, in *instConf, s *Stmt) error { return im.readAuth(in, s, in.where) },
-	"unicast_src_ip":     addrKey(func(in *instConf, a netip.Addr) { in.unicast = a }),
-	"mcast_src_ip":       addrKey(func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
+	"preempt_delay":      key(secondsArg, func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
+	"version":            key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
+	"vrrp_version":       key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
+	"garp_master_delay":  key(secondsArg, func(in *instConf, v model.Duration) { in.garp().RefreshDelay = &v }),
+	"garp_master_repeat": key(intArg, func(in *instConf, v int) { in.garp().Repeat = &v }),
+	"garp_interval":      key(secondsArg, func(in *instConf, v model.Duration) { in.garp().Interval = &v }),
+	"authentication":     (*importer).readAuth,
+	"unicast_src_ip":     key(addrArg, func(in *instConf, a netip.Addr) { in.unicast = a }),
+	"mcast_src_ip":       key(addrArg, func(in *instConf, a netip.Addr) { in.mcastSrc = a }),
 	"unicast_peer":       (*importer).readPeers,
 	"virtual_ipaddress": func(im *importer, in *instConf, s *Stmt) error {
-		return im.readVIPs(in, s, in.where, false)
+		return im.readVIPs(in, s, false)
 	},
 	// Read last, so the family of the instance comes from virtual_ipaddress.
 	"virtual_ipaddress_excluded": func(_ *importer, in *instConf, s *Stmt) error {
@@ -408,21 +404,6 @@ func (in *instConf) garp() *model.GARPSettings {
 		in.settings.GARP = &model.GARPSettings{}
 	}
 	return in.settings.GARP
-}
-
-func addrKey[T any](set func(*T, netip.Addr)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := oneArg(s)
-		if err != nil {
-			return err
-		}
-		a, err := netip.ParseAddr(v)
-		if err != nil {
-			return argErr(s, "%q is not an IP address", v)
-		}
-		set(x, a)
-		return nil
-	}
 }
 
 func (im *importer) readPeers(in *instConf, s *Stmt) error {
@@ -504,7 +485,7 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 		return err
 	}
 	for _, s := range in.excluded {
-		if err := im.readVIPs(in, s, in.where, true); err != nil {
+		if err := im.readVIPs(in, s, true); err != nil {
 			return err
 		}
 	}
@@ -548,7 +529,7 @@ func (im *importer) checkInstance(in *instConf) error {
 	return nil
 }
 
-func (im *importer) readAuth(in *instConf, b *Stmt, where string) error {
+func (im *importer) readAuth(in *instConf, b *Stmt) error {
 	typ := ""
 	for _, s := range b.Block {
 		switch s.Keyword {
@@ -566,21 +547,21 @@ func (im *importer) readAuth(in *instConf, b *Stmt, where string) error {
 			in.authPass = v
 			in.at["auth_pass"] = s.Pos
 		default:
-			im.unmapped(s, where+" authentication")
+			im.unmapped(s, in.where+" authentication")
 		}
 	}
 	switch typ {
 	case "PASS":
 		in.auth = &model.Auth{Type: "pass"}
 	case "AH":
-		im.warn(b.Pos, "%s: auth_type AH is not supported by hakeeper (and not by RFC 3768's successors); authentication dropped", where)
+		im.warn(b.Pos, "%s: auth_type AH is not supported by hakeeper (and not by RFC 3768's successors); authentication dropped", in.where)
 	default:
-		return fmt.Errorf("%s: %s: authentication without auth_type PASS or AH", b.Pos, where)
+		return fmt.Errorf("%s: %s: authentication without auth_type PASS or AH", b.Pos, in.where)
 	}
 	return nil
 }
 
-func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool) error {
+func (im *importer) readVIPs(in *instConf, b *Stmt, excluded bool) error {
 	for _, s := range b.Block {
 		addr := s.Keyword
 		pfx, err := parseVIP(addr)
@@ -594,11 +575,11 @@ func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool)
 		if in.family == "" {
 			in.family = fam
 		} else if in.family != fam {
-			im.warn(s.Pos, "%s: %s %s is of another address family than the instance's first VIP: hakeeper groups are one family; put it in its own VIP group (dropped)", where, b.Keyword, addr)
+			im.warn(s.Pos, "%s: %s %s is of another address family than the instance's first VIP: hakeeper groups are one family; put it in its own VIP group (dropped)", in.where, b.Keyword, addr)
 			continue
 		}
 		if excluded {
-			im.warn(s.Pos, "%s: virtual_ipaddress_excluded %s imported as an ordinary VIP (hakeeper lists every VIP in its adverts)", where, addr)
+			im.warn(s.Pos, "%s: virtual_ipaddress_excluded %s imported as an ordinary VIP (hakeeper lists every VIP in its adverts)", in.where, addr)
 		}
 		vip := model.VIP{Address: addr}
 		for i := 0; i < len(s.Args); i++ {
@@ -615,10 +596,10 @@ func (im *importer) readVIPs(in *instConf, b *Stmt, where string, excluded bool)
 				vip.Label = val
 				i++
 			case "brd", "broadcast", "scope", "metric", "preferred_lft":
-				im.warn(s.Pos, "%s: VIP %s: %s %s is not mapped (hakeeper derives broadcast and uses scope global)", where, addr, opt, val)
+				im.warn(s.Pos, "%s: VIP %s: %s %s is not mapped (hakeeper derives broadcast and uses scope global)", in.where, addr, opt, val)
 				i++
 			default:
-				im.warn(s.Pos, "%s: VIP %s: option %q is not mapped", where, addr, opt)
+				im.warn(s.Pos, "%s: VIP %s: option %q is not mapped", in.where, addr, opt)
 			}
 		}
 		in.vips = append(in.vips, vip)

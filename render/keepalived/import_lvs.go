@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,11 +25,11 @@ type checkTiming struct {
 // timingKeys are the check timing keywords virtual_server, real_server
 // and checker blocks share; the innermost setting wins.
 var timingKeys = map[string]handler[timed]{
-	"delay_loop":         secondsKey(func(t *timed, v model.Duration) { t.delayLoop = &v }),
-	"connect_timeout":    secondsKey(func(t *timed, v model.Duration) { t.connectTimeout = &v }),
-	"retry":              intKey(func(t *timed, v int) { t.retry, t.retryFrom1x = &v, false }),
+	"delay_loop":         key(secondsArg, func(t *timed, v model.Duration) { t.delayLoop = &v }),
+	"connect_timeout":    key(secondsArg, func(t *timed, v model.Duration) { t.connectTimeout = &v }),
+	"retry":              key(intArg, func(t *timed, v int) { t.retry, t.retryFrom1x = &v, false }),
 	"nb_get_retry":       (*importer).ignoredRetry,
-	"virtualhost":        stringKey(func(t *timed, v string) { t.virtualhost = v }),
+	"virtualhost":        key(oneArg, func(t *timed, v string) { t.virtualhost = v }),
 	"delay_before_retry": retryDelayKey,
 	"warmup":             retryDelayKey,
 }
@@ -95,11 +96,11 @@ type vsRead struct {
 
 // serviceKeys reads the keywords of a virtual_server block.
 var serviceKeys = withKeys(map[string]handler[vsRead]{
-	"lb_algo":    stringKey(func(v *vsRead, s string) { v.svc.Scheduler = s }),
-	"lvs_sched":  stringKey(func(v *vsRead, s string) { v.svc.Scheduler = s }),
+	"lb_algo":    key(oneArg, func(v *vsRead, s string) { v.svc.Scheduler = s }),
+	"lvs_sched":  key(oneArg, func(v *vsRead, s string) { v.svc.Scheduler = s }),
 	"lb_kind":    (*importer).readForwarding,
 	"lvs_method": (*importer).readForwarding,
-	"protocol":   stringKey(func(v *vsRead, s string) { v.svc.Protocol = model.Protocol(strings.ToLower(s)) }),
+	"protocol":   key(oneArg, func(v *vsRead, s string) { v.svc.Protocol = model.Protocol(strings.ToLower(s)) }),
 	"persistence_timeout": func(_ *importer, v *vsRead, s *Stmt) error {
 		t := model.Duration(kaPersistenceTimeout)
 		if len(s.Args) > 0 {
@@ -114,24 +115,24 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 		v.svc.Persistence.Timeout = t
 		return nil
 	},
-	"persistence_granularity": stringKey(func(v *vsRead, s string) {
+	"persistence_granularity": key(oneArg, func(v *vsRead, s string) {
 		if v.svc.Persistence == nil {
 			v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
 		}
 		v.svc.Persistence.Netmask = s
 	}),
-	"quorum": intKey(func(v *vsRead, n int) { v.svc.Quorum = &n }),
+	"quorum": key(intArg, func(v *vsRead, n int) { v.svc.Quorum = &n }),
 	"sorry_server": func(_ *importer, v *vsRead, s *Stmt) error {
 		v.sorry = s
 		return nil
 	},
-	"inhibit_on_failure": boolKey(func(v *vsRead, b bool) { v.drainAll = b }),
-	"alpha":              boolKey(func(v *vsRead, b bool) { v.svc.StartDown = &b }),
+	"inhibit_on_failure": key(boolArg, func(v *vsRead, b bool) { v.drainAll = b }),
+	"alpha":              key(boolArg, func(v *vsRead, b bool) { v.svc.StartDown = &b }),
 	"sh-port":            schedulerFlagKey,
 	"sh-fallback":        schedulerFlagKey,
 	"mh-port":            schedulerFlagKey,
 	"mh-fallback":        schedulerFlagKey,
-	"ip_family": stringKey(func(v *vsRead, s string) {
+	"ip_family": key(oneArg, func(v *vsRead, s string) {
 		if s == "inet6" {
 			v.svc.Family = model.IPv6
 		}
@@ -187,13 +188,13 @@ func (im *importer) serviceHeader(b *Stmt, vc *vsConf) (bool, error) {
 		im.warn(b.Pos, "virtual_server group %s is not mapped: write one service per address (skipped)", strings.Join(b.Args[1:], " "))
 		return false, nil
 	case len(b.Args) == 2:
-		a, err := netip.ParseAddr(b.Args[0])
+		a, err := parseAddr(b, b.Args[0])
 		if err != nil {
-			return false, argErr(b, "%q is not an IP address", b.Args[0])
+			return false, err
 		}
-		p, err := strconv.Atoi(b.Args[1])
-		if err != nil || p < 1 || p > 65535 {
-			return false, argErr(b, "port %q is not 1..65535", b.Args[1])
+		p, err := parsePort(b, b.Args[1])
+		if err != nil {
+			return false, err
 		}
 		svc.VIP, svc.Port = a.String(), p
 	default:
@@ -204,7 +205,7 @@ func (im *importer) serviceHeader(b *Stmt, vc *vsConf) (bool, error) {
 
 func (im *importer) readService(n *nodeConf, b *Stmt) error {
 	svc := &model.Service{}
-	vc := &vsConf{pos: b.Pos, svc: svc, rsPos: map[string]model.Pos{}}
+	vc := &vsConf{pos: b.Pos, svc: svc}
 	if ok, err := im.serviceHeader(b, vc); !ok {
 		return err
 	}
@@ -224,17 +225,15 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 	var checks []*model.Check
 	drained := 0
 	for _, s := range v.rsStmts {
-		rs, chk, drain, err := im.readRealServer(s, svc, timing, v.where)
+		r, err := im.readRealServer(s, svc, timing, v.where)
 		if err != nil {
 			return err
 		}
-		if drain {
+		if r.drain {
 			drained++
 		}
-		key := rs.Address + ":" + strconv.Itoa(rs.Port)
-		vc.rsPos[key] = s.Pos
-		svc.RealServers = append(svc.RealServers, *rs)
-		checks = append(checks, chk)
+		svc.RealServers = append(svc.RealServers, *r.rs)
+		checks = append(checks, r.check)
 	}
 	switch {
 	case v.drainAll || drained == len(v.rsStmts) && drained > 0:
@@ -252,11 +251,8 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 // comment, else after protocol, VIP and port or the fwmark.
 func (im *importer) serviceKey(v *vsRead, b *Stmt) {
 	svc, vc := v.svc, v.vc
-	if svc.Protocol == "" {
-		vc.noProto = true
-		if svc.FWMark == 0 {
-			im.warn(b.Pos, "%s: no protocol: keepalived 2.2.7 then defaults to UDP, other versions to TCP; imported as tcp (write protocol explicitly)", v.where)
-		}
+	if svc.Protocol == "" && svc.FWMark == 0 {
+		im.warn(b.Pos, "%s: no protocol: keepalived 2.2.7 then defaults to UDP, other versions to TCP; imported as tcp (write protocol explicitly)", v.where)
 	}
 	if svc.FWMark != 0 {
 		svc.Protocol = "" // a fwmark service matches every protocol
@@ -321,15 +317,15 @@ func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
 	if len(s.Args) < 1 {
 		return nil, argErr(s, "missing address")
 	}
-	a, err := netip.ParseAddr(s.Args[0])
+	a, err := parseAddr(s, s.Args[0])
 	if err != nil {
-		return nil, argErr(s, "%q is not an IP address", s.Args[0])
+		return nil, err
 	}
 	rs := &model.RealServer{Address: a.String()}
 	if len(s.Args) > 1 {
-		p, err := strconv.Atoi(s.Args[1])
-		if err != nil || p < 1 || p > 65535 {
-			return nil, argErr(s, "port %q is not 1..65535", s.Args[1])
+		p, err := parsePort(s, s.Args[1])
+		if err != nil {
+			return nil, err
 		}
 		if p != svc.Port {
 			rs.Port = p
@@ -377,17 +373,19 @@ type rsRead struct {
 	check     *model.Check
 }
 
-var checkerKinds = []string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK"}
+// checkerKeywords are keepalived's checker keywords by hakeeper check
+// type; Render writes them and the importer reads them.
+var checkerKeywords = map[string]string{"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET", "exec": "MISC_CHECK", "udp": "UDP_CHECK", "dns": "DNS_CHECK"}
 
 // realServerKeys reads the keywords of a real_server block.
 var realServerKeys = func() map[string]handler[rsRead] {
 	t := withKeys(map[string]handler[rsRead]{
-		"weight":             intKey(func(r *rsRead, v int) { r.rs.Weight = &v }),
-		"uthreshold":         intKey(func(r *rsRead, v int) { r.rs.UpperThreshold = v }),
-		"lthreshold":         intKey(func(r *rsRead, v int) { r.rs.LowerThreshold = v }),
-		"inhibit_on_failure": boolKey(func(r *rsRead, v bool) { r.drain = v }),
+		"weight":             key(intArg, func(r *rsRead, v int) { r.rs.Weight = &v }),
+		"uthreshold":         key(intArg, func(r *rsRead, v int) { r.rs.UpperThreshold = v }),
+		"lthreshold":         key(intArg, func(r *rsRead, v int) { r.rs.LowerThreshold = v }),
+		"inhibit_on_failure": key(boolArg, func(r *rsRead, v bool) { r.drain = v }),
 	}, timingKeys, func(r *rsRead) *timed { return &r.timed })
-	for _, k := range checkerKinds {
+	for _, k := range checkerKeywords {
 		t[k] = (*importer).readCheckerStmt
 	}
 	return t
@@ -399,36 +397,35 @@ func (im *importer) readCheckerStmt(r *rsRead, s *Stmt) error {
 		return nil
 	}
 	var err error
-	r.check, err = im.readChecker(s, r.rs, r.checkPort, r.checkTiming.over(r.parent), r.where)
+	r.check, err = im.readChecker(s, r)
 	return err
 }
 
-func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*model.RealServer, *model.Check, bool, error) {
+func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*rsRead, error) {
 	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
 	rs, checkPort, err := im.destination(b, svc, where)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
 	r := &rsRead{timed: timed{where: where}, rs: rs, parent: parent, checkPort: checkPort}
 	if err := readBlock(im, r, b.Block, realServerKeys, r.where); err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
-	return rs, r.check, r.drain, nil
+	return r, nil
 }
 
 // checkRead is a checker block (TCP_CHECK, HTTP_GET, ...) being read.
 type checkRead struct {
 	timed
+	kind string // the checker keyword
 	c    *model.Check
 	http *model.HTTPCheck // of HTTP_GET and SSL_GET
-	ssl  bool
 	urls int
 }
 
-// checkerKeys reads the keywords of the checker blocks; a handler
-// returns errNotHere for a keyword of another kind of checker.
+// checkerKeys reads the keywords of the checker blocks.
 var checkerKeys = withKeys(map[string]handler[checkRead]{
-	"connect_port": intKey(func(k *checkRead, v int) { k.c.Port = v }),
+	"connect_port": key(intArg, func(k *checkRead, v int) { k.c.Port = v }),
 	// keepalived 2.x still reads this 1.x keyword in HTTP_GET and SSL_GET
 	// (as retry, with a deprecation warning).
 	"nb_get_retry": func(im *importer, k *checkRead, s *Stmt) error {
@@ -437,69 +434,40 @@ var checkerKeys = withKeys(map[string]handler[checkRead]{
 		}
 		return timingKeys["retry"](im, &k.timed, s)
 	},
-	"url": func(im *importer, k *checkRead, s *Stmt) error {
-		if k.http == nil {
-			return errNotHere
-		}
+	"url": only(func(im *importer, k *checkRead, s *Stmt) error {
 		k.urls++
 		if k.urls > 1 {
 			im.warn(s.Pos, "%s: only the first url is checked by hakeeper (ignored)", k.where)
 			return nil
 		}
 		return im.readURL(s, k.http, k.where)
-	},
-	"enable_sni": func(_ *importer, k *checkRead, _ *Stmt) error {
-		if !k.ssl {
-			return errNotHere
-		}
-		return nil // hakeeper sends SNI (the host) by default
-	},
-	"misc_path": onlyExec(stringKey(func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) })),
-	"misc_timeout": onlyExec(secondsKey(func(k *checkRead, v model.Duration) {
-		k.connectTimeout = &v
-	})),
-	"user":          onlyExec(stringKey(func(k *checkRead, v string) { k.c.Exec.User = v })),
-	"name":          onlyDNS(stringKey(func(k *checkRead, v string) { k.c.DNS.Name = v })),
-	"type":          onlyDNS(stringKey(func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) })),
-	"payload":       onlyUDP(hexKey(func(k *checkRead, v string) { k.c.UDP.Payload = v })),
-	"require_reply": onlyUDP(hexKey(func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v })),
+	}, "HTTP_GET", "SSL_GET"),
+	// hakeeper sends SNI (the host) by default.
+	"enable_sni":    only(func(*importer, *checkRead, *Stmt) error { return nil }, "SSL_GET"),
+	"misc_path":     only(key(oneArg, func(k *checkRead, v string) { k.c.Exec.Command = importCommand(v) }), "MISC_CHECK"),
+	"misc_timeout":  only(key(secondsArg, func(k *checkRead, v model.Duration) { k.connectTimeout = &v }), "MISC_CHECK"),
+	"user":          only(key(oneArg, func(k *checkRead, v string) { k.c.Exec.User = v }), "MISC_CHECK"),
+	"name":          only(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Name = v }), "DNS_CHECK"),
+	"type":          only(key(oneArg, func(k *checkRead, v string) { k.c.DNS.Type = strings.ToUpper(v) }), "DNS_CHECK"),
+	"payload":       only(key(hexArg, func(k *checkRead, v string) { k.c.UDP.Payload = v }), "UDP_CHECK"),
+	"require_reply": only(key(hexArg, func(k *checkRead, v string) { k.c.UDP.RequireReply, k.c.UDP.Expect = true, v }), "UDP_CHECK"),
 }, timingKeys, func(k *checkRead) *timed { return &k.timed })
 
-func onlyExec(h handler[checkRead]) handler[checkRead] {
-	return onlyIf(func(k *checkRead) bool { return k.c.Exec != nil }, h)
-}
-
-func onlyDNS(h handler[checkRead]) handler[checkRead] {
-	return onlyIf(func(k *checkRead) bool { return k.c.DNS != nil }, h)
-}
-
-func onlyUDP(h handler[checkRead]) handler[checkRead] {
-	return onlyIf(func(k *checkRead) bool { return k.c.UDP != nil }, h)
-}
-
-func onlyIf(ok func(*checkRead) bool, h handler[checkRead]) handler[checkRead] {
+// only limits h to the checkers named: in the others the keyword is
+// reported as not mapped, like an unknown one.
+func only(h handler[checkRead], kinds ...string) handler[checkRead] {
 	return func(im *importer, k *checkRead, s *Stmt) error {
-		if !ok(k) {
-			return errNotHere
+		if !slices.Contains(kinds, k.kind) {
+			im.unmapped(s, k.where)
+			return nil
 		}
 		return h(im, k, s)
 	}
 }
 
-func hexKey[T any](set func(*T, string)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := hexArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
 // newChecker starts the check a checker keyword describes.
 func (im *importer) newChecker(b *Stmt, where string) *checkRead {
-	k := &checkRead{timed: timed{where: where}, c: &model.Check{}}
+	k := &checkRead{timed: timed{where: where}, kind: b.Keyword, c: &model.Check{}}
 	switch b.Keyword {
 	case "TCP_CHECK":
 		k.c.TCP = &model.TCPCheck{}
@@ -509,7 +477,7 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 	case "SSL_GET":
 		// keepalived's SSL_GET never verifies the server certificate.
 		k.http = &model.HTTPCheck{InsecureSkipVerify: true}
-		k.c.HTTPS, k.ssl = k.http, true
+		k.c.HTTPS = k.http
 	case "MISC_CHECK":
 		k.c.Exec = &model.ExecCheck{}
 		im.warn(b.Pos, "%s: hakeeper appends the real server's address and port to the command's arguments; keepalived did not", where)
@@ -521,8 +489,9 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 	return k
 }
 
-func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, parent checkTiming, rsWhere string) (*model.Check, error) {
-	k := im.newChecker(b, rsWhere+" "+b.Keyword)
+// readChecker reads the checker block b of the real server r.
+func (im *importer) readChecker(b *Stmt, r *rsRead) (*model.Check, error) {
+	k := im.newChecker(b, r.where+" "+b.Keyword)
 	if err := readBlock(im, k, b.Block, checkerKeys, k.where); err != nil {
 		return nil, err
 	}
@@ -530,7 +499,7 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, pa
 	if c.Exec != nil && c.Exec.Command.IsZero() {
 		return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
 	}
-	t := k.checkTiming.over(parent)
+	t := k.checkTiming.over(r.checkTiming.over(r.parent))
 	if k.http != nil && t.virtualhost != "" && k.http.Host == "" {
 		k.http.Host = t.virtualhost
 	}
@@ -538,9 +507,9 @@ func (im *importer) readChecker(b *Stmt, rs *model.RealServer, checkPort int, pa
 	c.Timeout = t.connectTimeout
 	im.checkRetries(b, c, t, k.where)
 	if c.Port == 0 {
-		c.Port = checkPort
+		c.Port = r.checkPort
 	}
-	if c.Port == rs.Port && c.Port != 0 {
+	if c.Port == r.rs.Port && c.Port != 0 {
 		c.Port = 0
 	}
 	return c, nil
@@ -578,7 +547,7 @@ type urlRead struct {
 
 // urlKeys reads the keywords of an url block.
 var urlKeys = map[string]handler[urlRead]{
-	"path": stringKey(func(u *urlRead, v string) {
+	"path": key(oneArg, func(u *urlRead, v string) {
 		if v != model.DefaultHTTPPath {
 			u.h.Path = v
 		}
@@ -593,8 +562,8 @@ var urlKeys = map[string]handler[urlRead]{
 		}
 		return nil
 	},
-	"virtualhost": stringKey(func(u *urlRead, v string) { u.h.Host = v }),
-	"regex":       stringKey(func(u *urlRead, v string) { u.h.BodyRegex = v }),
+	"virtualhost": key(oneArg, func(u *urlRead, v string) { u.h.Host = v }),
+	"regex":       key(oneArg, func(u *urlRead, v string) { u.h.BodyRegex = v }),
 	"digest": func(im *importer, u *urlRead, s *Stmt) error {
 		im.warn(s.Pos, "%s: digest (MD5 of the body) is not mapped: use body or bodyRegex", u.where)
 		return nil

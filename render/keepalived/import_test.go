@@ -154,3 +154,81 @@ func TestImportSplitNoFreeVRID(t *testing.T) {
 		t.Errorf("error:\n%v\nwant it to start with\n%s\nand say that 0 VRIDs are left", err, want)
 	}
 }
+
+// TestImportCheckerOnlyKeywords: a keyword of one kind of checker (url,
+// misc_path, name, payload, enable_sni) inside another kind is reported
+// as not mapped, and read where it belongs.
+func TestImportCheckerOnlyKeywords(t *testing.T) {
+	src := `vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 1
+ mcast_src_ip 192.0.2.1
+ virtual_ipaddress {
+  192.0.2.100
+ }
+}
+virtual_server 192.0.2.100 443 {
+ protocol TCP
+ real_server 198.51.100.1 443 {
+  TCP_CHECK {
+   url {
+    path /x
+   }
+   misc_path /bin/true
+   name example.org
+   payload 0a
+   enable_sni
+  }
+ }
+ real_server 198.51.100.2 443 {
+  SSL_GET {
+   enable_sni
+   url {
+    path /health
+   }
+  }
+ }
+}
+`
+	path := filepath.Join(t.TempDir(), "lb1.conf")
+	writeFile(t, path, src)
+	res, err := Import([]Source{{Path: path}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(warningsText(res.Warnings))
+	for _, kw := range []string{"url", "misc_path", "name", "payload", "enable_sni"} {
+		want := fmt.Sprintf("real_server 198.51.100.1 443 TCP_CHECK: keyword %q is not mapped", kw)
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings do not say %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "SSL_GET: keyword") {
+		t.Errorf("a keyword of SSL_GET is reported as not mapped:\n%s", got)
+	}
+	svc := res.Cluster.Services["tcp-192-0-2-100-443"]
+	if svc == nil || len(svc.RealServers) != 2 {
+		t.Fatalf("services: %v", res.Cluster.Services)
+	}
+	if c := svc.RealServers[1].Check; c == nil || c.HTTPS == nil || c.HTTPS.Path != "/health" {
+		t.Errorf("SSL_GET check of 198.51.100.2 = %+v, want https with path /health", c)
+	}
+}
+
+// TestImportVersionDiffersPos: when only the second node sets
+// vrrp_version, the warning still names the first node's file.
+func TestImportVersionDiffersPos(t *testing.T) {
+	dir := t.TempDir()
+	inst := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n mcast_src_ip 192.0.2.%d\n virtual_ipaddress {\n  192.0.2.100\n }\n}\n"
+	lb1, lb2 := filepath.Join(dir, "lb1.conf"), filepath.Join(dir, "lb2.conf")
+	writeFile(t, lb1, fmt.Sprintf(inst, 1))
+	writeFile(t, lb2, "global_defs {\n vrrp_version 3\n}\n"+fmt.Sprintf(inst, 2))
+	res, err := Import([]Source{{Path: lb1}, {Path: lb2}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lb2 + ":2: global_defs vrrp_version differs between nodes: 3 here, 2 at " + lb1 + "; imported as at " + lb1
+	if got := string(warningsText(res.Warnings)); !strings.Contains(got, want+"\n") {
+		t.Errorf("warnings:\n%s\nwant the line\n%s", got, want)
+	}
+}

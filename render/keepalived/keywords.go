@@ -1,20 +1,11 @@
 package keepalived
 
-import (
-	"errors"
-
-	"github.com/hakeeper/hakeeper/model"
-)
+import "github.com/hakeeper/hakeeper/model"
 
 // A keyword handler reads one statement of a block into the object the
 // block describes (T). Each block reader is a table of them: adding a
 // keyword is adding an entry, and the readers stay short.
 type handler[T any] func(im *importer, x *T, s *Stmt) error
-
-// errNotHere is what a handler returns for a keyword that exists in the
-// block's table but not for this object (url in a TCP_CHECK): the
-// statement is reported as not mapped, like an unknown keyword.
-var errNotHere = errors.New("keyword not mapped here")
 
 // readBlock runs the handler of every statement of a block; statements
 // without one are reported as not mapped to hakeeper.
@@ -25,57 +16,19 @@ func readBlock[T any](im *importer, x *T, block []*Stmt, table map[string]handle
 			im.unmapped(s, where)
 			continue
 		}
-		err := h(im, x, s)
-		if errors.Is(err, errNotHere) {
-			im.unmapped(s, where)
-			continue
-		}
-		if err != nil {
+		if err := h(im, x, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// The constructors below build the common handlers: parse the one
-// argument, then store it with set.
-
-func intKey[T any](set func(*T, int)) handler[T] {
+// key builds the common handler: parse the statement's argument with
+// one of the value parsers (intArg, secondsArg, ...), then store it with
+// set.
+func key[T, V any](parse func(*Stmt) (V, error), set func(*T, V)) handler[T] {
 	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := intArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
-func secondsKey[T any](set func(*T, model.Duration)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := secondsArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
-func stringKey[T any](set func(*T, string)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := oneArg(s)
-		if err != nil {
-			return err
-		}
-		set(x, v)
-		return nil
-	}
-}
-
-func boolKey[T any](set func(*T, bool)) handler[T] {
-	return func(_ *importer, x *T, s *Stmt) error {
-		v, err := boolArg(s)
+		v, err := parse(s)
 		if err != nil {
 			return err
 		}

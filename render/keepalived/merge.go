@@ -3,10 +3,11 @@ package keepalived
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,33 +41,24 @@ type groupAcc struct {
 	members []*instConf
 }
 
-func (g *groupAcc) has(n *nodeConf) bool {
-	for _, m := range g.members {
-		if m.node == n {
-			return true
-		}
-	}
-	return false
-}
-
 func (im *importer) merge() (*model.Cluster, error) {
 	c := &model.Cluster{Name: im.opts.Cluster}
 	if c.Name == "" {
 		c.Name = "imported"
 	}
 	im.mergeDefaults(c)
-	var errs []string
+	var errs []error
 	c.Nodes = map[string]*model.Node{}
 	for _, n := range im.nodes {
 		node, err := im.mergeNode(n)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, err)
 			continue
 		}
 		c.Nodes[n.name] = node
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	im.mergeChecks(c)
 	groups, groupOf := im.mergeGroups(c)
@@ -78,28 +70,24 @@ func (im *importer) merge() (*model.Cluster, error) {
 	return c, nil
 }
 
+// mergeDefaults takes global_defs from the first node and warns where
+// another node's differ.
 func (im *importer) mergeDefaults(c *model.Cluster) {
 	d := &model.Defaults{}
-	var first *nodeConf
 	version := kaVRRPVersion
-	for i, n := range im.nodes {
-		v := kaVRRPVersion
-		if n.version != nil {
-			v = *n.version
+	if len(im.nodes) > 0 {
+		first := im.nodes[0]
+		for _, n := range im.nodes[1:] {
+			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), posOr(first.versionPos, first.path), posOr(n.versionPos, n.path), true)
+			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
+			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
 		}
-		g := fingerprint(n.garp)
-		if i == 0 {
-			first, version = n, v
-			if n.garpPos.Line != 0 {
-				gs := n.garp
-				d.VRRP = &model.VRRPSettings{GARP: &gs}
-			}
-			d.ScriptUser = n.scriptUser
-			continue
+		version = first.vrrpVersion()
+		if first.garpPos.Line != 0 {
+			gs := first.garp
+			d.VRRP = &model.VRRPSettings{GARP: &gs}
 		}
-		im.differs("global_defs vrrp_version", strconv.Itoa(version), strconv.Itoa(v), first.versionPos, posOr(n.versionPos, n.path), true)
-		im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), g, posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
-		im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
+		d.ScriptUser = first.scriptUser
 	}
 	if version != model.DefaultVRRPVersion {
 		if d.VRRP == nil {
@@ -110,6 +98,14 @@ func (im *importer) mergeDefaults(c *model.Cluster) {
 	if d.VRRP != nil || d.ScriptUser != "" {
 		c.Defaults = d
 	}
+}
+
+// vrrpVersion is the node's global vrrp_version, or keepalived's default.
+func (n *nodeConf) vrrpVersion() int {
+	if n.version != nil {
+		return *n.version
+	}
+	return kaVRRPVersion
 }
 
 func posOr(p model.Pos, file string) model.Pos {
@@ -206,7 +202,7 @@ func (im *importer) mergeGroups(c *model.Cluster) ([]*groupAcc, map[*nodeConf]ma
 		for _, in := range n.instances {
 			var match *groupAcc
 			for _, g := range groups {
-				if g.vrid != in.vrid || g.family != in.family || g.has(n) {
+				if g.vrid != in.vrid || g.family != in.family || slices.ContainsFunc(g.members, func(m *instConf) bool { return m.node == n }) {
 					continue
 				}
 				if match == nil || g.members[0].iface == in.iface && match.members[0].iface != in.iface {
@@ -248,8 +244,14 @@ func vipList(v []model.VIP) string {
 			s[i] += " label " + x.Label
 		}
 	}
-	sort.Strings(s)
-	return "[" + strings.Join(s, ", ") + "]"
+	return unordered(s)
+}
+
+// unordered lists items sorted, so lists that differ only in order
+// compare equal.
+func unordered(items []string) string {
+	slices.Sort(items)
+	return "[" + strings.Join(items, ", ") + "]"
 }
 
 func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
@@ -389,8 +391,7 @@ func realServerList(s *model.Service) string {
 		}
 		out = append(out, e)
 	}
-	sort.Strings(out)
-	return "[" + strings.Join(out, ", ") + "]"
+	return unordered(out)
 }
 
 func (im *importer) mergeServices(c *model.Cluster) {
@@ -411,14 +412,9 @@ func (im *importer) mergeServices(c *model.Cluster) {
 			a.members = append(a.members, v)
 		}
 	}
-	used := map[string]bool{}
 	for _, a := range order {
 		f := a.members[0]
-		name := a.name
-		for i := 2; used[name]; i++ {
-			name = fmt.Sprintf("%s-%d", a.name, i)
-		}
-		used[name] = true
+		name := freeName(a.name, c.Services)
 		where := "services." + name
 		for _, m := range a.members[1:] {
 			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos, true)
@@ -436,6 +432,18 @@ func (im *importer) mergeServices(c *model.Cluster) {
 			c.Services = map[string]*model.Service{}
 		}
 		c.Services[name] = f.svc
+	}
+}
+
+// freeName is base, or else the first of base-2, base-3, ... that is
+// not a key of taken.
+func freeName[V any](base string, taken map[string]V) string {
+	name := base
+	for k := 2; ; k++ {
+		if _, ok := taken[name]; !ok {
+			return name
+		}
+		name = base + "-" + strconv.Itoa(k)
 	}
 }
 
@@ -460,7 +468,7 @@ func (im *importer) fwmarkGroup(c *model.Cluster, f *vsConf, members []*vsConf, 
 			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	if len(names) == 0 {
 		im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
 		return

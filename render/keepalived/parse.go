@@ -106,7 +106,6 @@ func unwrapPathError(err error) error {
 type token struct {
 	text   string
 	line   int
-	col    int
 	quoted bool
 	// eol marks the last token of a physical line (after continuations).
 	eol bool
@@ -140,7 +139,7 @@ func lex(name string, data []byte) ([]token, map[int]string, error) {
 				comments[lineNo] = strings.TrimSpace(line[j+1:])
 				j = len(line)
 			case c == '{' || c == '}':
-				toks = append(toks, token{text: string(c), line: lineNo, col: j + 1})
+				toks = append(toks, token{text: string(c), line: lineNo})
 				j++
 			case c == '"':
 				var b strings.Builder
@@ -162,14 +161,14 @@ func lex(name string, data []byte) ([]token, map[int]string, error) {
 				if !closed {
 					return nil, nil, fmt.Errorf("%s:%d: unterminated quoted string", name, lineNo)
 				}
-				toks = append(toks, token{text: b.String(), line: lineNo, col: j + 1, quoted: true})
+				toks = append(toks, token{text: b.String(), line: lineNo, quoted: true})
 				j = k + 1
 			default:
 				k := j
 				for k < len(line) && !strings.ContainsRune(" \t{}\"!#", rune(line[k])) {
 					k++
 				}
-				toks = append(toks, token{text: line[j:k], line: lineNo, col: j + 1})
+				toks = append(toks, token{text: line[j:k], line: lineNo})
 				j = k
 			}
 		}

@@ -2,11 +2,13 @@ package keepalived
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
+	"maps"
+	"net"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +22,6 @@ type RenderOptions struct {
 	// environment variable into auth_pass. Without it a clearly marked
 	// placeholder is written, so the output can be shared.
 	WithSecrets bool
-	// Getenv and ReadFile default to os.Getenv and os.ReadFile.
-	Getenv   func(string) string
-	ReadFile func(string) ([]byte, error)
 }
 
 // SecretPlaceholder is written as auth_pass when secrets are not read
@@ -33,12 +32,6 @@ const SecretPlaceholder = "CHANGEME"
 // hakeeper does on this node. Where keepalived cannot express a setting
 // the output carries a "# hakeeper:" comment saying so.
 func Render(st *model.NodeState, opts RenderOptions) ([]byte, error) {
-	if opts.Getenv == nil {
-		opts.Getenv = os.Getenv
-	}
-	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
-	}
 	r := &renderer{opts: opts}
 	r.p(0, "! keepalived.conf for node %s of cluster %s, rendered by `hakeeper render keepalived`.", st.Node, st.Cluster)
 	r.p(0, "! Generated: edit the cluster description, not this file.")
@@ -110,12 +103,7 @@ func (r *renderer) global(st *model.NodeState) {
 	// when they run as the daemon's own user, which keepalived would
 	// otherwise replace by keepalived_script).
 	count := map[string]int{}
-	add := func(u string) {
-		if u == "" {
-			u = "root"
-		}
-		count[u]++
-	}
+	add := func(u string) { count[runAs(u)]++ }
 	for _, c := range st.Checks {
 		add(c.User)
 	}
@@ -136,20 +124,13 @@ func (r *renderer) global(st *model.NodeState) {
 			}
 		}
 	}
-	users := make([]string, 0, len(count))
-	for u := range count {
-		users = append(users, u)
-	}
-	sort.Slice(users, func(i, j int) bool {
-		if count[users[i]] != count[users[j]] {
-			return count[users[i]] > count[users[j]]
-		}
-		return users[i] < users[j]
-	})
 	r.p(0, "global_defs {")
 	r.p(1, "router_id %s", st.Node)
-	if len(users) > 0 {
-		r.scriptUser = users[0]
+	if len(count) > 0 {
+		// Ties go to the smaller name, so the output is stable.
+		r.scriptUser = slices.MinFunc(slices.Collect(maps.Keys(count)), func(a, b string) int {
+			return cmp.Or(cmp.Compare(count[b], count[a]), strings.Compare(a, b))
+		})
 		r.p(1, "script_user %s", r.scriptUser)
 		r.p(1, "enable_script_security")
 	}
@@ -160,11 +141,14 @@ func hasNotify(n model.NotifySpec) bool {
 	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
 }
 
+// runAs is the user a script runs as: root when the spec names none
+// (the daemon's own user).
+func runAs(u string) string { return cmp.Or(u, "root") }
+
+// userSuffix is the user argument of a script keyword: none when the
+// script runs as the global script_user.
 func (r *renderer) userSuffix(u string) string {
-	if u == "" {
-		u = "root"
-	}
-	if u == r.scriptUser {
+	if u = runAs(u); u == r.scriptUser {
 		return ""
 	}
 	return " " + u
@@ -218,13 +202,13 @@ func (r *renderer) secret(a *model.Auth) (string, error) {
 	}
 	switch {
 	case a.SecretEnv != "":
-		v := r.opts.Getenv(a.SecretEnv)
+		v := os.Getenv(a.SecretEnv)
 		if v == "" {
 			return "", fmt.Errorf("environment variable %s (VRRP password) is empty", a.SecretEnv)
 		}
 		return v, nil
 	case a.SecretFile != "":
-		b, err := r.opts.ReadFile(a.SecretFile)
+		b, err := os.ReadFile(a.SecretFile)
 		if err != nil {
 			return "", fmt.Errorf("VRRP password: %w", err)
 		}
@@ -349,8 +333,7 @@ func (r *renderer) service(vs *model.VirtualService) {
 			if vs.Family == model.IPv6 {
 				r.p(1, "persistence_granularity %d", vs.PersistenceMask)
 			} else {
-				m := netip.PrefixFrom(netip.IPv4Unspecified(), vs.PersistenceMask)
-				r.p(1, "persistence_granularity %s", maskString(m.Bits()))
+				r.p(1, "persistence_granularity %s", net.IP(net.CIDRMask(vs.PersistenceMask, 32)))
 			}
 		}
 	}
@@ -374,14 +357,6 @@ func (r *renderer) service(vs *model.VirtualService) {
 	r.p(0, "}")
 }
 
-func maskString(bits int) string {
-	var m [4]byte
-	for i := 0; i < bits; i++ {
-		m[i/8] |= 0x80 >> (i % 8)
-	}
-	return netip.AddrFrom4(m).String()
-}
-
 func (r *renderer) realServer(vs *model.VirtualService, rs *model.RealServerSpec) {
 	if rs.Port != 0 {
 		r.p(1, "real_server %s %d {", rs.Address, rs.Port)
@@ -402,7 +377,7 @@ func (r *renderer) realServer(vs *model.VirtualService, rs *model.RealServerSpec
 }
 
 func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
-	kw := map[string]string{"tcp": "TCP_CHECK", "http": "HTTP_GET", "https": "SSL_GET", "exec": "MISC_CHECK", "udp": "UDP_CHECK", "dns": "DNS_CHECK"}[c.Type]
+	kw := checkerKeywords[c.Type]
 	if kw == "" {
 		r.p(2, "# hakeeper: check type %q has no keepalived checker", c.Type)
 		return

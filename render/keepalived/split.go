@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 			syncOf[g] = name
 		}
 	}
-	var errs []string
+	var errs []error
 	for _, g := range groups {
 		vg := c.VIPGroups[g.name]
 		limit := model.MaxVIPsIPv4
@@ -43,7 +44,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		n := (len(vg.VIPs) + limit - 1) / limit
 		vrids := freeVRIDs(used[g.family], g.vrid, n-1)
 		if len(vrids) < n-1 {
-			errs = append(errs, fmt.Sprintf("%s: %s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) need %d VRRP groups of at most %d %s addresses each, since hakeeper lists every VIP in its adverts, but only %d VRID(s) are left that no imported %s instance uses: free VRIDs or move VIPs to another instance",
+			errs = append(errs, fmt.Errorf("%s: %s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) need %d VRRP groups of at most %d %s addresses each, since hakeeper lists every VIP in its adverts, but only %d VRID(s) are left that no imported %s instance uses: free VRIDs or move VIPs to another instance",
 				f.pos, f.where, len(vg.VIPs), n, limit, g.family, len(vrids), g.family))
 			continue
 		}
@@ -53,10 +54,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		parts := []string{fmt.Sprintf("%s (VRID %d, %d VIPs)", g.name, g.vrid, limit)}
 		for i, vrid := range vrids {
 			used[g.family][vrid] = true
-			name := g.name
-			for k := 2; c.VIPGroups[name] != nil; k++ {
-				name = g.name + "-" + strconv.Itoa(k)
-			}
+			name := freeName(g.name, c.VIPGroups)
 			part := *vg
 			part.VRID = vrid
 			part.VIPs = vips[(i+1)*limit : min((i+2)*limit, len(vips))]
@@ -83,10 +81,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 			s.Groups = list
 			how = "added to its sync group " + sg
 		} else {
-			sg := g.name
-			for k := 2; c.SyncGroups[sg] != nil; k++ {
-				sg = g.name + "-" + strconv.Itoa(k)
-			}
+			sg := freeName(g.name, c.SyncGroups)
 			if c.SyncGroups == nil {
 				c.SyncGroups = map[string]*model.SyncGroup{}
 			}
@@ -103,10 +98,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		im.warn(f.pos, "vipGroups.%s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) are more than one hakeeper advert carries (at most %d %s addresses): split in order into %s, %s so they fail over together; no imported instance uses VRID %s, but make sure no other VRRP router on %s does, and migrate every node of this instance at once (keepalived sends no adverts for VRID %s)",
 			g.name, len(vips), limit, g.family, strings.Join(parts, ", "), how, strings.Join(vs, ", "), f.iface, strings.Join(vs, ", "))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // freeVRIDs returns up to n VRIDs missing from used, counting upwards

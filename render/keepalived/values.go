@@ -3,6 +3,7 @@ package keepalived
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,31 @@ func intArg(s *Stmt) (int, error) {
 		return 0, argErr(s, "%q is not a whole number", v)
 	}
 	return n, nil
+}
+
+func addrArg(s *Stmt) (netip.Addr, error) {
+	v, err := oneArg(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return parseAddr(s, v)
+}
+
+// parseAddr and parsePort read v, one of the arguments of s.
+func parseAddr(s *Stmt, v string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Addr{}, argErr(s, "%q is not an IP address", v)
+	}
+	return a, nil
+}
+
+func parsePort(s *Stmt, v string) (int, error) {
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		return 0, argErr(s, "port %q is not 1..65535", v)
+	}
+	return p, nil
 }
 
 // secondsArg reads a keepalived timer: seconds, fractions allowed.
