@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -157,13 +158,6 @@ func parseDest(s string) (netip.Addr, string) {
 	return a, msg
 }
 
-func addrFamily(a netip.Addr) Family {
-	if a.Is4() {
-		return IPv4
-	}
-	return IPv6
-}
-
 // ---- names ----
 
 // names checks the names of every keyed entry and the cluster's: they
@@ -234,7 +228,7 @@ func (v *validator) nodes() {
 		return
 	}
 	addrUser := v.nodeAddr
-	for _, name := range namesOf(v.c.Nodes) {
+	for _, name := range sortedKeys(v.c.Nodes) {
 		p := "nodes." + name
 		n := v.c.Nodes[name]
 		if !nodeNameRE.MatchString(name) {
@@ -276,17 +270,17 @@ func (v *validator) nodes() {
 
 // overrides checks each node's per-group overrides once the groups are known.
 func (v *validator) overrides() {
-	for _, name := range namesOf(v.c.Nodes) {
+	for _, name := range sortedKeys(v.c.Nodes) {
 		n := v.c.Nodes[name]
 		if n == nil {
 			continue
 		}
-		for _, gname := range namesOf(n.Overrides) {
+		for _, gname := range sortedKeys(n.Overrides) {
 			p := "nodes." + name + ".overrides." + gname
 			o := n.Overrides[gname]
 			g, ok := v.c.VIPGroups[gname]
 			if !ok {
-				v.errorf(p, "no VIP group %q%s", gname, didYouMean(gname, namesOf(v.c.VIPGroups)))
+				v.errorf(p, "no VIP group %q%s", gname, didYouMean(gname, sortedKeys(v.c.VIPGroups)))
 				continue
 			}
 			if o == nil {
@@ -336,7 +330,7 @@ func (v *validator) ownsVIP(group, node string) bool {
 // ---- tracked checks ----
 
 func (v *validator) trackChecks() {
-	for _, name := range namesOf(v.c.Checks) {
+	for _, name := range sortedKeys(v.c.Checks) {
 		p := "checks." + name
 		tc := v.c.Checks[name]
 		if tc == nil {
@@ -515,7 +509,7 @@ func (v *validator) advertInterval(path string, d time.Duration, version int, no
 // ---- spread sets and sync groups ----
 
 func (v *validator) spreadSets() {
-	for _, name := range namesOf(v.c.Spread) {
+	for _, name := range sortedKeys(v.c.Spread) {
 		p := "spread." + name
 		s := v.c.Spread[name]
 		if s == nil {
@@ -544,7 +538,7 @@ func (v *validator) spreadSets() {
 }
 
 func (v *validator) syncGroups() {
-	for _, name := range namesOf(v.c.SyncGroups) {
+	for _, name := range sortedKeys(v.c.SyncGroups) {
 		p := "syncGroups." + name
 		s := v.c.SyncGroups[name]
 		if s == nil {
@@ -579,7 +573,7 @@ func (v *validator) groupRefs(path string, groups []string, each func(i int, g s
 		}
 		seen[g] = i
 		if _, ok := v.c.VIPGroups[g]; !ok {
-			v.errorf(ep, "no VIP group %q%s", g, didYouMean(g, namesOf(v.c.VIPGroups)))
+			v.errorf(ep, "no VIP group %q%s", g, didYouMean(g, sortedKeys(v.c.VIPGroups)))
 			continue
 		}
 		each(i, g)
@@ -597,7 +591,7 @@ func (v *validator) nodeRefs(path string, nodes []string) {
 		}
 		seen[n] = i
 		if _, ok := v.c.Nodes[n]; !ok {
-			v.errorf(ep, "no node %q is defined%s", n, didYouMean(n, namesOf(v.c.Nodes)))
+			v.errorf(ep, "no node %q is defined%s", n, didYouMean(n, sortedKeys(v.c.Nodes)))
 		}
 	}
 }
@@ -612,7 +606,7 @@ func (v *validator) members(name string, g *VIPGroup) []string {
 	if len(g.Nodes) > 0 {
 		return g.Nodes
 	}
-	return namesOf(g.Priorities)
+	return sortedKeys(g.Priorities)
 }
 
 // setting returns the path a VRRP setting of a group comes from: the
@@ -626,7 +620,7 @@ func (v *validator) settingPath(group, field string) string {
 }
 
 func (v *validator) vipGroups() {
-	names := namesOf(v.c.VIPGroups)
+	names := sortedKeys(v.c.VIPGroups)
 	// VIPs first, so duplicate VIPs and owner checks see every group.
 	for _, name := range names {
 		if g := v.c.VIPGroups[name]; g != nil {
@@ -728,7 +722,7 @@ func (v *validator) vipGroups() {
 			if tc.Check == "" {
 				v.errorf(tp+".check", "check name is required")
 			} else if _, ok := v.c.Checks[tc.Check]; !ok {
-				v.errorf(tp+".check", "no check %q is defined under checks%s", tc.Check, didYouMean(tc.Check, namesOf(v.c.Checks)))
+				v.errorf(tp+".check", "no check %q is defined under checks%s", tc.Check, didYouMean(tc.Check, sortedKeys(v.c.Checks)))
 			} else if j, dup := seenCheck[tc.Check]; dup {
 				v.errorf(tp, "check %q is tracked twice (also at %s)", tc.Check, v.where(fmt.Sprintf("%s.trackChecks[%d]", p, j)))
 			} else {
@@ -774,7 +768,7 @@ func (v *validator) vips(name string, g *VIPGroup) {
 			continue
 		}
 		a := pfx.Addr()
-		fam := addrFamily(a)
+		fam := familyOf(a)
 		if j, dup := seen[a]; dup {
 			v.errorf(vp, "VIP %s is listed twice in this group (also at %s)", a, v.where(fmt.Sprintf("%s.vips[%d]", p, j)))
 			continue
@@ -798,7 +792,7 @@ func (v *validator) vips(name string, g *VIPGroup) {
 			}
 		}
 		if vip.Label != "" {
-			dev := firstSet(vip.Device, g.Interface)
+			dev := cmp.Or(vip.Device, g.Interface)
 			switch {
 			case fam == IPv6:
 				v.errorf(vp+".label", "labels exist only for IPv4 addresses")
@@ -826,7 +820,7 @@ func (v *validator) vips(name string, g *VIPGroup) {
 // address on the segment. The owner is master whenever it is up, so a
 // backup takes the address over only while the owner is gone.
 func (v *validator) ownAddresses() {
-	for _, name := range namesOf(v.groupAddr) {
+	for _, name := range sortedKeys(v.groupAddr) {
 		g := v.c.VIPGroups[name]
 		for _, a := range v.groupAddr[name] {
 			node, ok := v.nodeAddr[a]
@@ -854,16 +848,6 @@ func (v *validator) explicitPriority(group string, g *VIPGroup, node string) int
 		}
 	}
 	return g.Priorities[node]
-}
-
-// firstSet returns the first non-empty string.
-func firstSet(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // checkVIPAddress accepts an address with or without prefix length.
@@ -905,10 +889,10 @@ func (v *validator) groupMembers(name string, g *VIPGroup) {
 		v.errorf(p, "group %q has no nodes: set nodes or priorities, or put it in a spread set", name)
 	}
 	v.nodeRefs(p+".nodes", g.Nodes)
-	for _, n := range namesOf(g.Priorities) {
+	for _, n := range sortedKeys(g.Priorities) {
 		pp := p + ".priorities." + n
 		if _, ok := v.c.Nodes[n]; !ok {
-			v.errorf(pp, "no node %q is defined%s", n, didYouMean(n, namesOf(v.c.Nodes)))
+			v.errorf(pp, "no node %q is defined%s", n, didYouMean(n, sortedKeys(v.c.Nodes)))
 			continue
 		}
 		v.priority(pp, g.Priorities[n], name, n)
@@ -927,7 +911,7 @@ func (v *validator) vridConflicts() {
 		vrid  int
 	}
 	used := map[key]string{}
-	for _, name := range namesOf(v.c.VIPGroups) {
+	for _, name := range sortedKeys(v.c.VIPGroups) {
 		g := v.c.VIPGroups[name]
 		fam, ok := v.groupFam[name]
 		if g == nil || !ok || g.VRID < 1 || g.VRID > 255 {
@@ -940,7 +924,7 @@ func (v *validator) vridConflicts() {
 			}
 		}
 		reported := map[string]bool{}
-		for _, iface := range namesOf(ifaces) {
+		for _, iface := range sortedKeys(ifaces) {
 			k := key{iface, fam, g.VRID}
 			other, clash := used[k]
 			if !clash {
@@ -964,7 +948,7 @@ func (v *validator) groupIface(group string, g *VIPGroup, node string) string {
 	if o := n.Overrides[group]; o != nil && o.Interface != "" {
 		return o.Interface
 	}
-	return firstSet(g.Interface, n.Interface)
+	return cmp.Or(g.Interface, n.Interface)
 }
 
 // ---- services ----
@@ -1062,7 +1046,7 @@ func (v *validator) services() {
 	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
 		sd = *v.c.Defaults.Service
 	}
-	names := namesOf(v.c.Services)
+	names := sortedKeys(v.c.Services)
 	keys := make([]serviceKey, len(names))
 	for i, name := range names {
 		keys[i] = v.service(name, v.c.Services[name], sd)
@@ -1109,7 +1093,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 			v.errorf(p+".vip", "%s", msg)
 			break
 		}
-		fam, vip = addrFamily(a), a
+		fam, vip = familyOf(a), a
 		owner, ok := v.vipOwner[a]
 		if !ok {
 			v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
@@ -1122,8 +1106,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		if s.Family != "" && s.Family != fam {
 			v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
 		}
-		proto := firstSet(string(s.Protocol), string(sd.Protocol), string(DefaultProtocol))
-		key.vip = &vipKey{a, s.Port, Protocol(proto)}
+		key.vip = &vipKey{a, s.Port, cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol)}
 	default:
 		if s.FWMark < 1 || s.FWMark > 1<<32-1 {
 			v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
@@ -1145,7 +1128,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		}
 		if s.Group != "" {
 			if _, ok := v.c.VIPGroups[s.Group]; !ok {
-				v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, namesOf(v.c.VIPGroups)))
+				v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, sortedKeys(v.c.VIPGroups)))
 			} else if gf, ok := v.groupFam[s.Group]; ok && fam != "" && gf != fam {
 				v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
 			}
@@ -1155,7 +1138,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
-	sched := firstSet(s.Scheduler, sd.Scheduler, DefaultScheduler)
+	sched := cmp.Or(s.Scheduler, sd.Scheduler, DefaultScheduler)
 	if len(s.SchedulerFlags) > 0 {
 		allowed, ok := SchedulerFlags[sched]
 		if !ok {
@@ -1175,7 +1158,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		}
 	}
 	v.forwarding(p+".forwarding", s.Forwarding)
-	fwd := Forwarding(firstSet(string(s.Forwarding), string(sd.Forwarding), string(DefaultForwarding)))
+	fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
 	v.persistence(p+".persistence", s.Persistence, fam)
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
@@ -1195,7 +1178,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		if !ok {
 			continue
 		}
-		k := rsKey{a, firstSetInt(rs.Port, s.Port)}
+		k := rsKey{a, cmp.Or(rs.Port, s.Port)}
 		if j, dup := seen[k]; dup {
 			v.errorf(rp.String(), "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
 			continue
@@ -1206,13 +1189,6 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd, vip)
 	}
 	return key
-}
-
-func firstSetInt(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // indexPath is a list element's path, built only when an error names it:
@@ -1238,9 +1214,9 @@ func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Fam
 	switch {
 	case !ok:
 		v.errorf(ip.String()+".address", "%s", msg)
-	case fam != "" && addrFamily(a) != fam:
-		v.errorf(ip.String()+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, addrFamily(a), fam)
-	case a == vip && firstSetInt(rs.Port, s.Port) == s.Port:
+	case fam != "" && familyOf(a) != fam:
+		v.errorf(ip.String()+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, familyOf(a), fam)
+	case a == vip && cmp.Or(rs.Port, s.Port) == s.Port:
 		v.errorf(ip.String()+".address", "real server %s port %d is the service's own VIP and port: IPVS would send the service's packets back to itself", a, s.Port)
 	}
 	switch {
@@ -1361,14 +1337,14 @@ func Warnings(c *Cluster) ErrorList {
 		return nil
 	}
 	v := &validator{c: c, spreadOf: map[string]string{}}
-	for _, s := range namesOf(c.Spread) {
+	for _, s := range sortedKeys(c.Spread) {
 		if set := c.Spread[s]; set != nil {
 			for _, g := range set.Groups {
 				v.spreadOf[g] = s
 			}
 		}
 	}
-	for _, name := range namesOf(c.VIPGroups) {
+	for _, name := range sortedKeys(c.VIPGroups) {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)
 		}
