@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -90,15 +89,6 @@ func (v *validator) where(path string) string {
 	return path
 }
 
-func namesOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func didYouMean(name string, known []string) string {
 	if s := suggest(name, known); s != "" && s != name {
 		return fmt.Sprintf(" (did you mean %q?)", s)
@@ -179,18 +169,12 @@ func (v *validator) names() {
 
 func checkNames[V any](v *validator, section, kind string, m map[string]V) {
 	for name := range m {
-		if name == "" || unprintable(name) >= 0 {
-			v.checkName(section+"."+name, kind, name)
+		switch i := unprintable(name); {
+		case name == "":
+			v.errorf(section+"."+name, "%s name is empty", kind)
+		case i >= 0:
+			v.errorf(section+"."+name, "%s name %q has an unprintable character at byte %d: names appear in logs, metrics and notify arguments, so only printable characters are allowed", kind, name, i)
 		}
-	}
-}
-
-func (v *validator) checkName(path, kind, name string) {
-	switch i := unprintable(name); {
-	case name == "":
-		v.errorf(path, "%s name is empty", kind)
-	case i >= 0:
-		v.errorf(path, "%s name %q has an unprintable character at byte %d: names appear in logs, metrics and notify arguments, so only printable characters are allowed", kind, name, i)
 	}
 }
 
@@ -357,7 +341,8 @@ func (v *validator) weight(path string, w int) {
 func (v *validator) command(path string, c Command, required bool) {
 	switch {
 	case c.IsZero():
-		if required || v.c.Sources.writtenEmptyCommand(path) {
+		// `master: ""` decodes to the same Command as no master.
+		if required || v.c.Sources.written(path) {
 			v.errorf(path, "command is empty")
 		}
 	case c.Shell != "" && strings.TrimSpace(c.Shell) == "":
@@ -522,8 +507,7 @@ func (v *validator) spreadSets() {
 		if len(s.Nodes) == 0 {
 			v.errorf(p+".nodes", "a spread set needs at least one node")
 		}
-		v.groupRefs(p+".groups", s.Groups, func(i int, g string) {
-			gp := fmt.Sprintf("%s.groups[%d]", p, i)
+		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
 			if other, dup := v.spreadOf[g]; dup {
 				v.errorf(gp, "group %q is already in spread set %q (at %s); a group can be in one spread set only", g, other, v.where("spread."+other))
 				return
@@ -533,7 +517,7 @@ func (v *validator) spreadSets() {
 				v.errorf(gp, "group %q sets nodes or priorities but is in spread set %q, which chooses them: remove one", g, name)
 			}
 		})
-		v.nodeRefs(p+".nodes", s.Nodes)
+		listRefs(v, p+".nodes", "node", "no node %q is defined", s.Nodes, v.c.Nodes, nil)
 	}
 }
 
@@ -550,9 +534,9 @@ func (v *validator) syncGroups() {
 		if len(s.Groups) == 0 {
 			v.errorf(p+".groups", "a sync group needs at least one group")
 		}
-		v.groupRefs(p+".groups", s.Groups, func(i int, g string) {
+		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
 			if other, dup := v.syncOf[g]; dup {
-				v.errorf(fmt.Sprintf("%s.groups[%d]", p, i), "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
+				v.errorf(gp, "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
 				return
 			}
 			v.syncOf[g] = name
@@ -561,37 +545,25 @@ func (v *validator) syncGroups() {
 	}
 }
 
-// groupRefs checks a list of VIP group names and calls each for every
-// existing, first-listed one.
-func (v *validator) groupRefs(path string, groups []string, each func(i int, g string)) {
+// listRefs checks a list of names of entries in known: each listed once
+// and defined (undefined is the message for one that is not, given the
+// name). It calls each, when set, for every defined, first-listed name
+// with its element's path.
+func listRefs[V any](v *validator, path, kind, undefined string, names []string, known map[string]V, each func(path, name string)) {
 	seen := map[string]int{}
-	for i, g := range groups {
+	for i, name := range names {
 		ep := fmt.Sprintf("%s[%d]", path, i)
-		if j, dup := seen[g]; dup {
-			v.errorf(ep, "group %q is listed twice (also at %s)", g, v.where(fmt.Sprintf("%s[%d]", path, j)))
+		if j, dup := seen[name]; dup {
+			v.errorf(ep, "%s %q is listed twice (also at %s)", kind, name, v.where(fmt.Sprintf("%s[%d]", path, j)))
 			continue
 		}
-		seen[g] = i
-		if _, ok := v.c.VIPGroups[g]; !ok {
-			v.errorf(ep, "no VIP group %q%s", g, didYouMean(g, sortedKeys(v.c.VIPGroups)))
+		seen[name] = i
+		if _, ok := known[name]; !ok {
+			v.errorf(ep, undefined+"%s", name, didYouMean(name, sortedKeys(known)))
 			continue
 		}
-		each(i, g)
-	}
-}
-
-// nodeRefs checks a list of node names: defined, listed once.
-func (v *validator) nodeRefs(path string, nodes []string) {
-	seen := map[string]int{}
-	for i, n := range nodes {
-		ep := fmt.Sprintf("%s[%d]", path, i)
-		if j, dup := seen[n]; dup {
-			v.errorf(ep, "node %q is listed twice (also at %s)", n, v.where(fmt.Sprintf("%s[%d]", path, j)))
-			continue
-		}
-		seen[n] = i
-		if _, ok := v.c.Nodes[n]; !ok {
-			v.errorf(ep, "no node %q is defined%s", n, didYouMean(n, sortedKeys(v.c.Nodes)))
+		if each != nil {
+			each(ep, name)
 		}
 	}
 }
@@ -888,7 +860,7 @@ func (v *validator) groupMembers(name string, g *VIPGroup) {
 	if !spread && len(g.Nodes) == 0 && len(g.Priorities) == 0 {
 		v.errorf(p, "group %q has no nodes: set nodes or priorities, or put it in a spread set", name)
 	}
-	v.nodeRefs(p+".nodes", g.Nodes)
+	listRefs(v, p+".nodes", "node", "no node %q is defined", g.Nodes, v.c.Nodes, nil)
 	for _, n := range sortedKeys(g.Priorities) {
 		pp := p + ".priorities." + n
 		if _, ok := v.c.Nodes[n]; !ok {
