@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,12 +169,11 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 	v := reflect.ValueOf(d.cluster).Elem()
 	fields := fieldsOf(v.Type())
 	kvs := d.pairs(root, "")
-	description := len(kvs) == 0
-	for _, kv := range kvs {
+	isSection := func(kv keyValue) bool {
 		_, ok := fields.byName[kv.key.Value]
-		description = description || ok || suggest(kv.key.Value, fields.names) != ""
+		return ok || suggest(kv.key.Value, fields.names) != ""
 	}
-	if !description {
+	if len(kvs) > 0 && !slices.ContainsFunc(kvs, isSection) {
 		// Some other file (a symlink gone astray, a config of another
 		// program): one error quoting a short excerpt, not every line.
 		d.errorf(kvs[0].key, "", "not a cluster description: no top-level key is a section (nodes, vipGroups, services, ...) or close to one; the first is %s", excerpt(kvs[0].key.Value))
@@ -185,7 +184,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 		if strings.HasPrefix(name, "x-") {
 			continue
 		}
-		f, ok := fields.byName[name]
+		index, ok := fields.byName[name]
 		if !ok {
 			d.unknownField(kv.key, "", name, fields.names)
 			continue
@@ -210,7 +209,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 			}
 		}
 		d.record(name, kv.key)
-		d.decodeValue(kv.val, v.FieldByIndex(f.index), name)
+		d.decodeValue(kv.val, v.FieldByIndex(index), name)
 	}
 }
 
@@ -416,7 +415,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 	ok := true
 	for _, kv := range d.pairs(n, path) {
 		name := kv.key.Value
-		f, known := fields.byName[name]
+		index, known := fields.byName[name]
 		if !known {
 			d.unknownField(kv.key, path, name, fields.names)
 			ok = false
@@ -424,7 +423,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 		}
 		p := joinPath(path, name)
 		d.record(p, kv.key)
-		ok = d.decodeValue(kv.val, v.FieldByIndex(f.index), p) && ok
+		ok = d.decodeValue(kv.val, v.FieldByIndex(index), p) && ok
 	}
 	return ok
 }
@@ -563,7 +562,6 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
-// describe names a node's kind and value for "want X, got Y" messages.
 // excerpt quotes at most the first 40 bytes of the first line of s: an
 // error about a file that is not a description must not echo it.
 func excerpt(s string) string {
@@ -577,6 +575,7 @@ func excerpt(s string) string {
 	return strconv.Quote(s)
 }
 
+// describe names a node's kind and value for "want X, got Y" messages.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -624,11 +623,9 @@ func want(t reflect.Type) string {
 	return "a value"
 }
 
-type field struct{ index []int }
-
 type fieldTable struct {
-	byName map[string]field
-	names  []string // sorted, for messages and suggestions
+	byName map[string][]int // YAML key → the field's index path
+	names  []string         // sorted, for messages and suggestions
 }
 
 // fieldCache keeps each struct type's table: building it for every
@@ -642,10 +639,10 @@ func fieldsOf(t reflect.Type) *fieldTable {
 	if ft, ok := fieldCache.Load(t); ok {
 		return ft.(*fieldTable)
 	}
-	ft := &fieldTable{byName: map[string]field{}}
+	ft := &fieldTable{byName: map[string][]int{}}
 	var walk func(t reflect.Type, prefix []int)
 	walk = func(t reflect.Type, prefix []int) {
-		for i := 0; i < t.NumField(); i++ {
+		for i := range t.NumField() {
 			sf := t.Field(i)
 			if !sf.IsExported() {
 				continue
@@ -663,14 +660,11 @@ func fieldsOf(t reflect.Type) *fieldTable {
 			if name == "" {
 				name = strings.ToLower(sf.Name)
 			}
-			ft.byName[name] = field{index: index}
+			ft.byName[name] = index
 		}
 	}
 	walk(t, nil)
-	for name := range ft.byName {
-		ft.names = append(ft.names, name)
-	}
-	sort.Strings(ft.names)
+	ft.names = sortedKeys(ft.byName)
 	fieldCache.Store(t, ft)
 	return ft
 }
