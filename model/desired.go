@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math/bits"
@@ -567,8 +568,9 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	var serviceCheck *CheckSpec
 	serviceCheckDone := false
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
+	servers := path + ".realServers"
 	for i, rs := range s.RealServers {
-		spec, err := r.realServer(path, i, &rs, vs)
+		spec, err := r.realServer(indexPath{servers, i}, &rs, vs)
 		if err != nil {
 			return vs, false, err
 		}
@@ -605,7 +607,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		return cmp.Compare(a.Port, b.Port)
 	})
 	if s.SorryServer != nil {
-		spec, err := r.realServer(path, -1, s.SorryServer, vs)
+		spec, err := r.realServer(indexPath{path + ".sorryServer", -1}, s.SorryServer, vs)
 		if err != nil {
 			return vs, false, err
 		}
@@ -622,25 +624,17 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	return vs, true, nil
 }
 
-// realServer resolves a real server (index i of the service at svcPath,
-// or its sorry server for i < 0). The path is only formatted for an
-// error, as validate's indexPath (BenchmarkPlan10k).
-func (r *resolver) realServer(svcPath string, i int, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
-	pathOf := func() string {
-		if i < 0 {
-			return svcPath + ".sorryServer"
-		}
-		return fmt.Sprintf("%s.realServers[%d]", svcPath, i)
-	}
+// realServer resolves a real or sorry server at path ip.
+func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
 	a, err := netip.ParseAddr(rs.Address)
 	if err != nil {
-		return RealServerSpec{}, r.errf(pathOf()+".address", "%q is not an IP address", rs.Address)
+		return RealServerSpec{}, r.errf(ip.String()+".address", "%q is not an IP address", rs.Address)
 	}
 	if rs.Port < 0 || rs.Port > 65535 {
-		return RealServerSpec{}, r.errf(pathOf()+".port", "port %d is outside 0-65535", rs.Port)
+		return RealServerSpec{}, r.errf(ip.String()+".port", "port %d is outside 0-65535", rs.Port)
 	}
 	if rs.UpperThreshold < 0 || rs.LowerThreshold < 0 {
-		return RealServerSpec{}, r.errf(pathOf(), "connection thresholds cannot be negative")
+		return RealServerSpec{}, r.errf(ip.String(), "connection thresholds cannot be negative")
 	}
 	spec := RealServerSpec{
 		Address:        a,
@@ -759,13 +753,23 @@ func persistenceMask(s string, fam Family) (int, error) {
 	if err != nil || !a.Is4() || fam != IPv4 {
 		return 0, fmt.Errorf("%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", s)
 	}
-	b := a.As4()
-	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	ones := bits.LeadingZeros32(^m)
-	if ones < 32 && m<<ones != 0 {
+	ones := maskBits(a)
+	if ones < 0 {
 		return 0, fmt.Errorf("netmask %s is not contiguous", s)
 	}
 	return ones, nil
+}
+
+// maskBits is the prefix length of an IPv4 netmask, or -1 when its ones
+// are not contiguous.
+func maskBits(mask netip.Addr) int {
+	b := mask.As4()
+	m := binary.BigEndian.Uint32(b[:])
+	ones := bits.LeadingZeros32(^m)
+	if m<<ones != 0 {
+		return -1
+	}
+	return ones
 }
 
 // parseVIP accepts an address with or without prefix length; without, the

@@ -975,15 +975,9 @@ func (v *validator) persistence(path string, ps *Persistence, fam Family) {
 		return
 	}
 	m, err := netip.ParseAddr(ps.Netmask)
-	if err != nil || !m.Is4() || !contiguousMask(m) {
+	if err != nil || !m.Is4() || maskBits(m) < 1 {
 		v.errorf(path+".netmask", "%q is not an IPv4 netmask such as 255.255.255.0", ps.Netmask)
 	}
-}
-
-func contiguousMask(m netip.Addr) bool {
-	b := m.As4()
-	u := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	return u != 0 && ^u&(^u+1) == 0
 }
 
 // serviceKey is what makes a service unique: the VIP, port and
@@ -1163,9 +1157,9 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 	return key
 }
 
-// indexPath is a list element's path, built only when an error names it:
-// one string per real server is a cost BenchmarkPlan10k (make bench,
-// docs/performance.md) shows.
+// indexPath is a list element's path, built only when an error names it
+// (here and in Desired): one string per real server is a cost
+// BenchmarkPlan10k (make bench, docs/performance.md) shows.
 type indexPath struct {
 	list  string
 	index int // < 0: list is the element's whole path
