@@ -303,13 +303,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 	}
 	inst.VRID = uint8(g.VRID)
 
-	inst.Interface = r.node.Interface
-	if g.Interface != "" {
-		inst.Interface = g.Interface
-	}
-	if o := r.node.Overrides[name]; o != nil && o.Interface != "" {
-		inst.Interface = o.Interface
-	}
+	inst.Interface = groupInterface(r.node, name, g)
 
 	if len(g.VIPs) == 0 {
 		return inst, r.errf(path+".vips", "a VIP group needs at least one VIP")
@@ -325,20 +319,14 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		} else if fam != inst.Family {
 			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%s is %s but the group's first VIP is %s; use one group per family", v.Address, fam, inst.Family)
 		}
-		dev := v.Device
-		if dev == "" {
-			dev = inst.Interface
-		}
-		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: dev, Label: v.Label})
+		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: cmp.Or(v.Device, inst.Interface), Label: v.Label})
 	}
 	slices.SortFunc(inst.VIPs, func(a, b VIPSpec) int {
-		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Device, b.Device)
+		return cmp.Or(
+			a.Prefix.Addr().Compare(b.Prefix.Addr()),
+			cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()),
+			cmp.Compare(a.Device, b.Device),
+		)
 	})
 
 	inst.Version = first(DefaultVRRPVersion, g.Version, r.vrrp.Version)
@@ -352,10 +340,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		inst.Preference = append(inst.Preference, NodePriority{Node: n, Priority: uint8(p)})
 	}
 	slices.SortFunc(inst.Preference, func(a, b NodePriority) int {
-		if a.Priority != b.Priority {
-			return cmp.Compare(b.Priority, a.Priority)
-		}
-		return cmp.Compare(a.Node, b.Node)
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Node, b.Node))
 	})
 
 	inst.AdvertInterval = first(Duration(DefaultAdvertInterval), g.AdvertInterval, r.vrrp.AdvertInterval).D()
@@ -390,11 +375,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		if chk == nil {
 			return inst, r.errf(fmt.Sprintf("%s.trackChecks[%d].check", path, i), "no check named %q", ref.Check)
 		}
-		w := chk.Weight
-		if ref.Weight != nil {
-			w = *ref.Weight
-		}
-		inst.TrackChecks = append(inst.TrackChecks, TrackedCheck{Check: ref.Check, Weight: w})
+		inst.TrackChecks = append(inst.TrackChecks, TrackedCheck{Check: ref.Check, Weight: first(chk.Weight, ref.Weight)})
 	}
 	slices.SortFunc(inst.TrackChecks, func(a, b TrackedCheck) int { return cmp.Compare(a.Check, b.Check) })
 	inst.Notify = r.notify(g.Notify)
@@ -442,18 +423,17 @@ func (r *resolver) unicast(inst *Instance, path string, members map[string]int) 
 }
 
 func (r *resolver) notify(n *Notify) NotifySpec {
-	spec := NotifySpec{Timeout: DefaultNotifyTimeout, User: r.scriptUser}
 	if n == nil {
-		return spec
+		n = &Notify{}
 	}
-	spec.Master, spec.Backup, spec.Fault, spec.Stop = cloneCommand(n.Master), cloneCommand(n.Backup), cloneCommand(n.Fault), cloneCommand(n.Stop)
-	if n.Timeout != nil {
-		spec.Timeout = n.Timeout.D()
+	return NotifySpec{
+		Master:  cloneCommand(n.Master),
+		Backup:  cloneCommand(n.Backup),
+		Fault:   cloneCommand(n.Fault),
+		Stop:    cloneCommand(n.Stop),
+		Timeout: first(Duration(DefaultNotifyTimeout), n.Timeout).D(),
+		User:    cmp.Or(n.User, r.scriptUser),
 	}
-	if n.User != "" {
-		spec.User = n.User
-	}
-	return spec
 }
 
 func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
@@ -601,10 +581,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		vs.RealServers = append(vs.RealServers, spec)
 	}
 	slices.SortFunc(vs.RealServers, func(a, b RealServerSpec) int {
-		if c := a.Address.Compare(b.Address); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Port, b.Port)
+		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Port, b.Port))
 	})
 	if s.SorryServer != nil {
 		spec, err := r.realServer(indexPath{path + ".sorryServer", -1}, s.SorryServer, vs)
@@ -787,6 +764,18 @@ func parseVIP(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// groupInterface is the interface node n runs group g (named name) on:
+// n's override for the group, else the group's, else n's own.
+func groupInterface(n *Node, name string, g *VIPGroup) string {
+	if n == nil {
+		return g.Interface
+	}
+	if o := n.Overrides[name]; o != nil && o.Interface != "" {
+		return o.Interface
+	}
+	return cmp.Or(g.Interface, n.Interface)
 }
 
 func familyOf(a netip.Addr) Family {

@@ -432,11 +432,8 @@ func (v *validator) defaults() {
 	v.printableField("defaults.scriptUser", d.ScriptUser)
 	if d.VRRP != nil {
 		v.vrrpSettings("defaults.vrrp", d.VRRP)
-		version := DefaultVRRPVersion
-		if d.VRRP.Version != nil {
-			version = *d.VRRP.Version
-		}
 		if d.VRRP.AdvertInterval != nil {
+			version := first(DefaultVRRPVersion, d.VRRP.Version)
 			v.advertInterval("defaults.vrrp.advertInterval", d.VRRP.AdvertInterval.D(), version, "")
 		}
 	}
@@ -660,13 +657,7 @@ func (v *validator) vipGroups() {
 				v.errorf(p+".auth", "set exactly one of secretFile and secretEnv")
 			}
 		}
-		unicast := DefaultUnicast
-		if g.Unicast != nil {
-			unicast = *g.Unicast
-		} else if dv.Unicast != nil {
-			unicast = *dv.Unicast
-		}
-		if unicast && v.groupFam[name] == IPv6 {
+		if first(DefaultUnicast, g.Unicast, dv.Unicast) && v.groupFam[name] == IPv6 {
 			for _, m := range v.members(name, g) {
 				if n := v.c.Nodes[m]; n != nil && n.Address6 == "" {
 					v.errorf(v.settingPath(name, "unicast"), "unicast IPv6 group %q needs an address6 on node %q (at %s)", name, m, v.where("nodes."+m))
@@ -891,7 +882,7 @@ func (v *validator) vridConflicts() {
 		}
 		ifaces := map[string]bool{}
 		for _, m := range v.members(name, g) {
-			if iface := v.groupIface(name, g, m); iface != "" {
+			if iface := groupInterface(v.c.Nodes[m], name, g); iface != "" {
 				ifaces[iface] = true
 			}
 		}
@@ -909,18 +900,6 @@ func (v *validator) vridConflicts() {
 			}
 		}
 	}
-}
-
-// groupIface is the interface a member node runs a group on.
-func (v *validator) groupIface(group string, g *VIPGroup, node string) string {
-	n := v.c.Nodes[node]
-	if n == nil {
-		return g.Interface
-	}
-	if o := n.Overrides[group]; o != nil && o.Interface != "" {
-		return o.Interface
-	}
-	return cmp.Or(g.Interface, n.Interface)
 }
 
 // ---- services ----
@@ -1331,7 +1310,7 @@ func (v *validator) vipPrefixes(name string, g *VIPGroup) {
 	for _, m := range v.members(name, g) {
 		// A node's addresses are on its own interface; a group run on
 		// another one has nothing to compare with there.
-		if n := v.c.Nodes[m]; n != nil && v.groupIface(name, g, m) == n.Interface {
+		if n := v.c.Nodes[m]; n != nil && groupInterface(v.c.Nodes[m], name, g) == n.Interface {
 			for _, s := range []string{n.Address, n.Address6} {
 				if a, err := netip.ParseAddr(s); err == nil {
 					addrs = append(addrs, a)
