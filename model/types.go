@@ -203,7 +203,7 @@ func (r *StatusRange) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // MarshalYAML writes the list on one line, as an operator would:
-// [200, 301-302].
+// [200, 301-302], a single code as an integer and a range as "LO-HI".
 func (s StatusCodes) MarshalYAML() (any, error) {
 	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, r := range s {
@@ -214,14 +214,6 @@ func (s StatusCodes) MarshalYAML() (any, error) {
 		n.Content = append(n.Content, e)
 	}
 	return n, nil
-}
-
-// MarshalYAML writes a single code as an integer and a range as "LO-HI".
-func (r StatusRange) MarshalYAML() (any, error) {
-	if r.First == r.Last {
-		return r.First, nil
-	}
-	return r.String(), nil
 }
 
 // MarshalJSON writes a single code as a number and a range as "LO-HI",
