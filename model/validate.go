@@ -366,12 +366,6 @@ func relativePath(prog string) bool {
 	return strings.Contains(prog, "/") && !strings.HasPrefix(prog, "/")
 }
 
-func (v *validator) positiveDuration(path string, d *Duration) {
-	if d != nil && *d <= 0 {
-		v.errorf(path, "%s must be greater than 0", d)
-	}
-}
-
 // Floors of the periodic and bounded operations. keepalived counts
 // vrrp_script intervals and timeouts in whole seconds and its checkers'
 // in microseconds with no useful floor; below these a value is a slip
@@ -387,7 +381,8 @@ const (
 	MinTimeout = 10 * time.Millisecond
 )
 
-// durationFloor checks a duration that must be at least floor.
+// durationFloor checks a duration that must be greater than 0 and at
+// least floor.
 func (v *validator) durationFloor(path string, d *Duration, floor time.Duration) {
 	switch {
 	case d == nil:
@@ -453,13 +448,11 @@ func (v *validator) vrrpSettings(path string, s *VRRPSettings) {
 	if s.Version != nil && *s.Version != 2 && *s.Version != 3 {
 		v.errorf(path+".version", "VRRP version %d is not supported: want 2 or 3", *s.Version)
 	}
-	v.positiveDuration(path+".advertInterval", s.AdvertInterval)
-	if s.PreemptDelay != nil {
-		if *s.PreemptDelay < 0 {
-			v.errorf(path+".preemptDelay", "%s must not be negative", s.PreemptDelay)
-		} else if s.PreemptDelay.D() > time.Hour {
-			v.errorf(path+".preemptDelay", "%s is longer than the 1h maximum", s.PreemptDelay)
-		}
+	// The version's bounds are checked by advertInterval.
+	v.durationFloor(path+".advertInterval", s.AdvertInterval, 0)
+	v.nonNegativeDuration(path+".preemptDelay", s.PreemptDelay)
+	if s.PreemptDelay != nil && s.PreemptDelay.D() > time.Hour {
+		v.errorf(path+".preemptDelay", "%s is longer than the 1h maximum", s.PreemptDelay)
 	}
 	if g := s.GARP; g != nil {
 		if g.Repeat != nil && (*g.Repeat < 1 || *g.Repeat > 100) {
