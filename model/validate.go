@@ -976,25 +976,18 @@ type rsKey struct {
 	port int
 }
 
-// services checks every service on its own, then in name order that no
-// two share a VIP, port and protocol or a fwmark: the first in name order
-// keeps it.
+// services checks every service, and that no two share a VIP, port and
+// protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
 	var sd ServiceDefaults
 	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
 		sd = *v.c.Defaults.Service
 	}
-	names := sortedKeys(v.c.Services)
-	keys := make([]serviceKey, len(names))
-	for i, name := range names {
-		keys[i] = v.service(name, v.c.Services[name], sd)
-	}
-
 	vipUsed := map[vipKey]string{}
 	markUsed := map[markKey]string{}
-	for i, name := range names {
+	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
-		switch k := keys[i]; {
+		switch k := v.service(name, v.c.Services[name], sd); {
 		case k.vip != nil:
 			if other, dup := vipUsed[*k.vip]; dup {
 				v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.vip.addr, k.vip.port, k.vip.proto, other, v.where("services."+other))
