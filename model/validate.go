@@ -22,14 +22,12 @@ func Validate(c *Cluster) ErrorList {
 		return ErrorList{{Msg: "no cluster description"}}
 	}
 	v := &validator{
-		c:            c,
-		spreadOf:     map[string]string{},
-		syncOf:       map[string]string{},
-		vipOwner:     map[netip.Addr]string{},
-		vipOwnerPath: map[netip.Addr]string{},
-		groupFam:     map[string]Family{},
-		groupAddr:    map[string][]netip.Addr{},
-		nodeAddr:     map[netip.Addr]string{},
+		c:         c,
+		spreadOf:  map[string]string{},
+		vipOwner:  map[netip.Addr]ownedVIP{},
+		groupFam:  map[string]Family{},
+		groupAddr: map[string][]netip.Addr{},
+		nodeAddr:  map[netip.Addr]string{},
 	}
 	v.names()
 	v.nodes()
@@ -53,14 +51,16 @@ type validator struct {
 	c    *Cluster
 	errs ErrorList
 
-	spreadOf     map[string]string // group → spread set
-	syncOf       map[string]string // group → sync group
-	vipOwner     map[netip.Addr]string
-	vipOwnerPath map[netip.Addr]string // the owner's entry, so a duplicate points at that VIP
-	groupFam     map[string]Family     // family of a group's VIPs, when known
-	groupAddr    map[string][]netip.Addr
-	nodeAddr     map[netip.Addr]string // a node's address or address6 → the node
+	spreadOf  map[string]string // group → spread set
+	vipOwner  map[netip.Addr]ownedVIP
+	groupFam  map[string]Family // family of a group's VIPs, when known
+	groupAddr map[string][]netip.Addr
+	nodeAddr  map[netip.Addr]string // a node's address or address6 → the node
 }
+
+// ownedVIP is the group that moves a VIP and the VIP's entry in it, so
+// that a duplicate points at that entry.
+type ownedVIP struct{ group, path string }
 
 func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
@@ -211,7 +211,6 @@ func (v *validator) nodes() {
 		v.errorf("nodes", "a cluster needs at least one node")
 		return
 	}
-	addrUser := v.nodeAddr
 	for _, name := range sortedKeys(v.c.Nodes) {
 		p := "nodes." + name
 		n := v.c.Nodes[name]
@@ -228,20 +227,20 @@ func (v *validator) nodes() {
 			v.errorf(p+".address", "%s", msg)
 		} else if !a.Is4() {
 			v.errorf(p+".address", "%q must be an IPv4 address (put the IPv6 address in address6)", n.Address)
-		} else if other, dup := addrUser[a]; dup {
+		} else if other, dup := v.nodeAddr[a]; dup {
 			v.errorf(p+".address", "%s is also the address of node %q (at %s)", a, other, v.where("nodes."+other+".address"))
 		} else {
-			addrUser[a] = name
+			v.nodeAddr[a] = name
 		}
 		if n.Address6 != "" {
 			if a, msg := parseHost(n.Address6); msg != "" {
 				v.errorf(p+".address6", "%s", msg)
 			} else if !a.Is6() {
 				v.errorf(p+".address6", "%q must be an IPv6 address", n.Address6)
-			} else if other, dup := addrUser[a]; dup {
+			} else if other, dup := v.nodeAddr[a]; dup {
 				v.errorf(p+".address6", "%s is also the address of node %q", a, other)
 			} else {
-				addrUser[a] = name
+				v.nodeAddr[a] = name
 			}
 		}
 		if n.Interface == "" {
@@ -512,6 +511,7 @@ func (v *validator) spreadSets() {
 }
 
 func (v *validator) syncGroups() {
+	syncOf := map[string]string{} // group → sync group
 	for _, name := range sortedKeys(v.c.SyncGroups) {
 		p := "syncGroups." + name
 		s := v.c.SyncGroups[name]
@@ -525,11 +525,11 @@ func (v *validator) syncGroups() {
 			v.errorf(p+".groups", "a sync group needs at least one group")
 		}
 		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
-			if other, dup := v.syncOf[g]; dup {
+			if other, dup := syncOf[g]; dup {
 				v.errorf(gp, "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
 				return
 			}
-			v.syncOf[g] = name
+			syncOf[g] = name
 		})
 		v.notify(p+".notify", s.Notify)
 	}
@@ -731,11 +731,10 @@ func (v *validator) vips(name string, g *VIPGroup) {
 		}
 		seen[a] = i
 		if owner, dup := v.vipOwner[a]; dup {
-			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner, v.where(v.vipOwnerPath[a]))
+			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner.group, v.where(owner.path))
 			continue
 		}
-		v.vipOwner[a] = name
-		v.vipOwnerPath[a] = vp
+		v.vipOwner[a] = ownedVIP{group: name, path: vp}
 		v.groupAddr[name] = append(v.groupAddr[name], a)
 		if gf, ok := v.groupFam[name]; !ok {
 			v.groupFam[name] = fam
@@ -783,7 +782,7 @@ func (v *validator) ownAddresses() {
 			if !ok {
 				continue
 			}
-			path := v.vipOwnerPath[a]
+			path := v.vipOwner[a].path
 			nodeAt := v.where("nodes." + node)
 			switch {
 			case !slices.Contains(v.members(name, g), node):
@@ -1028,8 +1027,8 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		owner, ok := v.vipOwner[a]
 		if !ok {
 			v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
-		} else if s.Group != "" && s.Group != owner {
-			v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner)
+		} else if s.Group != "" && s.Group != owner.group {
+			v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner.group)
 		}
 		if s.Port < 1 || s.Port > 65535 {
 			v.errorf(p+".port", "port %d is out of range 1-65535 (a VIP service needs a port)", s.Port)
