@@ -109,6 +109,13 @@ func checkIfaceName(name string) string {
 	return ""
 }
 
+// ifaceName checks an interface name where one is set.
+func (v *validator) ifaceName(path, name string) {
+	if msg := checkIfaceName(name); name != "" && msg != "" {
+		v.errorf(path, "%s", msg)
+	}
+}
+
 // parseHost parses an address without prefix, rejecting zones and
 // IPv4-mapped IPv6 forms that the kernel would treat differently.
 func parseHost(s string) (netip.Addr, string) {
@@ -245,9 +252,8 @@ func (v *validator) nodes() {
 		}
 		if n.Interface == "" {
 			v.errorf(p+".interface", "interface is required (the link VRRP runs on)")
-		} else if msg := checkIfaceName(n.Interface); msg != "" {
-			v.errorf(p+".interface", "%s", msg)
 		}
+		v.ifaceName(p+".interface", n.Interface)
 	}
 }
 
@@ -272,11 +278,7 @@ func (v *validator) overrides() {
 			if !slices.Contains(v.members(gname, g), name) {
 				v.errorf(p, "node %q is not a member of group %q, so this override has no effect", name, gname)
 			}
-			if o.Interface != "" {
-				if msg := checkIfaceName(o.Interface); msg != "" {
-					v.errorf(p+".interface", "%s", msg)
-				}
-			}
+			v.ifaceName(p+".interface", o.Interface)
 			if o.Priority != nil {
 				v.priority(p+".priority", *o.Priority, gname, name)
 			}
@@ -571,7 +573,7 @@ func (v *validator) members(name string, g *VIPGroup) []string {
 	return sortedKeys(g.Priorities)
 }
 
-// setting returns the path a VRRP setting of a group comes from: the
+// settingPath returns the path a VRRP setting of a group comes from: the
 // group's own when set, else defaults.vrrp.
 func (v *validator) settingPath(group, field string) string {
 	p := "vipGroups." + group + "." + field
@@ -606,11 +608,7 @@ func (v *validator) vipGroups() {
 		if g.VRID < 1 || g.VRID > 255 {
 			v.errorf(p+".vrid", "%d is out of range 1-255", g.VRID)
 		}
-		if g.Interface != "" {
-			if msg := checkIfaceName(g.Interface); msg != "" {
-				v.errorf(p+".interface", "%s", msg)
-			}
-		}
+		v.ifaceName(p+".interface", g.Interface)
 		v.groupMembers(name, g)
 
 		v.vrrpSettings(p, &g.VRRPSettings)
@@ -741,11 +739,7 @@ func (v *validator) vips(name string, g *VIPGroup) {
 		} else if gf != fam {
 			v.errorf(vp, "VIP %s is %s but the group's first VIP is %s: a VRRP instance carries one address family; use two groups", a, fam, gf)
 		}
-		if vip.Device != "" {
-			if msg := checkIfaceName(vip.Device); msg != "" {
-				v.errorf(vp+".device", "%s", msg)
-			}
-		}
+		v.ifaceName(vp+".device", vip.Device)
 		if vip.Label != "" {
 			dev := cmp.Or(vip.Device, g.Interface)
 			switch {
