@@ -799,32 +799,25 @@ func (v *validator) explicitPriority(group string, g *VIPGroup, node string) int
 	return g.Priorities[node]
 }
 
-// checkVIPAddress accepts an address with or without prefix length.
+// checkVIPAddress accepts an address with or without prefix length. The
+// prefix is only meaningful when the message is empty.
 func checkVIPAddress(s string) (netip.Prefix, string) {
 	if s == "" {
 		return netip.Prefix{}, "VIP address is required"
 	}
-	var pfx netip.Prefix
-	if strings.Contains(s, "/") {
-		var err error
-		if pfx, err = netip.ParsePrefix(s); err != nil {
-			return pfx, fmt.Sprintf("%q is not an address with prefix length (192.0.2.10/24, 2001:db8::10/64)", s)
-		}
-	} else {
+	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return pfx, fmt.Sprintf("%q is not an IP address", s)
+			return netip.Prefix{}, fmt.Sprintf("%q is not an IP address", s)
 		}
-		// Check before PrefixFrom, which drops a zone.
-		if msg := checkUsable(a, s); msg != "" {
-			return pfx, msg
-		}
-		pfx = netip.PrefixFrom(a, a.BitLen())
+		// Check a, not the prefix: PrefixFrom drops a zone.
+		return netip.PrefixFrom(a, a.BitLen()), checkUsable(a, s)
 	}
-	if msg := checkUsable(pfx.Addr(), s); msg != "" {
-		return pfx, msg
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return pfx, fmt.Sprintf("%q is not an address with prefix length (192.0.2.10/24, 2001:db8::10/64)", s)
 	}
-	return pfx, ""
+	return pfx, checkUsable(pfx.Addr(), s)
 }
 
 // groupMembers checks how a group names its nodes.
