@@ -158,10 +158,8 @@ func (d *decoder) record(path string, n *yaml.Node) {
 // are ignored: they hold values for anchors (docker-compose's extension
 // fields), which aliases elsewhere bring in.
 func (d *decoder) decodeRoot(root *yaml.Node) {
-	root = d.follow(root, "")
-	if root == nil {
-		return
-	}
+	// A document cannot start with an alias: its anchor would have to come
+	// first. So the root is the node itself.
 	if root.Kind != yaml.MappingNode {
 		d.errorf(root, "", "want a mapping of sections (nodes, vipGroups, services, ...) at the top level, got %s", describe(root))
 		return
@@ -530,19 +528,6 @@ func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
 		d.errorf(val, path, "a merge key (<<) takes a mapping or a list of mappings, got %s", describe(val))
 	}
 	return out
-}
-
-// follow resolves an alias at the top of a document.
-func (d *decoder) follow(n *yaml.Node, path string) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		if d.expanding[n] {
-			d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
-			return nil
-		}
-		d.expanding[n] = true
-		n = n.Alias
-	}
-	return n
 }
 
 func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string) {
