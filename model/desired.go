@@ -548,9 +548,8 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	var serviceCheck *CheckSpec
 	serviceCheckDone := false
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
-	servers := path + ".realServers"
 	for i, rs := range s.RealServers {
-		spec, err := r.realServer(indexPath{servers, i}, &rs, vs)
+		spec, err := r.realServer(indexPath{path, "realServers", i}, &rs, vs)
 		if err != nil {
 			return vs, false, err
 		}
@@ -584,7 +583,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Port, b.Port))
 	})
 	if s.SorryServer != nil {
-		spec, err := r.realServer(indexPath{path + ".sorryServer", -1}, s.SorryServer, vs)
+		spec, err := r.realServer(indexPath{path, "sorryServer", -1}, s.SorryServer, vs)
 		if err != nil {
 			return vs, false, err
 		}

@@ -1089,7 +1089,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 	}
 	seen := map[rsKey]int{}
 	for i := range s.RealServers {
-		rp := indexPath{p + ".realServers", i}
+		rp := indexPath{p, "realServers", i}
 		rs := &s.RealServers[i]
 		a, ok := v.realServer(rp, rs, s, fam, fwd, vip)
 		if !ok {
@@ -1103,7 +1103,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		seen[k] = i
 	}
 	if s.SorryServer != nil {
-		v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd, vip)
+		v.realServer(indexPath{p, "sorryServer", -1}, s.SorryServer, s, fam, fwd, vip)
 	}
 	return key
 }
@@ -1112,15 +1112,16 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 // (here and in Desired): one string per real server is a cost
 // BenchmarkPlan10k (make bench, docs/performance.md) shows.
 type indexPath struct {
-	list  string
-	index int // < 0: list is the element's whole path
+	parent, field string
+	index         int // < 0: parent.field itself, not a list (a sorry server)
 }
 
 func (p indexPath) String() string {
+	s := p.parent + "." + p.field
 	if p.index < 0 {
-		return p.list
+		return s
 	}
-	return p.list + "[" + strconv.Itoa(p.index) + "]"
+	return s + "[" + strconv.Itoa(p.index) + "]"
 }
 
 // realServer checks one backend; it returns its address when parsable.
