@@ -531,13 +531,11 @@ func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
 }
 
 func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string) {
-	msg := fmt.Sprintf("unknown field %q", name)
-	if s := suggest(name, known); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	} else {
-		msg += " (known: " + strings.Join(known, ", ") + ")"
+	hint := didYouMean(name, known)
+	if hint == "" {
+		hint = " (known: " + strings.Join(known, ", ") + ")"
 	}
-	d.errorf(key, joinPath(path, name), "%s", msg)
+	d.errorf(key, joinPath(path, name), "unknown field %q%s", name, hint)
 }
 
 func joinPath(path, name string) string {
