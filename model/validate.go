@@ -89,13 +89,6 @@ func (v *validator) where(path string) string {
 	return path
 }
 
-func didYouMean(name string, known []string) string {
-	if s := suggest(name, known); s != "" && s != name {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
-}
-
 var (
 	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	// Linux interface names: at most 15 bytes, no slash, colon or space.
