@@ -545,29 +545,19 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	// docs/performance.md) shows the memory and time this saves.
 	var checks []CheckSpec
 	var lastBase, last *CheckSpec
-	var serviceCheck *CheckSpec
-	serviceCheckDone := false
+	serviceCheck := r.healthCheck(nil, s.Check)
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
 	for i, rs := range s.RealServers {
 		spec, err := r.realServer(indexPath{path, "realServers", i}, &rs, vs)
 		if err != nil {
 			return vs, false, err
 		}
-		var base *CheckSpec
-		switch {
-		case rs.Check != nil:
+		base := serviceCheck
+		if rs.Check != nil {
 			base = r.healthCheck(rs.Check, s.Check)
-		case !serviceCheckDone:
-			serviceCheck, serviceCheckDone = r.healthCheck(nil, s.Check), true
-			base = serviceCheck
-		default:
-			base = serviceCheck
 		}
 		if base != nil {
-			port := base.Port
-			if port == 0 {
-				port = spec.Port
-			}
+			port := cmp.Or(base.Port, spec.Port)
 			if base != lastBase || last.Port != port {
 				// Growing checks leaves the specs handed out where they
 				// are, in the old array.
