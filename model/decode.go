@@ -390,9 +390,8 @@ func (d *decoder) overBudget(n *yaml.Node, path string) bool {
 	return true
 }
 
-// decodeVIP accepts the string form through VIP's own unmarshaler and
-// decodes the mapping form strictly (VIP.UnmarshalYAML's mapping branch
-// would accept unknown keys).
+// decodeVIP accepts a VIP's two forms: an address string, or a mapping
+// with address, device and label.
 func (d *decoder) decodeVIP(n *yaml.Node, v reflect.Value, path string) bool {
 	switch {
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":

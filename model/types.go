@@ -300,16 +300,6 @@ func (c *Command) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("want a command string or a list of strings")
 }
 
-// UnmarshalYAML accepts a plain address string or a mapping.
-func (v *VIP) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		*v = VIP{Address: n.Value}
-		return nil
-	}
-	type plain VIP
-	return n.Decode((*plain)(v))
-}
-
 // MarshalYAML writes a VIP with only an address as a plain string.
 func (v VIP) MarshalYAML() (any, error) {
 	if v.Device == "" && v.Label == "" {
