@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,10 +158,8 @@ func (d *decoder) record(path string, n *yaml.Node) {
 // are ignored: they hold values for anchors (docker-compose's extension
 // fields), which aliases elsewhere bring in.
 func (d *decoder) decodeRoot(root *yaml.Node) {
-	root = d.follow(root, "")
-	if root == nil {
-		return
-	}
+	// A document cannot start with an alias: its anchor would have to come
+	// first. So the root is the node itself.
 	if root.Kind != yaml.MappingNode {
 		d.errorf(root, "", "want a mapping of sections (nodes, vipGroups, services, ...) at the top level, got %s", describe(root))
 		return
@@ -169,12 +167,11 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 	v := reflect.ValueOf(d.cluster).Elem()
 	fields := fieldsOf(v.Type())
 	kvs := d.pairs(root, "")
-	description := len(kvs) == 0
-	for _, kv := range kvs {
+	isSection := func(kv keyValue) bool {
 		_, ok := fields.byName[kv.key.Value]
-		description = description || ok || suggest(kv.key.Value, fields.names) != ""
+		return ok || suggest(kv.key.Value, fields.names) != ""
 	}
-	if !description {
+	if len(kvs) > 0 && !slices.ContainsFunc(kvs, isSection) {
 		// Some other file (a symlink gone astray, a config of another
 		// program): one error quoting a short excerpt, not every line.
 		d.errorf(kvs[0].key, "", "not a cluster description: no top-level key is a section (nodes, vipGroups, services, ...) or close to one; the first is %s", excerpt(kvs[0].key.Value))
@@ -185,7 +182,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 		if strings.HasPrefix(name, "x-") {
 			continue
 		}
-		f, ok := fields.byName[name]
+		index, ok := fields.byName[name]
 		if !ok {
 			d.unknownField(kv.key, "", name, fields.names)
 			continue
@@ -210,7 +207,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 			}
 		}
 		d.record(name, kv.key)
-		d.decodeValue(kv.val, v.FieldByIndex(f.index), name)
+		d.decodeValue(kv.val, v.FieldByIndex(index), name)
 	}
 }
 
@@ -393,9 +390,8 @@ func (d *decoder) overBudget(n *yaml.Node, path string) bool {
 	return true
 }
 
-// decodeVIP accepts the string form through VIP's own unmarshaler and
-// decodes the mapping form strictly (VIP.UnmarshalYAML's mapping branch
-// would accept unknown keys).
+// decodeVIP accepts a VIP's two forms: an address string, or a mapping
+// with address, device and label.
 func (d *decoder) decodeVIP(n *yaml.Node, v reflect.Value, path string) bool {
 	switch {
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
@@ -416,7 +412,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 	ok := true
 	for _, kv := range d.pairs(n, path) {
 		name := kv.key.Value
-		f, known := fields.byName[name]
+		index, known := fields.byName[name]
 		if !known {
 			d.unknownField(kv.key, path, name, fields.names)
 			ok = false
@@ -424,7 +420,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) bool 
 		}
 		p := joinPath(path, name)
 		d.record(p, kv.key)
-		ok = d.decodeValue(kv.val, v.FieldByIndex(f.index), p) && ok
+		ok = d.decodeValue(kv.val, v.FieldByIndex(index), p) && ok
 	}
 	return ok
 }
@@ -533,27 +529,12 @@ func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
 	return out
 }
 
-// follow resolves an alias at the top of a document.
-func (d *decoder) follow(n *yaml.Node, path string) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		if d.expanding[n] {
-			d.errorf(n, path, "alias *%s refers to a value that contains it", n.Value)
-			return nil
-		}
-		d.expanding[n] = true
-		n = n.Alias
-	}
-	return n
-}
-
 func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string) {
-	msg := fmt.Sprintf("unknown field %q", name)
-	if s := suggest(name, known); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	} else {
-		msg += " (known: " + strings.Join(known, ", ") + ")"
+	hint := didYouMean(name, known)
+	if hint == "" {
+		hint = " (known: " + strings.Join(known, ", ") + ")"
 	}
-	d.errorf(key, joinPath(path, name), "%s", msg)
+	d.errorf(key, joinPath(path, name), "unknown field %q%s", name, hint)
 }
 
 func joinPath(path, name string) string {
@@ -563,7 +544,6 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
-// describe names a node's kind and value for "want X, got Y" messages.
 // excerpt quotes at most the first 40 bytes of the first line of s: an
 // error about a file that is not a description must not echo it.
 func excerpt(s string) string {
@@ -577,6 +557,7 @@ func excerpt(s string) string {
 	return strconv.Quote(s)
 }
 
+// describe names a node's kind and value for "want X, got Y" messages.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -624,11 +605,9 @@ func want(t reflect.Type) string {
 	return "a value"
 }
 
-type field struct{ index []int }
-
 type fieldTable struct {
-	byName map[string]field
-	names  []string // sorted, for messages and suggestions
+	byName map[string][]int // YAML key → the field's index path
+	names  []string         // sorted, for messages and suggestions
 }
 
 // fieldCache keeps each struct type's table: building it for every
@@ -642,10 +621,10 @@ func fieldsOf(t reflect.Type) *fieldTable {
 	if ft, ok := fieldCache.Load(t); ok {
 		return ft.(*fieldTable)
 	}
-	ft := &fieldTable{byName: map[string]field{}}
+	ft := &fieldTable{byName: map[string][]int{}}
 	var walk func(t reflect.Type, prefix []int)
 	walk = func(t reflect.Type, prefix []int) {
-		for i := 0; i < t.NumField(); i++ {
+		for i := range t.NumField() {
 			sf := t.Field(i)
 			if !sf.IsExported() {
 				continue
@@ -663,14 +642,11 @@ func fieldsOf(t reflect.Type) *fieldTable {
 			if name == "" {
 				name = strings.ToLower(sf.Name)
 			}
-			ft.byName[name] = field{index: index}
+			ft.byName[name] = index
 		}
 	}
 	walk(t, nil)
-	for name := range ft.byName {
-		ft.names = append(ft.names, name)
-	}
-	sort.Strings(ft.names)
+	ft.names = sortedKeys(ft.byName)
 	fieldCache.Store(t, ft)
 	return ft
 }

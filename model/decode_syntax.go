@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -140,19 +141,10 @@ func firstFailingLine(data []byte, msg string) int {
 		m, _ := splitYAMLError(err)
 		return m == msg
 	}
-	lo, hi := 1, len(ends)
-	if !fails(hi) {
+	if !fails(len(ends)) {
 		return 0
 	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
+	return 1 + sort.Search(len(ends)-1, func(i int) bool { return fails(i + 1) })
 }
 
 func lineHasTab(data []byte, line int) bool {

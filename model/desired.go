@@ -2,11 +2,12 @@ package model
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -302,13 +303,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 	}
 	inst.VRID = uint8(g.VRID)
 
-	inst.Interface = r.node.Interface
-	if g.Interface != "" {
-		inst.Interface = g.Interface
-	}
-	if o := r.node.Overrides[name]; o != nil && o.Interface != "" {
-		inst.Interface = o.Interface
-	}
+	inst.Interface = groupInterface(r.node, name, g)
 
 	if len(g.VIPs) == 0 {
 		return inst, r.errf(path+".vips", "a VIP group needs at least one VIP")
@@ -324,20 +319,14 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		} else if fam != inst.Family {
 			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%s is %s but the group's first VIP is %s; use one group per family", v.Address, fam, inst.Family)
 		}
-		dev := v.Device
-		if dev == "" {
-			dev = inst.Interface
-		}
-		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: dev, Label: v.Label})
+		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: cmp.Or(v.Device, inst.Interface), Label: v.Label})
 	}
 	slices.SortFunc(inst.VIPs, func(a, b VIPSpec) int {
-		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Device, b.Device)
+		return cmp.Or(
+			a.Prefix.Addr().Compare(b.Prefix.Addr()),
+			cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()),
+			cmp.Compare(a.Device, b.Device),
+		)
 	})
 
 	inst.Version = first(DefaultVRRPVersion, g.Version, r.vrrp.Version)
@@ -351,10 +340,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		inst.Preference = append(inst.Preference, NodePriority{Node: n, Priority: uint8(p)})
 	}
 	slices.SortFunc(inst.Preference, func(a, b NodePriority) int {
-		if a.Priority != b.Priority {
-			return cmp.Compare(b.Priority, a.Priority)
-		}
-		return cmp.Compare(a.Node, b.Node)
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Node, b.Node))
 	})
 
 	inst.AdvertInterval = first(Duration(DefaultAdvertInterval), g.AdvertInterval, r.vrrp.AdvertInterval).D()
@@ -389,11 +375,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		if chk == nil {
 			return inst, r.errf(fmt.Sprintf("%s.trackChecks[%d].check", path, i), "no check named %q", ref.Check)
 		}
-		w := chk.Weight
-		if ref.Weight != nil {
-			w = *ref.Weight
-		}
-		inst.TrackChecks = append(inst.TrackChecks, TrackedCheck{Check: ref.Check, Weight: w})
+		inst.TrackChecks = append(inst.TrackChecks, TrackedCheck{Check: ref.Check, Weight: first(chk.Weight, ref.Weight)})
 	}
 	slices.SortFunc(inst.TrackChecks, func(a, b TrackedCheck) int { return cmp.Compare(a.Check, b.Check) })
 	inst.Notify = r.notify(g.Notify)
@@ -441,18 +423,17 @@ func (r *resolver) unicast(inst *Instance, path string, members map[string]int) 
 }
 
 func (r *resolver) notify(n *Notify) NotifySpec {
-	spec := NotifySpec{Timeout: DefaultNotifyTimeout, User: r.scriptUser}
 	if n == nil {
-		return spec
+		n = &Notify{}
 	}
-	spec.Master, spec.Backup, spec.Fault, spec.Stop = cloneCommand(n.Master), cloneCommand(n.Backup), cloneCommand(n.Fault), cloneCommand(n.Stop)
-	if n.Timeout != nil {
-		spec.Timeout = n.Timeout.D()
+	return NotifySpec{
+		Master:  cloneCommand(n.Master),
+		Backup:  cloneCommand(n.Backup),
+		Fault:   cloneCommand(n.Fault),
+		Stop:    cloneCommand(n.Stop),
+		Timeout: first(Duration(DefaultNotifyTimeout), n.Timeout).D(),
+		User:    cmp.Or(n.User, r.scriptUser),
 	}
-	if n.User != "" {
-		spec.User = n.User
-	}
-	return spec
 }
 
 func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
@@ -564,29 +545,19 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	// docs/performance.md) shows the memory and time this saves.
 	var checks []CheckSpec
 	var lastBase, last *CheckSpec
-	var serviceCheck *CheckSpec
-	serviceCheckDone := false
+	serviceCheck := r.healthCheck(nil, s.Check)
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
 	for i, rs := range s.RealServers {
-		spec, err := r.realServer(path, i, &rs, vs)
+		spec, err := r.realServer(indexPath{path, "realServers", i}, &rs, vs)
 		if err != nil {
 			return vs, false, err
 		}
-		var base *CheckSpec
-		switch {
-		case rs.Check != nil:
+		base := serviceCheck
+		if rs.Check != nil {
 			base = r.healthCheck(rs.Check, s.Check)
-		case !serviceCheckDone:
-			serviceCheck, serviceCheckDone = r.healthCheck(nil, s.Check), true
-			base = serviceCheck
-		default:
-			base = serviceCheck
 		}
 		if base != nil {
-			port := base.Port
-			if port == 0 {
-				port = spec.Port
-			}
+			port := cmp.Or(base.Port, spec.Port)
 			if base != lastBase || last.Port != port {
 				// Growing checks leaves the specs handed out where they
 				// are, in the old array.
@@ -599,13 +570,10 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		vs.RealServers = append(vs.RealServers, spec)
 	}
 	slices.SortFunc(vs.RealServers, func(a, b RealServerSpec) int {
-		if c := a.Address.Compare(b.Address); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Port, b.Port)
+		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Port, b.Port))
 	})
 	if s.SorryServer != nil {
-		spec, err := r.realServer(path, -1, s.SorryServer, vs)
+		spec, err := r.realServer(indexPath{path, "sorryServer", -1}, s.SorryServer, vs)
 		if err != nil {
 			return vs, false, err
 		}
@@ -622,25 +590,17 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	return vs, true, nil
 }
 
-// realServer resolves a real server (index i of the service at svcPath,
-// or its sorry server for i < 0). The path is only formatted for an
-// error, as validate's indexPath (BenchmarkPlan10k).
-func (r *resolver) realServer(svcPath string, i int, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
-	pathOf := func() string {
-		if i < 0 {
-			return svcPath + ".sorryServer"
-		}
-		return fmt.Sprintf("%s.realServers[%d]", svcPath, i)
-	}
+// realServer resolves a real or sorry server at path ip.
+func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
 	a, err := netip.ParseAddr(rs.Address)
 	if err != nil {
-		return RealServerSpec{}, r.errf(pathOf()+".address", "%q is not an IP address", rs.Address)
+		return RealServerSpec{}, r.errf(ip.String()+".address", "%q is not an IP address", rs.Address)
 	}
 	if rs.Port < 0 || rs.Port > 65535 {
-		return RealServerSpec{}, r.errf(pathOf()+".port", "port %d is outside 0-65535", rs.Port)
+		return RealServerSpec{}, r.errf(ip.String()+".port", "port %d is outside 0-65535", rs.Port)
 	}
 	if rs.UpperThreshold < 0 || rs.LowerThreshold < 0 {
-		return RealServerSpec{}, r.errf(pathOf(), "connection thresholds cannot be negative")
+		return RealServerSpec{}, r.errf(ip.String(), "connection thresholds cannot be negative")
 	}
 	spec := RealServerSpec{
 		Address:        a,
@@ -759,13 +719,23 @@ func persistenceMask(s string, fam Family) (int, error) {
 	if err != nil || !a.Is4() || fam != IPv4 {
 		return 0, fmt.Errorf("%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", s)
 	}
-	b := a.As4()
-	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	ones := bits.LeadingZeros32(^m)
-	if ones < 32 && m<<ones != 0 {
+	ones := maskBits(a)
+	if ones < 0 {
 		return 0, fmt.Errorf("netmask %s is not contiguous", s)
 	}
 	return ones, nil
+}
+
+// maskBits is the prefix length of an IPv4 netmask, or -1 when its ones
+// are not contiguous.
+func maskBits(mask netip.Addr) int {
+	b := mask.As4()
+	m := binary.BigEndian.Uint32(b[:])
+	ones := bits.LeadingZeros32(^m)
+	if m<<ones != 0 {
+		return -1
+	}
+	return ones
 }
 
 // parseVIP accepts an address with or without prefix length; without, the
@@ -783,6 +753,18 @@ func parseVIP(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// groupInterface is the interface node n runs group g (named name) on:
+// n's override for the group, else the group's, else n's own.
+func groupInterface(n *Node, name string, g *VIPGroup) string {
+	if n == nil {
+		return g.Interface
+	}
+	if o := n.Overrides[name]; o != nil && o.Interface != "" {
+		return o.Interface
+	}
+	return cmp.Or(g.Interface, n.Interface)
 }
 
 func familyOf(a netip.Addr) Family {
@@ -816,11 +798,6 @@ func fieldOf[T any](levels []*Check, get func(*Check) *T) *T {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+// sortedKeys lists a map's keys in order, so that results and errors do
+// not depend on map order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -44,7 +44,7 @@ func (s *Sources) Lookup(path string) Pos {
 }
 
 // written reports whether path was written in the source, even with an
-// empty value (`master: ""` decodes to the same Command as no master).
+// empty value.
 func (s *Sources) written(path string) bool {
 	if s == nil {
 		return false
@@ -52,10 +52,6 @@ func (s *Sources) written(path string) bool {
 	_, ok := s.byPath[path]
 	return ok
 }
-
-// writtenEmptyCommand reports whether an empty command at path was
-// written.
-func (s *Sources) writtenEmptyCommand(path string) bool { return s.written(path) }
 
 func parentPath(p string) string {
 	i := strings.LastIndexAny(p, ".[")

@@ -33,6 +33,7 @@ package model
 // nodes give each node one group to master.
 
 import (
+	"cmp"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -61,35 +62,21 @@ func SpreadOrder(groups, nodes []string) map[string][]string {
 				carried[k] = carriedLoad(gs, keys, orders, k)
 				chosen[k] = map[string]int{}
 			}
-			prefix := orders[g]
-			best, bestHash, found := "", uint64(0), false
-			for _, n := range ns {
-				if slices.Contains(prefix, n) {
-					continue
-				}
-				h := rendezvousHash(g, n)
-				if !found || spreadLess(chosen[k][n], carried[k][n], h, n, chosen[k][best], carried[k][best], bestHash, best) {
-					best, bestHash, found = n, h, true
-				}
-			}
+			candidates := slices.DeleteFunc(slices.Clone(ns), func(n string) bool { return slices.Contains(orders[g], n) })
+			// The three criteria of the comment above, then the name.
+			best := slices.MinFunc(candidates, func(a, b string) int {
+				return cmp.Or(
+					cmp.Compare(chosen[k][a], chosen[k][b]),
+					cmp.Compare(carried[k][a], carried[k][b]),
+					cmp.Compare(rendezvousHash(g, a), rendezvousHash(g, b)),
+					cmp.Compare(a, b),
+				)
+			})
 			chosen[k][best]++
 			orders[g] = append(orders[g], best)
 		}
 	}
 	return orders
-}
-
-func spreadLess(chosenA, carriedA int, hashA uint64, a string, chosenB, carriedB int, hashB uint64, b string) bool {
-	if chosenA != chosenB {
-		return chosenA < chosenB
-	}
-	if carriedA != carriedB {
-		return carriedA < carriedB
-	}
-	if hashA != hashB {
-		return hashA < hashB
-	}
-	return a < b
 }
 
 // carriedLoad counts, for the failure of every node in the prefix set key,

@@ -1,6 +1,9 @@
 package model
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // suggest returns the candidate closest to name by edit distance (with
 // adjacent transpositions, so "vird" finds "vrid"), or "" when none is
@@ -18,6 +21,14 @@ func suggest(name string, candidates []string) string {
 		return ""
 	}
 	return best
+}
+
+// didYouMean is " (did you mean X?)" for the suggestion, or "".
+func didYouMean(name string, known []string) string {
+	if s := suggest(name, known); s != "" && s != name {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }
 
 // maxTypoDistance allows one slip in short words and about one per four

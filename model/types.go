@@ -1,10 +1,11 @@
 package model
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,9 +47,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
 		return fmt.Errorf("want a duration such as 1s or 100ms")
 	}
-	v, err := time.ParseDuration(n.Value)
+	return d.parse(n.Value)
+}
+
+func (d *Duration) parse(s string) error {
+	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration (write e.g. 1s or 100ms)", n.Value)
+		return fmt.Errorf("%q is not a duration (write e.g. 1s or 100ms)", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -72,12 +77,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &text); err != nil {
 			return err
 		}
-		v, err := time.ParseDuration(text)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration (write e.g. 1s or 100ms)", text)
-		}
-		*d = Duration(v)
-		return nil
+		return d.parse(text)
 	}
 	ns, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
@@ -121,7 +121,7 @@ func (s StatusCodes) Normalize() StatusCodes {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].First < out[j].First })
+	slices.SortFunc(out, func(a, b StatusRange) int { return cmp.Compare(a.First, b.First) })
 	merged := out[:0]
 	for _, r := range out {
 		if n := len(merged); n > 0 && r.First <= merged[n-1].Last+1 {
@@ -203,7 +203,7 @@ func (r *StatusRange) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // MarshalYAML writes the list on one line, as an operator would:
-// [200, 301-302].
+// [200, 301-302], a single code as an integer and a range as "LO-HI".
 func (s StatusCodes) MarshalYAML() (any, error) {
 	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, r := range s {
@@ -214,14 +214,6 @@ func (s StatusCodes) MarshalYAML() (any, error) {
 		n.Content = append(n.Content, e)
 	}
 	return n, nil
-}
-
-// MarshalYAML writes a single code as an integer and a range as "LO-HI".
-func (r StatusRange) MarshalYAML() (any, error) {
-	if r.First == r.Last {
-		return r.First, nil
-	}
-	return r.String(), nil
 }
 
 // MarshalJSON writes a single code as a number and a range as "LO-HI",
@@ -292,35 +284,20 @@ func (c Command) MarshalYAML() (any, error) {
 
 // UnmarshalYAML accepts a string or a list of strings.
 func (c *Command) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		if n.Tag != "!!str" {
-			return fmt.Errorf("want a command string or a list of strings")
-		}
+	notScalar := func(e *yaml.Node) bool { return e.Kind != yaml.ScalarNode }
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!str":
 		*c = Command{Shell: n.Value}
 		return nil
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode && !slices.ContainsFunc(n.Content, notScalar):
 		var argv []string
 		for _, e := range n.Content {
-			if e.Kind != yaml.ScalarNode {
-				return fmt.Errorf("want a command string or a list of strings")
-			}
 			argv = append(argv, e.Value)
 		}
 		*c = Command{Argv: argv}
 		return nil
 	}
 	return fmt.Errorf("want a command string or a list of strings")
-}
-
-// UnmarshalYAML accepts a plain address string or a mapping.
-func (v *VIP) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		*v = VIP{Address: n.Value}
-		return nil
-	}
-	type plain VIP
-	return n.Decode((*plain)(v))
 }
 
 // MarshalYAML writes a VIP with only an address as a plain string.
@@ -394,17 +371,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	if s := e.Pos.String(); s != "" {
-		b.WriteString(s)
-		b.WriteString(": ")
-	}
+	s := e.Msg
 	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
+		s = e.Path + ": " + s
 	}
-	b.WriteString(e.Msg)
-	return b.String()
+	if p := e.Pos.String(); p != "" {
+		s = p + ": " + s
+	}
+	return s
 }
 
 // ErrorList is every problem found, sorted by file, line and column.
@@ -420,21 +394,14 @@ func (l ErrorList) Error() string {
 
 // Sort orders the list by place, then path, then message.
 func (l ErrorList) Sort() {
-	sort.SliceStable(l, func(i, j int) bool {
-		a, b := l[i], l[j]
-		if a.Pos.File != b.Pos.File {
-			return a.Pos.File < b.Pos.File
-		}
-		if a.Pos.Line != b.Pos.Line {
-			return a.Pos.Line < b.Pos.Line
-		}
-		if a.Pos.Column != b.Pos.Column {
-			return a.Pos.Column < b.Pos.Column
-		}
-		if a.Path != b.Path {
-			return a.Path < b.Path
-		}
-		return a.Msg < b.Msg
+	slices.SortStableFunc(l, func(a, b *Error) int {
+		return cmp.Or(
+			cmp.Compare(a.Pos.File, b.Pos.File),
+			cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Column, b.Pos.Column),
+			cmp.Compare(a.Path, b.Path),
+			cmp.Compare(a.Msg, b.Msg),
+		)
 	})
 }
 

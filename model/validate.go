@@ -1,11 +1,11 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,14 +22,12 @@ func Validate(c *Cluster) ErrorList {
 		return ErrorList{{Msg: "no cluster description"}}
 	}
 	v := &validator{
-		c:            c,
-		spreadOf:     map[string]string{},
-		syncOf:       map[string]string{},
-		vipOwner:     map[netip.Addr]string{},
-		vipOwnerPath: map[netip.Addr]string{},
-		groupFam:     map[string]Family{},
-		groupAddr:    map[string][]netip.Addr{},
-		nodeAddr:     map[netip.Addr]string{},
+		c:         c,
+		spreadOf:  map[string]string{},
+		vipOwner:  map[netip.Addr]ownedVIP{},
+		groupFam:  map[string]Family{},
+		groupAddr: map[string][]netip.Addr{},
+		nodeAddr:  map[netip.Addr]string{},
 	}
 	v.names()
 	v.nodes()
@@ -53,14 +51,16 @@ type validator struct {
 	c    *Cluster
 	errs ErrorList
 
-	spreadOf     map[string]string // group → spread set
-	syncOf       map[string]string // group → sync group
-	vipOwner     map[netip.Addr]string
-	vipOwnerPath map[netip.Addr]string // the owner's entry, so a duplicate points at that VIP
-	groupFam     map[string]Family     // family of a group's VIPs, when known
-	groupAddr    map[string][]netip.Addr
-	nodeAddr     map[netip.Addr]string // a node's address or address6 → the node
+	spreadOf  map[string]string // group → spread set
+	vipOwner  map[netip.Addr]ownedVIP
+	groupFam  map[string]Family // family of a group's VIPs, when known
+	groupAddr map[string][]netip.Addr
+	nodeAddr  map[netip.Addr]string // a node's address or address6 → the node
 }
+
+// ownedVIP is the group that moves a VIP and the VIP's entry in it, so
+// that a duplicate points at that entry.
+type ownedVIP struct{ group, path string }
 
 func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
@@ -89,22 +89,6 @@ func (v *validator) where(path string) string {
 	return path
 }
 
-func namesOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func didYouMean(name string, known []string) string {
-	if s := suggest(name, known); s != "" && s != name {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
-}
-
 var (
 	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	// Linux interface names: at most 15 bytes, no slash, colon or space.
@@ -116,6 +100,13 @@ func checkIfaceName(name string) string {
 		return fmt.Sprintf("%q is not a valid interface name (1-15 printable characters, no '/', ':' or spaces)", name)
 	}
 	return ""
+}
+
+// ifaceName checks an interface name where one is set.
+func (v *validator) ifaceName(path, name string) {
+	if msg := checkIfaceName(name); name != "" && msg != "" {
+		v.errorf(path, "%s", msg)
+	}
 }
 
 // parseHost parses an address without prefix, rejecting zones and
@@ -157,13 +148,6 @@ func parseDest(s string) (netip.Addr, string) {
 	return a, msg
 }
 
-func addrFamily(a netip.Addr) Family {
-	if a.Is4() {
-		return IPv4
-	}
-	return IPv6
-}
-
 // ---- names ----
 
 // names checks the names of every keyed entry and the cluster's: they
@@ -185,18 +169,12 @@ func (v *validator) names() {
 
 func checkNames[V any](v *validator, section, kind string, m map[string]V) {
 	for name := range m {
-		if name == "" || unprintable(name) >= 0 {
-			v.checkName(section+"."+name, kind, name)
+		switch i := unprintable(name); {
+		case name == "":
+			v.errorf(section+"."+name, "%s name is empty", kind)
+		case i >= 0:
+			v.errorf(section+"."+name, "%s name %q has an unprintable character at byte %d: names appear in logs, metrics and notify arguments, so only printable characters are allowed", kind, name, i)
 		}
-	}
-}
-
-func (v *validator) checkName(path, kind, name string) {
-	switch i := unprintable(name); {
-	case name == "":
-		v.errorf(path, "%s name is empty", kind)
-	case i >= 0:
-		v.errorf(path, "%s name %q has an unprintable character at byte %d: names appear in logs, metrics and notify arguments, so only printable characters are allowed", kind, name, i)
 	}
 }
 
@@ -233,8 +211,7 @@ func (v *validator) nodes() {
 		v.errorf("nodes", "a cluster needs at least one node")
 		return
 	}
-	addrUser := v.nodeAddr
-	for _, name := range namesOf(v.c.Nodes) {
+	for _, name := range sortedKeys(v.c.Nodes) {
 		p := "nodes." + name
 		n := v.c.Nodes[name]
 		if !nodeNameRE.MatchString(name) {
@@ -250,43 +227,42 @@ func (v *validator) nodes() {
 			v.errorf(p+".address", "%s", msg)
 		} else if !a.Is4() {
 			v.errorf(p+".address", "%q must be an IPv4 address (put the IPv6 address in address6)", n.Address)
-		} else if other, dup := addrUser[a]; dup {
+		} else if other, dup := v.nodeAddr[a]; dup {
 			v.errorf(p+".address", "%s is also the address of node %q (at %s)", a, other, v.where("nodes."+other+".address"))
 		} else {
-			addrUser[a] = name
+			v.nodeAddr[a] = name
 		}
 		if n.Address6 != "" {
 			if a, msg := parseHost(n.Address6); msg != "" {
 				v.errorf(p+".address6", "%s", msg)
 			} else if !a.Is6() {
 				v.errorf(p+".address6", "%q must be an IPv6 address", n.Address6)
-			} else if other, dup := addrUser[a]; dup {
+			} else if other, dup := v.nodeAddr[a]; dup {
 				v.errorf(p+".address6", "%s is also the address of node %q", a, other)
 			} else {
-				addrUser[a] = name
+				v.nodeAddr[a] = name
 			}
 		}
 		if n.Interface == "" {
 			v.errorf(p+".interface", "interface is required (the link VRRP runs on)")
-		} else if msg := checkIfaceName(n.Interface); msg != "" {
-			v.errorf(p+".interface", "%s", msg)
 		}
+		v.ifaceName(p+".interface", n.Interface)
 	}
 }
 
 // overrides checks each node's per-group overrides once the groups are known.
 func (v *validator) overrides() {
-	for _, name := range namesOf(v.c.Nodes) {
+	for _, name := range sortedKeys(v.c.Nodes) {
 		n := v.c.Nodes[name]
 		if n == nil {
 			continue
 		}
-		for _, gname := range namesOf(n.Overrides) {
+		for _, gname := range sortedKeys(n.Overrides) {
 			p := "nodes." + name + ".overrides." + gname
 			o := n.Overrides[gname]
 			g, ok := v.c.VIPGroups[gname]
 			if !ok {
-				v.errorf(p, "no VIP group %q%s", gname, didYouMean(gname, namesOf(v.c.VIPGroups)))
+				v.errorf(p, "no VIP group %q%s", gname, didYouMean(gname, sortedKeys(v.c.VIPGroups)))
 				continue
 			}
 			if o == nil {
@@ -295,11 +271,7 @@ func (v *validator) overrides() {
 			if !slices.Contains(v.members(gname, g), name) {
 				v.errorf(p, "node %q is not a member of group %q, so this override has no effect", name, gname)
 			}
-			if o.Interface != "" {
-				if msg := checkIfaceName(o.Interface); msg != "" {
-					v.errorf(p+".interface", "%s", msg)
-				}
-			}
+			v.ifaceName(p+".interface", o.Interface)
 			if o.Priority != nil {
 				v.priority(p+".priority", *o.Priority, gname, name)
 			}
@@ -336,7 +308,7 @@ func (v *validator) ownsVIP(group, node string) bool {
 // ---- tracked checks ----
 
 func (v *validator) trackChecks() {
-	for _, name := range namesOf(v.c.Checks) {
+	for _, name := range sortedKeys(v.c.Checks) {
 		p := "checks." + name
 		tc := v.c.Checks[name]
 		if tc == nil {
@@ -363,7 +335,8 @@ func (v *validator) weight(path string, w int) {
 func (v *validator) command(path string, c Command, required bool) {
 	switch {
 	case c.IsZero():
-		if required || v.c.Sources.writtenEmptyCommand(path) {
+		// `master: ""` decodes to the same Command as no master.
+		if required || v.c.Sources.written(path) {
 			v.errorf(path, "command is empty")
 		}
 	case c.Shell != "" && strings.TrimSpace(c.Shell) == "":
@@ -387,12 +360,6 @@ func relativePath(prog string) bool {
 	return strings.Contains(prog, "/") && !strings.HasPrefix(prog, "/")
 }
 
-func (v *validator) positiveDuration(path string, d *Duration) {
-	if d != nil && *d <= 0 {
-		v.errorf(path, "%s must be greater than 0", d)
-	}
-}
-
 // Floors of the periodic and bounded operations. keepalived counts
 // vrrp_script intervals and timeouts in whole seconds and its checkers'
 // in microseconds with no useful floor; below these a value is a slip
@@ -408,7 +375,8 @@ const (
 	MinTimeout = 10 * time.Millisecond
 )
 
-// durationFloor checks a duration that must be at least floor.
+// durationFloor checks a duration that must be greater than 0 and at
+// least floor.
 func (v *validator) durationFloor(path string, d *Duration, floor time.Duration) {
 	switch {
 	case d == nil:
@@ -453,11 +421,8 @@ func (v *validator) defaults() {
 	v.printableField("defaults.scriptUser", d.ScriptUser)
 	if d.VRRP != nil {
 		v.vrrpSettings("defaults.vrrp", d.VRRP)
-		version := DefaultVRRPVersion
-		if d.VRRP.Version != nil {
-			version = *d.VRRP.Version
-		}
 		if d.VRRP.AdvertInterval != nil {
+			version := first(DefaultVRRPVersion, d.VRRP.Version)
 			v.advertInterval("defaults.vrrp.advertInterval", d.VRRP.AdvertInterval.D(), version, "")
 		}
 	}
@@ -477,13 +442,11 @@ func (v *validator) vrrpSettings(path string, s *VRRPSettings) {
 	if s.Version != nil && *s.Version != 2 && *s.Version != 3 {
 		v.errorf(path+".version", "VRRP version %d is not supported: want 2 or 3", *s.Version)
 	}
-	v.positiveDuration(path+".advertInterval", s.AdvertInterval)
-	if s.PreemptDelay != nil {
-		if *s.PreemptDelay < 0 {
-			v.errorf(path+".preemptDelay", "%s must not be negative", s.PreemptDelay)
-		} else if s.PreemptDelay.D() > time.Hour {
-			v.errorf(path+".preemptDelay", "%s is longer than the 1h maximum", s.PreemptDelay)
-		}
+	// The version's bounds are checked by advertInterval.
+	v.durationFloor(path+".advertInterval", s.AdvertInterval, 0)
+	v.nonNegativeDuration(path+".preemptDelay", s.PreemptDelay)
+	if s.PreemptDelay != nil && s.PreemptDelay.D() > time.Hour {
+		v.errorf(path+".preemptDelay", "%s is longer than the 1h maximum", s.PreemptDelay)
 	}
 	if g := s.GARP; g != nil {
 		if g.Repeat != nil && (*g.Repeat < 1 || *g.Repeat > 100) {
@@ -515,7 +478,7 @@ func (v *validator) advertInterval(path string, d time.Duration, version int, no
 // ---- spread sets and sync groups ----
 
 func (v *validator) spreadSets() {
-	for _, name := range namesOf(v.c.Spread) {
+	for _, name := range sortedKeys(v.c.Spread) {
 		p := "spread." + name
 		s := v.c.Spread[name]
 		if s == nil {
@@ -528,8 +491,7 @@ func (v *validator) spreadSets() {
 		if len(s.Nodes) == 0 {
 			v.errorf(p+".nodes", "a spread set needs at least one node")
 		}
-		v.groupRefs(p+".groups", s.Groups, func(i int, g string) {
-			gp := fmt.Sprintf("%s.groups[%d]", p, i)
+		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
 			if other, dup := v.spreadOf[g]; dup {
 				v.errorf(gp, "group %q is already in spread set %q (at %s); a group can be in one spread set only", g, other, v.where("spread."+other))
 				return
@@ -539,12 +501,13 @@ func (v *validator) spreadSets() {
 				v.errorf(gp, "group %q sets nodes or priorities but is in spread set %q, which chooses them: remove one", g, name)
 			}
 		})
-		v.nodeRefs(p+".nodes", s.Nodes)
+		listRefs(v, p+".nodes", "node", "no node %q is defined", s.Nodes, v.c.Nodes, nil)
 	}
 }
 
 func (v *validator) syncGroups() {
-	for _, name := range namesOf(v.c.SyncGroups) {
+	syncOf := map[string]string{} // group → sync group
+	for _, name := range sortedKeys(v.c.SyncGroups) {
 		p := "syncGroups." + name
 		s := v.c.SyncGroups[name]
 		if s == nil {
@@ -556,48 +519,36 @@ func (v *validator) syncGroups() {
 		if len(s.Groups) == 0 {
 			v.errorf(p+".groups", "a sync group needs at least one group")
 		}
-		v.groupRefs(p+".groups", s.Groups, func(i int, g string) {
-			if other, dup := v.syncOf[g]; dup {
-				v.errorf(fmt.Sprintf("%s.groups[%d]", p, i), "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
+		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
+			if other, dup := syncOf[g]; dup {
+				v.errorf(gp, "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
 				return
 			}
-			v.syncOf[g] = name
+			syncOf[g] = name
 		})
 		v.notify(p+".notify", s.Notify)
 	}
 }
 
-// groupRefs checks a list of VIP group names and calls each for every
-// existing, first-listed one.
-func (v *validator) groupRefs(path string, groups []string, each func(i int, g string)) {
+// listRefs checks a list of names of entries in known: each listed once
+// and defined (undefined is the message for one that is not, given the
+// name). It calls each, when set, for every defined, first-listed name
+// with its element's path.
+func listRefs[V any](v *validator, path, kind, undefined string, names []string, known map[string]V, each func(path, name string)) {
 	seen := map[string]int{}
-	for i, g := range groups {
+	for i, name := range names {
 		ep := fmt.Sprintf("%s[%d]", path, i)
-		if j, dup := seen[g]; dup {
-			v.errorf(ep, "group %q is listed twice (also at %s)", g, v.where(fmt.Sprintf("%s[%d]", path, j)))
+		if j, dup := seen[name]; dup {
+			v.errorf(ep, "%s %q is listed twice (also at %s)", kind, name, v.where(fmt.Sprintf("%s[%d]", path, j)))
 			continue
 		}
-		seen[g] = i
-		if _, ok := v.c.VIPGroups[g]; !ok {
-			v.errorf(ep, "no VIP group %q%s", g, didYouMean(g, namesOf(v.c.VIPGroups)))
+		seen[name] = i
+		if _, ok := known[name]; !ok {
+			v.errorf(ep, undefined+"%s", name, didYouMean(name, sortedKeys(known)))
 			continue
 		}
-		each(i, g)
-	}
-}
-
-// nodeRefs checks a list of node names: defined, listed once.
-func (v *validator) nodeRefs(path string, nodes []string) {
-	seen := map[string]int{}
-	for i, n := range nodes {
-		ep := fmt.Sprintf("%s[%d]", path, i)
-		if j, dup := seen[n]; dup {
-			v.errorf(ep, "node %q is listed twice (also at %s)", n, v.where(fmt.Sprintf("%s[%d]", path, j)))
-			continue
-		}
-		seen[n] = i
-		if _, ok := v.c.Nodes[n]; !ok {
-			v.errorf(ep, "no node %q is defined%s", n, didYouMean(n, namesOf(v.c.Nodes)))
+		if each != nil {
+			each(ep, name)
 		}
 	}
 }
@@ -612,10 +563,10 @@ func (v *validator) members(name string, g *VIPGroup) []string {
 	if len(g.Nodes) > 0 {
 		return g.Nodes
 	}
-	return namesOf(g.Priorities)
+	return sortedKeys(g.Priorities)
 }
 
-// setting returns the path a VRRP setting of a group comes from: the
+// settingPath returns the path a VRRP setting of a group comes from: the
 // group's own when set, else defaults.vrrp.
 func (v *validator) settingPath(group, field string) string {
 	p := "vipGroups." + group + "." + field
@@ -626,7 +577,7 @@ func (v *validator) settingPath(group, field string) string {
 }
 
 func (v *validator) vipGroups() {
-	names := namesOf(v.c.VIPGroups)
+	names := sortedKeys(v.c.VIPGroups)
 	// VIPs first, so duplicate VIPs and owner checks see every group.
 	for _, name := range names {
 		if g := v.c.VIPGroups[name]; g != nil {
@@ -650,11 +601,7 @@ func (v *validator) vipGroups() {
 		if g.VRID < 1 || g.VRID > 255 {
 			v.errorf(p+".vrid", "%d is out of range 1-255", g.VRID)
 		}
-		if g.Interface != "" {
-			if msg := checkIfaceName(g.Interface); msg != "" {
-				v.errorf(p+".interface", "%s", msg)
-			}
-		}
+		v.ifaceName(p+".interface", g.Interface)
 		v.groupMembers(name, g)
 
 		v.vrrpSettings(p, &g.VRRPSettings)
@@ -694,13 +641,7 @@ func (v *validator) vipGroups() {
 				v.errorf(p+".auth", "set exactly one of secretFile and secretEnv")
 			}
 		}
-		unicast := DefaultUnicast
-		if g.Unicast != nil {
-			unicast = *g.Unicast
-		} else if dv.Unicast != nil {
-			unicast = *dv.Unicast
-		}
-		if unicast && v.groupFam[name] == IPv6 {
+		if first(DefaultUnicast, g.Unicast, dv.Unicast) && v.groupFam[name] == IPv6 {
 			for _, m := range v.members(name, g) {
 				if n := v.c.Nodes[m]; n != nil && n.Address6 == "" {
 					v.errorf(v.settingPath(name, "unicast"), "unicast IPv6 group %q needs an address6 on node %q (at %s)", name, m, v.where("nodes."+m))
@@ -728,7 +669,7 @@ func (v *validator) vipGroups() {
 			if tc.Check == "" {
 				v.errorf(tp+".check", "check name is required")
 			} else if _, ok := v.c.Checks[tc.Check]; !ok {
-				v.errorf(tp+".check", "no check %q is defined under checks%s", tc.Check, didYouMean(tc.Check, namesOf(v.c.Checks)))
+				v.errorf(tp+".check", "no check %q is defined under checks%s", tc.Check, didYouMean(tc.Check, sortedKeys(v.c.Checks)))
 			} else if j, dup := seenCheck[tc.Check]; dup {
 				v.errorf(tp, "check %q is tracked twice (also at %s)", tc.Check, v.where(fmt.Sprintf("%s.trackChecks[%d]", p, j)))
 			} else {
@@ -774,31 +715,26 @@ func (v *validator) vips(name string, g *VIPGroup) {
 			continue
 		}
 		a := pfx.Addr()
-		fam := addrFamily(a)
+		fam := familyOf(a)
 		if j, dup := seen[a]; dup {
 			v.errorf(vp, "VIP %s is listed twice in this group (also at %s)", a, v.where(fmt.Sprintf("%s.vips[%d]", p, j)))
 			continue
 		}
 		seen[a] = i
 		if owner, dup := v.vipOwner[a]; dup {
-			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner, v.where(v.vipOwnerPath[a]))
+			v.errorf(vp, "VIP %s is also a VIP of group %q (at %s); an address can move with one group only", a, owner.group, v.where(owner.path))
 			continue
 		}
-		v.vipOwner[a] = name
-		v.vipOwnerPath[a] = vp
+		v.vipOwner[a] = ownedVIP{group: name, path: vp}
 		v.groupAddr[name] = append(v.groupAddr[name], a)
 		if gf, ok := v.groupFam[name]; !ok {
 			v.groupFam[name] = fam
 		} else if gf != fam {
 			v.errorf(vp, "VIP %s is %s but the group's first VIP is %s: a VRRP instance carries one address family; use two groups", a, fam, gf)
 		}
-		if vip.Device != "" {
-			if msg := checkIfaceName(vip.Device); msg != "" {
-				v.errorf(vp+".device", "%s", msg)
-			}
-		}
+		v.ifaceName(vp+".device", vip.Device)
 		if vip.Label != "" {
-			dev := firstSet(vip.Device, g.Interface)
+			dev := cmp.Or(vip.Device, g.Interface)
 			switch {
 			case fam == IPv6:
 				v.errorf(vp+".label", "labels exist only for IPv4 addresses")
@@ -826,14 +762,14 @@ func (v *validator) vips(name string, g *VIPGroup) {
 // address on the segment. The owner is master whenever it is up, so a
 // backup takes the address over only while the owner is gone.
 func (v *validator) ownAddresses() {
-	for _, name := range namesOf(v.groupAddr) {
+	for _, name := range sortedKeys(v.groupAddr) {
 		g := v.c.VIPGroups[name]
 		for _, a := range v.groupAddr[name] {
 			node, ok := v.nodeAddr[a]
 			if !ok {
 				continue
 			}
-			path := v.vipOwnerPath[a]
+			path := v.vipOwner[a].path
 			nodeAt := v.where("nodes." + node)
 			switch {
 			case !slices.Contains(v.members(name, g), node):
@@ -856,42 +792,25 @@ func (v *validator) explicitPriority(group string, g *VIPGroup, node string) int
 	return g.Priorities[node]
 }
 
-// firstSet returns the first non-empty string.
-func firstSet(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// checkVIPAddress accepts an address with or without prefix length.
+// checkVIPAddress accepts an address with or without prefix length. The
+// prefix is only meaningful when the message is empty.
 func checkVIPAddress(s string) (netip.Prefix, string) {
 	if s == "" {
 		return netip.Prefix{}, "VIP address is required"
 	}
-	var pfx netip.Prefix
-	if strings.Contains(s, "/") {
-		var err error
-		if pfx, err = netip.ParsePrefix(s); err != nil {
-			return pfx, fmt.Sprintf("%q is not an address with prefix length (192.0.2.10/24, 2001:db8::10/64)", s)
-		}
-	} else {
+	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return pfx, fmt.Sprintf("%q is not an IP address", s)
+			return netip.Prefix{}, fmt.Sprintf("%q is not an IP address", s)
 		}
-		// Check before PrefixFrom, which drops a zone.
-		if msg := checkUsable(a, s); msg != "" {
-			return pfx, msg
-		}
-		pfx = netip.PrefixFrom(a, a.BitLen())
+		// Check a, not the prefix: PrefixFrom drops a zone.
+		return netip.PrefixFrom(a, a.BitLen()), checkUsable(a, s)
 	}
-	if msg := checkUsable(pfx.Addr(), s); msg != "" {
-		return pfx, msg
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return pfx, fmt.Sprintf("%q is not an address with prefix length (192.0.2.10/24, 2001:db8::10/64)", s)
 	}
-	return pfx, ""
+	return pfx, checkUsable(pfx.Addr(), s)
 }
 
 // groupMembers checks how a group names its nodes.
@@ -904,11 +823,11 @@ func (v *validator) groupMembers(name string, g *VIPGroup) {
 	if !spread && len(g.Nodes) == 0 && len(g.Priorities) == 0 {
 		v.errorf(p, "group %q has no nodes: set nodes or priorities, or put it in a spread set", name)
 	}
-	v.nodeRefs(p+".nodes", g.Nodes)
-	for _, n := range namesOf(g.Priorities) {
+	listRefs(v, p+".nodes", "node", "no node %q is defined", g.Nodes, v.c.Nodes, nil)
+	for _, n := range sortedKeys(g.Priorities) {
 		pp := p + ".priorities." + n
 		if _, ok := v.c.Nodes[n]; !ok {
-			v.errorf(pp, "no node %q is defined%s", n, didYouMean(n, namesOf(v.c.Nodes)))
+			v.errorf(pp, "no node %q is defined%s", n, didYouMean(n, sortedKeys(v.c.Nodes)))
 			continue
 		}
 		v.priority(pp, g.Priorities[n], name, n)
@@ -927,7 +846,7 @@ func (v *validator) vridConflicts() {
 		vrid  int
 	}
 	used := map[key]string{}
-	for _, name := range namesOf(v.c.VIPGroups) {
+	for _, name := range sortedKeys(v.c.VIPGroups) {
 		g := v.c.VIPGroups[name]
 		fam, ok := v.groupFam[name]
 		if g == nil || !ok || g.VRID < 1 || g.VRID > 255 {
@@ -935,12 +854,12 @@ func (v *validator) vridConflicts() {
 		}
 		ifaces := map[string]bool{}
 		for _, m := range v.members(name, g) {
-			if iface := v.groupIface(name, g, m); iface != "" {
+			if iface := groupInterface(v.c.Nodes[m], name, g); iface != "" {
 				ifaces[iface] = true
 			}
 		}
 		reported := map[string]bool{}
-		for _, iface := range namesOf(ifaces) {
+		for _, iface := range sortedKeys(ifaces) {
 			k := key{iface, fam, g.VRID}
 			other, clash := used[k]
 			if !clash {
@@ -953,18 +872,6 @@ func (v *validator) vridConflicts() {
 			}
 		}
 	}
-}
-
-// groupIface is the interface a member node runs a group on.
-func (v *validator) groupIface(group string, g *VIPGroup, node string) string {
-	n := v.c.Nodes[node]
-	if n == nil {
-		return g.Interface
-	}
-	if o := n.Overrides[group]; o != nil && o.Interface != "" {
-		return o.Interface
-	}
-	return firstSet(g.Interface, n.Interface)
 }
 
 // ---- services ----
@@ -1019,15 +926,9 @@ func (v *validator) persistence(path string, ps *Persistence, fam Family) {
 		return
 	}
 	m, err := netip.ParseAddr(ps.Netmask)
-	if err != nil || !m.Is4() || !contiguousMask(m) {
+	if err != nil || !m.Is4() || maskBits(m) < 1 {
 		v.errorf(path+".netmask", "%q is not an IPv4 netmask such as 255.255.255.0", ps.Netmask)
 	}
-}
-
-func contiguousMask(m netip.Addr) bool {
-	b := m.As4()
-	u := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	return u != 0 && ^u&(^u+1) == 0
 }
 
 // serviceKey is what makes a service unique: the VIP, port and
@@ -1054,25 +955,18 @@ type rsKey struct {
 	port int
 }
 
-// services checks every service on its own, then in name order that no
-// two share a VIP, port and protocol or a fwmark: the first in name order
-// keeps it.
+// services checks every service, and that no two share a VIP, port and
+// protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
 	var sd ServiceDefaults
 	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
 		sd = *v.c.Defaults.Service
 	}
-	names := namesOf(v.c.Services)
-	keys := make([]serviceKey, len(names))
-	for i, name := range names {
-		keys[i] = v.service(name, v.c.Services[name], sd)
-	}
-
 	vipUsed := map[vipKey]string{}
 	markUsed := map[markKey]string{}
-	for i, name := range names {
+	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
-		switch k := keys[i]; {
+		switch k := v.service(name, v.c.Services[name], sd); {
 		case k.vip != nil:
 			if other, dup := vipUsed[*k.vip]; dup {
 				v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.vip.addr, k.vip.port, k.vip.proto, other, v.where("services."+other))
@@ -1109,12 +1003,12 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 			v.errorf(p+".vip", "%s", msg)
 			break
 		}
-		fam, vip = addrFamily(a), a
+		fam, vip = familyOf(a), a
 		owner, ok := v.vipOwner[a]
 		if !ok {
 			v.errorf(p+".vip", "no VIP group owns %s: a service's vip must be a VIP of some group", a)
-		} else if s.Group != "" && s.Group != owner {
-			v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner)
+		} else if s.Group != "" && s.Group != owner.group {
+			v.errorf(p+".group", "group %q does not own %s (group %q does); for VIP services the group follows from the VIP", s.Group, a, owner.group)
 		}
 		if s.Port < 1 || s.Port > 65535 {
 			v.errorf(p+".port", "port %d is out of range 1-65535 (a VIP service needs a port)", s.Port)
@@ -1122,8 +1016,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		if s.Family != "" && s.Family != fam {
 			v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
 		}
-		proto := firstSet(string(s.Protocol), string(sd.Protocol), string(DefaultProtocol))
-		key.vip = &vipKey{a, s.Port, Protocol(proto)}
+		key.vip = &vipKey{a, s.Port, cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol)}
 	default:
 		if s.FWMark < 1 || s.FWMark > 1<<32-1 {
 			v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
@@ -1145,7 +1038,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		}
 		if s.Group != "" {
 			if _, ok := v.c.VIPGroups[s.Group]; !ok {
-				v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, namesOf(v.c.VIPGroups)))
+				v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, sortedKeys(v.c.VIPGroups)))
 			} else if gf, ok := v.groupFam[s.Group]; ok && fam != "" && gf != fam {
 				v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
 			}
@@ -1155,7 +1048,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
-	sched := firstSet(s.Scheduler, sd.Scheduler, DefaultScheduler)
+	sched := cmp.Or(s.Scheduler, sd.Scheduler, DefaultScheduler)
 	if len(s.SchedulerFlags) > 0 {
 		allowed, ok := SchedulerFlags[sched]
 		if !ok {
@@ -1175,7 +1068,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		}
 	}
 	v.forwarding(p+".forwarding", s.Forwarding)
-	fwd := Forwarding(firstSet(string(s.Forwarding), string(sd.Forwarding), string(DefaultForwarding)))
+	fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
 	v.persistence(p+".persistence", s.Persistence, fam)
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
@@ -1189,13 +1082,13 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 	}
 	seen := map[rsKey]int{}
 	for i := range s.RealServers {
-		rp := indexPath{p + ".realServers", i}
+		rp := indexPath{p, "realServers", i}
 		rs := &s.RealServers[i]
 		a, ok := v.realServer(rp, rs, s, fam, fwd, vip)
 		if !ok {
 			continue
 		}
-		k := rsKey{a, firstSetInt(rs.Port, s.Port)}
+		k := rsKey{a, cmp.Or(rs.Port, s.Port)}
 		if j, dup := seen[k]; dup {
 			v.errorf(rp.String(), "real server %s port %d is listed twice (also at %s)", a, k.port, v.where(fmt.Sprintf("%s.realServers[%d]", p, j)))
 			continue
@@ -1203,31 +1096,25 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		seen[k] = i
 	}
 	if s.SorryServer != nil {
-		v.realServer(indexPath{p + ".sorryServer", -1}, s.SorryServer, s, fam, fwd, vip)
+		v.realServer(indexPath{p, "sorryServer", -1}, s.SorryServer, s, fam, fwd, vip)
 	}
 	return key
 }
 
-func firstSetInt(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
-}
-
-// indexPath is a list element's path, built only when an error names it:
-// one string per real server is a cost BenchmarkPlan10k (make bench,
-// docs/performance.md) shows.
+// indexPath is a list element's path, built only when an error names it
+// (here and in Desired): one string per real server is a cost
+// BenchmarkPlan10k (make bench, docs/performance.md) shows.
 type indexPath struct {
-	list  string
-	index int // < 0: list is the element's whole path
+	parent, field string
+	index         int // < 0: parent.field itself, not a list (a sorry server)
 }
 
 func (p indexPath) String() string {
+	s := p.parent + "." + p.field
 	if p.index < 0 {
-		return p.list
+		return s
 	}
-	return p.list + "[" + strconv.Itoa(p.index) + "]"
+	return s + "[" + strconv.Itoa(p.index) + "]"
 }
 
 // realServer checks one backend; it returns its address when parsable.
@@ -1238,9 +1125,9 @@ func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Fam
 	switch {
 	case !ok:
 		v.errorf(ip.String()+".address", "%s", msg)
-	case fam != "" && addrFamily(a) != fam:
-		v.errorf(ip.String()+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, addrFamily(a), fam)
-	case a == vip && firstSetInt(rs.Port, s.Port) == s.Port:
+	case fam != "" && familyOf(a) != fam:
+		v.errorf(ip.String()+".address", "real server %s is %s but the service is %s: IPVS cannot forward between families", a, familyOf(a), fam)
+	case a == vip && cmp.Or(rs.Port, s.Port) == s.Port:
 		v.errorf(ip.String()+".address", "real server %s port %d is the service's own VIP and port: IPVS would send the service's packets back to itself", a, s.Port)
 	}
 	switch {
@@ -1361,14 +1248,14 @@ func Warnings(c *Cluster) ErrorList {
 		return nil
 	}
 	v := &validator{c: c, spreadOf: map[string]string{}}
-	for _, s := range namesOf(c.Spread) {
+	for _, s := range sortedKeys(c.Spread) {
 		if set := c.Spread[s]; set != nil {
 			for _, g := range set.Groups {
 				v.spreadOf[g] = s
 			}
 		}
 	}
-	for _, name := range namesOf(c.VIPGroups) {
+	for _, name := range sortedKeys(c.VIPGroups) {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)
 		}
@@ -1389,7 +1276,7 @@ func (v *validator) vipPrefixes(name string, g *VIPGroup) {
 	for _, m := range v.members(name, g) {
 		// A node's addresses are on its own interface; a group run on
 		// another one has nothing to compare with there.
-		if n := v.c.Nodes[m]; n != nil && v.groupIface(name, g, m) == n.Interface {
+		if n := v.c.Nodes[m]; n != nil && groupInterface(v.c.Nodes[m], name, g) == n.Interface {
 			for _, s := range []string{n.Address, n.Address6} {
 				if a, err := netip.ParseAddr(s); err == nil {
 					addrs = append(addrs, a)

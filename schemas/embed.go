@@ -41,15 +41,12 @@ var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	return c.Compile(ClusterSchemaID)
 })
 
-// Compile returns the compiled schema.
-func Compile() (*jsonschema.Schema, error) { return compiled() }
-
 // ValidateYAML checks one YAML file of a cluster description against the
 // schema. Problems come back as a model.ErrorList naming file, line and
 // field. An empty file passes: a description split over several files may
 // contain one.
 func ValidateYAML(file string, data []byte) error {
-	sch, err := Compile()
+	sch, err := compiled()
 	if err != nil {
 		return err
 	}
@@ -108,9 +105,9 @@ func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 // prefix: the error already names the field the YAML way.
 func message(e *jsonschema.ValidationError) string {
 	s := e.Error()
-	if strings.HasPrefix(s, "at '") {
-		if i := strings.Index(s, "': "); i >= 0 {
-			return s[i+3:]
+	if rest, ok := strings.CutPrefix(s, "at '"); ok {
+		if _, msg, ok := strings.Cut(rest, "': "); ok {
+			return msg
 		}
 	}
 	return s
