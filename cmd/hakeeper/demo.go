@@ -124,9 +124,6 @@ func (n *narrator) table(rows [][]string) {
 }
 
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	tmp, err := os.MkdirTemp("", "hakeeper-demo-")
 	if err != nil {
 		return err

@@ -193,9 +193,6 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	if o.source == "" {
 		return errors.New("--source is required")
 	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	src, stateDir, err := runSource(o)
 	if err != nil {
 		return err
