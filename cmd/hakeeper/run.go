@@ -133,6 +133,7 @@ works on hosts without IPVS.`,
 	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one (migration from keepalived)")
 	f.BoolVar(&o.ipvsFingerprint, "ipvs-fingerprint", false, "for tables of thousands of services: skip the drift pass's full IPVS read while /proc/net/ip_vs is unchanged (thresholds and scheduler flags changed by hand are then repaired within 6 intervals)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	addRealtimeFlag(cmd)
 	return cmd
 }
 
