@@ -26,14 +26,7 @@ type LiveObserver interface {
 
 var liveObserver LiveObserver
 
-// daemonObserver is a LiveObserver that asks the running daemon; with
-// returns one set up by plan's flags.
-type daemonObserver interface {
-	LiveObserver
-	with(observeOptions) LiveObserver
-}
-
-// observeOptions are plan's settings for a daemonObserver; empty fields
+// observeOptions are plan's settings for a nodeObserver; empty fields
 // keep the observer's defaults.
 type observeOptions struct {
 	// addr is the daemon's status address (plan --addr).
@@ -91,7 +84,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 				if obs == nil {
 					return errNoLive
 				}
-				if d, ok := obs.(daemonObserver); ok {
+				if d, ok := obs.(*nodeObserver); ok {
 					opts := observeOptions{stateDir: stateDir, source: args[0]}
 					if cmd.Flags().Changed("addr") {
 						opts.addr = addr
