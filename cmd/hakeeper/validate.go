@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -53,13 +52,8 @@ func desiredForAll(c *model.Cluster) error {
 		if err == nil {
 			continue
 		}
-		var one *model.Error
-		var many model.ErrorList
-		switch {
-		case errors.As(err, &many):
-		case errors.As(err, &one):
-			many = model.ErrorList{one}
-		default:
+		many := problems(err)
+		if many == nil {
 			many = model.ErrorList{{Msg: "node " + n + ": " + err.Error()}}
 		}
 		for _, e := range many {
