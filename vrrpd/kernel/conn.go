@@ -50,13 +50,7 @@ func (ConnFactory) Open(ifname string, family model.Family, src netip.Addr) (vrr
 	v6 := family == model.IPv6
 	local := src
 	if !local.IsValid() {
-		h, err := newHandle()
-		if err != nil {
-			return nil, err
-		}
-		local, err = primaryAddr(h, ifname, v6)
-		h.Close()
-		if err != nil {
+		if local, err = primaryAddr(ifname, v6); err != nil {
 			return nil, err
 		}
 	}
