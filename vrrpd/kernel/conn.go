@@ -70,6 +70,8 @@ type conn struct {
 	oob   []byte // ReadFrom's; one reader per Conn
 }
 
+// listenRaw opens the socket, bound to ifi from before its first packet;
+// extra sets the family's own options.
 func listenRaw(network, laddr string, ifi *net.Interface, local netip.Addr, extra func(fd int) error) (*conn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
