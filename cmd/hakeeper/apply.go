@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/model"
-	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
@@ -71,7 +69,11 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			if err != nil {
 				return err
 			}
-			ns, err := applyDesired(rev, o.node, stderr)
+			c, err := model.Load(rev.Files)
+			if err != nil {
+				return err
+			}
+			ns, err := resolveNode(c, o.node, stderr)
 			if err != nil {
 				return err
 			}
@@ -151,13 +153,3 @@ is left alone and named; --adopt-ipvs takes it over.`,
 
 // applyOpenIPVS opens the table apply programs; tests swap in a fake.
 var applyOpenIPVS = openKernelIPVS
-
-// applyDesired loads a revision and resolves the chosen node, printing the
-// description's warnings to warn.
-func applyDesired(rev *source.Revision, node string, warn io.Writer) (*model.NodeState, error) {
-	c, err := model.Load(rev.Files)
-	if err != nil {
-		return nil, err
-	}
-	return resolveNode(c, node, warn)
-}

@@ -124,9 +124,6 @@ func (n *narrator) table(rows [][]string) {
 }
 
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	tmp, err := os.MkdirTemp("", "hakeeper-demo-")
 	if err != nil {
 		return err
@@ -162,7 +159,14 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		plural(len(c.Nodes), "node"), plural(len(c.VIPGroups), "VIP group"), plural(len(c.Services), "service"))
 	n.table(l.preferenceRows())
 	n.say("With every node up, each VIP goes to its most preferred node:")
-	n.table(l.holderRows(l.expected(l.allNodes()), nil, nil))
+	up := l.allNodes()
+	predicted := map[netip.Addr][]string{}
+	for a, node := range l.expected(up) {
+		if node != "" {
+			predicted[a] = []string{node}
+		}
+	}
+	n.table(l.holderRows(predicted, up))
 	if why != "" {
 		return demoOffline(n, path, l.nodes[0], why, stdout, stderr)
 	}
@@ -336,28 +340,23 @@ func (l *demoLayout) preferenceRows() [][]string {
 	return rows
 }
 
-// holderRows lists every VIP with its holder. observed (nil: use the
-// prediction only) maps each VIP to the nodes that have it on an
-// interface; up marks the nodes whose hakeeper runs.
-func (l *demoLayout) holderRows(want map[netip.Addr]string, observed map[netip.Addr][]string, up map[string]bool) [][]string {
+// holderRows lists every VIP with the nodes that hold it (held); a
+// holder not in up, whose hakeeper is not running, is marked stale.
+func (l *demoLayout) holderRows(held map[netip.Addr][]string, up map[string]bool) [][]string {
 	rows := [][]string{{"VIP", "GROUP", "HELD BY"}}
 	for _, g := range l.groups {
 		for _, v := range g.vips {
-			held := want[v.Addr()]
-			if observed != nil {
-				var names []string
-				for _, node := range observed[v.Addr()] {
-					if !up[node] {
-						node += " (stale: its hakeeper is dead)"
-					}
-					names = append(names, node)
+			var names []string
+			for _, node := range held[v.Addr()] {
+				if !up[node] {
+					node += " (stale: its hakeeper is dead)"
 				}
-				held = strings.Join(names, ", ")
+				names = append(names, node)
 			}
-			if held == "" {
-				held = "(nobody)"
+			if len(names) == 0 {
+				names = []string{"(nobody)"}
 			}
-			rows = append(rows, []string{v.Addr().String(), g.name, held})
+			rows = append(rows, []string{v.Addr().String(), g.name, strings.Join(names, ", ")})
 		}
 	}
 	return rows

@@ -299,7 +299,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 
 	n.header("Election")
 	n.say("Every node starts as backup; the preferred ones became master %s after start. Read from each namespace's addresses:", ms(took))
-	n.table(l.holderRows(l.expected(lab.running()), got, lab.running()))
+	n.table(l.holderRows(got, lab.running()))
 
 	vip := head.vips[0].Addr()
 	master := l.expected(lab.running())[vip]
@@ -323,7 +323,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	if _, got, err = lab.settle(ctx, l, t0, "the survivors holding every VIP", nil); err != nil {
 		return err
 	}
-	n.table(l.holderRows(l.expected(lab.running()), got, lab.running()))
+	n.table(l.holderRows(got, lab.running()))
 	n.say("A crashed process cannot remove its addresses: they stay on %s until its hakeeper restarts and drops them.", master)
 
 	n.header(fmt.Sprintf("Restart %s: preemption", master))
@@ -336,7 +336,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		return err
 	}
 	n.say("%s back on %s %s after the restart (process start-up included).", vip, master, ms(took))
-	n.table(l.holderRows(l.expected(lab.running()), got, lab.running()))
+	n.table(l.holderRows(got, lab.running()))
 	results = append(results, demoResult{"preemption after restart", fmt.Sprintf("%s %s -> %s", vip, backup, master), took})
 
 	n.header(fmt.Sprintf("Graceful stop of %s (SIGTERM)", master))
@@ -356,7 +356,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	if _, got, err = lab.settle(ctx, l, t0, "the survivors holding every VIP, "+master+" holding none", func(g map[netip.Addr][]string) bool { return len(g[vip]) == 1 }); err != nil {
 		return err
 	}
-	n.table(l.holderRows(l.expected(lab.running()), got, lab.running()))
+	n.table(l.holderRows(got, lab.running()))
 	if err := lab.start(mnd); err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		return err
 	}
 	n.say("Every node applied the change; the VIPs are where the new description says, %s after the write:", ms(took))
-	n.table(el.holderRows(el.expected(lab.running()), got, lab.running()))
+	n.table(el.holderRows(got, lab.running()))
 	now := el.expected(lab.running())[vip]
 	moved := fmt.Sprintf("%s %s -> %s", vip, master, now)
 	if now == master {

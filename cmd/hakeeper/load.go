@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hakeeper/hakeeper/model"
@@ -35,11 +36,7 @@ var (
 // one named like this host (full, then short hostname). The error lists
 // the nodes to choose from.
 func selectNode(c *model.Cluster, name string) (string, error) {
-	names := make([]string, 0, len(c.Nodes))
-	for n := range c.Nodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(c.Nodes))
 	if name != "" {
 		if c.Nodes[name] == nil {
 			return "", fmt.Errorf("node %q is not in the cluster description (nodes: %s)", name, strings.Join(names, ", "))

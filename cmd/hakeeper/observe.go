@@ -45,18 +45,6 @@ type nodeObserver struct {
 	openIPVS func() (lvs.IPVS, func(), error)
 }
 
-func (o *nodeObserver) with(opts observeOptions) LiveObserver {
-	c := *o
-	if opts.addr != "" {
-		c.addr = opts.addr
-	}
-	if opts.stateDir != "" {
-		c.stateDir = opts.stateDir
-	}
-	c.source = opts.source
-	return &c
-}
-
 func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error) {
 	live := &plan.Live{}
 	client := status.NewClient(o.addr)

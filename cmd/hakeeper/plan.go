@@ -26,24 +26,6 @@ type LiveObserver interface {
 
 var liveObserver LiveObserver
 
-// daemonObserver is a LiveObserver that asks the running daemon; with
-// returns one set up by plan's flags.
-type daemonObserver interface {
-	LiveObserver
-	with(observeOptions) LiveObserver
-}
-
-// observeOptions are plan's settings for a daemonObserver; empty fields
-// keep the observer's defaults.
-type observeOptions struct {
-	// addr is the daemon's status address (plan --addr).
-	addr string
-	// stateDir holds the IPVS ownership records (plan --state-dir).
-	stateDir string
-	// source is the description planned, for the default state directory.
-	source string
-}
-
 // setLiveObserver installs the observer plan uses without --offline.
 func setLiveObserver(o LiveObserver) { liveObserver = o }
 
@@ -91,12 +73,17 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 				if obs == nil {
 					return errNoLive
 				}
-				if d, ok := obs.(daemonObserver); ok {
-					opts := observeOptions{stateDir: stateDir, source: args[0]}
-					if cmd.Flags().Changed("addr") {
-						opts.addr = addr
+				if d, ok := obs.(*nodeObserver); ok {
+					// plan's flags override the observer's defaults.
+					o := *d
+					if cmd.Flags().Changed("addr") && addr != "" {
+						o.addr = addr
 					}
-					obs = d.with(opts)
+					if stateDir != "" {
+						o.stateDir = stateDir
+					}
+					o.source = args[0]
+					obs = &o
 				}
 				if live, err = obs.Observe(cmd.Context(), ns); err != nil {
 					return err

@@ -75,12 +75,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 // "hakeeper: WHAT FAILED", in which the problems are counted.
 func reportError(w io.Writer, err error) {
 	msg := err.Error()
-	var list model.ErrorList
-	var one *model.Error
-	if !errors.As(err, &list) && errors.As(err, &one) {
-		list = model.ErrorList{one}
-	}
-	if len(list) > 0 {
+	if list := problems(err); len(list) > 0 {
 		for _, e := range list {
 			fmt.Fprintln(w, e.Error())
 		}
@@ -98,10 +93,22 @@ func reportError(w io.Writer, err error) {
 // problems, so the closing line says which description is invalid; other
 // errors (a missing file) already say what failed.
 func inDescription(path string, err error) error {
-	var list model.ErrorList
-	var one *model.Error
-	if errors.As(err, &list) || errors.As(err, &one) {
+	if problems(err) != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return err
+}
+
+// problems returns the problems found in a description that err carries,
+// a list or a single one, or nil when err is of another kind.
+func problems(err error) model.ErrorList {
+	var list model.ErrorList
+	if errors.As(err, &list) {
+		return list
+	}
+	var one *model.Error
+	if errors.As(err, &one) {
+		return model.ErrorList{one}
+	}
+	return nil
 }

@@ -133,6 +133,7 @@ works on hosts without IPVS.`,
 	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one (migration from keepalived)")
 	f.BoolVar(&o.ipvsFingerprint, "ipvs-fingerprint", false, "for tables of thousands of services: skip the drift pass's full IPVS read while /proc/net/ip_vs is unchanged (thresholds and scheduler flags changed by hand are then repaired within 6 intervals)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	addRealtimeFlag(cmd)
 	return cmd
 }
 
@@ -192,9 +193,6 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	if o.source == "" {
 		return errors.New("--source is required")
-	}
-	if ctx == nil {
-		ctx = context.Background()
 	}
 	src, stateDir, err := runSource(o)
 	if err != nil {

@@ -15,8 +15,7 @@ import (
 )
 
 // `hakeeper run --realtime[=PRIO]`: the daemon's equivalent of
-// keepalived's vrrp_rt_priority. It lives in its own file and reaches
-// the run command through the factory list, so run.go stays untouched.
+// keepalived's vrrp_rt_priority.
 
 const (
 	// defaultRealtimePriority is what --realtime alone selects: above
@@ -31,36 +30,14 @@ const (
 	realtimeMemoryLimit = 256 << 20
 )
 
-func init() { wrapRunCommand() }
-
-// wrapRunCommand adds --realtime to the run command. run.go registers
-// the run factory in its init, which runs before this file's (files
-// initialise in name order); TestRunRealtimeFlag guards that.
-func wrapRunCommand() {
-	for i, f := range commandFactories {
-		factory := f
-		commandFactories[i] = func() *cobra.Command {
-			cmd := factory()
-			if cmd.Name() == "run" {
-				addRealtimeFlag(cmd)
-			}
-			return cmd
-		}
-	}
-}
-
+// addRealtimeFlag adds --realtime to the run command; it takes effect
+// before the daemon starts.
 func addRealtimeFlag(cmd *cobra.Command) {
 	var prio int
 	f := cmd.Flags()
 	f.IntVar(&prio, "realtime", 0, fmt.Sprintf("run with real-time scheduling (SCHED_RR at this priority, 1-99; --realtime alone: %d), memory locked (mlockall) and fewer GC cycles, so VRRP timers hold under CPU load; hooks and checks still run at normal priority. Needs CAP_SYS_NICE and CAP_IPC_LOCK", defaultRealtimePriority))
 	f.Lookup("realtime").NoOptDefVal = fmt.Sprint(defaultRealtimePriority)
-	prev := cmd.PreRunE
-	cmd.PreRunE = func(c *cobra.Command, args []string) error {
-		if prev != nil {
-			if err := prev(c, args); err != nil {
-				return err
-			}
-		}
+	cmd.PreRunE = func(c *cobra.Command, _ []string) error {
 		if !c.Flags().Changed("realtime") {
 			return nil
 		}

@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -39,12 +40,7 @@ to stderr as validate prints them.`,
 					return inDescription(args[0], err)
 				}
 				printWarnings(cmd.ErrOrStderr(), c)
-				names := make([]string, 0, len(c.Nodes))
-				for n := range c.Nodes {
-					names = append(names, n)
-				}
-				sort.Strings(names)
-				for _, n := range names {
+				for _, n := range slices.Sorted(maps.Keys(c.Nodes)) {
 					fmt.Fprintln(cmd.OutOrStdout(), n)
 				}
 				return nil

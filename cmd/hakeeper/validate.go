@@ -1,9 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -45,25 +45,15 @@ what is valid but probably not meant is printed the same way after
 // desiredForAll computes every node's state and gathers the problems,
 // each once (one bad field often breaks every node).
 func desiredForAll(c *model.Cluster) error {
-	nodes := make([]string, 0, len(c.Nodes))
-	for n := range c.Nodes {
-		nodes = append(nodes, n)
-	}
-	sort.Strings(nodes)
 	var list model.ErrorList
 	seen := map[string]bool{}
-	for _, n := range nodes {
+	for _, n := range slices.Sorted(maps.Keys(c.Nodes)) {
 		_, err := model.Desired(c, n)
 		if err == nil {
 			continue
 		}
-		var one *model.Error
-		var many model.ErrorList
-		switch {
-		case errors.As(err, &many):
-		case errors.As(err, &one):
-			many = model.ErrorList{one}
-		default:
+		many := problems(err)
+		if many == nil {
 			many = model.ErrorList{{Msg: "node " + n + ": " + err.Error()}}
 		}
 		for _, e := range many {

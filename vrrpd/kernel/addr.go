@@ -55,7 +55,7 @@ func (a *Addresses) Close() { a.h.Close() }
 func (a *Addresses) Prepare(vips []model.VIPSpec) error {
 	var errs []error
 	for _, v := range vips {
-		if _, err := a.link(v.Device, false); err != nil {
+		if _, _, err := a.link(v.Device, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -70,45 +70,39 @@ func (a *Addresses) LinkChanged(string) {
 	a.mu.Unlock()
 }
 
-// link returns a Link carrying the device's name and index, from the
-// cache unless fresh is set or the device is not cached yet.
-func (a *Addresses) link(device string, fresh bool) (netlink.Link, error) {
+// link returns a Link carrying the device's name and index, and whether
+// the index came from the cache; fresh (or a device not cached yet)
+// looks it up.
+func (a *Addresses) link(device string, fresh bool) (link netlink.Link, cached bool, err error) {
 	a.mu.Lock()
-	idx, ok := a.indexes[device]
+	idx, cached := a.indexes[device]
 	a.mu.Unlock()
-	if !ok || fresh {
+	if !cached || fresh {
 		l, err := a.h.LinkByName(device)
 		if err != nil {
-			a.forget(device)
-			return nil, fmt.Errorf("interface %s: %w", device, err)
+			a.mu.Lock()
+			delete(a.indexes, device)
+			a.mu.Unlock()
+			return nil, false, fmt.Errorf("interface %s: %w", device, err)
 		}
-		idx = l.Attrs().Index
+		idx, cached = l.Attrs().Index, false
 		a.mu.Lock()
 		a.indexes[device] = idx
 		a.mu.Unlock()
 	}
-	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: device, Index: idx}}, nil
-}
-
-func (a *Addresses) forget(device string) {
-	a.mu.Lock()
-	delete(a.indexes, device)
-	a.mu.Unlock()
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: device, Index: idx}}, cached, nil
 }
 
 // withLink runs op on the device's link, once more with a fresh lookup
 // when a cached index turns out to name no device.
 func (a *Addresses) withLink(device string, op func(netlink.Link) error) error {
-	a.mu.Lock()
-	_, cached := a.indexes[device]
-	a.mu.Unlock()
-	link, err := a.link(device, false)
+	link, cached, err := a.link(device, false)
 	if err != nil {
 		return err
 	}
 	err = op(link)
 	if cached && errors.Is(err, unix.ENODEV) {
-		if link, err = a.link(device, true); err != nil {
+		if link, _, err = a.link(device, true); err != nil {
 			return err
 		}
 		err = op(link)
@@ -122,7 +116,7 @@ func (a *Addresses) withLink(device string, op func(netlink.Link) error) error {
 // nothing matches the index is looked up again before the answer is
 // believed (an interface carrying VRRP always has addresses).
 func (a *Addresses) List(device string) ([]netip.Prefix, error) {
-	link, err := a.link(device, false)
+	link, _, err := a.link(device, false)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +126,7 @@ func (a *Addresses) List(device string) ([]netip.Prefix, error) {
 	}
 	out, found := addrsOf(all, link.Attrs().Index)
 	if !found {
-		if link, err = a.link(device, true); err != nil {
+		if link, _, err = a.link(device, true); err != nil {
 			return nil, err
 		}
 		out, _ = addrsOf(all, link.Attrs().Index)
@@ -162,13 +156,9 @@ func nlAddr(vip model.VIPSpec) (*netlink.Addr, error) {
 		return nil, fmt.Errorf("VIP on %s: invalid prefix", vip.Device)
 	}
 	addr := vip.Prefix.Addr()
-	bits := 32
-	if addr.Is6() {
-		bits = 128
-	}
 	nl := &netlink.Addr{IPNet: &net.IPNet{
 		IP:   addr.AsSlice(),
-		Mask: net.CIDRMask(vip.Prefix.Bits(), bits),
+		Mask: net.CIDRMask(vip.Prefix.Bits(), addr.BitLen()),
 	}}
 	if addr.Is4() {
 		nl.Label = vip.Label

@@ -50,13 +50,7 @@ func (ConnFactory) Open(ifname string, family model.Family, src netip.Addr) (vrr
 	v6 := family == model.IPv6
 	local := src
 	if !local.IsValid() {
-		h, err := newHandle()
-		if err != nil {
-			return nil, err
-		}
-		local, err = primaryAddr(h, ifname, v6)
-		h.Close()
-		if err != nil {
+		if local, err = primaryAddr(ifname, v6); err != nil {
 			return nil, err
 		}
 	}
@@ -67,9 +61,18 @@ func (ConnFactory) Open(ifname string, family model.Family, src netip.Addr) (vrr
 	return openV4(ifi, local, multicast)
 }
 
-// listenRaw opens a raw socket bound to the device, so only this
-// interface's VRRP traffic reaches it.
-func listenRaw(network, laddr string, ifi *net.Interface, extra func(fd int) error) (net.PacketConn, error) {
+// conn is what both families share: a raw socket bound to the device,
+// so only this interface's VRRP traffic reaches it.
+type conn struct {
+	ifi   *net.Interface
+	local netip.Addr
+	raw   *net.IPConn
+	oob   []byte // ReadFrom's; one reader per Conn
+}
+
+// listenRaw opens the socket, bound to ifi from before its first packet;
+// extra sets the family's own options.
+func listenRaw(network, laddr string, ifi *net.Interface, local netip.Addr, extra func(fd int) error) (*conn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -77,16 +80,30 @@ func listenRaw(network, laddr string, ifi *net.Interface, extra func(fd int) err
 				serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifi.Name, serr)
 				return
 			}
-			if extra != nil {
-				serr = extra(int(fd))
-			}
+			serr = extra(int(fd))
 		})
 		if err != nil {
 			return err
 		}
 		return serr
 	}}
-	return lc.ListenPacket(context.Background(), network, laddr)
+	pc, err := lc.ListenPacket(context.Background(), network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+	}
+	return &conn{ifi: ifi, local: local, raw: pc.(*net.IPConn), oob: make([]byte, oobSize)}, nil
+}
+
+// configure runs the socket's set-up steps in order and closes it on the
+// first failure.
+func (c *conn) configure(steps ...func() error) error {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			c.raw.Close()
+			return fmt.Errorf("vrrp socket on %s: %w", c.ifi.Name, err)
+		}
+	}
+	return nil
 }
 
 // oobSize fits the IP control messages asked for and a timestamp.
@@ -115,19 +132,38 @@ func receiveTime(oob []byte) time.Time {
 	return time.Time{}
 }
 
+func (c *conn) LocalAddr() netip.Addr { return c.local }
+func (c *conn) Close() error          { return c.raw.Close() }
+
+var (
+	_ vrrpd.PendingConn = (*conn4)(nil)
+	_ vrrpd.PendingConn = (*conn6)(nil)
+)
+
+// Pending reports whether a packet waits in the socket's receive queue:
+// it asks the kernel for the size of the next queued datagram (SIOCINQ,
+// alias FIONREAD). An error counts as nothing waiting, so the engine acts
+// on its timer as it would without asking.
+func (c *conn) Pending() bool {
+	rc, err := c.raw.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	err = rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return err == nil && n > 0
+}
+
 type conn4 struct {
-	ifi   *net.Interface
-	local netip.Addr
-	pc    *ipv4.PacketConn
-	raw   net.PacketConn
-	cm    ipv4.ControlMessage
-	cmsg  []byte // cm marshalled, for every send
-	rc    syscall.RawConn
-	oob   []byte // ReadFrom's; one reader per Conn
+	*conn
+	pc *ipv4.PacketConn
+	cm ipv4.ControlMessage // for every send
 }
 
 func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
-	raw, err := listenRaw("ip4:112", "0.0.0.0", ifi, func(fd int) error {
+	c, err := listenRaw("ip4:112", "0.0.0.0", ifi, local, func(fd int) error {
 		// DF clear, like keepalived: an advert is never fragmented anyway,
 		// and path-MTU state must not make the kernel refuse it.
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT); err != nil {
@@ -136,16 +172,9 @@ func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 		return enableTimestamps(fd)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+		return nil, err
 	}
-	pc := ipv4.NewPacketConn(raw)
-	c := &conn4{ifi: ifi, local: local, pc: pc, raw: raw, oob: make([]byte, oobSize)}
-	c.cm = ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}
-	c.cmsg = c.cm.Marshal()
-	if c.rc, err = raw.(*net.IPConn).SyscallConn(); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
-	}
+	pc := ipv4.NewPacketConn(c.raw)
 	steps := []func() error{
 		func() error { return pc.SetTOS(tosInternetControl) },
 		func() error { return pc.SetTTL(vrrpTTL) },
@@ -155,24 +184,17 @@ func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 		func() error { return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
 	}
 	if multicast {
-		steps = append(steps, func() error {
-			return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV4.AsSlice()})
-		})
+		steps = append(steps, func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV4.AsSlice()}) })
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
-		}
+	if err := c.configure(steps...); err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &conn4{conn: c, pc: pc, cm: ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}}, nil
 }
 
-// WriteTo sends with one sendmsg(2) and the control message marshalled
-// at open: ipv4.PacketConn marshals it and converts the address on every
-// send, on a new master's path before its VIPs.
 func (c *conn4) WriteTo(payload []byte, dst netip.Addr) error {
-	return sendRaw(c.rc, payload, c.cmsg, &unix.SockaddrInet4{Addr: dst.As4()})
+	_, err := c.pc.WriteTo(payload, &c.cm, &net.IPAddr{IP: dst.AsSlice()})
+	return err
 }
 
 // ReadFrom reads through the socket itself rather than ipv4.PacketConn,
@@ -180,7 +202,7 @@ func (c *conn4) WriteTo(payload []byte, dst netip.Addr) error {
 // the receive timestamp. A raw IPv4 socket returns the IP header too.
 func (c *conn4) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	for {
-		n, oobn, _, src, err := c.raw.(*net.IPConn).ReadMsgIP(buf, c.oob)
+		n, oobn, _, src, err := c.raw.ReadMsgIP(buf, c.oob)
 		if err != nil {
 			return 0, vrrpd.RecvMeta{}, err
 		}
@@ -210,33 +232,18 @@ func (c *conn4) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	}
 }
 
-func (c *conn4) LocalAddr() netip.Addr { return c.local }
-func (c *conn4) Close() error          { return c.raw.Close() }
-
 type conn6 struct {
-	ifi   *net.Interface
-	local netip.Addr
-	pc    *ipv6.PacketConn
-	raw   net.PacketConn
-	cm    ipv6.ControlMessage
-	cmsg  []byte // cm marshalled, for every send
-	rc    syscall.RawConn
-	oob   []byte // ReadFrom's; one reader per Conn
+	*conn
+	pc *ipv6.PacketConn
+	cm ipv6.ControlMessage // for every send
 }
 
 func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
-	raw, err := listenRaw("ip6:112", "::", ifi, enableTimestamps)
+	c, err := listenRaw("ip6:112", "::", ifi, local, enableTimestamps)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
+		return nil, err
 	}
-	pc := ipv6.NewPacketConn(raw)
-	c := &conn6{ifi: ifi, local: local, pc: pc, raw: raw, oob: make([]byte, oobSize)}
-	c.cm = ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}
-	c.cmsg = c.cm.Marshal()
-	if c.rc, err = raw.(*net.IPConn).SyscallConn(); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
-	}
+	pc := ipv6.NewPacketConn(c.raw)
 	steps := []func() error{
 		func() error { return pc.SetTrafficClass(tosInternetControl) },
 		func() error { return pc.SetHopLimit(vrrpTTL) },
@@ -249,47 +256,26 @@ func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 		},
 	}
 	if multicast {
-		steps = append(steps, func() error {
-			return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()})
-		})
+		steps = append(steps, func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()}) })
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
-		}
+	if err := c.configure(steps...); err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &conn6{conn: c, pc: pc, cm: ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}}, nil
 }
 
-// WriteTo sends like conn4's.
+// WriteTo needs no zone for a link-local dst: the control message's
+// interface index (IPV6_PKTINFO) is the outgoing interface.
 func (c *conn6) WriteTo(payload []byte, dst netip.Addr) error {
-	to := &unix.SockaddrInet6{Addr: dst.As16()}
-	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
-		to.ZoneId = uint32(c.ifi.Index)
-	}
-	return sendRaw(c.rc, payload, c.cmsg, to)
-}
-
-// sendRaw sends payload with control message cmsg to dst on rc's socket,
-// waiting in the netpoller if the send buffer is full.
-func sendRaw(rc syscall.RawConn, payload, cmsg []byte, dst unix.Sockaddr) error {
-	var serr error
-	err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), payload, cmsg, dst, 0)
-		return serr != unix.EAGAIN
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+	_, err := c.pc.WriteTo(payload, &c.cm, &net.IPAddr{IP: dst.AsSlice()})
+	return err
 }
 
 // ReadFrom reads through the socket itself, as conn4's does; an IPv6
 // raw socket returns the payload only.
 func (c *conn6) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	for {
-		n, oobn, _, src, err := c.raw.(*net.IPConn).ReadMsgIP(buf, c.oob)
+		n, oobn, _, src, err := c.raw.ReadMsgIP(buf, c.oob)
 		if err != nil {
 			return 0, vrrpd.RecvMeta{}, err
 		}
@@ -307,29 +293,4 @@ func (c *conn6) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 		meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
 		return n, meta, nil
 	}
-}
-
-func (c *conn6) LocalAddr() netip.Addr { return c.local }
-func (c *conn6) Close() error          { return c.raw.Close() }
-
-var (
-	_ vrrpd.PendingConn = (*conn4)(nil)
-	_ vrrpd.PendingConn = (*conn6)(nil)
-)
-
-// Pending reports whether a packet waits in the socket's receive queue.
-func (c *conn4) Pending() bool { return pendingInput(c.rc) }
-
-// Pending reports whether a packet waits in the socket's receive queue.
-func (c *conn6) Pending() bool { return pendingInput(c.rc) }
-
-// pendingInput asks the kernel for the size of the next queued datagram
-// (SIOCINQ, alias FIONREAD); an error counts as nothing waiting, so the
-// engine acts on its timer as it would without asking.
-func pendingInput(rc syscall.RawConn) bool {
-	n := 0
-	err := rc.Control(func(fd uintptr) {
-		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-	})
-	return err == nil && n > 0
 }

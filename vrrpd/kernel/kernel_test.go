@@ -133,6 +133,9 @@ func TestConnUnicast(t *testing.T) {
 	}{
 		{"ipv4", model.IPv4, n1.Addr.Addr(), n2.Addr.Addr()},
 		{"ipv6", model.IPv6, n1.Addr6.Addr(), n2.Addr6.Addr()},
+		// No zone on the destination: the control message's interface
+		// index chooses the link.
+		{"ipv6 link-local", model.IPv6, n1.LinkLocal, n2.LinkLocal},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			payload := encode(t, &packet.Advert{Version: 3, VRID: 7, Priority: 100,

@@ -36,8 +36,8 @@ func prefixOf(a netlink.Addr) (netip.Prefix, bool) {
 
 // primaryAddr returns the interface's first address of the family that
 // is neither secondary nor tentative; for IPv6 the link-local one.
-func primaryAddr(h *netlink.Handle, ifname string, v6 bool) (netip.Addr, error) {
-	link, err := h.LinkByName(ifname)
+func primaryAddr(ifname string, v6 bool) (netip.Addr, error) {
+	link, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("interface %s: %w", ifname, err)
 	}
@@ -45,7 +45,7 @@ func primaryAddr(h *netlink.Handle, ifname string, v6 bool) (netip.Addr, error) 
 	if v6 {
 		fam = netlink.FAMILY_V6
 	}
-	list, err := h.AddrList(link, fam)
+	list, err := netlink.AddrList(link, fam)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("interface %s: list addresses: %w", ifname, err)
 	}

@@ -131,9 +131,9 @@ func KeepRealtime(ctx context.Context, prio int, interval time.Duration, onErr f
 
 // LockMemory locks the pages the process touches in RAM (mlockall with
 // MCL_ONFAULT), so swapping never delays an advert. MCL_ONFAULT matters
-// for Go: without it every future mapping is populated whole, and the
-// runtime's heap and metadata reservations took a 19 MB daemon to
-// 150 MB resident; with it a page is locked when first used.
+// for Go: without it every future mapping is populated whole, so the
+// runtime's heap and metadata reservations would all become resident;
+// with it a page is locked when first used.
 func LockMemory() error {
 	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT); err != nil {
 		return fmt.Errorf("mlockall: %w", err)
