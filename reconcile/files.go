@@ -23,6 +23,15 @@ const (
 	MaxDescriptionBytes = 64 << 20
 	// MaxDescriptionFiles bounds how many files a description has.
 	MaxDescriptionFiles = 1000
+	// MaxFetchObjectBytes bounds one object of a fetched Git history,
+	// inflated (a delta also by the size of the object it builds): go-git
+	// holds each object whole in memory while indexing the pack, so this
+	// bounds the fetch's memory. No description file can be larger.
+	MaxFetchObjectBytes = MaxDescriptionBytes
+	// MaxFetchBytes bounds one Git fetch: the pack received and the
+	// inflated objects in it together (also bounding the disk and the
+	// time it takes), with room for a history of many descriptions.
+	MaxFetchBytes = 256 << 20
 )
 
 // ReadFiles is ReadFilesContext without a deadline: for the command line.

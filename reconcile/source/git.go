@@ -14,14 +14,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile"
@@ -189,12 +192,19 @@ func (g *Git) open() (*git.Repository, error) {
 		return g.repo, nil
 	}
 	dir := filepath.Join(g.opts.StateDir, "repo.git")
-	repo, err := git.PlainOpen(dir)
+	removeSpools(g.opts.StateDir)
+	// The bare clone as git.PlainOpen and PlainInit would open it, behind
+	// the fetch budget.
+	st := &budgetStorage{
+		Storage:  filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault()),
+		spoolDir: g.opts.StateDir,
+	}
+	repo, err := git.Open(st, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		if err := os.MkdirAll(g.opts.StateDir, 0o700); err != nil {
 			return nil, err
 		}
-		repo, err = git.PlainInit(dir, true)
+		repo, err = git.Init(st, nil)
 		if err == nil {
 			_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{g.opts.URL}})
 		}
