@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/hakeeper/hakeeper/render/keepalived"
@@ -66,8 +67,9 @@ VRRP passwords are never copied; the warnings say where to put them.`,
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return err
 			}
+			// Atomically: --out may be a directory a daemon watches.
 			path := filepath.Join(outDir, "cluster.yaml")
-			if err := os.WriteFile(path, out, 0o644); err != nil {
+			if err := renameio.WriteFile(path, out, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(stderr, "wrote %s (%d nodes, %d warnings)\n", path, len(res.Cluster.Nodes), len(res.Warnings))
