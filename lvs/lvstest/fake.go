@@ -1,9 +1,9 @@
-// Package testing holds an in-memory IPVS table implementing lvs.IPVS for
+// Package lvstest holds an in-memory IPVS table implementing lvs.IPVS for
 // tests of code that programs IPVS. It behaves like the kernel where that
 // matters to callers: duplicate services and destinations fail, changing
 // an absent one fails, deleting a service deletes its destinations, and
 // reads return normalized values in creation order.
-package testing
+package lvstest
 
 import (
 	"errors"
