@@ -255,26 +255,49 @@ func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, e
 // scan: cheaper than a map for the usual handful, and allocation-free.
 const smallTable = 16
 
-// checkDestinations rejects duplicate destination keys in a desired service.
-func checkDestinations(vs *VirtualServer) error {
-	dests := vs.Destinations
-	if len(dests) <= smallTable {
+// destinationIndex finds destinations by key: by linear scan in a small
+// table, through a map in a larger one.
+type destinationIndex struct {
+	dests []Destination
+	byKey map[DestinationKey]int // nil up to smallTable
+}
+
+func indexDestinations(dests []Destination) destinationIndex {
+	x := destinationIndex{dests: dests}
+	if len(dests) > smallTable {
+		x.byKey = make(map[DestinationKey]int, len(dests))
 		for i := range dests {
-			for j := i + 1; j < len(dests); j++ {
-				if dests[i].Key() == dests[j].Key() {
-					return fmt.Errorf("service %q (%s) lists destination %s twice", vs.Name, vs.Service.Key(), dests[i].Key())
-				}
+			if _, dup := x.byKey[dests[i].Key()]; !dup {
+				x.byKey[dests[i].Key()] = i
 			}
 		}
-		return nil
 	}
-	seen := make(map[DestinationKey]struct{}, len(dests))
-	for i := range dests {
-		k := dests[i].Key()
-		if _, dup := seen[k]; dup {
+	return x
+}
+
+// find returns the index of the first destination with key k, or -1.
+func (x destinationIndex) find(k DestinationKey) int {
+	if x.byKey != nil {
+		if i, ok := x.byKey[k]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range x.dests {
+		if x.dests[i].Key() == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkDestinations rejects duplicate destination keys in a desired service.
+func checkDestinations(vs *VirtualServer) error {
+	index := indexDestinations(vs.Destinations)
+	for i := range vs.Destinations {
+		if k := vs.Destinations[i].Key(); index.find(k) != i {
 			return fmt.Errorf("service %q (%s) lists destination %s twice", vs.Name, vs.Service.Key(), k)
 		}
-		seen[k] = struct{}{}
 	}
 	return nil
 }
@@ -282,25 +305,12 @@ func checkDestinations(vs *VirtualServer) error {
 // diffDestinations appends the destination changes of one service: adds,
 // then updates, then deletes.
 func diffDestinations(ops []Op, name string, svc Service, want, have []Destination) []Op {
-	find := linearFinder(have)
-	var haveIndex map[DestinationKey]int
-	if len(have) > smallTable {
-		haveIndex = make(map[DestinationKey]int, len(have))
-		for i := range have {
-			haveIndex[have[i].Key()] = i
-		}
-		find = func(k DestinationKey) int {
-			if i, ok := haveIndex[k]; ok {
-				return i
-			}
-			return -1
-		}
-	}
+	haveIndex := indexDestinations(have)
 	matched := 0
 	var updates []Op
 	for i := range want {
 		w := want[i].Normalize()
-		j := find(w.Key())
+		j := haveIndex.find(w.Key())
 		if j < 0 {
 			ops = append(ops, Op{Kind: OpAddDestination, Name: name, Service: svc, Destination: w})
 			continue
@@ -314,37 +324,13 @@ func diffDestinations(ops []Op, name string, svc Service, want, have []Destinati
 	if matched == len(have) {
 		return ops
 	}
-	findWanted := linearFinder(want)
-	if len(want) > smallTable {
-		wantIndex := make(map[DestinationKey]struct{}, len(want))
-		for i := range want {
-			wantIndex[want[i].Key()] = struct{}{}
-		}
-		findWanted = func(k DestinationKey) int {
-			if _, ok := wantIndex[k]; ok {
-				return 0
-			}
-			return -1
-		}
-	}
+	wantIndex := indexDestinations(want)
 	for i := range have {
-		if findWanted(have[i].Key()) < 0 {
+		if wantIndex.find(have[i].Key()) < 0 {
 			ops = append(ops, Op{Kind: OpDeleteDestination, Name: name, Service: svc, Destination: have[i].Normalize()})
 		}
 	}
 	return ops
-}
-
-// linearFinder returns the index of the destination with key k, or -1.
-func linearFinder(dests []Destination) func(k DestinationKey) int {
-	return func(k DestinationKey) int {
-		for i := range dests {
-			if dests[i].Key() == k {
-				return i
-			}
-		}
-		return -1
-	}
 }
 
 // compareKeys orders service keys: family, fwmark, protocol, address, port.
