@@ -174,36 +174,26 @@ func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, e
 		liveIndex[live[i].Service.Key()] = i
 	}
 	desiredIndex := make(map[ServiceKey]int, len(desired))
-	for i := range desired {
-		k := desired[i].Service.Key()
-		if j, dup := desiredIndex[k]; dup {
-			return Plan{}, fmt.Errorf("services %q and %q are both IPVS service %s", desired[j].Name, desired[i].Name, k)
-		}
-		desiredIndex[k] = i
-		if err := checkDestinations(&desired[i]); err != nil {
-			return Plan{}, err
-		}
-	}
-
-	// New services first, each with its destinations.
-	for i := range desired {
-		d := &desired[i]
-		if _, ok := liveIndex[d.Service.Key()]; ok {
-			continue
-		}
-		svc := d.Service.Normalize()
-		plan.Ops = append(plan.Ops, Op{Kind: OpAddService, Name: d.Name, Service: svc})
-		for _, dst := range d.Destinations {
-			plan.Ops = append(plan.Ops, Op{Kind: OpAddDestination, Name: d.Name, Service: svc, Destination: dst.Normalize()})
-		}
-	}
-
-	// Changes to existing services, in place.
+	// New services go first, each with its destinations; changes to
+	// existing services, in place, follow all of them.
+	var changes []Op
 	for i := range desired {
 		d := &desired[i]
 		k := d.Service.Key()
-		j, ok := liveIndex[k]
-		if !ok {
+		if j, dup := desiredIndex[k]; dup {
+			return Plan{}, fmt.Errorf("services %q and %q are both IPVS service %s", desired[j].Name, d.Name, k)
+		}
+		desiredIndex[k] = i
+		if err := checkDestinations(d); err != nil {
+			return Plan{}, err
+		}
+		j, isLive := liveIndex[k]
+		if !isLive {
+			svc := d.Service.Normalize()
+			plan.Ops = append(plan.Ops, Op{Kind: OpAddService, Name: d.Name, Service: svc})
+			for _, dst := range d.Destinations {
+				plan.Ops = append(plan.Ops, Op{Kind: OpAddDestination, Name: d.Name, Service: svc, Destination: dst.Normalize()})
+			}
 			continue
 		}
 		if !owned.Has(k) {
@@ -213,32 +203,32 @@ func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, e
 			}
 			plan.Adopted = append(plan.Adopted, k)
 		}
-		l := &live[j]
-		want, have := d.Service.Normalize(), l.Service.Normalize()
+		want, have := d.Service.Normalize(), live[j].Service.Normalize()
 		if want != have {
-			plan.Ops = append(plan.Ops, Op{Kind: OpUpdateService, Name: d.Name, Service: want, OldService: have})
+			changes = append(changes, Op{Kind: OpUpdateService, Name: d.Name, Service: want, OldService: have})
 		}
-		plan.Ops = diffDestinations(plan.Ops, d.Name, want, d.Destinations, l.Destinations)
+		changes = diffDestinations(changes, d.Name, want, d.Destinations, live[j].Destinations)
 	}
+	plan.Ops = append(plan.Ops, changes...)
 
 	// Services no longer desired: owned ones go, others are reported.
-	var gone []VirtualServer
+	var gone []Service
 	for i := range live {
 		k := live[i].Service.Key()
 		if _, ok := desiredIndex[k]; ok {
 			continue
 		}
 		if owned.Has(k) {
-			gone = append(gone, live[i])
+			gone = append(gone, live[i].Service.Normalize())
 		} else {
 			plan.Unmanaged = append(plan.Unmanaged, live[i].Service.Normalize())
 		}
 	}
-	slices.SortFunc(gone, func(a, b VirtualServer) int { return compareKeys(a.Service.Key(), b.Service.Key()) })
-	for _, g := range gone {
-		plan.Ops = append(plan.Ops, Op{Kind: OpDeleteService, Service: g.Service.Normalize()})
+	slices.SortFunc(gone, compareServices)
+	for _, svc := range gone {
+		plan.Ops = append(plan.Ops, Op{Kind: OpDeleteService, Service: svc})
 	}
-	slices.SortFunc(plan.Unmanaged, func(a, b Service) int { return compareKeys(a.Key(), b.Key()) })
+	slices.SortFunc(plan.Unmanaged, compareServices)
 
 	for k := range owned {
 		_, isLive := liveIndex[k]
@@ -332,6 +322,8 @@ func diffDestinations(ops []Op, name string, svc Service, want, have []Destinati
 	}
 	return ops
 }
+
+func compareServices(a, b Service) int { return compareKeys(a.Key(), b.Key()) }
 
 // compareKeys orders service keys: family, fwmark, protocol, address, port.
 func compareKeys(a, b ServiceKey) int {
