@@ -75,7 +75,9 @@ func (c *Checker) runBatch() {
 				}
 				if !c.takeWorker(inflight == 0) {
 					if inflight == 0 && c.ctx.Err() != nil {
-						next = c.abandon(b, next) // closing: drop the rest
+						// Closing: drop the rest.
+						c.running.Add(next - len(b.tries))
+						next = len(b.tries)
 					}
 					break
 				}
@@ -126,14 +128,6 @@ func (c *Checker) takeWorker(wait bool) bool {
 	case <-c.ctx.Done():
 		return false
 	}
-}
-
-// abandon drops the batch's checks from next on; it returns the new next.
-func (c *Checker) abandon(b *tcpBatch, next int) int {
-	for range b.tries[next:] {
-		c.running.Done()
-	}
-	return len(b.tries)
 }
 
 // startTry makes tries of t until one is in flight (true) or t's check has
@@ -269,9 +263,7 @@ func (c *Checker) record(b *tcpBatch) {
 		c.finish(t.s, t.result, t.tries)
 	}
 	c.mu.Unlock()
-	for range b.done {
-		c.running.Done()
-	}
+	c.running.Add(-len(b.done))
 	b.done = b.done[:0]
 }
 
