@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -85,26 +85,16 @@ func (p *dnsProbe) run(ctx context.Context, t Target) Result {
 	if err != nil {
 		return fail(err)
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", t.String())
+	c, closeConn, err := sendUDP(ctx, t, msg)
 	if err != nil {
 		return fail(err)
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if _, err := c.Write(msg); err != nil {
-		return fail(udpError(err))
-	}
+	defer closeConn()
 	buf := make([]byte, maxDatagram)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return fail(errors.New("no matching DNS response before the timeout"))
 			}
 			return fail(udpError(err))
