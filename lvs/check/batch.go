@@ -230,8 +230,7 @@ func (c *Checker) pollTries(b *tcpBatch) (ended int) {
 		case inProgress && now.Before(t.deadline):
 			continue
 		case inProgress:
-			// Worded as the probe's timeout: "timed out: dial tcp …:
-			// context deadline exceeded".
+			// Worded as the probe's timeout (tcp.go).
 			err = fmt.Errorf("timed out: %w", dialError(t.s.target, context.DeadlineExceeded))
 		default:
 			err = dialError(t.s.target, err)
