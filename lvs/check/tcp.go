@@ -56,6 +56,14 @@ func newTCP() Probe {
 	}
 }
 
+// The batches' sockets are non-blocking, so socket, setsockopt, connect,
+// a zero-timeout poll and close (with linger 0: a reset, no wait) never
+// block; they are made as raw system calls. A blocking-style call would
+// tell the runtime the thread may block, and the runtime's monitor hands
+// the thread's processor to another thread when one lasts over 20µs —
+// which a loopback connect (doing both ends' handshake) often does —
+// costing thread wake-ups and context switches on every check.
+
 // tcpFamily is the socket family for connecting to t.
 func tcpFamily(t Target) int {
 	if t.Address.Unmap().Is4() {
