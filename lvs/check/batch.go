@@ -147,7 +147,7 @@ func (c *Checker) startTry(t *tcpTry) bool {
 			var inProgress bool
 			if inProgress, err = tcpDial(fd, target); inProgress {
 				t.fd = fd
-				t.deadline = t.start.Add(checkTimeout(t.s.spec))
+				t.deadline = t.start.Add(checkTimeout(t.s.spec.Timeout))
 				return true
 			}
 			c.sockets.put(t.family, fd)
@@ -170,11 +170,12 @@ func (c *Checker) retry(t *tcpTry) bool {
 		c.clock.Now().Before(t.s.due.Add(interval(t.s.spec)))
 }
 
-func checkTimeout(spec *model.CheckSpec) time.Duration {
-	if spec.Timeout <= 0 {
+// checkTimeout is a check's timeout, the default when unset.
+func checkTimeout(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
 		return model.DefaultCheckTimeout
 	}
-	return spec.Timeout
+	return timeout
 }
 
 // pollTries waits for the batch's connects in flight: one look without
