@@ -61,17 +61,13 @@ func newDNS(spec *model.DNSCheck) (Probe, error) {
 	return p.run, nil
 }
 
-func (p *dnsProbe) question() dnsmessage.Question {
-	return dnsmessage.Question{Name: p.name, Type: p.qtype, Class: dnsmessage.ClassINET}
-}
-
 func (p *dnsProbe) query(id uint16) ([]byte, error) {
 	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{ID: id, RecursionDesired: true})
 	b.EnableCompression()
 	if err := b.StartQuestions(); err != nil {
 		return nil, err
 	}
-	if err := b.Question(p.question()); err != nil {
+	if err := b.Question(dnsmessage.Question{Name: p.name, Type: p.qtype, Class: dnsmessage.ClassINET}); err != nil {
 		return nil, err
 	}
 	return b.Finish()
