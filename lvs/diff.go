@@ -174,36 +174,26 @@ func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, e
 		liveIndex[live[i].Service.Key()] = i
 	}
 	desiredIndex := make(map[ServiceKey]int, len(desired))
-	for i := range desired {
-		k := desired[i].Service.Key()
-		if j, dup := desiredIndex[k]; dup {
-			return Plan{}, fmt.Errorf("services %q and %q are both IPVS service %s", desired[j].Name, desired[i].Name, k)
-		}
-		desiredIndex[k] = i
-		if err := checkDestinations(&desired[i]); err != nil {
-			return Plan{}, err
-		}
-	}
-
-	// New services first, each with its destinations.
-	for i := range desired {
-		d := &desired[i]
-		if _, ok := liveIndex[d.Service.Key()]; ok {
-			continue
-		}
-		svc := d.Service.Normalize()
-		plan.Ops = append(plan.Ops, Op{Kind: OpAddService, Name: d.Name, Service: svc})
-		for _, dst := range d.Destinations {
-			plan.Ops = append(plan.Ops, Op{Kind: OpAddDestination, Name: d.Name, Service: svc, Destination: dst.Normalize()})
-		}
-	}
-
-	// Changes to existing services, in place.
+	// New services go first, each with its destinations; changes to
+	// existing services, in place, follow all of them.
+	var changes []Op
 	for i := range desired {
 		d := &desired[i]
 		k := d.Service.Key()
-		j, ok := liveIndex[k]
-		if !ok {
+		if j, dup := desiredIndex[k]; dup {
+			return Plan{}, fmt.Errorf("services %q and %q are both IPVS service %s", desired[j].Name, d.Name, k)
+		}
+		desiredIndex[k] = i
+		if err := checkDestinations(d); err != nil {
+			return Plan{}, err
+		}
+		j, isLive := liveIndex[k]
+		if !isLive {
+			svc := d.Service.Normalize()
+			plan.Ops = append(plan.Ops, Op{Kind: OpAddService, Name: d.Name, Service: svc})
+			for _, dst := range d.Destinations {
+				plan.Ops = append(plan.Ops, Op{Kind: OpAddDestination, Name: d.Name, Service: svc, Destination: dst.Normalize()})
+			}
 			continue
 		}
 		if !owned.Has(k) {
@@ -213,32 +203,32 @@ func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, e
 			}
 			plan.Adopted = append(plan.Adopted, k)
 		}
-		l := &live[j]
-		want, have := d.Service.Normalize(), l.Service.Normalize()
+		want, have := d.Service.Normalize(), live[j].Service.Normalize()
 		if want != have {
-			plan.Ops = append(plan.Ops, Op{Kind: OpUpdateService, Name: d.Name, Service: want, OldService: have})
+			changes = append(changes, Op{Kind: OpUpdateService, Name: d.Name, Service: want, OldService: have})
 		}
-		plan.Ops = diffDestinations(plan.Ops, d.Name, want, d.Destinations, l.Destinations)
+		changes = diffDestinations(changes, d.Name, want, d.Destinations, live[j].Destinations)
 	}
+	plan.Ops = append(plan.Ops, changes...)
 
 	// Services no longer desired: owned ones go, others are reported.
-	var gone []VirtualServer
+	var gone []Service
 	for i := range live {
 		k := live[i].Service.Key()
 		if _, ok := desiredIndex[k]; ok {
 			continue
 		}
 		if owned.Has(k) {
-			gone = append(gone, live[i])
+			gone = append(gone, live[i].Service.Normalize())
 		} else {
 			plan.Unmanaged = append(plan.Unmanaged, live[i].Service.Normalize())
 		}
 	}
-	slices.SortFunc(gone, func(a, b VirtualServer) int { return compareKeys(a.Service.Key(), b.Service.Key()) })
-	for _, g := range gone {
-		plan.Ops = append(plan.Ops, Op{Kind: OpDeleteService, Service: g.Service.Normalize()})
+	slices.SortFunc(gone, compareServices)
+	for _, svc := range gone {
+		plan.Ops = append(plan.Ops, Op{Kind: OpDeleteService, Service: svc})
 	}
-	slices.SortFunc(plan.Unmanaged, func(a, b Service) int { return compareKeys(a.Key(), b.Key()) })
+	slices.SortFunc(plan.Unmanaged, compareServices)
 
 	for k := range owned {
 		_, isLive := liveIndex[k]
@@ -255,26 +245,49 @@ func Diff(desired, live []VirtualServer, owned Owned, opts DiffOptions) (Plan, e
 // scan: cheaper than a map for the usual handful, and allocation-free.
 const smallTable = 16
 
-// checkDestinations rejects duplicate destination keys in a desired service.
-func checkDestinations(vs *VirtualServer) error {
-	dests := vs.Destinations
-	if len(dests) <= smallTable {
+// destinationIndex finds destinations by key: by linear scan in a small
+// table, through a map in a larger one.
+type destinationIndex struct {
+	dests []Destination
+	byKey map[DestinationKey]int // nil up to smallTable
+}
+
+func indexDestinations(dests []Destination) destinationIndex {
+	x := destinationIndex{dests: dests}
+	if len(dests) > smallTable {
+		x.byKey = make(map[DestinationKey]int, len(dests))
 		for i := range dests {
-			for j := i + 1; j < len(dests); j++ {
-				if dests[i].Key() == dests[j].Key() {
-					return fmt.Errorf("service %q (%s) lists destination %s twice", vs.Name, vs.Service.Key(), dests[i].Key())
-				}
+			if _, dup := x.byKey[dests[i].Key()]; !dup {
+				x.byKey[dests[i].Key()] = i
 			}
 		}
-		return nil
 	}
-	seen := make(map[DestinationKey]struct{}, len(dests))
-	for i := range dests {
-		k := dests[i].Key()
-		if _, dup := seen[k]; dup {
+	return x
+}
+
+// find returns the index of the first destination with key k, or -1.
+func (x destinationIndex) find(k DestinationKey) int {
+	if x.byKey != nil {
+		if i, ok := x.byKey[k]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range x.dests {
+		if x.dests[i].Key() == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkDestinations rejects duplicate destination keys in a desired service.
+func checkDestinations(vs *VirtualServer) error {
+	index := indexDestinations(vs.Destinations)
+	for i := range vs.Destinations {
+		if k := vs.Destinations[i].Key(); index.find(k) != i {
 			return fmt.Errorf("service %q (%s) lists destination %s twice", vs.Name, vs.Service.Key(), k)
 		}
-		seen[k] = struct{}{}
 	}
 	return nil
 }
@@ -282,25 +295,12 @@ func checkDestinations(vs *VirtualServer) error {
 // diffDestinations appends the destination changes of one service: adds,
 // then updates, then deletes.
 func diffDestinations(ops []Op, name string, svc Service, want, have []Destination) []Op {
-	find := linearFinder(have)
-	var haveIndex map[DestinationKey]int
-	if len(have) > smallTable {
-		haveIndex = make(map[DestinationKey]int, len(have))
-		for i := range have {
-			haveIndex[have[i].Key()] = i
-		}
-		find = func(k DestinationKey) int {
-			if i, ok := haveIndex[k]; ok {
-				return i
-			}
-			return -1
-		}
-	}
+	haveIndex := indexDestinations(have)
 	matched := 0
 	var updates []Op
 	for i := range want {
 		w := want[i].Normalize()
-		j := find(w.Key())
+		j := haveIndex.find(w.Key())
 		if j < 0 {
 			ops = append(ops, Op{Kind: OpAddDestination, Name: name, Service: svc, Destination: w})
 			continue
@@ -314,38 +314,16 @@ func diffDestinations(ops []Op, name string, svc Service, want, have []Destinati
 	if matched == len(have) {
 		return ops
 	}
-	findWanted := linearFinder(want)
-	if len(want) > smallTable {
-		wantIndex := make(map[DestinationKey]struct{}, len(want))
-		for i := range want {
-			wantIndex[want[i].Key()] = struct{}{}
-		}
-		findWanted = func(k DestinationKey) int {
-			if _, ok := wantIndex[k]; ok {
-				return 0
-			}
-			return -1
-		}
-	}
+	wantIndex := indexDestinations(want)
 	for i := range have {
-		if findWanted(have[i].Key()) < 0 {
+		if wantIndex.find(have[i].Key()) < 0 {
 			ops = append(ops, Op{Kind: OpDeleteDestination, Name: name, Service: svc, Destination: have[i].Normalize()})
 		}
 	}
 	return ops
 }
 
-// linearFinder returns the index of the destination with key k, or -1.
-func linearFinder(dests []Destination) func(k DestinationKey) int {
-	return func(k DestinationKey) int {
-		for i := range dests {
-			if dests[i].Key() == k {
-				return i
-			}
-		}
-		return -1
-	}
-}
+func compareServices(a, b Service) int { return compareKeys(a.Key(), b.Key()) }
 
 // compareKeys orders service keys: family, fwmark, protocol, address, port.
 func compareKeys(a, b ServiceKey) int {

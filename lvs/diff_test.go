@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hakeeper/hakeeper/lvs"
-	ipvstest "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 )
 
 var (
@@ -41,9 +41,9 @@ func cloneTable(t []lvs.VirtualServer) []lvs.VirtualServer {
 }
 
 // programmed returns a fake holding table, all of it owned.
-func programmed(t testing.TB, table []lvs.VirtualServer) (*ipvstest.Fake, lvs.Owned) {
+func programmed(t testing.TB, table []lvs.VirtualServer) (*lvstest.Fake, lvs.Owned) {
 	t.Helper()
-	fake := &ipvstest.Fake{}
+	fake := &lvstest.Fake{}
 	plan, err := lvs.Diff(table, nil, nil, lvs.DiffOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func programmed(t testing.TB, table []lvs.VirtualServer) (*ipvstest.Fake, lvs.Ow
 	return fake, owned
 }
 
-func live(t testing.TB, fake *ipvstest.Fake) []lvs.VirtualServer {
+func live(t testing.TB, fake *lvstest.Fake) []lvs.VirtualServer {
 	t.Helper()
 	table, err := lvs.ReadTable(fake)
 	if err != nil {
@@ -303,7 +303,7 @@ func TestDiffOwnership(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			liveWeb := web
 			liveWeb.Scheduler = "rr"
-			fake := &ipvstest.Fake{}
+			fake := &lvstest.Fake{}
 			for _, s := range []lvs.Service{liveWeb, other} {
 				if err := fake.AddService(s); err != nil {
 					t.Fatal(err)

@@ -5,7 +5,7 @@ import "fmt"
 // IPVS is the kernel boundary: one network namespace's IPVS table.
 // Implementations return normalized values (Service.Normalize,
 // Destination.Normalize) so a table read back compares Equal to the one
-// written. lvs/ipvskernel implements it on netlink, lvs/testing in memory.
+// written. lvs/ipvskernel implements it on netlink, lvs/lvstest in memory.
 type IPVS interface {
 	Services() ([]Service, error)
 	Destinations(svc Service) ([]Destination, error)

@@ -1,14 +1,15 @@
 package lvs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/google/renameio/v2"
 )
@@ -26,12 +27,7 @@ func (o Owned) Has(k ServiceKey) bool {
 
 // Keys returns the owned keys in a stable order.
 func (o Owned) Keys() []ServiceKey {
-	keys := make([]ServiceKey, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, compareKeys)
-	return keys
+	return slices.SortedFunc(maps.Keys(o), compareKeys)
 }
 
 // ownershipFile is the JSON layout of the ownership record.
@@ -53,7 +49,7 @@ func LoadOwned(path string) (Owned, error) {
 		return nil, err
 	}
 	var f ownershipFile
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%s: not an IPVS ownership record: %v", path, err)

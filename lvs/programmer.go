@@ -22,15 +22,22 @@ type Programmer struct {
 // Plan reads the kernel and the ownership record and returns what Sync
 // would do, writing nothing.
 func (p *Programmer) Plan(desired []VirtualServer) (Plan, error) {
+	plan, _, err := p.plan(desired)
+	return plan, err
+}
+
+// plan is Plan that also returns the ownership record it read.
+func (p *Programmer) plan(desired []VirtualServer) (Plan, Owned, error) {
 	owned, err := LoadOwned(p.StatePath)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
 	live, err := ReadTable(p.IPVS)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
-	return Diff(desired, live, owned, DiffOptions{Adopt: p.Adopt})
+	plan, err := Diff(desired, live, owned, DiffOptions{Adopt: p.Adopt})
+	return plan, owned, err
 }
 
 // Sync plans and applies. The services about to be created and adopted
@@ -39,15 +46,7 @@ func (p *Programmer) Plan(desired []VirtualServer) (Plan, error) {
 // deleted and forgotten services are dropped after. It returns the plan
 // and how many of its operations were done.
 func (p *Programmer) Sync(desired []VirtualServer) (Plan, int, error) {
-	owned, err := LoadOwned(p.StatePath)
-	if err != nil {
-		return Plan{}, 0, err
-	}
-	live, err := ReadTable(p.IPVS)
-	if err != nil {
-		return Plan{}, 0, err
-	}
-	plan, err := Diff(desired, live, owned, DiffOptions{Adopt: p.Adopt})
+	plan, owned, err := p.plan(desired)
 	if err != nil {
 		return Plan{}, 0, err
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hakeeper/hakeeper/lvs"
-	ipvstest "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 )
 
 func TestOwnershipFileRoundTrip(t *testing.T) {
@@ -53,7 +53,7 @@ func TestOwnershipFileRoundTrip(t *testing.T) {
 
 func TestProgrammerRestartAdoptsWithoutWrites(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "ipvs-owned.json")
-	fake := &ipvstest.Fake{}
+	fake := &lvstest.Fake{}
 	foreign := lvs.Service{Family: lvs.FamilyIPv4, Protocol: lvs.ProtocolTCP, Address: web.Address, Port: 443, Scheduler: "rr"}
 	if err := fake.AddService(foreign); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestProgrammerRestartAdoptsWithoutWrites(t *testing.T) {
 }
 
 func TestProgrammerLostRecord(t *testing.T) {
-	fake := &ipvstest.Fake{}
+	fake := &lvstest.Fake{}
 	if _, _, err := (&lvs.Programmer{IPVS: fake, StatePath: filepath.Join(t.TempDir(), "a.json")}).Sync(baseTable()); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestProgrammerLostRecord(t *testing.T) {
 
 func TestApplyStopsAtFirstError(t *testing.T) {
 	boom := errors.New("boom")
-	fake := &ipvstest.Fake{FailAt: 4, FailErr: boom}
+	fake := &lvstest.Fake{FailAt: 4, FailErr: boom}
 	state := filepath.Join(t.TempDir(), "ipvs-owned.json")
 	plan, done, err := (&lvs.Programmer{IPVS: fake, StatePath: state}).Sync(baseTable())
 	var applyErr *lvs.ApplyError

@@ -4,7 +4,7 @@
 // normalization), the kernel-boundary interface IPVS, the diff producing an
 // ordered list of operations, their application, and the record of which
 // services hakeeper owns. The kernel implementation is lvs/ipvskernel, an
-// in-memory fake is lvs/testing; health checks live in lvs/check.
+// in-memory fake is lvs/lvstest; health checks live in lvs/check.
 package lvs
 
 import (

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hakeeper/hakeeper/lvs"
-	ipvstest "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 )
 
 // applyCluster is a one-node description; services is appended as is.
@@ -27,14 +27,14 @@ const applyWebService = "services:\n  www:\n    vip: 192.0.2.10\n    port: 80\n 
 	"    realServers:\n      - address: 198.51.100.1\n"
 
 // withFakeIPVS makes apply program fake instead of the kernel.
-func withFakeIPVS(t *testing.T, fake *ipvstest.Fake) {
+func withFakeIPVS(t *testing.T, fake *lvstest.Fake) {
 	t.Helper()
 	old := applyOpenIPVS
 	t.Cleanup(func() { applyOpenIPVS = old })
 	applyOpenIPVS = func() (lvs.IPVS, func(), error) { return fake, func() {}, nil }
 }
 
-func liveKeys(t *testing.T, fake *ipvstest.Fake) []string {
+func liveKeys(t *testing.T, fake *lvstest.Fake) []string {
 	t.Helper()
 	svcs, err := fake.Services()
 	if err != nil {
@@ -52,7 +52,7 @@ func liveKeys(t *testing.T, fake *ipvstest.Fake) []string {
 // and from the ownership record, as run does, instead of calling that
 // nothing to apply.
 func TestApplyRemovesLastService(t *testing.T) {
-	fake := &ipvstest.Fake{}
+	fake := &lvstest.Fake{}
 	withFakeIPVS(t, fake)
 	stateDir := t.TempDir()
 	apply := func(desc string) (int, string, string) {
@@ -98,7 +98,7 @@ func TestApplyRemovesLastService(t *testing.T) {
 // apply says so, names --adopt-ipvs and exits non-zero, and with
 // --adopt-ipvs takes the service over.
 func TestApplyBlockedByForeignService(t *testing.T) {
-	fake := &ipvstest.Fake{}
+	fake := &lvstest.Fake{}
 	withFakeIPVS(t, fake)
 	foreign := lvs.Service{Family: lvs.FamilyIPv4, Protocol: lvs.ProtocolTCP, Address: netip.MustParseAddr("192.0.2.10"), Port: 80, Scheduler: "wlc"}
 	if err := fake.AddService(foreign); err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/hakeeper/hakeeper/lvs"
-	lvstesting "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
@@ -56,7 +56,7 @@ func TestPlanUsesDaemonHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	// IPVS as the daemon left it: 198.51.100.2 failed its check and is out.
-	ipvs := &lvstesting.Fake{}
+	ipvs := &lvstest.Fake{}
 	ownedPath := filepath.Join(dir, "ipvs-owned.json")
 	table := lvs.TableFromModel(desired.Services)
 	table[0].Destinations = table[0].Destinations[:1]
@@ -161,7 +161,7 @@ func TestPlanReadsOwnershipFromDaemonStateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	daemonDir, otherDir := t.TempDir(), t.TempDir()
-	ipvs := &lvstesting.Fake{}
+	ipvs := &lvstest.Fake{}
 	if _, _, err := (&lvs.Programmer{IPVS: ipvs, StatePath: filepath.Join(daemonDir, "ipvs-owned.json")}).Sync(lvs.TableFromModel(desired.Services)); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ syncGroups:
 	defer srv.Close()
 	old := liveObserver
 	setLiveObserver(&nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stateDir: t.TempDir(), stderr: &bytes.Buffer{},
-		openIPVS: func() (lvs.IPVS, func(), error) { return &lvstesting.Fake{}, func() {}, nil }})
+		openIPVS: func() (lvs.IPVS, func(), error) { return &lvstest.Fake{}, func() {}, nil }})
 	t.Cleanup(func() { setLiveObserver(old) })
 
 	if code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", file); code != exitOK {

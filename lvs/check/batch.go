@@ -75,7 +75,9 @@ func (c *Checker) runBatch() {
 				}
 				if !c.takeWorker(inflight == 0) {
 					if inflight == 0 && c.ctx.Err() != nil {
-						next = c.abandon(b, next) // closing: drop the rest
+						// Closing: drop the rest.
+						c.running.Add(next - len(b.tries))
+						next = len(b.tries)
 					}
 					break
 				}
@@ -128,14 +130,6 @@ func (c *Checker) takeWorker(wait bool) bool {
 	}
 }
 
-// abandon drops the batch's checks from next on; it returns the new next.
-func (c *Checker) abandon(b *tcpBatch, next int) int {
-	for range b.tries[next:] {
-		c.running.Done()
-	}
-	return len(b.tries)
-}
-
 // startTry makes tries of t until one is in flight (true) or t's check has
 // its outcome (false): retries of a try that failed at once start at once.
 func (c *Checker) startTry(t *tcpTry) bool {
@@ -153,7 +147,7 @@ func (c *Checker) startTry(t *tcpTry) bool {
 			var inProgress bool
 			if inProgress, err = tcpDial(fd, target); inProgress {
 				t.fd = fd
-				t.deadline = t.start.Add(checkTimeout(t.s.spec))
+				t.deadline = t.start.Add(checkTimeout(t.s.spec.Timeout))
 				return true
 			}
 			c.sockets.put(t.family, fd)
@@ -176,11 +170,12 @@ func (c *Checker) retry(t *tcpTry) bool {
 		c.clock.Now().Before(t.s.due.Add(interval(t.s.spec)))
 }
 
-func checkTimeout(spec *model.CheckSpec) time.Duration {
-	if spec.Timeout <= 0 {
+// checkTimeout is a check's timeout, the default when unset.
+func checkTimeout(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
 		return model.DefaultCheckTimeout
 	}
-	return spec.Timeout
+	return timeout
 }
 
 // pollTries waits for the batch's connects in flight: one look without
@@ -236,8 +231,7 @@ func (c *Checker) pollTries(b *tcpBatch) (ended int) {
 		case inProgress && now.Before(t.deadline):
 			continue
 		case inProgress:
-			// Worded as the probe's timeout: "timed out: dial tcp …:
-			// context deadline exceeded".
+			// Worded as the probe's timeout (tcp.go).
 			err = fmt.Errorf("timed out: %w", dialError(t.s.target, context.DeadlineExceeded))
 		default:
 			err = dialError(t.s.target, err)
@@ -269,9 +263,7 @@ func (c *Checker) record(b *tcpBatch) {
 		c.finish(t.s, t.result, t.tries)
 	}
 	c.mu.Unlock()
-	for range b.done {
-		c.running.Done()
-	}
+	c.running.Add(-len(b.done))
 	b.done = b.done[:0]
 }
 

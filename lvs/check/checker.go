@@ -79,7 +79,7 @@ func (k Key) Compare(o Key) int {
 type Options struct {
 	// Workers is the most checks that run at once (DefaultWorkers when 0).
 	Workers int
-	// Clock schedules checks (SystemClock when nil).
+	// Clock schedules checks (the real clock of clock.go when nil).
 	Clock Clock
 	// NewProbe builds a check's probe (NewProbe when nil); tests script
 	// outcomes through it.

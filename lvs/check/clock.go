@@ -23,17 +23,6 @@ type Timer interface {
 	Stop() bool
 }
 
-// SystemClock is the real clock with one runtime timer per AfterFunc.
-type SystemClock struct{}
-
-var _ Clock = SystemClock{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// AfterFunc is time.AfterFunc.
-func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
-
 // slotClock is the real clock the Checker uses by default. Timers due in
 // the same millisecond share one bucket, and the clock holds a single
 // runtime timer for the earliest bucket, so a thousand checks due in a

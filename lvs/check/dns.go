@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -61,17 +61,13 @@ func newDNS(spec *model.DNSCheck) (Probe, error) {
 	return p.run, nil
 }
 
-func (p *dnsProbe) question() dnsmessage.Question {
-	return dnsmessage.Question{Name: p.name, Type: p.qtype, Class: dnsmessage.ClassINET}
-}
-
 func (p *dnsProbe) query(id uint16) ([]byte, error) {
 	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{ID: id, RecursionDesired: true})
 	b.EnableCompression()
 	if err := b.StartQuestions(); err != nil {
 		return nil, err
 	}
-	if err := b.Question(p.question()); err != nil {
+	if err := b.Question(dnsmessage.Question{Name: p.name, Type: p.qtype, Class: dnsmessage.ClassINET}); err != nil {
 		return nil, err
 	}
 	return b.Finish()
@@ -85,26 +81,16 @@ func (p *dnsProbe) run(ctx context.Context, t Target) Result {
 	if err != nil {
 		return fail(err)
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", t.String())
+	c, closeConn, err := sendUDP(ctx, t, msg)
 	if err != nil {
 		return fail(err)
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if _, err := c.Write(msg); err != nil {
-		return fail(udpError(err))
-	}
+	defer closeConn()
 	buf := make([]byte, maxDatagram)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return fail(errors.New("no matching DNS response before the timeout"))
 			}
 			return fail(udpError(err))

@@ -12,21 +12,14 @@ type health struct {
 
 // record counts one attempt's outcome and reports whether the state flipped.
 func (h *health) record(ok bool, rise, fall int) (flipped bool) {
-	rise, fall = max(rise, 1), max(fall, 1)
 	if ok {
-		h.passes++
-		h.fails = 0
-		if !h.up && h.passes >= rise {
-			h.up = true
-			return true
-		}
-		return false
+		h.passes, h.fails = h.passes+1, 0
+	} else {
+		h.fails, h.passes = h.fails+1, 0
 	}
-	h.fails++
-	h.passes = 0
-	if h.up && h.fails >= fall {
-		h.up = false
-		return true
+	flipped = h.up && h.fails >= max(fall, 1) || !h.up && h.passes >= max(rise, 1)
+	if flipped {
+		h.up = !h.up
 	}
-	return false
+	return flipped
 }

@@ -77,7 +77,6 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 			ServerName:         sni,
 			InsecureSkipVerify: p.spec.InsecureSkipVerify,
 		}
-		tr.ForceAttemptHTTP2 = false
 	}
 	p.client = &http.Client{
 		Transport: tr,

@@ -84,10 +84,7 @@ func Attempt(ctx context.Context, probe Probe, spec *model.CheckSpec, t Target, 
 }
 
 func runOnce(ctx context.Context, probe Probe, timeout time.Duration, t Target) Result {
-	if timeout <= 0 {
-		timeout = model.DefaultCheckTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout(timeout))
 	defer cancel()
 	start := time.Now()
 	r := probe(ctx, t)

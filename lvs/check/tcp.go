@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,103 +16,53 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// tcpDialer connects for tcp checks run through their Probe (the daemon's
+// own tcp checks run in raw-socket batches, batch.go). Linger 0, set
+// before connecting, makes closing the connection a reset rather than a
+// FIN handshake, so checks leave no TIME_WAIT sockets on the director.
+var tcpDialer = net.Dialer{
+	KeepAlive: -1,
+	Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	},
+}
+
 // newTCP passes when a TCP connection to the target is established within
-// the timeout. Nothing is sent. The connection is closed with a reset
-// (linger 0) rather than a FIN handshake, so thousands of checks a second
-// leave no TIME_WAIT sockets on the director.
-//
-// It works on the socket directly rather than through net.Dialer: a check
-// needs only socket, connect and close, while a net.Conn also costs
-// address lookups, getsockname/getpeername, TCP_NODELAY, a poller
-// registration and a wake-up through it. Only a connect still in progress
-// after one non-blocking look is handed to the runtime's poller to wait.
-// BenchmarkCheckerVsKeepalived (make bench) shows whether that is still
-// worth it.
+// the timeout. Nothing is sent; the connection is reset at once.
 func newTCP() Probe {
 	return func(ctx context.Context, t Target) Result {
+		if !t.Address.IsValid() {
+			return Result{Err: fmt.Errorf("dial tcp %s: no address", t)}
+		}
 		start := time.Now()
-		err := tcpConnect(ctx, t)
+		c, err := tcpDialer.DialContext(ctx, "tcp", t.String())
 		lat := time.Since(start)
 		if err != nil {
-			return Result{Err: timeoutErr(ctx, err), Latency: lat}
+			if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+				// Worded as a batch words it, not as net's "i/o timeout":
+				// "timed out: dial tcp …: context deadline exceeded".
+				err = fmt.Errorf("timed out: %w", dialError(t, cmp.Or(ctx.Err(), context.DeadlineExceeded)))
+			}
+			return Result{Err: err, Latency: lat}
 		}
+		c.Close()
 		return Result{Latency: lat}
 	}
 }
 
-// tcpConnect connects to t and resets the connection.
-//
-// The socket is non-blocking, so socket, setsockopt, connect, a zero
-// timeout poll and close (with linger 0: a reset, no wait) never block;
-// they are made as raw system calls. A blocking-style call would tell the
-// runtime the thread may block, and the runtime's monitor hands the
-// thread's processor to another thread when one lasts over 20µs — which
-// a loopback connect (doing both ends' handshake) often does — costing
-// thread wake-ups and context switches on every check.
-func tcpConnect(ctx context.Context, t Target) error {
-	fd, err := tcpStart(t)
-	if fd < 0 {
-		return err
-	}
-	// One look without waiting: a server on this host (or the listener's
-	// half of the handshake done in this thread) has answered already.
-	pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
-	var zero unix.Timespec
-	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
-	if errno == 0 && n == 1 {
-		var err error
-		if pfd.Revents != unix.POLLOUT {
-			err = connectResult(fd) // POLLERR, POLLHUP: read the error
-		}
-		rawClose(fd)
-		return dialError(t, err)
-	}
-	// Still in progress: wait in the runtime's poller until connected, the
-	// timeout (ctx's deadline) or cancellation. f owns and closes fd.
-	f := os.NewFile(uintptr(fd), "tcp-check")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return dialError(t, err)
-	}
-	if d, ok := ctx.Deadline(); ok {
-		f.SetWriteDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { f.SetWriteDeadline(time.Unix(1, 0)) })
-	defer stop()
-	var result error
-	werr := rc.Write(func(fd uintptr) bool {
-		result = connectResult(int(fd))
-		return !errors.Is(result, unix.EINPROGRESS)
-	})
-	if werr != nil {
-		if ctx.Err() != nil {
-			return dialError(t, ctx.Err())
-		}
-		return dialError(t, werr)
-	}
-	return dialError(t, result)
-}
-
-// tcpStart opens a non-blocking socket with linger 0 and starts
-// connecting it to t, all as raw system calls (see tcpConnect). It returns
-// the socket while the handshake is in progress, or -1 and the outcome
-// when the connect finished at once (nil error: connected, already reset).
-func tcpStart(t Target) (int, error) {
-	if !t.Address.IsValid() {
-		return -1, fmt.Errorf("dial tcp %s: no address", t)
-	}
-	fd, err := tcpSocket(tcpFamily(t))
-	if err != nil {
-		return -1, dialError(t, err)
-	}
-	inProgress, err := tcpDial(fd, t)
-	if inProgress {
-		return fd, nil
-	}
-	rawClose(fd)
-	return -1, err
-}
+// The batches' sockets are non-blocking, so socket, setsockopt, connect,
+// a zero-timeout poll and close (with linger 0: a reset, no wait) never
+// block; they are made as raw system calls. A blocking-style call would
+// tell the runtime the thread may block, and the runtime's monitor hands
+// the thread's processor to another thread when one lasts over 20µs —
+// which a loopback connect (doing both ends' handshake) often does —
+// costing thread wake-ups and context switches on every check.
 
 // tcpFamily is the socket family for connecting to t.
 func tcpFamily(t Target) int {

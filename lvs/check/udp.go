@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -15,8 +16,7 @@ import (
 // maxDatagram is the largest UDP reply a check reads.
 const maxDatagram = 64 << 10
 
-// udpProbe sends Payload from a connected UDP socket, so the kernel
-// reports an ICMP port unreachable for it as ECONNREFUSED on the next read.
+// udpProbe sends Payload (see sendUDP); a port unreachable always fails.
 //   - With Expect set, it passes when a reply containing Expect arrives
 //     before the timeout; other replies are skipped.
 //   - With RequireReply set, any reply passes and silence fails.
@@ -38,21 +38,11 @@ func newUDP(spec *model.UDPCheck) (Probe, error) {
 func (p *udpProbe) run(ctx context.Context, t Target) Result {
 	start := time.Now()
 	fail := func(err error) Result { return Result{Err: err, Latency: time.Since(start)} }
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", t.String())
+	c, closeConn, err := sendUDP(ctx, t, []byte(p.spec.Payload))
 	if err != nil {
 		return fail(err)
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	// Unblock the read when ctx is cancelled before its deadline.
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if _, err := c.Write([]byte(p.spec.Payload)); err != nil {
-		return fail(udpError(err))
-	}
+	defer closeConn()
 	wantReply := p.spec.Expect != "" || p.spec.RequireReply
 	buf := make([]byte, maxDatagram)
 	// A datagram without Expect (a late reply to an earlier check, say)
@@ -62,8 +52,7 @@ func (p *udpProbe) run(ctx context.Context, t Target) Result {
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if mismatch != nil {
 					return fail(mismatch)
 				}
@@ -80,6 +69,28 @@ func (p *udpProbe) run(ctx context.Context, t Target) Result {
 		}
 		mismatch = fmt.Errorf("reply %q does not contain %q", snippet(buf[:n]), p.spec.Expect)
 	}
+}
+
+// sendUDP sends payload to t from a connected socket, so the kernel
+// reports an ICMP port unreachable as ECONNREFUSED on the next read.
+// Reads fail with os.ErrDeadlineExceeded at ctx's deadline or when ctx is
+// cancelled. closeConn closes the socket.
+func sendUDP(ctx context.Context, t Target, payload []byte) (c net.Conn, closeConn func(), err error) {
+	var d net.Dialer
+	if c, err = d.DialContext(ctx, "udp", t.String()); err != nil {
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	// Unblock the read when ctx is cancelled before its deadline.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	closeConn = func() { stop(); c.Close() }
+	if _, err := c.Write(payload); err != nil {
+		closeConn()
+		return nil, nil, udpError(err)
+	}
+	return c, closeConn, nil
 }
 
 // snippet shortens a reply for an error message.

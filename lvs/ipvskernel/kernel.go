@@ -159,10 +159,7 @@ func netmaskToKernel(f lvs.Family, plen uint8) uint32 {
 		return uint32(plen)
 	}
 	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], ^uint32(0)<<(32-uint32(plen)))
-	if plen == 0 {
-		binary.BigEndian.PutUint32(b[:], 0)
-	}
+	binary.BigEndian.PutUint32(b[:], ^uint32(0)<<(32-uint32(plen))) // a shift by 32 is 0
 	return binary.NativeEndian.Uint32(b[:])
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
-	lvstesting "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -168,7 +168,7 @@ type node struct {
 	net      *vrrptest.Network
 	addrs    *vrrptest.Addresses
 	engine   *countingEngine
-	ipvs     *lvstesting.Fake
+	ipvs     *lvstest.Fake
 	checker  *fakeChecker
 	src      *memSource
 	stateDir string
@@ -197,7 +197,7 @@ func newNodeWith(t testing.TB, name string, src source.Source, stateDir string, 
 	t.Helper()
 	clock := vrrptest.NewClock(epoch)
 	n := &node{t: t, clock: clock, net: vrrptest.NewNetwork(clock), addrs: vrrptest.NewAddresses(),
-		ipvs: &lvstesting.Fake{}, checker: newFakeChecker(), stateDir: stateDir}
+		ipvs: &lvstest.Fake{}, checker: newFakeChecker(), stateDir: stateDir}
 	clock.SetSettle(n.settle)
 	host := n.net.NewHost("lb1", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1"))
 	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: host, Addrs: n.addrs, Announcer: vrrptest.NewAnnouncer(clock),

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	lvstesting "github.com/hakeeper/hakeeper/lvs/testing"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 )
 
@@ -14,7 +14,7 @@ import (
 // the print it had, like a change /proc/net/ip_vs does not show.
 type fakePrint struct {
 	mu     sync.Mutex
-	ipvs   *lvstesting.Fake
+	ipvs   *lvstest.Fake
 	frozen *uint64
 }
 

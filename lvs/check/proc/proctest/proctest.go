@@ -36,7 +36,7 @@ func WaitGone(t testing.TB, pidFile string) {
 		t.Fatalf("pid file %s: %v", pidFile, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for Alive(pid) {
+	for alive(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("child %d still running after its command was killed", pid)
@@ -45,9 +45,9 @@ func WaitGone(t testing.TB, pidFile string) {
 	}
 }
 
-// Alive reports whether pid exists and is not a zombie (a killed child
+// alive reports whether pid exists and is not a zombie (a killed child
 // reparented to a PID 1 that does not reap stays a zombie).
-func Alive(pid int) bool {
+func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}

@@ -1,9 +1,9 @@
-// Package testing holds an in-memory IPVS table implementing lvs.IPVS for
+// Package lvstest holds an in-memory IPVS table implementing lvs.IPVS for
 // tests of code that programs IPVS. It behaves like the kernel where that
 // matters to callers: duplicate services and destinations fail, changing
 // an absent one fails, deleting a service deletes its destinations, and
 // reads return normalized values in creation order.
-package testing
+package lvstest
 
 import (
 	"errors"
@@ -44,16 +44,11 @@ type entry struct {
 	dests []lvs.Destination
 }
 
-// find returns the position of the service with key k, or -1.
-func (f *Fake) find(k lvs.ServiceKey) int {
-	e := f.byKey[k]
-	if e == nil {
-		return -1
-	}
-	return slices.Index(f.services, e)
-}
-
-func (f *Fake) write() error {
+// write runs one write call under the lock: counted, and failed instead
+// when it is the FailAt-th.
+func (f *Fake) write(change func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.Writes++
 	if f.FailAt > 0 && f.Writes == f.FailAt {
 		if f.FailErr != nil {
@@ -61,7 +56,7 @@ func (f *Fake) write() error {
 		}
 		return errors.New("injected failure")
 	}
-	return nil
+	return change()
 }
 
 // Services returns the services in creation order.
@@ -81,118 +76,99 @@ func (f *Fake) Destinations(svc lvs.Service) ([]lvs.Destination, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Reads++
-	e := f.byKey[svc.Key()]
-	if e == nil {
-		return nil, fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+	e, err := f.service(svc)
+	if err != nil {
+		return nil, err
 	}
 	return slices.Clone(e.dests), nil
 }
 
+// service returns the entry of svc, or ENOENT.
+func (f *Fake) service(svc lvs.Service) (*entry, error) {
+	e := f.byKey[svc.Key()]
+	if e == nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+	}
+	return e, nil
+}
+
 func (f *Fake) AddService(svc lvs.Service) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.write(); err != nil {
-		return err
-	}
-	if f.byKey[svc.Key()] != nil {
-		return fmt.Errorf("service %s: %w", svc.Key(), ErrExist)
-	}
-	e := &entry{svc: svc.Normalize()}
-	f.services = append(f.services, e)
-	if f.byKey == nil {
-		f.byKey = map[lvs.ServiceKey]*entry{}
-	}
-	f.byKey[e.svc.Key()] = e
-	return nil
+	return f.write(func() error {
+		if f.byKey[svc.Key()] != nil {
+			return fmt.Errorf("service %s: %w", svc.Key(), ErrExist)
+		}
+		e := &entry{svc: svc.Normalize()}
+		f.services = append(f.services, e)
+		if f.byKey == nil {
+			f.byKey = map[lvs.ServiceKey]*entry{}
+		}
+		f.byKey[e.svc.Key()] = e
+		return nil
+	})
 }
 
 func (f *Fake) UpdateService(svc lvs.Service) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.write(); err != nil {
+	return f.write(func() error {
+		e, err := f.service(svc)
+		if err == nil {
+			e.svc = svc.Normalize()
+		}
 		return err
-	}
-	e := f.byKey[svc.Key()]
-	if e == nil {
-		return fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
-	}
-	e.svc = svc.Normalize()
-	return nil
+	})
 }
 
 func (f *Fake) DeleteService(svc lvs.Service) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.write(); err != nil {
+	return f.write(func() error {
+		e, err := f.service(svc)
+		if err == nil {
+			delete(f.byKey, e.svc.Key())
+			f.services = slices.DeleteFunc(f.services, func(x *entry) bool { return x == e })
+		}
 		return err
-	}
-	i := f.find(svc.Key())
-	if i < 0 {
-		return fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
-	}
-	delete(f.byKey, f.services[i].svc.Key())
-	f.services = slices.Delete(f.services, i, i+1)
-	return nil
+	})
 }
 
-func (f *Fake) destIndex(svc lvs.Service, dst lvs.Destination) (*entry, int, error) {
-	e := f.byKey[svc.Key()]
-	if e == nil {
-		return nil, -1, fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
-	}
-	k := dst.Normalize().Key()
-	return e, slices.IndexFunc(e.dests, func(d lvs.Destination) bool { return d.Key() == k }), nil
+// writeDestination runs a destination write call: change gets svc's entry
+// and the position of dst among its destinations (-1 when absent).
+func (f *Fake) writeDestination(svc lvs.Service, dst lvs.Destination, change func(e *entry, i int) error) error {
+	return f.write(func() error {
+		e, err := f.service(svc)
+		if err != nil {
+			return err
+		}
+		k := dst.Normalize().Key()
+		return change(e, slices.IndexFunc(e.dests, func(d lvs.Destination) bool { return d.Key() == k }))
+	})
 }
 
 func (f *Fake) AddDestination(svc lvs.Service, dst lvs.Destination) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.write(); err != nil {
-		return err
-	}
-	e, j, err := f.destIndex(svc, dst)
-	if err != nil {
-		return err
-	}
-	if j >= 0 {
-		return fmt.Errorf("destination %s: %w", dst.Key(), ErrExist)
-	}
-	e.dests = append(e.dests, dst.Normalize())
-	return nil
+	return f.writeDestination(svc, dst, func(e *entry, i int) error {
+		if i >= 0 {
+			return fmt.Errorf("destination %s: %w", dst.Key(), ErrExist)
+		}
+		e.dests = append(e.dests, dst.Normalize())
+		return nil
+	})
 }
 
 func (f *Fake) UpdateDestination(svc lvs.Service, dst lvs.Destination) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.write(); err != nil {
-		return err
-	}
-	e, j, err := f.destIndex(svc, dst)
-	if err != nil {
-		return err
-	}
-	if j < 0 {
-		return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
-	}
-	e.dests[j] = dst.Normalize()
-	return nil
+	return f.writeDestination(svc, dst, func(e *entry, i int) error {
+		if i < 0 {
+			return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
+		}
+		e.dests[i] = dst.Normalize()
+		return nil
+	})
 }
 
 func (f *Fake) DeleteDestination(svc lvs.Service, dst lvs.Destination) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.write(); err != nil {
-		return err
-	}
-	e, j, err := f.destIndex(svc, dst)
-	if err != nil {
-		return err
-	}
-	if j < 0 {
-		return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
-	}
-	e.dests = slices.Delete(e.dests, j, j+1)
-	return nil
+	return f.writeDestination(svc, dst, func(e *entry, i int) error {
+		if i < 0 {
+			return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
+		}
+		e.dests = slices.Delete(e.dests, i, i+1)
+		return nil
+	})
 }
 
 // Table returns a copy of the table, for assertions.
