@@ -232,3 +232,26 @@ func TestImportVersionDiffersPos(t *testing.T) {
 		t.Errorf("warnings:\n%s\nwant the line\n%s", got, want)
 	}
 }
+
+// TestImportRenamedGroupKeepsOthers: two nodes call different VRRP
+// routers VI_1, so one group is renamed VI_1-VRID; a router really named
+// so must keep its own group, not be overwritten by the renamed one.
+func TestImportRenamedGroupKeepsOthers(t *testing.T) {
+	dir := t.TempDir()
+	inst := "vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n mcast_src_ip 192.0.2.%d\n virtual_ipaddress {\n  %s\n }\n}\n"
+	lb1, lb2 := filepath.Join(dir, "lb1.conf"), filepath.Join(dir, "lb2.conf")
+	writeFile(t, lb1, fmt.Sprintf(inst, "VI_1", 1, 1, "192.0.2.101")+fmt.Sprintf(inst, "VI_1-2", 5, 1, "192.0.2.105"))
+	writeFile(t, lb2, fmt.Sprintf(inst, "VI_1", 2, 2, "192.0.2.102"))
+	res, err := Import([]Source{{Path: lb1}, {Path: lb2}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vrids := map[int]bool{}
+	for name, g := range res.Cluster.VIPGroups {
+		vrids[g.VRID] = true
+		t.Logf("%s: vrid %d", name, g.VRID)
+	}
+	if len(res.Cluster.VIPGroups) != 3 || !vrids[1] || !vrids[2] || !vrids[5] {
+		t.Errorf("want three groups with VRIDs 1, 2 and 5, got %d: %v", len(res.Cluster.VIPGroups), vrids)
+	}
+}
