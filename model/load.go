@@ -24,8 +24,9 @@ func Load(files []File) (*Cluster, error) {
 			return nil, errs
 		}
 	}
+	decodeErrs := errs
 	for _, e := range Validate(c) {
-		if !echoesDecodeError(e, errs) {
+		if !echoesDecodeError(e, decodeErrs) {
 			errs = append(errs, e)
 		}
 	}

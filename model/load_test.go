@@ -36,6 +36,15 @@ func TestLoadReportsDecodeAndValidationErrorsTogether(t *testing.T) {
 			not: []string{"out of range"},
 		},
 		{
+			desc: "a validation error under another validation error's path is kept",
+			yaml: "nodes:\n  lb1: {address: 192.0.2.1, interface: eth0}\n  lb2: {address: 192.0.2.2, interfce: eth0}\n" +
+				"vipGroups:\n  web:\n    vrid: 30\n    vips: [192.0.2.10/24]\n    nodes: [lb1]\n    priorities: {lb9: 100}\n",
+			want: []string{
+				`vipGroups.web.priorities: set either nodes (a preference order) or priorities, not both`,
+				`vipGroups.web.priorities.lb9: no node "lb9" is defined`,
+			},
+		},
+		{
 			desc: "a YAML syntax error stops before validation",
 			yaml: "nodes:\n  lb1: {address: 192.0.2.1\nvipGroups: [\n",
 			not:  []string{"no node"},
