@@ -213,12 +213,9 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
-// parseInt reads an !!int scalar as yaml.v3 does (0x1f, 0o17, 1_000),
-// but refuses a leading zero (see leadingZero).
+// parseInt reads an !!int scalar as yaml.v3 does (0x1f, 0o17, 1_000).
+// Callers refuse a leading zero first (leadingZero): `08` is no !!int.
 func parseInt(n *yaml.Node) (int64, error) {
-	if err := leadingZero(n); err != nil {
-		return 0, err
-	}
 	var i int64
 	if err := n.Decode(&i); err != nil {
 		return 0, fmt.Errorf("integer %s is out of range", n.Value)
