@@ -293,16 +293,7 @@ func (v *validator) priority(path string, prio int, group, node string) {
 }
 
 func (v *validator) ownsVIP(group, node string) bool {
-	n := v.c.Nodes[node]
-	if n == nil {
-		return false
-	}
-	for _, s := range []string{n.Address, n.Address6} {
-		if a, err := netip.ParseAddr(s); err == nil && slices.Contains(v.groupAddr[group], a) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(v.groupAddr[group], func(a netip.Addr) bool { return v.nodeAddr[a] == node })
 }
 
 // ---- tracked checks ----
