@@ -206,6 +206,12 @@ checks:
 `, ""},
 
 	// Unprintable names and strings.
+	{"VIP label with a zero-width space", twoNodes + `vipGroups:
+  web:
+    vrid: 51
+    vips: [{address: 192.0.2.10/24, label: "eth0:a\u200b"}]
+    nodes: [lb1, lb2]
+`, `c.yaml:11:37: vipGroups.web.vips[0].label: label "eth0:a\u200b" has an unprintable character`},
 	{"group name with a newline", twoNodes + `vipGroups:
   "we\nb":
     vrid: 51
