@@ -355,7 +355,7 @@ func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *
 		im.warn(s.Pos, "%s: port %d reset to the service port %d, as keepalived does: %s forwarding cannot change the port", where, rs.Port, svc.Port, fwd)
 		checkPort, rs.Port = rs.Port, 0
 	}
-	if a := netip.MustParseAddr(rs.Address); fwd == model.NAT && a.IsLoopback() {
+	if a, err := netip.ParseAddr(rs.Address); err == nil && fwd == model.NAT && a.IsLoopback() {
 		im.warn(s.Pos, "%s: IPVS drops packets from other hosts that NAT forwarding would send to loopback address %s (as it did under keepalived): only the director itself reaches this server; an address of the director that is not loopback works", where, a)
 	}
 	return rs, checkPort, nil

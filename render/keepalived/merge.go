@@ -218,17 +218,14 @@ func (im *importer) mergeGroups(c *model.Cluster) ([]*groupAcc, map[*nodeConf]ma
 	}
 	// A renamed group takes no name another group has: one already given,
 	// or an instance's own name still to come (a router named VI_1-2).
-	used, named := map[string]bool{}, map[string]bool{}
+	used, taken := map[string]bool{}, map[string]bool{}
 	for _, g := range groups {
-		named[g.name] = true
+		taken[g.name] = true
 	}
 	for _, g := range groups {
 		if used[g.name] {
-			base := fmt.Sprintf("%s-%d", g.name, g.vrid)
-			g.name = base
-			for k := 2; used[g.name] || named[g.name]; k++ {
-				g.name = fmt.Sprintf("%s-%d", base, k)
-			}
+			g.name = freeName(fmt.Sprintf("%s-%d", g.name, g.vrid), taken)
+			taken[g.name] = true
 		}
 		used[g.name] = true
 		for _, m := range g.members {
