@@ -36,21 +36,16 @@ const closeBound = 2*status.ReadTimeout + 20*time.Second
 // timeout, and a real request still gets through.
 func TestServerSurvivesIdleFlood(t *testing.T) {
 	srv := status.NewServer(status.Handler(idleProvider{}, nil, &source.Webhook{Secret: []byte("s"), Trigger: func() {}}), slog.New(slog.DiscardHandler))
-	var open, peak atomic.Int64
-	srv.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			n := open.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
-		case http.StateClosed, http.StateHijacked:
-			open.Add(-1)
-		}
-	}
 	l, err := status.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Counted at the listener, down before the capped conn's Close frees
+	// its slot: the server's StateClosed hook runs only after that, so
+	// counting there could see the next connection first.
+	counted := &countingListener{Listener: l}
+	peak := &counted.peak
+	l = counted
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	addr := l.Addr().String()
@@ -173,4 +168,33 @@ func TestServerErrorsReachSlog(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "Accept error: too many open files") {
 		t.Errorf("the accept error is not in the slog output: %q", out)
 	}
+}
+
+// countingListener counts the connections it has handed out and not yet
+// closed, and the most at once.
+type countingListener struct {
+	net.Listener
+	open, peak atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.open.Add(1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
 }
