@@ -12,12 +12,11 @@
 package ipvsproc
 
 import (
+	"bytes"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 	"runtime"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,13 +77,18 @@ func (t Table) read() ([]byte, error) {
 // last two columns of each "->" destination line), which change with
 // traffic, not with configuration.
 func Sum(data []byte) uint64 {
+	nl := []byte("\n")
 	h := fnv.New64a()
-	for line := range strings.Lines(string(data)) {
-		line = strings.TrimSuffix(line, "\n")
-		if f := strings.Fields(line); len(f) >= 6 && f[0] == "->" && f[1] != "RemoteAddress:Port" {
-			line = strings.Join(f[:len(f)-2], " ")
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSuffix(line, nl)
+		// Only destination lines are split: this runs on every repair pass.
+		if bytes.HasPrefix(bytes.TrimLeft(line, " \t"), []byte("->")) {
+			if f := bytes.Fields(line); len(f) >= 6 && string(f[0]) == "->" && string(f[1]) != "RemoteAddress:Port" {
+				line = bytes.Join(f[:len(f)-2], []byte(" "))
+			}
 		}
-		io.WriteString(h, line+"\n")
+		h.Write(line)
+		h.Write(nl)
 	}
 	return h.Sum64()
 }
