@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -101,14 +102,14 @@ func readPath(ctx context.Context, path string) ([]model.File, error) {
 		switch {
 		case strings.HasPrefix(e.Name(), "."):
 		case e.IsDir():
-			if holdsYAML(filepath.Join(path, e.Name())) {
-				subdirs = append(subdirs, filepath.Join(path, e.Name()))
-			}
+			subdirs = append(subdirs, filepath.Join(path, e.Name()))
 		case IsYAML(e.Name()):
 			names = append(names, e.Name())
 		}
 	}
 	if len(names) == 0 {
+		// Only now, for the hint: sub-directories holding descriptions.
+		subdirs = slices.DeleteFunc(subdirs, func(d string) bool { return !holdsYAML(d) })
 		if len(subdirs) > 0 {
 			return nil, fmt.Errorf("%s: no *.yaml or *.yml files (sub-directories are not read); did you mean %s?", path, strings.Join(subdirs, " or "))
 		}
