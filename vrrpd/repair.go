@@ -18,11 +18,11 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 		return nil
 	}
 	var repaired []model.VIPSpec
+	list := e.addrLister("for repair") // each device listed once per repair
 	for _, in := range e.sortedInstances() {
 		if in.state != model.StateMaster {
 			continue
 		}
-		list := e.addrLister("for repair")
 		var missing []model.VIPSpec
 		for _, v := range in.cfg.VIPs {
 			if have, ok := list(v.Device); ok && !containsAddr(have, v.Prefix.Addr()) {
@@ -32,11 +32,14 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 		if len(missing) == 0 {
 			continue
 		}
-		for _, v := range in.addMissing(missing) {
+		added := in.addMissing(missing)
+		for _, v := range added {
 			repaired = append(repaired, v)
 			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.name(), "vip", v.Prefix, "device", v.Device)
 		}
-		in.announce(missing)
+		if len(added) > 0 {
+			in.announce(added)
+		}
 	}
 	return repaired
 }
