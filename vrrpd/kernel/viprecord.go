@@ -98,22 +98,18 @@ func (f *VIPFile) Save(vips []model.VIPSpec) error {
 	return nil
 }
 
-// replaceFile writes b to a new file (mode 0600) beside path and renames
-// it over path, without flushing it to disk.
+// replaceFile writes b to path+".tmp" (mode 0600) and renames it over
+// path, without flushing it to disk. One name, truncated on each save:
+// the engine is the only writer, and a crash between the two leaves no
+// file behind that the next save does not reuse.
 func replaceFile(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, b, 0o600)
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		os.Remove(tmp)
 	}
 	return err
 }
