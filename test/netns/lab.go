@@ -151,11 +151,6 @@ func linkLocal(mac net.HardwareAddr) netip.Addr {
 // Node returns node i (1-based).
 func (l *Lab) Node(i int) *Node { return l.Nodes[i-1] }
 
-// BridgeExec runs a command inside the bridge namespace.
-func (l *Lab) BridgeExec(args ...string) ([]byte, error) {
-	return exec.Command("ip", append([]string{"netns", "exec", l.BridgeNS}, args...)...).CombinedOutput()
-}
-
 // MustExec runs a command in the node and fails the test on error.
 func (n *Node) MustExec(t testing.TB, args ...string) string {
 	t.Helper()
@@ -190,11 +185,7 @@ func (n *Node) SetLink(up bool) error {
 	if up {
 		state = "up"
 	}
-	out, err := exec.Command("ip", "-n", n.Name, "link", "set", n.Iface, state).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: link set %s: %v: %s", n.Name, state, err, out)
-	}
-	return nil
+	return netlab.IP("-n", n.Name, "link", "set", n.Iface, state)
 }
 
 // Holders returns the nodes that have addr on their lab interface.
@@ -242,9 +233,5 @@ func (l *Lab) SetMulticastFlood(n *Node, on bool) error {
 	if on {
 		state = "on"
 	}
-	out, err := exec.Command("ip", "-n", l.BridgeNS, "link", "set", n.Port, "type", "bridge_slave", "mcast_flood", state).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("bridge port %s mcast_flood %s: %v: %s", n.Port, state, err, out)
-	}
-	return nil
+	return netlab.IP("-n", l.BridgeNS, "link", "set", n.Port, "type", "bridge_slave", "mcast_flood", state)
 }

@@ -198,3 +198,9 @@ func TestLabRemovesStale(t *testing.T) {
 		t.Errorf("after New: %s removed = %v, %s kept = %v", stale, !strings.Contains(out, stale), live.Node(1).Name, strings.Contains(out, live.Node(1).Name))
 	}
 }
+
+// execOut runs a command outside the lab's own code, as an oracle.
+func execOut(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}

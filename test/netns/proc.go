@@ -175,8 +175,3 @@ func (k *Keepalived) Crash() error {
 
 // Stop is a graceful stop (SIGTERM): keepalived sends priority 0 adverts.
 func (k *Keepalived) Stop() error { return k.Signal(syscall.SIGTERM) }
-
-func execOut(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	return string(out), err
-}
