@@ -19,6 +19,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/test/netlab"
+	"github.com/hakeeper/hakeeper/test/netns"
 )
 
 // TestDemoPrintCluster: --print-cluster prints the built-in cluster, and
@@ -223,16 +224,6 @@ func demoBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-func skipUnlessLab(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip command")
-	}
-}
-
 // demoNamespaces lists namespaces named after the demo process pid.
 func demoNamespaces(pid int) []string {
 	return netlab.Namespaces(fmt.Sprintf("%s%d-", demoNSPrefix, pid))
@@ -241,7 +232,7 @@ func demoNamespaces(pid int) []string {
 // TestDemoLive runs the real binary as root: the whole demo end to end,
 // an unprivileged user's fallback, and Ctrl-C in the middle.
 func TestDemoLive(t *testing.T) {
-	skipUnlessLab(t)
+	netns.Skip(t)
 	dir := t.TempDir()
 	bin := demoBinary(t, dir)
 
