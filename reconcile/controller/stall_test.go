@@ -20,10 +20,11 @@ type stallingSource struct {
 	stall     bool
 	deafToCtx chan struct{} // when set, Latest ignores its context until closed
 	entered   chan struct{}
+	returned  chan struct{} // a deaf Latest has answered
 }
 
 func newStallingSource() *stallingSource {
-	s := &stallingSource{memSource: &memSource{}, entered: make(chan struct{}, 16)}
+	s := &stallingSource{memSource: &memSource{}, entered: make(chan struct{}, 16), returned: make(chan struct{}, 16)}
 	s.set("cluster.yaml", defaultCluster())
 	return s
 }
@@ -44,6 +45,7 @@ func (s *stallingSource) Latest(ctx context.Context) (*source.Revision, error) {
 	s.entered <- struct{}{}
 	if deaf != nil {
 		<-deaf
+		defer func() { s.returned <- struct{}{} }()
 		return s.memSource.Latest(ctx)
 	}
 	<-ctx.Done()
@@ -147,6 +149,7 @@ func TestShutdownPastADeafSource(t *testing.T) {
 	src.set("cluster.yaml", cluster("192.0.2.100/24", "1s", 9))
 	writes := n.ipvs.Writes
 	close(deaf)
+	<-src.returned // the late answer exists before it is looked for
 	if _, err := n.ctl.Reconcile(context.Background(), "watch", true); err == nil {
 		t.Error("a pass after shutdown ran")
 	}
