@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
@@ -125,23 +124,9 @@ func TestRunRefusesSpecialSecretFiles(t *testing.T) {
 		{"keyring FIFO", fifo, []string{"--source", "https://127.0.0.1:1/cluster.git", "--keyring", fifo, "--state-dir", dir}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			type result struct {
-				code   int
-				stderr string
-			}
-			done := make(chan result, 1)
-			go func() {
-				var stdout, stderr bytes.Buffer
-				code := execute(append([]string{"run", "--node", "a", "--listen", "off"}, tc.args...), &stdout, &stderr)
-				done <- result{code, stderr.String()}
-			}()
-			select {
-			case r := <-done:
-				if r.code != exitError || !strings.Contains(r.stderr, tc.file+": not a regular file") {
-					t.Errorf("exit %d, stderr %q; want 1 and %s refused as not a regular file", r.code, r.stderr, tc.file)
-				}
-			case <-time.After(time.Minute):
-				t.Fatalf("run still reading %s after a minute", tc.file)
+			code, stderr := runCLIBounded(t, append([]string{"run", "--node", "a", "--listen", "off"}, tc.args...)...)
+			if code != exitError || !strings.Contains(stderr, tc.file+": not a regular file") {
+				t.Errorf("exit %d, stderr %q; want 1 and %s refused as not a regular file", code, stderr, tc.file)
 			}
 		})
 	}
