@@ -386,8 +386,10 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	t0 = time.Now()
 	// The nodes watch the directory; SIGHUP makes each re-read at once,
 	// as a Git webhook would.
-	for name := range lab.running() {
-		lab.node(name).proc.Signal(syscall.SIGHUP)
+	for _, nd := range lab.nodes {
+		if nd.proc != nil && !nd.proc.Exited() {
+			nd.proc.Signal(syscall.SIGHUP)
+		}
 	}
 	n.say("Wrote the new cluster.yaml and sent SIGHUP to every node (a Git webhook in production).")
 	if took, got, err = lab.settle(ctx, el, t0, "the edited layout", nil); err != nil {
