@@ -13,8 +13,6 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
-func init() { addCommand(newApplyCmd) }
-
 func newApplyCmd() *cobra.Command {
 	var o runOptions
 	var addr string

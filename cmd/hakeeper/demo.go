@@ -23,8 +23,6 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-func init() { addCommand(newDemoCmd) }
-
 // demoClusterYAML is the cluster `hakeeper demo` runs unless --dir names
 // another: two nodes, a web VIP and a dual-master spread pair, 100 ms adverts.
 //

@@ -18,13 +18,8 @@ import (
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
-func init() {
-	setLiveObserver(&nodeObserver{
-		addr:     statusAddr(),
-		stderr:   os.Stderr,
-		openIPVS: openKernelIPVS,
-	})
-}
+// liveObserver is what plan observes the node with (tests swap it).
+var liveObserver LiveObserver = &nodeObserver{addr: statusAddr(), stderr: os.Stderr, openIPVS: openKernelIPVS}
 
 // nodeObserver reads this node's live state for `hakeeper plan`: the VRRP
 // instances a running daemon runs (from its /config), the VIPs on the

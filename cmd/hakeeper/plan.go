@@ -13,18 +13,12 @@ import (
 	"github.com/hakeeper/hakeeper/render"
 )
 
-func init() { addCommand(newPlanCmd) }
-
 // LiveObserver reports what runs on this node now (VRRP instances from
-// the daemon, VIPs on interfaces, IPVS services). It is the seam through
-// which `hakeeper plan` without --offline gets the live side; a subcommand
-// file that can observe the node registers one with setLiveObserver in its
-// init function.
+// the daemon, VIPs on interfaces, IPVS services): the seam through which
+// `hakeeper plan` without --offline gets the live side.
 type LiveObserver interface {
 	Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error)
 }
-
-var liveObserver LiveObserver
 
 // setLiveObserver installs the observer plan uses without --offline.
 func setLiveObserver(o LiveObserver) { liveObserver = o }

@@ -32,8 +32,6 @@ import (
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
-func init() { addCommand(newRunCmd) }
-
 // runShutdownTimeout bounds a graceful stop: priority-0 adverts, VIP
 // removal and stop hooks (whose own timeout defaults to 10s).
 const runShutdownTimeout = 15 * time.Second

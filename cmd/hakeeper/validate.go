@@ -10,8 +10,6 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
-func init() { addCommand(newValidateCmd) }
-
 func newValidateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate PATH",
