@@ -161,21 +161,16 @@ func effectiveServices(services []model.VirtualService, health map[serverKey]str
 	return out
 }
 
-// openKernelIPVS opens this node's IPVS table for the observer.
+// openKernelIPVS opens this node's IPVS table, and returns its closer,
+// when the ip_vs module is loaded. It looks first, because the netlink
+// library would otherwise try to modprobe and log its failure on every call.
 func openKernelIPVS() (lvs.IPVS, func(), error) {
-	k, err := openIPVS()
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		return nil, nil, errors.New("the ip_vs module is not loaded: /proc/net/ip_vs is missing")
+	}
+	k, err := ipvskernel.New("")
 	if err != nil {
 		return nil, nil, err
 	}
 	return k, k.Close, nil
-}
-
-// openIPVS opens the kernel's IPVS table when the ip_vs module is loaded.
-// It looks first, because the netlink library would otherwise try to
-// modprobe and log its failure on every call.
-func openIPVS() (*ipvskernel.Kernel, error) {
-	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
-		return nil, errors.New("the ip_vs module is not loaded: /proc/net/ip_vs is missing")
-	}
-	return ipvskernel.New("")
 }

@@ -284,10 +284,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
-	if k, err := openIPVS(); err != nil {
+	if k, closeIPVS, err := openKernelIPVS(); err != nil {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
-		defer k.Close()
+		defer closeIPVS()
 		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}
