@@ -129,10 +129,6 @@ func (lab *demoLab) running() map[string]bool {
 	return up
 }
 
-func (lab *demoLab) node(name string) *demoNode {
-	return lab.nodes[slices.IndexFunc(lab.nodes, func(nd *demoNode) bool { return nd.name == name })]
-}
-
 // waitFor polls the VIPs of l until cond holds on their holders (node
 // names), and returns the time since t0 and the holders.
 func (lab *demoLab) waitFor(ctx context.Context, l *demoLayout, t0 time.Time, what string, cond func(map[netip.Addr][]string) bool) (time.Duration, map[netip.Addr][]string, error) {
@@ -300,7 +296,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 
 	vip := head.vips[0].Addr()
 	master := l.expected(lab.running())[vip]
-	mnd := lab.node(master)
+	mnd := lab.nodes[slices.Index(l.nodes, master)]
 	others := lab.running()
 	delete(others, master)
 	backup := l.expected(others)[vip]
