@@ -58,7 +58,7 @@ func headerValue(s string) string {
 func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Status())
+		writeJSON(w, p.Status())
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		ns := p.Running()
@@ -66,7 +66,7 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
 			return
 		}
-		writeJSON(w, http.StatusOK, ns)
+		writeJSON(w, ns)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		// Alive and running a configuration: 200. A refused newer revision
@@ -98,9 +98,8 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
