@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
@@ -126,14 +127,9 @@ func serverHealth(r *status.Report) map[serverKey]string {
 }
 
 func hasCheckedServers(services []model.VirtualService) bool {
-	for _, vs := range services {
-		for _, rs := range vs.RealServers {
-			if rs.Check != nil {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(services, func(vs model.VirtualService) bool {
+		return slices.ContainsFunc(vs.RealServers, func(rs model.RealServerSpec) bool { return rs.Check != nil })
+	})
 }
 
 // effectiveServices applies health to the desired services as the daemon
