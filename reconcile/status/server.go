@@ -203,41 +203,36 @@ func NewClient(addr string) *Client {
 // ErrNotRunning is returned when nothing listens at the address.
 var ErrNotRunning = errors.New("hakeeper is not running (nothing listens at the status address)")
 
-func (c *Client) get(ctx context.Context, path string, v any) error {
+// Status fetches /status.
+func (c *Client) Status(ctx context.Context) (*Report, error) { return get[Report](ctx, c, "/status") }
+
+// Config fetches /config: the desired state the daemon runs.
+func (c *Client) Config(ctx context.Context) (*model.NodeState, error) {
+	return get[model.NodeState](ctx, c, "/config")
+}
+
+// get fetches path and decodes its JSON answer as a T.
+func get[T any](ctx context.Context, c *Client, path string) (*T, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w: %s: %v", ErrNotRunning, c.Addr, op.Err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotRunning, c.Addr, op.Err)
 		}
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s%s: %s: %s", c.Addr, path, resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("%s%s: %s: %s", c.Addr, path, resp.Status, strings.TrimSpace(string(b)))
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// Status fetches /status.
-func (c *Client) Status(ctx context.Context) (*Report, error) {
-	var r Report
-	if err := c.get(ctx, "/status", &r); err != nil {
+	var v T
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		return nil, err
 	}
-	return &r, nil
-}
-
-// Config fetches /config: the desired state the daemon runs.
-func (c *Client) Config(ctx context.Context) (*model.NodeState, error) {
-	var ns model.NodeState
-	if err := c.get(ctx, "/config", &ns); err != nil {
-		return nil, err
-	}
-	return &ns, nil
+	return &v, nil
 }
