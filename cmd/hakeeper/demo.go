@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -188,7 +189,7 @@ func (o demoOptions) liveUnavailable() string {
 	case os.Geteuid() != 0:
 		return "the live lab needs root (CAP_NET_ADMIN) to create network namespaces; run `sudo make demo` or `sudo hakeeper demo` to see failover live"
 	}
-	if _, err := lookPath("ip"); err != nil {
+	if _, err := exec.LookPath("ip"); err != nil {
 		return "the live lab needs iproute2's ip command, which is not installed (apt-get install iproute2)"
 	}
 	return ""

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,8 +29,6 @@ const demoNSPrefix = "hkdemo"
 
 // demoPoll is how often VIP holders are sampled while a step is timed.
 const demoPoll = 2 * time.Millisecond
-
-var lookPath = exec.LookPath
 
 // demoLab is the throwaway network: namespaces, links and daemons.
 type demoLab struct {
