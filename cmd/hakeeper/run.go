@@ -218,6 +218,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		return fmt.Errorf("not starting: %w", err)
 	}
 	defer lock.Release()
+	statusFile, err := newRunStatusWriter(stateDir)
+	if err != nil {
+		return err
+	}
 	if o.node == "" {
 		if o.node, err = runNode(ctx, src, stateDir); err != nil {
 			return err
@@ -317,11 +321,6 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- ctl.Run(runCtx) }()
 
-	statusFile, err := newRunStatusWriter(stateDir)
-	if err != nil {
-		runShutdown(ctl, log)
-		return err
-	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
