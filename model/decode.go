@@ -277,8 +277,10 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	switch t.Kind() {
 	case reflect.Pointer:
 		if isNull && t.Elem().Kind() != reflect.Struct && !reflect.PointerTo(t.Elem()).Implements(unmarshalerType) {
-			d.errorf(n, path, "want %s, got null", want(t.Elem()))
-			return false
+			// Null is no value for a setting (rise: null): decoding it into
+			// a scratch value reports what the setting wants, and the
+			// setting stays unset.
+			return d.decodeValue(n, reflect.New(t.Elem()).Elem(), path)
 		}
 		// A null struct value ("tcp:") means present with no settings.
 		if v.IsNil() {
@@ -583,23 +585,6 @@ func describe(n *yaml.Node) string {
 		return "null"
 	}
 	return fmt.Sprintf("%s %q", n.ShortTag(), v)
-}
-
-// want names what a Go type expects, for "got null" messages.
-func want(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Map:
-		return "a mapping"
-	}
-	return "a value"
 }
 
 type fieldTable struct {
