@@ -128,9 +128,9 @@ func (r *resolver) resolveMembership() error {
 		}
 		r.priorities[name] = p
 		for i, v := range g.VIPs {
-			pfx, err := parseVIP(v.Address)
-			if err != nil {
-				return r.errf(fmt.Sprintf("vipGroups.%s.vips[%d]", name, i), "%v", err)
+			pfx, msg := checkVIPAddress(v.Address)
+			if msg != "" {
+				return r.errf(fmt.Sprintf("vipGroups.%s.vips[%d]", name, i), "%s", msg)
 			}
 			if _, dup := r.vipGroup[pfx.Addr()]; !dup {
 				r.vipGroup[pfx.Addr()] = name
@@ -309,9 +309,9 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		return inst, r.errf(path+".vips", "a VIP group needs at least one VIP")
 	}
 	for i, v := range g.VIPs {
-		pfx, err := parseVIP(v.Address)
-		if err != nil {
-			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%v", err)
+		pfx, msg := checkVIPAddress(v.Address)
+		if msg != "" {
+			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%s", msg)
 		}
 		fam := familyOf(pfx.Addr())
 		if i == 0 {
@@ -736,23 +736,6 @@ func maskBits(mask netip.Addr) int {
 		return -1
 	}
 	return ones
-}
-
-// parseVIP accepts an address with or without prefix length; without, the
-// VIP is a host address (/32 or /128).
-func parseVIP(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not an address with prefix length", s)
-		}
-		return p, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // groupInterface is the interface node n runs group g (named name) on:
