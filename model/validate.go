@@ -922,23 +922,15 @@ func (v *validator) persistence(path string, ps *Persistence, fam Family) {
 	}
 }
 
-// serviceKey is what makes a service unique: the VIP, port and
-// protocol, or the fwmark and family. Only set (vip or mark) when the
-// service's own checks got that far.
+// serviceKey is what makes a service unique: the VIP, port and protocol
+// of a VIP service, or the fwmark and family of a fwmark service. It is
+// the zero key when the service's own checks did not get that far.
 type serviceKey struct {
-	vip  *vipKey
-	mark *markKey
-}
-
-type vipKey struct {
 	addr  netip.Addr
 	port  int
 	proto Protocol
-}
-
-type markKey struct {
-	mark int
-	fam  Family
+	mark  int
+	fam   Family
 }
 
 type rsKey struct {
@@ -953,23 +945,21 @@ func (v *validator) services() {
 	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
 		sd = *v.c.Defaults.Service
 	}
-	vipUsed := map[vipKey]string{}
-	markUsed := map[markKey]string{}
+	used := map[serviceKey]string{}
 	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
-		switch k := v.service(name, v.c.Services[name], sd); {
-		case k.vip != nil:
-			if other, dup := vipUsed[*k.vip]; dup {
-				v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.vip.addr, k.vip.port, k.vip.proto, other, v.where("services."+other))
-			} else {
-				vipUsed[*k.vip] = name
-			}
-		case k.mark != nil:
-			if other, dup := markUsed[*k.mark]; dup && k.mark.mark > 0 {
-				v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", k.mark.mark, k.mark.fam, other, v.where("services."+other))
-			} else {
-				markUsed[*k.mark] = name
-			}
+		k := v.service(name, v.c.Services[name], sd)
+		if k == (serviceKey{}) {
+			continue
+		}
+		other, dup := used[k]
+		switch {
+		case !dup:
+			used[k] = name
+		case k.mark == 0:
+			v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.addr, k.port, k.proto, other, v.where("services."+other))
+		case k.mark > 0:
+			v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", k.mark, k.fam, other, v.where("services."+other))
 		}
 	}
 }
@@ -1007,7 +997,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		if s.Family != "" && s.Family != fam {
 			v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
 		}
-		key.vip = &vipKey{a, s.Port, cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol)}
+		key = serviceKey{addr: a, port: s.Port, proto: cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol)}
 	default:
 		if s.FWMark < 1 || s.FWMark > 1<<32-1 {
 			v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
@@ -1034,7 +1024,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 				v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
 			}
 		}
-		key.mark = &markKey{s.FWMark, fam}
+		key = serviceKey{mark: s.FWMark, fam: fam}
 	}
 	v.protocol(p+".protocol", s.Protocol)
 
