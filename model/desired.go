@@ -35,8 +35,12 @@ func Desired(c *Cluster, node string) (*NodeState, error) {
 	if n == nil {
 		return nil, fmt.Errorf("node %q is not in the cluster description (nodes: %s)", node, strings.Join(sortedKeys(c.Nodes), ", "))
 	}
-	r := &resolver{c: c, nodeName: node, node: n}
-	r.loadDefaults()
+	d := c.defaults()
+	vrrp := cmp.Or(d.VRRP, &VRRPSettings{})
+	r := &resolver{
+		c: c, nodeName: node, node: n,
+		defaults: d, vrrp: vrrp, garp: cmp.Or(vrrp.GARP, &GARPSettings{}), svc: cmp.Or(d.Service, &ServiceDefaults{}),
+	}
 	if err := r.resolveMembership(); err != nil {
 		return nil, err
 	}
@@ -72,11 +76,11 @@ type resolver struct {
 	nodeName string
 	node     *Node
 
-	vrrp       VRRPSettings
-	garp       GARPSettings
-	svc        ServiceDefaults
-	check      *Check
-	scriptUser string
+	// The cluster's defaults, empty where the description sets none.
+	defaults *Defaults
+	vrrp     *VRRPSettings
+	garp     *GARPSettings
+	svc      *ServiceDefaults
 
 	// priorities[group][node] for every group and member node.
 	priorities map[string]map[string]int
@@ -88,24 +92,6 @@ type resolver struct {
 
 func (r *resolver) errf(path, format string, args ...any) error {
 	return &Error{Pos: r.c.Sources.Lookup(path), Path: path, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (r *resolver) loadDefaults() {
-	d := r.c.Defaults
-	if d == nil {
-		return
-	}
-	if d.VRRP != nil {
-		r.vrrp = *d.VRRP
-		if d.VRRP.GARP != nil {
-			r.garp = *d.VRRP.GARP
-		}
-	}
-	if d.Service != nil {
-		r.svc = *d.Service
-	}
-	r.check = d.Check
-	r.scriptUser = d.ScriptUser
 }
 
 // resolveMembership computes every group's node priorities (services need
@@ -348,10 +334,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 	inst.PreemptDelay = first(Duration(DefaultPreemptDelay), g.PreemptDelay, r.vrrp.PreemptDelay).D()
 	inst.Unicast = first(DefaultUnicast, g.Unicast, r.vrrp.Unicast)
 
-	var garp GARPSettings
-	if g.GARP != nil {
-		garp = *g.GARP
-	}
+	garp := cmp.Or(g.GARP, &GARPSettings{})
 	inst.GARP = GARPSpec{
 		Repeat:       first(DefaultGARPRepeat, garp.Repeat, r.garp.Repeat),
 		Interval:     first(Duration(DefaultGARPInterval), garp.Interval, r.garp.Interval).D(),
@@ -432,7 +415,7 @@ func (r *resolver) notify(n *Notify) NotifySpec {
 		Fault:   cloneCommand(n.Fault),
 		Stop:    cloneCommand(n.Stop),
 		Timeout: first(Duration(DefaultNotifyTimeout), n.Timeout).D(),
-		User:    cmp.Or(n.User, r.scriptUser),
+		User:    cmp.Or(n.User, r.defaults.ScriptUser),
 	}
 }
 
@@ -444,7 +427,7 @@ func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
 		Rise:     first(DefaultTrackRise, t.Rise),
 		Fall:     first(DefaultTrackFall, t.Fall),
 		Weight:   t.Weight,
-		User:     cmp.Or(t.User, r.scriptUser),
+		User:     cmp.Or(t.User, r.defaults.ScriptUser),
 	}
 	spec.Timeout = first(Duration(spec.Interval), t.Timeout).D()
 	return spec
@@ -625,7 +608,7 @@ func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (
 func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 	var buf [3]*Check
 	levels := buf[:0]
-	for _, c := range [...]*Check{server, service, r.check} {
+	for _, c := range [...]*Check{server, service, r.defaults.Check} {
 		if c != nil {
 			levels = append(levels, c)
 		}
@@ -654,7 +637,7 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 		case c.Exec != nil:
 			e := *c.Exec
 			e.Command = cloneCommand(e.Command)
-			e.User = cmp.Or(e.User, r.scriptUser)
+			e.User = cmp.Or(e.User, r.defaults.ScriptUser)
 			spec.Type, spec.Exec, spec.User = "exec", &e, e.User
 		case c.UDP != nil:
 			u := *c.UDP

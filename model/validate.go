@@ -575,13 +575,7 @@ func (v *validator) vipGroups() {
 			v.vips(name, g)
 		}
 	}
-	var dv *VRRPSettings
-	if v.c.Defaults != nil {
-		dv = v.c.Defaults.VRRP
-	}
-	if dv == nil {
-		dv = &VRRPSettings{}
-	}
+	dv := cmp.Or(v.c.defaults().VRRP, &VRRPSettings{})
 	for _, name := range names {
 		p := "vipGroups." + name
 		g := v.c.VIPGroups[name]
@@ -941,10 +935,7 @@ type rsKey struct {
 // services checks every service, and that no two share a VIP, port and
 // protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
-	var sd ServiceDefaults
-	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
-		sd = *v.c.Defaults.Service
-	}
+	sd := cmp.Or(v.c.defaults().Service, &ServiceDefaults{})
 	used := map[serviceKey]string{}
 	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
@@ -965,7 +956,7 @@ func (v *validator) services() {
 }
 
 // service checks one service's own settings and real servers.
-func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key serviceKey) {
+func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key serviceKey) {
 	p := "services." + name
 	if s == nil {
 		v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
