@@ -202,27 +202,16 @@ func (r *resolver) groupPriorities(name string, g *VIPGroup, spreadOrder []strin
 	default:
 		return nil, r.errf(path, "no nodes: set nodes or priorities, or add the group to a spread set")
 	}
-	for n := range out {
+	for _, n := range sortedKeys(out) {
 		if _, ok := r.c.Nodes[n]; !ok {
 			return nil, r.errf(orderPath, "no node named %q", n)
 		}
-	}
-	for _, n := range sortedKeys(r.c.Nodes) {
-		node := r.c.Nodes[n]
-		if node == nil {
-			continue
+		if p := overridePriority(r.c.Nodes[n], name); p != nil {
+			if *p < 1 || *p > OwnerPriority {
+				return nil, r.errf(fmt.Sprintf("nodes.%s.overrides.%s.priority", n, name), "priority %d is outside 1-255", *p)
+			}
+			out[n] = *p
 		}
-		o := node.Overrides[name]
-		if o == nil || o.Priority == nil {
-			continue
-		}
-		if _, member := out[n]; !member {
-			continue
-		}
-		if p := *o.Priority; p < 1 || p > OwnerPriority {
-			return nil, r.errf(fmt.Sprintf("nodes.%s.overrides.%s.priority", n, name), "priority %d is outside 1-255", p)
-		}
-		out[n] = *o.Priority
 	}
 	return out, nil
 }
@@ -719,6 +708,14 @@ func maskBits(mask netip.Addr) int {
 		return -1
 	}
 	return ones
+}
+
+// overridePriority is node n's priority override for group, or nil.
+func overridePriority(n *Node, group string) *int {
+	if n == nil || n.Overrides[group] == nil {
+		return nil
+	}
+	return n.Overrides[group].Priority
 }
 
 // groupInterface is the interface node n runs group g (named name) on:

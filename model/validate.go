@@ -769,12 +769,7 @@ func (v *validator) ownAddresses() {
 // explicitPriority is a node's configured priority in a group (its
 // override, else the group's priorities), or 0 when derived from an order.
 func (v *validator) explicitPriority(group string, g *VIPGroup, node string) int {
-	if n := v.c.Nodes[node]; n != nil {
-		if o := n.Overrides[group]; o != nil && o.Priority != nil {
-			return *o.Priority
-		}
-	}
-	return g.Priorities[node]
+	return first(g.Priorities[node], overridePriority(v.c.Nodes[node], group))
 }
 
 // checkVIPAddress accepts an address with or without prefix length. The
