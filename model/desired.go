@@ -254,7 +254,7 @@ func (r *resolver) nodeState() (*NodeState, error) {
 		st.Checks = append(st.Checks, r.trackCheck(name, r.c.Checks[name]))
 	}
 	for _, name := range sortedKeys(r.c.SyncGroups) {
-		if sg := r.syncGroup(name, st.Instances); sg != nil {
+		if sg := r.syncGroup(name); sg != nil {
 			st.SyncGroups = append(st.SyncGroups, *sg)
 		}
 	}
@@ -424,17 +424,14 @@ func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
 
 // syncGroup returns the sync group with the instances this node runs, or
 // nil when the node runs none of its groups.
-func (r *resolver) syncGroup(name string, instances []Instance) *SyncGroupSpec {
+func (r *resolver) syncGroup(name string) *SyncGroupSpec {
 	s := r.c.SyncGroups[name]
 	if s == nil {
 		return nil
 	}
 	var members []string
 	for _, g := range s.Groups {
-		if r.syncGroupOf[g] != name {
-			continue
-		}
-		if _, ok := slices.BinarySearchFunc(instances, g, func(i Instance, g string) int { return cmp.Compare(i.Name, g) }); ok {
+		if _, member := r.priorities[g][r.nodeName]; member && r.syncGroupOf[g] == name {
 			members = append(members, g)
 		}
 	}
