@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -114,8 +115,7 @@ func (d *decoder) decodeFile(f File) (empty bool) {
 		return true
 	}
 	if extra != nil {
-		d.errorAt(Pos{File: f.Name, Line: extra.Line, Column: extra.Column}, "",
-			"a second YAML document starts here; put one document per file (a description may span several files)")
+		d.errorf(extra, "", "a second YAML document starts here; put one document per file (a description may span several files)")
 	}
 	if len(doc.Content) == 0 {
 		return true
@@ -135,16 +135,12 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 	return Pos{File: d.file, Line: n.Line, Column: n.Column}
 }
 
-func (d *decoder) errorAt(p Pos, path, format string, args ...any) {
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	if len(d.errs) >= maxErrors {
 		d.truncated = true
 		return
 	}
-	d.errs = append(d.errs, &Error{Pos: p, Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.errorAt(d.pos(n), path, format, args...)
+	d.errs = append(d.errs, &Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // record notes where path was written; the first place wins.
@@ -237,10 +233,7 @@ func leadingZero(n *yaml.Node) error {
 	if len(digits) < 2 || digits[0] != '0' || strings.Trim(digits, "0123456789_") != "" {
 		return nil
 	}
-	decimal := strings.TrimLeft(strings.ReplaceAll(digits, "_", ""), "0")
-	if decimal == "" {
-		decimal = "0"
-	}
+	decimal := cmp.Or(strings.TrimLeft(strings.ReplaceAll(digits, "_", ""), "0"), "0")
 	if sign == "+" {
 		sign = ""
 	}
