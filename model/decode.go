@@ -267,6 +267,9 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	}
 
 	isNull := n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+	if isNull && slices.Contains([]reflect.Kind{reflect.Struct, reflect.Map, reflect.Slice}, t.Kind()) {
+		return true // "tcp:", "services:": present, with no settings or entries
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		if isNull && t.Elem().Kind() != reflect.Struct && !reflect.PointerTo(t.Elem()).Implements(unmarshalerType) {
@@ -275,25 +278,15 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 			// setting stays unset.
 			return d.decodeValue(n, reflect.New(t.Elem()).Elem(), path)
 		}
-		// A null struct value ("tcp:") means present with no settings.
 		if v.IsNil() {
 			v.Set(reflect.New(t.Elem()))
 		}
 		return d.decodeValue(n, v.Elem(), path)
 	case reflect.Struct:
-		if isNull {
-			return true
-		}
 		return d.decodeStruct(n, v, path)
 	case reflect.Map:
-		if isNull {
-			return true
-		}
 		return d.decodeMap(n, v, path)
 	case reflect.Slice:
-		if isNull {
-			return true
-		}
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n, path, "want a list, got %s", describe(n))
 			return false
