@@ -1215,13 +1215,8 @@ func Warnings(c *Cluster) ErrorList {
 		return nil
 	}
 	v := &validator{c: c, spreadOf: map[string]string{}}
-	for _, s := range sortedKeys(c.Spread) {
-		if set := c.Spread[s]; set != nil {
-			for _, g := range set.Groups {
-				v.spreadOf[g] = s
-			}
-		}
-	}
+	v.spreadSets() // for members()
+	v.errs = nil   // Validate's to report
 	for _, name := range sortedKeys(c.VIPGroups) {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)
