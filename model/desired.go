@@ -592,24 +592,17 @@ func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (
 // type block anywhere the check is TCP connect. `none` gives nil. Port 0
 // in the result means "the real server's port".
 func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
-	var buf [3]*Check
-	levels := buf[:0]
-	for _, c := range [...]*Check{server, service, r.defaults.Check} {
-		if c != nil {
-			levels = append(levels, c)
-		}
-	}
+	levels := slices.DeleteFunc([]*Check{server, service, r.defaults.Check}, func(c *Check) bool { return c == nil })
 	spec := &CheckSpec{Type: "tcp"}
 	// The port belongs with the type block (a service's tcp check on 9000
 	// says nothing about a server's https override); untyped levels may
 	// still name one for the default TCP check.
-	for _, c := range levels {
-		if c.Port != 0 {
-			spec.Port = uint16(c.Port)
-			break
-		}
+	if i := slices.IndexFunc(levels, func(c *Check) bool { return c.Port != 0 }); i >= 0 {
+		spec.Port = uint16(levels[i].Port)
 	}
-	if c := typedLevel(levels); c != nil {
+	// The most specific level with a type block.
+	if i := slices.IndexFunc(levels, (*Check).hasType); i >= 0 {
+		c := levels[i]
 		spec.Port = uint16(c.Port)
 		switch {
 		case c.None != nil:
@@ -640,16 +633,6 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 	spec.Rise = first(DefaultCheckRise, fieldOf(levels, func(c *Check) *int { return c.Rise }))
 	spec.Fall = first(DefaultCheckFall, fieldOf(levels, func(c *Check) *int { return c.Fall }))
 	return spec
-}
-
-// typedLevel returns the most specific check that names a type.
-func typedLevel(levels []*Check) *Check {
-	for _, c := range levels {
-		if c.hasType() {
-			return c
-		}
-	}
-	return nil
 }
 
 func (c *Check) hasType() bool {
