@@ -571,17 +571,13 @@ func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (
 	if rs.UpperThreshold < 0 || rs.LowerThreshold < 0 {
 		return RealServerSpec{}, r.errf(ip.String(), "connection thresholds cannot be negative")
 	}
-	spec := RealServerSpec{
+	return RealServerSpec{
 		Address:        a,
-		Port:           uint16(rs.Port),
+		Port:           cmp.Or(uint16(rs.Port), vs.Port),
 		Weight:         first(DefaultWeight, rs.Weight),
 		UpperThreshold: uint32(rs.UpperThreshold),
 		LowerThreshold: uint32(rs.LowerThreshold),
-	}
-	if spec.Port == 0 {
-		spec.Port = vs.Port
-	}
-	return spec, nil
+	}, nil
 }
 
 // healthCheck resolves a real server's check. Of the levels (server,

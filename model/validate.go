@@ -423,9 +423,7 @@ func (v *validator) defaults() {
 		v.protocol("defaults.service.protocol", s.Protocol)
 		v.persistence("defaults.service.persistence", s.Persistence, "")
 	}
-	if d.Check != nil {
-		v.check("defaults.check", d.Check)
-	}
+	v.check("defaults.check", d.Check)
 }
 
 // vrrpSettings checks the settings that do not depend on the version.
@@ -1040,9 +1038,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
 	}
-	if s.Check != nil {
-		v.check(p+".check", s.Check)
-	}
+	v.check(p+".check", s.Check)
 
 	if len(s.RealServers) == 0 {
 		v.errorf(p+".realServers", "a service needs at least one real server")
@@ -1122,7 +1118,7 @@ func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Fam
 		v.errorf(ip.String()+".lowerThreshold", "lowerThreshold %d must not exceed upperThreshold %d", rs.LowerThreshold, rs.UpperThreshold)
 	}
 	if rs.Check != nil {
-		v.check(ip.String()+".check", rs.Check)
+		v.check(ip.String()+".check", rs.Check) // the path only for a server with its own check
 	}
 	return a, ok
 }
@@ -1133,6 +1129,9 @@ func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Fam
 var DNSTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "SOA", "PTR"}
 
 func (v *validator) check(p string, c *Check) {
+	if c == nil {
+		return
+	}
 	var types []string
 	for _, t := range []struct {
 		name string
