@@ -101,12 +101,16 @@ func syntaxError(file string, data []byte, err error) *Error {
 			line = l
 		}
 	}
-	if strings.Contains(msg, "cannot start any token") && lineHasTab(data, line) {
-		msg += " (tabs are not allowed in YAML indentation; use spaces)"
-	}
-	// Both are what a key indented off from its siblings gives.
-	if (strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "mapping values are not allowed")) && siblingIndentDiffers(data, line) {
-		msg += " (check the indentation: keys of one mapping start in the same column)"
+	// lines ends with the failing line, when the file has it.
+	if lines := bytes.SplitN(data, []byte("\n"), line+1); line >= 1 && line <= len(lines) {
+		lines = lines[:line]
+		if strings.Contains(msg, "cannot start any token") && bytes.Contains(lines[line-1], []byte("\t")) {
+			msg += " (tabs are not allowed in YAML indentation; use spaces)"
+		}
+		// Both are what a key indented off from its siblings gives.
+		if (strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "mapping values are not allowed")) && siblingIndentDiffers(lines) {
+			msg += " (check the indentation: keys of one mapping start in the same column)"
+		}
 	}
 	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
 }
@@ -147,26 +151,19 @@ func firstFailingLine(data []byte, msg string) int {
 	return 1 + sort.Search(len(ends)-1, func(i int) bool { return fails(i + 1) })
 }
 
-func lineHasTab(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	return line >= 1 && line <= len(lines) && bytes.Contains(lines[line-1], []byte("\t"))
-}
-
-// siblingIndentDiffers reports whether line is indented differently
-// from the nearest non-blank line above, and that line does not open a
-// nested block (ends in ':'), so the two should have been siblings.
-func siblingIndentDiffers(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	if line < 2 || line > len(lines) {
-		return false
-	}
+// siblingIndentDiffers reports whether the last of lines is indented
+// differently from the nearest non-blank line above, and that line does
+// not open a nested block (ends in ':'), so the two should have been
+// siblings.
+func siblingIndentDiffers(lines [][]byte) bool {
+	last := lines[len(lines)-1]
 	indent := func(l []byte) int { return len(l) - len(bytes.TrimLeft(l, " ")) }
-	for i := line - 2; i >= 0; i-- {
+	for i := len(lines) - 2; i >= 0; i-- {
 		prev := bytes.TrimRight(lines[i], " \r")
 		if t := bytes.TrimSpace(prev); len(t) == 0 || t[0] == '#' {
 			continue
 		}
-		return !bytes.HasSuffix(prev, []byte(":")) && indent(prev) != indent(lines[line-1])
+		return !bytes.HasSuffix(prev, []byte(":")) && indent(prev) != indent(last)
 	}
 	return false
 }
