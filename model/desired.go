@@ -395,9 +395,7 @@ func (r *resolver) unicast(inst *Instance, path string, members map[string]int) 
 }
 
 func (r *resolver) notify(n *Notify) NotifySpec {
-	if n == nil {
-		n = &Notify{}
-	}
+	n = cmp.Or(n, &Notify{})
 	return NotifySpec{
 		Master:  cloneCommand(n.Master),
 		Backup:  cloneCommand(n.Backup),
@@ -456,14 +454,10 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		if s.FWMark < 0 || int64(s.FWMark) > 1<<32-1 {
 			return vs, false, r.errf(path+".fwmark", "fwmark %d is outside 1-4294967295", s.FWMark)
 		}
-		vs.FWMark = uint32(s.FWMark)
-		vs.Group = s.Group
-		if s.Group != "" {
-			if _, ok := r.c.VIPGroups[s.Group]; !ok {
-				return vs, false, r.errf(path+".group", "no VIP group named %q", s.Group)
-			}
+		if _, ok := r.c.VIPGroups[s.Group]; s.Group != "" && !ok {
+			return vs, false, r.errf(path+".group", "no VIP group named %q", s.Group)
 		}
-		vs.Family = cmp.Or(s.Family, IPv4)
+		vs.FWMark, vs.Group, vs.Family = uint32(s.FWMark), s.Group, cmp.Or(s.Family, IPv4)
 	case s.VIP != "":
 		a, err := netip.ParseAddr(s.VIP)
 		if err != nil {

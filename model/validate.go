@@ -992,12 +992,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 		if s.Protocol != "" {
 			v.errorf(p+".protocol", "a fwmark service has no protocol: the mark selects the packets")
 		}
-		fam = IPv4
-		switch s.Family {
-		case "", IPv4:
-		case IPv6:
-			fam = IPv6
-		default:
+		if fam = cmp.Or(s.Family, IPv4); fam != IPv4 && fam != IPv6 {
 			v.errorf(p+".family", "unknown family %q: want ipv4 or ipv6", s.Family)
 			fam = ""
 		}
