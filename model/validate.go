@@ -1009,21 +1009,16 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 
 	v.scheduler(p+".scheduler", s.Scheduler)
 	sched := cmp.Or(s.Scheduler, sd.Scheduler, DefaultScheduler)
-	if len(s.SchedulerFlags) > 0 {
-		allowed, ok := SchedulerFlags[sched]
-		if !ok {
-			v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
-		} else {
-			seen := map[string]bool{}
-			for i, f := range s.SchedulerFlags {
-				fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
-				switch {
-				case !slices.Contains(allowed, f):
-					v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
-				case seen[f]:
-					v.errorf(fp, "flag %q is listed twice", f)
-				}
-				seen[f] = true
+	if allowed, ok := SchedulerFlags[sched]; len(s.SchedulerFlags) > 0 && !ok {
+		v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
+	} else {
+		for i, f := range s.SchedulerFlags {
+			fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
+			switch {
+			case !slices.Contains(allowed, f):
+				v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
+			case slices.Contains(s.SchedulerFlags[:i], f):
+				v.errorf(fp, "flag %q is listed twice", f)
 			}
 		}
 	}
