@@ -167,9 +167,7 @@ func (r *resolver) spreadOrders() (map[string][]string, error) {
 		if len(s.Nodes) == 0 {
 			return nil, r.errf("spread."+name+".nodes", "a spread set needs at least one node")
 		}
-		for g, o := range SpreadOrder(s.Groups, s.Nodes) {
-			orders[g] = o
-		}
+		maps.Copy(orders, SpreadOrder(s.Groups, s.Nodes))
 	}
 	return orders, nil
 }
