@@ -861,17 +861,13 @@ func (v *validator) scheduler(path, s string) {
 }
 
 func (v *validator) forwarding(path string, f Forwarding) {
-	switch f {
-	case "", NAT, DR, Tunnel:
-	default:
+	if !slices.Contains([]Forwarding{"", NAT, DR, Tunnel}, f) {
 		v.errorf(path, "unknown forwarding %q: want nat, dr or tun", f)
 	}
 }
 
 func (v *validator) protocol(path string, p Protocol) {
-	switch p {
-	case "", TCP, UDP, SCTP:
-	default:
+	if !slices.Contains([]Protocol{"", TCP, UDP, SCTP}, p) {
 		v.errorf(path, "unknown protocol %q: want tcp, udp or sctp", p)
 	}
 }
