@@ -33,7 +33,7 @@ type Cluster struct {
 
 	// Sources records where each field was written, for error messages.
 	// It is filled by Decode and is nil for a Cluster built in code.
-	Sources *Sources `yaml:"-" json:"-"`
+	Sources Sources `yaml:"-" json:"-"`
 }
 
 // defaults returns the cluster's defaults section, or an empty one.

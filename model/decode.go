@@ -54,7 +54,7 @@ func Decode(files []File) (*Cluster, ErrorList) {
 	for _, f := range files {
 		lines += bytes.Count(f.Data, []byte{'\n'})
 	}
-	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, min(2*lines, maxSizedPaths))}}
+	c := &Cluster{Sources: make(Sources, min(2*lines, maxSizedPaths))}
 	d := &decoder{cluster: c, src: c.Sources}
 	if len(files) == 0 {
 		return c, ErrorList{{Msg: "no files to decode"}}
@@ -81,7 +81,7 @@ func Decode(files []File) (*Cluster, ErrorList) {
 // honouring yaml struct tags, and records every path's place in src.
 type decoder struct {
 	cluster   *Cluster
-	src       *Sources
+	src       Sources
 	errs      ErrorList
 	truncated bool
 
@@ -189,7 +189,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 			if !d.decodeValue(kv.val, reflect.ValueOf(&s).Elem(), name) {
 				continue
 			}
-			if prev, ok := d.src.byPath[name]; ok && d.cluster.Name != s {
+			if prev, ok := d.src[name]; ok && d.cluster.Name != s {
 				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev)
 				continue
 			}
@@ -197,7 +197,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 			d.cluster.Name = s
 			continue
 		case "defaults":
-			if prev, ok := d.src.byPath[name]; ok {
+			if prev, ok := d.src[name]; ok {
 				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev)
 				continue
 			}

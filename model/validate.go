@@ -66,7 +66,7 @@ func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
 	if pos == (Pos{}) && v.c.Sources != nil {
 		// Something missing altogether (no nodes section): name the file.
-		pos = v.c.Sources.byPath[""]
+		pos = v.c.Sources[""]
 	}
 	v.errs = append(v.errs, &Error{Pos: pos, Path: printablePath(path), Msg: fmt.Sprintf(format, args...)})
 }
