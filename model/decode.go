@@ -515,10 +515,7 @@ func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
 }
 
 func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string) {
-	hint := didYouMean(name, known)
-	if hint == "" {
-		hint = " (known: " + strings.Join(known, ", ") + ")"
-	}
+	hint := cmp.Or(didYouMean(name, known), " (known: "+strings.Join(known, ", ")+")")
 	d.errorf(key, joinPath(path, name), "unknown field %q%s", name, hint)
 }
 
