@@ -473,10 +473,8 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	default:
 		return vs, false, r.errf(path, "a service needs a vip and port, or a fwmark")
 	}
-	if vs.Group != "" {
-		if _, member := r.priorities[vs.Group][r.nodeName]; !member {
-			return vs, false, nil
-		}
+	if _, member := r.priorities[vs.Group][r.nodeName]; vs.Group != "" && !member {
+		return vs, false, nil
 	}
 
 	vs.Scheduler = cmp.Or(s.Scheduler, r.svc.Scheduler, DefaultScheduler)
