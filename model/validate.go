@@ -777,12 +777,9 @@ func checkVIPAddress(s string) (netip.Prefix, string) {
 		return netip.Prefix{}, "VIP address is required"
 	}
 	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Sprintf("%q is not an IP address", s)
-		}
-		// Check a, not the prefix: PrefixFrom drops a zone.
-		return netip.PrefixFrom(a, a.BitLen()), checkUsable(a, s)
+		// parseHost checks a, not the prefix: PrefixFrom drops a zone.
+		a, msg := parseHost(s)
+		return netip.PrefixFrom(a, a.BitLen()), msg
 	}
 	pfx, err := netip.ParsePrefix(s)
 	if err != nil {
