@@ -405,10 +405,7 @@ func (v *validator) notify(path string, n *Notify) {
 // ---- defaults ----
 
 func (v *validator) defaults() {
-	d := v.c.Defaults
-	if d == nil {
-		return
-	}
+	d := v.c.defaults()
 	v.printableField("defaults.scriptUser", d.ScriptUser)
 	if d.VRRP != nil {
 		v.vrrpSettings("defaults.vrrp", d.VRRP)
