@@ -22,12 +22,8 @@ import (
 // error), or the problem that stops the file from being decoded at all;
 // syntax reports whether that problem is a YAML syntax error.
 func parseFile(f File) (doc, extra *yaml.Node, problem *Error, syntax bool) {
-	if len(f.Data) > MaxFileSize {
-		return nil, nil, &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}, false
-	}
-	if pos, msg, ok := checkText(f.Data); !ok {
-		pos.File = f.Name
-		return nil, nil, &Error{Pos: pos, Msg: msg}, false
+	if problem := checkFile(f); problem != nil {
+		return nil, nil, problem, false
 	}
 	doc, extra, err := parseYAML(f.Data)
 	if err != nil {
@@ -64,24 +60,27 @@ func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
 	}
 }
 
-// checkText rejects binary input with a clear message before the YAML
-// parser reports it without a line.
-func checkText(data []byte) (Pos, string, bool) {
-	line, col := 1, 1
+// checkFile rejects an oversized file, and binary input with a clear
+// message before the YAML parser reports it without a line.
+func checkFile(f File) *Error {
+	if len(f.Data) > MaxFileSize {
+		return &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}
+	}
+	data, line, col := f.Data, 1, 1
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			return Pos{Line: line, Column: col}, fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i]), false
+			return &Error{Pos: Pos{File: f.Name, Line: line, Column: col}, Msg: fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i])}
 		case r == '\n':
 			line, col = line+1, 0
 		case r < 0x20 && r != '\t' && r != '\r' || r == 0x7f:
-			return Pos{Line: line, Column: col}, fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r), false
+			return &Error{Pos: Pos{File: f.Name, Line: line, Column: col}, Msg: fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r)}
 		}
 		i += size
 		col++
 	}
-	return Pos{}, "", true
+	return nil
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
