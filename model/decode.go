@@ -101,14 +101,14 @@ func (d *decoder) decodeFile(f File) (empty bool) {
 	d.expanding = map[*yaml.Node]bool{}
 	d.budgetHit = false
 
-	doc, extra, problem, syntax := parseFile(f)
-	if problem != nil {
+	if problem := checkFile(f); problem != nil {
+		d.add(problem)
+		return false
+	}
+	doc, extra, err := parseYAML(f.Data)
+	if err != nil {
 		// A syntax error is reported even past maxErrors.
-		if len(d.errs) >= maxErrors && !syntax {
-			d.truncated = true
-		} else {
-			d.errs = append(d.errs, problem)
-		}
+		d.errs = append(d.errs, syntaxError(f.Name, f.Data, err))
 		return false
 	}
 	if doc == nil {
@@ -135,12 +135,17 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 	return Pos{File: d.file, Line: n.Line, Column: n.Column}
 }
 
-func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+// add records a problem, or notes that one was dropped past maxErrors.
+func (d *decoder) add(e *Error) {
 	if len(d.errs) >= maxErrors {
 		d.truncated = true
 		return
 	}
-	d.errs = append(d.errs, &Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, e)
+}
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.add(&Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // record notes where path was written; the first place wins.

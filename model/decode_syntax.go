@@ -17,21 +17,6 @@ import (
 // This file turns a file's bytes into a yaml.v3 node tree, or into one
 // error with a line a person can act on.
 
-// parseFile checks and parses one file. It returns the first document
-// (nil for a file without any), a second document if there is one (an
-// error), or the problem that stops the file from being decoded at all;
-// syntax reports whether that problem is a YAML syntax error.
-func parseFile(f File) (doc, extra *yaml.Node, problem *Error, syntax bool) {
-	if problem := checkFile(f); problem != nil {
-		return nil, nil, problem, false
-	}
-	doc, extra, err := parseYAML(f.Data)
-	if err != nil {
-		return nil, nil, syntaxError(f.Name, f.Data, err), true
-	}
-	return doc, extra, nil, false
-}
-
 // parseYAML parses the first document into a node tree and reports a
 // second document if there is one. yaml.v3 is not known to panic since
 // v3.0.0, but Decode must never panic, so a panic becomes an error.
