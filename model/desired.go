@@ -35,8 +35,12 @@ func Desired(c *Cluster, node string) (*NodeState, error) {
 	if n == nil {
 		return nil, fmt.Errorf("node %q is not in the cluster description (nodes: %s)", node, strings.Join(sortedKeys(c.Nodes), ", "))
 	}
-	r := &resolver{c: c, nodeName: node, node: n}
-	r.loadDefaults()
+	d := c.defaults()
+	vrrp := cmp.Or(d.VRRP, &VRRPSettings{})
+	r := &resolver{
+		c: c, nodeName: node, node: n,
+		defaults: d, vrrp: vrrp, garp: cmp.Or(vrrp.GARP, &GARPSettings{}), svc: cmp.Or(d.Service, &ServiceDefaults{}),
+	}
 	if err := r.resolveMembership(); err != nil {
 		return nil, err
 	}
@@ -72,11 +76,11 @@ type resolver struct {
 	nodeName string
 	node     *Node
 
-	vrrp       VRRPSettings
-	garp       GARPSettings
-	svc        ServiceDefaults
-	check      *Check
-	scriptUser string
+	// The cluster's defaults, empty where the description sets none.
+	defaults *Defaults
+	vrrp     *VRRPSettings
+	garp     *GARPSettings
+	svc      *ServiceDefaults
 
 	// priorities[group][node] for every group and member node.
 	priorities map[string]map[string]int
@@ -88,24 +92,6 @@ type resolver struct {
 
 func (r *resolver) errf(path, format string, args ...any) error {
 	return &Error{Pos: r.c.Sources.Lookup(path), Path: path, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (r *resolver) loadDefaults() {
-	d := r.c.Defaults
-	if d == nil {
-		return
-	}
-	if d.VRRP != nil {
-		r.vrrp = *d.VRRP
-		if d.VRRP.GARP != nil {
-			r.garp = *d.VRRP.GARP
-		}
-	}
-	if d.Service != nil {
-		r.svc = *d.Service
-	}
-	r.check = d.Check
-	r.scriptUser = d.ScriptUser
 }
 
 // resolveMembership computes every group's node priorities (services need
@@ -128,9 +114,9 @@ func (r *resolver) resolveMembership() error {
 		}
 		r.priorities[name] = p
 		for i, v := range g.VIPs {
-			pfx, err := parseVIP(v.Address)
-			if err != nil {
-				return r.errf(fmt.Sprintf("vipGroups.%s.vips[%d]", name, i), "%v", err)
+			pfx, msg := checkVIPAddress(v.Address)
+			if msg != "" {
+				return r.errf(fmt.Sprintf("vipGroups.%s.vips[%d]", name, i), "%s", msg)
 			}
 			if _, dup := r.vipGroup[pfx.Addr()]; !dup {
 				r.vipGroup[pfx.Addr()] = name
@@ -181,9 +167,7 @@ func (r *resolver) spreadOrders() (map[string][]string, error) {
 		if len(s.Nodes) == 0 {
 			return nil, r.errf("spread."+name+".nodes", "a spread set needs at least one node")
 		}
-		for g, o := range SpreadOrder(s.Groups, s.Nodes) {
-			orders[g] = o
-		}
+		maps.Copy(orders, SpreadOrder(s.Groups, s.Nodes))
 	}
 	return orders, nil
 }
@@ -216,27 +200,16 @@ func (r *resolver) groupPriorities(name string, g *VIPGroup, spreadOrder []strin
 	default:
 		return nil, r.errf(path, "no nodes: set nodes or priorities, or add the group to a spread set")
 	}
-	for n := range out {
+	for _, n := range sortedKeys(out) {
 		if _, ok := r.c.Nodes[n]; !ok {
 			return nil, r.errf(orderPath, "no node named %q", n)
 		}
-	}
-	for _, n := range sortedKeys(r.c.Nodes) {
-		node := r.c.Nodes[n]
-		if node == nil {
-			continue
+		if p := overridePriority(r.c.Nodes[n], name); p != nil {
+			if *p < 1 || *p > OwnerPriority {
+				return nil, r.errf(fmt.Sprintf("nodes.%s.overrides.%s.priority", n, name), "priority %d is outside 1-255", *p)
+			}
+			out[n] = *p
 		}
-		o := node.Overrides[name]
-		if o == nil || o.Priority == nil {
-			continue
-		}
-		if _, member := out[n]; !member {
-			continue
-		}
-		if p := *o.Priority; p < 1 || p > OwnerPriority {
-			return nil, r.errf(fmt.Sprintf("nodes.%s.overrides.%s.priority", n, name), "priority %d is outside 1-255", p)
-		}
-		out[n] = *o.Priority
 	}
 	return out, nil
 }
@@ -279,7 +252,7 @@ func (r *resolver) nodeState() (*NodeState, error) {
 		st.Checks = append(st.Checks, r.trackCheck(name, r.c.Checks[name]))
 	}
 	for _, name := range sortedKeys(r.c.SyncGroups) {
-		if sg := r.syncGroup(name, st.Instances); sg != nil {
+		if sg := r.syncGroup(name); sg != nil {
 			st.SyncGroups = append(st.SyncGroups, *sg)
 		}
 	}
@@ -309,9 +282,9 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		return inst, r.errf(path+".vips", "a VIP group needs at least one VIP")
 	}
 	for i, v := range g.VIPs {
-		pfx, err := parseVIP(v.Address)
-		if err != nil {
-			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%v", err)
+		pfx, msg := checkVIPAddress(v.Address)
+		if msg != "" {
+			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%s", msg)
 		}
 		fam := familyOf(pfx.Addr())
 		if i == 0 {
@@ -348,10 +321,7 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 	inst.PreemptDelay = first(Duration(DefaultPreemptDelay), g.PreemptDelay, r.vrrp.PreemptDelay).D()
 	inst.Unicast = first(DefaultUnicast, g.Unicast, r.vrrp.Unicast)
 
-	var garp GARPSettings
-	if g.GARP != nil {
-		garp = *g.GARP
-	}
+	garp := cmp.Or(g.GARP, &GARPSettings{})
 	inst.GARP = GARPSpec{
 		Repeat:       first(DefaultGARPRepeat, garp.Repeat, r.garp.Repeat),
 		Interval:     first(Duration(DefaultGARPInterval), garp.Interval, r.garp.Interval).D(),
@@ -423,16 +393,14 @@ func (r *resolver) unicast(inst *Instance, path string, members map[string]int) 
 }
 
 func (r *resolver) notify(n *Notify) NotifySpec {
-	if n == nil {
-		n = &Notify{}
-	}
+	n = cmp.Or(n, &Notify{})
 	return NotifySpec{
 		Master:  cloneCommand(n.Master),
 		Backup:  cloneCommand(n.Backup),
 		Fault:   cloneCommand(n.Fault),
 		Stop:    cloneCommand(n.Stop),
 		Timeout: first(Duration(DefaultNotifyTimeout), n.Timeout).D(),
-		User:    cmp.Or(n.User, r.scriptUser),
+		User:    cmp.Or(n.User, r.defaults.ScriptUser),
 	}
 }
 
@@ -444,7 +412,7 @@ func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
 		Rise:     first(DefaultTrackRise, t.Rise),
 		Fall:     first(DefaultTrackFall, t.Fall),
 		Weight:   t.Weight,
-		User:     cmp.Or(t.User, r.scriptUser),
+		User:     cmp.Or(t.User, r.defaults.ScriptUser),
 	}
 	spec.Timeout = first(Duration(spec.Interval), t.Timeout).D()
 	return spec
@@ -452,17 +420,14 @@ func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
 
 // syncGroup returns the sync group with the instances this node runs, or
 // nil when the node runs none of its groups.
-func (r *resolver) syncGroup(name string, instances []Instance) *SyncGroupSpec {
+func (r *resolver) syncGroup(name string) *SyncGroupSpec {
 	s := r.c.SyncGroups[name]
 	if s == nil {
 		return nil
 	}
 	var members []string
 	for _, g := range s.Groups {
-		if r.syncGroupOf[g] != name {
-			continue
-		}
-		if _, ok := slices.BinarySearchFunc(instances, g, func(i Instance, g string) int { return cmp.Compare(i.Name, g) }); ok {
+		if _, member := r.priorities[g][r.nodeName]; member && r.syncGroupOf[g] == name {
 			members = append(members, g)
 		}
 	}
@@ -487,14 +452,10 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		if s.FWMark < 0 || int64(s.FWMark) > 1<<32-1 {
 			return vs, false, r.errf(path+".fwmark", "fwmark %d is outside 1-4294967295", s.FWMark)
 		}
-		vs.FWMark = uint32(s.FWMark)
-		vs.Group = s.Group
-		if s.Group != "" {
-			if _, ok := r.c.VIPGroups[s.Group]; !ok {
-				return vs, false, r.errf(path+".group", "no VIP group named %q", s.Group)
-			}
+		if _, ok := r.c.VIPGroups[s.Group]; s.Group != "" && !ok {
+			return vs, false, r.errf(path+".group", "no VIP group named %q", s.Group)
 		}
-		vs.Family = cmp.Or(s.Family, IPv4)
+		vs.FWMark, vs.Group, vs.Family = uint32(s.FWMark), s.Group, cmp.Or(s.Family, IPv4)
 	case s.VIP != "":
 		a, err := netip.ParseAddr(s.VIP)
 		if err != nil {
@@ -512,10 +473,8 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	default:
 		return vs, false, r.errf(path, "a service needs a vip and port, or a fwmark")
 	}
-	if vs.Group != "" {
-		if _, member := r.priorities[vs.Group][r.nodeName]; !member {
-			return vs, false, nil
-		}
+	if _, member := r.priorities[vs.Group][r.nodeName]; vs.Group != "" && !member {
+		return vs, false, nil
 	}
 
 	vs.Scheduler = cmp.Or(s.Scheduler, r.svc.Scheduler, DefaultScheduler)
@@ -602,17 +561,13 @@ func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (
 	if rs.UpperThreshold < 0 || rs.LowerThreshold < 0 {
 		return RealServerSpec{}, r.errf(ip.String(), "connection thresholds cannot be negative")
 	}
-	spec := RealServerSpec{
+	return RealServerSpec{
 		Address:        a,
-		Port:           uint16(rs.Port),
+		Port:           cmp.Or(uint16(rs.Port), vs.Port),
 		Weight:         first(DefaultWeight, rs.Weight),
 		UpperThreshold: uint32(rs.UpperThreshold),
 		LowerThreshold: uint32(rs.LowerThreshold),
-	}
-	if spec.Port == 0 {
-		spec.Port = vs.Port
-	}
-	return spec, nil
+	}, nil
 }
 
 // healthCheck resolves a real server's check. Of the levels (server,
@@ -623,24 +578,17 @@ func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (
 // type block anywhere the check is TCP connect. `none` gives nil. Port 0
 // in the result means "the real server's port".
 func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
-	var buf [3]*Check
-	levels := buf[:0]
-	for _, c := range [...]*Check{server, service, r.check} {
-		if c != nil {
-			levels = append(levels, c)
-		}
-	}
+	levels := slices.DeleteFunc([]*Check{server, service, r.defaults.Check}, func(c *Check) bool { return c == nil })
 	spec := &CheckSpec{Type: "tcp"}
 	// The port belongs with the type block (a service's tcp check on 9000
 	// says nothing about a server's https override); untyped levels may
 	// still name one for the default TCP check.
-	for _, c := range levels {
-		if c.Port != 0 {
-			spec.Port = uint16(c.Port)
-			break
-		}
+	if i := slices.IndexFunc(levels, func(c *Check) bool { return c.Port != 0 }); i >= 0 {
+		spec.Port = uint16(levels[i].Port)
 	}
-	if c := typedLevel(levels); c != nil {
+	// The most specific level with a type block.
+	if i := slices.IndexFunc(levels, (*Check).hasType); i >= 0 {
+		c := levels[i]
 		spec.Port = uint16(c.Port)
 		switch {
 		case c.None != nil:
@@ -654,7 +602,7 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 		case c.Exec != nil:
 			e := *c.Exec
 			e.Command = cloneCommand(e.Command)
-			e.User = cmp.Or(e.User, r.scriptUser)
+			e.User = cmp.Or(e.User, r.defaults.ScriptUser)
 			spec.Type, spec.Exec, spec.User = "exec", &e, e.User
 		case c.UDP != nil:
 			u := *c.UDP
@@ -671,16 +619,6 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 	spec.Rise = first(DefaultCheckRise, fieldOf(levels, func(c *Check) *int { return c.Rise }))
 	spec.Fall = first(DefaultCheckFall, fieldOf(levels, func(c *Check) *int { return c.Fall }))
 	return spec
-}
-
-// typedLevel returns the most specific check that names a type.
-func typedLevel(levels []*Check) *Check {
-	for _, c := range levels {
-		if c.hasType() {
-			return c
-		}
-	}
-	return nil
 }
 
 func (c *Check) hasType() bool {
@@ -738,21 +676,12 @@ func maskBits(mask netip.Addr) int {
 	return ones
 }
 
-// parseVIP accepts an address with or without prefix length; without, the
-// VIP is a host address (/32 or /128).
-func parseVIP(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not an address with prefix length", s)
-		}
-		return p, nil
+// overridePriority is node n's priority override for group, or nil.
+func overridePriority(n *Node, group string) *int {
+	if n == nil || n.Overrides[group] == nil {
+		return nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return n.Overrides[group].Priority
 }
 
 // groupInterface is the interface node n runs group g (named name) on:
