@@ -10,7 +10,7 @@ import (
 )
 
 // splitGroups splits every VIP group with more VIPs than one advert
-// carries (model.MaxVIPsIPv4/IPv6). keepalived moves such an instance's
+// carries (model.MaxVIPs). keepalived moves such an instance's
 // excess VIPs, like its virtual_ipaddress_excluded ones, without listing
 // them in its adverts; hakeeper lists every VIP, so the VIPs are cut in
 // order into the group and further groups NAME-2, NAME-3, ... that copy
@@ -33,10 +33,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 	var errs []error
 	for _, g := range groups {
 		vg := c.VIPGroups[g.name]
-		limit := model.MaxVIPsIPv4
-		if g.family == model.IPv6 {
-			limit = model.MaxVIPsIPv6
-		}
+		limit := model.MaxVIPs(g.family)
 		if len(vg.VIPs) <= limit {
 			continue
 		}
