@@ -65,9 +65,9 @@ func PlanText(w io.Writer, p *plan.Plan, opt Options) error {
 		if c.Action == plan.Note {
 			continue
 		}
-		if s := c.Kind.Section(); s != section || c.Group != group {
+		if s := sectionTitle(c.Kind); s != section || c.Group != group {
 			section, group = s, c.Group
-			fmt.Fprintf(bw, "\n  %s\n", opt.paint(ansiBold, "# "+sectionTitles[s]+" "+c.Group))
+			fmt.Fprintf(bw, "\n  %s\n", opt.paint(ansiBold, "# "+s+" "+c.Group))
 		}
 		writeChange(bw, c, opt)
 	}
@@ -77,12 +77,17 @@ func PlanText(w io.Writer, p *plan.Plan, opt Options) error {
 	return bw.Flush()
 }
 
-// sectionTitles head each group of changes, by plan.Kind.Section.
-var sectionTitles = map[string]string{
-	"vip-group":     "VIP group",
-	"sync-group":    "sync group",
-	"tracked-check": "tracked check",
-	"service":       "service",
+// sectionTitle heads each group of changes: what a change's Group names.
+func sectionTitle(k plan.Kind) string {
+	switch k {
+	case plan.KindInstance, plan.KindVIP:
+		return "VIP group"
+	case plan.KindSyncGroup:
+		return "sync group"
+	case plan.KindTrackedCheck:
+		return "tracked check"
+	}
+	return "service"
 }
 
 func writeChange(w *bufio.Writer, c *plan.Change, opt Options) {
