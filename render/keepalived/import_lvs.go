@@ -66,19 +66,12 @@ type timed struct {
 }
 
 func (t checkTiming) over(parent checkTiming) checkTiming {
-	if t.delayLoop == nil {
-		t.delayLoop = parent.delayLoop
+	return checkTiming{
+		delayLoop:      cmp.Or(t.delayLoop, parent.delayLoop),
+		connectTimeout: cmp.Or(t.connectTimeout, parent.connectTimeout),
+		retry:          cmp.Or(t.retry, parent.retry),
+		virtualhost:    cmp.Or(t.virtualhost, parent.virtualhost),
 	}
-	if t.connectTimeout == nil {
-		t.connectTimeout = parent.connectTimeout
-	}
-	if t.retry == nil {
-		t.retry = parent.retry
-	}
-	if t.virtualhost == "" {
-		t.virtualhost = parent.virtualhost
-	}
-	return t
 }
 
 // vsRead is a virtual_server block being read.
@@ -272,12 +265,7 @@ func (im *importer) serviceKey(v *vsRead, b *Stmt) {
 // serviceChecks sets one check for the whole service when every real
 // server has the same, else each server's own.
 func serviceChecks(svc *model.Service, checks []*model.Check) {
-	same := len(checks) > 0
-	for _, c := range checks[min(1, len(checks)):] {
-		if !reflect.DeepEqual(c, checks[0]) {
-			same = false
-		}
-	}
+	same := len(checks) > 0 && !slices.ContainsFunc(checks, func(c *model.Check) bool { return !reflect.DeepEqual(c, checks[0]) })
 	switch {
 	case same && checks[0] == nil:
 		// keepalived does not check a server without a checker: it is always up.
