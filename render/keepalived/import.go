@@ -310,9 +310,7 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	if err != nil {
 		return err
 	}
-	sc := &scriptConf{name: name, pos: b.Pos}
-	interval := model.Duration(kaScriptInterval)
-	sc.check.Interval = &interval
+	sc := &scriptConf{name: name, pos: b.Pos, check: model.TrackCheck{Interval: new(model.Duration(kaScriptInterval))}}
 	if err := readBlock(im, sc, b.Block, scriptKeys, "vrrp_script "+name); err != nil {
 		return err
 	}
@@ -375,8 +373,8 @@ var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	"virtual_router_id":  key(intArg, func(in *instConf, v int) { in.vrid = v }),
 	"priority":           key(intArg, func(in *instConf, v int) { in.priority = v }),
 	"advert_int":         key(secondsArg, func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
-	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = ptr(false) }),
-	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = ptr(true) }),
+	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = new(false) }),
+	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = new(true) }),
 	"preempt_delay":      key(secondsArg, func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
 	"version":            key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
 	"vrrp_version":       key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
@@ -407,7 +405,7 @@ func (in *instConf) garp() *model.GARPSettings {
 }
 
 func (im *importer) readPeers(in *instConf, s *Stmt) error {
-	in.settings.Unicast = ptr(true)
+	in.settings.Unicast = new(true)
 	for _, p := range s.Block {
 		a, err := netip.ParseAddr(p.Keyword)
 		if err != nil {

@@ -214,7 +214,7 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 		}
 		svc.SorryServer = rs
 	}
-	timing := v.checkTiming.over(checkTiming{delayLoop: ptr(model.Duration(kaDelayLoop)), connectTimeout: ptr(model.Duration(kaConnectTimeout))})
+	timing := v.checkTiming.over(checkTiming{delayLoop: new(model.Duration(kaDelayLoop)), connectTimeout: new(model.Duration(kaConnectTimeout))})
 	var checks []*model.Check
 	drained := 0
 	for _, s := range v.rsStmts {
@@ -230,10 +230,10 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 	}
 	switch {
 	case v.drainAll || drained == len(v.rsStmts) && drained > 0:
-		svc.Drain = ptr(true)
+		svc.Drain = new(true)
 	case drained > 0:
 		im.warn(b.Pos, "%s: inhibit_on_failure on %d of %d real servers: hakeeper drains per service; imported as drain: true", v.where, drained, len(v.rsStmts))
-		svc.Drain = ptr(true)
+		svc.Drain = new(true)
 	}
 	serviceChecks(svc, checks)
 	n.services = append(n.services, vc)

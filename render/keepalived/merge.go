@@ -290,7 +290,7 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 	}
 	if g.family == model.IPv6 && vg.Version == nil && c.Defaults != nil && c.Defaults.VRRP != nil && c.Defaults.VRRP.Version != nil && *c.Defaults.VRRP.Version == 2 {
 		// keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says.
-		vg.Version = ptr(3)
+		vg.Version = new(3)
 	}
 	// Interface: unset when every member uses its node's interface.
 	ifaces := map[string]bool{}

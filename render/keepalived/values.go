@@ -150,5 +150,3 @@ func scriptArg(s *Stmt) (model.Command, error) {
 	}
 	return importCommand(strings.Join(s.Args, " ")), nil
 }
-
-func ptr[T any](v T) *T { return &v }
