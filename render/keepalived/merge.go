@@ -23,14 +23,9 @@ func fingerprint(v any) string {
 }
 
 // differs warns when two nodes say different things about one object.
-func (im *importer) differs(what string, a, b string, posA, posB model.Pos, show bool) {
-	if a == b {
-		return
-	}
-	if show {
+func (im *importer) differs(what string, a, b string, posA, posB model.Pos) {
+	if a != b {
 		im.warn(posB, "%s differs between nodes: %s here, %s at %s; imported as at %s", what, b, a, posA, posA)
-	} else {
-		im.warn(posB, "%s differs between nodes (here and at %s); imported as at %s", what, posA, posA)
 	}
 }
 
@@ -78,9 +73,9 @@ func (im *importer) mergeDefaults(c *model.Cluster) {
 	if len(im.nodes) > 0 {
 		first := im.nodes[0]
 		for _, n := range im.nodes[1:] {
-			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), posOr(first.versionPos, first.path), posOr(n.versionPos, n.path), true)
-			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
-			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
+			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), posOr(first.versionPos, first.path), posOr(n.versionPos, n.path))
+			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), posOr(first.garpPos, first.path), posOr(n.garpPos, n.path))
+			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path))
 		}
 		version = first.vrrpVersion()
 		if first.garpPos.Line != 0 {
@@ -107,6 +102,9 @@ func (n *nodeConf) vrrpVersion() int {
 	}
 	return kaVRRPVersion
 }
+
+// posOf is where the instance's keyword k was, or its file.
+func (in *instConf) posOf(k string) model.Pos { return posOr(in.at[k], in.pos.File) }
 
 func posOr(p model.Pos, file string) model.Pos {
 	if p.File == "" {
@@ -178,7 +176,7 @@ func (im *importer) mergeChecks(c *model.Cluster) {
 	for _, n := range im.nodes {
 		for _, s := range n.scripts {
 			if f := first[s.name]; f != nil {
-				im.differs("vrrp_script "+s.name, fingerprint(f.check), fingerprint(s.check), f.pos, s.pos, true)
+				im.differs("vrrp_script "+s.name, fingerprint(f.check), fingerprint(s.check), f.pos, s.pos)
 				continue
 			}
 			first[s.name] = s
@@ -273,20 +271,21 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 		if m == f {
 			continue
 		}
-		at := func(k string) model.Pos { return posOr(m.at[k], m.pos.File) }
-		fat := func(k string) model.Pos { return posOr(f.at[k], f.pos.File) }
-		im.differs(where+": virtual_ipaddress", vipList(f.vips), vipList(m.vips), fat("virtual_ipaddress"), at("virtual_ipaddress"), true)
-		im.differs(where+": advert_int", durStr(f.settings.AdvertInterval, "1s"), durStr(m.settings.AdvertInterval, "1s"), fat("advert_int"), at("advert_int"), true)
-		im.differs(where+": version", fingerprint(f.settings.Version), fingerprint(m.settings.Version), fat("version"), at("version"), true)
-		im.differs(where+": nopreempt", fingerprint(f.settings.Preempt), fingerprint(m.settings.Preempt), fat("nopreempt"), at("nopreempt"), true)
-		im.differs(where+": preempt_delay", fingerprint(f.settings.PreemptDelay), fingerprint(m.settings.PreemptDelay), fat("preempt_delay"), at("preempt_delay"), true)
-		im.differs(where+": unicast", fingerprint(f.settings.Unicast), fingerprint(m.settings.Unicast), fat("unicast_peer"), at("unicast_peer"), true)
-		im.differs(where+": garp", fingerprint(f.settings.GARP), fingerprint(m.settings.GARP), f.pos, m.pos, true)
-		im.differs(where+": authentication type", fingerprint(f.auth), fingerprint(m.auth), fat("authentication"), at("authentication"), true)
-		im.differs(where+": auth_pass", f.authPass, m.authPass, fat("auth_pass"), at("auth_pass"), false)
-		im.differs(where+": track_script", fingerprint(f.tracks), fingerprint(m.tracks), fat("track_script"), at("track_script"), true)
-		im.differs(where+": track_interface", fingerprint(f.trackIfs), fingerprint(m.trackIfs), fat("track_interface"), at("track_interface"), true)
-		im.differs(where+": notify scripts", fingerprint(f.notify), fingerprint(m.notify), fat("notify"), at("notify"), true)
+		im.differs(where+": virtual_ipaddress", vipList(f.vips), vipList(m.vips), f.posOf("virtual_ipaddress"), m.posOf("virtual_ipaddress"))
+		im.differs(where+": advert_int", durStr(f.settings.AdvertInterval, "1s"), durStr(m.settings.AdvertInterval, "1s"), f.posOf("advert_int"), m.posOf("advert_int"))
+		im.differs(where+": version", fingerprint(f.settings.Version), fingerprint(m.settings.Version), f.posOf("version"), m.posOf("version"))
+		im.differs(where+": nopreempt", fingerprint(f.settings.Preempt), fingerprint(m.settings.Preempt), f.posOf("nopreempt"), m.posOf("nopreempt"))
+		im.differs(where+": preempt_delay", fingerprint(f.settings.PreemptDelay), fingerprint(m.settings.PreemptDelay), f.posOf("preempt_delay"), m.posOf("preempt_delay"))
+		im.differs(where+": unicast", fingerprint(f.settings.Unicast), fingerprint(m.settings.Unicast), f.posOf("unicast_peer"), m.posOf("unicast_peer"))
+		im.differs(where+": garp", fingerprint(f.settings.GARP), fingerprint(m.settings.GARP), f.pos, m.pos)
+		im.differs(where+": authentication type", fingerprint(f.auth), fingerprint(m.auth), f.posOf("authentication"), m.posOf("authentication"))
+		if f.authPass != m.authPass {
+			// The passwords themselves are not shown: warnings are shared.
+			im.warn(m.posOf("auth_pass"), "%s: auth_pass differs between nodes (here and at %s); imported as at %s", where, f.posOf("auth_pass"), f.posOf("auth_pass"))
+		}
+		im.differs(where+": track_script", fingerprint(f.tracks), fingerprint(m.tracks), f.posOf("track_script"), m.posOf("track_script"))
+		im.differs(where+": track_interface", fingerprint(f.trackIfs), fingerprint(m.trackIfs), f.posOf("track_interface"), m.posOf("track_interface"))
+		im.differs(where+": notify scripts", fingerprint(f.notify), fingerprint(m.notify), f.posOf("notify"), m.posOf("notify"))
 	}
 	if g.family == model.IPv6 && vg.Version == nil && c.Defaults != nil && c.Defaults.VRRP != nil && c.Defaults.VRRP.Version != nil && *c.Defaults.VRRP.Version == 2 {
 		// keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says.
@@ -319,11 +318,11 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 	}
 	if f.auth != nil {
 		vg.Auth = &model.Auth{Type: f.auth.Type, SecretFile: filepath.Join(im.opts.SecretDir, g.name+".pass")}
-		im.warn(posOr(f.at["auth_pass"], f.pos.File), "%s: the VRRP password was not copied into the cluster description; write it to %s on every node (mode 0600)", where, vg.Auth.SecretFile)
+		im.warn(f.posOf("auth_pass"), "%s: the VRRP password was not copied into the cluster description; write it to %s on every node (mode 0600)", where, vg.Auth.SecretFile)
 	}
 	for _, t := range f.tracks {
 		if c.Checks[t.Check] == nil {
-			im.warn(posOr(f.at["track_script"], f.pos.File), "%s: track_script %s names no vrrp_script (keepalived ignores it; dropped)", where, t.Check)
+			im.warn(f.posOf("track_script"), "%s: track_script %s names no vrrp_script (keepalived ignores it; dropped)", where, t.Check)
 			continue
 		}
 		vg.TrackChecks = append(vg.TrackChecks, t)
@@ -331,7 +330,7 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 	vg.TrackInterfaces = f.trackIfs
 	vg.Notify = f.notify
 	if f.notify != nil && (!f.notify.Master.IsZero() || !f.notify.Backup.IsZero() || !f.notify.Fault.IsZero()) {
-		im.warn(posOr(f.at["notify"], f.pos.File), "%s: hakeeper calls notify hooks with the group name, state and priority appended as arguments; keepalived's notify_* passed none", where)
+		im.warn(f.posOf("notify"), "%s: hakeeper calls notify hooks with the group name, state and priority appended as arguments; keepalived's notify_* passed none", where)
 	}
 	// Unicast peers should be the other members' addresses.
 	known := map[netip.Addr]string{}
@@ -345,7 +344,7 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 	for _, m := range g.members {
 		for _, p := range m.peers {
 			if _, ok := known[p]; !ok {
-				im.warn(posOr(m.at["unicast_peer"], m.pos.File), "%s: unicast_peer %s is not the address of any imported node (import that node's keepalived.conf too)", where, p)
+				im.warn(m.posOf("unicast_peer"), "%s: unicast_peer %s is not the address of any imported node (import that node's keepalived.conf too)", where, p)
 			}
 		}
 	}
@@ -373,7 +372,7 @@ func (im *importer) mergeSyncGroups(c *model.Cluster, groupOf map[*nodeConf]map[
 				names = append(names, name)
 			}
 			if f := first[s.name]; f != nil {
-				im.differs("vrrp_sync_group "+s.name, fingerprint(c.SyncGroups[s.name].Groups), fingerprint(names), f.pos, s.pos, true)
+				im.differs("vrrp_sync_group "+s.name, fingerprint(c.SyncGroups[s.name].Groups), fingerprint(names), f.pos, s.pos)
 				continue
 			}
 			first[s.name] = s
@@ -423,10 +422,10 @@ func (im *importer) mergeServices(c *model.Cluster) {
 		name := freeName(a.name, c.Services)
 		where := "services." + name
 		for _, m := range a.members[1:] {
-			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos, true)
+			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos)
 			fs, ms := *f.svc, *m.svc
 			fs.RealServers, ms.RealServers = nil, nil
-			im.differs(where+": settings", fingerprint(fs), fingerprint(ms), f.pos, m.pos, true)
+			im.differs(where+": settings", fingerprint(fs), fingerprint(ms), f.pos, m.pos)
 			if fingerprint(f.svc.RealServers) != fingerprint(m.svc.RealServers) && realServerList(f.svc) == realServerList(m.svc) {
 				im.warn(m.pos, "%s: real server checks differ between nodes (here and at %s); imported as at %s", where, f.pos, f.pos)
 			}
