@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"regexp"
 	"slices"
@@ -301,27 +300,6 @@ func serviceNameFromComment(c string) (name, group string) {
 	return f[0], ""
 }
 
-func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
-	if len(s.Args) < 1 {
-		return nil, argErr(s, "missing address")
-	}
-	a, err := parseAddr(s, s.Args[0])
-	if err != nil {
-		return nil, err
-	}
-	rs := &model.RealServer{Address: a.String()}
-	if len(s.Args) > 1 {
-		p, err := parsePort(s, s.Args[1])
-		if err != nil {
-			return nil, err
-		}
-		if p != svc.Port {
-			rs.Port = p
-		}
-	}
-	return rs, nil
-}
-
 // destination reads the address and port of a real or sorry server and
 // applies keepalived's port rules: IPVS cannot change the port with DR
 // or tunnel forwarding, so keepalived clears the port of a fwmark
@@ -329,9 +307,22 @@ func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
 // with a warning. checkPort is the port as written when it was changed:
 // keepalived's checker still connects to it.
 func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *model.RealServer, checkPort int, err error) {
-	rs, err = realServerAddr(s, svc)
+	if len(s.Args) < 1 {
+		return nil, 0, argErr(s, "missing address")
+	}
+	a, err := parseAddr(s, s.Args[0])
 	if err != nil {
 		return nil, 0, err
+	}
+	rs = &model.RealServer{Address: a.String()}
+	if len(s.Args) > 1 {
+		p, err := parsePort(s, s.Args[1])
+		if err != nil {
+			return nil, 0, err
+		}
+		if p != svc.Port {
+			rs.Port = p
+		}
 	}
 	fwd := cmp.Or(svc.Forwarding, model.DefaultForwarding)
 	switch {
@@ -343,7 +334,7 @@ func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *
 		im.warn(s.Pos, "%s: port %d reset to the service port %d, as keepalived does: %s forwarding cannot change the port", where, rs.Port, svc.Port, fwd)
 		checkPort, rs.Port = rs.Port, 0
 	}
-	if a, err := netip.ParseAddr(rs.Address); err == nil && fwd == model.NAT && a.IsLoopback() {
+	if fwd == model.NAT && a.IsLoopback() {
 		im.warn(s.Pos, "%s: IPVS drops packets from other hosts that NAT forwarding would send to loopback address %s (as it did under keepalived): only the director itself reaches this server; an address of the director that is not loopback works", where, a)
 	}
 	return rs, checkPort, nil
@@ -374,20 +365,10 @@ var realServerKeys = func() map[string]handler[rsRead] {
 		"inhibit_on_failure": key(boolArg, func(r *rsRead, v bool) { r.drain = v }),
 	}, timingKeys, func(r *rsRead) *timed { return &r.timed })
 	for _, k := range checkerKeywords {
-		t[k] = (*importer).readCheckerStmt
+		t[k] = (*importer).readChecker
 	}
 	return t
 }()
-
-func (im *importer) readCheckerStmt(r *rsRead, s *Stmt) error {
-	if r.check != nil {
-		im.warn(s.Pos, "%s: a second checker (%s) is not mapped: hakeeper runs one check per real server", r.where, s.Keyword)
-		return nil
-	}
-	var err error
-	r.check, err = im.readChecker(s, r)
-	return err
-}
 
 func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*rsRead, error) {
 	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
@@ -478,14 +459,18 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 }
 
 // readChecker reads the checker block b of the real server r.
-func (im *importer) readChecker(b *Stmt, r *rsRead) (*model.Check, error) {
+func (im *importer) readChecker(r *rsRead, b *Stmt) error {
+	if r.check != nil {
+		im.warn(b.Pos, "%s: a second checker (%s) is not mapped: hakeeper runs one check per real server", r.where, b.Keyword)
+		return nil
+	}
 	k := im.newChecker(b, r.where+" "+b.Keyword)
 	if err := readBlock(im, k, b.Block, checkerKeys, k.where); err != nil {
-		return nil, err
+		return err
 	}
 	c := k.c
 	if c.Exec != nil && c.Exec.Command.IsZero() {
-		return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
+		return fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
 	}
 	t := k.checkTiming.over(r.checkTiming.over(r.parent))
 	if k.http != nil && t.virtualhost != "" && k.http.Host == "" {
@@ -500,7 +485,8 @@ func (im *importer) readChecker(b *Stmt, r *rsRead) (*model.Check, error) {
 	if c.Port == r.rs.Port && c.Port != 0 {
 		c.Port = 0
 	}
-	return c, nil
+	r.check = c
+	return nil
 }
 
 // checkRetries sets the check's retries from keepalived's retry, or
