@@ -141,12 +141,12 @@ type nodeConf struct {
 	name, path string
 	routerID   string
 
-	version      *int
-	versionPos   model.Pos
-	garp         model.GARPSettings
-	garpPos      model.Pos
-	scriptUser   string
-	scriptUserAt model.Pos
+	version    *int
+	garp       model.GARPSettings
+	scriptUser string
+	// at records where each global_defs keyword was, and at "vrrp_garp"
+	// the last one that set garp.
+	at map[string]model.Pos
 
 	scripts   []*scriptConf
 	instances []*instConf
@@ -220,7 +220,7 @@ var topKeys = map[string]handler[nodeConf]{
 }
 
 func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
-	n := &nodeConf{name: src.Node, path: src.Path}
+	n := &nodeConf{name: src.Node, path: src.Path, at: map[string]model.Pos{}}
 	if err := readBlock(im, n, stmts, topKeys, "top level"); err != nil {
 		return nil, err
 	}
@@ -240,16 +240,16 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 // globalKeys reads the keywords of global_defs.
 var globalKeys = map[string]handler[nodeConf]{
 	"router_id":               key(oneArg, func(n *nodeConf, v string) { n.routerID = v }),
-	"vrrp_version":            atPos(key(intArg, func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
-	"vrrp_garp_master_repeat": atPos(key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
-	"vrrp_garp_master_delay":  atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
-	"vrrp_garp_interval":      atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
+	"vrrp_version":            key(intArg, func(n *nodeConf, v int) { n.version = &v }),
+	"vrrp_garp_master_repeat": key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }),
+	"vrrp_garp_master_delay":  key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }),
+	"vrrp_garp_interval":      key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }),
 	"script_user": func(im *importer, n *nodeConf, s *Stmt) error {
 		v, err := oneArg(s)
 		if err != nil {
 			return err
 		}
-		n.scriptUser, n.scriptUserAt = v, s.Pos
+		n.scriptUser = v
 		if len(s.Args) > 1 {
 			im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
 		}
@@ -269,16 +269,23 @@ var globalKeys = map[string]handler[nodeConf]{
 	"smtp_helo_name":          mailKey,
 }
 
-func garpAt(n *nodeConf, p model.Pos) { n.garpPos = p }
-
 func mailKey(im *importer, _ *nodeConf, s *Stmt) error {
 	im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
 	return nil
 }
 
 func (im *importer) readGlobal(n *nodeConf, g *Stmt) error {
+	for _, s := range g.Block {
+		n.at[s.Keyword] = s.Pos
+		if strings.HasPrefix(s.Keyword, "vrrp_garp_") && globalKeys[s.Keyword] != nil {
+			n.at["vrrp_garp"] = s.Pos
+		}
+	}
 	return readBlock(im, n, g.Block, globalKeys, "global_defs")
 }
+
+// posOf is where the global_defs keyword k was, or the node's file.
+func (n *nodeConf) posOf(k string) model.Pos { return posOr(n.at[k], n.path) }
 
 // scriptKeys reads the keywords of a vrrp_script block.
 var scriptKeys = map[string]handler[scriptConf]{

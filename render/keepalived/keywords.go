@@ -1,7 +1,5 @@
 package keepalived
 
-import "github.com/hakeeper/hakeeper/model"
-
 // A keyword handler reads one statement of a block into the object the
 // block describes (T). Each block reader is a table of them: adding a
 // keyword is adding an entry, and the readers stay short.
@@ -41,17 +39,6 @@ func key[T, V any](parse func(*Stmt) (V, error), set func(*T, V)) handler[T] {
 func flagKey[T any](set func(*T)) handler[T] {
 	return func(_ *importer, x *T, _ *Stmt) error {
 		set(x)
-		return nil
-	}
-}
-
-// atPos also records where the keyword was, with at.
-func atPos[T any](h handler[T], at func(*T, model.Pos)) handler[T] {
-	return func(im *importer, x *T, s *Stmt) error {
-		if err := h(im, x, s); err != nil {
-			return err
-		}
-		at(x, s.Pos)
 		return nil
 	}
 }

@@ -73,12 +73,12 @@ func (im *importer) mergeDefaults(c *model.Cluster) {
 	if len(im.nodes) > 0 {
 		first := im.nodes[0]
 		for _, n := range im.nodes[1:] {
-			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), posOr(first.versionPos, first.path), posOr(n.versionPos, n.path))
-			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), posOr(first.garpPos, first.path), posOr(n.garpPos, n.path))
-			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path))
+			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), first.posOf("vrrp_version"), n.posOf("vrrp_version"))
+			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), first.posOf("vrrp_garp"), n.posOf("vrrp_garp"))
+			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, first.posOf("script_user"), n.posOf("script_user"))
 		}
 		version = first.vrrpVersion()
-		if first.garpPos.Line != 0 {
+		if first.garp != (model.GARPSettings{}) {
 			gs := first.garp
 			d.VRRP = &model.VRRPSettings{GARP: &gs}
 		}
