@@ -160,10 +160,17 @@ type scriptConf struct {
 	check model.TrackCheck
 }
 
+// hooks are the notify hooks of a vrrp_instance or vrrp_sync_group, and
+// its name for warnings.
+type hooks struct {
+	notify *model.Notify
+	where  string
+}
+
 type instConf struct {
+	hooks
 	node     *nodeConf
 	name     string
-	where    string
 	pos      model.Pos
 	state    string
 	iface    string
@@ -179,7 +186,6 @@ type instConf struct {
 	peers    []netip.Addr
 	tracks   []model.TrackCheckRef
 	trackIfs []model.TrackInterface
-	notify   *model.Notify
 	// at records where each compared field was written.
 	at map[string]model.Pos
 	// excluded are the virtual_ipaddress_excluded blocks, read last.
@@ -187,11 +193,10 @@ type instConf struct {
 }
 
 type syncConf struct {
+	hooks
 	name   string
-	where  string
 	pos    model.Pos
 	groups []string
-	notify *model.Notify
 }
 
 type vsConf struct {
@@ -328,51 +333,42 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	return nil
 }
 
-// notifyField selects the hook each notify_* keyword sets.
-var notifyField = map[string]func(*model.Notify) *model.Command{
-	"notify_master": func(n *model.Notify) *model.Command { return &n.Master },
-	"notify_backup": func(n *model.Notify) *model.Command { return &n.Backup },
-	"notify_fault":  func(n *model.Notify) *model.Command { return &n.Fault },
-	"notify_stop":   func(n *model.Notify) *model.Command { return &n.Stop },
+// notifyKeys reads the notify keywords of vrrp_instance and
+// vrrp_sync_group.
+var notifyKeys = map[string]handler[hooks]{
+	"notify_master": notifyKey(func(n *model.Notify) *model.Command { return &n.Master }),
+	"notify_backup": notifyKey(func(n *model.Notify) *model.Command { return &n.Backup }),
+	"notify_fault":  notifyKey(func(n *model.Notify) *model.Command { return &n.Fault }),
+	"notify_stop":   notifyKey(func(n *model.Notify) *model.Command { return &n.Stop }),
+	"notify": func(im *importer, h *hooks, s *Stmt) error {
+		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", h.where)
+		return nil
+	},
 }
 
-// notifyKeys adds the notify keywords of vrrp_instance and
-// vrrp_sync_group to table; get gives the object's hooks and its name.
-func notifyKeys[T any](table map[string]handler[T], get func(*T) (**model.Notify, string)) map[string]handler[T] {
-	for k, field := range notifyField {
-		table[k] = func(im *importer, x *T, s *Stmt) error {
-			nt, where := get(x)
-			return im.readNotify(s, nt, field, where)
+// notifyKey reads a notify_* keyword into the hook field selects.
+func notifyKey(field func(*model.Notify) *model.Command) handler[hooks] {
+	return func(im *importer, h *hooks, s *Stmt) error {
+		if len(s.Args) == 0 {
+			return argErr(s, "missing script")
 		}
-	}
-	table["notify"] = func(im *importer, x *T, s *Stmt) error {
-		_, where := get(x)
-		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
+		if h.notify == nil {
+			h.notify = &model.Notify{}
+		}
+		*field(h.notify) = importCommand(s.Args[0])
+		if len(s.Args) > 1 {
+			if u := h.notify.User; u != "" && u != s.Args[1] {
+				im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", h.where, s.Keyword, s.Args[1], u, u)
+			} else {
+				h.notify.User = s.Args[1]
+			}
+		}
 		return nil
 	}
-	return table
-}
-
-func (im *importer) readNotify(s *Stmt, nt **model.Notify, field func(*model.Notify) *model.Command, where string) error {
-	if len(s.Args) == 0 {
-		return argErr(s, "missing script")
-	}
-	if *nt == nil {
-		*nt = &model.Notify{}
-	}
-	*field(*nt) = importCommand(s.Args[0])
-	if len(s.Args) > 1 {
-		if (*nt).User != "" && (*nt).User != s.Args[1] {
-			im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
-		} else {
-			(*nt).User = s.Args[1]
-		}
-	}
-	return nil
 }
 
 // instanceKeys reads the keywords of a vrrp_instance block.
-var instanceKeys = notifyKeys(map[string]handler[instConf]{
+var instanceKeys = withKeys(map[string]handler[instConf]{
 	// state is informational: hakeeper starts every non-owner as backup,
 	// as keepalived does; it matters only for nopreempt.
 	"state":              key(oneArg, func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
@@ -402,7 +398,7 @@ var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	},
 	"track_script":    (*importer).readTrackScripts,
 	"track_interface": (*importer).readTrackInterfaces,
-}, func(in *instConf) (**model.Notify, string) { return &in.notify, in.where })
+}, notifyKeys, func(in *instConf) *hooks { return &in.hooks })
 
 func (in *instConf) garp() *model.GARPSettings {
 	if in.settings.GARP == nil {
@@ -476,10 +472,10 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	if err != nil {
 		return err
 	}
-	in := &instConf{node: n, name: name, where: "vrrp_instance " + name, pos: b.Pos, at: map[string]model.Pos{}}
+	in := &instConf{hooks: hooks{where: "vrrp_instance " + name}, node: n, name: name, pos: b.Pos, at: map[string]model.Pos{}}
 	for _, s := range b.Block {
 		in.at[s.Keyword] = s.Pos
-		if _, ok := notifyField[s.Keyword]; ok {
+		if strings.HasPrefix(s.Keyword, "notify_") && notifyKeys[s.Keyword] != nil {
 			in.at["notify"] = s.Pos
 		}
 	}
@@ -624,7 +620,7 @@ func parseVIP(s string) (netip.Prefix, error) {
 }
 
 // syncKeys reads the keywords of a vrrp_sync_group block.
-var syncKeys = notifyKeys(map[string]handler[syncConf]{
+var syncKeys = withKeys(map[string]handler[syncConf]{
 	"group": func(_ *importer, sc *syncConf, s *Stmt) error {
 		for _, g := range s.Block {
 			sc.groups = append(sc.groups, g.Keyword)
@@ -632,14 +628,14 @@ var syncKeys = notifyKeys(map[string]handler[syncConf]{
 		}
 		return nil
 	},
-}, func(sc *syncConf) (**model.Notify, string) { return &sc.notify, sc.where })
+}, notifyKeys, func(sc *syncConf) *hooks { return &sc.hooks })
 
 func (im *importer) readSync(n *nodeConf, b *Stmt) error {
 	name, err := oneArg(b)
 	if err != nil {
 		return err
 	}
-	sc := &syncConf{name: name, where: "vrrp_sync_group " + name, pos: b.Pos}
+	sc := &syncConf{hooks: hooks{where: "vrrp_sync_group " + name}, name: name, pos: b.Pos}
 	if err := readBlock(im, sc, b.Block, syncKeys, sc.where); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func flagKey[T any](set func(*T)) handler[T] {
 }
 
 // withKeys returns table with the entries of more added, each reaching
-// its own object through part (the check timing of a real server).
+// its own object through part (a block's check timing or notify hooks).
 // table's own entries win.
 func withKeys[T, P any](table map[string]handler[T], more map[string]handler[P], part func(*T) *P) map[string]handler[T] {
 	for k, h := range more {
