@@ -3,6 +3,7 @@ package keepalived
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,8 +50,10 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		vg.VIPs = vips[:limit]
 		names := []string{g.name}
 		parts := []string{fmt.Sprintf("%s (VRID %d, %d VIPs)", g.name, g.vrid, limit)}
+		var vs []string
 		for i, vrid := range vrids {
 			used[g.family][vrid] = true
+			vs = append(vs, strconv.Itoa(vrid))
 			name := freeName(g.name, c.VIPGroups)
 			part := *vg
 			part.VRID = vrid
@@ -68,14 +71,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		how := ""
 		if sg, ok := syncOf[g.name]; ok {
 			s := c.SyncGroups[sg]
-			var list []string
-			for _, m := range s.Groups {
-				list = append(list, m)
-				if m == g.name {
-					list = append(list, names[1:]...)
-				}
-			}
-			s.Groups = list
+			s.Groups = slices.Insert(s.Groups, slices.Index(s.Groups, g.name)+1, names[1:]...)
 			how = "added to its sync group " + sg
 		} else {
 			sg := freeName(g.name, c.SyncGroups)
@@ -87,10 +83,6 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		}
 		if vg.Notify != nil {
 			how += " (the notify hooks stay on " + g.name + ")"
-		}
-		var vs []string
-		for _, v := range vrids {
-			vs = append(vs, strconv.Itoa(v))
 		}
 		im.warn(f.pos, "vipGroups.%s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) are more than one hakeeper advert carries (at most %d %s addresses): split in order into %s, %s so they fail over together; no imported instance uses VRID %s, but make sure no other VRRP router on %s does, and migrate every node of this instance at once (keepalived sends no adverts for VRID %s)",
 			g.name, len(vips), limit, g.family, strings.Join(parts, ", "), how, strings.Join(vs, ", "), f.iface, strings.Join(vs, ", "))
