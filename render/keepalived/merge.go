@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -456,29 +457,19 @@ func freeName[V any](base string, taken map[string]V) string {
 // group with exactly those nodes; hakeeper would otherwise program it on
 // every node.
 func (im *importer) fwmarkGroup(c *model.Cluster, f *vsConf, members []*vsConf, where string) {
-	want := map[string]bool{}
+	var want []string
 	for _, m := range members {
-		want[m.node] = true
+		want = append(want, m.node)
 	}
-	var names []string
-	for name, g := range c.VIPGroups {
-		if len(g.Priorities) != len(want) {
-			continue
-		}
-		all := true
-		for n := range g.Priorities {
-			all = all && want[n]
-		}
-		if all {
-			names = append(names, name)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	for _, name := range slices.Sorted(maps.Keys(c.VIPGroups)) {
+		if slices.Equal(slices.Sorted(maps.Keys(c.VIPGroups[name].Priorities)), want) {
+			f.svc.Group = name
+			return
 		}
 	}
-	slices.Sort(names)
-	if len(names) == 0 {
-		im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
-		return
-	}
-	f.svc.Group = names[0]
+	im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
 }
 
 // Marshal writes the imported description as YAML with a header saying
