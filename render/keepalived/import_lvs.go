@@ -101,19 +101,11 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 				return err
 			}
 		}
-		if v.svc.Persistence == nil {
-			v.svc.Persistence = &model.Persistence{}
-		}
-		v.svc.Persistence.Timeout = t
+		v.persistence().Timeout = t
 		return nil
 	},
-	"persistence_granularity": key(oneArg, func(v *vsRead, s string) {
-		if v.svc.Persistence == nil {
-			v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
-		}
-		v.svc.Persistence.Netmask = s
-	}),
-	"quorum": key(intArg, func(v *vsRead, n int) { v.svc.Quorum = &n }),
+	"persistence_granularity": key(oneArg, func(v *vsRead, s string) { v.persistence().Netmask = s }),
+	"quorum":                  key(intArg, func(v *vsRead, n int) { v.svc.Quorum = &n }),
 	"sorry_server": func(_ *importer, v *vsRead, s *Stmt) error {
 		v.sorry = s
 		return nil
@@ -134,6 +126,15 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 		return nil
 	},
 }, timingKeys, func(v *vsRead) *timed { return &v.timed })
+
+// persistence is the service's persistence, with keepalived's timeout
+// until persistence_timeout sets one.
+func (v *vsRead) persistence() *model.Persistence {
+	if v.svc.Persistence == nil {
+		v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
+	}
+	return v.svc.Persistence
+}
 
 func schedulerFlagKey(_ *importer, v *vsRead, s *Stmt) error {
 	v.svc.SchedulerFlags = append(v.svc.SchedulerFlags, s.Keyword)
