@@ -2,6 +2,7 @@ package render
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -105,17 +106,10 @@ func writeChange(w *bufio.Writer, c *plan.Change, opt Options) {
 		case plan.Delete:
 			fmt.Fprintf(w, "      %s%s = %s\n", f.Name, pad, opt.paint(ansiDim, f.Old))
 		default:
-			fmt.Fprintf(w, "      %s%s = %s -> %s\n", f.Name, pad, show(f.Old), show(f.New))
+			// An unset value shows as (none).
+			fmt.Fprintf(w, "      %s%s = %s -> %s\n", f.Name, pad, cmp.Or(f.Old, "(none)"), cmp.Or(f.New, "(none)"))
 		}
 	}
-}
-
-// show makes an unset value visible in an old -> new pair.
-func show(v string) string {
-	if v == "" {
-		return "(none)"
-	}
-	return v
 }
 
 func writeNotes(w *bufio.Writer, p *plan.Plan, opt Options) {

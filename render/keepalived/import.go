@@ -81,9 +81,7 @@ func Import(srcs []Source, opts Options) (*Result, error) {
 // from memory).
 func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, error)) (*Result, error) {
 	im := &importer{opts: opts}
-	if im.opts.SecretDir == "" {
-		im.opts.SecretDir = defaultSecretDir
-	}
+	im.opts.SecretDir = cmp.Or(im.opts.SecretDir, defaultSecretDir)
 	var errs []error
 	for _, src := range srcs {
 		stmts, err := parse(src.Path)
@@ -229,13 +227,8 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 	if err := readBlock(im, n, stmts, topKeys, "top level"); err != nil {
 		return nil, err
 	}
-	if n.name == "" {
-		n.name = nodeName(n.routerID)
-	}
-	if n.name == "" {
-		base := filepath.Base(src.Path)
-		n.name = nodeName(strings.TrimSuffix(base, filepath.Ext(base)))
-	}
+	base := filepath.Base(src.Path)
+	n.name = cmp.Or(n.name, nodeName(n.routerID), nodeName(strings.TrimSuffix(base, filepath.Ext(base))))
 	for _, v := range n.services {
 		v.node = n.name
 	}

@@ -474,8 +474,8 @@ func (im *importer) readChecker(r *rsRead, b *Stmt) error {
 		return fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
 	}
 	t := k.checkTiming.over(r.checkTiming.over(r.parent))
-	if k.http != nil && t.virtualhost != "" && k.http.Host == "" {
-		k.http.Host = t.virtualhost
+	if k.http != nil {
+		k.http.Host = cmp.Or(k.http.Host, t.virtualhost)
 	}
 	c.Interval = t.delayLoop
 	c.Timeout = t.connectTimeout

@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,10 +39,7 @@ type groupAcc struct {
 }
 
 func (im *importer) merge() (*model.Cluster, error) {
-	c := &model.Cluster{Name: im.opts.Cluster}
-	if c.Name == "" {
-		c.Name = "imported"
-	}
+	c := &model.Cluster{Name: cmp.Or(im.opts.Cluster, "imported")}
 	im.mergeDefaults(c)
 	var errs []error
 	c.Nodes = map[string]*model.Node{}

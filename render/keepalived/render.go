@@ -405,11 +405,7 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 	case "http", "https":
 		h := c.HTTP
 		r.p(3, "url {")
-		path := h.Path
-		if path == "" {
-			path = model.DefaultHTTPPath
-		}
-		r.p(4, "path %s", path)
+		r.p(4, "path %s", cmp.Or(h.Path, model.DefaultHTTPPath))
 		status := h.Status
 		if len(status) == 0 {
 			status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
