@@ -399,28 +399,24 @@ func realServerList(s *model.Service) string {
 }
 
 func (im *importer) mergeServices(c *model.Cluster) {
-	type acc struct {
-		name    string
-		members []*vsConf
-	}
-	byKey := map[string]*acc{}
-	var order []*acc
+	// Every node's virtual_server of one service, the services in the
+	// order they first appear.
+	byKey := map[string][]*vsConf{}
+	var keys []string
 	for _, n := range im.nodes {
 		for _, v := range n.services {
-			a := byKey[v.key]
-			if a == nil {
-				a = &acc{name: v.name}
-				byKey[v.key] = a
-				order = append(order, a)
+			if byKey[v.key] == nil {
+				keys = append(keys, v.key)
 			}
-			a.members = append(a.members, v)
+			byKey[v.key] = append(byKey[v.key], v)
 		}
 	}
-	for _, a := range order {
-		f := a.members[0]
-		name := freeName(a.name, c.Services)
+	for _, k := range keys {
+		members := byKey[k]
+		f := members[0]
+		name := freeName(f.name, c.Services)
 		where := "services." + name
-		for _, m := range a.members[1:] {
+		for _, m := range members[1:] {
 			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos)
 			fs, ms := *f.svc, *m.svc
 			fs.RealServers, ms.RealServers = nil, nil
@@ -429,8 +425,8 @@ func (im *importer) mergeServices(c *model.Cluster) {
 				im.warn(m.pos, "%s: real server checks differ between nodes (here and at %s); imported as at %s", where, f.pos, f.pos)
 			}
 		}
-		if f.svc.FWMark != 0 && len(a.members) < len(im.nodes) {
-			im.fwmarkGroup(c, f, a.members, where)
+		if f.svc.FWMark != 0 && len(members) < len(im.nodes) {
+			im.fwmarkGroup(c, f, members, where)
 		}
 		if c.Services == nil {
 			c.Services = map[string]*model.Service{}
