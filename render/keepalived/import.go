@@ -502,9 +502,7 @@ func (im *importer) checkInstance(in *instConf) error {
 	if in.vrid == 0 {
 		return fmt.Errorf("%s: %s has no virtual_router_id", in.pos, in.where)
 	}
-	if in.priority == 0 {
-		in.priority = 100 // keepalived's default priority
-	}
+	in.priority = cmp.Or(in.priority, 100) // keepalived's default priority
 	// keepalived ignores nopreempt on an instance that starts as MASTER,
 	// and preempt_delay together with nopreempt.
 	if in.state == "MASTER" && in.settings.PreemptDelay != nil && (in.settings.Preempt == nil || *in.settings.Preempt) {

@@ -480,9 +480,7 @@ func (im *importer) readChecker(r *rsRead, b *Stmt) error {
 	c.Interval = t.delayLoop
 	c.Timeout = t.connectTimeout
 	im.checkRetries(b, c, t, k.where)
-	if c.Port == 0 {
-		c.Port = r.checkPort
-	}
+	c.Port = cmp.Or(c.Port, r.checkPort)
 	if c.Port == r.rs.Port && c.Port != 0 {
 		c.Port = 0
 	}
