@@ -290,29 +290,20 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 		// keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says.
 		vg.Version = new(3)
 	}
-	// Interface: unset when every member uses its node's interface.
-	ifaces := map[string]bool{}
-	differs := false
+	// Interface: unset when every member uses its node's interface, else
+	// the group's when all members use one, else a node override each.
+	oneIface := !slices.ContainsFunc(g.members, func(m *instConf) bool { return m.iface != f.iface })
 	for _, m := range g.members {
-		ifaces[m.iface] = true
-		if c.Nodes[m.node.name].Interface != m.iface {
-			differs = true
-		}
-	}
-	if differs {
-		if len(ifaces) == 1 {
+		node := c.Nodes[m.node.name]
+		switch {
+		case node.Interface == m.iface:
+		case oneIface:
 			vg.Interface = f.iface
-		} else {
-			for _, m := range g.members {
-				node := c.Nodes[m.node.name]
-				if node.Interface == m.iface {
-					continue
-				}
-				if node.Overrides == nil {
-					node.Overrides = map[string]*model.NodeOverride{}
-				}
-				node.Overrides[g.name] = &model.NodeOverride{Interface: m.iface}
+		default:
+			if node.Overrides == nil {
+				node.Overrides = map[string]*model.NodeOverride{}
 			}
+			node.Overrides[g.name] = &model.NodeOverride{Interface: m.iface}
 		}
 	}
 	if f.auth != nil {
