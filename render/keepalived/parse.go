@@ -213,7 +213,8 @@ func (p *parser) parse(name string, data []byte, depth int) ([]*Stmt, error) {
 				}
 			}
 			cur = nil
-			stack = append(stack, &frame{owner: owner})
+			// An empty block is still a block: Block is non-nil.
+			stack = append(stack, &frame{owner: owner, stmts: []*Stmt{}})
 		case t.isBrace("}"):
 			if err := finish(); err != nil {
 				return nil, err
@@ -224,9 +225,6 @@ func (p *parser) parse(name string, data []byte, depth int) ([]*Stmt, error) {
 			f := top()
 			stack = stack[:len(stack)-1]
 			f.owner.Block = f.stmts
-			if f.owner.Block == nil {
-				f.owner.Block = []*Stmt{}
-			}
 			top().stmts = append(top().stmts, f.owner)
 		default:
 			if cur == nil {
