@@ -287,11 +287,7 @@ func (n *nodeConf) posOf(k string) model.Pos { return posOr(n.at[k], n.path) }
 
 // scriptKeys reads the keywords of a vrrp_script block.
 var scriptKeys = map[string]handler[scriptConf]{
-	"script": func(_ *importer, sc *scriptConf, s *Stmt) error {
-		var err error
-		sc.check.Command, err = scriptArg(s)
-		return err
-	},
+	"script":   key(scriptArg, func(sc *scriptConf, c model.Command) { sc.check.Command = c }),
 	"interval": key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
 	"timeout":  key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
 	"rise":     key(intArg, func(sc *scriptConf, v int) { sc.check.Rise = &v }),
