@@ -678,6 +678,14 @@ const (
 	MaxVIPsIPv6 = (1280 - 40 - 8) / 16
 )
 
+// MaxVIPs is the most VIPs of family f one advert carries.
+func MaxVIPs(f Family) int {
+	if f == IPv6 {
+		return MaxVIPsIPv6
+	}
+	return MaxVIPsIPv4
+}
+
 // vips parses a group's VIPs, records which group owns each address and
 // the group's family, and reports duplicates and mixed families.
 func (v *validator) vips(name string, g *VIPGroup) {
@@ -727,10 +735,8 @@ func (v *validator) vips(name string, g *VIPGroup) {
 			}
 		}
 	}
-	fam, limit := v.groupFam[name], MaxVIPsIPv4
-	if fam == IPv6 {
-		limit = MaxVIPsIPv6
-	}
+	fam := v.groupFam[name]
+	limit := MaxVIPs(fam)
 	if len(g.VIPs) > limit {
 		v.errorf(p+".vips", "group %q has %d VIPs, but one VRRP advert carries at most %d %s addresses: split them over several groups and put those in one sync group so they fail over together", name, len(g.VIPs), limit, fam)
 	}
