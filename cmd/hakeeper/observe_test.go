@@ -41,6 +41,7 @@ type daemonProvider struct {
 
 func (p daemonProvider) Status() *status.Report    { return p.report }
 func (p daemonProvider) Running() *model.NodeState { return p.running }
+func (p daemonProvider) Degradation() string       { return p.report.Degraded }
 
 // Live `hakeeper plan` plans the IPVS side with the daemon's health: a
 // server the daemon took out as down is not a pending "+ real-server";
