@@ -102,7 +102,7 @@ is left alone and named; --adopt-ipvs takes it over.`,
 				}
 				return err
 			}
-			defer lock.Release()
+			defer lock.Close()
 			k, closeIPVS, err := applyOpenIPVS()
 			if err != nil {
 				return fmt.Errorf("%d virtual services to program: %w", len(ns.Services), err)

@@ -208,20 +208,14 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			return fmt.Errorf("--webhook-secret-file %s is empty", o.webhookSecretFile)
 		}
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("--state-dir: %w", err)
-	}
 	// One daemon per state directory, and no 'hakeeper apply' beside it
 	// however it listens: both take this lock.
 	lock, err := lockStateDir(stateDir)
 	if err != nil {
 		return fmt.Errorf("not starting: %w", err)
 	}
-	defer lock.Release()
-	statusFile, err := newRunStatusWriter(stateDir)
-	if err != nil {
-		return err
-	}
+	defer lock.Close()
+	statusFile := &runStatusWriter{path: filepath.Join(stateDir, "status.json")}
 	if o.node == "" {
 		if o.node, err = runNode(ctx, src, stateDir); err != nil {
 			return err
@@ -396,13 +390,6 @@ func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 type runStatusWriter struct {
 	path string
 	last []byte
-}
-
-func newRunStatusWriter(dir string) (*runStatusWriter, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--state-dir: %w", err)
-	}
-	return &runStatusWriter{path: filepath.Join(dir, "status.json")}, nil
 }
 
 func (w *runStatusWriter) write(r *status.Report) error {
