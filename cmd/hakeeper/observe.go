@@ -19,10 +19,7 @@ import (
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
-// liveObserver is what plan observes the node with (tests swap it).
-var liveObserver LiveObserver = &nodeObserver{addr: statusAddr(), stderr: os.Stderr, openIPVS: openKernelIPVS}
-
-// nodeObserver reads this node's live state for `hakeeper plan`: the VRRP
+// observeNode reads this node's live state for `hakeeper plan`: the VRRP
 // instances a running daemon runs (from its /config), the VIPs on the
 // interfaces, and the IPVS table through the lvs programmer (so the plan
 // lists exactly the writes a reconcile would make). The desired IPVS
@@ -32,20 +29,11 @@ var liveObserver LiveObserver = &nodeObserver{addr: statusAddr(), stderr: os.Std
 // IPVS ownership (which services are hakeeper's) is read from the state
 // directory: --state-dir, else the one the running daemon reports, else
 // the default 'hakeeper run' would use for source on the planned node.
-type nodeObserver struct {
-	addr     string
-	stateDir string
-	source   string
-	stderr   io.Writer
-	// openIPVS opens the node's IPVS table and returns its closer.
-	openIPVS func() (lvs.IPVS, func(), error)
-}
-
-func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error) {
+// Notes on what could not be observed go to stderr.
+func observeNode(ctx context.Context, desired *model.NodeState, source, addr, stateDir string, stderr io.Writer) (*plan.Live, error) {
 	live := &plan.Live{}
-	client := status.NewClient(o.addr)
+	client := status.NewClient(addr)
 	var health map[serverKey]string
-	stateDir := o.stateDir
 	running, err := client.Config(ctx)
 	switch {
 	case err == nil:
@@ -59,9 +47,9 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 			stateDir = report.StateDir
 		}
 	case errors.Is(err, status.ErrNotRunning):
-		fmt.Fprintf(o.stderr, "note: hakeeper is not running here (nothing listens at %s; --addr if it listens elsewhere): VRRP instances are planned as new\n", o.addr)
+		fmt.Fprintf(stderr, "note: hakeeper is not running here (nothing listens at %s; --addr if it listens elsewhere): VRRP instances are planned as new\n", addr)
 		if hasCheckedServers(desired.Services) {
-			fmt.Fprintf(o.stderr, "note: no health check results without the daemon: every real server is assumed up\n")
+			fmt.Fprintf(stderr, "note: no health check results without the daemon: every real server is assumed up\n")
 		}
 	default:
 		return nil, fmt.Errorf("reading the running daemon's configuration: %w", err)
@@ -89,16 +77,16 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 		}
 	}
 
-	k, closeIPVS, err := o.openIPVS()
+	k, closeIPVS, err := openIPVS()
 	if err != nil {
 		if len(desired.Services) > 0 {
-			fmt.Fprintf(o.stderr, "note: IPVS is not available here (%v): virtual services are planned as new\n", err)
+			fmt.Fprintf(stderr, "note: IPVS is not available here (%v): virtual services are planned as new\n", err)
 		}
 		return live, nil
 	}
 	defer closeIPVS()
 	if stateDir == "" {
-		stateDir = defaultStateDirFor(o.source, desired.Node)
+		stateDir = defaultStateDirFor(source, desired.Node)
 	}
 	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
@@ -156,6 +144,10 @@ func effectiveServices(services []model.VirtualService, health map[serverKey]str
 	}
 	return out
 }
+
+// openIPVS opens this node's IPVS table for run, apply and plan (tests
+// swap in a fake).
+var openIPVS = openKernelIPVS
 
 // openKernelIPVS opens this node's IPVS table, and returns its closer,
 // when the ip_vs module is loaded. It looks first, because the netlink

@@ -271,7 +271,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
-	if k, closeIPVS, err := openKernelIPVS(); err != nil {
+	if k, closeIPVS, err := openIPVS(); err != nil {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer closeIPVS()
