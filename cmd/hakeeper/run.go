@@ -128,14 +128,6 @@ works on hosts without IPVS.`,
 	return cmd
 }
 
-func runLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
 // isGitURL tells a repository URL from a local path.
 func isGitURL(s string) bool {
 	if strings.Contains(s, "://") {
@@ -176,10 +168,11 @@ func runSource(o runOptions) (source.Source, error) {
 }
 
 func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
-	log, err := runLogger(o.logLevel, stderr)
-	if err != nil {
-		return err
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if o.source == "" {
 		return errors.New("--source is required")
 	}
