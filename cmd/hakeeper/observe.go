@@ -16,13 +16,13 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 	"github.com/hakeeper/hakeeper/reconcile/status"
-	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
 // observeNode reads this node's live state for `hakeeper plan`: the VRRP
-// instances a running daemon runs (from its /config), the VIPs on the
-// interfaces, and the IPVS table through the lvs programmer (so the plan
-// lists exactly the writes a reconcile would make). The desired IPVS
+// instances, checks and sync groups a running daemon runs (from its
+// /config) and the IPVS table through the lvs programmer (so the plan
+// lists exactly the writes a reconcile would make). VIPs are not read:
+// the engine adds them on the master, and the plan does not diff them. The desired IPVS
 // table has health applied as the daemon sees it (its /status), so a
 // server it took out as unhealthy is not planned as "+ real-server".
 //
@@ -53,28 +53,6 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		}
 	default:
 		return nil, fmt.Errorf("reading the running daemon's configuration: %w", err)
-	}
-
-	addrs, err := kernel.NewAddresses()
-	if err != nil {
-		return nil, err
-	}
-	defer addrs.Close()
-	seen := map[string]bool{}
-	for _, in := range desired.Instances {
-		for _, v := range in.VIPs {
-			if seen[v.Device] {
-				continue
-			}
-			seen[v.Device] = true
-			present, err := addrs.List(v.Device)
-			if err != nil {
-				continue // a missing device is the engine's error to report
-			}
-			for _, p := range present {
-				live.VIPs = append(live.VIPs, model.VIPSpec{Prefix: p, Device: v.Device})
-			}
-		}
 	}
 
 	k, closeIPVS, err := openIPVS()
