@@ -102,8 +102,8 @@ is left alone and named; --adopt-ipvs takes it over.`,
 				}
 				return err
 			}
-			defer lock.Release()
-			k, closeIPVS, err := applyOpenIPVS()
+			defer lock.Close()
+			k, closeIPVS, err := openIPVS()
 			if err != nil {
 				return fmt.Errorf("%d virtual services to program: %w", len(ns.Services), err)
 			}
@@ -145,6 +145,3 @@ is left alone and named; --adopt-ipvs takes it over.`,
 	f.StringVar(&addr, "addr", statusAddr(), "where a running daemon would answer (env HAKEEPER_ADDR)")
 	return cmd
 }
-
-// applyOpenIPVS opens the table apply programs; tests swap in a fake.
-var applyOpenIPVS = openKernelIPVS

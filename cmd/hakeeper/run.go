@@ -128,14 +128,6 @@ works on hosts without IPVS.`,
 	return cmd
 }
 
-func runLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
 // isGitURL tells a repository URL from a local path.
 func isGitURL(s string) bool {
 	if strings.Contains(s, "://") {
@@ -176,10 +168,11 @@ func runSource(o runOptions) (source.Source, error) {
 }
 
 func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
-	log, err := runLogger(o.logLevel, stderr)
-	if err != nil {
-		return err
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if o.source == "" {
 		return errors.New("--source is required")
 	}
@@ -208,20 +201,14 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			return fmt.Errorf("--webhook-secret-file %s is empty", o.webhookSecretFile)
 		}
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("--state-dir: %w", err)
-	}
 	// One daemon per state directory, and no 'hakeeper apply' beside it
 	// however it listens: both take this lock.
 	lock, err := lockStateDir(stateDir)
 	if err != nil {
 		return fmt.Errorf("not starting: %w", err)
 	}
-	defer lock.Release()
-	statusFile, err := newRunStatusWriter(stateDir)
-	if err != nil {
-		return err
-	}
+	defer lock.Close()
+	statusFile := &runStatusWriter{path: filepath.Join(stateDir, "status.json")}
 	if o.node == "" {
 		if o.node, err = runNode(ctx, src, stateDir); err != nil {
 			return err
@@ -277,7 +264,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
-	if k, closeIPVS, err := openKernelIPVS(); err != nil {
+	if k, closeIPVS, err := openIPVS(); err != nil {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer closeIPVS()
@@ -396,13 +383,6 @@ func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 type runStatusWriter struct {
 	path string
 	last []byte
-}
-
-func newRunStatusWriter(dir string) (*runStatusWriter, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--state-dir: %w", err)
-	}
-	return &runStatusWriter{path: filepath.Join(dir, "status.json")}, nil
 }
 
 func (w *runStatusWriter) write(r *status.Report) error {

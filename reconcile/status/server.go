@@ -28,11 +28,8 @@ type Provider interface {
 	Status() *Report
 	// Running is the desired state in force (nil before the first apply).
 	Running() *model.NodeState
-}
-
-// Degrader is a Provider that tells cheaply why it is degraded ("" when
-// it is not), so /healthz need not build the whole report.
-type Degrader interface {
+	// Degradation tells cheaply why the node is degraded ("" when it is
+	// not), so /healthz need not build the whole report.
 	Degradation() string
 }
 
@@ -76,12 +73,7 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
 			return
 		}
-		var why string
-		if d, ok := p.(Degrader); ok {
-			why = d.Degradation()
-		} else {
-			why = p.Status().Degraded
-		}
+		why := p.Degradation()
 		if why == "" {
 			io.WriteString(w, "ok\n")
 			return
