@@ -27,11 +27,8 @@ var dnsTypes = map[string]dnsmessage.Type{
 	"TXT":   dnsmessage.TypeTXT,
 }
 
-// dnsProbe sends one recursion-desired query for Name and Type over UDP
-// from a connected socket and passes on a response with the query's ID,
-// the same question and RCODE NOERROR (an empty answer section is fine:
-// the server is answering). Responses with another ID are ignored, as a
-// resolver would; an ICMP port unreachable fails at once.
+// dnsProbe is the dns check, as the package doc describes. An empty
+// answer section passes: the server is answering.
 type dnsProbe struct {
 	name  dnsmessage.Name
 	qtype dnsmessage.Type

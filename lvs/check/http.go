@@ -21,14 +21,9 @@ import (
 // misbehaving server must not make the checker buffer gigabytes.
 const maxHTTPBody = 1 << 20
 
-// httpProbe GETs Path from the target with the Host header set to Host
-// (the virtual host). It passes when the status is in Status (codes and
-// ranges; default 200) and the first maxHTTPBody bytes of the body
-// contain Body and match BodyRegex, when those are set. Redirects are not followed (a 301 is a
-// status like any other) and every check uses a fresh connection, so a
-// server that died after the last check cannot hide behind a pooled one.
-// HTTPS sends SNI (default: Host without a port) and verifies the
-// certificate against the system roots unless InsecureSkipVerify is set.
+// httpProbe is the http and https check, as the package doc describes.
+// Every check uses a fresh connection, so a server that died after the
+// last check cannot hide behind a pooled one.
 type httpProbe struct {
 	spec   model.HTTPCheck
 	scheme string

@@ -16,13 +16,8 @@ import (
 // maxDatagram is the largest UDP reply a check reads.
 const maxDatagram = 64 << 10
 
-// udpProbe sends Payload (see sendUDP); a port unreachable always fails.
-//   - With Expect set, it passes when a reply containing Expect arrives
-//     before the timeout; other replies are skipped.
-//   - With RequireReply set, any reply passes and silence fails.
-//   - Otherwise silence until the timeout passes (UDP services need not
-//     answer), a reply passes at once, and only a port unreachable fails.
-//     Such a check therefore takes the whole timeout on a silent server.
+// udpProbe is the udp check, as the package doc describes. Silence
+// passes a plain check because UDP services need not answer.
 type udpProbe struct {
 	spec model.UDPCheck
 }
