@@ -275,23 +275,15 @@ type socketPool struct {
 	mu     sync.Mutex
 	closed bool
 	max    int
-	idle   [2][]int // AF_INET, AF_INET6
-}
-
-func familyIndex(family int) int {
-	if family == unix.AF_INET6 {
-		return 1
-	}
-	return 0
+	idle   map[int][]int // by socket family
 }
 
 // get returns an idle socket of family, or a new one.
 func (p *socketPool) get(family int) (int, error) {
-	i := familyIndex(family)
 	p.mu.Lock()
-	if n := len(p.idle[i]); n > 0 {
-		fd := p.idle[i][n-1]
-		p.idle[i] = p.idle[i][:n-1]
+	if n := len(p.idle[family]); n > 0 {
+		fd := p.idle[family][n-1]
+		p.idle[family] = p.idle[family][:n-1]
 		p.mu.Unlock()
 		return fd, nil
 	}
@@ -306,14 +298,13 @@ func (p *socketPool) put(family, fd int) {
 		rawClose(fd)
 		return
 	}
-	i := familyIndex(family)
 	p.mu.Lock()
-	if p.closed || len(p.idle[i]) >= p.max {
+	if p.closed || len(p.idle[family]) >= p.max {
 		p.mu.Unlock()
 		rawClose(fd)
 		return
 	}
-	p.idle[i] = append(p.idle[i], fd)
+	p.idle[family] = append(p.idle[family], fd)
 	p.mu.Unlock()
 }
 
@@ -322,10 +313,10 @@ func (p *socketPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for i := range p.idle {
-		for _, fd := range p.idle[i] {
+	for _, fds := range p.idle {
+		for _, fd := range fds {
 			rawClose(fd)
 		}
-		p.idle[i] = nil
 	}
+	p.idle = nil
 }

@@ -167,7 +167,7 @@ func New(opts Options) *Checker {
 		observeTry: opts.ObserveTry,
 	}
 	c.batches.New = func() any { return new(tcpBatch) }
-	c.sockets.max = cap(c.workers)
+	c.sockets.max, c.sockets.idle = cap(c.workers), map[int][]int{}
 	if c.clock == nil {
 		k := newSlotClock()
 		k.after = c.runBatch
