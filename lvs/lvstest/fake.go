@@ -170,7 +170,6 @@ func (f *Fake) DeleteDestination(svc lvs.Service, dst lvs.Destination) error {
 func (f *Fake) Table() []lvs.VirtualServer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Reads++
 	out := make([]lvs.VirtualServer, len(f.services))
 	for i, e := range f.services {
 		out[i] = lvs.VirtualServer{Service: e.svc, Destinations: slices.Clone(e.dests)}
