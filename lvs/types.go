@@ -241,17 +241,14 @@ func (s Service) Equal(o Service) bool {
 }
 
 func (s Service) String() string {
-	var b strings.Builder
-	b.WriteString(s.Key().String())
-	b.WriteString(" ")
-	b.WriteString(s.Scheduler)
+	str := s.Key().String() + " " + s.Scheduler
 	if f := s.Flags &^ FlagHashed; f != 0 {
-		b.WriteString(" flags=" + f.String())
+		str += " flags=" + f.String()
 	}
 	if s.Flags&FlagPersistent != 0 {
-		fmt.Fprintf(&b, " persistent=%ds/%d", s.Timeout, s.Normalize().Netmask)
+		str += fmt.Sprintf(" persistent=%ds/%d", s.Timeout, s.Normalize().Netmask)
 	}
-	return b.String()
+	return str
 }
 
 // Destination is a real server of a virtual service.
