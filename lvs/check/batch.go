@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -195,12 +196,9 @@ func (c *Checker) pollTries(b *tcpBatch) (ended int) {
 	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&b.polled[0])), uintptr(len(b.polled)),
 		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
 	if errno == 0 && n == 0 {
-		earliest := b.tries[b.owner[0]].deadline
-		for _, i := range b.owner[1:] {
-			if d := b.tries[i].deadline; d.Before(earliest) {
-				earliest = d
-			}
-		}
+		earliest := b.tries[slices.MinFunc(b.owner, func(i, j int) int {
+			return b.tries[i].deadline.Compare(b.tries[j].deadline)
+		})].deadline
 		wait := unix.NsecToTimespec(int64(max(min(time.Until(earliest), pollCap), 0)))
 		// May block: a system call the runtime can take the thread's
 		// processor from.
