@@ -27,7 +27,6 @@ const maxHTTPBody = 1 << 20
 type httpProbe struct {
 	spec   model.HTTPCheck
 	scheme string
-	status model.StatusCodes
 	regex  *regexp.Regexp
 	client *http.Client
 }
@@ -43,9 +42,8 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 	if p.spec.Path[0] != '/' {
 		return nil, fmt.Errorf("http check: path %q must start with /", p.spec.Path)
 	}
-	p.status = p.spec.Status
-	if len(p.status) == 0 {
-		p.status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
+	if len(p.spec.Status) == 0 {
+		p.spec.Status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
 	}
 	if p.spec.BodyRegex != "" {
 		re, err := regexp.Compile(p.spec.BodyRegex)
@@ -60,7 +58,6 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
-		DialContext:            (&net.Dialer{}).DialContext,
 	}
 	if useTLS {
 		p.scheme = "https"
@@ -121,8 +118,8 @@ func (p *httpProbe) run(ctx context.Context, t Target) Result {
 		}
 	}
 	lat := time.Since(start)
-	if !p.status.Contains(resp.StatusCode) {
-		return Result{Err: fmt.Errorf("status %d, want %s", resp.StatusCode, statusList(p.status)), Latency: lat}
+	if !p.spec.Status.Contains(resp.StatusCode) {
+		return Result{Err: fmt.Errorf("status %d, want %s", resp.StatusCode, statusList(p.spec.Status)), Latency: lat}
 	}
 	if p.spec.Body != "" && !bytes.Contains(body, []byte(p.spec.Body)) {
 		return Result{Err: fmt.Errorf("body does not contain %q", p.spec.Body), Latency: lat}
