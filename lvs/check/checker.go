@@ -159,7 +159,7 @@ func New(opts Options) *Checker {
 	c := &Checker{
 		clock:      opts.Clock,
 		newProbe:   opts.NewProbe,
-		log:        opts.Logger,
+		log:        cmp.Or(opts.Logger, slog.Default()),
 		workers:    make(chan struct{}, cmp.Or(max(opts.Workers, 0), DefaultWorkers)),
 		changes:    make(chan struct{}, 1),
 		servers:    map[Key]*server{},
@@ -176,9 +176,6 @@ func New(opts Options) *Checker {
 	if c.newProbe == nil {
 		start := opts.StartCommand
 		c.newProbe = func(spec *model.CheckSpec) (Probe, error) { return newProbe(spec, start) }
-	}
-	if c.log == nil {
-		c.log = slog.Default()
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,11 +47,7 @@ func newDNS(spec *model.DNSCheck) (Probe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns check: name %q: %v", spec.Name, err)
 	}
-	typ := strings.ToUpper(spec.Type)
-	if typ == "" {
-		typ = model.DefaultDNSType
-	}
-	qtype, ok := dnsTypes[typ]
+	qtype, ok := dnsTypes[cmp.Or(strings.ToUpper(spec.Type), model.DefaultDNSType)]
 	if !ok {
 		return nil, fmt.Errorf("dns check: unknown type %q (want A, AAAA, CNAME, MX, NS, PTR, SOA, SRV or TXT)", spec.Type)
 	}

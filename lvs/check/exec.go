@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,11 +37,7 @@ func newExec(spec *model.CheckSpec, start func(*exec.Cmd) error) (Probe, error) 
 		// a name so the address and port arrive as $1 and $2.
 		p.args = append(p.args, "hakeeper-check")
 	}
-	name := spec.Exec.User
-	if name == "" {
-		name = spec.User
-	}
-	if name != "" {
+	if name := cmp.Or(spec.Exec.User, spec.User); name != "" {
 		u, err := proc.LookupUser(name)
 		if err != nil {
 			return nil, fmt.Errorf("exec check: %v", err)

@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -36,9 +37,7 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 	if spec != nil {
 		p.spec = *spec
 	}
-	if p.spec.Path == "" {
-		p.spec.Path = model.DefaultHTTPPath
-	}
+	p.spec.Path = cmp.Or(p.spec.Path, model.DefaultHTTPPath)
 	if p.spec.Path[0] != '/' {
 		return nil, fmt.Errorf("http check: path %q must start with /", p.spec.Path)
 	}
@@ -61,12 +60,8 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 	}
 	if useTLS {
 		p.scheme = "https"
-		sni := p.spec.SNI
-		if sni == "" {
-			sni = hostOnly(p.spec.Host)
-		}
 		tr.TLSClientConfig = &tls.Config{
-			ServerName:         sni,
+			ServerName:         cmp.Or(p.spec.SNI, hostOnly(p.spec.Host)),
 			InsecureSkipVerify: p.spec.InsecureSkipVerify,
 		}
 	}
