@@ -69,38 +69,30 @@ func (p *dnsProbe) query(id uint16) ([]byte, error) {
 
 func (p *dnsProbe) run(ctx context.Context, t Target) Result {
 	start := time.Now()
-	fail := func(err error) Result { return Result{Err: err, Latency: time.Since(start)} }
 	id := uint16(rand.Uint32())
 	msg, err := p.query(id)
 	if err != nil {
-		return fail(err)
+		return Result{Err: err, Latency: time.Since(start)}
 	}
-	c, closeConn, err := sendUDP(ctx, t, msg)
-	if err != nil {
-		return fail(err)
-	}
-	defer closeConn()
-	buf := make([]byte, maxDatagram)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return fail(errors.New("no matching DNS response before the timeout"))
-			}
-			return fail(udpError(err))
-		}
+	var rcode dnsmessage.RCode
+	err = exchangeUDP(ctx, t, msg, func(reply []byte) bool {
 		var parser dnsmessage.Parser
-		h, err := parser.Start(buf[:n])
+		h, err := parser.Start(reply)
 		if err != nil || h.ID != id || !h.Response {
-			continue // not ours: keep waiting, like a resolver
+			return false // not ours: keep waiting, like a resolver
 		}
 		q, err := parser.Question()
 		if err != nil || q.Type != p.qtype || q.Class != dnsmessage.ClassINET || !strings.EqualFold(q.Name.String(), p.name.String()) {
-			continue
+			return false
 		}
-		if h.RCode != dnsmessage.RCodeSuccess {
-			return fail(fmt.Errorf("response code %s", strings.TrimPrefix(h.RCode.String(), "RCode")))
-		}
-		return Result{Latency: time.Since(start)}
+		rcode = h.RCode
+		return true
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = errors.New("no matching DNS response before the timeout")
+	case err == nil && rcode != dnsmessage.RCodeSuccess:
+		err = fmt.Errorf("response code %s", strings.TrimPrefix(rcode.String(), "RCode"))
 	}
+	return Result{Err: err, Latency: time.Since(start)}
 }
