@@ -49,32 +49,10 @@ func ReadFiles(path string) ([]model.File, error) {
 //
 // Only regular files are read: a FIFO, a socket or a device named
 // *.yaml is refused by name, and so is a symlink in the directory that
-// leads out of it. It returns when ctx ends even if a read hangs (a dead
-// network file system); that read is left to finish on its own.
+// leads out of it. A long read ends between chunks when ctx ends; a read
+// hung in the kernel (a dead network file system) is the caller's to
+// give up on, as the controller does with any source deaf to its context.
 func ReadFilesContext(ctx context.Context, path string) ([]model.File, error) {
-	type result struct {
-		files []model.File
-		err   error
-	}
-	done := make(chan result, 1)
-	read := readFiles
-	go func() {
-		files, err := read(ctx, path)
-		done <- result{files, err}
-	}()
-	select {
-	case r := <-done:
-		return r.files, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
-	}
-}
-
-// readFiles is what ReadFilesContext runs; tests replace it with a read
-// that hangs.
-var readFiles = readPath
-
-func readPath(ctx context.Context, path string) ([]model.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
