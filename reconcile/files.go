@@ -156,19 +156,38 @@ func ReadRegularFile(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, refuseOpen(path, os.Stat, err)
 	}
-	data, err := readLimited(context.Background(), path, f, limit)
-	if err == nil && int64(len(data)) > limit {
+	defer f.Close()
+	if err := checkRegular(path, f); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%s: larger than %d KiB", path, limit>>10)
 	}
-	return data, err
+	return data, nil
 }
 
 // readRegular reads an open description file, closing it, if it is a
 // regular file and fits in what is left of the budget.
 func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) ([]byte, error) {
-	data, err := readLimited(ctx, shown, f, *budget)
-	if err != nil {
+	defer f.Close()
+	if err := checkRegular(shown, f); err != nil {
 		return nil, err
+	}
+	return ReadWithinBudget(ctx, shown, f, budget)
+}
+
+// ReadWithinBudget reads one file of a description, whatever its source,
+// if it fits in what is left of budget, and takes it from the budget.
+// The reader is limited rather than a reported size trusted, which a
+// device or a growing file can belie.
+func ReadWithinBudget(ctx context.Context, shown string, r io.Reader, budget *int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, r}, *budget+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
 	if int64(len(data)) > *budget {
 		return nil, fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, MaxDescriptionBytes>>20)
@@ -177,24 +196,16 @@ func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) (
 	return data, nil
 }
 
-// readLimited reads an open file, closing it, if it is a regular file:
-// at most limit+1 bytes, so the caller can tell one too many. The limit
-// is the reader's, not the file's reported size, which a device or a
-// growing file can belie.
-func readLimited(ctx context.Context, shown string, f *os.File, limit int64) ([]byte, error) {
-	defer f.Close()
+// checkRegular refuses an open file that is not a regular file.
+func checkRegular(shown string, f *os.File) error {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, notRegular(shown, st.Mode())
+		return notRegular(shown, st.Mode())
 	}
-	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, f}, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", shown, err)
-	}
-	return data, nil
+	return nil
 }
 
 func notRegular(shown string, m fs.FileMode) error {

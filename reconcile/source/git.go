@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -428,12 +427,8 @@ func holdsYAML(t *object.Tree) bool {
 }
 
 // blobBytes reads a regular file of the tree within what is left of the
-// budget: the blob's recorded size is checked first, and the reader is
-// limited too, so neither can be trusted alone to bound memory.
+// budget.
 func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown string, budget *int64) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	if e.Mode != filemode.Regular && e.Mode != filemode.Executable {
 		kind := "a " + e.Mode.String()
 		switch e.Mode {
@@ -448,24 +443,12 @@ func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
-	tooBig := fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, reconcile.MaxDescriptionBytes>>20)
-	if f.Size > *budget {
-		return nil, tooBig
-	}
 	r, err := f.Reader()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, *budget+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", shown, err)
-	}
-	if int64(len(data)) > *budget {
-		return nil, tooBig
-	}
-	*budget -= int64(len(data))
-	return data, nil
+	return reconcile.ReadWithinBudget(ctx, shown, r, budget)
 }
 
 // maxSmallFile bounds a credential or CA file.
