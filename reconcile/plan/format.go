@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -183,8 +182,6 @@ func CheckString(c *model.CheckSpec) string {
 func itoa[I ~int | ~uint8 | ~uint16 | ~uint32](v I) string { return strconv.FormatInt(int64(v), 10) }
 
 func boolStr(v bool) string { return strconv.FormatBool(v) }
-
-func durStr(d time.Duration) string { return d.String() }
 
 func addrStr(a netip.Addr) string {
 	if !a.IsValid() {

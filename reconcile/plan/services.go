@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -41,7 +42,7 @@ func keyOfRealServer(rs *model.RealServerSpec) realServerKey {
 
 var serviceFields = []field[model.VirtualService]{
 	{"scheduler", func(a, b *model.VirtualService) bool { return a.Scheduler == b.Scheduler }, func(v *model.VirtualService) string { return v.Scheduler }},
-	{"schedulerFlags", func(a, b *model.VirtualService) bool { return sliceEq(a.SchedulerFlags, b.SchedulerFlags) }, func(v *model.VirtualService) string { return strings.Join(v.SchedulerFlags, ",") }},
+	{"schedulerFlags", func(a, b *model.VirtualService) bool { return slices.Equal(a.SchedulerFlags, b.SchedulerFlags) }, func(v *model.VirtualService) string { return strings.Join(v.SchedulerFlags, ",") }},
 	{"forwarding", func(a, b *model.VirtualService) bool { return a.Forwarding == b.Forwarding }, func(v *model.VirtualService) string { return string(v.Forwarding) }},
 	{"persistence", func(a, b *model.VirtualService) bool {
 		return a.Persistence == b.Persistence && a.PersistenceMask == b.PersistenceMask
@@ -94,7 +95,7 @@ func httpCheckEq(a, b *model.HTTPCheck) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Path == b.Path && sliceEq(a.Status, b.Status) && a.Body == b.Body && a.BodyRegex == b.BodyRegex &&
+	return a.Path == b.Path && slices.Equal(a.Status, b.Status) && a.Body == b.Body && a.BodyRegex == b.BodyRegex &&
 		a.Host == b.Host && a.SNI == b.SNI && a.InsecureSkipVerify == b.InsecureSkipVerify
 }
 
@@ -103,14 +104,6 @@ func execCheckEq(a, b *model.ExecCheck) bool {
 		return a == b
 	}
 	return a.User == b.User && commandEq(a.Command, b.Command)
-}
-
-// ptrEq compares two pointers to comparable structs by value.
-func ptrEq[T comparable](a, b *T) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }
 
 // servicesDiff appends the changes of IPVS virtual services and their
@@ -129,11 +122,7 @@ func servicesDiff(p *Plan, desired, live []model.VirtualService) {
 			continue
 		}
 		l := &live[j]
-		if d.Name != l.Name || !equal(serviceFields, d, l) {
-			fields := updated(serviceFields, l, d)
-			if d.Name != l.Name {
-				fields = append([]FieldChange{{Name: "name", Old: l.Name, New: d.Name}}, fields...)
-			}
+		if fields := renamed(l.Name, d.Name, updated(serviceFields, l, d)); fields != nil {
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: fields})
 		}
 		realServersDiff(p, d.Name, d.RealServers, l.RealServers)
@@ -158,8 +147,8 @@ func realServersDiff(p *Plan, group string, desired, live []model.RealServerSpec
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: created(realServerFields, d)})
 			continue
 		}
-		if l := &live[j]; !equal(realServerFields, d, l) {
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: updated(realServerFields, l, d)})
+		if changed := updated(realServerFields, &live[j], d); changed != nil {
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: changed})
 		}
 	}
 	for _, j := range gone {
