@@ -9,6 +9,12 @@ type field[T any] struct {
 	str  func(*T) string
 }
 
+// shownField is a field compared by how it is shown: for kernel
+// attributes, whose strings say all a plan needs of them.
+func shownField[T any](name string, str func(*T) string) field[T] {
+	return field[T]{name, func(a, b *T) bool { return str(a) == str(b) }, str}
+}
+
 // equal reports whether every field of a and b is equal.
 func equal[T any](fields []field[T], a, b *T) bool {
 	for i := range fields {

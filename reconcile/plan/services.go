@@ -181,17 +181,17 @@ func ipvsChanges(p *Plan, desired []model.VirtualService, ops *lvs.Plan) {
 		group, svcName := serviceName(op)
 		switch op.Kind {
 		case lvs.OpAddService:
-			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(nil, &op.Service)})
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: group, Name: svcName, Fields: created(lvsServiceFields, &op.Service)})
 		case lvs.OpUpdateService:
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(&op.OldService, &op.Service)})
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: group, Name: svcName, Fields: updated(lvsServiceFields, &op.OldService, &op.Service)})
 		case lvs.OpDeleteService:
-			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(&op.Service, nil)})
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindService, Group: group, Name: svcName, Fields: deleted(lvsServiceFields, &op.Service)})
 		case lvs.OpAddDestination:
-			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(nil, &op.Destination)})
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: created(lvsDestinationFields, &op.Destination)})
 		case lvs.OpUpdateDestination:
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(&op.OldDestination, &op.Destination)})
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: updated(lvsDestinationFields, &op.OldDestination, &op.Destination)})
 		case lvs.OpDeleteDestination:
-			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(&op.Destination, nil)})
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: deleted(lvsDestinationFields, &op.Destination)})
 		}
 	}
 	for i := range ops.Conflicts {
@@ -204,65 +204,27 @@ func ipvsChanges(p *Plan, desired []model.VirtualService, ops *lvs.Plan) {
 	}
 }
 
-// lvsServiceFields lists a service's kernel attributes: all of them for
-// a create (old nil) or delete (new nil), the differing ones for an update.
-func lvsServiceFields(old, new *lvs.Service) []FieldChange {
-	get := []struct {
-		name string
-		val  func(*lvs.Service) string
-	}{
-		{"scheduler", func(s *lvs.Service) string { return s.Scheduler }},
-		{"flags", func(s *lvs.Service) string {
-			if s.Flags == 0 {
-				return ""
-			}
-			return s.Flags.String()
-		}},
-		{"persistence", func(s *lvs.Service) string {
-			if s.Timeout == 0 {
-				return ""
-			}
-			return itoa(s.Timeout) + "s/" + itoa(s.Normalize().Netmask)
-		}},
-	}
-	var out []FieldChange
-	for _, g := range get {
-		var o, n string
-		if old != nil {
-			o = g.val(old)
+// lvsServiceFields are a kernel service's attributes a plan shows.
+var lvsServiceFields = []field[lvs.Service]{
+	shownField("scheduler", func(s *lvs.Service) string { return s.Scheduler }),
+	shownField("flags", func(s *lvs.Service) string {
+		if s.Flags == 0 {
+			return ""
 		}
-		if new != nil {
-			n = g.val(new)
+		return s.Flags.String()
+	}),
+	shownField("persistence", func(s *lvs.Service) string {
+		if s.Timeout == 0 {
+			return ""
 		}
-		if o != n {
-			out = append(out, FieldChange{Name: g.name, Old: o, New: n})
-		}
-	}
-	return out
+		return itoa(s.Timeout) + "s/" + itoa(s.Normalize().Netmask)
+	}),
 }
 
-func lvsDestinationFields(old, new *lvs.Destination) []FieldChange {
-	get := []struct {
-		name string
-		val  func(*lvs.Destination) string
-	}{
-		{"weight", func(d *lvs.Destination) string { return itoa(d.Weight) }},
-		{"forwarding", func(d *lvs.Destination) string { return d.Forwarding.String() }},
-		{"upperThreshold", func(d *lvs.Destination) string { return nonZero(d.UpperThreshold) }},
-		{"lowerThreshold", func(d *lvs.Destination) string { return nonZero(d.LowerThreshold) }},
-	}
-	var out []FieldChange
-	for _, g := range get {
-		var o, n string
-		if old != nil {
-			o = g.val(old)
-		}
-		if new != nil {
-			n = g.val(new)
-		}
-		if o != n {
-			out = append(out, FieldChange{Name: g.name, Old: o, New: n})
-		}
-	}
-	return out
+// lvsDestinationFields are a kernel destination's attributes a plan shows.
+var lvsDestinationFields = []field[lvs.Destination]{
+	shownField("weight", func(d *lvs.Destination) string { return itoa(d.Weight) }),
+	shownField("forwarding", func(d *lvs.Destination) string { return d.Forwarding.String() }),
+	shownField("upperThreshold", func(d *lvs.Destination) string { return nonZero(d.UpperThreshold) }),
+	shownField("lowerThreshold", func(d *lvs.Destination) string { return nonZero(d.LowerThreshold) }),
 }
