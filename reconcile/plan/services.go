@@ -115,10 +115,7 @@ func servicesDiff(p *Plan, desired, live []model.VirtualService) {
 		j := found[i]
 		if j < 0 {
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: created(serviceFields, d)})
-			for k := range d.RealServers {
-				rs := &d.RealServers[k]
-				p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: created(realServerFields, rs)})
-			}
+			realServersDiff(p, d.Name, d.RealServers, nil)
 			continue
 		}
 		l := &live[j]
