@@ -242,15 +242,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // the hint when a parent of descriptions is given.
 func holdsYAML(dir string) bool {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && IsYAML(e.Name()) {
-			return true
-		}
-	}
-	return false
+	return err == nil && slices.ContainsFunc(entries, func(e os.DirEntry) bool {
+		return !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && IsYAML(e.Name())
+	})
 }
 
 // IsYAML reports whether a file name is a description file's, wherever

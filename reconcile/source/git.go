@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -409,12 +410,9 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 // holdsYAML reports whether a tree directly holds a description file,
 // for the hint when a parent of descriptions is given.
 func holdsYAML(t *object.Tree) bool {
-	for _, e := range t.Entries {
-		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(t.Entries, func(e object.TreeEntry) bool {
+		return e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name)
+	})
 }
 
 // blobBytes reads a regular file of the tree within what is left of the
