@@ -706,12 +706,9 @@ func (e *stageError) Unwrap() error { return e.err }
 // revisionInError picks the commit a source error that is not a
 // source.RefusedError names ("commit abc123…: …").
 func revisionInError(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, "commit "); i >= 0 {
-		f := strings.Fields(s[i+len("commit "):])
-		if len(f) > 0 {
-			return strings.TrimRight(f[0], ":,")
-		}
+	_, after, _ := strings.Cut(err.Error(), "commit ")
+	if f := strings.Fields(after); len(f) > 0 {
+		return strings.TrimRight(f[0], ":,")
 	}
 	return ""
 }

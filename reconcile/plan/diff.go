@@ -220,13 +220,10 @@ func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) (found, 
 	found = make([]int, len(desired))
 	matched := make([]bool, len(live))
 	for i := range desired {
-		j, ok := index[key(&desired[i])]
-		if !ok {
-			j = -1
-		} else {
-			matched[j] = true
+		found[i] = -1
+		if j, ok := index[key(&desired[i])]; ok {
+			found[i], matched[j] = j, true
 		}
-		found[i] = j
 	}
 	for j, m := range matched {
 		if !m {
