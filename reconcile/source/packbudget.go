@@ -80,11 +80,8 @@ func (w *budgetPackWriter) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("fetch refused: the pack received is larger than the %s limit for one fetch", mib(reconcile.MaxFetchBytes))
 		return 0, w.err
 	}
-	if _, err := w.scan.Write(p); err != nil {
-		w.err = err
-		return 0, err
-	}
-	if _, err := w.spool.Write(p); err != nil {
+	// The scan first: a refused pack stops before it is spooled.
+	if _, err := io.MultiWriter(w.scan, w.spool).Write(p); err != nil {
 		w.err = err
 		return 0, err
 	}
