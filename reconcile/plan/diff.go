@@ -16,11 +16,6 @@ import (
 type Live struct {
 	// Instances the VRRP engine runs; nil when no daemon runs.
 	Instances []model.Instance
-	// VIPs are the VIP addresses present on interfaces. Not diffed yet: a
-	// VIP present while its instance is not running is drift, which a
-	// later change reports; VIPs of running instances are the engine's
-	// business (added on master only) and never planned as addresses.
-	VIPs []model.VIPSpec
 	// Services are the IPVS virtual services hakeeper owns; nil when
 	// not observed.
 	Services []model.VirtualService
