@@ -1,7 +1,6 @@
 package vrrpd
 
 import (
-	"errors"
 	"maps"
 	"net/netip"
 	"slices"
@@ -346,14 +345,15 @@ func (in *instance) advertDsts() []netip.Addr {
 // sendAdvert will, and records whether it can be: one that cannot
 // faults the instance at the next retrack, so it is never a master that
 // stays silent while a peer takes over. Called whenever the
-// configuration or the Conn changes (what the advert depends on).
+// configuration or the Conn changes (what the advert depends on), so
+// sendAdvert never meets an advert that does not encode.
 func (in *instance) checkAdvert() {
 	a := in.advert(in.prio)
 	was := in.advertErr
 	in.advertErr = ""
 	for _, dst := range in.advertDsts() {
-		if _, err := in.encode(&a, dst); err != nil {
-			in.advertErr = err.Error()
+		if _, err := packet.Encode(&a, in.conn.conn.LocalAddr(), dst); err != nil {
+			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
 			break
 		}
 	}
@@ -367,34 +367,17 @@ func (in *instance) checkAdvert() {
 	}
 }
 
-// encode encodes a for dst into the engine's send buffer.
-func (in *instance) encode(a *packet.Advert, dst netip.Addr) ([]byte, error) {
-	b, err := packet.AppendEncode(in.e.sendBuf[:0], a, in.conn.conn.LocalAddr(), dst)
-	if err != nil {
-		return nil, errors.New("cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: "))
-	}
-	in.e.sendBuf = b
-	return b, nil
-}
-
 // sendAdvert sends one advert: to the group, or to every unicast peer.
+// A group whose advert does not encode is faulted and sends nothing.
 func (in *instance) sendAdvert(prio uint8) {
 	if in.advertErr != "" {
-		return // faulted for it; checkAdvert logged why
+		return
 	}
 	a := in.advert(prio)
 	for _, dst := range in.advertDsts() {
-		b, err := in.encode(&a, dst)
-		if err != nil {
-			// checkAdvert encodes the same advert first, so this is a bug;
-			// still, a master that cannot advertise must not stay master.
-			in.advertErr = err.Error()
-			in.counters.AdvertErrors++
-			in.e.log.Error("vrrp: cannot encode advert; faulting the group", "group", in.name(), "dst", dst, "err", err)
-			in.e.cfg.Clock.AfterFunc(0, func() { in.e.fire(in.e.retrack) })
-			return
-		}
-		if err := in.conn.conn.WriteTo(b, dst); err != nil {
+		// Encodes: checkAdvert has encoded the same advert for dst.
+		in.e.sendBuf, _ = packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
+		if err := in.conn.conn.WriteTo(in.e.sendBuf, dst); err != nil {
 			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
 			continue
 		}
