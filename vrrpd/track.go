@@ -183,15 +183,13 @@ func (e *Engine) retrack() {
 type checkRunner struct {
 	e    *Engine
 	spec model.TrackCheckSpec
-	// ok is the check's verdict; streak counts consecutive results
-	// disagreeing with it.
+	// ok is the check's verdict.
 	ok      bool
-	streak  int
 	timer   Timer
 	stopped bool
 
-	// For the status: when ok last changed (or the check started), the
-	// latest run of equal results, the counts and the last result.
+	// When ok last changed (or the check started), the latest run of
+	// equal results (one of them is 0), the counts and the last result.
 	since          time.Time
 	okRun, failRun int
 	runs           CheckRuns
@@ -277,19 +275,15 @@ func (c *checkRunner) launch() {
 
 func (c *checkRunner) result(pass bool, code int, err error) {
 	c.note(pass, code, err)
-	if pass == c.ok {
-		c.streak = 0
-		return
-	}
-	c.streak++
-	need := c.spec.Fall
+	// The verdict turns after enough results in a row disagreeing with it.
+	against, need := c.failRun, c.spec.Fall
 	if !c.ok {
-		need = c.spec.Rise
+		against, need = c.okRun, c.spec.Rise
 	}
-	if c.streak < max(need, 1) {
+	if pass == c.ok || against < max(need, 1) {
 		return
 	}
-	c.ok, c.streak, c.since = pass, 0, c.e.cfg.Clock.Now()
+	c.ok, c.since = pass, c.e.cfg.Clock.Now()
 	c.e.log.Info("vrrp: tracked check changed", "check", c.spec.Name, "passing", pass, "exit", code, "err", err)
 	c.e.retrack()
 }
