@@ -47,8 +47,7 @@ type Engine struct {
 	instances  map[model.InstanceKey]*instance
 	conns      map[connKey]*connEntry
 	checks     map[string]*checkRunner
-	linkUp     map[string]bool
-	linkSince  map[string]time.Time // when each linkUp entry last changed
+	links      map[string]linkState // every link an instance depends on
 	syncGroups map[string]*syncGroup
 	drops      UnattributedDrops
 	sendBuf    []byte
@@ -119,8 +118,7 @@ func New(cfg Config) (*Engine, error) {
 		instances: map[model.InstanceKey]*instance{},
 		conns:     map[connKey]*connEntry{},
 		checks:    map[string]*checkRunner{},
-		linkUp:    map[string]bool{},
-		linkSince: map[string]time.Time{},
+		links:     map[string]linkState{},
 		drops:     UnattributedDrops{},
 		done:      make(chan struct{}),
 		leftover:  map[model.VIPSpec]bool{},

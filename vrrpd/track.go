@@ -3,6 +3,7 @@ package vrrpd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -30,23 +31,22 @@ func (e *Engine) refreshLinks(state *model.NodeState) {
 			names[t.Interface] = true
 		}
 	}
-	for name := range e.linkUp {
-		if !names[name] {
-			delete(e.linkUp, name)
-			delete(e.linkSince, name)
-		}
-	}
+	maps.DeleteFunc(e.links, func(name string, _ linkState) bool { return !names[name] })
 	for name := range names {
 		e.setLink(name, e.readLink(name))
 	}
 }
 
-// setLink records a link's state and, when it is new or changed, since when.
+type linkState struct {
+	up    bool
+	since time.Time // when up last changed (or tracking began)
+}
+
+// setLink records a link's state when it is new or changed.
 func (e *Engine) setLink(name string, up bool) {
-	if was, known := e.linkUp[name]; !known || was != up {
-		e.linkSince[name] = e.cfg.Clock.Now()
+	if l, known := e.links[name]; !known || l.up != up {
+		e.links[name] = linkState{up: up, since: e.cfg.Clock.Now()}
 	}
-	e.linkUp[name] = up
 }
 
 func (e *Engine) readLink(name string) bool {
@@ -70,11 +70,12 @@ func (e *Engine) onLink(name string) {
 			o.LinkChanged(name)
 		}
 	}
-	if _, tracked := e.linkUp[name]; !tracked {
+	l, tracked := e.links[name]
+	if !tracked {
 		return
 	}
 	up := e.readLink(name)
-	if up == e.linkUp[name] {
+	if up == l.up {
 		return
 	}
 	e.setLink(name, up)
@@ -86,7 +87,7 @@ func (e *Engine) onLink(name string) {
 // ("" = none) from its tracks as trackStatus weighs them.
 func (e *Engine) track(in *instance) (uint8, string) {
 	fault := in.advertErr
-	if fault == "" && !e.linkUp[in.cfg.Interface] {
+	if fault == "" && !e.links[in.cfg.Interface].up {
 		fault = "interface " + in.cfg.Interface + " down"
 	}
 	p := int(in.cfg.Priority)
@@ -122,8 +123,8 @@ func (e *Engine) trackStatus(in *instance) []TrackStatus {
 		out = append(out, ts)
 	}
 	for _, t := range in.cfg.TrackInterfaces {
-		add(TrackStatus{Kind: TrackInterface, Name: t.Interface, Up: e.linkUp[t.Interface],
-			Weight: t.Weight, Since: e.linkSince[t.Interface]})
+		l := e.links[t.Interface]
+		add(TrackStatus{Kind: TrackInterface, Name: t.Interface, Up: l.up, Weight: t.Weight, Since: l.since})
 	}
 	for _, t := range in.cfg.TrackChecks {
 		if c := e.checks[t.Check]; c != nil {
