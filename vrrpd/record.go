@@ -2,6 +2,7 @@ package vrrpd
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -94,14 +95,9 @@ func (e *Engine) saveRecord() {
 	if e.cfg.VIPs == nil {
 		return
 	}
-	all := map[model.VIPSpec]bool{}
-	for v := range e.leftover {
-		all[v] = true
-	}
+	all := maps.Clone(e.leftover)
 	for _, in := range e.instances {
-		for v := range in.added {
-			all[v] = true
-		}
+		maps.Copy(all, in.added)
 	}
 	list := sortedVIPs(all)
 	if e.saved != nil && slices.Equal(list, e.saved) {
@@ -117,10 +113,8 @@ func (e *Engine) saveRecord() {
 // keepLeftovers moves the VIPs a stopping instance could not delete to
 // the leftovers, so they stay recorded and the next start removes them.
 func (e *Engine) keepLeftovers(in *instance) {
-	for v := range in.added {
-		e.leftover[v] = true
-		delete(in.added, v)
-	}
+	maps.Copy(e.leftover, in.added)
+	clear(in.added)
 }
 
 func (e *Engine) isOwnAddress(a netip.Addr) bool {
@@ -129,10 +123,7 @@ func (e *Engine) isOwnAddress(a netip.Addr) bool {
 }
 
 func sortedVIPs(set map[model.VIPSpec]bool) []model.VIPSpec {
-	out := make([]model.VIPSpec, 0, len(set))
-	for v := range set {
-		out = append(out, v)
-	}
+	out := slices.AppendSeq(make([]model.VIPSpec, 0, len(set)), maps.Keys(set))
 	slices.SortFunc(out, compareVIPs)
 	return out
 }
