@@ -338,39 +338,28 @@ func (p *pending) wait() {
 	p.mu.Unlock()
 }
 
-// serialQueue runs jobs one at a time in order, on a goroutine that
-// exists only while jobs are queued.
+// serialQueue runs jobs one at a time in order: each on a goroutine of
+// its own that waits until the job queued before it has finished.
 type serialQueue struct {
-	work    *pending
-	mu      sync.Mutex
-	jobs    []func()
-	running bool
+	work *pending
+	mu   sync.Mutex
+	last chan struct{} // closed when the job queued last has finished
 }
 
 func (q *serialQueue) push(f func()) {
+	done := make(chan struct{})
 	q.mu.Lock()
-	q.jobs = append(q.jobs, f)
-	if q.running {
-		q.mu.Unlock()
-		return
-	}
-	q.running = true
-	q.work.add()
+	prev := q.last
+	q.last = done
 	q.mu.Unlock()
+	q.work.add()
 	go func() {
-		for {
-			q.mu.Lock()
-			if len(q.jobs) == 0 {
-				q.running = false
-				q.mu.Unlock()
-				q.work.done()
-				return
-			}
-			job := q.jobs[0]
-			q.jobs = q.jobs[1:]
-			q.mu.Unlock()
-			job()
+		defer q.work.done()
+		defer close(done)
+		if prev != nil {
+			<-prev
 		}
+		f()
 	}()
 }
 
