@@ -415,14 +415,6 @@ func (in *instance) addVIPs(vips []model.VIPSpec) {
 	in.recordThenAdd(todo, in.e.cfg.Addrs.AddNew)
 }
 
-// addMissing adds VIPs known to be absent and returns those it added.
-func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
-	return in.recordThenAdd(vips, func(v model.VIPSpec) (bool, error) {
-		err := in.e.cfg.Addrs.Add(v)
-		return err == nil, err
-	})
-}
-
 // recordThenAdd records vips as ours before it adds them, so a crash in
 // between cannot leave an address the next run would take for the
 // administrator's; a VIP add did not add is forgotten again. It returns

@@ -77,8 +77,7 @@ func (ep *rejections) active(now time.Time) bool {
 
 // reasons lists the episode's drop reasons, most frequent first.
 func (ep *rejections) reasons() string {
-	rs := slices.Collect(maps.Keys(ep.byReason))
-	slices.SortFunc(rs, func(a, b DropReason) int {
+	rs := slices.SortedFunc(maps.Keys(ep.byReason), func(a, b DropReason) int {
 		return cmp.Or(cmp.Compare(ep.byReason[b], ep.byReason[a]), cmp.Compare(a, b))
 	})
 	var parts []string
