@@ -128,8 +128,8 @@ func (e *Engine) trackStatus(in *instance) []TrackStatus {
 	}
 	for _, t := range in.cfg.TrackChecks {
 		if c := e.checks[t.Check]; c != nil {
-			add(TrackStatus{Kind: TrackCheck, Name: t.Check, Up: c.ok, Weight: t.Weight, Since: c.since,
-				LastRun: c.lastRun, LastExit: c.lastExit, LastError: c.lastErr})
+			add(TrackStatus{Kind: TrackCheck, Name: t.Check, Up: c.st.Passing, Weight: t.Weight, Since: c.st.Since,
+				LastRun: c.st.LastRun, LastExit: c.st.LastExit, LastError: c.st.LastError})
 		}
 	}
 	return out
@@ -137,9 +137,9 @@ func (e *Engine) trackStatus(in *instance) []TrackStatus {
 
 // status describes the check; groups are the instances tracking it.
 func (c *checkRunner) status(groups []string) CheckStatus {
-	return CheckStatus{Name: c.spec.Name, Passing: c.ok, Since: c.since, Rise: c.spec.Rise, Fall: c.spec.Fall,
-		ConsecutiveOK: c.okRun, ConsecutiveFail: c.failRun, Runs: c.runs,
-		LastRun: c.lastRun, LastExit: c.lastExit, LastError: c.lastErr, Groups: groups}
+	st := c.st
+	st.Name, st.Rise, st.Fall, st.Groups = c.spec.Name, c.spec.Rise, c.spec.Fall, groups
+	return st
 }
 
 // retrack recomputes priorities and faults (own and sync-group) and
@@ -182,21 +182,13 @@ func (e *Engine) retrack() {
 
 // checkRunner runs one tracked check periodically.
 type checkRunner struct {
-	e    *Engine
-	spec model.TrackCheckSpec
-	// ok is the check's verdict.
-	ok      bool
+	e       *Engine
+	spec    model.TrackCheckSpec
 	timer   Timer
 	stopped bool
-
-	// When ok last changed (or the check started), the latest run of
-	// equal results (one of them is 0), the counts and the last result.
-	since          time.Time
-	okRun, failRun int
-	runs           CheckRuns
-	lastRun        time.Time
-	lastExit       int
-	lastErr        string
+	// st.Passing is the check's verdict; st also keeps the results behind
+	// it (status adds what comes from the spec).
+	st CheckStatus
 }
 
 // applyChecks starts the checks instances refer to and stops the others.
@@ -224,7 +216,7 @@ func (e *Engine) applyChecks(state *model.NodeState) {
 			c.spec = spec // takes effect at the next run
 			continue
 		}
-		c := &checkRunner{e: e, spec: spec, ok: true, since: e.cfg.Clock.Now()}
+		c := &checkRunner{e: e, spec: spec, st: CheckStatus{Passing: true, Since: e.cfg.Clock.Now()}}
 		e.checks[name] = c
 		c.schedule(0)
 	}
@@ -277,34 +269,36 @@ func (c *checkRunner) launch() {
 func (c *checkRunner) result(pass bool, code int, err error) {
 	c.note(pass, code, err)
 	// The verdict turns after enough results in a row disagreeing with it.
-	against, need := c.failRun, c.spec.Fall
-	if !c.ok {
-		against, need = c.okRun, c.spec.Rise
+	st := &c.st
+	against, need := st.ConsecutiveFail, c.spec.Fall
+	if !st.Passing {
+		against, need = st.ConsecutiveOK, c.spec.Rise
 	}
-	if pass == c.ok || against < max(need, 1) {
+	if pass == st.Passing || against < max(need, 1) {
 		return
 	}
-	c.ok, c.since = pass, c.e.cfg.Clock.Now()
+	st.Passing, st.Since = pass, c.e.cfg.Clock.Now()
 	c.e.log.Info("vrrp: tracked check changed", "check", c.spec.Name, "passing", pass, "exit", code, "err", err)
 	c.e.retrack()
 }
 
 // note records one result for the status.
 func (c *checkRunner) note(pass bool, code int, err error) {
-	c.lastRun, c.lastExit, c.lastErr = c.e.cfg.Clock.Now(), code, ""
+	st := &c.st
+	st.LastRun, st.LastExit, st.LastError = c.e.cfg.Clock.Now(), code, ""
 	switch {
 	case err != nil:
-		c.runs.Errors++
-		c.lastErr = err.Error()
+		st.Runs.Errors++
+		st.LastError = err.Error()
 	case code != 0:
-		c.runs.Failed++
+		st.Runs.Failed++
 	default:
-		c.runs.Passed++
+		st.Runs.Passed++
 	}
 	if pass {
-		c.okRun, c.failRun = c.okRun+1, 0
+		st.ConsecutiveOK, st.ConsecutiveFail = st.ConsecutiveOK+1, 0
 	} else {
-		c.okRun, c.failRun = 0, c.failRun+1
+		st.ConsecutiveOK, st.ConsecutiveFail = 0, st.ConsecutiveFail+1
 	}
 }
 
