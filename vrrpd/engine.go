@@ -291,7 +291,7 @@ func (e *Engine) prepare(in *instance) {
 	for _, p := range []any{e.cfg.Addrs, e.cfg.Announcer} {
 		if p, ok := p.(Preparer); ok {
 			if err := p.Prepare(in.cfg.VIPs); err != nil {
-				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.name(), "err", err)
+				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.cfg.Name, "err", err)
 			}
 		}
 	}
@@ -455,7 +455,7 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 		if now := e.cfg.Clock.Now(); in.lastMismatchLog.IsZero() || now.Sub(in.lastMismatchLog) >= vipMismatchLogEvery {
 			in.lastMismatchLog = now
 			e.log.Warn("vrrp: advert lists other VIPs than ours (accepted: peers may run another revision)",
-				"group", in.name(), "src", meta.Src, "theirs", a.Addrs, "ours", in.vipAddrs())
+				"group", in.cfg.Name, "src", meta.Src, "theirs", a.Addrs, "ours", in.vipAddrs())
 		}
 	}
 	in.onAdvert(&a, meta.Src, e.packetAge(meta.Received, in.masterAdverInt))

@@ -77,8 +77,6 @@ type instance struct {
 	takeoverDeferrals int
 }
 
-func (in *instance) name() string { return in.cfg.Name }
-
 func (in *instance) faulted() bool { return in.ownFault || in.syncFault }
 
 // skewTime is Skew_Time: v3 scales with the master's interval, v2 uses
@@ -224,7 +222,7 @@ func (in *instance) enterState(to model.VRRPState, reason string) bool {
 }
 
 func (in *instance) reportTransition(from model.VRRPState) {
-	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
+	in.e.log.Info("vrrp transition", "group", in.cfg.Name, "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
 		"from", string(from), "to", string(in.state), "priority", in.prio, "master", in.masterAddr, "reason", in.reason)
 	in.e.syncNotify(in)
 	in.e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, in.state, in.prio)
@@ -361,9 +359,9 @@ func (in *instance) checkAdvert() {
 	case in.advertErr != "" && in.advertErr != was:
 		in.counters.AdvertErrors++
 		in.e.log.Error("vrrp: group faulted: its advert cannot be encoded, so it must not be master (a peer that can advertise serves the VIPs)",
-			"group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "err", in.advertErr)
+			"group", in.cfg.Name, "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "err", in.advertErr)
 	case in.advertErr == "" && was != "":
-		in.e.log.Info("vrrp: the group's advert can be encoded again", "group", in.name())
+		in.e.log.Info("vrrp: the group's advert can be encoded again", "group", in.cfg.Name)
 	}
 }
 
@@ -378,7 +376,7 @@ func (in *instance) sendAdvert(prio uint8) {
 		// Encodes: checkAdvert has encoded the same advert for dst.
 		in.e.sendBuf, _ = packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
 		if err := in.conn.conn.WriteTo(in.e.sendBuf, dst); err != nil {
-			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
+			in.e.log.Warn("vrrp: sending advert", "group", in.cfg.Name, "dst", dst, "err", err)
 			continue
 		}
 		in.counters.AdvertsSent++
@@ -431,7 +429,7 @@ func (in *instance) recordThenAdd(vips []model.VIPSpec, add func(model.VIPSpec) 
 	for _, v := range vips {
 		ok, err := add(v)
 		if err != nil {
-			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+			in.e.log.Error("vrrp: adding VIP", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device, "err", err)
 		}
 		if ok {
 			done = append(done, v)
@@ -473,12 +471,12 @@ func (in *instance) dropVIP(v model.VIPSpec) {
 		return
 	}
 	if in.e.isOwnAddress(v.Prefix.Addr()) {
-		in.e.log.Warn("vrrp: not deleting the node's own address", "group", in.name(), "vip", v.Prefix, "device", v.Device)
+		in.e.log.Warn("vrrp: not deleting the node's own address", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device)
 		delete(in.added, v)
 		return
 	}
 	if err := in.e.cfg.Addrs.Delete(v); err != nil {
-		in.e.log.Error("vrrp: deleting VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+		in.e.log.Error("vrrp: deleting VIP", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device, "err", err)
 		return
 	}
 	delete(in.added, v)
@@ -501,7 +499,7 @@ func (in *instance) announce(vips []model.VIPSpec) {
 		for ; left > 0 && gen == in.garpGen && in.state == model.StateMaster; left-- {
 			for _, d := range devs {
 				if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
-					in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+					in.e.log.Warn("vrrp: announcing VIPs", "group", in.cfg.Name, "device", d, "err", err)
 				}
 			}
 			if iv := in.cfg.GARP.Interval; iv > 0 && left > 1 {

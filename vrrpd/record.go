@@ -53,7 +53,7 @@ func (e *Engine) claimRecorded(started []*instance) {
 		case owner != nil:
 			owner.added[v] = true
 			delete(e.leftover, v)
-			e.log.Info("vrrp: VIP recorded as ours before a restart is taken back", "group", owner.name(), "vip", v.Prefix, "device", v.Device)
+			e.log.Info("vrrp: VIP recorded as ours before a restart is taken back", "group", owner.cfg.Name, "vip", v.Prefix, "device", v.Device)
 		case e.isOwnAddress(v.Prefix.Addr()):
 			delete(e.leftover, v)
 			e.log.Warn("vrrp: recorded VIP is this node's own address; leaving it", "vip", v.Prefix, "device", v.Device)

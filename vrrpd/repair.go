@@ -38,7 +38,7 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 		})
 		for _, v := range added {
 			repaired = append(repaired, v)
-			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.name(), "vip", v.Prefix, "device", v.Device)
+			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device)
 		}
 		if len(added) > 0 {
 			in.announce(added)

@@ -151,13 +151,13 @@ func (e *Engine) retrack() {
 	for _, in := range insts {
 		prio, fault := e.track(in)
 		if prio != in.prio && in.state != "" {
-			e.log.Info("vrrp: effective priority changed", "group", in.name(), "from", in.prio, "to", prio)
+			e.log.Info("vrrp: effective priority changed", "group", in.cfg.Name, "from", in.prio, "to", prio)
 		}
 		in.prio = prio
 		in.ownFault = fault != ""
 		in.faultReason = fault
 		if g := in.cfg.SyncGroup; fault != "" && g != "" && groupFault[g] == "" {
-			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.name(), fault)
+			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.cfg.Name, fault)
 		}
 	}
 	for _, in := range insts {
