@@ -27,18 +27,15 @@ func (e *Engine) claimRecorded(started []*instance) {
 	if e.cfg.VIPs == nil {
 		return
 	}
-	if !e.recordLoaded {
+	first := !e.recordLoaded
+	if first {
 		e.recordLoaded = true
 		e.loadLeftovers()
-		if len(e.leftover) == 0 {
-			// Written now, even empty: it drops entries whose address is
-			// gone, and creating the file (~0.1 ms) would otherwise fall
-			// on the first new master's path.
-			e.saveRecord()
-			return
-		}
 	}
-	if len(e.leftover) == 0 {
+	// The first time it is written even empty: that drops entries whose
+	// address is gone, and creating the file would otherwise fall on the
+	// first new master's path.
+	if len(e.leftover) == 0 && !first {
 		return
 	}
 	for _, v := range sortedVIPs(e.leftover) {
