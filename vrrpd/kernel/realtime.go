@@ -70,10 +70,6 @@ func EnableRealtime(prio int) error {
 	}
 	realtimeMu.Lock()
 	defer realtimeMu.Unlock()
-	return promoteAll(prio)
-}
-
-func promoteAll(prio int) error {
 	const maxPasses = 20
 	for pass := 0; pass < maxPasses; pass++ {
 		tids, err := ThreadIDs()
