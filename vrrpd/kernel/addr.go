@@ -39,13 +39,7 @@ func NewAddresses() (*Addresses, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewAddressesWith(h), nil
-}
-
-// NewAddressesWith uses an existing handle, e.g. one bound to another
-// namespace by netlink.NewHandleAt.
-func NewAddressesWith(h *netlink.Handle) *Addresses {
-	return &Addresses{h: h, indexes: map[string]int{}}
+	return &Addresses{h: h, indexes: map[string]int{}}, nil
 }
 
 // Close releases the handle.
