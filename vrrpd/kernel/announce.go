@@ -99,22 +99,19 @@ func (a *Announcer) iface(device string) (*announceIface, error) {
 		return ai, nil
 	}
 	ifi, err := net.InterfaceByName(device)
+	if ai != nil && (err != nil || ifi.Index != ai.ifi.Index || !bytes.Equal(ifi.HardwareAddr, ai.ifi.HardwareAddr)) {
+		ai.close()
+		delete(a.ifaces, device)
+		ai = nil
+	}
 	if err != nil {
-		if ai != nil {
-			ai.close()
-			delete(a.ifaces, device)
-		}
 		return nil, err
 	}
-	if ai != nil && sameIface(ai.ifi, ifi) {
-		ai.ifi, ai.stale = ifi, false
-		return ai, nil
+	if ai == nil {
+		ai = &announceIface{}
+		a.ifaces[device] = ai
 	}
-	if ai != nil {
-		ai.close()
-	}
-	ai = &announceIface{ifi: ifi}
-	a.ifaces[device] = ai
+	ai.ifi, ai.stale = ifi, false
 	return ai, nil
 }
 
@@ -153,10 +150,6 @@ func (ai *announceIface) announce(ip netip.Addr) error {
 		return ai.garp(ip.Unmap())
 	}
 	return ai.unsolicitedNA(ip)
-}
-
-func sameIface(a, b *net.Interface) bool {
-	return a.Index == b.Index && bytes.Equal(a.HardwareAddr, b.HardwareAddr)
 }
 
 func (ai *announceIface) arpClient() (*arp.Client, error) {
