@@ -240,13 +240,9 @@ func DecodeInto(a *Advert, b []byte, src, dst netip.Addr) error {
 		a.Interval = time.Duration(binary.BigEndian.Uint16(b[4:])&maxV3Centis) * 10 * time.Millisecond
 	}
 	a.Addrs = a.Addrs[:0]
-	for i := 0; i < count; i++ {
-		p := b[headerLen+i*addrLen:]
-		if addrLen == 4 {
-			a.Addrs = append(a.Addrs, netip.AddrFrom4([4]byte(p[:4])))
-		} else {
-			a.Addrs = append(a.Addrs, netip.AddrFrom16([16]byte(p[:16])))
-		}
+	for i := range count {
+		ad, _ := netip.AddrFromSlice(b[headerLen+i*addrLen:][:addrLen]) // 4 bytes: IPv4
+		a.Addrs = append(a.Addrs, ad)
 	}
 	return nil
 }
