@@ -57,12 +57,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
 }
 
 // Advance moves the clock forward by d, firing due timers.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	c.mu.Unlock()
-	c.AdvanceTo(target)
-}
+func (c *Clock) Advance(d time.Duration) { c.AdvanceTo(c.Now().Add(d)) }
 
 // AdvanceTo moves the clock forward to target, firing due timers.
 func (c *Clock) AdvanceTo(target time.Time) {
