@@ -343,8 +343,7 @@ func (in *instance) advertDsts() []netip.Addr {
 // sendAdvert will, and records whether it can be: one that cannot
 // faults the instance at the next retrack, so it is never a master that
 // stays silent while a peer takes over. Called whenever the
-// configuration or the Conn changes (what the advert depends on), so
-// sendAdvert never meets an advert that does not encode.
+// configuration or the Conn changes (what the advert depends on).
 func (in *instance) checkAdvert() {
 	a := in.advert(in.prio)
 	was := in.advertErr
@@ -366,14 +365,13 @@ func (in *instance) checkAdvert() {
 }
 
 // sendAdvert sends one advert: to the group, or to every unicast peer.
-// A group whose advert does not encode is faulted and sends nothing.
 func (in *instance) sendAdvert(prio uint8) {
 	if in.advertErr != "" {
-		return
+		return // faulted for it; checkAdvert logged why
 	}
 	a := in.advert(prio)
 	for _, dst := range in.advertDsts() {
-		// Encodes: checkAdvert has encoded the same advert for dst.
+		// Cannot fail: checkAdvert has encoded this advert for dst.
 		in.e.sendBuf, _ = packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
 		if err := in.conn.conn.WriteTo(in.e.sendBuf, dst); err != nil {
 			in.e.log.Warn("vrrp: sending advert", "group", in.cfg.Name, "dst", dst, "err", err)
