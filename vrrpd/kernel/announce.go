@@ -68,7 +68,7 @@ func (a *Announcer) Prepare(vips []model.VIPSpec) error {
 	for _, v := range vips {
 		ai, err := a.iface(v.Device)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("announce on %s: %w", v.Device, err))
+			errs = append(errs, err)
 			continue
 		}
 		if ip := v.Prefix.Addr(); ip.Is4() || ip.Is4In6() {
@@ -92,7 +92,8 @@ func (a *Announcer) LinkChanged(string) {
 }
 
 // iface returns device's entry, looked up now if new or stale; sockets
-// survive the check when the index and MAC did not change.
+// survive the check when the index and MAC did not change. A device
+// that cannot be looked up is dropped, and the error names it.
 func (a *Announcer) iface(device string) (*announceIface, error) {
 	ai := a.ifaces[device]
 	if ai != nil && !ai.stale {
@@ -105,7 +106,7 @@ func (a *Announcer) iface(device string) (*announceIface, error) {
 		ai = nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("announce on %s: %w", device, err)
 	}
 	if ai == nil {
 		ai = &announceIface{}
@@ -127,7 +128,7 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	defer a.mu.Unlock()
 	ai, err := a.iface(device)
 	if err != nil {
-		return fmt.Errorf("announce on %s: %w", device, err)
+		return err
 	}
 	var errs []error
 	for _, ip := range addrs {
@@ -135,7 +136,7 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 		if err != nil {
 			ai.stale = true
 			if ai, err = a.iface(device); err != nil {
-				errs = append(errs, fmt.Errorf("announce on %s: %w", device, err))
+				errs = append(errs, err)
 				break
 			}
 			err = ai.announce(ip)
