@@ -1015,6 +1015,13 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 	v.forwarding(p+".forwarding", s.Forwarding)
 	fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
 	v.persistence(p+".persistence", s.Persistence, fam)
+	// defaults() checked the default's netmask for either family; this
+	// service inherits it, so it must also fit this family.
+	if s.Persistence == nil && sd.Persistence != nil && fam != "" {
+		if _, err := persistenceMask(sd.Persistence.Netmask, fam); err != nil {
+			v.errorf("defaults.service.persistence.netmask", "%v", err)
+		}
+	}
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
 	}
