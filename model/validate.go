@@ -1052,7 +1052,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 }
 
 // indexPath is a list element's path, built only when an error names it
-// (here and in Desired): one string per real server is a cost
+// : one string per real server is a cost
 // BenchmarkPlan10k (make bench, docs/performance.md) shows.
 type indexPath struct {
 	parent, field string
