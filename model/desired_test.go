@@ -495,8 +495,7 @@ func TestDesiredErrors(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := good()
 			tc.mutate(c)
-			c.Sources = model.NewSources()
-			c.Sources.Set("vipGroups.g", model.Pos{File: "cluster.yaml", Line: 7})
+			c.Sources = model.Sources{"vipGroups.g": {File: "cluster.yaml", Line: 7}}
 			node := cmpOr(tc.node, "n1")
 			st, err := model.Desired(c, node)
 			if err == nil {
