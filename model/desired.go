@@ -27,8 +27,9 @@ import (
 // Desired validates c first and returns Validate's errors: it resolves
 // only what Validate accepted, so the resolution itself cannot fail.
 func Desired(c *Cluster, node string) (*NodeState, error) {
-	if errs := Validate(c); len(errs) > 0 {
-		return nil, errs
+	v := validate(c)
+	if len(v.errs) > 0 {
+		return nil, v.errs
 	}
 	n := c.Nodes[node]
 	if n == nil {
@@ -37,10 +38,10 @@ func Desired(c *Cluster, node string) (*NodeState, error) {
 	d := c.defaults()
 	vrrp := cmp.Or(d.VRRP, &VRRPSettings{})
 	r := &resolver{
-		c: c, nodeName: node, node: n,
+		c: c, v: v, nodeName: node, node: n,
 		defaults: d, vrrp: vrrp, garp: cmp.Or(vrrp.GARP, &GARPSettings{}), svc: cmp.Or(d.Service, &ServiceDefaults{}),
 	}
-	r.resolveMembership()
+	r.resolvePriorities()
 	return r.nodeState(), nil
 }
 
@@ -69,7 +70,10 @@ func PreferencePriorities(n int) []int {
 }
 
 type resolver struct {
-	c        *Cluster
+	c *Cluster
+	// v is c's validator, for its indexes: VIP owners, group families
+	// and sync groups.
+	v        *validator
 	nodeName string
 	node     *Node
 
@@ -81,33 +85,18 @@ type resolver struct {
 
 	// priorities[group][node] for every group and member node.
 	priorities map[string]map[string]int
-	// vipGroup maps each VIP address to the group that moves it.
-	vipGroup map[netip.Addr]string
-	// syncGroupOf maps a VIP group to its sync group.
-	syncGroupOf map[string]string
 }
 
-// resolveMembership computes every group's node priorities (services need
-// other groups' members too) and the VIP and sync group indexes.
-func (r *resolver) resolveMembership() {
+// resolvePriorities computes every group's node priorities: services
+// need other groups' members too.
+func (r *resolver) resolvePriorities() {
 	spreadOrder := map[string][]string{}
 	for _, s := range r.c.Spread {
 		maps.Copy(spreadOrder, SpreadOrder(s.Groups, s.Nodes))
 	}
 	r.priorities = make(map[string]map[string]int, len(r.c.VIPGroups))
-	r.vipGroup = map[netip.Addr]string{}
 	for name, g := range r.c.VIPGroups {
 		r.priorities[name] = r.groupPriorities(name, g, spreadOrder[name])
-		for _, v := range g.VIPs {
-			pfx, _ := checkVIPAddress(v.Address)
-			r.vipGroup[pfx.Addr()] = name
-		}
-	}
-	r.syncGroupOf = map[string]string{}
-	for sg, s := range r.c.SyncGroups {
-		for _, g := range s.Groups {
-			r.syncGroupOf[g] = sg
-		}
 	}
 }
 
@@ -176,10 +165,9 @@ func (r *resolver) nodeState() *NodeState {
 }
 
 func (r *resolver) instance(name string, g *VIPGroup) Instance {
-	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g)}
+	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g), Family: r.v.groupFam[name]}
 	for _, v := range g.VIPs {
 		pfx, _ := checkVIPAddress(v.Address)
-		inst.Family = familyOf(pfx.Addr()) // one family per group
 		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: cmp.Or(v.Device, inst.Interface), Label: v.Label})
 	}
 	slices.SortFunc(inst.VIPs, func(a, b VIPSpec) int {
@@ -231,7 +219,7 @@ func (r *resolver) instance(name string, g *VIPGroup) Instance {
 	}
 	slices.SortFunc(inst.TrackChecks, func(a, b TrackedCheck) int { return cmp.Compare(a.Check, b.Check) })
 	inst.Notify = r.notify(g.Notify)
-	inst.SyncGroup = r.syncGroupOf[name]
+	inst.SyncGroup = r.v.syncOf[name]
 	return inst
 }
 
@@ -311,7 +299,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 		vs.FWMark, vs.Group, vs.Family = uint32(s.FWMark), s.Group, cmp.Or(s.Family, IPv4)
 	} else {
 		a, _ := netip.ParseAddr(s.VIP)
-		vs.Group, vs.Address, vs.Family, vs.Port = r.vipGroup[a], a, familyOf(a), uint16(s.Port)
+		vs.Group, vs.Address, vs.Family, vs.Port = r.v.vipOwner[a].group, a, familyOf(a), uint16(s.Port)
 		vs.Protocol = cmp.Or(s.Protocol, r.svc.Protocol, DefaultProtocol)
 	}
 	if _, member := r.priorities[vs.Group][r.nodeName]; vs.Group != "" && !member {

@@ -17,13 +17,18 @@ import (
 // sorted by place. Each error names where the offending value was written
 // (from c.Sources; clusters built in code, with nil Sources, get errors
 // with a path but no place).
-func Validate(c *Cluster) ErrorList {
+func Validate(c *Cluster) ErrorList { return validate(c).errs }
+
+// validate runs every check. Desired resolves a cluster with the indexes
+// the validator built on the way, rather than building them again.
+func validate(c *Cluster) *validator {
 	if c == nil {
-		return ErrorList{{Msg: "no cluster description"}}
+		return &validator{errs: ErrorList{{Msg: "no cluster description"}}}
 	}
 	v := &validator{
 		c:         c,
 		spreadOf:  map[string]string{},
+		syncOf:    map[string]string{},
 		vipOwner:  map[netip.Addr]ownedVIP{},
 		groupFam:  map[string]Family{},
 		groupAddr: map[string][]netip.Addr{},
@@ -42,7 +47,8 @@ func Validate(c *Cluster) ErrorList {
 	v.services()
 
 	v.errs.Sort()
-	return slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+	return v
 }
 
 // validator holds what one check needs from another: which set each group
@@ -52,6 +58,7 @@ type validator struct {
 	errs ErrorList
 
 	spreadOf  map[string]string // group → spread set
+	syncOf    map[string]string // group → sync group
 	vipOwner  map[netip.Addr]ownedVIP
 	groupFam  map[string]Family // family of a group's VIPs, when known
 	groupAddr map[string][]netip.Addr
@@ -492,7 +499,6 @@ func (v *validator) spreadSets() {
 }
 
 func (v *validator) syncGroups() {
-	syncOf := map[string]string{} // group → sync group
 	for _, name := range sortedKeys(v.c.SyncGroups) {
 		p := "syncGroups." + name
 		s := v.c.SyncGroups[name]
@@ -506,11 +512,11 @@ func (v *validator) syncGroups() {
 			v.errorf(p+".groups", "a sync group needs at least one group")
 		}
 		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
-			if other, dup := syncOf[g]; dup {
+			if other, dup := v.syncOf[g]; dup {
 				v.errorf(gp, "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
 				return
 			}
-			syncOf[g] = name
+			v.syncOf[g] = name
 		})
 		v.notify(p+".notify", s.Notify)
 	}
