@@ -314,7 +314,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 	vs.Forwarding = cmp.Or(s.Forwarding, r.svc.Forwarding, DefaultForwarding)
 	if p := cmp.Or(s.Persistence, r.svc.Persistence); p != nil {
 		vs.Persistence = p.Timeout.D()
-		vs.PersistenceMask, _ = persistenceMask(p.Netmask, vs.Family) // Validate checked it fits
+		vs.PersistenceMask = persistenceMask(p.Netmask, vs.Family)
 	}
 	vs.Quorum = first(DefaultQuorum, s.Quorum)
 	vs.Drain = first(DefaultDrain, s.Drain, r.svc.Drain)
@@ -442,32 +442,21 @@ func resolveHTTP(h *HTTPCheck) *HTTPCheck {
 	return &out
 }
 
-// persistenceMask turns a netmask setting into a prefix length: an IPv4
-// dotted mask (255.255.255.0 → 24) or a prefix length; empty means the
-// whole address (32 or 128).
-func persistenceMask(s string, fam Family) (int, error) {
-	full := 32
-	if fam == IPv6 {
-		full = 128
+// persistenceMask is the prefix length of a netmask setting Validate
+// accepted: an IPv4 dotted mask (255.255.255.0 → 24) or a prefix length;
+// empty means the whole address (32 or 128).
+func persistenceMask(s string, fam Family) int {
+	if s == "" && fam == IPv6 {
+		return 128
 	}
 	if s == "" {
-		return full, nil
+		return 32
 	}
 	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || n > full {
-			return 0, fmt.Errorf("prefix length %d is outside 0-%d", n, full)
-		}
-		return n, nil
+		return n
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() || fam != IPv4 {
-		return 0, fmt.Errorf("%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", s)
-	}
-	ones := maskBits(a)
-	if ones < 0 {
-		return 0, fmt.Errorf("netmask %s is not contiguous", s)
-	}
-	return ones, nil
+	a, _ := netip.ParseAddr(s)
+	return maskBits(a)
 }
 
 // maskBits is the prefix length of an IPv4 netmask, or -1 when its ones

@@ -905,6 +905,20 @@ func (v *validator) persistence(path string, ps *Persistence, fam Family) {
 	}
 }
 
+// inheritedNetmask checks the default persistence netmask, which
+// defaults() found fits one family or both, against the family of a
+// service that inherits it.
+func (v *validator) inheritedNetmask(netmask string, fam Family) {
+	path := "defaults.service.persistence.netmask"
+	bits, err := strconv.Atoi(netmask)
+	switch {
+	case err == nil && fam == IPv4 && bits > 32:
+		v.errorf(path, "prefix length %d is outside 0-32", bits)
+	case err != nil && netmask != "" && fam == IPv6:
+		v.errorf(path, "%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", netmask)
+	}
+}
+
 // serviceKey is what makes a service unique: the VIP, port and protocol
 // of a VIP service, or the fwmark and family of a fwmark service. It is
 // the zero key when the service's own checks did not get that far.
@@ -925,10 +939,12 @@ type rsKey struct {
 // protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
 	sd := cmp.Or(v.c.defaults().Service, &ServiceDefaults{})
+	// A default netmask defaults() refused is reported there, once.
+	inheritMask := sd.Persistence != nil && !slices.ContainsFunc(v.errs, func(e *Error) bool { return e.Path == "defaults.service.persistence.netmask" })
 	used := map[serviceKey]string{}
 	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
-		k := v.service(name, v.c.Services[name], sd)
+		k := v.service(name, v.c.Services[name], sd, inheritMask)
 		if k == (serviceKey{}) {
 			continue
 		}
@@ -945,7 +961,7 @@ func (v *validator) services() {
 }
 
 // service checks one service's own settings and real servers.
-func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key serviceKey) {
+func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheritMask bool) (key serviceKey) {
 	p := "services." + name
 	if s == nil {
 		v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
@@ -1021,12 +1037,8 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 	v.forwarding(p+".forwarding", s.Forwarding)
 	fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
 	v.persistence(p+".persistence", s.Persistence, fam)
-	// defaults() checked the default's netmask for either family; this
-	// service inherits it, so it must also fit this family.
-	if s.Persistence == nil && sd.Persistence != nil && fam != "" {
-		if _, err := persistenceMask(sd.Persistence.Netmask, fam); err != nil {
-			v.errorf("defaults.service.persistence.netmask", "%v", err)
-		}
+	if s.Persistence == nil && inheritMask {
+		v.inheritedNetmask(sd.Persistence.Netmask, fam)
 	}
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)

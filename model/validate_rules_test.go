@@ -428,3 +428,30 @@ func persistenceDefault(netmask string) string {
       netmask: "` + netmask + `"
 `
 }
+
+// A default netmask that fits neither family is reported once, where it
+// is written, not again for each service that inherits it.
+func TestDefaultNetmaskReportedOnce(t *testing.T) {
+	for _, netmask := range []string{"255.0.255.0", "0.0.0.0", "garbage", "0"} {
+		for _, service := range []string{`  web:
+    vip: 192.0.2.10
+    port: 80
+    realServers: [{address: 192.0.2.101}]
+`, `  mark6:
+    fwmark: 6
+    family: ipv6
+    realServers: [{address: 2001:db8::101}]
+`} {
+			_, err := Load([]File{{Name: "c.yaml", Data: []byte(twoNodes + webGroup + persistenceDefault(netmask) + "services:\n" + service)}})
+			var at []string
+			for _, e := range err.(ErrorList) {
+				if e.Path == "defaults.service.persistence.netmask" {
+					at = append(at, e.Msg)
+				}
+			}
+			if len(at) != 1 {
+				t.Errorf("netmask %q, service %s: %d errors at the netmask, want 1:\n%s", netmask, strings.Fields(service)[0], len(at), strings.Join(at, "\n"))
+			}
+		}
+	}
+}
