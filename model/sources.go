@@ -8,12 +8,6 @@ import "strings"
 // knows no places.
 type Sources map[string]Pos
 
-// NewSources returns an empty table.
-func NewSources() Sources { return Sources{} }
-
-// Set records where path was written.
-func (s Sources) Set(path string, p Pos) { s[path] = p }
-
 // setFirst records where path was written unless it already was: the
 // first place wins (a section key may appear in every file, and a map
 // key containing '.' or '[' can spell a path written elsewhere).

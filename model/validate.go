@@ -17,13 +17,18 @@ import (
 // sorted by place. Each error names where the offending value was written
 // (from c.Sources; clusters built in code, with nil Sources, get errors
 // with a path but no place).
-func Validate(c *Cluster) ErrorList {
+func Validate(c *Cluster) ErrorList { return validate(c).errs }
+
+// validate runs every check. Desired resolves a cluster with the indexes
+// the validator built on the way, rather than building them again.
+func validate(c *Cluster) *validator {
 	if c == nil {
-		return ErrorList{{Msg: "no cluster description"}}
+		return &validator{errs: ErrorList{{Msg: "no cluster description"}}}
 	}
 	v := &validator{
 		c:         c,
 		spreadOf:  map[string]string{},
+		syncOf:    map[string]string{},
 		vipOwner:  map[netip.Addr]ownedVIP{},
 		groupFam:  map[string]Family{},
 		groupAddr: map[string][]netip.Addr{},
@@ -42,7 +47,8 @@ func Validate(c *Cluster) ErrorList {
 	v.services()
 
 	v.errs.Sort()
-	return slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+	return v
 }
 
 // validator holds what one check needs from another: which set each group
@@ -52,6 +58,7 @@ type validator struct {
 	errs ErrorList
 
 	spreadOf  map[string]string // group → spread set
+	syncOf    map[string]string // group → sync group
 	vipOwner  map[netip.Addr]ownedVIP
 	groupFam  map[string]Family // family of a group's VIPs, when known
 	groupAddr map[string][]netip.Addr
@@ -492,7 +499,6 @@ func (v *validator) spreadSets() {
 }
 
 func (v *validator) syncGroups() {
-	syncOf := map[string]string{} // group → sync group
 	for _, name := range sortedKeys(v.c.SyncGroups) {
 		p := "syncGroups." + name
 		s := v.c.SyncGroups[name]
@@ -506,11 +512,11 @@ func (v *validator) syncGroups() {
 			v.errorf(p+".groups", "a sync group needs at least one group")
 		}
 		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
-			if other, dup := syncOf[g]; dup {
+			if other, dup := v.syncOf[g]; dup {
 				v.errorf(gp, "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
 				return
 			}
-			syncOf[g] = name
+			v.syncOf[g] = name
 		})
 		v.notify(p+".notify", s.Notify)
 	}
@@ -905,6 +911,20 @@ func (v *validator) persistence(path string, ps *Persistence, fam Family) {
 	}
 }
 
+// inheritedNetmask checks the default persistence netmask, which
+// defaults() found fits one family or both, against the family of a
+// service that inherits it.
+func (v *validator) inheritedNetmask(netmask string, fam Family) {
+	path := "defaults.service.persistence.netmask"
+	bits, err := strconv.Atoi(netmask)
+	switch {
+	case err == nil && fam == IPv4 && bits > 32:
+		v.errorf(path, "prefix length %d is outside 0-32", bits)
+	case err != nil && netmask != "" && fam == IPv6:
+		v.errorf(path, "%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", netmask)
+	}
+}
+
 // serviceKey is what makes a service unique: the VIP, port and protocol
 // of a VIP service, or the fwmark and family of a fwmark service. It is
 // the zero key when the service's own checks did not get that far.
@@ -925,10 +945,12 @@ type rsKey struct {
 // protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
 	sd := cmp.Or(v.c.defaults().Service, &ServiceDefaults{})
+	// A default netmask defaults() refused is reported there, once.
+	inheritMask := sd.Persistence != nil && !slices.ContainsFunc(v.errs, func(e *Error) bool { return e.Path == "defaults.service.persistence.netmask" })
 	used := map[serviceKey]string{}
 	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
-		k := v.service(name, v.c.Services[name], sd)
+		k := v.service(name, v.c.Services[name], sd, inheritMask)
 		if k == (serviceKey{}) {
 			continue
 		}
@@ -945,7 +967,7 @@ func (v *validator) services() {
 }
 
 // service checks one service's own settings and real servers.
-func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key serviceKey) {
+func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheritMask bool) (key serviceKey) {
 	p := "services." + name
 	if s == nil {
 		v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
@@ -1021,6 +1043,9 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 	v.forwarding(p+".forwarding", s.Forwarding)
 	fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
 	v.persistence(p+".persistence", s.Persistence, fam)
+	if s.Persistence == nil && inheritMask {
+		v.inheritedNetmask(sd.Persistence.Netmask, fam)
+	}
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
 	}
@@ -1051,7 +1076,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults) (key s
 }
 
 // indexPath is a list element's path, built only when an error names it
-// (here and in Desired): one string per real server is a cost
+// : one string per real server is a cost
 // BenchmarkPlan10k (make bench, docs/performance.md) shows.
 type indexPath struct {
 	parent, field string
