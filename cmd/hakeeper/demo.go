@@ -144,9 +144,6 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	n.header("The cluster description")
 	n.say("Reading %s.", label)
 	c, err := loadCluster(path)
-	if err == nil {
-		err = desiredForAll(c)
-	}
 	if err != nil {
 		return inDescription(path, err)
 	}
