@@ -251,7 +251,6 @@ func (e *Engine) Apply(state *model.NodeState) error {
 				}
 			}
 			in.reconfigure(next, auths[i])
-			e.prepare(in)
 			continue
 		}
 		in := &instance{e: e, cfg: next, auth: auths[i], added: map[model.VIPSpec]bool{},
@@ -271,7 +270,6 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	// earlier run of ours left behind.
 	e.claimRecorded(started)
 	for _, in := range started {
-		e.prepare(in)
 		in.start()
 	}
 	return errors.Join(errs...)
@@ -283,18 +281,6 @@ func connKeyOf(in *model.Instance) connKey {
 		k.src = in.SourceAddress
 	}
 	return k
-}
-
-// prepare lets the kernel side look up the instance's VIP devices and
-// open its announcement sockets now rather than when it becomes master.
-func (e *Engine) prepare(in *instance) {
-	for _, p := range []any{e.cfg.Addrs, e.cfg.Announcer} {
-		if p, ok := p.(Preparer); ok {
-			if err := p.Prepare(in.cfg.VIPs); err != nil {
-				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.cfg.Name, "err", err)
-			}
-		}
-	}
 }
 
 // attach puts in on the Conn for key, opening it on first use.

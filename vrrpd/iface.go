@@ -119,19 +119,3 @@ type VIPRecord interface {
 	Load() ([]model.VIPSpec, error)
 	Save([]model.VIPSpec) error
 }
-
-// Preparer is implemented by an Addresses or Announcer that can do its
-// per-interface set-up (interface lookups, opening sockets) ahead of
-// time. The engine calls Prepare with an instance's VIPs when the
-// instance starts or is reconfigured, so becoming master does no set-up.
-// A failed Prepare is logged; the set-up is then retried on first use.
-type Preparer interface {
-	Prepare(vips []model.VIPSpec) error
-}
-
-// LinkObserver is implemented by an Addresses or Announcer that caches
-// per-interface state; the engine reports every link change (including
-// of links it does not track) while Run runs, so it can refresh.
-type LinkObserver interface {
-	LinkChanged(name string)
-}
