@@ -22,12 +22,10 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a stoppable, resettable timer from a Clock.
+// Timer is a stoppable timer from a Clock.
 type Timer interface {
 	// Stop prevents the timer from firing; it reports whether it was active.
 	Stop() bool
-	// Reset re-arms the timer to fire after d.
-	Reset(d time.Duration) bool
 }
 
 // RecvMeta describes a received VRRP packet.
