@@ -107,7 +107,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("vrrpd: Config lacks %s", strings.Join(missing, ", "))
 	}
 	if cfg.Secret == nil {
-		cfg.Secret = ReadSecret
+		cfg.Secret = readSecret
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -127,24 +127,22 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// ReadSecret returns the PASS password named by auth: the environment
-// variable SecretEnv when set and non-empty, else the contents of
-// SecretFile without a trailing newline.
-func ReadSecret(auth *model.Auth) (string, error) {
-	if auth.SecretEnv != "" {
+// readSecret returns the PASS password named by auth: the environment
+// variable SecretEnv or the contents of SecretFile without a trailing
+// newline (validation lets exactly one be set).
+func readSecret(auth *model.Auth) (string, error) {
+	switch {
+	case auth.SecretEnv != "":
 		if v := os.Getenv(auth.SecretEnv); v != "" {
 			return v, nil
 		}
-	}
-	if auth.SecretFile != "" {
+		return "", fmt.Errorf("VRRP auth secret: environment variable %s is empty", auth.SecretEnv)
+	case auth.SecretFile != "":
 		b, err := os.ReadFile(auth.SecretFile)
 		if err != nil {
 			return "", fmt.Errorf("reading VRRP auth secret: %w", err)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	if auth.SecretEnv != "" {
-		return "", fmt.Errorf("VRRP auth secret: environment variable %s is empty", auth.SecretEnv)
 	}
 	return "", errors.New("VRRP auth has neither secretEnv nor secretFile")
 }
@@ -251,7 +249,6 @@ func (e *Engine) Apply(state *model.NodeState) error {
 				}
 			}
 			in.reconfigure(next, auths[i])
-			e.prepare(in)
 			continue
 		}
 		in := &instance{e: e, cfg: next, auth: auths[i], added: map[model.VIPSpec]bool{},
@@ -271,7 +268,6 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	// earlier run of ours left behind.
 	e.claimRecorded(started)
 	for _, in := range started {
-		e.prepare(in)
 		in.start()
 	}
 	return errors.Join(errs...)
@@ -283,18 +279,6 @@ func connKeyOf(in *model.Instance) connKey {
 		k.src = in.SourceAddress
 	}
 	return k
-}
-
-// prepare lets the kernel side look up the instance's VIP devices and
-// open its announcement sockets now rather than when it becomes master.
-func (e *Engine) prepare(in *instance) {
-	for _, p := range []any{e.cfg.Addrs, e.cfg.Announcer} {
-		if p, ok := p.(Preparer); ok {
-			if err := p.Prepare(in.cfg.VIPs); err != nil {
-				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.cfg.Name, "err", err)
-			}
-		}
-	}
 }
 
 // attach puts in on the Conn for key, opening it on first use.

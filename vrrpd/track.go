@@ -65,11 +65,6 @@ func (e *Engine) onLink(name string) {
 	if e.stopped {
 		return
 	}
-	for _, o := range []any{e.cfg.Addrs, e.cfg.Announcer} {
-		if o, ok := o.(LinkObserver); ok {
-			o.LinkChanged(name)
-		}
-	}
 	l, tracked := e.links[name]
 	if !tracked {
 		return

@@ -13,19 +13,17 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
-	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // Announcer sends gratuitous ARPs and unsolicited neighbour
-// advertisements. It keeps, per interface, the interface's index and MAC
-// and one socket per family, so an announcement is one write: Prepare
-// sets them up when an instance starts, and a link change (LinkChanged)
-// or a failed write makes the next use look the interface up again,
-// reopening the sockets if it was recreated (new index) or its MAC
-// changed.
+// advertisements. It keeps each interface's sockets from one
+// announcement to the next, because closing a packet socket waits for
+// the kernel far longer than a send takes. Every announcement looks the
+// interface up by name and reopens the sockets when it was recreated
+// (new index) or its MAC changed.
 type Announcer struct {
 	mu     sync.Mutex
 	ifaces map[string]*announceIface
@@ -33,10 +31,8 @@ type Announcer struct {
 
 type announceIface struct {
 	ifi *net.Interface
-	// stale: a link changed since ifi was read; check before use.
-	stale bool
-	arp   *arp.Client
-	ndp   *ndp.Conn
+	arp *arp.Client
+	ndp *ndp.Conn
 }
 
 func (ai *announceIface) close() {
@@ -48,58 +44,19 @@ func (ai *announceIface) close() {
 	}
 }
 
-var (
-	_ vrrpd.Announcer    = (*Announcer)(nil)
-	_ vrrpd.Preparer     = (*Announcer)(nil)
-	_ vrrpd.LinkObserver = (*Announcer)(nil)
-)
+var _ vrrpd.Announcer = (*Announcer)(nil)
 
 // NewAnnouncer returns an Announcer with no sockets open yet.
 func NewAnnouncer() *Announcer {
 	return &Announcer{ifaces: map[string]*announceIface{}}
 }
 
-// Prepare looks up the VIPs' interfaces and opens the sockets their
-// families need.
-func (a *Announcer) Prepare(vips []model.VIPSpec) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var errs []error
-	for _, v := range vips {
-		ai, err := a.iface(v.Device)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ip := v.Prefix.Addr(); ip.Is4() || ip.Is4In6() {
-			_, err = ai.arpClient()
-		} else {
-			_, err = ai.ndpConn()
-		}
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// LinkChanged makes the next use of every interface check its index and
-// MAC: a rename reports the new name only.
-func (a *Announcer) LinkChanged(string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, ai := range a.ifaces {
-		ai.stale = true
-	}
-}
-
-// iface returns device's entry, looked up now if new or stale; sockets
-// survive the check when the index and MAC did not change. A device
-// that cannot be looked up is dropped, and the error names it.
+// iface returns device's entry with the interface as it is now; sockets
+// opened for another index or MAC are closed, and a device that cannot
+// be looked up is dropped, the error naming it.
 func (a *Announcer) iface(device string) (*announceIface, error) {
-	ai := a.ifaces[device]
-	if ai != nil && !ai.stale {
-		return ai, nil
-	}
 	ifi, err := net.InterfaceByName(device)
+	ai := a.ifaces[device]
 	if ai != nil && (err != nil || ifi.Index != ai.ifi.Index || !bytes.Equal(ifi.HardwareAddr, ai.ifi.HardwareAddr)) {
 		ai.close()
 		delete(a.ifaces, device)
@@ -112,7 +69,7 @@ func (a *Announcer) iface(device string) (*announceIface, error) {
 		ai = &announceIface{}
 		a.ifaces[device] = ai
 	}
-	ai.ifi, ai.stale = ifi, false
+	ai.ifi = ifi
 	return ai, nil
 }
 
@@ -120,9 +77,7 @@ func (a *Announcer) iface(device string) (*announceIface, error) {
 // ARP request (sender = target = VIP, to broadcast) for IPv4, an
 // unsolicited neighbour advertisement from the VIP to ff02::1 with
 // Override set and the target link-layer address for IPv6. The VIPs must
-// already be on the device. A failed send is retried once after looking
-// the interface up again, in case it was recreated before the link
-// change was reported.
+// already be on the device.
 func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -132,16 +87,7 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	}
 	var errs []error
 	for _, ip := range addrs {
-		err := ai.announce(ip)
-		if err != nil {
-			ai.stale = true
-			if ai, err = a.iface(device); err != nil {
-				errs = append(errs, err)
-				break
-			}
-			err = ai.announce(ip)
-		}
-		errs = append(errs, err)
+		errs = append(errs, ai.announce(ip))
 	}
 	return errors.Join(errs...)
 }
