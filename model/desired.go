@@ -292,6 +292,7 @@ func (r *resolver) nodeState() (*NodeState, error) {
 			st.Services = append(st.Services, vs)
 		}
 	}
+	st.RealServer = r.realServerRole()
 	return st, nil
 }
 
@@ -592,7 +593,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 
 // realServer resolves a real or sorry server at path ip.
 func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
-	a, err := netip.ParseAddr(rs.Address)
+	a, err := netip.ParseAddr(r.realServerAddress(rs, vs.Family))
 	if err != nil {
 		return RealServerSpec{}, r.errf(ip.String()+".address", "%q is not an IP address", rs.Address)
 	}

@@ -40,6 +40,7 @@ func Validate(c *Cluster) ErrorList {
 	v.overrides()
 	v.vridConflicts()
 	v.services()
+	v.realServerNodes()
 
 	v.errs.Sort()
 	return slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
@@ -242,9 +243,6 @@ func (v *validator) nodes() {
 			} else {
 				v.nodeAddr[a] = name
 			}
-		}
-		if n.Interface == "" {
-			v.errorf(p+".interface", "interface is required (the link VRRP runs on)")
 		}
 		v.ifaceName(p+".interface", n.Interface)
 	}
@@ -1111,9 +1109,11 @@ func (p indexPath) String() string {
 // realServer checks one backend; it returns its address when parsable.
 // vip is the service's VIP, zero for a fwmark service.
 func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (netip.Addr, bool) {
-	a, msg := parseDest(rs.Address)
-	ok := msg == ""
+	addr, nodeOK := v.realServerAddress(ip, rs, fam)
+	a, msg := parseDest(addr)
+	ok := msg == "" && nodeOK
 	switch {
+	case !nodeOK:
 	case !ok:
 		v.errorf(ip.String()+".address", "%s", msg)
 	case fam != "" && familyOf(a) != fam:
