@@ -142,7 +142,7 @@ func TestTunnel(t *testing.T) {
 	}
 	k := realservertest.New()
 	p := newProgrammer(t, k)
-	if _, _, err := p.Sync(role); err == nil || !strings.Contains(err.Error(), "device tunl0: Link not found (tun real servers need the ipip module: modprobe ipip)") {
+	if _, _, err := p.Sync(role); err == nil || !strings.Contains(err.Error(), "device tunl0: no such device (tun real servers need the ipip module: modprobe ipip)") {
 		t.Fatalf("missing tunl0: %v", err)
 	}
 	if k.Writes != 0 {

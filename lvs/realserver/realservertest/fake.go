@@ -46,7 +46,7 @@ func New() *Kernel {
 func (k *Kernel) dev(name string) (*Device, error) {
 	d := k.Devices[name]
 	if d == nil {
-		return nil, errors.New("Link not found") // netlink's own words
+		return nil, errors.New("no such device")
 	}
 	return d, nil
 }
