@@ -83,6 +83,7 @@ var sectionTitles = map[string]string{
 	"sync-group":    "sync group",
 	"tracked-check": "tracked check",
 	"service":       "service",
+	"real-server":   "real-server role of",
 }
 
 func writeChange(w *bufio.Writer, c *plan.Change, opt Options) {

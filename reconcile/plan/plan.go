@@ -63,6 +63,8 @@ func (k Kind) Section() string {
 		return "vip-group"
 	case KindSyncGroup, KindTrackedCheck, KindUnmanaged:
 		return string(k)
+	case KindRealServerVIP, KindLink, KindSysctl:
+		return "real-server"
 	}
 	return "service"
 }
