@@ -12,6 +12,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
+	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 	"github.com/hakeeper/hakeeper/reconcile/status"
@@ -93,6 +94,16 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 		}
 	}
 
+	if stateDir == "" {
+		stateDir = defaultStateDirFor(o.source, desired.Node)
+	}
+	rs := &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)}
+	rsPlan, err := rs.Plan(desired.RealServer)
+	if err != nil {
+		return nil, fmt.Errorf("planning the real-server role: %w", err)
+	}
+	live.RealServer = &rsPlan
+
 	k, closeIPVS, err := o.openIPVS()
 	if err != nil {
 		if len(desired.Services) > 0 {
@@ -101,9 +112,6 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 		return live, nil
 	}
 	defer closeIPVS()
-	if stateDir == "" {
-		stateDir = defaultStateDirFor(o.source, desired.Node)
-	}
 	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
 	if err != nil {

@@ -2,7 +2,6 @@ package realserver_test
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,9 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/mdlayher/arp"
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/hakeeper/hakeeper/lvs/realserver"
@@ -42,48 +39,13 @@ func inNS(ns string, fn func() error) error {
 	return <-errc
 }
 
-// arpAnswers asks the segment for vip, then for the real server's own
-// address, from the client's namespace, and reports whether a reply for
-// vip came before the reply for the own address: both requests take the
-// same path, so the second reply shows the first request was handled.
-func arpAnswers(t *testing.T, client *netns.Node, vip, own netip.Addr) bool {
+func arpAnswers(t *testing.T, client, rs *netns.Node, vip netip.Addr) bool {
 	t.Helper()
-	var c *arp.Client
-	err := inNS(client.Name, func() error {
-		ifi, err := net.InterfaceByName(client.Iface)
-		if err != nil {
-			return err
-		}
-		c, err = arp.Dial(ifi)
-		return err
-	})
+	answered, err := client.ARPAnswered(vip, rs.Addr.Addr(), rs.MAC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if err := c.Request(vip); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Request(own); err != nil {
-		t.Fatal(err)
-	}
-	answered := false
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		p, _, err := c.Read()
-		if err != nil {
-			t.Fatalf("no ARP reply for the real server's own address %s: %v", own, err)
-		}
-		if p.Operation != arp.OperationReply {
-			continue
-		}
-		switch p.SenderIP {
-		case vip:
-			answered = true
-		case own:
-			return answered
-		}
-	}
+	return answered
 }
 
 func sysctlIn(t *testing.T, n *netns.Node, name string) string {
@@ -116,7 +78,7 @@ func TestNetlinkDR(t *testing.T) {
 	// Without the sysctls a VIP on lo is answered for on eth0: the reason
 	// for the role.
 	rs.MustExec(t, "ip", "addr", "add", vip4.String(), "dev", "lo")
-	if !arpAnswers(t, client, vip, rs.Addr.Addr()) {
+	if !arpAnswers(t, client, rs, vip) {
 		t.Fatal("control: the node does not answer ARP for a VIP on lo even without the sysctls")
 	}
 	rs.MustExec(t, "ip", "addr", "del", vip4.String(), "dev", "lo")
@@ -156,9 +118,20 @@ func TestNetlinkDR(t *testing.T) {
 	if a, b := sysctlIn(t, rs, arpIgnore), sysctlIn(t, rs, arpAnnounce); a != "1" || b != "2" {
 		t.Fatalf("arp_ignore %s, arp_announce %s", a, b)
 	}
-	if arpAnswers(t, client, vip, rs.Addr.Addr()) {
+	if arpAnswers(t, client, rs, vip) {
 		t.Fatal("the real server answers ARP for the VIP on its lo")
 	}
+	// IPv6 needs no sysctl: neighbour discovery answers only for addresses
+	// of the link a solicitation came in on.
+	if answered, err := client.NDAnswered(vip6.Addr(), rs.Addr6.Addr(), rs.MAC); err != nil || answered {
+		t.Fatalf("neighbour advertisement for the VIP on lo: %v, %v", answered, err)
+	}
+	// Control: on the link itself the VIP is answered for.
+	rs.MustExec(t, "ip", "addr", "add", vip6.String(), "dev", rs.Iface, "nodad")
+	if answered, err := client.NDAnswered(vip6.Addr(), rs.Addr6.Addr(), rs.MAC); err != nil || !answered {
+		t.Fatalf("control: no neighbour advertisement for a VIP on %s: %v", rs.Iface, err)
+	}
+	rs.MustExec(t, "ip", "addr", "del", vip6.String(), "dev", rs.Iface)
 	do(drRole())
 
 	// Drift by hand: the VIP removed, arp_ignore reset.
