@@ -185,10 +185,10 @@ func TestPartialSyncIsRecorded(t *testing.T) {
 
 func TestBadRecord(t *testing.T) {
 	p := newProgrammer(t, realservertest.New())
-	if err := os.WriteFile(p.StatePath, []byte(`{"version": 1, "adresses": []}`), 0o600); err != nil {
+	if err := os.WriteFile(p.StatePath, []byte(`{"version": 2, "addresses": []}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := p.Sync(drRole()); err == nil || !strings.Contains(err.Error(), `not a real-server record: json: unknown field "adresses"`) {
+	if _, _, err := p.Sync(drRole()); err == nil || !strings.Contains(err.Error(), `realserver-owned.json: not a version 1 real-server record`) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -25,6 +25,9 @@ func (c *Controller) syncRealServer(role *model.RealServerRole, res *Result, dri
 		return nil
 	}
 	pl, done, err := c.cfg.RealServer.Sync(role)
+	for _, n := range pl.Notes {
+		c.log.Warn("real-server role: " + n)
+	}
 	if drift && done > 0 {
 		c.log.Warn("drift: the real-server role differed and was put back", "operations", done, "first", pl.Ops[0].String())
 		c.m.driftRepairs.WithLabelValues("realserver").Add(float64(done))

@@ -3,7 +3,6 @@ package realservertest
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -17,16 +16,15 @@ type Device struct {
 	Addrs []netip.Prefix
 }
 
-// Kernel holds devices and sysctls in memory and counts writes. Only
-// devices and sysctls present can be used, as in a real kernel.
+// Kernel holds devices and sysctls and counts writes. As in a kernel,
+// only devices and sysctls present can be used, and an address can be
+// added once. Fail, when set, fails the next write of its kind, once.
 type Kernel struct {
 	mu      sync.Mutex
 	Devices map[string]*Device
 	Sysctls map[string]string
 	Writes  int
-	// Fail, when set, is returned by the write it names ("add-address",
-	// "set-sysctl", ...), once.
-	Fail map[realserver.OpKind]error
+	Fail    map[realserver.OpKind]error
 }
 
 var _ realserver.Kernel = (*Kernel)(nil)
@@ -34,118 +32,88 @@ var _ realserver.Kernel = (*Kernel)(nil)
 // New is a kernel with an up lo holding 127.0.0.1/8 and ::1/128, and the
 // ARP sysctls at the kernel's defaults.
 func New() *Kernel {
-	return &Kernel{
-		Devices: map[string]*Device{"lo": {Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}}},
-		Sysctls: map[string]string{
-			"net.ipv4.conf.all.arp_ignore":   "0",
-			"net.ipv4.conf.all.arp_announce": "0",
-		},
-	}
+	lo := &Device{Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}}
+	return &Kernel{Devices: map[string]*Device{"lo": lo},
+		Sysctls: map[string]string{"net.ipv4.conf.all.arp_ignore": "0", "net.ipv4.conf.all.arp_announce": "0"}}
 }
 
-func (k *Kernel) dev(name string) (*Device, error) {
-	d := k.Devices[name]
-	if d == nil {
-		return nil, errors.New("no such device")
+// do runs fn on device ("": none) under the lock; a write (kind set)
+// first fails if Fail says so, and is counted when it succeeds.
+func (k *Kernel) do(kind realserver.OpKind, device string, fn func(d *Device) error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d := k.Devices[device]
+	if d == nil && device != "" {
+		return errors.New("no such device")
 	}
-	return d, nil
-}
-
-func (k *Kernel) write(kind realserver.OpKind) error {
-	if err := k.Fail[kind]; err != nil {
+	if err := k.Fail[kind]; err != nil && kind != "" {
 		delete(k.Fail, kind)
 		return err
 	}
-	k.Writes++
-	return nil
+	err := fn(d)
+	if err == nil && kind != "" {
+		k.Writes++
+	}
+	return err
 }
 
-func (k *Kernel) Addrs(device string) ([]netip.Prefix, bool, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d, err := k.dev(device)
-	if err != nil {
-		return nil, false, err
-	}
-	return slices.Clone(d.Addrs), d.Up, nil
+func (k *Kernel) Addrs(device string) (addrs []netip.Prefix, up bool, err error) {
+	err = k.do("", device, func(d *Device) error {
+		addrs, up = slices.Clone(d.Addrs), d.Up
+		return nil
+	})
+	return addrs, up, err
 }
 
 func (k *Kernel) AddAddr(device string, p netip.Prefix) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d, err := k.dev(device)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(d.Addrs, p) {
-		return fmt.Errorf("file exists")
-	}
-	if err := k.write(realserver.AddAddr); err != nil {
-		return err
-	}
-	d.Addrs = append(d.Addrs, p)
-	return nil
+	return k.do(realserver.AddAddr, device, func(d *Device) error {
+		if slices.Contains(d.Addrs, p) {
+			return errors.New("file exists")
+		}
+		d.Addrs = append(d.Addrs, p)
+		return nil
+	})
 }
 
 func (k *Kernel) DelAddr(device string, p netip.Prefix) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d, err := k.dev(device)
-	if err != nil {
-		return err
-	}
-	i := slices.Index(d.Addrs, p)
-	if i < 0 {
-		return fmt.Errorf("cannot assign requested address")
-	}
-	if err := k.write(realserver.DelAddr); err != nil {
-		return err
-	}
-	d.Addrs = slices.Delete(d.Addrs, i, i+1)
-	return nil
+	return k.do(realserver.DelAddr, device, func(d *Device) error {
+		if !slices.Contains(d.Addrs, p) {
+			return errors.New("cannot assign requested address")
+		}
+		d.Addrs = slices.DeleteFunc(d.Addrs, func(a netip.Prefix) bool { return a == p })
+		return nil
+	})
 }
 
 func (k *Kernel) SetUp(device string, up bool) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d, err := k.dev(device)
-	if err != nil {
-		return err
-	}
-	if err := k.write(realserver.LinkUp); err != nil {
-		return err
-	}
-	d.Up = up
-	return nil
+	return k.do(realserver.LinkUp, device, func(d *Device) error { d.Up = up; return nil })
 }
 
-func (k *Kernel) Sysctl(name string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+func (k *Kernel) Sysctl(name string) (v string, err error) {
+	err = k.do("", "", func(*Device) error { v, err = k.sysctl(name); return err })
+	return v, err
+}
+
+func (k *Kernel) SetSysctl(name, value string) error {
+	return k.do(realserver.SetSysctl, "", func(*Device) error {
+		_, err := k.sysctl(name)
+		if err == nil {
+			k.Sysctls[name] = value
+		}
+		return err
+	})
+}
+
+func (k *Kernel) sysctl(name string) (string, error) {
 	v, ok := k.Sysctls[name]
 	if !ok {
-		return "", fmt.Errorf("open /proc/sys/%s: no such file or directory", name)
+		return "", errors.New("open /proc/sys/" + name + ": no such file or directory")
 	}
 	return v, nil
 }
 
-func (k *Kernel) SetSysctl(name, value string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.Sysctls[name]; !ok {
-		return fmt.Errorf("open /proc/sys/%s: no such file or directory", name)
-	}
-	if err := k.write(realserver.SetSysctl); err != nil {
-		return err
-	}
-	k.Sysctls[name] = value
-	return nil
-}
-
 // Has reports whether p is on device.
 func (k *Kernel) Has(device string, p netip.Prefix) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	d := k.Devices[device]
-	return d != nil && slices.Contains(d.Addrs, p)
+	addrs, _, _ := k.Addrs(device)
+	return slices.Contains(addrs, p)
 }
