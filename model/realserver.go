@@ -59,64 +59,52 @@ func (r *resolver) realServerAddress(rs *RealServer, fam Family) string {
 // realServerRole collects the services whose real (or sorry) servers name
 // this node; nil when none does.
 func (r *resolver) realServerRole() *RealServerRole {
-	role := &RealServerRole{VIPs: []RealServerVIP{}, Sysctls: []Sysctl{}}
-	found := false
-	type vipKey struct {
-		p   netip.Prefix
-		dev string
-	}
-	services := map[vipKey][]string{}
+	var role *RealServerRole
 	var arp, tun4 bool
 	for _, name := range sortedKeys(r.c.Services) {
 		s := r.c.Services[name]
-		if s == nil || !servesNode(s, r.nodeName) {
+		if s == nil || !slices.ContainsFunc(append(slices.Clip(s.RealServers), ptrSlice(s.SorryServer)...), func(rs RealServer) bool { return rs.Node == r.nodeName }) {
 			continue
 		}
-		found = true
+		if role == nil {
+			role = &RealServerRole{VIPs: []RealServerVIP{}, Sysctls: []Sysctl{}}
+		}
 		fwd := cmp.Or(s.Forwarding, r.svc.Forwarding, DefaultForwarding)
 		if fwd == NAT {
 			role.NAT = append(role.NAT, name)
 			continue
 		}
 		for _, a := range r.serviceVIPs(s) {
-			dev := LoopbackDevice
+			v := RealServerVIP{Prefix: netip.PrefixFrom(a, a.BitLen()), Device: LoopbackDevice, Services: []string{name}}
 			switch {
 			case fwd == Tunnel && a.Is4():
-				dev, tun4 = TunnelDevice4, true
+				v.Device, tun4 = TunnelDevice4, true
 			case fwd == Tunnel:
-				dev = TunnelDevice6
+				v.Device = TunnelDevice6
 			}
 			arp = arp || a.Is4()
-			k := vipKey{netip.PrefixFrom(a, a.BitLen()), dev}
-			services[k] = append(services[k], name)
+			if i := slices.IndexFunc(role.VIPs, func(o RealServerVIP) bool { return o.Prefix == v.Prefix && o.Device == v.Device }); i >= 0 {
+				role.VIPs[i].Services = append(role.VIPs[i].Services, name)
+			} else {
+				role.VIPs = append(role.VIPs, v)
+			}
 		}
 	}
-	if !found {
+	if role == nil {
 		return nil
-	}
-	for k, names := range services {
-		role.VIPs = append(role.VIPs, RealServerVIP{Prefix: k.p, Device: k.dev, Services: names})
 	}
 	slices.SortFunc(role.VIPs, func(a, b RealServerVIP) int {
 		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Device, b.Device))
 	})
 	// ARP is IPv4 only; IPv6 neighbour discovery answers only for
-	// addresses on the link the solicitation came in on (see
-	// docs/operations.md), so IPv6 VIPs need no setting.
+	// addresses on the link a solicitation came in on (docs/operations.md).
 	if arp {
-		role.Sysctls = append(role.Sysctls,
-			Sysctl{"net.ipv4.conf.all.arp_announce", "2"},
-			Sysctl{"net.ipv4.conf.all.arp_ignore", "1"})
+		role.Sysctls = append(role.Sysctls, Sysctl{"net.ipv4.conf.all.arp_announce", "2"}, Sysctl{"net.ipv4.conf.all.arp_ignore", "1"})
 	}
 	if tun4 {
 		role.Sysctls = append(role.Sysctls, Sysctl{"net.ipv4.conf." + TunnelDevice4 + ".rp_filter", "2"})
 	}
 	return role
-}
-
-func servesNode(s *Service, node string) bool {
-	all := append(slices.Clip(s.RealServers), ptrSlice(s.SorryServer)...)
-	return slices.ContainsFunc(all, func(rs RealServer) bool { return rs.Node == node })
 }
 
 // serviceVIPs are the addresses a service's packets are sent to: its VIP,
@@ -164,17 +152,14 @@ func (v *validator) realServerAddress(ip indexPath, rs *RealServer, fam Family) 
 // needs its interface; a dr or tun real server must not direct the same
 // service, and a fwmark one needs a group whose VIPs it can hold.
 func (v *validator) realServerNodes() {
-	member := map[string]bool{}
-	for _, name := range sortedKeys(v.c.VIPGroups) {
-		if g := v.c.VIPGroups[name]; g != nil {
-			for _, n := range v.members(name, g) {
-				member[n] = true
-			}
+	for name, g := range v.c.VIPGroups {
+		if g == nil {
+			continue
 		}
-	}
-	for _, name := range sortedKeys(v.c.Nodes) {
-		if n := v.c.Nodes[name]; member[name] && n != nil && n.Interface == "" {
-			v.errorf("nodes."+name+".interface", "interface is required (the link VRRP runs on)")
+		for _, m := range v.members(name, g) {
+			if n := v.c.Nodes[m]; n != nil && n.Interface == "" {
+				v.errorf("nodes."+m+".interface", "interface is required (the link VRRP runs on)")
+			}
 		}
 	}
 	var sd ServiceDefaults
@@ -183,11 +168,10 @@ func (v *validator) realServerNodes() {
 	}
 	for _, name := range sortedKeys(v.c.Services) {
 		s := v.c.Services[name]
-		fwd := Forwarding("")
-		if s != nil {
-			fwd = cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
+		if s == nil {
+			continue
 		}
-		if fwd != DR && fwd != Tunnel {
+		if fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding); fwd != DR && fwd != Tunnel {
 			continue
 		}
 		group := s.Group
@@ -208,9 +192,9 @@ func (v *validator) realServerNodes() {
 			}
 			switch {
 			case s.VIP == "" && group == "":
-				v.errorf(p, "a %s fwmark service without a group is directed by every node, so node %q cannot be its real server; set group to the VIP group whose VIPs the marked packets go to", fwd, rs.Node)
+				v.errorf(p, "a dr or tun fwmark service without a group is directed by every node, so node %q cannot be its real server; set group to the VIP group whose VIPs the marked packets go to", rs.Node)
 			case slices.Contains(directors, rs.Node):
-				v.errorf(p, "node %q directs this service (it is a member of VIP group %q) and cannot also be its %s real server: holding the VIP on a local device, as backup it would answer for the VIP and as master deliver the service to itself (see docs/operations.md)", rs.Node, group, fwd)
+				v.errorf(p, "node %q directs this service (it is a member of VIP group %q) and cannot also be its dr or tun real server: as a backup director holding the VIP it would balance again what the master forwards to it (see docs/operations.md)", rs.Node, group)
 			}
 		}
 	}
