@@ -74,6 +74,8 @@ func TestNetlinkDR(t *testing.T) {
 	client, rs := lab.Node(1), lab.Node(2)
 	host := hostSysctls(t)
 	vip := vip4.Addr()
+	// The kernel's defaults, whatever a new namespace inherits here.
+	rs.MustExec(t, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore && echo 0 > /proc/sys/net/ipv4/conf/all/arp_announce")
 
 	// Without the sysctls a VIP on lo is answered for on eth0: the reason
 	// for the role.

@@ -47,6 +47,8 @@ func TestRealServerRun(t *testing.T) {
 	client, rs := lab.Node(1), lab.Node(2)
 	vip, handMade := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")
 	src := Description(t, lab, realServerBody)
+	// The kernel's defaults, whatever a new namespace inherits here.
+	rs.MustExec(t, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore && echo 0 > /proc/sys/net/ipv4/conf/all/arp_announce")
 	rs.MustExec(t, "ip", "addr", "add", handMade.String()+"/32", "dev", "lo")
 
 	out, err := rs.Exec(Binary(t), "plan", "--node", "n2", "--state-dir", t.TempDir(), src)
