@@ -108,20 +108,13 @@ func (r *resolver) realServerRole() *RealServerRole {
 }
 
 // serviceVIPs are the addresses a service's packets are sent to: its VIP,
-// or for a fwmark service the VIPs of its group in its family.
+// or for a fwmark service the VIPs of its group (Validate checked that
+// they are of the service's family).
 func (r *resolver) serviceVIPs(s *Service) []netip.Addr {
 	if a, err := netip.ParseAddr(s.VIP); err == nil {
 		return []netip.Addr{a}
 	}
-	var out []netip.Addr
-	if g := r.c.VIPGroups[s.Group]; g != nil {
-		for _, v := range g.VIPs {
-			if p, err := parseVIP(v.Address); err == nil && familyOf(p.Addr()) == cmp.Or(s.Family, IPv4) {
-				out = append(out, p.Addr())
-			}
-		}
-	}
-	return out
+	return r.v.groupAddr[s.Group]
 }
 
 // realServerAddress checks a real or sorry server's node and returns the

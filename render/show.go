@@ -2,6 +2,7 @@ package render
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -182,22 +183,14 @@ func writeNotify(w *bufio.Writer, indent string, n model.NotifySpec) {
 func showService(w *bufio.Writer, vs *model.VirtualService) {
 	fmt.Fprintf(w, "\nService %s  %s\n", vs.Name, plan.ServiceName(vs))
 	a := attrs{w, "  "}
-	if vs.Group != "" {
-		a.line("vip group", vs.Group)
-	} else {
-		a.line("vip group", "(none: every node programs it)")
-	}
+	a.line("vip group", cmp.Or(vs.Group, "(none: every node programs it)"))
 	sched := vs.Scheduler
 	if len(vs.SchedulerFlags) > 0 {
 		sched += " (" + strings.Join(vs.SchedulerFlags, ", ") + ")"
 	}
 	a.line("scheduler", sched)
 	a.line("forwarding", string(vs.Forwarding))
-	persistence := plan.Persistence(vs)
-	if persistence == "" {
-		persistence = "none"
-	}
-	a.line("persistence", persistence)
+	a.line("persistence", cmp.Or(plan.Persistence(vs), "none"))
 	a.line("quorum", strconv.Itoa(vs.Quorum))
 	if vs.SorryServer != nil {
 		a.line("sorry server", plan.RealServerName(vs.SorryServer))
