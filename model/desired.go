@@ -367,7 +367,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 
 // realServer resolves a real or sorry server of vs.
 func (r *resolver) realServer(rs *RealServer, vs VirtualService) RealServerSpec {
-	a, _ := netip.ParseAddr(r.realServerAddress(rs, vs.Family))
+	a, _ := netip.ParseAddr(rs.address(r.c, vs.Family))
 	return RealServerSpec{
 		Address:        a,
 		Port:           cmp.Or(uint16(rs.Port), vs.Port),

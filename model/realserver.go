@@ -2,7 +2,6 @@ package model
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 )
@@ -44,16 +43,17 @@ type Sysctl struct {
 	Value string `json:"value"`
 }
 
-// realServerAddress is the address a real or sorry server entry stands
-// for: its own, or that of the node it names in the service's family.
-func (r *resolver) realServerAddress(rs *RealServer, fam Family) string {
-	if n := r.c.Nodes[rs.Node]; rs.Node != "" && n != nil {
-		if fam == IPv6 {
-			return n.Address6
-		}
-		return n.Address
+// address is the address a real or sorry server entry stands for: its
+// own, or that of the node it names in the service's family.
+func (rs *RealServer) address(c *Cluster, fam Family) string {
+	n := c.Nodes[rs.Node]
+	switch {
+	case rs.Node == "" || n == nil:
+		return rs.Address
+	case fam == IPv6:
+		return n.Address6
 	}
-	return rs.Address
+	return n.Address
 }
 
 // realServerRole collects the services whose real (or sorry) servers name
@@ -117,80 +117,33 @@ func (r *resolver) serviceVIPs(s *Service) []netip.Addr {
 	return r.v.groupAddr[s.Group]
 }
 
-// realServerAddress checks a real or sorry server's node and returns the
-// address the entry stands for; false when it has none.
-func (v *validator) realServerAddress(ip indexPath, rs *RealServer, fam Family) (string, bool) {
-	if rs.Node == "" {
-		return rs.Address, true
-	}
+// realServerNode checks a real or sorry server entry's node and returns
+// the address the entry stands for; false when it has none. A dr or tun
+// real server must not direct the same service, and a fwmark one needs a
+// group whose VIPs it can hold. vip is zero for a fwmark service.
+func (v *validator) realServerNode(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (string, bool) {
 	p := ip.String() + ".node"
 	n := v.c.Nodes[rs.Node]
+	group := cmp.Or(v.vipOwner[vip].group, s.Group)
+	g := v.c.VIPGroups[group]
+	routed := fwd == DR || fwd == Tunnel
 	switch {
+	case rs.Node == "":
+		return rs.Address, true
 	case rs.Address != "":
 		v.errorf(p, "set either node or address, not both")
 	case n == nil:
 		v.errorf(p, "no node named %q%s", rs.Node, didYouMean(rs.Node, sortedKeys(v.c.Nodes)))
 	case fam == IPv6 && n.Address6 == "":
 		v.errorf(p, "node %q has no address6, which this IPv6 service needs", rs.Node)
-	case fam == IPv6:
-		return n.Address6, true
+	case routed && s.VIP == "" && group == "":
+		v.errorf(p, "a dr or tun fwmark service without a group is directed by every node, so node %q cannot be its real server; set group to the VIP group whose VIPs the marked packets go to", rs.Node)
+	case routed && g != nil && slices.Contains(v.members(group, g), rs.Node):
+		v.errorf(p, "node %q directs this service (it is a member of VIP group %q) and cannot also be its dr or tun real server: as a backup director holding the VIP it would balance again what the master forwards to it (see docs/operations.md)", rs.Node, group)
 	default:
-		return n.Address, true
+		return rs.address(v.c, fam), true
 	}
 	return "", false
-}
-
-// realServerNodes checks what the node-naming real servers and the VIP
-// group members need, once groups and services are known: a group member
-// needs its interface; a dr or tun real server must not direct the same
-// service, and a fwmark one needs a group whose VIPs it can hold.
-func (v *validator) realServerNodes() {
-	for name, g := range v.c.VIPGroups {
-		if g == nil {
-			continue
-		}
-		for _, m := range v.members(name, g) {
-			if n := v.c.Nodes[m]; n != nil && n.Interface == "" {
-				v.errorf("nodes."+m+".interface", "interface is required (the link VRRP runs on)")
-			}
-		}
-	}
-	var sd ServiceDefaults
-	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
-		sd = *v.c.Defaults.Service
-	}
-	for _, name := range sortedKeys(v.c.Services) {
-		s := v.c.Services[name]
-		if s == nil {
-			continue
-		}
-		if fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding); fwd != DR && fwd != Tunnel {
-			continue
-		}
-		group := s.Group
-		if a, err := netip.ParseAddr(s.VIP); err == nil {
-			group = v.vipOwner[a].group
-		}
-		var directors []string
-		if g := v.c.VIPGroups[group]; g != nil {
-			directors = v.members(group, g)
-		}
-		for i, rs := range append(slices.Clip(s.RealServers), ptrSlice(s.SorryServer)...) {
-			if rs.Node == "" || v.c.Nodes[rs.Node] == nil {
-				continue
-			}
-			p := fmt.Sprintf("services.%s.realServers[%d].node", name, i)
-			if i == len(s.RealServers) {
-				p = "services." + name + ".sorryServer.node"
-			}
-			switch {
-			case s.VIP == "" && group == "":
-				v.errorf(p, "a dr or tun fwmark service without a group is directed by every node, so node %q cannot be its real server; set group to the VIP group whose VIPs the marked packets go to", rs.Node)
-			case slices.Contains(directors, rs.Node):
-				v.errorf(p, "node %q directs this service (it is a member of VIP group %q) and cannot also be its dr or tun real server: as a backup director holding the VIP it would balance again what the master forwards to it (see docs/operations.md)", rs.Node, group)
-			}
-		}
-	}
 }
 
 func ptrSlice[T any](p *T) []T {

@@ -45,7 +45,6 @@ func validate(c *Cluster) *validator {
 	v.overrides()
 	v.vridConflicts()
 	v.services()
-	v.realServerNodes()
 
 	v.errs.Sort()
 	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
@@ -814,6 +813,11 @@ func (v *validator) groupMembers(name string, g *VIPGroup) {
 		}
 		v.priority(pp, g.Priorities[n], name, n)
 	}
+	for _, m := range v.members(name, g) {
+		if n := v.c.Nodes[m]; n != nil && n.Interface == "" {
+			v.errorf("nodes."+m+".interface", "interface is required (the link VRRP runs on)")
+		}
+	}
 }
 
 // vridConflicts reports two groups of one address family with the same
@@ -1092,7 +1096,7 @@ func (p indexPath) String() string {
 // realServer checks one backend; it returns its address when parsable.
 // vip is the service's VIP, zero for a fwmark service.
 func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (netip.Addr, bool) {
-	addr, nodeOK := v.realServerAddress(ip, rs, fam)
+	addr, nodeOK := v.realServerNode(ip, rs, s, fam, fwd, vip)
 	a, msg := parseDest(addr)
 	ok := msg == "" && nodeOK
 	switch {
