@@ -24,6 +24,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -94,7 +95,7 @@ type Config struct {
 	IPVS IPVS
 	// RealServer is nil on a node that cannot be a real server: revisions
 	// giving it a real-server role then fail to apply.
-	RealServer RealServer
+	RealServer *realserver.Programmer
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil

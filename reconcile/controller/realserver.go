@@ -4,16 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 )
-
-// RealServer programs the node's real-server role (realserver.Programmer).
-type RealServer interface {
-	Sync(*model.RealServerRole) (realserver.Plan, int, error)
-}
-
-var _ RealServer = (*realserver.Programmer)(nil)
 
 // syncRealServer makes the kernel hold role. On a drift pass (the role in
 // force unchanged) any write puts back a hand-made change.
