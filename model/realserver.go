@@ -61,9 +61,10 @@ func (rs *RealServer) address(c *Cluster, fam Family) string {
 func (r *resolver) realServerRole() *RealServerRole {
 	var role *RealServerRole
 	var arp, tun4 bool
+	me := func(rs RealServer) bool { return rs.Node == r.nodeName }
 	for _, name := range sortedKeys(r.c.Services) {
 		s := r.c.Services[name]
-		if s == nil || !slices.ContainsFunc(append(slices.Clip(s.RealServers), ptrSlice(s.SorryServer)...), func(rs RealServer) bool { return rs.Node == r.nodeName }) {
+		if s == nil || !slices.ContainsFunc(s.RealServers, me) && (s.SorryServer == nil || !me(*s.SorryServer)) {
 			continue
 		}
 		if role == nil {
@@ -74,7 +75,13 @@ func (r *resolver) realServerRole() *RealServerRole {
 			role.NAT = append(role.NAT, name)
 			continue
 		}
-		for _, a := range r.serviceVIPs(s) {
+		// A fwmark service's packets go to its group's VIPs (Validate
+		// checked that they are of the service's family).
+		vips := r.v.groupAddr[s.Group]
+		if a, err := netip.ParseAddr(s.VIP); err == nil {
+			vips = []netip.Addr{a}
+		}
+		for _, a := range vips {
 			v := RealServerVIP{Prefix: netip.PrefixFrom(a, a.BitLen()), Device: LoopbackDevice, Services: []string{name}}
 			switch {
 			case fwd == Tunnel && a.Is4():
@@ -107,16 +114,6 @@ func (r *resolver) realServerRole() *RealServerRole {
 	return role
 }
 
-// serviceVIPs are the addresses a service's packets are sent to: its VIP,
-// or for a fwmark service the VIPs of its group (Validate checked that
-// they are of the service's family).
-func (r *resolver) serviceVIPs(s *Service) []netip.Addr {
-	if a, err := netip.ParseAddr(s.VIP); err == nil {
-		return []netip.Addr{a}
-	}
-	return r.v.groupAddr[s.Group]
-}
-
 // realServerNode checks a real or sorry server entry's node and returns
 // the address the entry stands for; false when it has none. A dr or tun
 // real server must not direct the same service, and a fwmark one needs a
@@ -144,11 +141,4 @@ func (v *validator) realServerNode(ip indexPath, rs *RealServer, s *Service, fam
 		return rs.address(v.c, fam), true
 	}
 	return "", false
-}
-
-func ptrSlice[T any](p *T) []T {
-	if p == nil {
-		return nil
-	}
-	return []T{*p}
 }
