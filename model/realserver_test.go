@@ -10,6 +10,7 @@ nodes:
   lb1: {address: 192.0.2.1, interface: eth0}
   web1: {address: 192.0.2.101, address6: "2001:db8::101"}
   web2: {address: 192.0.2.102}
+  web3: {address: 192.0.2.103}
 vipGroups:
   web: {vrid: 51, vips: [192.0.2.10/24, 192.0.2.11/24], nodes: [lb1]}
   web6: {vrid: 52, vips: ["2001:db8::10/64"], nodes: [lb1]}
@@ -19,6 +20,7 @@ services:
   tunnelled: {vip: 192.0.2.11, port: 80, forwarding: tun, realServers: [{node: web1}]}
   http6: {vip: "2001:db8::10", port: 80, forwarding: dr, realServers: [{node: web1}]}
   marked: {fwmark: 7, group: web, forwarding: dr, realServers: [{node: web2}]}
+  sorry: {vip: 192.0.2.11, port: 443, forwarding: dr, realServers: [{address: 192.0.2.102}], sorryServer: {node: web3}}
   nated: {vip: 192.0.2.10, port: 8080, realServers: [{node: web1, port: 80}]}
 `
 
@@ -38,6 +40,9 @@ func TestRealServerRole(t *testing.T) {
 		{"web2", `{"vips":[` +
 			`{"prefix":"192.0.2.10/32","device":"lo","services":["marked"]},` +
 			`{"prefix":"192.0.2.11/32","device":"lo","services":["marked"]}],` +
+			`"sysctls":[{"name":"net.ipv4.conf.all.arp_announce","value":"2"},{"name":"net.ipv4.conf.all.arp_ignore","value":"1"}]}`},
+		// A sorry server is a real server too.
+		{"web3", `{"vips":[{"prefix":"192.0.2.11/32","device":"lo","services":["sorry"]}],` +
 			`"sysctls":[{"name":"net.ipv4.conf.all.arp_announce","value":"2"},{"name":"net.ipv4.conf.all.arp_ignore","value":"1"}]}`},
 		{"lb1", `null`},
 	}
