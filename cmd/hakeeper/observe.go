@@ -22,7 +22,8 @@ import (
 // observeNode reads this node's live state for `hakeeper plan`: the VRRP
 // instances, checks and sync groups a running daemon runs (from its
 // /config), the real-server role and the IPVS table through their
-// programmers (so the plan lists exactly the writes a reconcile would make). VIPs are not read:
+// programmers (so the plan lists exactly the writes a reconcile would
+// make). VIPs are not read:
 // the engine adds them on the master, and the plan does not diff them. The desired IPVS
 // table has health applied as the daemon sees it (its /status), so a
 // server it took out as unhealthy is not planned as "+ real-server".

@@ -15,8 +15,6 @@ import (
 // shows the namespace of the thread that opens it).
 type Netlink struct{}
 
-var _ Kernel = Netlink{}
-
 func (Netlink) Addrs(device string) ([]netip.Prefix, bool, error) {
 	l, err := netlink.LinkByName(device)
 	if err != nil {

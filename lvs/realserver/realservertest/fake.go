@@ -27,8 +27,6 @@ type Kernel struct {
 	Fail    map[realserver.OpKind]error
 }
 
-var _ realserver.Kernel = (*Kernel)(nil)
-
 // New is a kernel with an up lo holding 127.0.0.1/8 and ::1/128, and the
 // ARP sysctls at the kernel's defaults.
 func New() *Kernel {
