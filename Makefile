@@ -108,6 +108,7 @@ test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^TestApplyKernel$$' ./cmd/hakeeper
+	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
 # failover table measured side by side with keepalived (needs root), and

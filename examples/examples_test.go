@@ -68,8 +68,8 @@ func TestEveryExampleLoads(t *testing.T) {
 				t.Errorf("%s has no README.md", d)
 			}
 			for node, st := range states(t, d) {
-				if len(st.Instances) == 0 {
-					t.Errorf("%s: node %s runs no VRRP instance", d, node)
+				if len(st.Instances) == 0 && st.RealServer == nil {
+					t.Errorf("%s: node %s runs no VRRP instance and is no real server", d, node)
 				}
 			}
 		})
@@ -102,6 +102,18 @@ func TestNginxPair(t *testing.T) {
 
 func TestLVSDR(t *testing.T) {
 	for name, st := range states(t, "lvs-dr") {
+		if name == "web1" || name == "web2" {
+			// Real servers: the VIP on lo, ARP quiet for it, no VRRP.
+			role := st.RealServer
+			if len(st.Instances) != 0 || len(st.Services) != 0 || role == nil || len(role.VIPs) != 1 ||
+				role.VIPs[0].Prefix != netip.MustParsePrefix("192.0.2.100/32") || role.VIPs[0].Device != "lo" || len(role.Sysctls) != 2 {
+				t.Errorf("%s: %+v, role %+v", name, st, role)
+			}
+			continue
+		}
+		if st.RealServer != nil {
+			t.Errorf("%s: a director with a real-server role %+v", name, st.RealServer)
+		}
 		if len(st.Services) != 1 {
 			t.Fatalf("%s: services %v", name, st.Services)
 		}

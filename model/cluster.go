@@ -248,7 +248,11 @@ type Persistence struct {
 
 // RealServer is one backend of a virtual service.
 type RealServer struct {
-	Address string `yaml:"address" json:"address"`
+	Address string `yaml:"address,omitempty" json:"address,omitempty"`
+	// Node names a node of the cluster instead of an address: the entry
+	// uses its address (address6 for an IPv6 service), and with dr or tun
+	// forwarding hakeeper sets that node up as a real server.
+	Node string `yaml:"node,omitempty" json:"node,omitempty"`
 	// Port defaults to the service's port; must be unset for fwmark services with dr/tun.
 	Port   int  `yaml:"port,omitempty" json:"port,omitempty"`
 	Weight *int `yaml:"weight,omitempty" json:"weight,omitempty"` // default 1

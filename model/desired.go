@@ -161,6 +161,7 @@ func (r *resolver) nodeState() *NodeState {
 			st.Services = append(st.Services, vs)
 		}
 	}
+	st.RealServer = r.realServerRole()
 	return st
 }
 
@@ -328,7 +329,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 	serviceCheck := r.healthCheck(nil, s.Check)
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
 	for _, rs := range s.RealServers {
-		spec := realServer(&rs, vs)
+		spec := r.realServer(&rs, vs)
 		base := serviceCheck
 		if rs.Check != nil {
 			base = r.healthCheck(rs.Check, s.Check)
@@ -350,7 +351,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Port, b.Port))
 	})
 	if s.SorryServer != nil {
-		spec := realServer(s.SorryServer, vs)
+		spec := r.realServer(s.SorryServer, vs)
 		// The sorry server is what clients get when everything else is
 		// down; it is only checked when it says so itself.
 		if s.SorryServer.Check != nil {
@@ -365,8 +366,8 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 }
 
 // realServer resolves a real or sorry server of vs.
-func realServer(rs *RealServer, vs VirtualService) RealServerSpec {
-	a, _ := netip.ParseAddr(rs.Address)
+func (r *resolver) realServer(rs *RealServer, vs VirtualService) RealServerSpec {
+	a, _ := netip.ParseAddr(rs.address(r.c, vs.Family))
 	return RealServerSpec{
 		Address:        a,
 		Port:           cmp.Or(uint16(rs.Port), vs.Port),

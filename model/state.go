@@ -39,6 +39,9 @@ type NodeState struct {
 	Checks []TrackCheckSpec `json:"checks"`
 	// SyncGroups this node takes part in, sorted by Name.
 	SyncGroups []SyncGroupSpec `json:"syncGroups"`
+	// RealServer is the node's part as a real server of the services
+	// naming it; nil when none does.
+	RealServer *RealServerRole `json:"realServer,omitempty"`
 }
 
 // Instance is one VRRP virtual router on this node.

@@ -250,9 +250,6 @@ func (v *validator) nodes() {
 				v.nodeAddr[a] = name
 			}
 		}
-		if n.Interface == "" {
-			v.errorf(p+".interface", "interface is required (the link VRRP runs on)")
-		}
 		v.ifaceName(p+".interface", n.Interface)
 	}
 }
@@ -816,6 +813,11 @@ func (v *validator) groupMembers(name string, g *VIPGroup) {
 		}
 		v.priority(pp, g.Priorities[n], name, n)
 	}
+	for _, m := range v.members(name, g) {
+		if n := v.c.Nodes[m]; n != nil && n.Interface == "" {
+			v.errorf("nodes."+m+".interface", "interface is required (the link VRRP runs on)")
+		}
+	}
 }
 
 // vridConflicts reports two groups of one address family with the same
@@ -1094,9 +1096,11 @@ func (p indexPath) String() string {
 // realServer checks one backend; it returns its address when parsable.
 // vip is the service's VIP, zero for a fwmark service.
 func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (netip.Addr, bool) {
-	a, msg := parseDest(rs.Address)
-	ok := msg == ""
+	addr, nodeOK := v.realServerNode(ip, rs, s, fam, fwd, vip)
+	a, msg := parseDest(addr)
+	ok := msg == "" && nodeOK
 	switch {
+	case !nodeOK:
 	case !ok:
 		v.errorf(ip.String()+".address", "%s", msg)
 	case fam != "" && familyOf(a) != fam:

@@ -202,6 +202,16 @@ var invalidCases = []struct {
 		`realserver-bad.yaml:27:9: services.http.realServers[4].lowerThreshold: lowerThreshold 200 must not exceed upperThreshold 100`,
 		`realserver-bad.yaml:29:9: services.http.realServers[5].upperThreshold: -1 must not be negative`,
 	}},
+	{"real servers naming nodes", "realserver-node.yaml", []string{
+		`realserver-node.yaml:5:3: nodes.lb2.interface: interface is required (the link VRRP runs on)`,
+		`realserver-node.yaml:26:9: services.http.realServers[0].node: set either node or address, not both`,
+		`realserver-node.yaml:28:9: services.http.realServers[1].node: no node named "wbe2" (did you mean "web2"?)`,
+		`realserver-node.yaml:29:9: services.http.realServers[2].node: node "lb1" directs this service (it is a member of VIP group "web") and cannot also be its dr or tun real server`,
+		`realserver-node.yaml:35:9: services.http6.realServers[0].node: node "web1" has no address6, which this IPv6 service needs`,
+		`realserver-node.yaml:40:9: services.marked.realServers[0].node: a dr or tun fwmark service without a group is directed by every node, so node "web2" cannot be its real server`,
+		`realserver-node.yaml:42:7: services.marked.sorryServer.node: a dr or tun fwmark service without a group`,
+	}},
+	{"typo in a real server's node", "typo-realserver-node.yaml", []string{`typo-realserver-node.yaml:18:9: services.http.realServers[0].nodes: unknown field "nodes" (did you mean "node"?)`}},
 	{"dr and tun cannot rewrite ports", "realserver-dr-port.yaml", []string{
 		`realserver-dr-port.yaml:20:9: services.http.realServers[0].port: port 8080 differs from the service port 80, but dr forwarding cannot rewrite the port`,
 		`realserver-dr-port.yaml:28:9: services.marked.realServers[0].port: with tun forwarding of a fwmark service the real server port must be unset`,

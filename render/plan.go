@@ -87,6 +87,8 @@ func sectionTitle(k plan.Kind) string {
 		return "sync group"
 	case plan.KindTrackedCheck:
 		return "tracked check"
+	case plan.KindRealServerVIP, plan.KindLink, plan.KindSysctl:
+		return "real-server role of"
 	}
 	return "service"
 }

@@ -23,7 +23,10 @@ func ShowText(w io.Writer, ns *model.NodeState) error {
 	if ns.Address6.IsValid() {
 		addr += ", " + ns.Address6.String()
 	}
-	fmt.Fprintf(bw, "  address %s on %s\n", addr, ns.Interface)
+	if ns.Interface != "" { // a node that is only a real server runs no VRRP
+		addr += " on " + ns.Interface
+	}
+	fmt.Fprintf(bw, "  address %s\n", addr)
 	fmt.Fprintf(bw, "  %s, %s, %s\n", count(len(ns.Instances), "VIP group"), count(len(ns.Services), "service"), count(len(ns.Checks), "tracked check"))
 
 	for i := range ns.Instances {
@@ -32,6 +35,7 @@ func ShowText(w io.Writer, ns *model.NodeState) error {
 	for i := range ns.Services {
 		showService(bw, &ns.Services[i])
 	}
+	showRealServer(bw, ns.RealServer)
 	if len(ns.Checks) > 0 {
 		fmt.Fprintf(bw, "\nTracked checks\n")
 		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)

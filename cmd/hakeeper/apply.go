@@ -78,6 +78,9 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			if n := len(ns.Instances); n > 0 {
 				fmt.Fprintf(stderr, "note: %d VRRP instance(s) of node %s need the daemon ('hakeeper run'); not applied\n", n, ns.Node)
 			}
+			if ns.RealServer != nil {
+				fmt.Fprintf(stderr, "note: the real-server role of node %s is kept by the daemon ('hakeeper run'); not applied\n", ns.Node)
+			}
 			// The same state directory as 'hakeeper run' with this source
 			// and node, so ownership agrees; its lock keeps apply from
 			// running beside a daemon the status address did not find.

@@ -13,6 +13,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
+	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 	"github.com/hakeeper/hakeeper/reconcile/status"
@@ -20,8 +21,9 @@ import (
 
 // observeNode reads this node's live state for `hakeeper plan`: the VRRP
 // instances, checks and sync groups a running daemon runs (from its
-// /config) and the IPVS table through the lvs programmer (so the plan
-// lists exactly the writes a reconcile would make). VIPs are not read:
+// /config), the real-server role and the IPVS table through their
+// programmers (so the plan lists exactly the writes a reconcile would
+// make). VIPs are not read:
 // the engine adds them on the master, and the plan does not diff them. The desired IPVS
 // table has health applied as the daemon sees it (its /status), so a
 // server it took out as unhealthy is not planned as "+ real-server".
@@ -55,6 +57,16 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		return nil, fmt.Errorf("reading the running daemon's configuration: %w", err)
 	}
 
+	if stateDir == "" {
+		stateDir = defaultStateDirFor(source, desired.Node)
+	}
+	rs := &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)}
+	rsPlan, err := rs.Plan(desired.RealServer)
+	if err != nil {
+		return nil, fmt.Errorf("planning the real-server role: %w", err)
+	}
+	live.RealServer = &rsPlan
+
 	k, closeIPVS, err := openIPVS()
 	if err != nil {
 		if len(desired.Services) > 0 {
@@ -63,9 +75,6 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		return live, nil
 	}
 	defer closeIPVS()
-	if stateDir == "" {
-		stateDir = defaultStateDirFor(source, desired.Node)
-	}
 	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
@@ -45,6 +46,10 @@ const defaultStateDir = "/var/lib/hakeeper"
 // exactly like the addresses and the IPVS table it describes, and it lets
 // a crashed daemon clean up after itself on restart.
 const defaultRuntimeDir = "/run/hakeeper"
+
+// realServerRecord is the state directory's record of what the
+// real-server role added and changed.
+const realServerRecord = "realserver-owned.json"
 
 // maxFlagFile bounds a secret or a keyring named by a flag.
 const maxFlagFile = 1 << 20
@@ -260,7 +265,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
 		Interval: o.interval, FetchTimeout: o.fetchTimeout, RemoveServicesOnShutdown: o.removeServices,
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
-		StateDir: stateDir,
+		StateDir:   stateDir,
+		RealServer: &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)},
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.

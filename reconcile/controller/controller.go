@@ -24,6 +24,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -92,6 +93,9 @@ type Config struct {
 	// IPVS is nil on a node without IPVS: revisions with services for
 	// this node then fail to apply (and change nothing).
 	IPVS IPVS
+	// RealServer is nil on a node that cannot be a real server: revisions
+	// giving it a real-server role then fail to apply.
+	RealServer *realserver.Programmer
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -368,6 +372,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 		if rerr := c.repair(&res); rerr != nil && err == nil {
 			err = rerr
 		}
+		if rerr := c.syncRealServer(c.report.running.RealServer, &res, true); rerr != nil && err == nil {
+			err = rerr
+		}
 	}
 	d := time.Since(start)
 	c.m.reconcileDuration.Observe(d.Seconds())
@@ -544,7 +551,10 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	table, effective := c.effectiveTable(desired.Services)
 	ops, err := c.syncIPVS(table, effective, c.fingerprint())
 	res.IPVSOps += ops
-	return err
+	if err != nil {
+		return err
+	}
+	return c.syncRealServer(desired.RealServer, res, false)
 }
 
 // ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false
@@ -677,10 +687,11 @@ func tablesEqual(a, b []lvs.VirtualServer) bool {
 }
 
 // sameVRRP reports whether two states ask the same of the VRRP engine
-// (everything but the virtual services).
+// (everything but the virtual services and the real-server role).
 func sameVRRP(a, b *model.NodeState) bool {
 	x, y := *a, *b
 	x.Services, y.Services = nil, nil
+	x.RealServer, y.RealServer = nil, nil
 	return reflect.DeepEqual(x, y)
 }
 

@@ -68,7 +68,7 @@ func NewMetrics() *Metrics {
 		}, []string{"revision"}),
 	}
 	// Series that exist from the start, so rate() works from the first scrape.
-	for _, k := range []string{"vip", "ipvs"} {
+	for _, k := range []string{"vip", "ipvs", "realserver"} {
 		m.driftRepairs.WithLabelValues(k)
 	}
 	for _, r := range []string{"pass", "fail"} {

@@ -29,6 +29,9 @@ var notCompared = map[string]string{
 	"Address":   "the node's addresses and interface are the host's, which hakeeper never changes",
 	"Address6":  "the node's addresses and interface are the host's, which hakeeper never changes",
 	"Interface": "the node's addresses and interface are the host's, which hakeeper never changes",
+	// The real-server role is planned against the kernel: Live.RealServer
+	// is the realserver programmer's operations, tested in realserver_test.go.
+	"RealServer": "planned from the realserver programmer's operations against the kernel, not by comparing states",
 }
 
 // step is one move down a value: a struct field, or element 0 of a slice.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -30,6 +31,9 @@ type Live struct {
 	// table; it replaces Services and Unmanaged, and each operation is
 	// one change.
 	IPVS *lvs.Plan
+	// RealServer, when set, is the realserver programmer's plan against
+	// the kernel; without it the real-server role is planned as new.
+	RealServer *realserver.Plan
 }
 
 // Diff computes the changes that take live to desired. Instances are
@@ -45,6 +49,7 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	instancesDiff(p, desired.Instances, live.Instances)
 	namedDiff(p, KindSyncGroup, syncGroupFields, func(g *model.SyncGroupSpec) string { return g.Name }, desired.SyncGroups, live.SyncGroups)
 	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
+	realServerChanges(p, desired, live.RealServer)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p
