@@ -20,7 +20,7 @@ func TestParseMessyFormatting(t *testing.T) {
 			if len(s.Args) > 0 {
 				line += " " + strings.Join(s.Args, "|")
 			}
-			if s.HasBlock() {
+			if s.Block != nil {
 				line += " {}"
 			}
 			got = append(got, s.Pos.String()+" "+line)
@@ -60,7 +60,7 @@ func TestParseMessyFormatting(t *testing.T) {
 
 func TestParseContinuationAndQuotes(t *testing.T) {
 	src := "vrrp_script chk {\n  script \"/bin/sh -c \\\"x\\\"\" \\\n    # trailing\n  interval 3\n}\n"
-	stmts, err := Parse("inline.conf", []byte(src))
+	stmts, err := newParser().parse("inline.conf", []byte(src), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
