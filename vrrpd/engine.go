@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -107,7 +106,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("vrrpd: Config lacks %s", strings.Join(missing, ", "))
 	}
 	if cfg.Secret == nil {
-		cfg.Secret = readSecret
+		cfg.Secret = (*model.Auth).ReadSecret
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -125,26 +124,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.work.cond = sync.NewCond(&e.work.mu)
 	return e, nil
-}
-
-// readSecret returns the PASS password named by auth: the environment
-// variable SecretEnv or the contents of SecretFile without a trailing
-// newline (validation lets exactly one be set).
-func readSecret(auth *model.Auth) (string, error) {
-	switch {
-	case auth.SecretEnv != "":
-		if v := os.Getenv(auth.SecretEnv); v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("VRRP auth secret: environment variable %s is empty", auth.SecretEnv)
-	case auth.SecretFile != "":
-		b, err := os.ReadFile(auth.SecretFile)
-		if err != nil {
-			return "", fmt.Errorf("reading VRRP auth secret: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return "", errors.New("VRRP auth has neither secretEnv nor secretFile")
 }
 
 // fire runs f under the engine lock unless the engine has stopped; every

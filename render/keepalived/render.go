@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -196,27 +195,6 @@ func (r *renderer) syncGroup(sg model.SyncGroupSpec) {
 	r.p(0, "}")
 }
 
-func (r *renderer) secret(a *model.Auth) (string, error) {
-	if !r.opts.WithSecrets {
-		return "", nil
-	}
-	switch {
-	case a.SecretEnv != "":
-		v := os.Getenv(a.SecretEnv)
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s (VRRP password) is empty", a.SecretEnv)
-		}
-		return v, nil
-	case a.SecretFile != "":
-		b, err := os.ReadFile(a.SecretFile)
-		if err != nil {
-			return "", fmt.Errorf("VRRP password: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return "", fmt.Errorf("auth has neither secretFile nor secretEnv")
-}
-
 func (r *renderer) instance(in *model.Instance) error {
 	r.p(0, "vrrp_instance %s {", in.Name)
 	state := "BACKUP"
@@ -245,9 +223,12 @@ func (r *renderer) instance(in *model.Instance) error {
 		r.p(1, "garp_interval %s", seconds(in.GARP.Interval))
 	}
 	if in.Auth != nil {
-		pass, err := r.secret(in.Auth)
-		if err != nil {
-			return fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		pass := ""
+		if r.opts.WithSecrets {
+			var err error
+			if pass, err = in.Auth.ReadSecret(); err != nil {
+				return fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+			}
 		}
 		r.p(1, "authentication {")
 		r.p(2, "auth_type PASS")
