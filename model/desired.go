@@ -166,7 +166,7 @@ func (r *resolver) nodeState() *NodeState {
 }
 
 func (r *resolver) instance(name string, g *VIPGroup) Instance {
-	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g), Family: r.v.groupFam[name]}
+	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g), Family: r.v.family(name)}
 	for _, v := range g.VIPs {
 		pfx, _ := checkVIPAddress(v.Address)
 		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: cmp.Or(v.Device, inst.Interface), Label: v.Label})
