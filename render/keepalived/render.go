@@ -386,13 +386,9 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 	case "http", "https":
 		h := c.HTTP
 		r.p(3, "url {")
-		r.p(4, "path %s", cmp.Or(h.Path, model.DefaultHTTPPath))
-		status := h.Status
-		if len(status) == 0 {
-			status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
-		}
+		r.p(4, "path %s", h.Path)
 		// keepalived separates the ranges with blanks.
-		r.p(4, "status_code %s", strings.ReplaceAll(status.Normalize().String(), ",", " "))
+		r.p(4, "status_code %s", strings.ReplaceAll(h.Status.String(), ",", " "))
 		if h.Host != "" {
 			r.p(4, "virtualhost %s", h.Host)
 		}
