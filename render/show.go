@@ -171,7 +171,7 @@ func writeNotify(w *bufio.Writer, indent string, n model.NotifySpec) {
 	a.line("notify backup", n.Backup.String())
 	a.line("notify fault", n.Fault.String())
 	a.line("notify stop", n.Stop.String())
-	if !(n.Master.IsZero() && n.Backup.IsZero() && n.Fault.IsZero() && n.Stop.IsZero()) {
+	if n.HasHooks() {
 		t := "timeout " + n.Timeout.String()
 		if n.User != "" {
 			t += ", as " + n.User

@@ -107,12 +107,12 @@ func (r *renderer) global(st *model.NodeState) {
 		add(c.User)
 	}
 	for _, in := range st.Instances {
-		if hasNotify(in.Notify) {
+		if in.Notify.HasHooks() {
 			add(in.Notify.User)
 		}
 	}
 	for _, sg := range st.SyncGroups {
-		if hasNotify(sg.Notify) {
+		if sg.Notify.HasHooks() {
 			add(sg.Notify.User)
 		}
 	}
@@ -134,10 +134,6 @@ func (r *renderer) global(st *model.NodeState) {
 		r.p(1, "enable_script_security")
 	}
 	r.p(0, "}")
-}
-
-func hasNotify(n model.NotifySpec) bool {
-	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
 }
 
 // runAs is the user a script runs as: root when the spec names none
@@ -179,7 +175,7 @@ func (r *renderer) notify(indent int, n model.NotifySpec) {
 			r.p(indent, "%s %s%s", h.kw, script(h.cmd), u)
 		}
 	}
-	if hasNotify(n) && n.Timeout != model.DefaultNotifyTimeout {
+	if n.HasHooks() && n.Timeout != model.DefaultNotifyTimeout {
 		r.p(indent, "# hakeeper: notify timeout %s is not expressible in keepalived", n.Timeout)
 	}
 }

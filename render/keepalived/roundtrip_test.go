@@ -163,7 +163,7 @@ func normalize(t *testing.T, st *model.NodeState) string {
 		argv(&n.Fault)
 		argv(&n.Stop)
 		n.Timeout = 0
-		if !hasNotify(*n) {
+		if !n.HasHooks() {
 			n.User = "" // who would run no hooks does not matter
 		}
 	}
