@@ -60,7 +60,7 @@ type validator struct {
 	syncOf    map[string]string // group → sync group
 	vipOwner  map[netip.Addr]ownedVIP
 	groupAddr map[string][]netip.Addr // a group's VIPs that parsed, in order
-	nodeAddr  map[netip.Addr]string // a node's address or address6 → the node
+	nodeAddr  map[netip.Addr]string   // a node's address or address6 → the node
 }
 
 // ownedVIP is the group that moves a VIP and the VIP's entry in it, so
