@@ -302,16 +302,13 @@ func (r *renderer) service(vs *model.VirtualService) {
 	r.p(1, "lb_kind %s", strings.ToUpper(string(vs.Forwarding)))
 	if vs.Persistence > 0 {
 		r.p(1, "persistence_timeout %d", int(vs.Persistence.Seconds()))
-		full := 32
-		if vs.Family == model.IPv6 {
-			full = 128
-		}
-		if vs.PersistenceMask != 0 && vs.PersistenceMask != full {
-			if vs.Family == model.IPv6 {
-				r.p(1, "persistence_granularity %d", vs.PersistenceMask)
-			} else {
-				r.p(1, "persistence_granularity %s", net.IP(net.CIDRMask(vs.PersistenceMask, 32)))
-			}
+		// A mask of the whole address is keepalived's default.
+		switch m := vs.PersistenceMask; {
+		case m == 0:
+		case vs.Family == model.IPv6 && m != 128:
+			r.p(1, "persistence_granularity %d", m)
+		case vs.Family != model.IPv6 && m != 32:
+			r.p(1, "persistence_granularity %s", net.IP(net.CIDRMask(m, 32)))
 		}
 	}
 	r.p(1, "quorum %d", vs.Quorum)
