@@ -294,16 +294,12 @@ func (v *validator) overrides() {
 func (v *validator) priority(path string, prio int, group, node string) {
 	switch {
 	case prio == OwnerPriority:
-		if !v.ownsVIP(group, node) {
+		if !slices.ContainsFunc(v.groupAddr[group], func(a netip.Addr) bool { return v.nodeAddr[a] == node }) {
 			v.errorf(path, "priority 255 is reserved for the address owner: node %q does not have one of group %q's VIPs as its address", node, group)
 		}
 	case prio < 1 || prio > 254:
 		v.errorf(path, "priority %d is out of range 1-254", prio)
 	}
-}
-
-func (v *validator) ownsVIP(group, node string) bool {
-	return slices.ContainsFunc(v.groupAddr[group], func(a netip.Addr) bool { return v.nodeAddr[a] == node })
 }
 
 // ---- tracked checks ----
