@@ -48,11 +48,11 @@ type Stmt struct {
 // and loops).
 const maxIncludeDepth = 16
 
-// ParseFile parses a keepalived.conf and the files it includes. Include
+// parseFile parses a keepalived.conf and the files it includes. Include
 // patterns are globs resolved relative to the including file's directory,
 // as keepalived does. Positions name files as given (path, or the
 // include's directory joined with the matched name).
-func ParseFile(path string) ([]*Stmt, error) {
+func parseFile(path string) ([]*Stmt, error) {
 	return newParser().file(path, 0, model.Pos{})
 }
 

@@ -23,9 +23,9 @@ type RenderOptions struct {
 	WithSecrets bool
 }
 
-// SecretPlaceholder is written as auth_pass when secrets are not read
+// secretPlaceholder is written as auth_pass when secrets are not read
 // (8 characters: keepalived truncates longer passwords).
-const SecretPlaceholder = "CHANGEME"
+const secretPlaceholder = "CHANGEME"
 
 // Render writes the keepalived.conf that makes keepalived do what
 // hakeeper does on this node. Where keepalived cannot express a setting
@@ -234,7 +234,7 @@ func (r *renderer) instance(in *model.Instance) error {
 				src = "$" + in.Auth.SecretEnv
 			}
 			r.p(2, "# hakeeper: placeholder; the password is in %s (render --with-secrets to fill it in)", src)
-			pass = SecretPlaceholder
+			pass = secretPlaceholder
 		}
 		r.p(2, "auth_pass %s", pass)
 		r.p(1, "}")

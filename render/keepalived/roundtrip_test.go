@@ -257,7 +257,7 @@ func TestKeepalivedAcceptsRender(t *testing.T) {
 	confs = append(confs, corpus...)
 	for _, conf := range confs {
 		t.Run(conf, func(t *testing.T) {
-			stmts, err := ParseFile(conf)
+			stmts, err := parseFile(conf)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,7 +29,7 @@ func TestRenderSecrets(t *testing.T) {
 		with bool
 		want string
 	}{
-		{model.Auth{Type: "pass", SecretEnv: "HKT_PASS"}, false, "auth_pass " + SecretPlaceholder},
+		{model.Auth{Type: "pass", SecretEnv: "HKT_PASS"}, false, "auth_pass " + secretPlaceholder},
 		{model.Auth{Type: "pass", SecretEnv: "HKT_PASS"}, true, "auth_pass fromenv\n"},
 		{model.Auth{Type: "pass", SecretFile: file}, true, "auth_pass fromfile\n"},
 	} {
