@@ -193,10 +193,7 @@ func (r *renderer) syncGroup(sg model.SyncGroupSpec) {
 
 func (r *renderer) instance(in *model.Instance) error {
 	r.p(0, "vrrp_instance %s {", in.Name)
-	state := "BACKUP"
-	if in.InitialState == model.StateMaster {
-		state = "MASTER"
-	}
+	state := strings.ToUpper(string(in.InitialState)) // Desired starts backup, or master as the owner
 	r.p(1, "state %s", state)
 	r.p(1, "interface %s", in.Interface)
 	r.p(1, "virtual_router_id %d", in.VRID)
