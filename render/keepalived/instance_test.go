@@ -43,3 +43,15 @@ func TestRenderSecrets(t *testing.T) {
 		t.Errorf("empty secret: err = %v, want one naming vrrp_instance g and HKT_EMPTY", err)
 	}
 }
+
+// TestRenderInstanceState: the address owner starts as MASTER, every
+// other node as BACKUP.
+func TestRenderInstanceState(t *testing.T) {
+	for state, want := range map[model.VRRPState]string{model.StateMaster: "state MASTER\n", model.StateBackup: "state BACKUP\n"} {
+		st := &model.NodeState{Node: "n", Instances: []model.Instance{{Name: "g", Version: 3, InitialState: state, Preempt: true}}}
+		out, err := Render(st, RenderOptions{})
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("Render(initial state %s) = %v, output:\n%s\nwant it to contain %q", state, err, out, want)
+		}
+	}
+}
