@@ -251,16 +251,16 @@ func DescriptionEntries[E any](entries []E, name func(E) string, isDir func(E) b
 		case strings.HasPrefix(name(e), "."):
 		case isDir(e):
 			subdirs = append(subdirs, e)
-		case IsYAML(name(e)):
+		case isYAML(name(e)):
 			yamls = append(yamls, e)
 		}
 	}
 	return yamls, subdirs
 }
 
-// IsYAML reports whether a file name is a description file's, wherever
+// isYAML reports whether a file name is a description file's, wherever
 // the description is read from.
-func IsYAML(name string) bool {
+func isYAML(name string) bool {
 	ext := filepath.Ext(name)
 	return ext == ".yaml" || ext == ".yml"
 }
