@@ -61,6 +61,8 @@ type idleEngine struct{}
 func (idleEngine) Apply(*model.NodeState) error       { return nil }
 func (idleEngine) RepairVIPs() []model.VIPSpec        { return nil }
 func (idleEngine) Status() []vrrpd.InstanceStatus     { return nil }
+func (idleEngine) CheckStatus() []vrrpd.CheckStatus   { return nil }
+func (idleEngine) Drops() vrrpd.UnattributedDrops     { return nil }
 func (idleEngine) Shutdown(ctx context.Context) error { return nil }
 
 var _ controller.Engine = idleEngine{}
