@@ -75,7 +75,7 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		return live, nil
 	}
 	defer closeIPVS()
-	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
+	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, ipvsRecord)}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
 	if err != nil {
 		return nil, fmt.Errorf("planning IPVS: %w", err)
