@@ -566,7 +566,9 @@ func (e *Engine) CheckStatus() []CheckStatus {
 	}
 	out := make([]CheckStatus, 0, len(e.checks))
 	for name, c := range e.checks {
-		out = append(out, c.status(groups[name]))
+		st := c.st
+		st.Name, st.Rise, st.Fall, st.Groups = c.spec.Name, c.spec.Rise, c.spec.Fall, groups[name]
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b CheckStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -87,70 +87,51 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	}
 	var errs []error
 	for _, ip := range addrs {
-		errs = append(errs, ai.announce(ip))
+		if ip.Is4() || ip.Is4In6() {
+			errs = append(errs, ai.garp(ip.Unmap()))
+		} else {
+			errs = append(errs, ai.unsolicitedNA(ip))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-func (ai *announceIface) announce(ip netip.Addr) error {
-	if ip.Is4() || ip.Is4In6() {
-		return ai.garp(ip.Unmap())
-	}
-	return ai.unsolicitedNA(ip)
-}
-
-func (ai *announceIface) arpClient() (*arp.Client, error) {
+func (ai *announceIface) garp(ip netip.Addr) error {
 	if ai.arp == nil {
 		c, err := arp.Dial(ai.ifi)
 		if err != nil {
-			return nil, fmt.Errorf("gratuitous ARP on %s: %w", ai.ifi.Name, err)
+			return fmt.Errorf("gratuitous ARP on %s: %w", ai.ifi.Name, err)
 		}
 		ai.arp = c
-	}
-	return ai.arp, nil
-}
-
-func (ai *announceIface) garp(ip netip.Addr) error {
-	c, err := ai.arpClient()
-	if err != nil {
-		return err
 	}
 	p, err := arp.NewPacket(arp.OperationRequest, ai.ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
 	if err != nil {
 		return fmt.Errorf("gratuitous ARP for %s: %w", ip, err)
 	}
-	if err := c.WriteTo(p, ethernet.Broadcast); err != nil {
+	if err := ai.arp.WriteTo(p, ethernet.Broadcast); err != nil {
 		return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, ai.ifi.Name, err)
 	}
 	return nil
 }
 
-func (ai *announceIface) ndpConn() (*ndp.Conn, error) {
+func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
+	ifi := ai.ifi
 	if ai.ndp == nil {
 		// Unspecified: bound to no address, so one socket serves every VIP;
 		// each message picks its source with IPV6_PKTINFO.
-		c, _, err := ndp.Listen(ai.ifi, ndp.Unspecified)
+		c, _, err := ndp.Listen(ifi, ndp.Unspecified)
 		if err != nil {
-			return nil, fmt.Errorf("neighbour advertisement on %s: %w", ai.ifi.Name, err)
+			return fmt.Errorf("neighbour advertisement on %s: %w", ifi.Name, err)
 		}
 		// We only send: block every ICMPv6 type so nothing queues up.
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		if err := c.SetICMPFilter(&f); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("neighbour advertisement on %s: %w", ai.ifi.Name, err)
+			return fmt.Errorf("neighbour advertisement on %s: %w", ifi.Name, err)
 		}
 		ai.ndp = c
 	}
-	return ai.ndp, nil
-}
-
-func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
-	c, err := ai.ndpConn()
-	if err != nil {
-		return err
-	}
-	ifi := ai.ifi
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
@@ -160,7 +141,7 @@ func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
 		}},
 	}
 	cm := &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ip.AsSlice(), IfIndex: ifi.Index}
-	if err := c.WriteTo(na, cm, allNodes); err != nil {
+	if err := ai.ndp.WriteTo(na, cm, allNodes); err != nil {
 		return fmt.Errorf("neighbour advertisement for %s on %s: %w", ip, ifi.Name, err)
 	}
 	return nil

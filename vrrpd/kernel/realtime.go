@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -107,20 +106,13 @@ func EnableRealtime(prio int) error {
 	return fmt.Errorf("real-time scheduling: threads still appearing after %d passes", maxPasses)
 }
 
-// KeepRealtime re-applies EnableRealtime every interval until ctx ends,
-// for threads that escaped inheritance (one cloned from a thread
-// StartNormal had demoted). Errors are reported to onErr.
-func KeepRealtime(ctx context.Context, prio int, interval time.Duration, onErr func(error)) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := EnableRealtime(prio); err != nil && onErr != nil {
-				onErr(err)
-			}
+// KeepRealtime re-applies EnableRealtime every interval for the life of
+// the process, for threads that escaped inheritance (one cloned from a
+// thread StartNormal had demoted). Errors are reported to onErr.
+func KeepRealtime(prio int, interval time.Duration, onErr func(error)) {
+	for range time.Tick(interval) {
+		if err := EnableRealtime(prio); err != nil {
+			onErr(err)
 		}
 	}
 }
