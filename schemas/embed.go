@@ -11,6 +11,3 @@ import _ "embed"
 //
 //go:embed cluster.schema.json
 var ClusterSchema []byte
-
-// ClusterSchemaID is the schema's $id, for `# yaml-language-server: $schema=`.
-const ClusterSchemaID = "https://raw.githubusercontent.com/hakeeper/hakeeper/main/schemas/cluster.schema.json"

@@ -17,6 +17,9 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 )
 
+// ClusterSchemaID is the schema's $id, as modelines name it.
+const ClusterSchemaID = "https://raw.githubusercontent.com/hakeeper/hakeeper/main/schemas/cluster.schema.json"
+
 var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ClusterSchema))
 	if err != nil {
