@@ -215,8 +215,3 @@ func showService(w *bufio.Writer, vs *model.VirtualService) {
 	}
 	tw.Flush()
 }
-
-// ShowJSON writes the node's desired state as JSON (model.NodeState).
-func ShowJSON(w io.Writer, ns *model.NodeState) error {
-	return writeJSON(w, ns)
-}
