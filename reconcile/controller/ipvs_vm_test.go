@@ -271,11 +271,10 @@ func (d *vmDirector) checker(t *testing.T) *check.Checker {
 
 // vmNode is one controller on the director.
 type vmNode struct {
-	ctl    *controller.Controller
-	ipvs   *countingIPVS
-	dir    string // the watched description directory
-	state  string // the state directory (ownership record, last good)
-	cancel context.CancelFunc
+	ctl   *controller.Controller
+	ipvs  *countingIPVS
+	dir   string // the watched description directory
+	state string // the state directory (ownership record, last good)
 }
 
 func (d *vmDirector) newNode(t *testing.T, dir, state string, checker controller.Checker) *vmNode {
