@@ -25,7 +25,9 @@ servers; + create, ~ update in place (old -> new), - destroy.
 the live state is observed from the node; the running daemon is asked at
 --addr, the status address it was started with (its --listen). Which
 IPVS services are hakeeper's is read from the daemon's state directory
-(as it reports it; --state-dir overrides).
+(as it reports it; --state-dir overrides). On a dr or tun real server the
+role's VIPs (on lo or a tunnel device) and ARP sysctls are read from the
+kernel and planned in a section of their own.
 
 VIPs are not planned as addresses: the VRRP engine adds them on the node
 that becomes master, so they are listed with their instance.
