@@ -495,6 +495,10 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 			}
 		}
 		vs.Family = cmp.Or(s.Family, IPv4)
+		var err error
+		if vs.Match, err = resolveMatch(s.Match); err != nil {
+			return vs, false, r.errf(path+".match", "%v", err)
+		}
 	case s.VIP != "":
 		a, err := netip.ParseAddr(s.VIP)
 		if err != nil {

@@ -972,6 +972,7 @@ func (v *validator) services() {
 			}
 		}
 	}
+	v.markOverlaps()
 }
 
 // service checks one service's own settings and real servers.
@@ -1036,6 +1037,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		}
 		key.mark = &markKey{s.FWMark, fam}
 	}
+	v.markMatch(p, s, fam)
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
@@ -1250,6 +1252,9 @@ func Warnings(c *Cluster) ErrorList {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)
 		}
+	}
+	for _, name := range sortedKeys(c.Services) {
+		v.markWarning(name, c.Services[name])
 	}
 	v.errs.Sort()
 	return v.errs

@@ -170,6 +170,28 @@ var invalidCases = []struct {
 		`service-fwmark.yaml:18:5: services.marked.group: no VIP group "wbe" (did you mean "web"?)`,
 		`service-fwmark.yaml:23:5: services.marked6.family: unknown family "ipv5": want ipv4 or ipv6`,
 	}},
+	{"fwmark match: protocol, address, ports, non-fwmark service", "fwmark-match.yaml", []string{
+		`fwmark-match.yaml:19:9: services.ftp.match[0].protocol: unknown protocol "tpc": want tcp, udp or sctp (did you mean "tcp"?)`,
+		`fwmark-match.yaml:20:9: services.ftp.match[0].address: 192.0.2.20 is not a VIP of group "ftp"`,
+		`fwmark-match.yaml:21:21: services.ftp.match[0].ports[1]: port range 10100-10000 is backwards: write 10000-10100`,
+		`fwmark-match.yaml:22:9: services.ftp.match[1]: protocol is required: tcp, udp or sctp`,
+		`fwmark-match.yaml:23:9: services.ftp.match[1].ports: ports are required`,
+		`fwmark-match.yaml:25:9: services.ftp.match[2].address: "192.0.2.10/32": want an address without prefix length`,
+		`fwmark-match.yaml:26:17: services.ftp.match[2].ports[0]: port 0 is out of range 1-65535`,
+		`fwmark-match.yaml:26:20: services.ftp.match[2].ports[1]: port 70000 is out of range 1-65535`,
+		`fwmark-match.yaml:26:27: services.ftp.match[2].ports[2]: want a port (21) or a range of ports (10000-10100), got string "20-0x20"`,
+		`fwmark-match.yaml:26:36: services.ftp.match[2].ports[3]: want a port (21) or a range of ports (10000-10100), got a mapping`,
+		`fwmark-match.yaml:34:9: services.web6.match[0].address: 192.0.2.20 is ipv4 but the service is ipv6`,
+		`fwmark-match.yaml:41:5: services.http.match: only a fwmark service has match`,
+	}},
+	{"fwmark match: traffic selected twice", "fwmark-match-overlap.yaml", []string{
+		`fwmark-match-overlap.yaml:23:54: services.passive.match[0].ports[0]: tcp 192.0.2.10 port 10100-10200 is also selected by service "ftp" (at fwmark-match-overlap.yaml:17:21): a packet can go to one service only`,
+		`fwmark-match-overlap.yaml:27:3: services.rest: tcp 192.0.2.10 port 10050 is also selected by service "ftp" (at fwmark-match-overlap.yaml:17:21)`,
+	}},
+	{"fwmark match: typos", "fwmark-match-typo.yaml", []string{
+		`fwmark-match-typo.yaml:13:5: services.ftp.matches: unknown field "matches" (did you mean "match"?)`,
+		`fwmark-match-typo.yaml:18:9: services.ftp.match[0].port: unknown field "port" (did you mean "ports"?)`,
+	}},
 	{"service port missing or out of range, bad protocol", "service-port-protocol.yaml", []string{
 		`service-port-protocol.yaml:14:3: services.noport.port: port 0 is out of range 1-65535 (a VIP service needs a port)`,
 		`service-port-protocol.yaml:20:5: services.big.port: port 70000 is out of range 1-65535`,
