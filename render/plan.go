@@ -82,6 +82,7 @@ var sectionTitles = map[string]string{
 	"vip-group":     "VIP group",
 	"sync-group":    "sync group",
 	"tracked-check": "tracked check",
+	"fwmark-rule":   "fwmark rules of service",
 	"service":       "service",
 }
 

@@ -183,6 +183,9 @@ func showService(w *bufio.Writer, vs *model.VirtualService) {
 	} else {
 		a.line("vip group", "(none: every node programs it)")
 	}
+	for _, m := range vs.Match {
+		a.line("marks", string(m.Protocol)+" "+m.Address.String()+" ports "+m.Ports.String())
+	}
 	sched := vs.Scheduler
 	if len(vs.SchedulerFlags) > 0 {
 		sched += " (" + strings.Join(vs.SchedulerFlags, ", ") + ")"
