@@ -12,6 +12,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 	"github.com/hakeeper/hakeeper/reconcile/status"
@@ -91,6 +92,17 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 				live.VIPs = append(live.VIPs, model.VIPSpec{Prefix: p, Device: v.Device})
 			}
 		}
+	}
+
+	rules := marks.FromModel(desired.Services)
+	if t, err := marks.Open(); err != nil && len(rules) > 0 {
+		fmt.Fprintf(o.stderr, "note: nftables is not available here (%v): fwmark rules are planned as new\n", err)
+	} else if err == nil {
+		p, err := marks.Read(t, rules)
+		if err != nil {
+			return nil, fmt.Errorf("reading the fwmark rules: %w", err)
+		}
+		live.Marks = &p
 	}
 
 	k, closeIPVS, err := o.openIPVS()

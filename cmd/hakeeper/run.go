@@ -22,6 +22,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
@@ -294,6 +295,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}
+	}
+	if cfg.Marks, err = marks.Open(); err != nil {
+		cfg.Marks = nil
+		log.Info("nftables not available; fwmark services' match rules cannot be programmed on this node", "err", err)
 	}
 	ctl, err := controller.New(cfg)
 	if err != nil {

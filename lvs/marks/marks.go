@@ -116,13 +116,18 @@ func Diff(desired []Rule, live []Live, present bool) Plan {
 	return p
 }
 
+// Read plans against t's rules what Sync would write, writing nothing.
+func Read(t Table, desired []Rule) (Plan, error) {
+	live, present, err := t.Rules()
+	return Diff(desired, live, present), err
+}
+
 // Sync makes t hold exactly desired and returns what it wrote.
 func Sync(t Table, desired []Rule) (Plan, error) {
-	live, present, err := t.Rules()
+	p, err := Read(t, desired)
 	if err != nil {
 		return Plan{}, err
 	}
-	p := Diff(desired, live, present)
 	switch {
 	case p.RemoveTable:
 		err = t.Remove()

@@ -31,6 +31,15 @@ type NFT struct{ Conn *nftables.Conn }
 
 var _ Table = NFT{}
 
+// Open connects to the kernel's nftables and checks that it answers.
+func Open(opts ...nftables.ConnOption) (Table, error) {
+	conn, err := nftables.New(opts...)
+	if err == nil {
+		_, err = conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	}
+	return NFT{conn}, err
+}
+
 func (n NFT) Rules() ([]Live, bool, error) {
 	chains, err := n.Conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -92,6 +93,9 @@ type Config struct {
 	// IPVS is nil on a node without IPVS: revisions with services for
 	// this node then fail to apply (and change nothing).
 	IPVS IPVS
+	// Marks keeps fwmark services' marking rules; nil on a node without
+	// nftables: revisions with match entries for this node then fail.
+	Marks marks.Table
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -177,6 +181,8 @@ type Result struct {
 	VRRPApplied bool
 	// IPVSOps is how many IPVS writes were made.
 	IPVSOps int
+	// MarkOps is how many fwmark rule writes were made.
+	MarkOps int
 	// Repaired counts drift repairs (VIPs re-added, IPVS writes that put
 	// back a hand-made change).
 	Repaired int
@@ -337,6 +343,11 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 			c.log.Info("removed the IPVS services hakeeper owns", "operations", done)
 		}
 	}
+	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.Marks != nil {
+		if _, err := marks.Sync(c.cfg.Marks, nil); err != nil {
+			errs = append(errs, fmt.Errorf("removing fwmark rules: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -370,6 +381,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	}
 	if c.report.running != nil && !res.Applied && ctx.Err() == nil {
 		if rerr := c.repair(&res); rerr != nil && err == nil {
+			err = rerr
+		}
+		if rerr := c.repairMarks(&res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -548,6 +562,10 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	table, effective := c.effectiveTable(desired.Services)
 	ops, err := c.syncIPVS(table, effective, c.fingerprint())
 	res.IPVSOps += ops
+	if err != nil {
+		return err
+	}
+	_, err = c.syncMarks(desired.Services, res)
 	return err
 }
 
