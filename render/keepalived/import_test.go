@@ -27,6 +27,9 @@ func importDir(t *testing.T, dir string) (*Result, error) {
 		srcs = append(srcs, Source{Path: c})
 	}
 	opts := Options{Cluster: filepath.Base(dir), Addresses: map[string][]string{}}
+	if p := filepath.Join(dir, "iptables-save"); fileExists(p) {
+		opts.IPTablesSave = p
+	}
 	if f, err := os.Open(filepath.Join(dir, "addresses")); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -254,4 +257,9 @@ func TestImportRenamedGroupKeepsOthers(t *testing.T) {
 	if len(res.Cluster.VIPGroups) != 3 || !vrids[1] || !vrids[2] || !vrids[5] {
 		t.Errorf("want three groups with VRIDs 1, 2 and 5, got %d: %v", len(res.Cluster.VIPGroups), vrids)
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
