@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"sort"
 
 	"github.com/hakeeper/hakeeper/lvs/marks"
@@ -29,7 +30,8 @@ func marksDiff(p *Plan, desired []model.VirtualService, live *Live) {
 		changes = append(changes, Change{Action: Create, Kind: KindMarkRule, Group: r.Service, Name: r.String()})
 	}
 	for _, l := range mp.Delete {
-		changes = append(changes, Change{Action: Delete, Kind: KindMarkRule, Group: l.Service, Name: l.String()})
+		// A rule added by hand may name no service.
+		changes = append(changes, Change{Action: Delete, Kind: KindMarkRule, Group: cmp.Or(l.Service, "(none)"), Name: l.String()})
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Group < changes[j].Group })
 	p.Changes = append(p.Changes, changes...)
