@@ -97,8 +97,10 @@ func (v *validator) markMatch(p string, s *Service, fam Family) {
 		}
 		if a, msg := parseHost(m.Address); msg != "" {
 			v.errorf(mp+".address", "%s", msg)
-		} else if owner, ok := v.vipOwner[a]; !ok || s.Group != "" && owner.group != s.Group {
-			v.errorf(mp+".address", "%s is not a VIP of %s: hakeeper marks only traffic to the VIPs the service's nodes hold", a, cmp.Or(quoteGroup(s.Group), "any VIP group"))
+		} else if owner, ok := v.vipOwner[a]; !ok {
+			v.errorf(mp+".address", "%s is not a VIP of any group: hakeeper marks only traffic to VIPs", a)
+		} else if s.Group != "" && owner.group != s.Group {
+			v.errorf(mp+".address", "%s is a VIP of group %q, not of the service's group %q", a, owner.group, s.Group)
 		} else if familyOf(a) != fam && fam != "" {
 			v.errorf(mp+".address", "%s is %s but the service is %s", a, familyOf(a), fam)
 		}
@@ -114,13 +116,6 @@ func (v *validator) markMatch(p string, s *Service, fam Family) {
 			}
 		}
 	}
-}
-
-func quoteGroup(g string) string {
-	if g == "" {
-		return ""
-	}
-	return fmt.Sprintf("group %q", g)
 }
 
 // markOverlaps reports traffic two match entries mark, or that a match

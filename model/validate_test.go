@@ -172,7 +172,7 @@ var invalidCases = []struct {
 	}},
 	{"fwmark match: protocol, address, ports, non-fwmark service", "fwmark-match.yaml", []string{
 		`fwmark-match.yaml:19:9: services.ftp.match[0].protocol: unknown protocol "tpc": want tcp, udp or sctp (did you mean "tcp"?)`,
-		`fwmark-match.yaml:20:9: services.ftp.match[0].address: 192.0.2.20 is not a VIP of group "ftp"`,
+		`fwmark-match.yaml:20:9: services.ftp.match[0].address: 192.0.2.20 is a VIP of group "web", not of the service's group "ftp"`,
 		`fwmark-match.yaml:21:21: services.ftp.match[0].ports[1]: port range 10100-10000 is backwards: write 10000-10100`,
 		`fwmark-match.yaml:22:9: services.ftp.match[1]: protocol is required: tcp, udp or sctp`,
 		`fwmark-match.yaml:23:9: services.ftp.match[1].ports: ports are required`,
@@ -182,7 +182,8 @@ var invalidCases = []struct {
 		`fwmark-match.yaml:26:27: services.ftp.match[2].ports[2]: want a port (21) or a range of ports (10000-10100), got string "20-0x20"`,
 		`fwmark-match.yaml:26:36: services.ftp.match[2].ports[3]: want a port (21) or a range of ports (10000-10100), got a mapping`,
 		`fwmark-match.yaml:34:9: services.web6.match[0].address: 192.0.2.20 is ipv4 but the service is ipv6`,
-		`fwmark-match.yaml:41:5: services.http.match: only a fwmark service has match`,
+		`fwmark-match.yaml:36:25: services.web6.match[1].address: 2001:db8::99 is not a VIP of any group`,
+		`fwmark-match.yaml:42:5: services.http.match: only a fwmark service has match`,
 	}},
 	{"fwmark match: traffic selected twice", "fwmark-match-overlap.yaml", []string{
 		`fwmark-match-overlap.yaml:23:54: services.passive.match[0].ports[0]: tcp 192.0.2.10 port 10100-10200 is also selected by service "ftp" (at fwmark-match-overlap.yaml:17:21): a packet can go to one service only`,
