@@ -103,3 +103,26 @@ func TestMarkRulesWithoutNFTables(t *testing.T) {
 		t.Errorf("running services %d after the refusal, want the old 1", len(running.Services))
 	}
 }
+
+// Removing the services on shutdown removes hakeeper's table too; by
+// default the rules stay, like the IPVS services, so traffic keeps
+// flowing through a restart.
+func TestMarkRulesOnShutdown(t *testing.T) {
+	for _, remove := range []bool{false, true} {
+		src := &memSource{}
+		src.set("cluster.yaml", ftpCluster("[21]"))
+		fake := &markstest.Fake{}
+		n := newNodeWith(t, "lb1", src, t.TempDir(), func(c *controller.Config) {
+			c.Marks, c.RemoveServicesOnShutdown = fake, remove
+		})
+		if _, err := n.ctl.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.ctl.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if fake.Present == remove {
+			t.Errorf("remove on shutdown %v: table present %v afterwards", remove, fake.Present)
+		}
+	}
+}
