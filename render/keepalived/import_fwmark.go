@@ -43,7 +43,6 @@ func (im *importer) importMarks() error {
 				continue
 			}
 			used[mark] = true
-			v.svc.Match = nil
 			for _, r := range rules {
 				if r.mark != mark {
 					continue
@@ -57,7 +56,10 @@ func (im *importer) importMarks() error {
 				}
 				v.svc.Match[i].Ports = append(v.svc.Match[i].Ports, r.match.Ports...)
 			}
-			if v.svc.Match == nil {
+			switch {
+			case v.svc.Match == nil && im.opts.IPTablesSave != "":
+				im.warn(v.pos, "virtual_server fwmark %d: %s has no convertible rule setting mark %d: imported without match, so the mark must still be set outside hakeeper", mark, im.opts.IPTablesSave, mark)
+			case v.svc.Match == nil:
 				im.warn(v.pos, "virtual_server fwmark %d: keepalived.conf holds no iptables rules, so the service is imported without match and its mark must still be set outside hakeeper; give the directors' rules with --iptables-save FILE (iptables-save output) to import them as match", mark)
 			}
 		}

@@ -263,3 +263,29 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// An iptables-save file without a rule for a service's mark leaves the
+// service without match, said at its line; its rules for other marks are
+// listed as not converted.
+func TestImportIPTablesSaveOtherMark(t *testing.T) {
+	dir := "testdata/import/fwmark-dr-port"
+	save := "testdata/import/fwmark-iptables/iptables-save"
+	res, err := Import([]Source{{Path: dir + "/lb1.conf"}}, Options{IPTablesSave: save})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(warningsText(res.Warnings))
+	for _, want := range []string{
+		dir + "/lb1.conf:24: virtual_server fwmark 7: " + save + " has no convertible rule setting mark 7: imported without match",
+		save + ":8: iptables: mark 21 is no fwmark virtual_server's; rule not converted",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("warnings lack %q:\n%s", want, text)
+		}
+	}
+	for _, s := range res.Cluster.Services {
+		if s.Match != nil {
+			t.Errorf("match %+v imported from rules of another mark", s.Match)
+		}
+	}
+}
