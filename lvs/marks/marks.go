@@ -7,10 +7,8 @@
 package marks
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -112,7 +110,6 @@ func Diff(desired []Rule, live []Live, present bool) Plan {
 	}
 	p.Create = !present && len(desired) > 0
 	p.RemoveTable = present && len(desired) == 0
-	slices.SortFunc(p.Delete, func(a, b Live) int { return cmp.Compare(a.Service, b.Service) })
 	return p
 }
 

@@ -14,8 +14,8 @@ func TestDiffKeepsOneCopy(t *testing.T) {
 	a, b := ftp[0], ftp[1]
 	live := []marks.Live{{Rule: a, Handle: 1}, {Rule: a, Handle: 2}, {Rule: dns, Handle: 3}}
 	p := marks.Diff([]marks.Rule{a, b}, live, true)
-	if !slices.Equal(p.Add, []marks.Rule{b}) || len(p.Delete) != 2 || p.Delete[0].Handle != 3 || p.Delete[1].Handle != 2 {
-		t.Errorf("planned %+v, want %v added and handles 3 (dns) and 2 (the copy) deleted", p, b)
+	if !slices.Equal(p.Add, []marks.Rule{b}) || len(p.Delete) != 2 || p.Delete[0].Handle != 2 || p.Delete[1].Handle != 3 {
+		t.Errorf("planned %+v, want %v added and handles 2 (the copy) and 3 (dns) deleted", p, b)
 	}
 }
 
