@@ -121,7 +121,7 @@ func (v *validator) markMatch(p string, s *Service, fam Family) {
 // markOverlaps reports traffic two match entries mark, or that a match
 // entry takes from a VIP service: a packet gets one mark, and IPVS looks
 // up a marked packet's fwmark service before any VIP service.
-func (v *validator) markOverlaps() {
+func (v *validator) markOverlaps(sd ServiceDefaults) {
 	type entry struct {
 		path, service string
 		proto         Protocol
@@ -137,7 +137,7 @@ func (v *validator) markOverlaps() {
 		p := "services." + name
 		var mine []entry
 		if a, err := netip.ParseAddr(s.VIP); err == nil && s.FWMark == 0 {
-			mine = append(mine, entry{p, name, cmp.Or(s.Protocol, DefaultProtocol), a, PortRange{s.Port, s.Port}})
+			mine = append(mine, entry{p, name, cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol), a, PortRange{s.Port, s.Port}})
 		}
 		for i, m := range s.Match {
 			a, err := netip.ParseAddr(m.Address)

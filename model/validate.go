@@ -972,7 +972,7 @@ func (v *validator) services() {
 			}
 		}
 	}
-	v.markOverlaps()
+	v.markOverlaps(sd)
 }
 
 // service checks one service's own settings and real servers.

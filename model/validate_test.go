@@ -185,8 +185,9 @@ var invalidCases = []struct {
 		`fwmark-match.yaml:36:25: services.web6.match[1].address: 2001:db8::99 is not a VIP of any group`,
 		`fwmark-match.yaml:42:5: services.http.match: only a fwmark service has match`,
 	}},
-	{"fwmark match: traffic selected twice", "fwmark-match-overlap.yaml", []string{
+	{"fwmark match: traffic selected twice (a VIP service's protocol from the defaults)", "fwmark-match-overlap.yaml", []string{
 		`fwmark-match-overlap.yaml:23:54: services.passive.match[0].ports[0]: tcp 192.0.2.10 port 10100-10200 is also selected by service "ftp" (at fwmark-match-overlap.yaml:17:21): a packet can go to one service only`,
+		`fwmark-match-overlap.yaml:24:54: services.passive.match[1].ports[0]: udp 192.0.2.10 port 21 is also selected by service "dns" (at fwmark-match-overlap.yaml:33:3)`,
 		`fwmark-match-overlap.yaml:27:3: services.rest: tcp 192.0.2.10 port 10050 is also selected by service "ftp" (at fwmark-match-overlap.yaml:17:21)`,
 	}},
 	{"fwmark match: typos", "fwmark-match-typo.yaml", []string{
