@@ -80,44 +80,33 @@ func (o Op) String() string {
 // changeList joins "field old → new" phrases with commas.
 type changeList []byte
 
-func (c *changeList) add(format string, args ...any) {
+// add adds the phrase for a field whose value went from old to new, if
+// it changed.
+func (c *changeList) add(format string, old, new any) {
+	if old == new {
+		return
+	}
 	if len(*c) > 0 {
 		*c = append(*c, ", "...)
 	}
-	*c = fmt.Appendf(*c, format, args...)
+	*c = fmt.Appendf(*c, format, old, new)
 }
 
 func serviceChanges(a, b Service) string {
 	var out changeList
-	if a.Scheduler != b.Scheduler {
-		out.add("scheduler %s → %s", a.Scheduler, b.Scheduler)
-	}
-	if a.Flags != b.Flags {
-		out.add("flags %s → %s", a.Flags, b.Flags)
-	}
-	if a.Timeout != b.Timeout {
-		out.add("timeout %ds → %ds", a.Timeout, b.Timeout)
-	}
-	if a.Netmask != b.Netmask {
-		out.add("netmask /%d → /%d", a.Netmask, b.Netmask)
-	}
+	out.add("scheduler %s → %s", a.Scheduler, b.Scheduler)
+	out.add("flags %s → %s", a.Flags, b.Flags)
+	out.add("timeout %ds → %ds", a.Timeout, b.Timeout)
+	out.add("netmask /%d → /%d", a.Netmask, b.Netmask)
 	return string(out)
 }
 
 func destinationChanges(a, b Destination) string {
 	var out changeList
-	if a.Weight != b.Weight {
-		out.add("weight %d → %d", a.Weight, b.Weight)
-	}
-	if a.Forwarding != b.Forwarding {
-		out.add("forwarding %s → %s", a.Forwarding, b.Forwarding)
-	}
-	if a.UpperThreshold != b.UpperThreshold {
-		out.add("upper threshold %d → %d", a.UpperThreshold, b.UpperThreshold)
-	}
-	if a.LowerThreshold != b.LowerThreshold {
-		out.add("lower threshold %d → %d", a.LowerThreshold, b.LowerThreshold)
-	}
+	out.add("weight %d → %d", a.Weight, b.Weight)
+	out.add("forwarding %s → %s", a.Forwarding, b.Forwarding)
+	out.add("upper threshold %d → %d", a.UpperThreshold, b.UpperThreshold)
+	out.add("lower threshold %d → %d", a.LowerThreshold, b.LowerThreshold)
 	return string(out)
 }
 

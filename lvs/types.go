@@ -22,15 +22,9 @@ const (
 	FamilyIPv6 Family = 10 // AF_INET6
 )
 
-func (f Family) String() string {
-	switch f {
-	case FamilyIPv4:
-		return "ipv4"
-	case FamilyIPv6:
-		return "ipv6"
-	}
-	return "af" + strconv.Itoa(int(f))
-}
+var familyNames = map[Family]string{FamilyIPv4: "ipv4", FamilyIPv6: "ipv6"}
+
+func (f Family) String() string { return name(familyNames, f, "af") }
 
 // bits is the address length of the family.
 func (f Family) bits() uint8 {
@@ -49,18 +43,13 @@ const (
 	ProtocolSCTP Protocol = 132
 )
 
+var protocolNames = map[Protocol]string{ProtocolTCP: "tcp", ProtocolUDP: "udp", ProtocolSCTP: "sctp"}
+
 func (p Protocol) String() string {
-	switch p {
-	case ProtocolTCP:
-		return "tcp"
-	case ProtocolUDP:
-		return "udp"
-	case ProtocolSCTP:
-		return "sctp"
-	case 0:
-		return ""
+	if p == 0 {
+		return "" // a fwmark service's
 	}
-	return "proto" + strconv.Itoa(int(p))
+	return name(protocolNames, p, "proto")
 }
 
 // Flags are IPVS service flags (IP_VS_SVC_F_*).
@@ -116,20 +105,29 @@ const (
 	forwardingBypass Forwarding = 4
 )
 
-func (f Forwarding) String() string {
-	switch f {
-	case ForwardNAT:
-		return "nat"
-	case ForwardLocal:
-		return "local"
-	case ForwardTunnel:
-		return "tun"
-	case ForwardDirect:
-		return "dr"
-	case forwardingBypass:
-		return "bypass"
+var forwardingNames = map[Forwarding]string{
+	ForwardNAT: "nat", ForwardLocal: "local", ForwardTunnel: "tun", ForwardDirect: "dr", forwardingBypass: "bypass",
+}
+
+func (f Forwarding) String() string { return name(forwardingNames, f, "fwd") }
+
+// name is v's name in names, else prefix and v's number ("proto50").
+func name[T ~uint16 | ~uint32](names map[T]string, v T, prefix string) string {
+	if n, ok := names[v]; ok {
+		return n
 	}
-	return "fwd" + strconv.Itoa(int(f))
+	return prefix + strconv.FormatUint(uint64(v), 10)
+}
+
+// named is the value called s in names.
+func named[T comparable](names map[T]string, s string) (T, bool) {
+	for v, n := range names {
+		if n == s {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
 }
 
 // Service is an IPVS virtual service.
@@ -189,33 +187,21 @@ func ParseServiceKey(s string) (ServiceKey, error) {
 		if !ok {
 			return ServiceKey{}, fmt.Errorf("service key %q: want fwmark/family/mark", s)
 		}
-		k := ServiceKey{}
-		switch fam {
-		case "ipv4":
-			k.Family = FamilyIPv4
-		case "ipv6":
-			k.Family = FamilyIPv6
-		default:
+		family, ok := named(familyNames, fam)
+		if !ok {
 			return ServiceKey{}, fmt.Errorf("service key %q: family %q is not ipv4 or ipv6", s, fam)
 		}
 		m, err := strconv.ParseUint(mark, 10, 32)
 		if err != nil || m == 0 {
 			return ServiceKey{}, fmt.Errorf("service key %q: fwmark %q is not a number from 1 to 4294967295", s, mark)
 		}
-		k.FWMark = uint32(m)
-		return k, nil
+		return ServiceKey{Family: family, FWMark: uint32(m)}, nil
 	}
-	var proto Protocol
-	switch kind {
-	case "tcp":
-		proto = ProtocolTCP
-	case "udp":
-		proto = ProtocolUDP
-	case "sctp":
-		proto = ProtocolSCTP
-	default:
-		n, err := strconv.ParseUint(strings.TrimPrefix(kind, "proto"), 10, 16)
-		if err != nil || !strings.HasPrefix(kind, "proto") {
+	proto, ok := named(protocolNames, kind)
+	if !ok {
+		number, isNumber := strings.CutPrefix(kind, "proto")
+		n, err := strconv.ParseUint(number, 10, 16)
+		if err != nil || !isNumber {
 			return ServiceKey{}, fmt.Errorf("service key %q: unknown protocol %q", s, kind)
 		}
 		proto = Protocol(n)
@@ -255,17 +241,14 @@ func (s Service) Equal(o Service) bool {
 }
 
 func (s Service) String() string {
-	var b strings.Builder
-	b.WriteString(s.Key().String())
-	b.WriteString(" ")
-	b.WriteString(s.Scheduler)
+	str := s.Key().String() + " " + s.Scheduler
 	if f := s.Flags &^ FlagHashed; f != 0 {
-		b.WriteString(" flags=" + f.String())
+		str += " flags=" + f.String()
 	}
 	if s.Flags&FlagPersistent != 0 {
-		fmt.Fprintf(&b, " persistent=%ds/%d", s.Timeout, s.Normalize().Netmask)
+		str += fmt.Sprintf(" persistent=%ds/%d", s.Timeout, s.Normalize().Netmask)
 	}
-	return b.String()
+	return str
 }
 
 // Destination is a real server of a virtual service.

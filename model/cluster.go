@@ -1,5 +1,7 @@
 package model
 
+import "cmp"
+
 // The types in this file mirror the YAML cluster description exactly as a
 // user writes it. Optional settings are pointers so that "unset" (inherit a
 // default) differs from an explicit zero (preempt: false). Defaults are not
@@ -31,8 +33,11 @@ type Cluster struct {
 
 	// Sources records where each field was written, for error messages.
 	// It is filled by Decode and is nil for a Cluster built in code.
-	Sources *Sources `yaml:"-" json:"-"`
+	Sources Sources `yaml:"-" json:"-"`
 }
+
+// defaults returns the cluster's defaults section, or an empty one.
+func (c *Cluster) defaults() *Defaults { return cmp.Or(c.Defaults, &Defaults{}) }
 
 // Defaults holds cluster-wide settings inherited where a group, service or
 // check leaves them unset.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -53,7 +54,7 @@ func Decode(files []File) (*Cluster, ErrorList) {
 	for _, f := range files {
 		lines += bytes.Count(f.Data, []byte{'\n'})
 	}
-	c := &Cluster{Sources: &Sources{byPath: make(map[string]Pos, min(2*lines, maxSizedPaths))}}
+	c := &Cluster{Sources: make(Sources, min(2*lines, maxSizedPaths))}
 	d := &decoder{cluster: c, src: c.Sources}
 	if len(files) == 0 {
 		return c, ErrorList{{Msg: "no files to decode"}}
@@ -80,7 +81,7 @@ func Decode(files []File) (*Cluster, ErrorList) {
 // honouring yaml struct tags, and records every path's place in src.
 type decoder struct {
 	cluster   *Cluster
-	src       *Sources
+	src       Sources
 	errs      ErrorList
 	truncated bool
 
@@ -100,22 +101,21 @@ func (d *decoder) decodeFile(f File) (empty bool) {
 	d.expanding = map[*yaml.Node]bool{}
 	d.budgetHit = false
 
-	doc, extra, problem, syntax := parseFile(f)
-	if problem != nil {
+	if problem := checkFile(f); problem != nil {
+		d.add(problem)
+		return false
+	}
+	doc, extra, err := parseYAML(f.Data)
+	if err != nil {
 		// A syntax error is reported even past maxErrors.
-		if len(d.errs) >= maxErrors && !syntax {
-			d.truncated = true
-		} else {
-			d.errs = append(d.errs, problem)
-		}
+		d.errs = append(d.errs, syntaxError(f.Name, f.Data, err))
 		return false
 	}
 	if doc == nil {
 		return true
 	}
 	if extra != nil {
-		d.errorAt(Pos{File: f.Name, Line: extra.Line, Column: extra.Column}, "",
-			"a second YAML document starts here; put one document per file (a description may span several files)")
+		d.errorf(extra, "", "a second YAML document starts here; put one document per file (a description may span several files)")
 	}
 	if len(doc.Content) == 0 {
 		return true
@@ -135,16 +135,17 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 	return Pos{File: d.file, Line: n.Line, Column: n.Column}
 }
 
-func (d *decoder) errorAt(p Pos, path, format string, args ...any) {
+// add records a problem, or notes that one was dropped past maxErrors.
+func (d *decoder) add(e *Error) {
 	if len(d.errs) >= maxErrors {
 		d.truncated = true
 		return
 	}
-	d.errs = append(d.errs, &Error{Pos: p, Path: path, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, e)
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.errorAt(d.pos(n), path, format, args...)
+	d.add(&Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // record notes where path was written; the first place wins.
@@ -193,7 +194,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 			if !d.decodeValue(kv.val, reflect.ValueOf(&s).Elem(), name) {
 				continue
 			}
-			if prev, ok := d.src.byPath[name]; ok && d.cluster.Name != s {
+			if prev, ok := d.src[name]; ok && d.cluster.Name != s {
 				d.errorf(kv.key, name, "cluster name %q differs from %q given at %s", s, d.cluster.Name, prev)
 				continue
 			}
@@ -201,7 +202,7 @@ func (d *decoder) decodeRoot(root *yaml.Node) {
 			d.cluster.Name = s
 			continue
 		case "defaults":
-			if prev, ok := d.src.byPath[name]; ok {
+			if prev, ok := d.src[name]; ok {
 				d.errorf(kv.key, name, "defaults defined twice: also at %s; give defaults in one file only", prev)
 				continue
 			}
@@ -237,10 +238,7 @@ func leadingZero(n *yaml.Node) error {
 	if len(digits) < 2 || digits[0] != '0' || strings.Trim(digits, "0123456789_") != "" {
 		return nil
 	}
-	decimal := strings.TrimLeft(strings.ReplaceAll(digits, "_", ""), "0")
-	if decimal == "" {
-		decimal = "0"
-	}
+	decimal := cmp.Or(strings.TrimLeft(strings.ReplaceAll(digits, "_", ""), "0"), "0")
 	if sign == "+" {
 		sign = ""
 	}
@@ -274,31 +272,26 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 	}
 
 	isNull := n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+	if isNull && slices.Contains([]reflect.Kind{reflect.Struct, reflect.Map, reflect.Slice}, t.Kind()) {
+		return true // "tcp:", "services:": present, with no settings or entries
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		if isNull && t.Elem().Kind() != reflect.Struct && !reflect.PointerTo(t.Elem()).Implements(unmarshalerType) {
-			d.errorf(n, path, "want %s, got null", want(t.Elem()))
-			return false
+			// Null is no value for a setting (rise: null): decoding it into
+			// a scratch value reports what the setting wants, and the
+			// setting stays unset.
+			return d.decodeValue(n, reflect.New(t.Elem()).Elem(), path)
 		}
-		// A null struct value ("tcp:") means present with no settings.
 		if v.IsNil() {
 			v.Set(reflect.New(t.Elem()))
 		}
 		return d.decodeValue(n, v.Elem(), path)
 	case reflect.Struct:
-		if isNull {
-			return true
-		}
 		return d.decodeStruct(n, v, path)
 	case reflect.Map:
-		if isNull {
-			return true
-		}
 		return d.decodeMap(n, v, path)
 	case reflect.Slice:
-		if isNull {
-			return true
-		}
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n, path, "want a list, got %s", describe(n))
 			return false
@@ -527,10 +520,7 @@ func (d *decoder) mergeSources(val *yaml.Node, path string) []keyValue {
 }
 
 func (d *decoder) unknownField(key *yaml.Node, path, name string, known []string) {
-	hint := didYouMean(name, known)
-	if hint == "" {
-		hint = " (known: " + strings.Join(known, ", ") + ")"
-	}
+	hint := cmp.Or(didYouMean(name, known), " (known: "+strings.Join(known, ", ")+")")
 	d.errorf(key, joinPath(path, name), "unknown field %q%s", name, hint)
 }
 
@@ -583,23 +573,6 @@ func describe(n *yaml.Node) string {
 		return "null"
 	}
 	return fmt.Sprintf("%s %q", n.ShortTag(), v)
-}
-
-// want names what a Go type expects, for "got null" messages.
-func want(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Map:
-		return "a mapping"
-	}
-	return "a value"
 }
 
 type fieldTable struct {

@@ -17,25 +17,6 @@ import (
 // This file turns a file's bytes into a yaml.v3 node tree, or into one
 // error with a line a person can act on.
 
-// parseFile checks and parses one file. It returns the first document
-// (nil for a file without any), a second document if there is one (an
-// error), or the problem that stops the file from being decoded at all;
-// syntax reports whether that problem is a YAML syntax error.
-func parseFile(f File) (doc, extra *yaml.Node, problem *Error, syntax bool) {
-	if len(f.Data) > MaxFileSize {
-		return nil, nil, &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}, false
-	}
-	if pos, msg, ok := checkText(f.Data); !ok {
-		pos.File = f.Name
-		return nil, nil, &Error{Pos: pos, Msg: msg}, false
-	}
-	doc, extra, err := parseYAML(f.Data)
-	if err != nil {
-		return nil, nil, syntaxError(f.Name, f.Data, err), true
-	}
-	return doc, extra, nil, false
-}
-
 // parseYAML parses the first document into a node tree and reports a
 // second document if there is one. yaml.v3 is not known to panic since
 // v3.0.0, but Decode must never panic, so a panic becomes an error.
@@ -64,24 +45,27 @@ func parseYAML(data []byte) (doc, extra *yaml.Node, err error) {
 	}
 }
 
-// checkText rejects binary input with a clear message before the YAML
-// parser reports it without a line.
-func checkText(data []byte) (Pos, string, bool) {
-	line, col := 1, 1
+// checkFile rejects an oversized file, and binary input with a clear
+// message before the YAML parser reports it without a line.
+func checkFile(f File) *Error {
+	if len(f.Data) > MaxFileSize {
+		return &Error{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("file is %d bytes; a cluster description file may be at most %d bytes", len(f.Data), MaxFileSize)}
+	}
+	data, line, col := f.Data, 1, 1
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			return Pos{Line: line, Column: col}, fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i]), false
+			return &Error{Pos: Pos{File: f.Name, Line: line, Column: col}, Msg: fmt.Sprintf("byte 0x%02x is not UTF-8 text; a cluster description must be a UTF-8 YAML file", data[i])}
 		case r == '\n':
 			line, col = line+1, 0
 		case r < 0x20 && r != '\t' && r != '\r' || r == 0x7f:
-			return Pos{Line: line, Column: col}, fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r), false
+			return &Error{Pos: Pos{File: f.Name, Line: line, Column: col}, Msg: fmt.Sprintf("control character 0x%02x: a cluster description must be a text file", r)}
 		}
 		i += size
 		col++
 	}
-	return Pos{}, "", true
+	return nil
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -101,12 +85,16 @@ func syntaxError(file string, data []byte, err error) *Error {
 			line = l
 		}
 	}
-	if strings.Contains(msg, "cannot start any token") && lineHasTab(data, line) {
-		msg += " (tabs are not allowed in YAML indentation; use spaces)"
-	}
-	// Both are what a key indented off from its siblings gives.
-	if (strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "mapping values are not allowed")) && siblingIndentDiffers(data, line) {
-		msg += " (check the indentation: keys of one mapping start in the same column)"
+	// lines ends with the failing line, when the file has it.
+	if lines := bytes.SplitN(data, []byte("\n"), line+1); line >= 1 && line <= len(lines) {
+		lines = lines[:line]
+		if strings.Contains(msg, "cannot start any token") && bytes.Contains(lines[line-1], []byte("\t")) {
+			msg += " (tabs are not allowed in YAML indentation; use spaces)"
+		}
+		// Both are what a key indented off from its siblings gives.
+		if (strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "mapping values are not allowed")) && siblingIndentDiffers(lines) {
+			msg += " (check the indentation: keys of one mapping start in the same column)"
+		}
 	}
 	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
 }
@@ -147,26 +135,19 @@ func firstFailingLine(data []byte, msg string) int {
 	return 1 + sort.Search(len(ends)-1, func(i int) bool { return fails(i + 1) })
 }
 
-func lineHasTab(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	return line >= 1 && line <= len(lines) && bytes.Contains(lines[line-1], []byte("\t"))
-}
-
-// siblingIndentDiffers reports whether line is indented differently
-// from the nearest non-blank line above, and that line does not open a
-// nested block (ends in ':'), so the two should have been siblings.
-func siblingIndentDiffers(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	if line < 2 || line > len(lines) {
-		return false
-	}
+// siblingIndentDiffers reports whether the last of lines is indented
+// differently from the nearest non-blank line above, and that line does
+// not open a nested block (ends in ':'), so the two should have been
+// siblings.
+func siblingIndentDiffers(lines [][]byte) bool {
+	last := lines[len(lines)-1]
 	indent := func(l []byte) int { return len(l) - len(bytes.TrimLeft(l, " ")) }
-	for i := line - 2; i >= 0; i-- {
+	for i := len(lines) - 2; i >= 0; i-- {
 		prev := bytes.TrimRight(lines[i], " \r")
 		if t := bytes.TrimSpace(prev); len(t) == 0 || t[0] == '#' {
 			continue
 		}
-		return !bytes.HasSuffix(prev, []byte(":")) && indent(prev) != indent(lines[line-1])
+		return !bytes.HasSuffix(prev, []byte(":")) && indent(prev) != indent(last)
 	}
 	return false
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Desired computes one node's desired state from a validated cluster.
+// Desired validates c and computes one node's desired state from it.
 //
 // Every optional setting is resolved in the same order: the object's own
 // value, then the cluster's defaults section, then the built-in default
@@ -24,23 +24,25 @@ import (
 // defaults.check) gets a TCP connect check: keepalived users expect
 // backends to be checked unless they say `none`.
 //
-// The cluster is assumed valid, but anything Desired cannot resolve (an
-// unknown node, a reference to a missing group, an unparsable address) is
-// an error naming the field, never a panic.
+// Desired validates c first and returns Validate's errors: it resolves
+// only what Validate accepted, so the resolution itself cannot fail.
 func Desired(c *Cluster, node string) (*NodeState, error) {
-	if c == nil {
-		return nil, fmt.Errorf("no cluster description")
+	v := validate(c)
+	if len(v.errs) > 0 {
+		return nil, v.errs
 	}
 	n := c.Nodes[node]
 	if n == nil {
 		return nil, fmt.Errorf("node %q is not in the cluster description (nodes: %s)", node, strings.Join(sortedKeys(c.Nodes), ", "))
 	}
-	r := &resolver{c: c, nodeName: node, node: n}
-	r.loadDefaults()
-	if err := r.resolveMembership(); err != nil {
-		return nil, err
+	d := c.defaults()
+	vrrp := cmp.Or(d.VRRP, &VRRPSettings{})
+	r := &resolver{
+		c: c, v: v, nodeName: node, node: n,
+		defaults: d, vrrp: vrrp, garp: cmp.Or(vrrp.GARP, &GARPSettings{}), svc: cmp.Or(d.Service, &ServiceDefaults{}),
 	}
-	return r.nodeState()
+	r.resolvePriorities()
+	return r.nodeState(), nil
 }
 
 // PreferencePriorities returns the priorities of n nodes given in
@@ -68,180 +70,60 @@ func PreferencePriorities(n int) []int {
 }
 
 type resolver struct {
-	c        *Cluster
+	c *Cluster
+	// v is c's validator, for its indexes: VIP owners, group families
+	// and sync groups.
+	v        *validator
 	nodeName string
 	node     *Node
 
-	vrrp       VRRPSettings
-	garp       GARPSettings
-	svc        ServiceDefaults
-	check      *Check
-	scriptUser string
+	// The cluster's defaults, empty where the description sets none.
+	defaults *Defaults
+	vrrp     *VRRPSettings
+	garp     *GARPSettings
+	svc      *ServiceDefaults
 
 	// priorities[group][node] for every group and member node.
 	priorities map[string]map[string]int
-	// vipGroup maps each VIP address to the group that moves it.
-	vipGroup map[netip.Addr]string
-	// syncGroupOf maps a VIP group to its sync group.
-	syncGroupOf map[string]string
 }
 
-func (r *resolver) errf(path, format string, args ...any) error {
-	return &Error{Pos: r.c.Sources.Lookup(path), Path: path, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (r *resolver) loadDefaults() {
-	d := r.c.Defaults
-	if d == nil {
-		return
-	}
-	if d.VRRP != nil {
-		r.vrrp = *d.VRRP
-		if d.VRRP.GARP != nil {
-			r.garp = *d.VRRP.GARP
-		}
-	}
-	if d.Service != nil {
-		r.svc = *d.Service
-	}
-	r.check = d.Check
-	r.scriptUser = d.ScriptUser
-}
-
-// resolveMembership computes every group's node priorities (services need
-// other groups' members too) and the VIP and sync group indexes.
-func (r *resolver) resolveMembership() error {
-	orders, err := r.spreadOrders()
-	if err != nil {
-		return err
+// resolvePriorities computes every group's node priorities: services
+// need other groups' members too.
+func (r *resolver) resolvePriorities() {
+	spreadOrder := map[string][]string{}
+	for _, s := range r.c.Spread {
+		maps.Copy(spreadOrder, SpreadOrder(s.Groups, s.Nodes))
 	}
 	r.priorities = make(map[string]map[string]int, len(r.c.VIPGroups))
-	r.vipGroup = map[netip.Addr]string{}
-	for _, name := range sortedKeys(r.c.VIPGroups) {
-		g := r.c.VIPGroups[name]
-		if g == nil {
-			return r.errf("vipGroups."+name, "empty VIP group")
-		}
-		p, err := r.groupPriorities(name, g, orders[name])
-		if err != nil {
-			return err
-		}
-		r.priorities[name] = p
-		for i, v := range g.VIPs {
-			pfx, err := parseVIP(v.Address)
-			if err != nil {
-				return r.errf(fmt.Sprintf("vipGroups.%s.vips[%d]", name, i), "%v", err)
-			}
-			if _, dup := r.vipGroup[pfx.Addr()]; !dup {
-				r.vipGroup[pfx.Addr()] = name
-			}
-		}
+	for name, g := range r.c.VIPGroups {
+		r.priorities[name] = r.groupPriorities(name, g, spreadOrder[name])
 	}
-	r.syncGroupOf = map[string]string{}
-	for _, sg := range sortedKeys(r.c.SyncGroups) {
-		s := r.c.SyncGroups[sg]
-		if s == nil {
-			continue
-		}
-		for i, g := range s.Groups {
-			if _, ok := r.c.VIPGroups[g]; !ok {
-				return r.errf(fmt.Sprintf("syncGroups.%s.groups[%d]", sg, i), "no VIP group named %q", g)
-			}
-			if _, taken := r.syncGroupOf[g]; !taken {
-				r.syncGroupOf[g] = sg
-			}
-		}
-	}
-	return nil
-}
-
-func (r *resolver) spreadOrders() (map[string][]string, error) {
-	orders := map[string][]string{}
-	setOf := map[string]string{}
-	for _, name := range sortedKeys(r.c.Spread) {
-		s := r.c.Spread[name]
-		if s == nil {
-			continue
-		}
-		for i, g := range s.Groups {
-			path := fmt.Sprintf("spread.%s.groups[%d]", name, i)
-			if _, ok := r.c.VIPGroups[g]; !ok {
-				return nil, r.errf(path, "no VIP group named %q", g)
-			}
-			if other, ok := setOf[g]; ok && other != name {
-				return nil, r.errf(path, "VIP group %q is already in spread set %q", g, other)
-			}
-			setOf[g] = name
-		}
-		for i, n := range s.Nodes {
-			if _, ok := r.c.Nodes[n]; !ok {
-				return nil, r.errf(fmt.Sprintf("spread.%s.nodes[%d]", name, i), "no node named %q", n)
-			}
-		}
-		if len(s.Nodes) == 0 {
-			return nil, r.errf("spread."+name+".nodes", "a spread set needs at least one node")
-		}
-		for g, o := range SpreadOrder(s.Groups, s.Nodes) {
-			orders[g] = o
-		}
-	}
-	return orders, nil
 }
 
 // groupPriorities resolves a group's member nodes and their priorities:
 // from its spread order, its nodes list or its priorities map, then
 // per-node overrides (which change priorities but never add members).
-func (r *resolver) groupPriorities(name string, g *VIPGroup, spreadOrder []string) (map[string]int, error) {
-	path := "vipGroups." + name
-	out := map[string]int{}
-	order, orderPath := g.Nodes, path+".nodes"
+func (r *resolver) groupPriorities(name string, g *VIPGroup, spreadOrder []string) map[string]int {
+	order := g.Nodes
 	if spreadOrder != nil {
-		order, orderPath = spreadOrder, path
+		order = spreadOrder
 	}
-	switch {
-	case len(order) > 0:
+	out := maps.Clone(g.Priorities)
+	if len(order) > 0 {
+		out = map[string]int{}
 		for i, p := range PreferencePriorities(len(order)) {
-			if _, dup := out[order[i]]; dup {
-				return nil, r.errf(orderPath, "node %q is listed twice", order[i])
-			}
 			out[order[i]] = p
 		}
-	case len(g.Priorities) > 0:
-		for n, p := range g.Priorities {
-			if p < 1 || p > OwnerPriority {
-				return nil, r.errf(path+".priorities."+n, "priority %d is outside 1-255", p)
-			}
-			out[n] = p
-		}
-	default:
-		return nil, r.errf(path, "no nodes: set nodes or priorities, or add the group to a spread set")
 	}
 	for n := range out {
-		if _, ok := r.c.Nodes[n]; !ok {
-			return nil, r.errf(orderPath, "no node named %q", n)
+		if p := overridePriority(r.c.Nodes[n], name); p != nil {
+			out[n] = *p
 		}
 	}
-	for _, n := range sortedKeys(r.c.Nodes) {
-		node := r.c.Nodes[n]
-		if node == nil {
-			continue
-		}
-		o := node.Overrides[name]
-		if o == nil || o.Priority == nil {
-			continue
-		}
-		if _, member := out[n]; !member {
-			continue
-		}
-		if p := *o.Priority; p < 1 || p > OwnerPriority {
-			return nil, r.errf(fmt.Sprintf("nodes.%s.overrides.%s.priority", n, name), "priority %d is outside 1-255", p)
-		}
-		out[n] = *o.Priority
-	}
-	return out, nil
+	return out
 }
 
-func (r *resolver) nodeState() (*NodeState, error) {
+func (r *resolver) nodeState() *NodeState {
 	st := &NodeState{
 		Cluster:    r.c.Name,
 		Node:       r.nodeName,
@@ -251,25 +133,16 @@ func (r *resolver) nodeState() (*NodeState, error) {
 		Checks:     []TrackCheckSpec{},
 		SyncGroups: []SyncGroupSpec{},
 	}
-	var err error
-	if st.Address, err = netip.ParseAddr(r.node.Address); err != nil || !st.Address.Is4() {
-		return nil, r.errf("nodes."+r.nodeName+".address", "%q is not an IPv4 address", r.node.Address)
-	}
-	if r.node.Address6 != "" {
-		if st.Address6, err = netip.ParseAddr(r.node.Address6); err != nil || !st.Address6.Is6() || st.Address6.Is4In6() {
-			return nil, r.errf("nodes."+r.nodeName+".address6", "%q is not an IPv6 address", r.node.Address6)
-		}
-	}
+	// Validate parsed both; an absent address6 stays the zero Addr.
+	st.Address, _ = netip.ParseAddr(r.node.Address)
+	st.Address6, _ = netip.ParseAddr(r.node.Address6)
 
 	tracked := map[string]bool{}
 	for _, name := range sortedKeys(r.c.VIPGroups) {
 		if _, member := r.priorities[name][r.nodeName]; !member {
 			continue
 		}
-		inst, err := r.instance(name, r.c.VIPGroups[name])
-		if err != nil {
-			return nil, err
-		}
+		inst := r.instance(name, r.c.VIPGroups[name])
 		for _, t := range inst.TrackChecks {
 			tracked[t.Check] = true
 		}
@@ -279,46 +152,22 @@ func (r *resolver) nodeState() (*NodeState, error) {
 		st.Checks = append(st.Checks, r.trackCheck(name, r.c.Checks[name]))
 	}
 	for _, name := range sortedKeys(r.c.SyncGroups) {
-		if sg := r.syncGroup(name, st.Instances); sg != nil {
+		if sg := r.syncGroup(name, r.c.SyncGroups[name]); sg != nil {
 			st.SyncGroups = append(st.SyncGroups, *sg)
 		}
 	}
 	for _, name := range sortedKeys(r.c.Services) {
-		vs, ok, err := r.service(name, r.c.Services[name])
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		if vs, ok := r.service(name, r.c.Services[name]); ok {
 			st.Services = append(st.Services, vs)
 		}
 	}
-	return st, nil
+	return st
 }
 
-func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
-	path := "vipGroups." + name
-	inst := Instance{Name: name}
-	if g.VRID < 1 || g.VRID > 255 {
-		return inst, r.errf(path+".vrid", "vrid %d is outside 1-255", g.VRID)
-	}
-	inst.VRID = uint8(g.VRID)
-
-	inst.Interface = groupInterface(r.node, name, g)
-
-	if len(g.VIPs) == 0 {
-		return inst, r.errf(path+".vips", "a VIP group needs at least one VIP")
-	}
-	for i, v := range g.VIPs {
-		pfx, err := parseVIP(v.Address)
-		if err != nil {
-			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%v", err)
-		}
-		fam := familyOf(pfx.Addr())
-		if i == 0 {
-			inst.Family = fam
-		} else if fam != inst.Family {
-			return inst, r.errf(fmt.Sprintf("%s.vips[%d]", path, i), "%s is %s but the group's first VIP is %s; use one group per family", v.Address, fam, inst.Family)
-		}
+func (r *resolver) instance(name string, g *VIPGroup) Instance {
+	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g), Family: r.v.groupFam[name]}
+	for _, v := range g.VIPs {
+		pfx, _ := checkVIPAddress(v.Address)
 		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: cmp.Or(v.Device, inst.Interface), Label: v.Label})
 	}
 	slices.SortFunc(inst.VIPs, func(a, b VIPSpec) int {
@@ -348,19 +197,14 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 	inst.PreemptDelay = first(Duration(DefaultPreemptDelay), g.PreemptDelay, r.vrrp.PreemptDelay).D()
 	inst.Unicast = first(DefaultUnicast, g.Unicast, r.vrrp.Unicast)
 
-	var garp GARPSettings
-	if g.GARP != nil {
-		garp = *g.GARP
-	}
+	garp := cmp.Or(g.GARP, &GARPSettings{})
 	inst.GARP = GARPSpec{
 		Repeat:       first(DefaultGARPRepeat, garp.Repeat, r.garp.Repeat),
 		Interval:     first(Duration(DefaultGARPInterval), garp.Interval, r.garp.Interval).D(),
 		RefreshDelay: first(Duration(DefaultGARPRefreshDelay), garp.RefreshDelay, r.garp.RefreshDelay).D(),
 	}
 
-	if err := r.unicast(&inst, path, prios); err != nil {
-		return inst, err
-	}
+	r.unicast(&inst, prios)
 
 	if g.Auth != nil {
 		a := *g.Auth
@@ -370,69 +214,49 @@ func (r *resolver) instance(name string, g *VIPGroup) (Instance, error) {
 		inst.TrackInterfaces = slices.Clone(g.TrackInterfaces)
 		slices.SortFunc(inst.TrackInterfaces, func(a, b TrackInterface) int { return cmp.Compare(a.Interface, b.Interface) })
 	}
-	for i, ref := range g.TrackChecks {
-		chk := r.c.Checks[ref.Check]
-		if chk == nil {
-			return inst, r.errf(fmt.Sprintf("%s.trackChecks[%d].check", path, i), "no check named %q", ref.Check)
-		}
-		inst.TrackChecks = append(inst.TrackChecks, TrackedCheck{Check: ref.Check, Weight: first(chk.Weight, ref.Weight)})
+	for _, ref := range g.TrackChecks {
+		inst.TrackChecks = append(inst.TrackChecks, TrackedCheck{Check: ref.Check, Weight: first(r.c.Checks[ref.Check].Weight, ref.Weight)})
 	}
 	slices.SortFunc(inst.TrackChecks, func(a, b TrackedCheck) int { return cmp.Compare(a.Check, b.Check) })
 	inst.Notify = r.notify(g.Notify)
-	inst.SyncGroup = r.syncGroupOf[name]
-	return inst, nil
+	inst.SyncGroup = r.v.syncOf[name]
+	return inst
 }
 
 // unicast fills the source address and, for unicast groups, the peers:
 // every other member's address in the group's family.
-func (r *resolver) unicast(inst *Instance, path string, members map[string]int) error {
-	addrOf := func(n string) (netip.Addr, error) {
-		node := r.c.Nodes[n]
-		field, s := "address", node.Address
+func (r *resolver) unicast(inst *Instance, members map[string]int) {
+	addrOf := func(n string) netip.Addr {
+		s := r.c.Nodes[n].Address
 		if inst.Family == IPv6 {
-			field, s = "address6", node.Address6
+			s = r.c.Nodes[n].Address6
 		}
-		a, err := netip.ParseAddr(s)
-		if err != nil || familyOf(a) != inst.Family || a.Is4In6() {
-			return netip.Addr{}, r.errf(fmt.Sprintf("nodes.%s.%s", n, field), "node %q needs an %s %s for %s group %q", n, inst.Family, field, map[bool]string{true: "unicast", false: "multicast"}[inst.Unicast], inst.Name)
-		}
-		return a, nil
+		a, _ := netip.ParseAddr(s) // Validate checked every member has one
+		return a
 	}
 	if inst.Family == IPv4 || inst.Unicast {
-		a, err := addrOf(r.nodeName)
-		if err != nil {
-			return err
-		}
-		inst.SourceAddress = a
+		inst.SourceAddress = addrOf(r.nodeName)
 	}
 	if !inst.Unicast {
-		return nil
+		return
 	}
-	for _, n := range sortedKeys(members) {
-		if n == r.nodeName {
-			continue
+	for n := range members {
+		if n != r.nodeName {
+			inst.Peers = append(inst.Peers, addrOf(n))
 		}
-		a, err := addrOf(n)
-		if err != nil {
-			return err
-		}
-		inst.Peers = append(inst.Peers, a)
 	}
 	slices.SortFunc(inst.Peers, netip.Addr.Compare)
-	return nil
 }
 
 func (r *resolver) notify(n *Notify) NotifySpec {
-	if n == nil {
-		n = &Notify{}
-	}
+	n = cmp.Or(n, &Notify{})
 	return NotifySpec{
 		Master:  cloneCommand(n.Master),
 		Backup:  cloneCommand(n.Backup),
 		Fault:   cloneCommand(n.Fault),
 		Stop:    cloneCommand(n.Stop),
 		Timeout: first(Duration(DefaultNotifyTimeout), n.Timeout).D(),
-		User:    cmp.Or(n.User, r.scriptUser),
+		User:    cmp.Or(n.User, r.defaults.ScriptUser),
 	}
 }
 
@@ -444,7 +268,7 @@ func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
 		Rise:     first(DefaultTrackRise, t.Rise),
 		Fall:     first(DefaultTrackFall, t.Fall),
 		Weight:   t.Weight,
-		User:     cmp.Or(t.User, r.scriptUser),
+		User:     cmp.Or(t.User, r.defaults.ScriptUser),
 	}
 	spec.Timeout = first(Duration(spec.Interval), t.Timeout).D()
 	return spec
@@ -452,17 +276,10 @@ func (r *resolver) trackCheck(name string, t *TrackCheck) TrackCheckSpec {
 
 // syncGroup returns the sync group with the instances this node runs, or
 // nil when the node runs none of its groups.
-func (r *resolver) syncGroup(name string, instances []Instance) *SyncGroupSpec {
-	s := r.c.SyncGroups[name]
-	if s == nil {
-		return nil
-	}
+func (r *resolver) syncGroup(name string, s *SyncGroup) *SyncGroupSpec {
 	var members []string
 	for _, g := range s.Groups {
-		if r.syncGroupOf[g] != name {
-			continue
-		}
-		if _, ok := slices.BinarySearchFunc(instances, g, func(i Instance, g string) int { return cmp.Compare(i.Name, g) }); ok {
+		if _, member := r.priorities[g][r.nodeName]; member {
 			members = append(members, g)
 		}
 	}
@@ -470,56 +287,24 @@ func (r *resolver) syncGroup(name string, instances []Instance) *SyncGroupSpec {
 		return nil
 	}
 	slices.Sort(members)
-	return &SyncGroupSpec{Name: name, Instances: slices.Compact(members), Notify: r.notify(s.Notify)}
+	return &SyncGroupSpec{Name: name, Instances: members, Notify: r.notify(s.Notify)}
 }
 
 // service resolves one virtual service and reports whether this node
 // programs it: when the node is a member of the service's VIP group, or
 // always for a fwmark service without a group.
-func (r *resolver) service(name string, s *Service) (VirtualService, bool, error) {
-	path := "services." + name
+func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 	vs := VirtualService{Name: name}
-	if s == nil {
-		return vs, false, r.errf(path, "empty service")
-	}
-	switch {
-	case s.FWMark != 0:
-		if s.FWMark < 0 || int64(s.FWMark) > 1<<32-1 {
-			return vs, false, r.errf(path+".fwmark", "fwmark %d is outside 1-4294967295", s.FWMark)
-		}
-		vs.FWMark = uint32(s.FWMark)
-		vs.Group = s.Group
-		if s.Group != "" {
-			if _, ok := r.c.VIPGroups[s.Group]; !ok {
-				return vs, false, r.errf(path+".group", "no VIP group named %q", s.Group)
-			}
-		}
-		vs.Family = cmp.Or(s.Family, IPv4)
-		var err error
-		if vs.Match, err = resolveMatch(s.Match); err != nil {
-			return vs, false, r.errf(path+".match", "%v", err)
-		}
-	case s.VIP != "":
-		a, err := netip.ParseAddr(s.VIP)
-		if err != nil {
-			return vs, false, r.errf(path+".vip", "%q is not an IP address (write the VIP without prefix length)", s.VIP)
-		}
-		g, ok := r.vipGroup[a]
-		if !ok {
-			return vs, false, r.errf(path+".vip", "%s is not a VIP of any VIP group", a)
-		}
-		if s.Port < 0 || s.Port > 65535 {
-			return vs, false, r.errf(path+".port", "port %d is outside 0-65535", s.Port)
-		}
-		vs.Group, vs.Address, vs.Family, vs.Port = g, a, familyOf(a), uint16(s.Port)
+	if s.FWMark != 0 {
+		vs.FWMark, vs.Group, vs.Family = uint32(s.FWMark), s.Group, cmp.Or(s.Family, IPv4)
+		vs.Match = resolveMatch(s.Match)
+	} else {
+		a, _ := netip.ParseAddr(s.VIP)
+		vs.Group, vs.Address, vs.Family, vs.Port = r.v.vipOwner[a].group, a, familyOf(a), uint16(s.Port)
 		vs.Protocol = cmp.Or(s.Protocol, r.svc.Protocol, DefaultProtocol)
-	default:
-		return vs, false, r.errf(path, "a service needs a vip and port, or a fwmark")
 	}
-	if vs.Group != "" {
-		if _, member := r.priorities[vs.Group][r.nodeName]; !member {
-			return vs, false, nil
-		}
+	if _, member := r.priorities[vs.Group][r.nodeName]; vs.Group != "" && !member {
+		return vs, false
 	}
 
 	vs.Scheduler = cmp.Or(s.Scheduler, r.svc.Scheduler, DefaultScheduler)
@@ -530,15 +315,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	vs.Forwarding = cmp.Or(s.Forwarding, r.svc.Forwarding, DefaultForwarding)
 	if p := cmp.Or(s.Persistence, r.svc.Persistence); p != nil {
 		vs.Persistence = p.Timeout.D()
-		mask, err := persistenceMask(p.Netmask, vs.Family)
-		if err != nil {
-			mpath := path + ".persistence.netmask"
-			if s.Persistence == nil {
-				mpath = "defaults.service.persistence.netmask"
-			}
-			return vs, false, r.errf(mpath, "%v", err)
-		}
-		vs.PersistenceMask = mask
+		vs.PersistenceMask = persistenceMask(p.Netmask, vs.Family)
 	}
 	vs.Quorum = first(DefaultQuorum, s.Quorum)
 	vs.Drain = first(DefaultDrain, s.Drain, r.svc.Drain)
@@ -551,11 +328,8 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 	var lastBase, last *CheckSpec
 	serviceCheck := r.healthCheck(nil, s.Check)
 	vs.RealServers = make([]RealServerSpec, 0, len(s.RealServers))
-	for i, rs := range s.RealServers {
-		spec, err := r.realServer(indexPath{path, "realServers", i}, &rs, vs)
-		if err != nil {
-			return vs, false, err
-		}
+	for _, rs := range s.RealServers {
+		spec := realServer(&rs, vs)
 		base := serviceCheck
 		if rs.Check != nil {
 			base = r.healthCheck(rs.Check, s.Check)
@@ -577,10 +351,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Port, b.Port))
 	})
 	if s.SorryServer != nil {
-		spec, err := r.realServer(indexPath{path, "sorryServer", -1}, s.SorryServer, vs)
-		if err != nil {
-			return vs, false, err
-		}
+		spec := realServer(s.SorryServer, vs)
 		// The sorry server is what clients get when everything else is
 		// down; it is only checked when it says so itself.
 		if s.SorryServer.Check != nil {
@@ -591,32 +362,19 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool, error
 		}
 		vs.SorryServer = &spec
 	}
-	return vs, true, nil
+	return vs, true
 }
 
-// realServer resolves a real or sorry server at path ip.
-func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (RealServerSpec, error) {
-	a, err := netip.ParseAddr(rs.Address)
-	if err != nil {
-		return RealServerSpec{}, r.errf(ip.String()+".address", "%q is not an IP address", rs.Address)
-	}
-	if rs.Port < 0 || rs.Port > 65535 {
-		return RealServerSpec{}, r.errf(ip.String()+".port", "port %d is outside 0-65535", rs.Port)
-	}
-	if rs.UpperThreshold < 0 || rs.LowerThreshold < 0 {
-		return RealServerSpec{}, r.errf(ip.String(), "connection thresholds cannot be negative")
-	}
-	spec := RealServerSpec{
+// realServer resolves a real or sorry server of vs.
+func realServer(rs *RealServer, vs VirtualService) RealServerSpec {
+	a, _ := netip.ParseAddr(rs.Address)
+	return RealServerSpec{
 		Address:        a,
-		Port:           uint16(rs.Port),
+		Port:           cmp.Or(uint16(rs.Port), vs.Port),
 		Weight:         first(DefaultWeight, rs.Weight),
 		UpperThreshold: uint32(rs.UpperThreshold),
 		LowerThreshold: uint32(rs.LowerThreshold),
 	}
-	if spec.Port == 0 {
-		spec.Port = vs.Port
-	}
-	return spec, nil
 }
 
 // healthCheck resolves a real server's check. Of the levels (server,
@@ -627,24 +385,17 @@ func (r *resolver) realServer(ip indexPath, rs *RealServer, vs VirtualService) (
 // type block anywhere the check is TCP connect. `none` gives nil. Port 0
 // in the result means "the real server's port".
 func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
-	var buf [3]*Check
-	levels := buf[:0]
-	for _, c := range [...]*Check{server, service, r.check} {
-		if c != nil {
-			levels = append(levels, c)
-		}
-	}
+	levels := slices.DeleteFunc([]*Check{server, service, r.defaults.Check}, func(c *Check) bool { return c == nil })
 	spec := &CheckSpec{Type: "tcp"}
 	// The port belongs with the type block (a service's tcp check on 9000
 	// says nothing about a server's https override); untyped levels may
 	// still name one for the default TCP check.
-	for _, c := range levels {
-		if c.Port != 0 {
-			spec.Port = uint16(c.Port)
-			break
-		}
+	if i := slices.IndexFunc(levels, func(c *Check) bool { return c.Port != 0 }); i >= 0 {
+		spec.Port = uint16(levels[i].Port)
 	}
-	if c := typedLevel(levels); c != nil {
+	// The most specific level with a type block.
+	if i := slices.IndexFunc(levels, (*Check).hasType); i >= 0 {
+		c := levels[i]
 		spec.Port = uint16(c.Port)
 		switch {
 		case c.None != nil:
@@ -658,7 +409,7 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 		case c.Exec != nil:
 			e := *c.Exec
 			e.Command = cloneCommand(e.Command)
-			e.User = cmp.Or(e.User, r.scriptUser)
+			e.User = cmp.Or(e.User, r.defaults.ScriptUser)
 			spec.Type, spec.Exec, spec.User = "exec", &e, e.User
 		case c.UDP != nil:
 			u := *c.UDP
@@ -677,16 +428,6 @@ func (r *resolver) healthCheck(server, service *Check) *CheckSpec {
 	return spec
 }
 
-// typedLevel returns the most specific check that names a type.
-func typedLevel(levels []*Check) *Check {
-	for _, c := range levels {
-		if c.hasType() {
-			return c
-		}
-	}
-	return nil
-}
-
 func (c *Check) hasType() bool {
 	return c.TCP != nil || c.HTTP != nil || c.HTTPS != nil || c.Exec != nil || c.UDP != nil || c.DNS != nil || c.None != nil
 }
@@ -702,32 +443,21 @@ func resolveHTTP(h *HTTPCheck) *HTTPCheck {
 	return &out
 }
 
-// persistenceMask turns a netmask setting into a prefix length: an IPv4
-// dotted mask (255.255.255.0 → 24) or a prefix length; empty means the
-// whole address (32 or 128).
-func persistenceMask(s string, fam Family) (int, error) {
-	full := 32
-	if fam == IPv6 {
-		full = 128
+// persistenceMask is the prefix length of a netmask setting Validate
+// accepted: an IPv4 dotted mask (255.255.255.0 → 24) or a prefix length;
+// empty means the whole address (32 or 128).
+func persistenceMask(s string, fam Family) int {
+	if s == "" && fam == IPv6 {
+		return 128
 	}
 	if s == "" {
-		return full, nil
+		return 32
 	}
 	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || n > full {
-			return 0, fmt.Errorf("prefix length %d is outside 0-%d", n, full)
-		}
-		return n, nil
+		return n
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() || fam != IPv4 {
-		return 0, fmt.Errorf("%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", s)
-	}
-	ones := maskBits(a)
-	if ones < 0 {
-		return 0, fmt.Errorf("netmask %s is not contiguous", s)
-	}
-	return ones, nil
+	a, _ := netip.ParseAddr(s)
+	return maskBits(a)
 }
 
 // maskBits is the prefix length of an IPv4 netmask, or -1 when its ones
@@ -742,21 +472,12 @@ func maskBits(mask netip.Addr) int {
 	return ones
 }
 
-// parseVIP accepts an address with or without prefix length; without, the
-// VIP is a host address (/32 or /128).
-func parseVIP(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not an address with prefix length", s)
-		}
-		return p, nil
+// overridePriority is node n's priority override for group, or nil.
+func overridePriority(n *Node, group string) *int {
+	if n == nil || n.Overrides[group] == nil {
+		return nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return n.Overrides[group].Priority
 }
 
 // groupInterface is the interface node n runs group g (named name) on:

@@ -3,6 +3,7 @@ package model_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -160,9 +161,12 @@ func TestDesiredPrioritiesFromNodes(t *testing.T) {
 
 func TestDesiredPriorities(t *testing.T) {
 	vips := []model.VIP{{Address: "198.51.100.10/24"}}
+	// Priority 255 is for the owner of an address: n1's own is a VIP.
+	ownerVIPs := []model.VIP{{Address: "198.51.100.10/24"}, {Address: "192.0.2.1/24"}}
 	for _, tc := range []struct {
 		desc      string
 		group     model.VIPGroup
+		more      map[string]*model.VIPGroup                // groups besides g
 		overrides map[string]map[string]*model.NodeOverride // node -> group -> override
 		want      []model.NodePriority
 		wantState map[string]model.VRRPState
@@ -175,7 +179,7 @@ func TestDesiredPriorities(t *testing.T) {
 		},
 		{
 			desc:      "255 owner starts master, others backup",
-			group:     model.VIPGroup{VRID: 1, VIPs: vips, Priorities: map[string]int{"n1": 255, "n2": 100}},
+			group:     model.VIPGroup{VRID: 1, VIPs: ownerVIPs, Priorities: map[string]int{"n1": 255, "n2": 100}},
 			want:      []model.NodePriority{{"n1", 255}, {"n2", 100}},
 			wantState: map[string]model.VRRPState{"n1": model.StateMaster, "n2": model.StateBackup},
 		},
@@ -187,20 +191,15 @@ func TestDesiredPriorities(t *testing.T) {
 		},
 		{
 			desc:      "override replaces explicit priority and may make an owner",
-			group:     model.VIPGroup{VRID: 1, VIPs: vips, Priorities: map[string]int{"n1": 100, "n2": 110}},
+			group:     model.VIPGroup{VRID: 1, VIPs: ownerVIPs, Priorities: map[string]int{"n1": 100, "n2": 110}},
 			overrides: map[string]map[string]*model.NodeOverride{"n1": {"g": {Priority: ptr(255)}}},
 			want:      []model.NodePriority{{"n1", 255}, {"n2", 110}},
 			wantState: map[string]model.VRRPState{"n1": model.StateMaster, "n2": model.StateBackup},
 		},
 		{
-			desc:      "override for a non-member adds no member",
-			group:     model.VIPGroup{VRID: 1, VIPs: vips, Nodes: []string{"n1", "n2"}},
-			overrides: map[string]map[string]*model.NodeOverride{"n3": {"g": {Priority: ptr(250)}}},
-			want:      []model.NodePriority{{"n1", 200}, {"n2", 100}},
-		},
-		{
 			desc:      "interface: node, then group, then override",
 			group:     model.VIPGroup{VRID: 1, VIPs: vips, Nodes: []string{"n1", "n2", "n3"}, Interface: "bond0"},
+			more:      map[string]*model.VIPGroup{"other": {VRID: 2, VIPs: []model.VIP{{Address: "198.51.100.20/24"}}, Nodes: []string{"n3"}}},
 			overrides: map[string]map[string]*model.NodeOverride{"n2": {"g": {Interface: "eth9"}}, "n3": {"other": {Interface: "eth7"}}},
 			want:      []model.NodePriority{{"n1", 200}, {"n2", 150}, {"n3", 100}},
 			wantIface: map[string]string{"n1": "bond0", "n2": "eth9", "n3": "bond0"},
@@ -208,6 +207,7 @@ func TestDesiredPriorities(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := &model.Cluster{Nodes: nodes(3), VIPGroups: map[string]*model.VIPGroup{"g": &tc.group}}
+			maps.Copy(c.VIPGroups, tc.more)
 			for n, o := range tc.overrides {
 				c.Nodes[n].Overrides = o
 			}
@@ -393,10 +393,7 @@ func TestDesiredUnicastAndVIPs(t *testing.T) {
 	// A v6 unicast peer without address6 cannot be resolved.
 	c.Nodes["n2"].Address6 = ""
 	_, err := model.Desired(c, "n1")
-	var me *model.Error
-	if !errors.As(err, &me) || me.Path != "nodes.n2.address6" {
-		t.Errorf("missing peer address6: err %v, want a model.Error at nodes.n2.address6", err)
-	}
+	errorAt(t, err, "vipGroups.v6.unicast", `needs an address6 on node "n2"`)
 }
 
 func TestDesiredTracking(t *testing.T) {
@@ -452,10 +449,7 @@ func TestDesiredTracking(t *testing.T) {
 
 	c.VIPGroups["h"].TrackChecks = []model.TrackCheckRef{{Check: "missing"}}
 	_, err := model.Desired(c, "n1")
-	var me *model.Error
-	if !errors.As(err, &me) || me.Path != "vipGroups.h.trackChecks[0].check" {
-		t.Errorf("missing check: err %v", err)
-	}
+	errorAt(t, err, "vipGroups.h.trackChecks[0].check", `"missing"`)
 }
 
 func TestDesiredErrors(t *testing.T) {
@@ -477,12 +471,12 @@ func TestDesiredErrors(t *testing.T) {
 		wantMsg  string
 	}{
 		{desc: "unknown node", node: "nope", mutate: func(*model.Cluster) {}, wantMsg: `node "nope" is not in the cluster description (nodes: n1, n2)`},
-		{desc: "group names unknown node", mutate: func(c *model.Cluster) { c.VIPGroups["g"].Nodes = []string{"n1", "ghost"} }, wantPath: "vipGroups.g.nodes", wantMsg: "ghost"},
+		{desc: "group names unknown node", mutate: func(c *model.Cluster) { c.VIPGroups["g"].Nodes = []string{"n1", "ghost"} }, wantPath: "vipGroups.g.nodes[1]", wantMsg: "ghost"},
 		{desc: "group without nodes", mutate: func(c *model.Cluster) { c.VIPGroups["g"].Nodes = nil }, wantPath: "vipGroups.g", wantMsg: "no nodes"},
 		{desc: "bad VIP", mutate: func(c *model.Cluster) { c.VIPGroups["g"].VIPs[0].Address = "198.51.100.300" }, wantPath: "vipGroups.g.vips[0]"},
 		{desc: "mixed families", mutate: func(c *model.Cluster) {
 			c.VIPGroups["g"].VIPs = append(c.VIPGroups["g"].VIPs, model.VIP{Address: "2001:db8::1"})
-		}, wantPath: "vipGroups.g.vips[1]", wantMsg: "one group per family"},
+		}, wantPath: "vipGroups.g.vips[1]", wantMsg: "a VRRP instance carries one address family"},
 		{desc: "service VIP of no group", mutate: func(c *model.Cluster) { c.Services["web"].VIP = "198.51.100.99" }, wantPath: "services.web.vip"},
 		{desc: "fwmark service of unknown group", mutate: func(c *model.Cluster) { c.Services["fw"] = &model.Service{FWMark: 1, Group: "x"} }, wantPath: "services.fw.group"},
 		{desc: "bad real server", mutate: func(c *model.Cluster) { c.Services["web"].RealServers[0].Address = "rs1" }, wantPath: "services.web.realServers[0].address"},
@@ -492,13 +486,16 @@ func TestDesiredErrors(t *testing.T) {
 		{desc: "bad node address", mutate: func(c *model.Cluster) { c.Nodes["n1"].Address = "2001:db8::1" }, wantPath: "nodes.n1.address"},
 		{desc: "noncontiguous netmask", mutate: func(c *model.Cluster) {
 			c.Services["web"].Persistence = &model.Persistence{Timeout: model.Duration(time.Minute), Netmask: "255.0.255.0"}
-		}, wantPath: "services.web.persistence.netmask", wantMsg: "not contiguous"},
+		}, wantPath: "services.web.persistence.netmask", wantMsg: "not an IPv4 netmask"},
+		{desc: "override for a non-member", mutate: func(c *model.Cluster) {
+			c.Nodes = nodes(3)
+			c.Nodes["n3"].Overrides = map[string]*model.NodeOverride{"g": {Priority: ptr(250)}}
+		}, wantPath: "nodes.n3.overrides.g", wantMsg: `node "n3" is not a member of group "g"`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := good()
 			tc.mutate(c)
-			c.Sources = model.NewSources()
-			c.Sources.Set("vipGroups.g", model.Pos{File: "cluster.yaml", Line: 7})
+			c.Sources = model.Sources{"vipGroups.g": {File: "cluster.yaml", Line: 7}}
 			node := cmpOr(tc.node, "n1")
 			st, err := model.Desired(c, node)
 			if err == nil {
@@ -508,16 +505,29 @@ func TestDesiredErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.wantMsg)
 			}
 			if tc.wantPath != "" {
-				var me *model.Error
-				if !errors.As(err, &me) || me.Path != tc.wantPath {
-					t.Fatalf("error %v: want a model.Error at %s", err, tc.wantPath)
-				}
-				if strings.HasPrefix(tc.wantPath, "vipGroups.g") && !strings.HasPrefix(err.Error(), "cluster.yaml:7: ") {
-					t.Errorf("error %q does not name the file and line", err)
+				me := errorAt(t, err, tc.wantPath, tc.wantMsg)
+				if strings.HasPrefix(tc.wantPath, "vipGroups.g") && !strings.HasPrefix(me.Error(), "cluster.yaml:7: ") {
+					t.Errorf("error %q does not name the file and line", me)
 				}
 			}
 		})
 	}
+}
+
+// errorAt returns the error in err's list at path whose message contains
+// msg, and fails the test when there is none.
+func errorAt(t *testing.T, err error, path, msg string) *model.Error {
+	t.Helper()
+	var list model.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			if e.Path == path && strings.Contains(e.Msg, msg) {
+				return e
+			}
+		}
+	}
+	t.Fatalf("error %v: want one at %s containing %q", err, path, msg)
+	return nil
 }
 
 func cmpOr(a, b string) string {

@@ -14,7 +14,8 @@
 //     errors with a line), sources.go (Sources: where each path was
 //     written), suggest.go ("did you mean").
 //   - Validation: validate.go.
-//   - Resolution for one node: desired.go (Desired), spread.go (balanced
+//   - Resolution for one node: desired.go (Desired: validate, then
+//     resolve with the validator's indexes), spread.go (balanced
 //     preference orders for spread sets), state.go (NodeState and the types
 //     it holds), state_json.go (their JSON form).
 package model

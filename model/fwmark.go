@@ -68,16 +68,13 @@ func (p PortRanges) normalize() (out PortRanges) {
 }
 
 // resolveMatch resolves a fwmark service's match list (Validate checked it).
-func resolveMatch(ms []MarkMatch) ([]MarkRule, error) {
+func resolveMatch(ms []MarkMatch) []MarkRule {
 	var out []MarkRule
 	for _, m := range ms {
-		a, err := netip.ParseAddr(m.Address)
-		if err != nil {
-			return nil, err
-		}
+		a, _ := netip.ParseAddr(m.Address)
 		out = append(out, MarkRule{m.Protocol, a, m.Ports.normalize()})
 	}
-	return out, nil
+	return out
 }
 
 // markMatch checks a service's match list; fam is the service's family.
@@ -121,7 +118,7 @@ func (v *validator) markMatch(p string, s *Service, fam Family) {
 // markOverlaps reports traffic two match entries mark, or that a match
 // entry takes from a VIP service: a packet gets one mark, and IPVS looks
 // up a marked packet's fwmark service before any VIP service.
-func (v *validator) markOverlaps(sd ServiceDefaults) {
+func (v *validator) markOverlaps(sd *ServiceDefaults) {
 	type entry struct {
 		path, service string
 		proto         Protocol

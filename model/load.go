@@ -1,6 +1,9 @@
 package model
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Load decodes and validates a cluster description: the one entry point
 // callers use. The returned error is an ErrorList naming every problem.
@@ -13,22 +16,17 @@ import "strings"
 // report references to everything the broken file defines.
 func Load(files []File) (*Cluster, error) {
 	c, errs := Decode(files)
-	if len(errs) == 0 {
-		if verrs := Validate(c); len(verrs) > 0 {
-			return nil, verrs
-		}
-		return c, nil
-	}
-	for _, e := range errs {
-		if e.Path == "" {
-			return nil, errs
-		}
+	if slices.ContainsFunc(errs, func(e *Error) bool { return e.Path == "" }) {
+		return nil, errs
 	}
 	decodeErrs := errs
 	for _, e := range Validate(c) {
 		if !echoesDecodeError(e, decodeErrs) {
 			errs = append(errs, e)
 		}
+	}
+	if len(errs) == 0 {
+		return c, nil
 	}
 	errs.Sort()
 	return nil, errs

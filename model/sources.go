@@ -4,39 +4,24 @@ import "strings"
 
 // Sources tells where field paths ("vipGroups.web.vrid",
 // "vipGroups.web.vips[0]") were written. Decode records every path it
-// decodes; "" is the file of the first top-level mapping.
-type Sources struct {
-	byPath map[string]Pos
-}
-
-// NewSources returns an empty table.
-func NewSources() *Sources { return &Sources{byPath: map[string]Pos{}} }
-
-// Set records where path was written.
-func (s *Sources) Set(path string, p Pos) {
-	if s.byPath == nil {
-		s.byPath = map[string]Pos{}
-	}
-	s.byPath[path] = p
-}
+// decodes; "" is the file of the first top-level mapping. A nil table
+// knows no places.
+type Sources map[string]Pos
 
 // setFirst records where path was written unless it already was: the
 // first place wins (a section key may appear in every file, and a map
 // key containing '.' or '[' can spell a path written elsewhere).
-func (s *Sources) setFirst(path string, p Pos) {
-	if _, ok := s.byPath[path]; !ok {
-		s.byPath[path] = p
+func (s Sources) setFirst(path string, p Pos) {
+	if _, ok := s[path]; !ok {
+		s[path] = p
 	}
 }
 
 // Lookup returns where path was written. A path not recorded falls back to
 // its nearest recorded parent, so every error can name a place.
-func (s *Sources) Lookup(path string) Pos {
-	if s == nil {
-		return Pos{}
-	}
+func (s Sources) Lookup(path string) Pos {
 	for p := path; p != ""; p = parentPath(p) {
-		if pos, ok := s.byPath[p]; ok {
+		if pos, ok := s[p]; ok {
 			return pos
 		}
 	}
@@ -45,11 +30,8 @@ func (s *Sources) Lookup(path string) Pos {
 
 // written reports whether path was written in the source, even with an
 // empty value.
-func (s *Sources) written(path string) bool {
-	if s == nil {
-		return false
-	}
-	_, ok := s.byPath[path]
+func (s Sources) written(path string) bool {
+	_, ok := s[path]
 	return ok
 }
 

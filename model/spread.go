@@ -115,9 +115,7 @@ func prefixKey(prefix []string) string {
 
 func rendezvousHash(group, node string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(group))
-	h.Write([]byte{0})
-	h.Write([]byte(node))
+	h.Write([]byte(group + "\x00" + node))
 	return h.Sum64()
 }
 

@@ -191,12 +191,9 @@ func (r *StatusRange) UnmarshalYAML(n *yaml.Node) error {
 			*r = StatusCode(int(code))
 			return nil
 		case "!!str":
-			v, err := ParseStatusRange(n.Value)
-			if err != nil {
-				return err
-			}
-			*r = v
-			return nil
+			var err error
+			*r, err = ParseStatusRange(n.Value)
+			return err
 		}
 	}
 	return fmt.Errorf("want a status code (200) or a range (200-299), got %s", describe(n))
@@ -239,12 +236,9 @@ func (r *StatusRange) UnmarshalJSON(b []byte) error {
 		*r = StatusCode(int(v))
 		return nil
 	case string:
-		p, err := ParseStatusRange(v)
-		if err != nil {
-			return err
-		}
-		*r = p
-		return nil
+		var err error
+		*r, err = ParseStatusRange(v)
+		return err
 	}
 	return fmt.Errorf("want a status code or a range, got %s", b)
 }

@@ -17,13 +17,18 @@ import (
 // sorted by place. Each error names where the offending value was written
 // (from c.Sources; clusters built in code, with nil Sources, get errors
 // with a path but no place).
-func Validate(c *Cluster) ErrorList {
+func Validate(c *Cluster) ErrorList { return validate(c).errs }
+
+// validate runs every check. Desired resolves a cluster with the indexes
+// the validator built on the way, rather than building them again.
+func validate(c *Cluster) *validator {
 	if c == nil {
-		return ErrorList{{Msg: "no cluster description"}}
+		return &validator{errs: ErrorList{{Msg: "no cluster description"}}}
 	}
 	v := &validator{
 		c:         c,
 		spreadOf:  map[string]string{},
+		syncOf:    map[string]string{},
 		vipOwner:  map[netip.Addr]ownedVIP{},
 		groupFam:  map[string]Family{},
 		groupAddr: map[string][]netip.Addr{},
@@ -42,7 +47,8 @@ func Validate(c *Cluster) ErrorList {
 	v.services()
 
 	v.errs.Sort()
-	return slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
+	return v
 }
 
 // validator holds what one check needs from another: which set each group
@@ -52,6 +58,7 @@ type validator struct {
 	errs ErrorList
 
 	spreadOf  map[string]string // group → spread set
+	syncOf    map[string]string // group → sync group
 	vipOwner  map[netip.Addr]ownedVIP
 	groupFam  map[string]Family // family of a group's VIPs, when known
 	groupAddr map[string][]netip.Addr
@@ -66,7 +73,7 @@ func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
 	if pos == (Pos{}) && v.c.Sources != nil {
 		// Something missing altogether (no nodes section): name the file.
-		pos = v.c.Sources.byPath[""]
+		pos = v.c.Sources[""]
 	}
 	v.errs = append(v.errs, &Error{Pos: pos, Path: printablePath(path), Msg: fmt.Sprintf(format, args...)})
 }
@@ -405,10 +412,7 @@ func (v *validator) notify(path string, n *Notify) {
 // ---- defaults ----
 
 func (v *validator) defaults() {
-	d := v.c.Defaults
-	if d == nil {
-		return
-	}
+	d := v.c.defaults()
 	v.printableField("defaults.scriptUser", d.ScriptUser)
 	if d.VRRP != nil {
 		v.vrrpSettings("defaults.vrrp", d.VRRP)
@@ -423,9 +427,7 @@ func (v *validator) defaults() {
 		v.protocol("defaults.service.protocol", s.Protocol)
 		v.persistence("defaults.service.persistence", s.Persistence, "")
 	}
-	if d.Check != nil {
-		v.check("defaults.check", d.Check)
-	}
+	v.check("defaults.check", d.Check)
 }
 
 // vrrpSettings checks the settings that do not depend on the version.
@@ -497,7 +499,6 @@ func (v *validator) spreadSets() {
 }
 
 func (v *validator) syncGroups() {
-	syncOf := map[string]string{} // group → sync group
 	for _, name := range sortedKeys(v.c.SyncGroups) {
 		p := "syncGroups." + name
 		s := v.c.SyncGroups[name]
@@ -511,11 +512,11 @@ func (v *validator) syncGroups() {
 			v.errorf(p+".groups", "a sync group needs at least one group")
 		}
 		listRefs(v, p+".groups", "group", "no VIP group %q", s.Groups, v.c.VIPGroups, func(gp, g string) {
-			if other, dup := syncOf[g]; dup {
+			if other, dup := v.syncOf[g]; dup {
 				v.errorf(gp, "group %q is already in sync group %q (at %s); a group can be in one sync group only", g, other, v.where("syncGroups."+other))
 				return
 			}
-			syncOf[g] = name
+			v.syncOf[g] = name
 		})
 		v.notify(p+".notify", s.Notify)
 	}
@@ -575,13 +576,7 @@ func (v *validator) vipGroups() {
 			v.vips(name, g)
 		}
 	}
-	var dv *VRRPSettings
-	if v.c.Defaults != nil {
-		dv = v.c.Defaults.VRRP
-	}
-	if dv == nil {
-		dv = &VRRPSettings{}
-	}
+	dv := cmp.Or(v.c.defaults().VRRP, &VRRPSettings{})
 	for _, name := range names {
 		p := "vipGroups." + name
 		g := v.c.VIPGroups[name]
@@ -689,6 +684,14 @@ const (
 	MaxVIPsIPv6 = (1280 - 40 - 8) / 16
 )
 
+// MaxVIPs is the most VIPs of family f one advert carries.
+func MaxVIPs(f Family) int {
+	if f == IPv6 {
+		return MaxVIPsIPv6
+	}
+	return MaxVIPsIPv4
+}
+
 // vips parses a group's VIPs, records which group owns each address and
 // the group's family, and reports duplicates and mixed families.
 func (v *validator) vips(name string, g *VIPGroup) {
@@ -738,10 +741,8 @@ func (v *validator) vips(name string, g *VIPGroup) {
 			}
 		}
 	}
-	fam, limit := v.groupFam[name], MaxVIPsIPv4
-	if fam == IPv6 {
-		limit = MaxVIPsIPv6
-	}
+	fam := v.groupFam[name]
+	limit := MaxVIPs(fam)
 	if len(g.VIPs) > limit {
 		v.errorf(p+".vips", "group %q has %d VIPs, but one VRRP advert carries at most %d %s addresses: split them over several groups and put those in one sync group so they fail over together", name, len(g.VIPs), limit, fam)
 	}
@@ -775,12 +776,7 @@ func (v *validator) ownAddresses() {
 // explicitPriority is a node's configured priority in a group (its
 // override, else the group's priorities), or 0 when derived from an order.
 func (v *validator) explicitPriority(group string, g *VIPGroup, node string) int {
-	if n := v.c.Nodes[node]; n != nil {
-		if o := n.Overrides[group]; o != nil && o.Priority != nil {
-			return *o.Priority
-		}
-	}
-	return g.Priorities[node]
+	return first(g.Priorities[node], overridePriority(v.c.Nodes[node], group))
 }
 
 // checkVIPAddress accepts an address with or without prefix length. The
@@ -790,12 +786,9 @@ func checkVIPAddress(s string) (netip.Prefix, string) {
 		return netip.Prefix{}, "VIP address is required"
 	}
 	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Sprintf("%q is not an IP address", s)
-		}
-		// Check a, not the prefix: PrefixFrom drops a zone.
-		return netip.PrefixFrom(a, a.BitLen()), checkUsable(a, s)
+		// parseHost checks a, not the prefix: PrefixFrom drops a zone.
+		a, msg := parseHost(s)
+		return netip.PrefixFrom(a, a.BitLen()), msg
 	}
 	pfx, err := netip.ParsePrefix(s)
 	if err != nil {
@@ -874,17 +867,13 @@ func (v *validator) scheduler(path, s string) {
 }
 
 func (v *validator) forwarding(path string, f Forwarding) {
-	switch f {
-	case "", NAT, DR, Tunnel:
-	default:
+	if !slices.Contains([]Forwarding{"", NAT, DR, Tunnel}, f) {
 		v.errorf(path, "unknown forwarding %q: want nat, dr or tun", f)
 	}
 }
 
 func (v *validator) protocol(path string, p Protocol) {
-	switch p {
-	case "", TCP, UDP, SCTP:
-	default:
+	if !slices.Contains([]Protocol{"", TCP, UDP, SCTP}, p) {
 		v.errorf(path, "unknown protocol %q: want tcp, udp or sctp", p)
 	}
 }
@@ -922,23 +911,29 @@ func (v *validator) persistence(path string, ps *Persistence, fam Family) {
 	}
 }
 
-// serviceKey is what makes a service unique: the VIP, port and
-// protocol, or the fwmark and family. Only set (vip or mark) when the
-// service's own checks got that far.
-type serviceKey struct {
-	vip  *vipKey
-	mark *markKey
+// inheritedNetmask checks the default persistence netmask, which
+// defaults() found fits one family or both, against the family of a
+// service that inherits it.
+func (v *validator) inheritedNetmask(netmask string, fam Family) {
+	path := "defaults.service.persistence.netmask"
+	bits, err := strconv.Atoi(netmask)
+	switch {
+	case err == nil && fam == IPv4 && bits > 32:
+		v.errorf(path, "prefix length %d is outside 0-32", bits)
+	case err != nil && netmask != "" && fam == IPv6:
+		v.errorf(path, "%q is not a netmask: write 255.255.255.0 (IPv4) or a prefix length", netmask)
+	}
 }
 
-type vipKey struct {
+// serviceKey is what makes a service unique: the VIP, port and protocol
+// of a VIP service, or the fwmark and family of a fwmark service. It is
+// the zero key when the service's own checks did not get that far.
+type serviceKey struct {
 	addr  netip.Addr
 	port  int
 	proto Protocol
-}
-
-type markKey struct {
-	mark int
-	fam  Family
+	mark  int
+	fam   Family
 }
 
 type rsKey struct {
@@ -949,34 +944,31 @@ type rsKey struct {
 // services checks every service, and that no two share a VIP, port and
 // protocol or a fwmark: the first in name order keeps it.
 func (v *validator) services() {
-	var sd ServiceDefaults
-	if v.c.Defaults != nil && v.c.Defaults.Service != nil {
-		sd = *v.c.Defaults.Service
-	}
-	vipUsed := map[vipKey]string{}
-	markUsed := map[markKey]string{}
+	sd := cmp.Or(v.c.defaults().Service, &ServiceDefaults{})
+	// A default netmask defaults() refused is reported there, once.
+	inheritMask := sd.Persistence != nil && !slices.ContainsFunc(v.errs, func(e *Error) bool { return e.Path == "defaults.service.persistence.netmask" })
+	used := map[serviceKey]string{}
 	for _, name := range sortedKeys(v.c.Services) {
 		p := "services." + name
-		switch k := v.service(name, v.c.Services[name], sd); {
-		case k.vip != nil:
-			if other, dup := vipUsed[*k.vip]; dup {
-				v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.vip.addr, k.vip.port, k.vip.proto, other, v.where("services."+other))
-			} else {
-				vipUsed[*k.vip] = name
-			}
-		case k.mark != nil:
-			if other, dup := markUsed[*k.mark]; dup && k.mark.mark > 0 {
-				v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", k.mark.mark, k.mark.fam, other, v.where("services."+other))
-			} else {
-				markUsed[*k.mark] = name
-			}
+		k := v.service(name, v.c.Services[name], sd, inheritMask)
+		if k == (serviceKey{}) {
+			continue
+		}
+		other, dup := used[k]
+		switch {
+		case !dup:
+			used[k] = name
+		case k.mark == 0:
+			v.errorf(p, "%s port %d/%s is also service %q (at %s)", k.addr, k.port, k.proto, other, v.where("services."+other))
+		case k.mark > 0:
+			v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", k.mark, k.fam, other, v.where("services."+other))
 		}
 	}
 	v.markOverlaps(sd)
 }
 
 // service checks one service's own settings and real servers.
-func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key serviceKey) {
+func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheritMask bool) (key serviceKey) {
 	p := "services." + name
 	if s == nil {
 		v.errorf(p, "service has no settings: vip and port (or fwmark) and realServers are required")
@@ -1008,7 +1000,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		if s.Family != "" && s.Family != fam {
 			v.errorf(p+".family", "family %q does not match vip %s", s.Family, a)
 		}
-		key.vip = &vipKey{a, s.Port, cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol)}
+		key = serviceKey{addr: a, port: s.Port, proto: cmp.Or(s.Protocol, sd.Protocol, DefaultProtocol)}
 	default:
 		if s.FWMark < 1 || s.FWMark > 1<<32-1 {
 			v.errorf(p+".fwmark", "fwmark %d is out of range 1-4294967295", s.FWMark)
@@ -1019,12 +1011,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 		if s.Protocol != "" {
 			v.errorf(p+".protocol", "a fwmark service has no protocol: the mark selects the packets")
 		}
-		fam = IPv4
-		switch s.Family {
-		case "", IPv4:
-		case IPv6:
-			fam = IPv6
-		default:
+		if fam = cmp.Or(s.Family, IPv4); fam != IPv4 && fam != IPv6 {
 			v.errorf(p+".family", "unknown family %q: want ipv4 or ipv6", s.Family)
 			fam = ""
 		}
@@ -1035,40 +1022,36 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 				v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
 			}
 		}
-		key.mark = &markKey{s.FWMark, fam}
+		key = serviceKey{mark: s.FWMark, fam: fam}
 	}
 	v.markMatch(p, s, fam)
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
 	sched := cmp.Or(s.Scheduler, sd.Scheduler, DefaultScheduler)
-	if len(s.SchedulerFlags) > 0 {
-		allowed, ok := SchedulerFlags[sched]
-		if !ok {
-			v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
-		} else {
-			seen := map[string]bool{}
-			for i, f := range s.SchedulerFlags {
-				fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
-				switch {
-				case !slices.Contains(allowed, f):
-					v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
-				case seen[f]:
-					v.errorf(fp, "flag %q is listed twice", f)
-				}
-				seen[f] = true
+	if allowed, ok := SchedulerFlags[sched]; len(s.SchedulerFlags) > 0 && !ok {
+		v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
+	} else {
+		for i, f := range s.SchedulerFlags {
+			fp := fmt.Sprintf("%s.schedulerFlags[%d]", p, i)
+			switch {
+			case !slices.Contains(allowed, f):
+				v.errorf(fp, "scheduler %s does not take flag %q: want %s%s", sched, f, strings.Join(allowed, ", "), didYouMean(f, allowed))
+			case slices.Contains(s.SchedulerFlags[:i], f):
+				v.errorf(fp, "flag %q is listed twice", f)
 			}
 		}
 	}
 	v.forwarding(p+".forwarding", s.Forwarding)
 	fwd := cmp.Or(s.Forwarding, sd.Forwarding, DefaultForwarding)
 	v.persistence(p+".persistence", s.Persistence, fam)
+	if s.Persistence == nil && inheritMask {
+		v.inheritedNetmask(sd.Persistence.Netmask, fam)
+	}
 	if s.Quorum != nil && *s.Quorum < 1 {
 		v.errorf(p+".quorum", "quorum %d must be at least 1", *s.Quorum)
 	}
-	if s.Check != nil {
-		v.check(p+".check", s.Check)
-	}
+	v.check(p+".check", s.Check)
 
 	if len(s.RealServers) == 0 {
 		v.errorf(p+".realServers", "a service needs at least one real server")
@@ -1095,7 +1078,7 @@ func (v *validator) service(name string, s *Service, sd ServiceDefaults) (key se
 }
 
 // indexPath is a list element's path, built only when an error names it
-// (here and in Desired): one string per real server is a cost
+// : one string per real server is a cost
 // BenchmarkPlan10k (make bench, docs/performance.md) shows.
 type indexPath struct {
 	parent, field string
@@ -1148,7 +1131,7 @@ func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Fam
 		v.errorf(ip.String()+".lowerThreshold", "lowerThreshold %d must not exceed upperThreshold %d", rs.LowerThreshold, rs.UpperThreshold)
 	}
 	if rs.Check != nil {
-		v.check(ip.String()+".check", rs.Check)
+		v.check(ip.String()+".check", rs.Check) // the path only for a server with its own check
 	}
 	return a, ok
 }
@@ -1159,6 +1142,9 @@ func (v *validator) realServer(ip indexPath, rs *RealServer, s *Service, fam Fam
 var DNSTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "SOA", "PTR"}
 
 func (v *validator) check(p string, c *Check) {
+	if c == nil {
+		return
+	}
 	var types []string
 	for _, t := range []struct {
 		name string
@@ -1241,13 +1227,8 @@ func Warnings(c *Cluster) ErrorList {
 		return nil
 	}
 	v := &validator{c: c, spreadOf: map[string]string{}}
-	for _, s := range sortedKeys(c.Spread) {
-		if set := c.Spread[s]; set != nil {
-			for _, g := range set.Groups {
-				v.spreadOf[g] = s
-			}
-		}
-	}
+	v.spreadSets() // for members()
+	v.errs = nil   // Validate's to report
 	for _, name := range sortedKeys(c.VIPGroups) {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)

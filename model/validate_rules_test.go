@@ -267,6 +267,27 @@ services:
     port: 80
     realServers: [{address: 192.0.2.101}]
 `, ""},
+
+	// defaults.service.persistence serves services of either family, so
+	// its netmask is checked against each service that inherits it.
+	{"default prefix length longer than an IPv4 service's address", twoNodes + webGroup + persistenceDefault("64") + `services:
+  http:
+    vip: 192.0.2.10
+    port: 80
+    realServers: [{address: 192.0.2.101}]
+`, `c.yaml:17:7: defaults.service.persistence.netmask: prefix length 64 is outside 0-32`},
+	{"default dotted netmask for an IPv6 service", twoNodes + webGroup + persistenceDefault("255.255.255.0") + `services:
+  mark6:
+    fwmark: 6
+    family: ipv6
+    realServers: [{address: 2001:db8::101}]
+`, `c.yaml:17:7: defaults.service.persistence.netmask: "255.255.255.0" is not a netmask: write 255.255.255.0 (IPv4) or a prefix length`},
+	{"default prefix length within an IPv4 service's address is valid", twoNodes + webGroup + persistenceDefault("24") + `services:
+  http:
+    vip: 192.0.2.10
+    port: 80
+    realServers: [{address: 192.0.2.101}]
+`, ""},
 }
 
 // vipList writes n consecutive addresses from first, as a flow list body.
@@ -408,6 +429,43 @@ func TestRuleLimitsInDocs(t *testing.T) {
 	} {
 		if !strings.Contains(doc, s) {
 			t.Errorf("docs/format.md does not say %q", s)
+		}
+	}
+}
+
+// persistenceDefault follows webGroup: lines 13-17, the netmask on 17.
+func persistenceDefault(netmask string) string {
+	return `defaults:
+  service:
+    persistence:
+      timeout: 60s
+      netmask: "` + netmask + `"
+`
+}
+
+// A default netmask that fits neither family is reported once, where it
+// is written, not again for each service that inherits it.
+func TestDefaultNetmaskReportedOnce(t *testing.T) {
+	for _, netmask := range []string{"255.0.255.0", "0.0.0.0", "garbage", "0"} {
+		for _, service := range []string{`  web:
+    vip: 192.0.2.10
+    port: 80
+    realServers: [{address: 192.0.2.101}]
+`, `  mark6:
+    fwmark: 6
+    family: ipv6
+    realServers: [{address: 2001:db8::101}]
+`} {
+			_, err := Load([]File{{Name: "c.yaml", Data: []byte(twoNodes + webGroup + persistenceDefault(netmask) + "services:\n" + service)}})
+			var at []string
+			for _, e := range err.(ErrorList) {
+				if e.Path == "defaults.service.persistence.netmask" {
+					at = append(at, e.Msg)
+				}
+			}
+			if len(at) != 1 {
+				t.Errorf("netmask %q, service %s: %d errors at the netmask, want 1:\n%s", netmask, strings.Fields(service)[0], len(at), strings.Join(at, "\n"))
+			}
 		}
 	}
 }

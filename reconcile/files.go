@@ -49,32 +49,10 @@ func ReadFiles(path string) ([]model.File, error) {
 //
 // Only regular files are read: a FIFO, a socket or a device named
 // *.yaml is refused by name, and so is a symlink in the directory that
-// leads out of it. It returns when ctx ends even if a read hangs (a dead
-// network file system); that read is left to finish on its own.
+// leads out of it. A long read ends between chunks when ctx ends; a read
+// hung in the kernel (a dead network file system) is the caller's to
+// give up on, as the controller does with any source deaf to its context.
 func ReadFilesContext(ctx context.Context, path string) ([]model.File, error) {
-	type result struct {
-		files []model.File
-		err   error
-	}
-	done := make(chan result, 1)
-	read := readFiles
-	go func() {
-		files, err := read(ctx, path)
-		done <- result{files, err}
-	}()
-	select {
-	case r := <-done:
-		return r.files, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
-	}
-}
-
-// readFiles is what ReadFilesContext runs; tests replace it with a read
-// that hangs.
-var readFiles = readPath
-
-func readPath(ctx context.Context, path string) ([]model.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -178,19 +156,38 @@ func ReadRegularFile(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, refuseOpen(path, os.Stat, err)
 	}
-	data, err := readLimited(context.Background(), path, f, limit)
-	if err == nil && int64(len(data)) > limit {
+	defer f.Close()
+	if err := checkRegular(path, f); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%s: larger than %d KiB", path, limit>>10)
 	}
-	return data, err
+	return data, nil
 }
 
 // readRegular reads an open description file, closing it, if it is a
 // regular file and fits in what is left of the budget.
 func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) ([]byte, error) {
-	data, err := readLimited(ctx, shown, f, *budget)
-	if err != nil {
+	defer f.Close()
+	if err := checkRegular(shown, f); err != nil {
 		return nil, err
+	}
+	return ReadWithinBudget(ctx, shown, f, budget)
+}
+
+// ReadWithinBudget reads one file of a description, whatever its source,
+// if it fits in what is left of budget, and takes it from the budget.
+// The reader is limited rather than a reported size trusted, which a
+// device or a growing file can belie.
+func ReadWithinBudget(ctx context.Context, shown string, r io.Reader, budget *int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, r}, *budget+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
 	if int64(len(data)) > *budget {
 		return nil, fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, MaxDescriptionBytes>>20)
@@ -199,24 +196,16 @@ func readRegular(ctx context.Context, shown string, f *os.File, budget *int64) (
 	return data, nil
 }
 
-// readLimited reads an open file, closing it, if it is a regular file:
-// at most limit+1 bytes, so the caller can tell one too many. The limit
-// is the reader's, not the file's reported size, which a device or a
-// growing file can belie.
-func readLimited(ctx context.Context, shown string, f *os.File, limit int64) ([]byte, error) {
-	defer f.Close()
+// checkRegular refuses an open file that is not a regular file.
+func checkRegular(shown string, f *os.File) error {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, notRegular(shown, st.Mode())
+		return notRegular(shown, st.Mode())
 	}
-	data, err := io.ReadAll(io.LimitReader(ctxReader{ctx, f}, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", shown, err)
-	}
-	return data, nil
+	return nil
 }
 
 func notRegular(shown string, m fs.FileMode) error {
@@ -253,15 +242,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // the hint when a parent of descriptions is given.
 func holdsYAML(dir string) bool {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && IsYAML(e.Name()) {
-			return true
-		}
-	}
-	return false
+	return err == nil && slices.ContainsFunc(entries, func(e os.DirEntry) bool {
+		return !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && IsYAML(e.Name())
+	})
 }
 
 // IsYAML reports whether a file name is a description file's, wherever

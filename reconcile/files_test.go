@@ -1,8 +1,6 @@
 package reconcile
 
 import (
-	"context"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -203,34 +201,6 @@ func TestReadFilesBudget(t *testing.T) {
 	os.Remove(filepath.Join(dir, "c.yaml"))
 	if _, err := readBounded(t, dir); err != nil {
 		t.Errorf("exactly the budget: %v", err)
-	}
-}
-
-// A read that hangs (a dead network file system) does not hold the
-// caller past its context.
-func TestReadFilesHonoursContext(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	old := readFiles
-	readFiles = func(ctx context.Context, path string) ([]model.File, error) {
-		<-release // deaf to ctx, like a read(2) in the kernel
-		return nil, nil
-	}
-	defer func() { readFiles = old }()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := ReadFilesContext(ctx, "/anywhere")
-		done <- err
-	}()
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "/anywhere") {
-			t.Errorf("err = %v, want the path and context.Canceled", err)
-		}
-	case <-time.After(hangBound):
-		t.Fatal("ReadFilesContext did not return when its context ended")
 	}
 }
 

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -65,9 +66,9 @@ func PlanText(w io.Writer, p *plan.Plan, opt Options) error {
 		if c.Action == plan.Note {
 			continue
 		}
-		if s := c.Kind.Section(); s != section || c.Group != group {
+		if s := sectionTitle(c.Kind); s != section || c.Group != group {
 			section, group = s, c.Group
-			fmt.Fprintf(bw, "\n  %s\n", opt.paint(ansiBold, "# "+sectionTitles[s]+" "+c.Group))
+			fmt.Fprintf(bw, "\n  %s\n", opt.paint(ansiBold, "# "+s+" "+c.Group))
 		}
 		writeChange(bw, c, opt)
 	}
@@ -77,13 +78,19 @@ func PlanText(w io.Writer, p *plan.Plan, opt Options) error {
 	return bw.Flush()
 }
 
-// sectionTitles head each group of changes, by plan.Kind.Section.
-var sectionTitles = map[string]string{
-	"vip-group":     "VIP group",
-	"sync-group":    "sync group",
-	"tracked-check": "tracked check",
-	"fwmark-rule":   "fwmark rules of service",
-	"service":       "service",
+// sectionTitle heads each group of changes: what a change's Group names.
+func sectionTitle(k plan.Kind) string {
+	switch k {
+	case plan.KindInstance, plan.KindVIP:
+		return "VIP group"
+	case plan.KindSyncGroup:
+		return "sync group"
+	case plan.KindTrackedCheck:
+		return "tracked check"
+	case plan.KindMarkRule:
+		return "fwmark rules of service"
+	}
+	return "service"
 }
 
 func writeChange(w *bufio.Writer, c *plan.Change, opt Options) {
@@ -101,17 +108,10 @@ func writeChange(w *bufio.Writer, c *plan.Change, opt Options) {
 		case plan.Delete:
 			fmt.Fprintf(w, "      %s%s = %s\n", f.Name, pad, opt.paint(ansiDim, f.Old))
 		default:
-			fmt.Fprintf(w, "      %s%s = %s -> %s\n", f.Name, pad, show(f.Old), show(f.New))
+			// An unset value shows as (none).
+			fmt.Fprintf(w, "      %s%s = %s -> %s\n", f.Name, pad, cmp.Or(f.Old, "(none)"), cmp.Or(f.New, "(none)"))
 		}
 	}
-}
-
-// show makes an unset value visible in an old -> new pair.
-func show(v string) string {
-	if v == "" {
-		return "(none)"
-	}
-	return v
 }
 
 func writeNotes(w *bufio.Writer, p *plan.Plan, opt Options) {

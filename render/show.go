@@ -2,6 +2,7 @@ package render
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -178,11 +179,7 @@ func writeNotify(w *bufio.Writer, indent string, n model.NotifySpec) {
 func showService(w *bufio.Writer, vs *model.VirtualService) {
 	fmt.Fprintf(w, "\nService %s  %s\n", vs.Name, plan.ServiceName(vs))
 	a := attrs{w, "  "}
-	if vs.Group != "" {
-		a.line("vip group", vs.Group)
-	} else {
-		a.line("vip group", "(none: every node programs it)")
-	}
+	a.line("vip group", cmp.Or(vs.Group, "(none: every node programs it)"))
 	for _, m := range vs.Match {
 		a.line("marks", string(m.Protocol)+" "+m.Address.String()+" ports "+m.Ports.String())
 	}
@@ -192,11 +189,7 @@ func showService(w *bufio.Writer, vs *model.VirtualService) {
 	}
 	a.line("scheduler", sched)
 	a.line("forwarding", string(vs.Forwarding))
-	persistence := plan.Persistence(vs)
-	if persistence == "" {
-		persistence = "none"
-	}
-	a.line("persistence", persistence)
+	a.line("persistence", cmp.Or(plan.Persistence(vs), "none"))
 	a.line("quorum", strconv.Itoa(vs.Quorum))
 	if vs.SorryServer != nil {
 		a.line("sorry server", plan.RealServerName(vs.SorryServer))

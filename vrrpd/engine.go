@@ -47,8 +47,7 @@ type Engine struct {
 	instances  map[model.InstanceKey]*instance
 	conns      map[connKey]*connEntry
 	checks     map[string]*checkRunner
-	linkUp     map[string]bool
-	linkSince  map[string]time.Time // when each linkUp entry last changed
+	links      map[string]linkState // every link an instance depends on
 	syncGroups map[string]*syncGroup
 	drops      UnattributedDrops
 	sendBuf    []byte
@@ -119,8 +118,7 @@ func New(cfg Config) (*Engine, error) {
 		instances: map[model.InstanceKey]*instance{},
 		conns:     map[connKey]*connEntry{},
 		checks:    map[string]*checkRunner{},
-		linkUp:    map[string]bool{},
-		linkSince: map[string]time.Time{},
+		links:     map[string]linkState{},
 		drops:     UnattributedDrops{},
 		done:      make(chan struct{}),
 		leftover:  map[model.VIPSpec]bool{},
@@ -293,7 +291,7 @@ func (e *Engine) prepare(in *instance) {
 	for _, p := range []any{e.cfg.Addrs, e.cfg.Announcer} {
 		if p, ok := p.(Preparer); ok {
 			if err := p.Prepare(in.cfg.VIPs); err != nil {
-				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.name(), "err", err)
+				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.cfg.Name, "err", err)
 			}
 		}
 	}
@@ -457,7 +455,7 @@ func (e *Engine) handlePacket(ce *connEntry, b []byte, meta RecvMeta) {
 		if now := e.cfg.Clock.Now(); in.lastMismatchLog.IsZero() || now.Sub(in.lastMismatchLog) >= vipMismatchLogEvery {
 			in.lastMismatchLog = now
 			e.log.Warn("vrrp: advert lists other VIPs than ours (accepted: peers may run another revision)",
-				"group", in.name(), "src", meta.Src, "theirs", a.Addrs, "ours", in.vipAddrs())
+				"group", in.cfg.Name, "src", meta.Src, "theirs", a.Addrs, "ours", in.vipAddrs())
 		}
 	}
 	in.onAdvert(&a, meta.Src, e.packetAge(meta.Received, in.masterAdverInt))

@@ -1,7 +1,6 @@
 package vrrpd
 
 import (
-	"errors"
 	"maps"
 	"net/netip"
 	"slices"
@@ -77,8 +76,6 @@ type instance struct {
 	// before taking over (onTimer).
 	takeoverDeferrals int
 }
-
-func (in *instance) name() string { return in.cfg.Name }
 
 func (in *instance) faulted() bool { return in.ownFault || in.syncFault }
 
@@ -225,7 +222,7 @@ func (in *instance) enterState(to model.VRRPState, reason string) bool {
 }
 
 func (in *instance) reportTransition(from model.VRRPState) {
-	in.e.log.Info("vrrp transition", "group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
+	in.e.log.Info("vrrp transition", "group", in.cfg.Name, "vrid", in.cfg.VRID, "interface", in.cfg.Interface,
 		"from", string(from), "to", string(in.state), "priority", in.prio, "master", in.masterAddr, "reason", in.reason)
 	in.e.syncNotify(in)
 	in.e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, in.state, in.prio)
@@ -352,8 +349,8 @@ func (in *instance) checkAdvert() {
 	was := in.advertErr
 	in.advertErr = ""
 	for _, dst := range in.advertDsts() {
-		if _, err := in.encode(&a, dst); err != nil {
-			in.advertErr = err.Error()
+		if _, err := packet.Encode(&a, in.conn.conn.LocalAddr(), dst); err != nil {
+			in.advertErr = "cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: ")
 			break
 		}
 	}
@@ -361,20 +358,10 @@ func (in *instance) checkAdvert() {
 	case in.advertErr != "" && in.advertErr != was:
 		in.counters.AdvertErrors++
 		in.e.log.Error("vrrp: group faulted: its advert cannot be encoded, so it must not be master (a peer that can advertise serves the VIPs)",
-			"group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "err", in.advertErr)
+			"group", in.cfg.Name, "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "err", in.advertErr)
 	case in.advertErr == "" && was != "":
-		in.e.log.Info("vrrp: the group's advert can be encoded again", "group", in.name())
+		in.e.log.Info("vrrp: the group's advert can be encoded again", "group", in.cfg.Name)
 	}
-}
-
-// encode encodes a for dst into the engine's send buffer.
-func (in *instance) encode(a *packet.Advert, dst netip.Addr) ([]byte, error) {
-	b, err := packet.AppendEncode(in.e.sendBuf[:0], a, in.conn.conn.LocalAddr(), dst)
-	if err != nil {
-		return nil, errors.New("cannot encode its advert: " + strings.TrimPrefix(err.Error(), "vrrp: "))
-	}
-	in.e.sendBuf = b
-	return b, nil
 }
 
 // sendAdvert sends one advert: to the group, or to every unicast peer.
@@ -384,18 +371,10 @@ func (in *instance) sendAdvert(prio uint8) {
 	}
 	a := in.advert(prio)
 	for _, dst := range in.advertDsts() {
-		b, err := in.encode(&a, dst)
-		if err != nil {
-			// checkAdvert encodes the same advert first, so this is a bug;
-			// still, a master that cannot advertise must not stay master.
-			in.advertErr = err.Error()
-			in.counters.AdvertErrors++
-			in.e.log.Error("vrrp: cannot encode advert; faulting the group", "group", in.name(), "dst", dst, "err", err)
-			in.e.cfg.Clock.AfterFunc(0, func() { in.e.fire(in.e.retrack) })
-			return
-		}
-		if err := in.conn.conn.WriteTo(b, dst); err != nil {
-			in.e.log.Warn("vrrp: sending advert", "group", in.name(), "dst", dst, "err", err)
+		// Cannot fail: checkAdvert has encoded this advert for dst.
+		in.e.sendBuf, _ = packet.AppendEncode(in.e.sendBuf[:0], &a, in.conn.conn.LocalAddr(), dst)
+		if err := in.conn.conn.WriteTo(in.e.sendBuf, dst); err != nil {
+			in.e.log.Warn("vrrp: sending advert", "group", in.cfg.Name, "dst", dst, "err", err)
 			continue
 		}
 		in.counters.AdvertsSent++
@@ -432,14 +411,6 @@ func (in *instance) addVIPs(vips []model.VIPSpec) {
 	in.recordThenAdd(todo, in.e.cfg.Addrs.AddNew)
 }
 
-// addMissing adds VIPs known to be absent and returns those it added.
-func (in *instance) addMissing(vips []model.VIPSpec) []model.VIPSpec {
-	return in.recordThenAdd(vips, func(v model.VIPSpec) (bool, error) {
-		err := in.e.cfg.Addrs.Add(v)
-		return err == nil, err
-	})
-}
-
 // recordThenAdd records vips as ours before it adds them, so a crash in
 // between cannot leave an address the next run would take for the
 // administrator's; a VIP add did not add is forgotten again. It returns
@@ -456,7 +427,7 @@ func (in *instance) recordThenAdd(vips []model.VIPSpec, add func(model.VIPSpec) 
 	for _, v := range vips {
 		ok, err := add(v)
 		if err != nil {
-			in.e.log.Error("vrrp: adding VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+			in.e.log.Error("vrrp: adding VIP", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device, "err", err)
 		}
 		if ok {
 			done = append(done, v)
@@ -498,12 +469,12 @@ func (in *instance) dropVIP(v model.VIPSpec) {
 		return
 	}
 	if in.e.isOwnAddress(v.Prefix.Addr()) {
-		in.e.log.Warn("vrrp: not deleting the node's own address", "group", in.name(), "vip", v.Prefix, "device", v.Device)
+		in.e.log.Warn("vrrp: not deleting the node's own address", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device)
 		delete(in.added, v)
 		return
 	}
 	if err := in.e.cfg.Addrs.Delete(v); err != nil {
-		in.e.log.Error("vrrp: deleting VIP", "group", in.name(), "vip", v.Prefix, "device", v.Device, "err", err)
+		in.e.log.Error("vrrp: deleting VIP", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device, "err", err)
 		return
 	}
 	delete(in.added, v)
@@ -526,7 +497,7 @@ func (in *instance) announce(vips []model.VIPSpec) {
 		for ; left > 0 && gen == in.garpGen && in.state == model.StateMaster; left-- {
 			for _, d := range devs {
 				if err := in.e.cfg.Announcer.Announce(d, byDev[d]); err != nil {
-					in.e.log.Warn("vrrp: announcing VIPs", "group", in.name(), "device", d, "err", err)
+					in.e.log.Warn("vrrp: announcing VIPs", "group", in.cfg.Name, "device", d, "err", err)
 				}
 			}
 			if iv := in.cfg.GARP.Interval; iv > 0 && left > 1 {

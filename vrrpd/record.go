@@ -2,6 +2,7 @@ package vrrpd
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -26,18 +27,15 @@ func (e *Engine) claimRecorded(started []*instance) {
 	if e.cfg.VIPs == nil {
 		return
 	}
-	if !e.recordLoaded {
+	first := !e.recordLoaded
+	if first {
 		e.recordLoaded = true
 		e.loadLeftovers()
-		if len(e.leftover) == 0 {
-			// Written now, even empty: it drops entries whose address is
-			// gone, and creating the file (~0.1 ms) would otherwise fall
-			// on the first new master's path.
-			e.saveRecord()
-			return
-		}
 	}
-	if len(e.leftover) == 0 {
+	// The first time it is written even empty: that drops entries whose
+	// address is gone, and creating the file would otherwise fall on the
+	// first new master's path.
+	if len(e.leftover) == 0 && !first {
 		return
 	}
 	for _, v := range sortedVIPs(e.leftover) {
@@ -52,7 +50,7 @@ func (e *Engine) claimRecorded(started []*instance) {
 		case owner != nil:
 			owner.added[v] = true
 			delete(e.leftover, v)
-			e.log.Info("vrrp: VIP recorded as ours before a restart is taken back", "group", owner.name(), "vip", v.Prefix, "device", v.Device)
+			e.log.Info("vrrp: VIP recorded as ours before a restart is taken back", "group", owner.cfg.Name, "vip", v.Prefix, "device", v.Device)
 		case e.isOwnAddress(v.Prefix.Addr()):
 			delete(e.leftover, v)
 			e.log.Warn("vrrp: recorded VIP is this node's own address; leaving it", "vip", v.Prefix, "device", v.Device)
@@ -94,14 +92,9 @@ func (e *Engine) saveRecord() {
 	if e.cfg.VIPs == nil {
 		return
 	}
-	all := map[model.VIPSpec]bool{}
-	for v := range e.leftover {
-		all[v] = true
-	}
+	all := maps.Clone(e.leftover)
 	for _, in := range e.instances {
-		for v := range in.added {
-			all[v] = true
-		}
+		maps.Copy(all, in.added)
 	}
 	list := sortedVIPs(all)
 	if e.saved != nil && slices.Equal(list, e.saved) {
@@ -117,10 +110,8 @@ func (e *Engine) saveRecord() {
 // keepLeftovers moves the VIPs a stopping instance could not delete to
 // the leftovers, so they stay recorded and the next start removes them.
 func (e *Engine) keepLeftovers(in *instance) {
-	for v := range in.added {
-		e.leftover[v] = true
-		delete(in.added, v)
-	}
+	maps.Copy(e.leftover, in.added)
+	clear(in.added)
 }
 
 func (e *Engine) isOwnAddress(a netip.Addr) bool {
@@ -129,10 +120,7 @@ func (e *Engine) isOwnAddress(a netip.Addr) bool {
 }
 
 func sortedVIPs(set map[model.VIPSpec]bool) []model.VIPSpec {
-	out := make([]model.VIPSpec, 0, len(set))
-	for v := range set {
-		out = append(out, v)
-	}
+	out := slices.AppendSeq(make([]model.VIPSpec, 0, len(set)), maps.Keys(set))
 	slices.SortFunc(out, compareVIPs)
 	return out
 }

@@ -32,10 +32,13 @@ func (e *Engine) RepairVIPs() []model.VIPSpec {
 		if len(missing) == 0 {
 			continue
 		}
-		added := in.addMissing(missing)
+		added := in.recordThenAdd(missing, func(v model.VIPSpec) (bool, error) {
+			err := e.cfg.Addrs.Add(v)
+			return err == nil, err
+		})
 		for _, v := range added {
 			repaired = append(repaired, v)
-			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.name(), "vip", v.Prefix, "device", v.Device)
+			e.log.Warn("vrrp: VIP was missing on the master, re-added", "group", in.cfg.Name, "vip", v.Prefix, "device", v.Device)
 		}
 		if len(added) > 0 {
 			in.announce(added)

@@ -65,7 +65,7 @@ func (in *instance) noteRejected(r DropReason, src netip.Addr, a *packet.Advert)
 	if in.lastSplitBrainLog.IsZero() || now.Sub(in.lastSplitBrainLog) >= splitBrainLogEvery {
 		in.lastSplitBrainLog = now
 		in.e.log.Warn("vrrp: split brain suspected: rejecting adverts for our VRID from a router configured otherwise",
-			"group", in.name(), "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "src", src,
+			"group", in.cfg.Name, "vrid", in.cfg.VRID, "interface", in.cfg.Interface, "src", src,
 			"reasons", ep.reasons(), "rejected", ep.count-ep.logged, "since", ep.first, "state", string(in.state))
 		ep.logged = ep.count
 	}
@@ -77,8 +77,7 @@ func (ep *rejections) active(now time.Time) bool {
 
 // reasons lists the episode's drop reasons, most frequent first.
 func (ep *rejections) reasons() string {
-	rs := slices.Collect(maps.Keys(ep.byReason))
-	slices.SortFunc(rs, func(a, b DropReason) int {
+	rs := slices.SortedFunc(maps.Keys(ep.byReason), func(a, b DropReason) int {
 		return cmp.Or(cmp.Compare(ep.byReason[b], ep.byReason[a]), cmp.Compare(a, b))
 	})
 	var parts []string

@@ -38,7 +38,7 @@ func (e *Engine) syncFollow(in *instance, state model.VRRPState) {
 	if in.cfg.SyncGroup == "" {
 		return
 	}
-	reason := fmt.Sprintf("sync group %s: %s became %s", in.cfg.SyncGroup, in.name(), state)
+	reason := fmt.Sprintf("sync group %s: %s became %s", in.cfg.SyncGroup, in.cfg.Name, state)
 	for _, m := range e.sortedInstances() {
 		if m == in || m.cfg.SyncGroup != in.cfg.SyncGroup {
 			continue

@@ -3,6 +3,7 @@ package vrrpd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -30,23 +31,22 @@ func (e *Engine) refreshLinks(state *model.NodeState) {
 			names[t.Interface] = true
 		}
 	}
-	for name := range e.linkUp {
-		if !names[name] {
-			delete(e.linkUp, name)
-			delete(e.linkSince, name)
-		}
-	}
+	maps.DeleteFunc(e.links, func(name string, _ linkState) bool { return !names[name] })
 	for name := range names {
 		e.setLink(name, e.readLink(name))
 	}
 }
 
-// setLink records a link's state and, when it is new or changed, since when.
+type linkState struct {
+	up    bool
+	since time.Time // when up last changed (or tracking began)
+}
+
+// setLink records a link's state when it is new or changed.
 func (e *Engine) setLink(name string, up bool) {
-	if was, known := e.linkUp[name]; !known || was != up {
-		e.linkSince[name] = e.cfg.Clock.Now()
+	if l, known := e.links[name]; !known || l.up != up {
+		e.links[name] = linkState{up: up, since: e.cfg.Clock.Now()}
 	}
-	e.linkUp[name] = up
 }
 
 func (e *Engine) readLink(name string) bool {
@@ -70,11 +70,12 @@ func (e *Engine) onLink(name string) {
 			o.LinkChanged(name)
 		}
 	}
-	if _, tracked := e.linkUp[name]; !tracked {
+	l, tracked := e.links[name]
+	if !tracked {
 		return
 	}
 	up := e.readLink(name)
-	if up == e.linkUp[name] {
+	if up == l.up {
 		return
 	}
 	e.setLink(name, up)
@@ -86,7 +87,7 @@ func (e *Engine) onLink(name string) {
 // ("" = none) from its tracks as trackStatus weighs them.
 func (e *Engine) track(in *instance) (uint8, string) {
 	fault := in.advertErr
-	if fault == "" && !e.linkUp[in.cfg.Interface] {
+	if fault == "" && !e.links[in.cfg.Interface].up {
 		fault = "interface " + in.cfg.Interface + " down"
 	}
 	p := int(in.cfg.Priority)
@@ -122,13 +123,13 @@ func (e *Engine) trackStatus(in *instance) []TrackStatus {
 		out = append(out, ts)
 	}
 	for _, t := range in.cfg.TrackInterfaces {
-		add(TrackStatus{Kind: TrackInterface, Name: t.Interface, Up: e.linkUp[t.Interface],
-			Weight: t.Weight, Since: e.linkSince[t.Interface]})
+		l := e.links[t.Interface]
+		add(TrackStatus{Kind: TrackInterface, Name: t.Interface, Up: l.up, Weight: t.Weight, Since: l.since})
 	}
 	for _, t := range in.cfg.TrackChecks {
 		if c := e.checks[t.Check]; c != nil {
-			add(TrackStatus{Kind: TrackCheck, Name: t.Check, Up: c.ok, Weight: t.Weight, Since: c.since,
-				LastRun: c.lastRun, LastExit: c.lastExit, LastError: c.lastErr})
+			add(TrackStatus{Kind: TrackCheck, Name: t.Check, Up: c.st.Passing, Weight: t.Weight, Since: c.st.Since,
+				LastRun: c.st.LastRun, LastExit: c.st.LastExit, LastError: c.st.LastError})
 		}
 	}
 	return out
@@ -136,9 +137,9 @@ func (e *Engine) trackStatus(in *instance) []TrackStatus {
 
 // status describes the check; groups are the instances tracking it.
 func (c *checkRunner) status(groups []string) CheckStatus {
-	return CheckStatus{Name: c.spec.Name, Passing: c.ok, Since: c.since, Rise: c.spec.Rise, Fall: c.spec.Fall,
-		ConsecutiveOK: c.okRun, ConsecutiveFail: c.failRun, Runs: c.runs,
-		LastRun: c.lastRun, LastExit: c.lastExit, LastError: c.lastErr, Groups: groups}
+	st := c.st
+	st.Name, st.Rise, st.Fall, st.Groups = c.spec.Name, c.spec.Rise, c.spec.Fall, groups
+	return st
 }
 
 // retrack recomputes priorities and faults (own and sync-group) and
@@ -150,13 +151,13 @@ func (e *Engine) retrack() {
 	for _, in := range insts {
 		prio, fault := e.track(in)
 		if prio != in.prio && in.state != "" {
-			e.log.Info("vrrp: effective priority changed", "group", in.name(), "from", in.prio, "to", prio)
+			e.log.Info("vrrp: effective priority changed", "group", in.cfg.Name, "from", in.prio, "to", prio)
 		}
 		in.prio = prio
 		in.ownFault = fault != ""
 		in.faultReason = fault
 		if g := in.cfg.SyncGroup; fault != "" && g != "" && groupFault[g] == "" {
-			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.name(), fault)
+			groupFault[g] = fmt.Sprintf("sync group %s: %s faulted (%s)", g, in.cfg.Name, fault)
 		}
 	}
 	for _, in := range insts {
@@ -181,23 +182,13 @@ func (e *Engine) retrack() {
 
 // checkRunner runs one tracked check periodically.
 type checkRunner struct {
-	e    *Engine
-	spec model.TrackCheckSpec
-	// ok is the check's verdict; streak counts consecutive results
-	// disagreeing with it.
-	ok      bool
-	streak  int
+	e       *Engine
+	spec    model.TrackCheckSpec
 	timer   Timer
 	stopped bool
-
-	// For the status: when ok last changed (or the check started), the
-	// latest run of equal results, the counts and the last result.
-	since          time.Time
-	okRun, failRun int
-	runs           CheckRuns
-	lastRun        time.Time
-	lastExit       int
-	lastErr        string
+	// st.Passing is the check's verdict; st also keeps the results behind
+	// it (status adds what comes from the spec).
+	st CheckStatus
 }
 
 // applyChecks starts the checks instances refer to and stops the others.
@@ -225,7 +216,7 @@ func (e *Engine) applyChecks(state *model.NodeState) {
 			c.spec = spec // takes effect at the next run
 			continue
 		}
-		c := &checkRunner{e: e, spec: spec, ok: true, since: e.cfg.Clock.Now()}
+		c := &checkRunner{e: e, spec: spec, st: CheckStatus{Passing: true, Since: e.cfg.Clock.Now()}}
 		e.checks[name] = c
 		c.schedule(0)
 	}
@@ -277,39 +268,37 @@ func (c *checkRunner) launch() {
 
 func (c *checkRunner) result(pass bool, code int, err error) {
 	c.note(pass, code, err)
-	if pass == c.ok {
-		c.streak = 0
+	// The verdict turns after enough results in a row disagreeing with it.
+	st := &c.st
+	against, need := st.ConsecutiveFail, c.spec.Fall
+	if !st.Passing {
+		against, need = st.ConsecutiveOK, c.spec.Rise
+	}
+	if pass == st.Passing || against < max(need, 1) {
 		return
 	}
-	c.streak++
-	need := c.spec.Fall
-	if !c.ok {
-		need = c.spec.Rise
-	}
-	if c.streak < max(need, 1) {
-		return
-	}
-	c.ok, c.streak, c.since = pass, 0, c.e.cfg.Clock.Now()
+	st.Passing, st.Since = pass, c.e.cfg.Clock.Now()
 	c.e.log.Info("vrrp: tracked check changed", "check", c.spec.Name, "passing", pass, "exit", code, "err", err)
 	c.e.retrack()
 }
 
 // note records one result for the status.
 func (c *checkRunner) note(pass bool, code int, err error) {
-	c.lastRun, c.lastExit, c.lastErr = c.e.cfg.Clock.Now(), code, ""
+	st := &c.st
+	st.LastRun, st.LastExit, st.LastError = c.e.cfg.Clock.Now(), code, ""
 	switch {
 	case err != nil:
-		c.runs.Errors++
-		c.lastErr = err.Error()
+		st.Runs.Errors++
+		st.LastError = err.Error()
 	case code != 0:
-		c.runs.Failed++
+		st.Runs.Failed++
 	default:
-		c.runs.Passed++
+		st.Runs.Passed++
 	}
 	if pass {
-		c.okRun, c.failRun = c.okRun+1, 0
+		st.ConsecutiveOK, st.ConsecutiveFail = st.ConsecutiveOK+1, 0
 	} else {
-		c.okRun, c.failRun = 0, c.failRun+1
+		st.ConsecutiveOK, st.ConsecutiveFail = 0, st.ConsecutiveFail+1
 	}
 }
 
@@ -343,39 +332,28 @@ func (p *pending) wait() {
 	p.mu.Unlock()
 }
 
-// serialQueue runs jobs one at a time in order, on a goroutine that
-// exists only while jobs are queued.
+// serialQueue runs jobs one at a time in order: each on a goroutine of
+// its own that waits until the job queued before it has finished.
 type serialQueue struct {
-	work    *pending
-	mu      sync.Mutex
-	jobs    []func()
-	running bool
+	work *pending
+	mu   sync.Mutex
+	last chan struct{} // closed when the job queued last has finished
 }
 
 func (q *serialQueue) push(f func()) {
+	done := make(chan struct{})
 	q.mu.Lock()
-	q.jobs = append(q.jobs, f)
-	if q.running {
-		q.mu.Unlock()
-		return
-	}
-	q.running = true
-	q.work.add()
+	prev := q.last
+	q.last = done
 	q.mu.Unlock()
+	q.work.add()
 	go func() {
-		for {
-			q.mu.Lock()
-			if len(q.jobs) == 0 {
-				q.running = false
-				q.mu.Unlock()
-				q.work.done()
-				return
-			}
-			job := q.jobs[0]
-			q.jobs = q.jobs[1:]
-			q.mu.Unlock()
-			job()
+		defer q.work.done()
+		defer close(done)
+		if prev != nil {
+			<-prev
 		}
+		f()
 	}()
 }
 

@@ -13,8 +13,6 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
-func init() { addCommand(newApplyCmd) }
-
 func newApplyCmd() *cobra.Command {
 	var o runOptions
 	var addr string
@@ -61,7 +59,7 @@ is left alone and named; --adopt-ipvs takes it over.`,
 				defer os.RemoveAll(dir)
 				srcOpts.stateDir = dir
 			}
-			src, _, err := runSource(srcOpts)
+			src, err := runSource(srcOpts)
 			if err != nil {
 				return err
 			}
@@ -83,10 +81,7 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			// The same state directory as 'hakeeper run' with this source
 			// and node, so ownership agrees; its lock keeps apply from
 			// running beside a daemon the status address did not find.
-			stateDir := o.stateDir
-			if stateDir == "" {
-				stateDir = defaultStateDirFor(o.source, ns.Node)
-			}
+			stateDir := o.stateDirFor(ns.Node)
 			record := filepath.Join(stateDir, "ipvs-owned.json")
 			if len(ns.Services) == 0 {
 				// Services apply created earlier must go, as run removes
@@ -107,8 +102,8 @@ is left alone and named; --adopt-ipvs takes it over.`,
 				}
 				return err
 			}
-			defer lock.Release()
-			k, closeIPVS, err := applyOpenIPVS()
+			defer lock.Close()
+			k, closeIPVS, err := openIPVS()
 			if err != nil {
 				return fmt.Errorf("%d virtual services to program: %w", len(ns.Services), err)
 			}
@@ -141,15 +136,12 @@ is left alone and named; --adopt-ipvs takes it over.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.node, "node", "", "node to apply for (default: the node whose address is local, else the hostname)")
-	f.StringVar(&o.branch, "branch", "", "Git branch (default main)")
-	f.StringVar(&o.tag, "tag", "", "Git tag instead of a branch")
-	f.StringVar(&o.path, "path", "", "directory inside the Git repository")
+	f.StringVar(&o.git.Branch, "branch", "", "Git branch (default main)")
+	f.StringVar(&o.git.Tag, "tag", "", "Git tag instead of a branch")
+	f.StringVar(&o.git.Path, "path", "", "directory inside the Git repository")
 	f.StringVar(&o.stateDir, "state-dir", "", "the state directory of 'hakeeper run' on this node, where IPVS ownership is recorded (default as run's: "+defaultStateDir+" for a Git source, "+defaultRuntimeDir+"/NODE for a local one)")
 	f.StringVar(&o.keyringFile, "keyring", "", "armored OpenPGP keyring: apply only a signed commit")
 	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one")
 	f.StringVar(&addr, "addr", statusAddr(), "where a running daemon would answer (env HAKEEPER_ADDR)")
 	return cmd
 }
-
-// applyOpenIPVS opens the table apply programs; tests swap in a fake.
-var applyOpenIPVS = openKernelIPVS

@@ -26,12 +26,12 @@ func applyCluster(t *testing.T, services string) string {
 const applyWebService = "services:\n  www:\n    vip: 192.0.2.10\n    port: 80\n    protocol: tcp\n    scheduler: rr\n" +
 	"    realServers:\n      - address: 198.51.100.1\n"
 
-// withFakeIPVS makes apply program fake instead of the kernel.
+// withFakeIPVS makes apply and plan use fake instead of the kernel.
 func withFakeIPVS(t *testing.T, fake *lvstest.Fake) {
 	t.Helper()
-	old := applyOpenIPVS
-	t.Cleanup(func() { applyOpenIPVS = old })
-	applyOpenIPVS = func() (lvs.IPVS, func(), error) { return fake, func() {}, nil }
+	old := openIPVS
+	t.Cleanup(func() { openIPVS = old })
+	openIPVS = func() (lvs.IPVS, func(), error) { return fake, func() {}, nil }
 }
 
 func liveKeys(t *testing.T, fake *lvstest.Fake) []string {
@@ -83,7 +83,7 @@ func TestApplyRemovesLastService(t *testing.T) {
 	}
 
 	// Nothing owned and nothing desired: nothing to do, and no IPVS needed.
-	applyOpenIPVS = func() (lvs.IPVS, func(), error) {
+	openIPVS = func() (lvs.IPVS, func(), error) {
 		t.Error("apply opened IPVS with nothing owned and nothing desired")
 		return fake, func() {}, nil
 	}

@@ -2,18 +2,21 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/lvstest"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
+	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
 const (
@@ -123,13 +126,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// liveFunc adapts a function to LiveObserver.
-type liveFunc func(ctx context.Context, desired *model.NodeState) (*plan.Live, error)
-
-func (f liveFunc) Observe(ctx context.Context, d *model.NodeState) (*plan.Live, error) {
-	return f(ctx, d)
-}
-
 func TestPlan(t *testing.T) {
 	t.Run("offline plan creates everything and exits 2", func(t *testing.T) {
 		code, stdout, stderr := runCLI(t, "plan", "--offline", "--node", "lb1", demoPath)
@@ -170,31 +166,31 @@ func TestPlan(t *testing.T) {
 			t.Errorf("plan JSON = %+v", got)
 		}
 	})
-	t.Run("without --offline and no way to observe, an error suggests --offline", func(t *testing.T) {
-		defer setLiveObserver(liveObserver)
-		setLiveObserver(nil)
-		code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", demoPath)
-		if code != exitError || stdout != "" || !strings.Contains(stderr, "--offline") {
-			t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
-		}
-	})
 	t.Run("live state equal to desired exits 0", func(t *testing.T) {
-		defer setLiveObserver(nil)
-		setLiveObserver(liveFunc(func(_ context.Context, d *model.NodeState) (*plan.Live, error) {
-			return &plan.Live{Instances: d.Instances, Services: d.Services, Checks: d.Checks, SyncGroups: d.SyncGroups}, nil
-		}))
-		code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", demoPath)
+		// A daemon running the description, and IPVS as it programmed it.
+		desired, err := desiredFor(demoPath, "lb1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stateDir, ipvs := t.TempDir(), &lvstest.Fake{}
+		prog := &lvs.Programmer{IPVS: ipvs, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
+		if _, _, err := prog.Sync(lvs.TableFromModel(desired.Services)); err != nil {
+			t.Fatal(err)
+		}
+		withFakeIPVS(t, ipvs)
+		srv := httptest.NewServer(status.Handler(daemonProvider{report: &status.Report{Node: "lb1", Healthy: true}, running: desired}, nil, nil))
+		defer srv.Close()
+		code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), "--state-dir", stateDir, demoPath)
 		if code != exitOK || stdout != "No changes. The node is in sync.\n" {
 			t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
 	})
 	t.Run("live state that cannot be observed exits 1", func(t *testing.T) {
-		defer setLiveObserver(nil)
-		setLiveObserver(liveFunc(func(context.Context, *model.NodeState) (*plan.Live, error) {
-			return nil, errors.New("daemon not running")
-		}))
-		code, _, stderr := runCLI(t, "plan", "--node", "lb1", demoPath)
-		if code != exitError || !strings.Contains(stderr, "daemon not running") {
+		// A daemon that has applied no configuration yet cannot say what it runs.
+		srv := httptest.NewServer(status.Handler(daemonProvider{report: &status.Report{Node: "lb1"}}, nil, nil))
+		defer srv.Close()
+		code, _, stderr := runCLI(t, "plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), demoPath)
+		if code != exitError || !strings.Contains(stderr, "no configuration applied yet") {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 	})

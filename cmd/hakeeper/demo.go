@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -22,8 +23,6 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 )
-
-func init() { addCommand(newDemoCmd) }
 
 // demoClusterYAML is the cluster `hakeeper demo` runs unless --dir names
 // another: two nodes, a web VIP and a dual-master spread pair, 100 ms adverts.
@@ -145,9 +144,6 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	n.header("The cluster description")
 	n.say("Reading %s.", label)
 	c, err := loadCluster(path)
-	if err == nil {
-		err = desiredForAll(c)
-	}
 	if err != nil {
 		return inDescription(path, err)
 	}
@@ -190,7 +186,7 @@ func (o demoOptions) liveUnavailable() string {
 	case os.Geteuid() != 0:
 		return "the live lab needs root (CAP_NET_ADMIN) to create network namespaces; run `sudo make demo` or `sudo hakeeper demo` to see failover live"
 	}
-	if _, err := lookPath("ip"); err != nil {
+	if _, err := exec.LookPath("ip"); err != nil {
 		return "the live lab needs iproute2's ip command, which is not installed (apt-get install iproute2)"
 	}
 	return ""

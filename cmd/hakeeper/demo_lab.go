@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,8 +29,6 @@ const demoNSPrefix = "hkdemo"
 
 // demoPoll is how often VIP holders are sampled while a step is timed.
 const demoPoll = 2 * time.Millisecond
-
-var lookPath = exec.LookPath
 
 // demoLab is the throwaway network: namespaces, links and daemons.
 type demoLab struct {
@@ -129,10 +126,6 @@ func (lab *demoLab) running() map[string]bool {
 	return up
 }
 
-func (lab *demoLab) node(name string) *demoNode {
-	return lab.nodes[slices.IndexFunc(lab.nodes, func(nd *demoNode) bool { return nd.name == name })]
-}
-
 // waitFor polls the VIPs of l until cond holds on their holders (node
 // names), and returns the time since t0 and the holders.
 func (lab *demoLab) waitFor(ctx context.Context, l *demoLayout, t0 time.Time, what string, cond func(map[netip.Addr][]string) bool) (time.Duration, map[netip.Addr][]string, error) {
@@ -197,12 +190,6 @@ func logTail(path string, lines int) string {
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
-// demoResult is one measured event for the summary.
-type demoResult struct {
-	what, detail string
-	took         time.Duration
-}
-
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
 
 // demoLive runs steps 2-9 and always tears the lab down.
@@ -227,7 +214,8 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		// reconfiguration add a little. Generous: the demo must not flake.
 		timeout: 20*l.advert + 10*time.Second,
 	}
-	var results []demoResult
+	// The measured events, for the summary.
+	summary := [][]string{{"EVENT", "WHAT MOVED", "TIME"}}
 	defer func() {
 		if err != nil && ctx.Err() == nil {
 			for _, nd := range lab.nodes {
@@ -240,7 +228,9 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 			err = terr
 		}
 		if err == nil {
-			printSummary(n, results, l.advert)
+			fmt.Fprintf(n.out, "\n== Summary\n")
+			n.table(summary)
+			n.say("Adverts every %v: after a crash the backup waits 3 adverts plus its skew; after a priority-0 advert only the skew ((256 - priority)/256 of an advert).", l.advert)
 		}
 	}()
 
@@ -303,7 +293,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 
 	vip := head.vips[0].Addr()
 	master := l.expected(lab.running())[vip]
-	mnd := lab.node(master)
+	mnd := lab.nodes[slices.Index(l.nodes, master)]
 	others := lab.running()
 	delete(others, master)
 	backup := l.expected(others)[vip]
@@ -319,7 +309,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		return err
 	}
 	n.say("%s on %s after %s (Master_Down_Interval: 3 adverts + skew).", vip, backup, ms(took))
-	results = append(results, demoResult{"crash failover (SIGKILL)", fmt.Sprintf("%s %s -> %s", vip, master, backup), took})
+	summary = append(summary, []string{"crash failover (SIGKILL)", fmt.Sprintf("%s %s -> %s", vip, master, backup), ms(took)})
 	if _, got, err = lab.settle(ctx, l, t0, "the survivors holding every VIP", nil); err != nil {
 		return err
 	}
@@ -337,7 +327,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	}
 	n.say("%s back on %s %s after the restart (process start-up included).", vip, master, ms(took))
 	n.table(l.holderRows(got, lab.running()))
-	results = append(results, demoResult{"preemption after restart", fmt.Sprintf("%s %s -> %s", vip, backup, master), took})
+	summary = append(summary, []string{"preemption after restart", fmt.Sprintf("%s %s -> %s", vip, backup, master), ms(took)})
 
 	n.header(fmt.Sprintf("Graceful stop of %s (SIGTERM)", master))
 	n.say("A stopping master advertises priority 0, so the backup takes over without waiting.")
@@ -352,7 +342,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		return fmt.Errorf("%s: %w", master, err)
 	}
 	n.say("%s on %s after %s; hakeeper on %s ended (%s).", vip, backup, ms(took), master, mnd.proc.Cmd.ProcessState)
-	results = append(results, demoResult{"graceful handover (SIGTERM)", fmt.Sprintf("%s %s -> %s", vip, master, backup), took})
+	summary = append(summary, []string{"graceful handover (SIGTERM)", fmt.Sprintf("%s %s -> %s", vip, master, backup), ms(took)})
 	if _, got, err = lab.settle(ctx, l, t0, "the survivors holding every VIP, "+master+" holding none", func(g map[netip.Addr][]string) bool { return len(g[vip]) == 1 }); err != nil {
 		return err
 	}
@@ -405,17 +395,6 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 	if added := slices.DeleteFunc(el.vips(), func(a netip.Addr) bool { return slices.Contains(l.vips(), a) }); len(added) > 0 {
 		moved += ", " + strings.Trim(fmt.Sprint(added), "[]") + " added"
 	}
-	results = append(results, demoResult{"reconfiguration (edit + SIGHUP)", moved, took})
+	summary = append(summary, []string{"reconfiguration (edit + SIGHUP)", moved, ms(took)})
 	return nil
-}
-
-// printSummary ends the demo with the measured times.
-func printSummary(n *narrator, results []demoResult, advert time.Duration) {
-	fmt.Fprintf(n.out, "\n== Summary\n")
-	rows := [][]string{{"EVENT", "WHAT MOVED", "TIME"}}
-	for _, r := range results {
-		rows = append(rows, []string{r.what, r.detail, ms(r.took)})
-	}
-	n.table(rows)
-	n.say("Adverts every %v: after a crash the backup waits 3 adverts plus its skew; after a priority-0 advert only the skew ((256 - priority)/256 of an advert).", advert)
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/hakeeper/hakeeper/render/keepalived"
 )
 
-func init() { addCommand(newImportCmd) }
-
 func newImportCmd() *cobra.Command {
 	var cluster, outDir, secretDir, iptablesSave string
 	var addresses []string

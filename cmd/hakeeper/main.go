@@ -1,6 +1,6 @@
 // Command hakeeper is the declarative HA controller: validate, plan, show,
-// run. main stays thin; each subcommand lives in its own file and registers
-// itself with addCommand in an init function.
+// run. main stays thin; each subcommand lives in its own file and newRootCmd
+// lists them all.
 package main
 
 import (

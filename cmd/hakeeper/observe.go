@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
@@ -16,41 +17,24 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 	"github.com/hakeeper/hakeeper/reconcile/status"
-	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
-func init() {
-	setLiveObserver(&nodeObserver{
-		addr:     statusAddr(),
-		stderr:   os.Stderr,
-		openIPVS: openKernelIPVS,
-	})
-}
-
-// nodeObserver reads this node's live state for `hakeeper plan`: the VRRP
-// instances a running daemon runs (from its /config), the VIPs on the
-// interfaces, and the IPVS table through the lvs programmer (so the plan
-// lists exactly the writes a reconcile would make). The desired IPVS
+// observeNode reads this node's live state for `hakeeper plan`: the VRRP
+// instances, checks and sync groups a running daemon runs (from its
+// /config) and the IPVS table through the lvs programmer (so the plan
+// lists exactly the writes a reconcile would make). VIPs are not read:
+// the engine adds them on the master, and the plan does not diff them. The desired IPVS
 // table has health applied as the daemon sees it (its /status), so a
 // server it took out as unhealthy is not planned as "+ real-server".
 //
 // IPVS ownership (which services are hakeeper's) is read from the state
 // directory: --state-dir, else the one the running daemon reports, else
 // the default 'hakeeper run' would use for source on the planned node.
-type nodeObserver struct {
-	addr     string
-	stateDir string
-	source   string
-	stderr   io.Writer
-	// openIPVS opens the node's IPVS table and returns its closer.
-	openIPVS func() (lvs.IPVS, func(), error)
-}
-
-func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error) {
+// Notes on what could not be observed go to stderr.
+func observeNode(ctx context.Context, desired *model.NodeState, source, addr, stateDir string, stderr io.Writer) (*plan.Live, error) {
 	live := &plan.Live{}
-	client := status.NewClient(o.addr)
+	client := status.NewClient(addr)
 	var health map[serverKey]string
-	stateDir := o.stateDir
 	running, err := client.Config(ctx)
 	switch {
 	case err == nil:
@@ -64,39 +48,17 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 			stateDir = report.StateDir
 		}
 	case errors.Is(err, status.ErrNotRunning):
-		fmt.Fprintf(o.stderr, "note: hakeeper is not running here (nothing listens at %s; --addr if it listens elsewhere): VRRP instances are planned as new\n", o.addr)
+		fmt.Fprintf(stderr, "note: hakeeper is not running here (nothing listens at %s; --addr if it listens elsewhere): VRRP instances are planned as new\n", addr)
 		if hasCheckedServers(desired.Services) {
-			fmt.Fprintf(o.stderr, "note: no health check results without the daemon: every real server is assumed up\n")
+			fmt.Fprintf(stderr, "note: no health check results without the daemon: every real server is assumed up\n")
 		}
 	default:
 		return nil, fmt.Errorf("reading the running daemon's configuration: %w", err)
 	}
 
-	addrs, err := kernel.NewAddresses()
-	if err != nil {
-		return nil, err
-	}
-	defer addrs.Close()
-	seen := map[string]bool{}
-	for _, in := range desired.Instances {
-		for _, v := range in.VIPs {
-			if seen[v.Device] {
-				continue
-			}
-			seen[v.Device] = true
-			present, err := addrs.List(v.Device)
-			if err != nil {
-				continue // a missing device is the engine's error to report
-			}
-			for _, p := range present {
-				live.VIPs = append(live.VIPs, model.VIPSpec{Prefix: p, Device: v.Device})
-			}
-		}
-	}
-
 	rules := marks.FromModel(desired.Services)
 	if t, err := marks.Open(); err != nil && len(rules) > 0 {
-		fmt.Fprintf(o.stderr, "note: nftables is not available here (%v): fwmark rules are planned as new\n", err)
+		fmt.Fprintf(stderr, "note: nftables is not available here (%v): fwmark rules are planned as new\n", err)
 	} else if err == nil {
 		p, err := marks.Read(t, rules)
 		if err != nil {
@@ -105,16 +67,16 @@ func (o *nodeObserver) Observe(ctx context.Context, desired *model.NodeState) (*
 		live.Marks = &p
 	}
 
-	k, closeIPVS, err := o.openIPVS()
+	k, closeIPVS, err := openIPVS()
 	if err != nil {
 		if len(desired.Services) > 0 {
-			fmt.Fprintf(o.stderr, "note: IPVS is not available here (%v): virtual services are planned as new\n", err)
+			fmt.Fprintf(stderr, "note: IPVS is not available here (%v): virtual services are planned as new\n", err)
 		}
 		return live, nil
 	}
 	defer closeIPVS()
 	if stateDir == "" {
-		stateDir = defaultStateDirFor(o.source, desired.Node)
+		stateDir = defaultStateDirFor(source, desired.Node)
 	}
 	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
@@ -143,14 +105,9 @@ func serverHealth(r *status.Report) map[serverKey]string {
 }
 
 func hasCheckedServers(services []model.VirtualService) bool {
-	for _, vs := range services {
-		for _, rs := range vs.RealServers {
-			if rs.Check != nil {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(services, func(vs model.VirtualService) bool {
+		return slices.ContainsFunc(vs.RealServers, func(rs model.RealServerSpec) bool { return rs.Check != nil })
+	})
 }
 
 // effectiveServices applies health to the desired services as the daemon
@@ -178,21 +135,20 @@ func effectiveServices(services []model.VirtualService, health map[serverKey]str
 	return out
 }
 
-// openKernelIPVS opens this node's IPVS table for the observer.
+// openIPVS opens this node's IPVS table for run, apply and plan (tests
+// swap in a fake).
+var openIPVS = openKernelIPVS
+
+// openKernelIPVS opens this node's IPVS table, and returns its closer,
+// when the ip_vs module is loaded. It looks first, because the netlink
+// library would otherwise try to modprobe and log its failure on every call.
 func openKernelIPVS() (lvs.IPVS, func(), error) {
-	k, err := openIPVS()
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		return nil, nil, errors.New("the ip_vs module is not loaded: /proc/net/ip_vs is missing")
+	}
+	k, err := ipvskernel.New("")
 	if err != nil {
 		return nil, nil, err
 	}
 	return k, k.Close, nil
-}
-
-// openIPVS opens the kernel's IPVS table when the ip_vs module is loaded.
-// It looks first, because the netlink library would otherwise try to
-// modprobe and log its failure on every call.
-func openIPVS() (*ipvskernel.Kernel, error) {
-	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
-		return nil, errors.New("the ip_vs module is not loaded: /proc/net/ip_vs is missing")
-	}
-	return ipvskernel.New("")
 }

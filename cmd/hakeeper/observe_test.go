@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -41,6 +40,7 @@ type daemonProvider struct {
 
 func (p daemonProvider) Status() *status.Report    { return p.report }
 func (p daemonProvider) Running() *model.NodeState { return p.running }
+func (p daemonProvider) Degradation() string       { return p.report.Degraded }
 
 // Live `hakeeper plan` plans the IPVS side with the daemon's health: a
 // server the daemon took out as down is not a pending "+ real-server";
@@ -71,42 +71,37 @@ func TestPlanUsesDaemonHealth(t *testing.T) {
 	srv := httptest.NewServer(status.Handler(daemonProvider{report: report, running: desired}, nil, nil))
 	defer srv.Close()
 
-	var stderr bytes.Buffer
-	observer := &nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stateDir: dir, stderr: &stderr,
-		openIPVS: func() (lvs.IPVS, func(), error) { return ipvs, func() {}, nil }}
-	old := liveObserver
-	setLiveObserver(observer)
-	t.Cleanup(func() { setLiveObserver(old) })
+	daemon := strings.TrimPrefix(srv.URL, "http://")
+	withFakeIPVS(t, ipvs)
+	t.Setenv("HAKEEPER_ADDR", daemon)
 	writesBefore := ipvs.Writes
 
-	code, stdout, errOut := runCLI(t, "plan", "--node", "lb1", file)
+	code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", "--state-dir", dir, file)
 	if code != exitOK || strings.Contains(stdout, "198.51.100.2") {
-		t.Errorf("daemon reports 198.51.100.2 down: exit %d, want 0 and no change for it:\n%s%s", code, stdout, errOut)
+		t.Errorf("daemon reports 198.51.100.2 down: exit %d, want 0 and no change for it:\n%s%s", code, stdout, stderr)
 	}
-	if strings.Contains(stderr.String(), "assumed up") {
-		t.Errorf("health assumed although the daemon answered: %s", stderr.String())
+	if strings.Contains(stderr, "assumed up") {
+		t.Errorf("health assumed although the daemon answered: %s", stderr)
 	}
 
 	// Back up in the daemon's eyes: now it is a pending add.
 	report.Services[0].RealServers[1].Health = "up"
-	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", file)
+	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", "--state-dir", dir, file)
 	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") {
 		t.Errorf("daemon reports 198.51.100.2 up: exit %d, want 2 with it added:\n%s", code, stdout)
 	}
 
 	// No daemon: health is assumed up, and the output says so.
-	observer.addr = "127.0.0.1:1"
-	stderr.Reset()
-	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", file)
-	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || !strings.Contains(stderr.String(), "every real server is assumed up") {
-		t.Errorf("no daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr.String())
+	t.Setenv("HAKEEPER_ADDR", "127.0.0.1:1")
+	code, stdout, stderr = runCLI(t, "plan", "--node", "lb1", "--state-dir", dir, file)
+	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || !strings.Contains(stderr, "every real server is assumed up") {
+		t.Errorf("no daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr)
 	}
 	// A daemon listening elsewhere (run --listen unix:/path) is found
 	// with --addr.
-	stderr.Reset()
-	code, stdout, _ = runCLI(t, "plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), file)
-	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || strings.Contains(stderr.String(), "not running") {
-		t.Errorf("plan --addr at the daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr.String())
+	code, stdout, stderr = runCLI(t, "plan", "--node", "lb1", "--state-dir", dir, "--addr", daemon, file)
+	if code != exitChanges || !strings.Contains(stdout, "198.51.100.2") || strings.Contains(stderr, "not running") {
+		t.Errorf("plan --addr at the daemon: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr)
 	}
 	if ipvs.Writes != writesBefore {
 		t.Errorf("plan wrote to IPVS (%d writes)", ipvs.Writes-writesBefore)
@@ -168,18 +163,14 @@ func TestPlanReadsOwnershipFromDaemonStateDir(t *testing.T) {
 	report := &status.Report{Node: "lb1", Healthy: true, StateDir: daemonDir}
 	srv := httptest.NewServer(status.Handler(daemonProvider{report: report, running: desired}, nil, nil))
 	defer srv.Close()
-	var stderr bytes.Buffer
-	old := liveObserver
-	setLiveObserver(&nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stderr: &stderr,
-		openIPVS: func() (lvs.IPVS, func(), error) { return ipvs, func() {}, nil }})
-	t.Cleanup(func() { setLiveObserver(old) })
+	withFakeIPVS(t, ipvs)
 
-	code, stdout, errOut := runCLI(t, "plan", "--node", "lb1", file)
+	code, stdout, errOut := runCLI(t, "plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), file)
 	if code != exitOK || strings.Contains(stdout, "Not managed") {
 		t.Errorf("daemon's state dir: exit %d, want 0 and its services its own:\n%s%s", code, stdout, errOut)
 	}
 	// Pointed at a directory without the records, the same table is foreign.
-	_, stdout, errOut = runCLI(t, "plan", "--node", "lb1", "--state-dir", otherDir, file)
+	_, stdout, errOut = runCLI(t, "plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), "--state-dir", otherDir, file)
 	if !strings.Contains(stdout, "Not managed by hakeeper") || !strings.Contains(stdout, "tcp/192.0.2.100:80") {
 		t.Errorf("--state-dir without ownership records: want the service listed as not hakeeper's:\n%s%s", stdout, errOut)
 	}
@@ -220,12 +211,10 @@ syncGroups:
 	running := *desired
 	srv := httptest.NewServer(status.Handler(daemonProvider{report: &status.Report{Node: "lb1", Healthy: true}, running: &running}, nil, nil))
 	defer srv.Close()
-	old := liveObserver
-	setLiveObserver(&nodeObserver{addr: strings.TrimPrefix(srv.URL, "http://"), stateDir: t.TempDir(), stderr: &bytes.Buffer{},
-		openIPVS: func() (lvs.IPVS, func(), error) { return &lvstest.Fake{}, func() {}, nil }})
-	t.Cleanup(func() { setLiveObserver(old) })
+	withFakeIPVS(t, &lvstest.Fake{})
+	plan := []string{"plan", "--node", "lb1", "--addr", strings.TrimPrefix(srv.URL, "http://"), "--state-dir", t.TempDir(), file}
 
-	if code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", file); code != exitOK {
+	if code, stdout, stderr := runCLI(t, plan...); code != exitOK {
 		t.Errorf("daemon runs the description: exit %d, want 0:\n%s%s", code, stdout, stderr)
 	}
 
@@ -233,7 +222,7 @@ syncGroups:
 	running.Checks[0].Command = model.Command{Argv: []string{"/usr/bin/pgrep", "nginx"}}
 	running.SyncGroups = []model.SyncGroupSpec{desired.SyncGroups[0]}
 	running.SyncGroups[0].Notify.Master = model.Command{Shell: "/usr/local/bin/old-hook"}
-	code, stdout, stderr := runCLI(t, "plan", "--node", "lb1", file)
+	code, stdout, stderr := runCLI(t, plan...)
 	for _, want := range []string{
 		"~ tracked-check haproxy\n      command = /usr/bin/pgrep nginx -> /usr/bin/pgrep haproxy\n",
 		"~ sync-group edge\n      notify.master = /usr/local/bin/old-hook -> /usr/local/bin/edge-master\n",

@@ -1,36 +1,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 	"github.com/hakeeper/hakeeper/render"
 )
-
-func init() { addCommand(newPlanCmd) }
-
-// LiveObserver reports what runs on this node now (VRRP instances from
-// the daemon, VIPs on interfaces, IPVS services). It is the seam through
-// which `hakeeper plan` without --offline gets the live side; a subcommand
-// file that can observe the node registers one with setLiveObserver in its
-// init function.
-type LiveObserver interface {
-	Observe(ctx context.Context, desired *model.NodeState) (*plan.Live, error)
-}
-
-var liveObserver LiveObserver
-
-// setLiveObserver installs the observer plan uses without --offline.
-func setLiveObserver(o LiveObserver) { liveObserver = o }
-
-var errNoLive = errors.New("planning against the running node needs its live state, which this build cannot observe yet; " +
-	"use --offline to plan against an empty node (what a fresh start would do)")
 
 func newPlanCmd() *cobra.Command {
 	var node, addr, stateDir string
@@ -69,23 +47,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 			}
 			live := &plan.Live{}
 			if !offline {
-				obs := liveObserver
-				if obs == nil {
-					return errNoLive
-				}
-				if d, ok := obs.(*nodeObserver); ok {
-					// plan's flags override the observer's defaults.
-					o := *d
-					if cmd.Flags().Changed("addr") && addr != "" {
-						o.addr = addr
-					}
-					if stateDir != "" {
-						o.stateDir = stateDir
-					}
-					o.source = args[0]
-					obs = &o
-				}
-				if live, err = obs.Observe(cmd.Context(), ns); err != nil {
+				if live, err = observeNode(cmd.Context(), ns, args[0], addr, stateDir, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 			}

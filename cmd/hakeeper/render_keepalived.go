@@ -9,8 +9,6 @@ import (
 	"github.com/hakeeper/hakeeper/render/keepalived"
 )
 
-func init() { addCommand(newRenderCmd) }
-
 // newRenderCmd is the parent of renderers for other tools' configuration.
 func newRenderCmd() *cobra.Command {
 	cmd := &cobra.Command{

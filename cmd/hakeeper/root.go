@@ -25,11 +25,6 @@ type exitCodeError struct{ code int }
 
 func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-var commandFactories []func() *cobra.Command
-
-// addCommand registers a subcommand; call it from an init function.
-func addCommand(f func() *cobra.Command) { commandFactories = append(commandFactories, f) }
-
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hakeeper",
@@ -47,9 +42,8 @@ own part of that description and reconciles the kernel to it.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	for _, f := range commandFactories {
-		root.AddCommand(f())
-	}
+	root.AddCommand(newValidateCmd(), newShowCmd(), newPlanCmd(), newApplyCmd(), newRunCmd(), newStatusCmd(),
+		newImportCmd(), newRenderCmd(), newSchemaCmd(), newDemoCmd(), newVersionCmd())
 	return root
 }
 

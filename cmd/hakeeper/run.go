@@ -33,8 +33,6 @@ import (
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
-func init() { addCommand(newRunCmd) }
-
 // runShutdownTimeout bounds a graceful stop: priority-0 adverts, VIP
 // removal and stop hooks (whose own timeout defaults to 10s).
 const runShutdownTimeout = 15 * time.Second
@@ -57,21 +55,14 @@ type runOptions struct {
 	source   string
 	logLevel string
 	stateDir string
+	// git holds the flags of a Git source; runSource completes it.
+	git         source.GitOptions
+	keyringFile string
 
-	branch, tag, path string
-	pollInterval      time.Duration
 	fetchTimeout      time.Duration
 	interval          time.Duration
 	listen            string
 	webhookSecretFile string
-	allowForcePush    bool
-	keyringFile       string
-	tokenFile         string
-	username          string
-	passwordFile      string
-	caFile            string
-	sshKeyFile        string
-	knownHostsFile    string
 	removeServices    bool
 	adoptIPVS         bool
 	ipvsFingerprint   bool
@@ -113,37 +104,29 @@ works on hosts without IPVS.`,
 	f := cmd.Flags()
 	f.StringVar(&o.node, "node", "", "this node's name in the description (default: the node whose address is local, else the hostname; see docs/operations.md)")
 	f.StringVar(&o.source, "source", "", "cluster description: a Git URL (https://, ssh://, git://, file://, user@host:path) or a local YAML file or directory (required)")
-	f.StringVar(&o.branch, "branch", "", "Git branch to follow (default main)")
-	f.StringVar(&o.tag, "tag", "", "Git tag to pin instead of a branch")
-	f.StringVar(&o.path, "path", "", "directory (or file) inside the Git repository holding the description")
-	f.DurationVar(&o.pollInterval, "poll-interval", source.DefaultInterval, "how often a Git source is fetched when no webhook fires")
+	f.StringVar(&o.git.Branch, "branch", "", "Git branch to follow (default main)")
+	f.StringVar(&o.git.Tag, "tag", "", "Git tag to pin instead of a branch")
+	f.StringVar(&o.git.Path, "path", "", "directory (or file) inside the Git repository holding the description")
+	f.DurationVar(&o.git.Interval, "poll-interval", source.DefaultInterval, "how often a Git source is fetched when no webhook fires")
 	f.DurationVar(&o.fetchTimeout, "fetch-timeout", controller.DefaultFetchTimeout, "how long one fetch and read of the source may take before it is abandoned and the running configuration kept")
 	f.DurationVar(&o.interval, "interval", controller.DefaultInterval, "how often the node is checked for drift and repaired")
 	f.StringVar(&o.stateDir, "state-dir", "", "directory for the Git clone, the last good revision, IPVS ownership and status.json (default "+defaultStateDir+" for a Git source, "+defaultRuntimeDir+"/NODE for a local one)")
 	f.StringVar(&o.listen, "listen", status.DefaultAddr, "status and metrics address: host:port or unix:/path; \"off\" disables")
 	f.StringVar(&o.webhookSecretFile, "webhook-secret-file", "", "enable POST /hooks/git, authenticated with the shared secret in this file")
-	f.BoolVar(&o.allowForcePush, "allow-force-push", false, "apply a Git commit that does not descend from the applied one (refused by default)")
+	f.BoolVar(&o.git.AllowForcePush, "allow-force-push", false, "apply a Git commit that does not descend from the applied one (refused by default)")
 	f.StringVar(&o.keyringFile, "keyring", "", "armored OpenPGP public keyring: apply only commits signed by one of its keys")
-	f.StringVar(&o.tokenFile, "token-file", "", "file holding an HTTPS access token for the Git source")
-	f.StringVar(&o.username, "username", "", "HTTPS user name for the Git source")
-	f.StringVar(&o.passwordFile, "password-file", "", "file holding the HTTPS password for the Git source")
-	f.StringVar(&o.caFile, "ca-file", "", "PEM file of CA certificates trusted for the Git source's HTTPS besides the system's (a private CA)")
-	f.StringVar(&o.sshKeyFile, "ssh-key-file", "", "SSH private key for the Git source")
-	f.StringVar(&o.knownHostsFile, "known-hosts-file", "", "known_hosts for the Git source's SSH host key (required with --ssh-key-file)")
+	f.StringVar(&o.git.TokenFile, "token-file", "", "file holding an HTTPS access token for the Git source")
+	f.StringVar(&o.git.Username, "username", "", "HTTPS user name for the Git source")
+	f.StringVar(&o.git.PasswordFile, "password-file", "", "file holding the HTTPS password for the Git source")
+	f.StringVar(&o.git.CAFile, "ca-file", "", "PEM file of CA certificates trusted for the Git source's HTTPS besides the system's (a private CA)")
+	f.StringVar(&o.git.SSHKeyFile, "ssh-key-file", "", "SSH private key for the Git source")
+	f.StringVar(&o.git.KnownHostsFile, "known-hosts-file", "", "known_hosts for the Git source's SSH host key (required with --ssh-key-file)")
 	f.BoolVar(&o.removeServices, "remove-services-on-stop", false, "delete the IPVS services hakeeper owns when stopping (default: leave them serving)")
 	f.BoolVar(&o.adoptIPVS, "adopt-ipvs", false, "take over existing IPVS services whose key matches a desired one (migration from keepalived)")
 	f.BoolVar(&o.ipvsFingerprint, "ipvs-fingerprint", false, "for tables of thousands of services: skip the drift pass's full IPVS read while /proc/net/ip_vs is unchanged (thresholds and scheduler flags changed by hand are then repaired within 6 intervals)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	addRealtimeFlag(cmd)
 	return cmd
-}
-
-func runLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 // isGitURL tells a repository URL from a local path.
@@ -156,46 +139,45 @@ func isGitURL(s string) bool {
 	return at > 0 && colon > at && (slash < 0 || colon < slash)
 }
 
-// runSource builds the source named by --source and the state directory
-// to use.
-func runSource(o runOptions) (source.Source, string, error) {
-	stateDir := o.stateDir
-	if stateDir == "" {
-		stateDir = defaultStateDirFor(o.source, o.node)
+// stateDirFor is --state-dir, else the default for the source and node.
+func (o runOptions) stateDirFor(node string) string {
+	if o.stateDir != "" {
+		return o.stateDir
 	}
+	return defaultStateDirFor(o.source, node)
+}
+
+// runSource builds the source named by --source.
+func runSource(o runOptions) (source.Source, error) {
+	g := o.git
 	if !isGitURL(o.source) {
-		if o.branch != "" || o.tag != "" || o.path != "" {
-			return nil, "", errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
+		if g.Branch != "" || g.Tag != "" || g.Path != "" {
+			return nil, errors.New("--branch, --tag and --path apply to a Git source; --source is a local path")
 		}
-		return source.NewDir(o.source), stateDir, nil
+		return source.NewDir(o.source), nil
 	}
-	var keyring string
 	if o.keyringFile != "" {
 		b, err := reconcile.ReadRegularFile(o.keyringFile, maxFlagFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("--keyring: %w", err)
+			return nil, fmt.Errorf("--keyring: %w", err)
 		}
-		keyring = string(b)
+		g.Keyring = string(b)
 	}
-	g, err := source.NewGit(source.GitOptions{
-		URL: o.source, Branch: o.branch, Tag: o.tag, Path: o.path,
-		StateDir: filepath.Join(stateDir, "git"), Interval: o.pollInterval,
-		TokenFile: o.tokenFile, Username: o.username, PasswordFile: o.passwordFile, CAFile: o.caFile,
-		SSHKeyFile: o.sshKeyFile, KnownHostsFile: o.knownHostsFile,
-		AllowForcePush: o.allowForcePush, Keyring: keyring,
-	})
-	return g, stateDir, err
+	// A Git source's state directory does not depend on the node.
+	g.URL, g.StateDir = o.source, filepath.Join(o.stateDirFor(""), "git")
+	return source.NewGit(g)
 }
 
 func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
-	log, err := runLogger(o.logLevel, stderr)
-	if err != nil {
-		return err
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if o.source == "" {
 		return errors.New("--source is required")
 	}
-	src, stateDir, err := runSource(o)
+	src, err := runSource(o)
 	if err != nil {
 		return err
 	}
@@ -205,13 +187,11 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	// source's state directory is not, and is locked before its clone is
 	// touched.
 	if o.node == "" && !isGitURL(o.source) {
-		if o.node, err = runNode(ctx, src, stateDir); err != nil {
+		if o.node, err = runNode(ctx, src, ""); err != nil {
 			return err
 		}
-		if o.stateDir == "" {
-			stateDir = defaultStateDirFor(o.source, o.node)
-		}
 	}
+	stateDir := o.stateDirFor(o.node)
 	var webhookSecret []byte
 	if o.webhookSecretFile != "" {
 		b, err := reconcile.ReadRegularFile(o.webhookSecretFile, maxFlagFile)
@@ -222,16 +202,14 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			return fmt.Errorf("--webhook-secret-file %s is empty", o.webhookSecretFile)
 		}
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("--state-dir: %w", err)
-	}
 	// One daemon per state directory, and no 'hakeeper apply' beside it
 	// however it listens: both take this lock.
 	lock, err := lockStateDir(stateDir)
 	if err != nil {
 		return fmt.Errorf("not starting: %w", err)
 	}
-	defer lock.Release()
+	defer lock.Close()
+	statusFile := &runStatusWriter{path: filepath.Join(stateDir, "status.json")}
 	if o.node == "" {
 		if o.node, err = runNode(ctx, src, stateDir); err != nil {
 			return err
@@ -287,10 +265,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
-	if k, err := openIPVS(); err != nil {
+	if k, closeIPVS, err := openIPVS(); err != nil {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
-		defer k.Close()
+		defer closeIPVS()
 		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}
@@ -335,11 +313,6 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- ctl.Run(runCtx) }()
 
-	statusFile, err := newRunStatusWriter(stateDir)
-	if err != nil {
-		runShutdown(ctl, log)
-		return err
-	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -415,13 +388,6 @@ func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
 type runStatusWriter struct {
 	path string
 	last []byte
-}
-
-func newRunStatusWriter(dir string) (*runStatusWriter, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--state-dir: %w", err)
-	}
-	return &runStatusWriter{path: filepath.Join(dir, "status.json")}, nil
 }
 
 func (w *runStatusWriter) write(r *status.Report) error {

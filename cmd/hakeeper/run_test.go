@@ -52,10 +52,7 @@ func TestRunBadInput(t *testing.T) {
 // nothing changed.
 func TestRunStatusFile(t *testing.T) {
 	dir := t.TempDir()
-	w, err := newRunStatusWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := &runStatusWriter{path: filepath.Join(dir, "status.json")}
 	st := &status.Report{Node: "lb1", Healthy: true, VIPGroups: []status.VIPGroup{{
 		Name: "web", Interface: "eth0", Family: "ipv4", VRID: 51, State: "master", Priority: 200, Master: "192.0.2.1",
 	}}}

@@ -10,8 +10,6 @@ import (
 	"github.com/hakeeper/hakeeper/render"
 )
 
-func init() { addCommand(newShowCmd) }
-
 func newShowCmd() *cobra.Command {
 	var node string
 	var asJSON, listNodes bool

@@ -27,18 +27,14 @@ func defaultStateDirFor(src, node string) string {
 // when the process dies, so a crash never leaves a stale lock behind.
 const stateLockName = "lock"
 
-// stateLock is a held lock on a state directory.
-type stateLock struct {
-	f *os.File
-}
-
 // errStateLocked is returned (wrapped) when another process holds the lock.
 var errStateLocked = errors.New("state directory is in use")
 
 // lockStateDir takes the state directory's lock without waiting and
-// records the holder's pid in it. When another process holds it, the
+// records the holder's pid in it. Closing the returned file drops the
+// lock (the kernel drops it on exit). When another process holds it, the
 // error names that process and the directory.
-func lockStateDir(dir string) (*stateLock, error) {
+func lockStateDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -62,8 +58,5 @@ func lockStateDir(dir string) (*stateLock, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &stateLock{f: f}, nil
+	return f, nil
 }
-
-// Release drops the lock (also dropped by the kernel on exit).
-func (l *stateLock) Release() error { return l.f.Close() }

@@ -25,7 +25,7 @@ func TestHelperHoldStateLock(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	defer lock.Release()
+	defer lock.Close()
 	fmt.Println("locked")
 	bufio.NewReader(os.Stdin).ReadString('\n')
 }
@@ -93,7 +93,7 @@ func TestStateDirLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the holder died: %v", err)
 	}
-	defer lock.Release()
+	defer lock.Close()
 	if b, _ := os.ReadFile(lockPath); strings.TrimSpace(string(b)) != fmt.Sprint(os.Getpid()) {
 		t.Errorf("lock file holds %q, want this pid %d", b, os.Getpid())
 	}

@@ -10,8 +10,6 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
-func init() { addCommand(newStatusCmd) }
-
 // statusAddr is the daemon's status address as the CLI finds it: the
 // HAKEEPER_ADDR environment variable, else the default.
 func statusAddr() string {

@@ -16,6 +16,7 @@ type fixedProvider struct{ r *status.Report }
 
 func (p fixedProvider) Status() *status.Report    { return p.r }
 func (p fixedProvider) Running() *model.NodeState { return &model.NodeState{Node: p.r.Node} }
+func (p fixedProvider) Degradation() string       { return p.r.Degraded }
 
 func TestStatusCommand(t *testing.T) {
 	now := time.Now()

@@ -2,23 +2,18 @@ package main
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/spf13/cobra"
-
-	"github.com/hakeeper/hakeeper/model"
 )
-
-func init() { addCommand(newValidateCmd) }
 
 func newValidateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate PATH",
 		Short: "Check a cluster description for errors",
 		Long: `Validate decodes and checks a cluster description (one YAML file, or a
-directory whose *.yaml/*.yml files are merged) and computes every node's
-desired state, so whatever would stop a node from running is reported here.
+directory whose *.yaml/*.yml files are merged) with the rules every node
+applies before it computes its part, so whatever would stop a node from
+running is reported here.
 Every problem is printed on its own line as FILE:LINE:COLUMN: FIELD: MESSAGE;
 what is valid but probably not meant is printed the same way after
 "warning: ". Exit status: 0 valid (with or without warnings), 1 invalid.`,
@@ -28,9 +23,6 @@ what is valid but probably not meant is printed the same way after
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
 			c, err := loadCluster(path)
-			if err == nil {
-				err = desiredForAll(c)
-			}
 			if err != nil {
 				return inDescription(path, err)
 			}
@@ -40,31 +32,6 @@ what is valid but probably not meant is printed the same way after
 			return nil
 		},
 	}
-}
-
-// desiredForAll computes every node's state and gathers the problems,
-// each once (one bad field often breaks every node).
-func desiredForAll(c *model.Cluster) error {
-	var list model.ErrorList
-	seen := map[string]bool{}
-	for _, n := range slices.Sorted(maps.Keys(c.Nodes)) {
-		_, err := model.Desired(c, n)
-		if err == nil {
-			continue
-		}
-		many := problems(err)
-		if many == nil {
-			many = model.ErrorList{{Msg: "node " + n + ": " + err.Error()}}
-		}
-		for _, e := range many {
-			if !seen[e.Error()] {
-				seen[e.Error()] = true
-				list = append(list, e)
-			}
-		}
-	}
-	list.Sort()
-	return list.Err()
 }
 
 func plural(n int, noun string) string {

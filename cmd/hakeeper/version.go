@@ -11,8 +11,6 @@ import (
 // version is set at link time (make build: -X main.version=$(git describe)).
 var version = "dev"
 
-func init() { addCommand(newVersionCmd) }
-
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",

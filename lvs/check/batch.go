@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -195,12 +196,9 @@ func (c *Checker) pollTries(b *tcpBatch) (ended int) {
 	n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&b.polled[0])), uintptr(len(b.polled)),
 		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
 	if errno == 0 && n == 0 {
-		earliest := b.tries[b.owner[0]].deadline
-		for _, i := range b.owner[1:] {
-			if d := b.tries[i].deadline; d.Before(earliest) {
-				earliest = d
-			}
-		}
+		earliest := b.tries[slices.MinFunc(b.owner, func(i, j int) int {
+			return b.tries[i].deadline.Compare(b.tries[j].deadline)
+		})].deadline
 		wait := unix.NsecToTimespec(int64(max(min(time.Until(earliest), pollCap), 0)))
 		// May block: a system call the runtime can take the thread's
 		// processor from.
@@ -275,23 +273,15 @@ type socketPool struct {
 	mu     sync.Mutex
 	closed bool
 	max    int
-	idle   [2][]int // AF_INET, AF_INET6
-}
-
-func familyIndex(family int) int {
-	if family == unix.AF_INET6 {
-		return 1
-	}
-	return 0
+	idle   map[int][]int // by socket family
 }
 
 // get returns an idle socket of family, or a new one.
 func (p *socketPool) get(family int) (int, error) {
-	i := familyIndex(family)
 	p.mu.Lock()
-	if n := len(p.idle[i]); n > 0 {
-		fd := p.idle[i][n-1]
-		p.idle[i] = p.idle[i][:n-1]
+	if n := len(p.idle[family]); n > 0 {
+		fd := p.idle[family][n-1]
+		p.idle[family] = p.idle[family][:n-1]
 		p.mu.Unlock()
 		return fd, nil
 	}
@@ -306,14 +296,13 @@ func (p *socketPool) put(family, fd int) {
 		rawClose(fd)
 		return
 	}
-	i := familyIndex(family)
 	p.mu.Lock()
-	if p.closed || len(p.idle[i]) >= p.max {
+	if p.closed || len(p.idle[family]) >= p.max {
 		p.mu.Unlock()
 		rawClose(fd)
 		return
 	}
-	p.idle[i] = append(p.idle[i], fd)
+	p.idle[family] = append(p.idle[family], fd)
 	p.mu.Unlock()
 }
 
@@ -322,10 +311,10 @@ func (p *socketPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for i := range p.idle {
-		for _, fd := range p.idle[i] {
+	for _, fds := range p.idle {
+		for _, fd := range fds {
 			rawClose(fd)
 		}
-		p.idle[i] = nil
 	}
+	p.idle = nil
 }

@@ -159,7 +159,7 @@ func New(opts Options) *Checker {
 	c := &Checker{
 		clock:      opts.Clock,
 		newProbe:   opts.NewProbe,
-		log:        opts.Logger,
+		log:        cmp.Or(opts.Logger, slog.Default()),
 		workers:    make(chan struct{}, cmp.Or(max(opts.Workers, 0), DefaultWorkers)),
 		changes:    make(chan struct{}, 1),
 		servers:    map[Key]*server{},
@@ -167,7 +167,7 @@ func New(opts Options) *Checker {
 		observeTry: opts.ObserveTry,
 	}
 	c.batches.New = func() any { return new(tcpBatch) }
-	c.sockets.max = cap(c.workers)
+	c.sockets.max, c.sockets.idle = cap(c.workers), map[int][]int{}
 	if c.clock == nil {
 		k := newSlotClock()
 		k.after = c.runBatch
@@ -176,9 +176,6 @@ func New(opts Options) *Checker {
 	if c.newProbe == nil {
 		start := opts.StartCommand
 		c.newProbe = func(spec *model.CheckSpec) (Probe, error) { return newProbe(spec, start) }
-	}
-	if c.log == nil {
-		c.log = slog.Default()
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -421,30 +418,28 @@ func (c *Checker) HealthFunc(svc model.VirtualService) func(model.RealServerSpec
 }
 
 // ServerStatus is a snapshot of one real server's health for the status
-// endpoint and metrics.
+// report.
 type ServerStatus struct {
-	Key Key `json:"-"`
-	// Service is the virtual service's name; VirtualService what it
-	// matches (tcp/192.0.2.10:80 or fwmark:7/ipv4), for metric labels.
-	Service        string `json:"service"`
-	VirtualService string `json:"virtualService"`
-	Server         string `json:"server"`
+	Key Key
+	// Service is the virtual service's name.
+	Service string
+	Server  string
 	// Check is the check type; empty when the server is not checked.
-	Check   string `json:"check,omitempty"`
-	Healthy bool   `json:"healthy"`
+	Check   string
+	Healthy bool
 	// LastError is empty when the last check passed (or none ran yet).
-	LastError   string        `json:"lastError,omitempty"`
-	LastCheck   time.Time     `json:"lastCheck,omitzero"`
-	LastLatency time.Duration `json:"lastLatency,omitempty"`
+	LastError   string
+	LastCheck   time.Time
+	LastLatency time.Duration
 	// LastTries is how many tries the last check took (1 + retries used).
-	LastTries int `json:"lastTries,omitempty"`
+	LastTries int
 	// LastChange is when health last flipped, or when checking began.
-	LastChange time.Time `json:"lastChange,omitzero"`
+	LastChange time.Time
 	// Consecutive passes and failures of the current run.
-	Passes   int `json:"passes"`
-	Failures int `json:"failures"`
+	Passes   int
+	Failures int
 	// Checks counts the checks run since the server's check (re)started.
-	Checks uint64 `json:"checks"`
+	Checks uint64
 }
 
 // Status returns every server's state, sorted by key.
@@ -453,18 +448,17 @@ func (c *Checker) Status() []ServerStatus {
 	out := make([]ServerStatus, 0, len(c.servers))
 	for _, s := range c.servers {
 		st := ServerStatus{
-			Key:            s.key,
-			Service:        s.service,
-			VirtualService: s.key.Service.String(),
-			Server:         netip.AddrPortFrom(s.key.Address, s.key.Port).String(),
-			Healthy:        s.health.up,
-			LastCheck:      s.lastCheck,
-			LastLatency:    s.last.Latency,
-			LastTries:      s.lastTries,
-			LastChange:     s.lastChange,
-			Passes:         s.health.passes,
-			Failures:       s.health.fails,
-			Checks:         s.checks,
+			Key:         s.key,
+			Service:     s.service,
+			Server:      netip.AddrPortFrom(s.key.Address, s.key.Port).String(),
+			Healthy:     s.health.up,
+			LastCheck:   s.lastCheck,
+			LastLatency: s.last.Latency,
+			LastTries:   s.lastTries,
+			LastChange:  s.lastChange,
+			Passes:      s.health.passes,
+			Failures:    s.health.fails,
+			Checks:      s.checks,
 		}
 		if s.spec != nil {
 			st.Check = s.spec.Type

@@ -1,7 +1,8 @@
 package check
 
 import (
-	"container/heap"
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -29,10 +30,9 @@ type Timer interface {
 // hundred slots cost a hundred wake-ups and goroutines, not a thousand.
 type slotClock struct {
 	mu      sync.Mutex
-	buckets map[int64][]*slotTimer // by due time, Unix ms
-	order   dueHeap                // the buckets' due times
-	timer   *time.Timer            // fires at order[0]
-	armedAt int64                  // the due time timer is set for; 0: none
+	buckets []bucket    // by due time, earliest first
+	timer   *time.Timer // fires at buckets[0].at
+	armedAt int64       // the due time timer is set for; 0: none
 	// after, when set, runs in the firing goroutine after the timers it
 	// called (the Checker starts the batch they queued).
 	after func()
@@ -40,8 +40,14 @@ type slotClock struct {
 
 var _ Clock = (*slotClock)(nil)
 
+// bucket holds the timers due at one millisecond.
+type bucket struct {
+	at     int64 // Unix ms
+	timers []*slotTimer
+}
+
 func newSlotClock() *slotClock {
-	k := &slotClock{buckets: map[int64][]*slotTimer{}}
+	k := &slotClock{}
 	k.timer = time.AfterFunc(time.Hour, k.fire)
 	k.timer.Stop()
 	return k
@@ -63,21 +69,21 @@ func (k *slotClock) AfterFunc(d time.Duration, f func()) Timer {
 	t := &slotTimer{k: k, f: f}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	b, ok := k.buckets[at]
+	i, ok := slices.BinarySearchFunc(k.buckets, at, func(b bucket, at int64) int { return cmp.Compare(b.at, at) })
 	if !ok {
-		heap.Push(&k.order, at)
+		k.buckets = slices.Insert(k.buckets, i, bucket{at: at})
 	}
-	k.buckets[at] = append(b, t)
+	k.buckets[i].timers = append(k.buckets[i].timers, t)
 	k.arm()
 	return t
 }
 
 // arm sets the runtime timer for the earliest bucket. Called with k.mu held.
 func (k *slotClock) arm() {
-	if len(k.order) == 0 || k.armedAt == k.order[0] {
+	if len(k.buckets) == 0 || k.armedAt == k.buckets[0].at {
 		return
 	}
-	k.armedAt = k.order[0]
+	k.armedAt = k.buckets[0].at
 	k.timer.Reset(time.Until(time.UnixMilli(k.armedAt)))
 }
 
@@ -87,15 +93,21 @@ func (k *slotClock) fire() {
 	k.armedAt = 0
 	now := time.Now().UnixMilli()
 	var due []*slotTimer
-	for len(k.order) > 0 && k.order[0] <= now {
-		at := heap.Pop(&k.order).(int64)
-		if due == nil {
-			due = k.buckets[at] // the bucket's own slice: no copy
-		} else {
-			due = append(due, k.buckets[at]...)
+	fired := 0
+	for _, b := range k.buckets {
+		if b.at > now {
+			break
 		}
-		delete(k.buckets, at)
+		if due == nil {
+			due = b.timers // the bucket's own slice: no copy
+		} else {
+			due = append(due, b.timers...)
+		}
+		fired++
 	}
+	// Cleared, so the fired timers can be collected.
+	clear(k.buckets[:fired])
+	k.buckets = k.buckets[fired:]
 	n := 0
 	for _, t := range due {
 		if !t.done {
@@ -123,18 +135,4 @@ func (t *slotTimer) Stop() bool {
 	}
 	t.done = true
 	return true
-}
-
-// dueHeap is a min-heap of bucket due times.
-type dueHeap []int64
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(int64)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,11 +28,8 @@ var dnsTypes = map[string]dnsmessage.Type{
 	"TXT":   dnsmessage.TypeTXT,
 }
 
-// dnsProbe sends one recursion-desired query for Name and Type over UDP
-// from a connected socket and passes on a response with the query's ID,
-// the same question and RCODE NOERROR (an empty answer section is fine:
-// the server is answering). Responses with another ID are ignored, as a
-// resolver would; an ICMP port unreachable fails at once.
+// dnsProbe is the dns check, as the package doc describes. An empty
+// answer section passes: the server is answering.
 type dnsProbe struct {
 	name  dnsmessage.Name
 	qtype dnsmessage.Type
@@ -49,11 +47,7 @@ func newDNS(spec *model.DNSCheck) (Probe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns check: name %q: %v", spec.Name, err)
 	}
-	typ := strings.ToUpper(spec.Type)
-	if typ == "" {
-		typ = model.DefaultDNSType
-	}
-	qtype, ok := dnsTypes[typ]
+	qtype, ok := dnsTypes[cmp.Or(strings.ToUpper(spec.Type), model.DefaultDNSType)]
 	if !ok {
 		return nil, fmt.Errorf("dns check: unknown type %q (want A, AAAA, CNAME, MX, NS, PTR, SOA, SRV or TXT)", spec.Type)
 	}
@@ -75,38 +69,30 @@ func (p *dnsProbe) query(id uint16) ([]byte, error) {
 
 func (p *dnsProbe) run(ctx context.Context, t Target) Result {
 	start := time.Now()
-	fail := func(err error) Result { return Result{Err: err, Latency: time.Since(start)} }
 	id := uint16(rand.Uint32())
 	msg, err := p.query(id)
 	if err != nil {
-		return fail(err)
+		return Result{Err: err, Latency: time.Since(start)}
 	}
-	c, closeConn, err := sendUDP(ctx, t, msg)
-	if err != nil {
-		return fail(err)
-	}
-	defer closeConn()
-	buf := make([]byte, maxDatagram)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return fail(errors.New("no matching DNS response before the timeout"))
-			}
-			return fail(udpError(err))
-		}
+	var rcode dnsmessage.RCode
+	err = exchangeUDP(ctx, t, msg, func(reply []byte) bool {
 		var parser dnsmessage.Parser
-		h, err := parser.Start(buf[:n])
+		h, err := parser.Start(reply)
 		if err != nil || h.ID != id || !h.Response {
-			continue // not ours: keep waiting, like a resolver
+			return false // not ours: keep waiting, like a resolver
 		}
 		q, err := parser.Question()
 		if err != nil || q.Type != p.qtype || q.Class != dnsmessage.ClassINET || !strings.EqualFold(q.Name.String(), p.name.String()) {
-			continue
+			return false
 		}
-		if h.RCode != dnsmessage.RCodeSuccess {
-			return fail(fmt.Errorf("response code %s", strings.TrimPrefix(h.RCode.String(), "RCode")))
-		}
-		return Result{Latency: time.Since(start)}
+		rcode = h.RCode
+		return true
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = errors.New("no matching DNS response before the timeout")
+	case err == nil && rcode != dnsmessage.RCodeSuccess:
+		err = fmt.Errorf("response code %s", strings.TrimPrefix(rcode.String(), "RCode"))
 	}
+	return Result{Err: err, Latency: time.Since(start)}
 }

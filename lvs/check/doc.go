@@ -35,7 +35,7 @@
 //     server therefore takes the whole timeout.
 //   - dns: passes on a response to a recursion-desired query for name and
 //     type with the same ID and question and RCODE NOERROR; responses
-//     with another ID are ignored.
+//     with another ID are ignored, ICMP port unreachable fails.
 //
 // Bad settings (a regexp, an unknown user or DNS type, no command) are
 // reported by NewProbe; the Checker logs them once and counts every run
@@ -67,21 +67,6 @@
 //   - Rise and fall: consecutive passes bring a down server up,
 //     consecutive failures take an up server down. startDown (keepalived's
 //     alpha) makes new servers start down.
-//   - Update: servers are identified by Key (the service's family,
-//     protocol, address, port and fwmark, and the server's address and
-//     port). Unchanged key and check keep state and schedule; a changed
-//     check keeps up/down but resets counters and reschedules; a removed
-//     server stops and the result of its check in flight is dropped.
-//   - Changes signals (coalesced) after any flip; Status snapshots every
-//     server; Options.ObserveTry sees every try, for metrics.
-//
-// # EffectiveRealServers
-//
-// Unchecked servers are always up. A failing server is removed, or kept
-// at weight 0 with drain. When the up servers' total weight is below
-// quorum and a sorry server exists, the sorry server replaces the set
-// (with drain every real server stays beside it at weight 0); without a
-// sorry server the up servers stay.
 //
 // # Tests and benchmarks
 //

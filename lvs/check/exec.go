@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,14 +19,8 @@ import (
 // message keeps: enough for the reason, not a log file.
 const execOutputTail = 256
 
-// execProbe runs the command with the target's address and port appended
-// (the check port: the server's own unless the check names another; $1
-// and $2 for the shell form); exit status 0 passes. The command runs as
-// proc runs every hook and check: in its own process group, which is
-// killed as a whole when the timeout expires, so a script that started
-// children leaves nothing behind; with a minimal environment; as the
-// check's user when one is set (uid, primary gid and supplementary
-// groups from the user database).
+// execProbe is the exec check, as the package doc describes; the command
+// runs through proc, as the check's user when one is set.
 type execProbe struct {
 	args  []string
 	start func(*exec.Cmd) error
@@ -42,11 +37,7 @@ func newExec(spec *model.CheckSpec, start func(*exec.Cmd) error) (Probe, error) 
 		// a name so the address and port arrive as $1 and $2.
 		p.args = append(p.args, "hakeeper-check")
 	}
-	name := spec.Exec.User
-	if name == "" {
-		name = spec.User
-	}
-	if name != "" {
+	if name := cmp.Or(spec.Exec.User, spec.User); name != "" {
 		u, err := proc.LookupUser(name)
 		if err != nil {
 			return nil, fmt.Errorf("exec check: %v", err)

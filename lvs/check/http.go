@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,18 +22,12 @@ import (
 // misbehaving server must not make the checker buffer gigabytes.
 const maxHTTPBody = 1 << 20
 
-// httpProbe GETs Path from the target with the Host header set to Host
-// (the virtual host). It passes when the status is in Status (codes and
-// ranges; default 200) and the first maxHTTPBody bytes of the body
-// contain Body and match BodyRegex, when those are set. Redirects are not followed (a 301 is a
-// status like any other) and every check uses a fresh connection, so a
-// server that died after the last check cannot hide behind a pooled one.
-// HTTPS sends SNI (default: Host without a port) and verifies the
-// certificate against the system roots unless InsecureSkipVerify is set.
+// httpProbe is the http and https check, as the package doc describes.
+// Every check uses a fresh connection, so a server that died after the
+// last check cannot hide behind a pooled one.
 type httpProbe struct {
 	spec   model.HTTPCheck
 	scheme string
-	status model.StatusCodes
 	regex  *regexp.Regexp
 	client *http.Client
 }
@@ -42,15 +37,12 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 	if spec != nil {
 		p.spec = *spec
 	}
-	if p.spec.Path == "" {
-		p.spec.Path = model.DefaultHTTPPath
-	}
+	p.spec.Path = cmp.Or(p.spec.Path, model.DefaultHTTPPath)
 	if p.spec.Path[0] != '/' {
 		return nil, fmt.Errorf("http check: path %q must start with /", p.spec.Path)
 	}
-	p.status = p.spec.Status
-	if len(p.status) == 0 {
-		p.status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
+	if len(p.spec.Status) == 0 {
+		p.spec.Status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
 	}
 	if p.spec.BodyRegex != "" {
 		re, err := regexp.Compile(p.spec.BodyRegex)
@@ -65,16 +57,11 @@ func newHTTP(spec *model.HTTPCheck, useTLS bool) (Probe, error) {
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
-		DialContext:            (&net.Dialer{}).DialContext,
 	}
 	if useTLS {
 		p.scheme = "https"
-		sni := p.spec.SNI
-		if sni == "" {
-			sni = hostOnly(p.spec.Host)
-		}
 		tr.TLSClientConfig = &tls.Config{
-			ServerName:         sni,
+			ServerName:         cmp.Or(p.spec.SNI, hostOnly(p.spec.Host)),
 			InsecureSkipVerify: p.spec.InsecureSkipVerify,
 		}
 	}
@@ -126,8 +113,8 @@ func (p *httpProbe) run(ctx context.Context, t Target) Result {
 		}
 	}
 	lat := time.Since(start)
-	if !p.status.Contains(resp.StatusCode) {
-		return Result{Err: fmt.Errorf("status %d, want %s", resp.StatusCode, statusList(p.status)), Latency: lat}
+	if !p.spec.Status.Contains(resp.StatusCode) {
+		return Result{Err: fmt.Errorf("status %d, want %s", resp.StatusCode, statusList(p.spec.Status)), Latency: lat}
 	}
 	if p.spec.Body != "" && !bytes.Contains(body, []byte(p.spec.Body)) {
 		return Result{Err: fmt.Errorf("body does not contain %q", p.spec.Body), Latency: lat}

@@ -16,13 +16,8 @@ import (
 // maxDatagram is the largest UDP reply a check reads.
 const maxDatagram = 64 << 10
 
-// udpProbe sends Payload (see sendUDP); a port unreachable always fails.
-//   - With Expect set, it passes when a reply containing Expect arrives
-//     before the timeout; other replies are skipped.
-//   - With RequireReply set, any reply passes and silence fails.
-//   - Otherwise silence until the timeout passes (UDP services need not
-//     answer), a reply passes at once, and only a port unreachable fails.
-//     Such a check therefore takes the whole timeout on a silent server.
+// udpProbe is the udp check, as the package doc describes. Silence
+// passes a plain check because UDP services need not answer.
 type udpProbe struct {
 	spec model.UDPCheck
 }
@@ -37,60 +32,60 @@ func newUDP(spec *model.UDPCheck) (Probe, error) {
 
 func (p *udpProbe) run(ctx context.Context, t Target) Result {
 	start := time.Now()
-	fail := func(err error) Result { return Result{Err: err, Latency: time.Since(start)} }
-	c, closeConn, err := sendUDP(ctx, t, []byte(p.spec.Payload))
-	if err != nil {
-		return fail(err)
-	}
-	defer closeConn()
-	wantReply := p.spec.Expect != "" || p.spec.RequireReply
-	buf := make([]byte, maxDatagram)
 	// A datagram without Expect (a late reply to an earlier check, say)
 	// does not end the check: the right one may still come before the
 	// timeout. The last such reply is what the failure reports.
 	var mismatch error
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if mismatch != nil {
-					return fail(mismatch)
-				}
-				if wantReply {
-					return fail(errors.New("no reply before the timeout"))
-				}
-				// Silence without an ICMP error: the port is open.
-				return Result{Latency: time.Since(start)}
-			}
-			return fail(udpError(err))
+	err := exchangeUDP(ctx, t, []byte(p.spec.Payload), func(reply []byte) bool {
+		if p.spec.Expect == "" || bytes.Contains(reply, []byte(p.spec.Expect)) {
+			return true
 		}
-		if p.spec.Expect == "" || bytes.Contains(buf[:n], []byte(p.spec.Expect)) {
-			return Result{Latency: time.Since(start)}
+		mismatch = fmt.Errorf("reply %q does not contain %q", snippet(reply), p.spec.Expect)
+		return false
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case mismatch != nil:
+			err = mismatch
+		case p.spec.Expect != "" || p.spec.RequireReply:
+			err = errors.New("no reply before the timeout")
+		default:
+			err = nil // silence without an ICMP error: the port is open
 		}
-		mismatch = fmt.Errorf("reply %q does not contain %q", snippet(buf[:n]), p.spec.Expect)
 	}
+	return Result{Err: err, Latency: time.Since(start)}
 }
 
-// sendUDP sends payload to t from a connected socket, so the kernel
-// reports an ICMP port unreachable as ECONNREFUSED on the next read.
-// Reads fail with os.ErrDeadlineExceeded at ctx's deadline or when ctx is
-// cancelled. closeConn closes the socket.
-func sendUDP(ctx context.Context, t Target, payload []byte) (c net.Conn, closeConn func(), err error) {
+// exchangeUDP sends payload to t from a connected socket, so the kernel
+// reports an ICMP port unreachable as ECONNREFUSED on the next read, and
+// hands each reply to done until it returns true. When ctx ends first
+// (its deadline or a cancel) the error is os.ErrDeadlineExceeded.
+func exchangeUDP(ctx context.Context, t Target, payload []byte, done func(reply []byte) bool) error {
 	var d net.Dialer
-	if c, err = d.DialContext(ctx, "udp", t.String()); err != nil {
-		return nil, nil, err
+	c, err := d.DialContext(ctx, "udp", t.String())
+	if err != nil {
+		return err
 	}
+	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	// Unblock the read when ctx is cancelled before its deadline.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	closeConn = func() { stop(); c.Close() }
+	defer stop()
 	if _, err := c.Write(payload); err != nil {
-		closeConn()
-		return nil, nil, udpError(err)
+		return udpError(err)
 	}
-	return c, closeConn, nil
+	buf := make([]byte, maxDatagram)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return udpError(err)
+		}
+		if done(buf[:n]) {
+			return nil
+		}
+	}
 }
 
 // snippet shortens a reply for an error message.

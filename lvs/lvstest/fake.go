@@ -10,17 +10,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/hakeeper/hakeeper/lvs"
 )
 
 var _ lvs.IPVS = (*Fake)(nil)
-
-// Errors the fake returns, mirroring the kernel's EEXIST and ENOENT.
-var (
-	ErrExist    = errors.New("file exists")
-	ErrNotExist = errors.New("no such file or directory")
-)
 
 // Fake is an in-memory IPVS table. The zero value is empty and ready.
 type Fake struct {
@@ -87,7 +82,7 @@ func (f *Fake) Destinations(svc lvs.Service) ([]lvs.Destination, error) {
 func (f *Fake) service(svc lvs.Service) (*entry, error) {
 	e := f.byKey[svc.Key()]
 	if e == nil {
-		return nil, fmt.Errorf("service %s: %w", svc.Key(), ErrNotExist)
+		return nil, fmt.Errorf("service %s: %w", svc.Key(), syscall.ENOENT)
 	}
 	return e, nil
 }
@@ -95,7 +90,7 @@ func (f *Fake) service(svc lvs.Service) (*entry, error) {
 func (f *Fake) AddService(svc lvs.Service) error {
 	return f.write(func() error {
 		if f.byKey[svc.Key()] != nil {
-			return fmt.Errorf("service %s: %w", svc.Key(), ErrExist)
+			return fmt.Errorf("service %s: %w", svc.Key(), syscall.EEXIST)
 		}
 		e := &entry{svc: svc.Normalize()}
 		f.services = append(f.services, e)
@@ -144,7 +139,7 @@ func (f *Fake) writeDestination(svc lvs.Service, dst lvs.Destination, change fun
 func (f *Fake) AddDestination(svc lvs.Service, dst lvs.Destination) error {
 	return f.writeDestination(svc, dst, func(e *entry, i int) error {
 		if i >= 0 {
-			return fmt.Errorf("destination %s: %w", dst.Key(), ErrExist)
+			return fmt.Errorf("destination %s: %w", dst.Key(), syscall.EEXIST)
 		}
 		e.dests = append(e.dests, dst.Normalize())
 		return nil
@@ -154,7 +149,7 @@ func (f *Fake) AddDestination(svc lvs.Service, dst lvs.Destination) error {
 func (f *Fake) UpdateDestination(svc lvs.Service, dst lvs.Destination) error {
 	return f.writeDestination(svc, dst, func(e *entry, i int) error {
 		if i < 0 {
-			return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
+			return fmt.Errorf("destination %s: %w", dst.Key(), syscall.ENOENT)
 		}
 		e.dests[i] = dst.Normalize()
 		return nil
@@ -164,7 +159,7 @@ func (f *Fake) UpdateDestination(svc lvs.Service, dst lvs.Destination) error {
 func (f *Fake) DeleteDestination(svc lvs.Service, dst lvs.Destination) error {
 	return f.writeDestination(svc, dst, func(e *entry, i int) error {
 		if i < 0 {
-			return fmt.Errorf("destination %s: %w", dst.Key(), ErrNotExist)
+			return fmt.Errorf("destination %s: %w", dst.Key(), syscall.ENOENT)
 		}
 		e.dests = slices.Delete(e.dests, i, i+1)
 		return nil

@@ -164,7 +164,8 @@ type Controller struct {
 	warned string
 
 	// mu guards the report fields, read by Status at any time, and
-	// cancelPass, which ends the pass in progress (Shutdown uses it).
+	// cancelPass, which ends the pass in progress (Shutdown uses it;
+	// once that pass has ended, calling it does nothing).
 	// Only a pass writes the report, holding mu; being the one writer,
 	// a pass reads it without mu.
 	mu         sync.Mutex
@@ -368,11 +369,6 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	c.mu.Lock()
 	c.cancelPass = cancel
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.cancelPass = nil
-		c.mu.Unlock()
-	}()
 	start := time.Now()
 	var res Result
 	var err error
@@ -728,12 +724,9 @@ func (e *stageError) Unwrap() error { return e.err }
 // revisionInError picks the commit a source error that is not a
 // source.RefusedError names ("commit abc123…: …").
 func revisionInError(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, "commit "); i >= 0 {
-		f := strings.Fields(s[i+len("commit "):])
-		if len(f) > 0 {
-			return strings.TrimRight(f[0], ":,")
-		}
+	_, after, _ := strings.Cut(err.Error(), "commit ")
+	if f := strings.Fields(after); len(f) > 0 {
+		return strings.TrimRight(f[0], ":,")
 	}
 	return ""
 }

@@ -17,11 +17,6 @@ import (
 type Live struct {
 	// Instances the VRRP engine runs; nil when no daemon runs.
 	Instances []model.Instance
-	// VIPs are the VIP addresses present on interfaces. Not diffed yet: a
-	// VIP present while its instance is not running is drift, which a
-	// later change reports; VIPs of running instances are the engine's
-	// business (added on master only) and never planned as addresses.
-	VIPs []model.VIPSpec
 	// Services are the IPVS virtual services hakeeper owns; nil when
 	// not observed.
 	Services []model.VirtualService
@@ -76,16 +71,16 @@ var instanceFields = slices.Concat([]field[model.Instance]{
 	{"version", func(a, b *model.Instance) bool { return a.Version == b.Version }, func(v *model.Instance) string { return itoa(v.Version) }},
 	{"priority", func(a, b *model.Instance) bool { return a.Priority == b.Priority }, func(v *model.Instance) string { return itoa(v.Priority) }},
 	{"initialState", func(a, b *model.Instance) bool { return a.InitialState == b.InitialState }, func(v *model.Instance) string { return string(v.InitialState) }},
-	{"preference", func(a, b *model.Instance) bool { return sliceEq(a.Preference, b.Preference) }, func(v *model.Instance) string { return Preference(v.Preference) }},
-	{"advertInterval", func(a, b *model.Instance) bool { return a.AdvertInterval == b.AdvertInterval }, func(v *model.Instance) string { return durStr(v.AdvertInterval) }},
+	{"preference", func(a, b *model.Instance) bool { return slices.Equal(a.Preference, b.Preference) }, func(v *model.Instance) string { return Preference(v.Preference) }},
+	{"advertInterval", func(a, b *model.Instance) bool { return a.AdvertInterval == b.AdvertInterval }, func(v *model.Instance) string { return v.AdvertInterval.String() }},
 	{"preempt", func(a, b *model.Instance) bool { return a.Preempt == b.Preempt }, func(v *model.Instance) string { return boolStr(v.Preempt) }},
-	{"preemptDelay", func(a, b *model.Instance) bool { return a.PreemptDelay == b.PreemptDelay }, func(v *model.Instance) string { return durStr(v.PreemptDelay) }},
+	{"preemptDelay", func(a, b *model.Instance) bool { return a.PreemptDelay == b.PreemptDelay }, func(v *model.Instance) string { return v.PreemptDelay.String() }},
 	{"unicast", func(a, b *model.Instance) bool { return a.Unicast == b.Unicast }, func(v *model.Instance) string { return boolStr(v.Unicast) }},
 	{"sourceAddress", func(a, b *model.Instance) bool { return a.SourceAddress == b.SourceAddress }, func(v *model.Instance) string { return addrStr(v.SourceAddress) }},
-	{"peers", func(a, b *model.Instance) bool { return sliceEq(a.Peers, b.Peers) }, func(v *model.Instance) string { return AddrList(v.Peers) }},
-	{"auth", func(a, b *model.Instance) bool { return authEq(a.Auth, b.Auth) }, func(v *model.Instance) string { return AuthString(v.Auth) }},
-	{"trackInterfaces", func(a, b *model.Instance) bool { return sliceEq(a.TrackInterfaces, b.TrackInterfaces) }, func(v *model.Instance) string { return TrackInterfaces(v.TrackInterfaces) }},
-	{"trackChecks", func(a, b *model.Instance) bool { return sliceEq(a.TrackChecks, b.TrackChecks) }, func(v *model.Instance) string { return TrackChecks(v.TrackChecks) }},
+	{"peers", func(a, b *model.Instance) bool { return slices.Equal(a.Peers, b.Peers) }, func(v *model.Instance) string { return AddrList(v.Peers) }},
+	{"auth", func(a, b *model.Instance) bool { return ptrEq(a.Auth, b.Auth) }, func(v *model.Instance) string { return AuthString(v.Auth) }},
+	{"trackInterfaces", func(a, b *model.Instance) bool { return slices.Equal(a.TrackInterfaces, b.TrackInterfaces) }, func(v *model.Instance) string { return TrackInterfaces(v.TrackInterfaces) }},
+	{"trackChecks", func(a, b *model.Instance) bool { return slices.Equal(a.TrackChecks, b.TrackChecks) }, func(v *model.Instance) string { return TrackChecks(v.TrackChecks) }},
 }, notifyFields(func(v *model.Instance) *model.NotifySpec { return &v.Notify }), []field[model.Instance]{
 	{"syncGroup", func(a, b *model.Instance) bool { return a.SyncGroup == b.SyncGroup }, func(v *model.Instance) string { return v.SyncGroup }},
 	{"garp", func(a, b *model.Instance) bool { return a.GARP == b.GARP }, func(v *model.Instance) string { return GARP(v.GARP) }},
@@ -112,8 +107,8 @@ var syncGroupFields = slices.Concat([]field[model.SyncGroupSpec]{
 // checkFields are the attributes of a tracked check a plan shows.
 var checkFields = []field[model.TrackCheckSpec]{
 	{"command", func(a, b *model.TrackCheckSpec) bool { return commandEq(a.Command, b.Command) }, func(v *model.TrackCheckSpec) string { return v.Command.String() }},
-	{"interval", func(a, b *model.TrackCheckSpec) bool { return a.Interval == b.Interval }, func(v *model.TrackCheckSpec) string { return durStr(v.Interval) }},
-	{"timeout", func(a, b *model.TrackCheckSpec) bool { return a.Timeout == b.Timeout }, func(v *model.TrackCheckSpec) string { return durStr(v.Timeout) }},
+	{"interval", func(a, b *model.TrackCheckSpec) bool { return a.Interval == b.Interval }, func(v *model.TrackCheckSpec) string { return v.Interval.String() }},
+	{"timeout", func(a, b *model.TrackCheckSpec) bool { return a.Timeout == b.Timeout }, func(v *model.TrackCheckSpec) string { return v.Timeout.String() }},
 	{"rise", func(a, b *model.TrackCheckSpec) bool { return a.Rise == b.Rise }, func(v *model.TrackCheckSpec) string { return itoa(v.Rise) }},
 	{"fall", func(a, b *model.TrackCheckSpec) bool { return a.Fall == b.Fall }, func(v *model.TrackCheckSpec) string { return itoa(v.Fall) }},
 	{"weight", func(a, b *model.TrackCheckSpec) bool { return a.Weight == b.Weight }, func(v *model.TrackCheckSpec) string { return checkWeight(v.Weight) }},
@@ -122,20 +117,26 @@ var checkFields = []field[model.TrackCheckSpec]{
 
 // notifyTimeout only matters when a hook is set; showing it otherwise is noise.
 func notifyTimeout(n *model.NotifySpec) string {
-	if n.Master.IsZero() && n.Backup.IsZero() && n.Fault.IsZero() && n.Stop.IsZero() {
+	if !hasHook(n) {
 		return ""
 	}
-	return durStr(n.Timeout)
+	return n.Timeout.String()
 }
 
-func authEq(a, b *model.Auth) bool {
-	if a == nil || b == nil {
-		return a == b
+// notifyUser shows who runs the hooks only when there is a hook: a
+// scriptUser default reaches every instance, hooks or not.
+func notifyUser(n *model.NotifySpec) string {
+	if !hasHook(n) {
+		return ""
 	}
-	return *a == *b
+	return n.User
 }
 
-func commandEq(a, b model.Command) bool { return a.Shell == b.Shell && sliceEq(a.Argv, b.Argv) }
+func hasHook(n *model.NotifySpec) bool {
+	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
+}
+
+func commandEq(a, b model.Command) bool { return a.Shell == b.Shell && slices.Equal(a.Argv, b.Argv) }
 
 // instancesDiff appends the changes of VRRP instances.
 func instancesDiff(p *Plan, desired, live []model.Instance) {
@@ -149,11 +150,7 @@ func instancesDiff(p *Plan, desired, live []model.Instance) {
 			continue
 		}
 		l := &live[j]
-		if d.Name != l.Name || !equal(instanceFields, d, l) {
-			fields := updated(instanceFields, l, d)
-			if d.Name != l.Name {
-				fields = append([]FieldChange{{Name: "name", Old: l.Name, New: d.Name}}, fields...)
-			}
+		if fields := renamed(l.Name, d.Name, updated(instanceFields, l, d)); fields != nil {
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindInstance, Group: d.Name, Name: InstanceName(d), Fields: fields})
 		}
 		vipsDiff(p, d.Name, d.VIPs, l.VIPs)
@@ -187,8 +184,8 @@ func namedDiff[T any](p *Plan, kind Kind, fields []field[T], name func(*T) strin
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: kind, Group: name(d), Name: name(d), Fields: created(fields, d)})
 			continue
 		}
-		if l := &live[j]; !equal(fields, d, l) {
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: kind, Group: name(d), Name: name(d), Fields: updated(fields, l, d)})
+		if changed := updated(fields, &live[j], d); changed != nil {
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: kind, Group: name(d), Name: name(d), Fields: changed})
 		}
 	}
 	for _, j := range gone {
@@ -200,21 +197,13 @@ func namedDiff[T any](p *Plan, kind Kind, fields []field[T], name func(*T) strin
 // vipsDiff lists VIPs added to or removed from a running instance. They
 // are applied by the engine (on the master only), not as plain addresses.
 func vipsDiff(p *Plan, group string, desired, live []model.VIPSpec) {
-	in := func(v model.VIPSpec, set []model.VIPSpec) bool {
-		for _, s := range set {
-			if s == v {
-				return true
-			}
-		}
-		return false
-	}
 	for _, v := range desired {
-		if !in(v, live) {
+		if !slices.Contains(live, v) {
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindVIP, Group: group, Name: VIPName(v)})
 		}
 	}
 	for _, v := range live {
-		if !in(v, desired) {
+		if !slices.Contains(desired, v) {
 			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindVIP, Group: group, Name: VIPName(v)})
 		}
 	}
@@ -231,13 +220,10 @@ func matchByKey[T any, K comparable](desired, live []T, key func(*T) K) (found, 
 	found = make([]int, len(desired))
 	matched := make([]bool, len(live))
 	for i := range desired {
-		j, ok := index[key(&desired[i])]
-		if !ok {
-			j = -1
-		} else {
-			matched[j] = true
+		found[i] = -1
+		if j, ok := index[key(&desired[i])]; ok {
+			found[i], matched[j] = j, true
 		}
-		found[i] = j
 	}
 	for j, m := range matched {
 		if !m {

@@ -1,7 +1,5 @@
 package plan
 
-import "github.com/hakeeper/hakeeper/model"
-
 // field describes one attribute of an object of type T: how to compare it
 // between desired and live, and how to show it. Keeping
 // both in one table entry stops comparison and display from drifting apart.
@@ -9,6 +7,12 @@ type field[T any] struct {
 	name string
 	eq   func(a, b *T) bool
 	str  func(*T) string
+}
+
+// shownField is a field compared by how it is shown: for kernel
+// attributes, whose strings say all a plan needs of them.
+func shownField[T any](name string, str func(*T) string) field[T] {
+	return field[T]{name, func(a, b *T) bool { return str(a) == str(b) }, str}
 }
 
 // equal reports whether every field of a and b is equal.
@@ -34,11 +38,9 @@ func created[T any](fields []field[T], v *T) []FieldChange {
 
 // deleted lists the set fields of an object about to be removed.
 func deleted[T any](fields []field[T], v *T) []FieldChange {
-	var out []FieldChange
-	for i := range fields {
-		if s := fields[i].str(v); s != "" {
-			out = append(out, FieldChange{Name: fields[i].name, Old: s})
-		}
+	out := created(fields, v)
+	for i := range out {
+		out[i].Old, out[i].New = out[i].New, ""
 	}
 	return out
 }
@@ -54,24 +56,19 @@ func updated[T any](fields []field[T], live, desired *T) []FieldChange {
 	return out
 }
 
-// sliceEq compares two slices element by element with ==.
-func sliceEq[E comparable](a, b []E) bool {
-	if len(a) != len(b) {
-		return false
+// renamed puts a change of name first when an object matched by its
+// identity was renamed: names are labels.
+func renamed(oldName, newName string, fields []FieldChange) []FieldChange {
+	if oldName == newName {
+		return fields
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return append([]FieldChange{{Name: "name", Old: oldName, New: newName}}, fields...)
 }
 
-// notifyUser shows who runs the hooks only when there is a hook: a
-// scriptUser default reaches every instance, hooks or not.
-func notifyUser(n *model.NotifySpec) string {
-	if n.Master.IsZero() && n.Backup.IsZero() && n.Fault.IsZero() && n.Stop.IsZero() {
-		return ""
+// ptrEq compares two pointers to comparable structs by value.
+func ptrEq[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
 	}
-	return n.User
+	return *a == *b
 }

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -46,30 +45,14 @@ func RealServerName(rs *model.RealServerSpec) string {
 
 // Preference is "lb1 (200), lb2 (100)": who holds the VIPs, then who takes over.
 func Preference(p []model.NodePriority) string {
-	parts := make([]string, len(p))
-	for i, np := range p {
-		parts[i] = np.Node + " (" + strconv.Itoa(int(np.Priority)) + ")"
-	}
-	return strings.Join(parts, ", ")
+	return join(p, func(np model.NodePriority) string { return np.Node + " (" + strconv.Itoa(int(np.Priority)) + ")" })
 }
 
 // VIPList joins VIPNames.
-func VIPList(vips []model.VIPSpec) string {
-	parts := make([]string, len(vips))
-	for i, v := range vips {
-		parts[i] = VIPName(v)
-	}
-	return strings.Join(parts, ", ")
-}
+func VIPList(vips []model.VIPSpec) string { return join(vips, VIPName) }
 
 // AddrList joins addresses.
-func AddrList(addrs []netip.Addr) string {
-	parts := make([]string, len(addrs))
-	for i, a := range addrs {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, ", ")
-}
+func AddrList(addrs []netip.Addr) string { return join(addrs, netip.Addr.String) }
 
 // AuthString describes authentication without ever showing a secret.
 func AuthString(a *model.Auth) string {
@@ -87,18 +70,19 @@ func AuthString(a *model.Auth) string {
 
 // TrackInterfaces is "eth1 (weight -20), eth2 (fault)".
 func TrackInterfaces(ts []model.TrackInterface) string {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = t.Interface + " (" + weight(t.Weight) + ")"
-	}
-	return strings.Join(parts, ", ")
+	return join(ts, func(t model.TrackInterface) string { return t.Interface + " (" + weight(t.Weight) + ")" })
 }
 
 // TrackChecks is "nginx (weight -10)".
 func TrackChecks(ts []model.TrackedCheck) string {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = t.Check + " (" + weight(t.Weight) + ")"
+	return join(ts, func(t model.TrackedCheck) string { return t.Check + " (" + weight(t.Weight) + ")" })
+}
+
+// join shows each element of a list and joins them with ", ".
+func join[E any](list []E, show func(E) string) string {
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = show(e)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -183,8 +167,6 @@ func CheckString(c *model.CheckSpec) string {
 func itoa[I ~int | ~uint8 | ~uint16 | ~uint32](v I) string { return strconv.FormatInt(int64(v), 10) }
 
 func boolStr(v bool) string { return strconv.FormatBool(v) }
-
-func durStr(d time.Duration) string { return d.String() }
 
 func addrStr(a netip.Addr) string {
 	if !a.IsValid() {

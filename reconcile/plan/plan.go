@@ -55,18 +55,6 @@ const (
 	KindUnmanaged Kind = "unmanaged"
 )
 
-// Section is what a change's Group names: a VIP group, a sync group, a
-// tracked check or a service.
-func (k Kind) Section() string {
-	switch k {
-	case KindInstance, KindVIP:
-		return "vip-group"
-	case KindSyncGroup, KindTrackedCheck, KindUnmanaged, KindMarkRule:
-		return string(k)
-	}
-	return "service"
-}
-
 // FieldChange is one attribute of a change. For a create only New is set,
 // for a delete only Old, for an update both (and only differing fields are
 // listed). An empty string means "unset".

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -41,7 +42,7 @@ func keyOfRealServer(rs *model.RealServerSpec) realServerKey {
 
 var serviceFields = []field[model.VirtualService]{
 	{"scheduler", func(a, b *model.VirtualService) bool { return a.Scheduler == b.Scheduler }, func(v *model.VirtualService) string { return v.Scheduler }},
-	{"schedulerFlags", func(a, b *model.VirtualService) bool { return sliceEq(a.SchedulerFlags, b.SchedulerFlags) }, func(v *model.VirtualService) string { return strings.Join(v.SchedulerFlags, ",") }},
+	{"schedulerFlags", func(a, b *model.VirtualService) bool { return slices.Equal(a.SchedulerFlags, b.SchedulerFlags) }, func(v *model.VirtualService) string { return strings.Join(v.SchedulerFlags, ",") }},
 	{"forwarding", func(a, b *model.VirtualService) bool { return a.Forwarding == b.Forwarding }, func(v *model.VirtualService) string { return string(v.Forwarding) }},
 	{"persistence", func(a, b *model.VirtualService) bool {
 		return a.Persistence == b.Persistence && a.PersistenceMask == b.PersistenceMask
@@ -94,7 +95,7 @@ func httpCheckEq(a, b *model.HTTPCheck) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Path == b.Path && sliceEq(a.Status, b.Status) && a.Body == b.Body && a.BodyRegex == b.BodyRegex &&
+	return a.Path == b.Path && slices.Equal(a.Status, b.Status) && a.Body == b.Body && a.BodyRegex == b.BodyRegex &&
 		a.Host == b.Host && a.SNI == b.SNI && a.InsecureSkipVerify == b.InsecureSkipVerify
 }
 
@@ -103,14 +104,6 @@ func execCheckEq(a, b *model.ExecCheck) bool {
 		return a == b
 	}
 	return a.User == b.User && commandEq(a.Command, b.Command)
-}
-
-// ptrEq compares two pointers to comparable structs by value.
-func ptrEq[T comparable](a, b *T) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }
 
 // servicesDiff appends the changes of IPVS virtual services and their
@@ -122,18 +115,11 @@ func servicesDiff(p *Plan, desired, live []model.VirtualService) {
 		j := found[i]
 		if j < 0 {
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: created(serviceFields, d)})
-			for k := range d.RealServers {
-				rs := &d.RealServers[k]
-				p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: d.Name, Name: RealServerName(rs), Fields: created(realServerFields, rs)})
-			}
+			realServersDiff(p, d.Name, d.RealServers, nil)
 			continue
 		}
 		l := &live[j]
-		if d.Name != l.Name || !equal(serviceFields, d, l) {
-			fields := updated(serviceFields, l, d)
-			if d.Name != l.Name {
-				fields = append([]FieldChange{{Name: "name", Old: l.Name, New: d.Name}}, fields...)
-			}
+		if fields := renamed(l.Name, d.Name, updated(serviceFields, l, d)); fields != nil {
 			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: d.Name, Name: ServiceName(d), Fields: fields})
 		}
 		realServersDiff(p, d.Name, d.RealServers, l.RealServers)
@@ -158,8 +144,8 @@ func realServersDiff(p *Plan, group string, desired, live []model.RealServerSpec
 			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: created(realServerFields, d)})
 			continue
 		}
-		if l := &live[j]; !equal(realServerFields, d, l) {
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: updated(realServerFields, l, d)})
+		if changed := updated(realServerFields, &live[j], d); changed != nil {
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: RealServerName(d), Fields: changed})
 		}
 	}
 	for _, j := range gone {
@@ -192,17 +178,17 @@ func ipvsChanges(p *Plan, desired []model.VirtualService, ops *lvs.Plan) {
 		group, svcName := serviceName(op)
 		switch op.Kind {
 		case lvs.OpAddService:
-			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(nil, &op.Service)})
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindService, Group: group, Name: svcName, Fields: created(lvsServiceFields, &op.Service)})
 		case lvs.OpUpdateService:
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(&op.OldService, &op.Service)})
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindService, Group: group, Name: svcName, Fields: updated(lvsServiceFields, &op.OldService, &op.Service)})
 		case lvs.OpDeleteService:
-			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindService, Group: group, Name: svcName, Fields: lvsServiceFields(&op.Service, nil)})
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindService, Group: group, Name: svcName, Fields: deleted(lvsServiceFields, &op.Service)})
 		case lvs.OpAddDestination:
-			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(nil, &op.Destination)})
+			p.Changes = append(p.Changes, Change{Action: Create, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: created(lvsDestinationFields, &op.Destination)})
 		case lvs.OpUpdateDestination:
-			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(&op.OldDestination, &op.Destination)})
+			p.Changes = append(p.Changes, Change{Action: Update, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: updated(lvsDestinationFields, &op.OldDestination, &op.Destination)})
 		case lvs.OpDeleteDestination:
-			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: lvsDestinationFields(&op.Destination, nil)})
+			p.Changes = append(p.Changes, Change{Action: Delete, Kind: KindRealServer, Group: group, Name: op.Destination.Key().String(), Fields: deleted(lvsDestinationFields, &op.Destination)})
 		}
 	}
 	for i := range ops.Conflicts {
@@ -215,65 +201,27 @@ func ipvsChanges(p *Plan, desired []model.VirtualService, ops *lvs.Plan) {
 	}
 }
 
-// lvsServiceFields lists a service's kernel attributes: all of them for
-// a create (old nil) or delete (new nil), the differing ones for an update.
-func lvsServiceFields(old, new *lvs.Service) []FieldChange {
-	get := []struct {
-		name string
-		val  func(*lvs.Service) string
-	}{
-		{"scheduler", func(s *lvs.Service) string { return s.Scheduler }},
-		{"flags", func(s *lvs.Service) string {
-			if s.Flags == 0 {
-				return ""
-			}
-			return s.Flags.String()
-		}},
-		{"persistence", func(s *lvs.Service) string {
-			if s.Timeout == 0 {
-				return ""
-			}
-			return itoa(s.Timeout) + "s/" + itoa(s.Normalize().Netmask)
-		}},
-	}
-	var out []FieldChange
-	for _, g := range get {
-		var o, n string
-		if old != nil {
-			o = g.val(old)
+// lvsServiceFields are a kernel service's attributes a plan shows.
+var lvsServiceFields = []field[lvs.Service]{
+	shownField("scheduler", func(s *lvs.Service) string { return s.Scheduler }),
+	shownField("flags", func(s *lvs.Service) string {
+		if s.Flags == 0 {
+			return ""
 		}
-		if new != nil {
-			n = g.val(new)
+		return s.Flags.String()
+	}),
+	shownField("persistence", func(s *lvs.Service) string {
+		if s.Timeout == 0 {
+			return ""
 		}
-		if o != n {
-			out = append(out, FieldChange{Name: g.name, Old: o, New: n})
-		}
-	}
-	return out
+		return itoa(s.Timeout) + "s/" + itoa(s.Normalize().Netmask)
+	}),
 }
 
-func lvsDestinationFields(old, new *lvs.Destination) []FieldChange {
-	get := []struct {
-		name string
-		val  func(*lvs.Destination) string
-	}{
-		{"weight", func(d *lvs.Destination) string { return itoa(d.Weight) }},
-		{"forwarding", func(d *lvs.Destination) string { return d.Forwarding.String() }},
-		{"upperThreshold", func(d *lvs.Destination) string { return nonZero(d.UpperThreshold) }},
-		{"lowerThreshold", func(d *lvs.Destination) string { return nonZero(d.LowerThreshold) }},
-	}
-	var out []FieldChange
-	for _, g := range get {
-		var o, n string
-		if old != nil {
-			o = g.val(old)
-		}
-		if new != nil {
-			n = g.val(new)
-		}
-		if o != n {
-			out = append(out, FieldChange{Name: g.name, Old: o, New: n})
-		}
-	}
-	return out
+// lvsDestinationFields are a kernel destination's attributes a plan shows.
+var lvsDestinationFields = []field[lvs.Destination]{
+	shownField("weight", func(d *lvs.Destination) string { return itoa(d.Weight) }),
+	shownField("forwarding", func(d *lvs.Destination) string { return d.Forwarding.String() }),
+	shownField("upperThreshold", func(d *lvs.Destination) string { return nonZero(d.UpperThreshold) }),
+	shownField("lowerThreshold", func(d *lvs.Destination) string { return nonZero(d.LowerThreshold) }),
 }

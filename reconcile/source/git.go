@@ -5,10 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -257,7 +257,7 @@ func (g *Git) caBundle() ([]byte, error) {
 	if g.opts.CAFile == "" {
 		return nil, nil
 	}
-	pem, err := readSmallFile(g.opts.CAFile)
+	pem, err := reconcile.ReadRegularFile(g.opts.CAFile, maxSmallFile)
 	if err != nil {
 		return nil, fmt.Errorf("CA file: %w", err)
 	}
@@ -305,18 +305,13 @@ func (g *Git) auth() (transport.AuthMethod, error) {
 }
 
 func (g *Git) resolve(repo *git.Repository) (*object.Commit, error) {
-	var name plumbing.ReferenceName
+	name, what := plumbing.NewRemoteReferenceName("origin", g.opts.Branch), fmt.Sprintf("branch %q", g.opts.Branch)
 	if g.opts.Tag != "" {
-		name = plumbing.NewTagReferenceName(g.opts.Tag)
-	} else {
-		name = plumbing.NewRemoteReferenceName("origin", g.opts.Branch)
+		name, what = plumbing.NewTagReferenceName(g.opts.Tag), fmt.Sprintf("tag %q", g.opts.Tag)
 	}
 	ref, err := repo.Reference(name, true)
 	if err != nil {
-		if g.opts.Tag != "" {
-			return nil, fmt.Errorf("tag %q not found in %s", g.opts.Tag, redactURL(g.opts.URL))
-		}
-		return nil, fmt.Errorf("branch %q not found in %s", g.opts.Branch, redactURL(g.opts.URL))
+		return nil, fmt.Errorf("%s not found in %s", what, redactURL(g.opts.URL))
 	}
 	hash := ref.Hash()
 	// An annotated tag points at a tag object: peel it to the commit.
@@ -372,12 +367,8 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 			return nil, fmt.Errorf("path %q not found in the repository", g.opts.Path)
 		}
 	}
-	shown := func(name string) string {
-		if g.opts.Path == "" {
-			return name
-		}
-		return g.opts.Path + "/" + name
-	}
+	// Files are named by their path in the repository.
+	shown := func(name string) string { return path.Join(g.opts.Path, name) }
 	var entries []object.TreeEntry
 	var subdirs []string
 	for _, e := range tree.Entries {
@@ -419,21 +410,14 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 // holdsYAML reports whether a tree directly holds a description file,
 // for the hint when a parent of descriptions is given.
 func holdsYAML(t *object.Tree) bool {
-	for _, e := range t.Entries {
-		if e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(t.Entries, func(e object.TreeEntry) bool {
+		return e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name)
+	})
 }
 
 // blobBytes reads a regular file of the tree within what is left of the
-// budget: the blob's recorded size is checked first, and the reader is
-// limited too, so neither can be trusted alone to bound memory.
+// budget.
 func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown string, budget *int64) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	if e.Mode != filemode.Regular && e.Mode != filemode.Executable {
 		kind := "a " + e.Mode.String()
 		switch e.Mode {
@@ -448,38 +432,21 @@ func blobBytes(ctx context.Context, tree *object.Tree, e object.TreeEntry, shown
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
-	tooBig := fmt.Errorf("%s: the description is larger than the %d MiB limit", shown, reconcile.MaxDescriptionBytes>>20)
-	if f.Size > *budget {
-		return nil, tooBig
-	}
 	r, err := f.Reader()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, *budget+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", shown, err)
-	}
-	if int64(len(data)) > *budget {
-		return nil, tooBig
-	}
-	*budget -= int64(len(data))
-	return data, nil
+	return reconcile.ReadWithinBudget(ctx, shown, r, budget)
 }
 
-// maxSmallFile bounds a credential or CA file.
+// maxSmallFile bounds a credential or CA file. They are read at every
+// fetch as regular files only: a FIFO or a device there must not hang or
+// flood the fetch, which holds the source's lock.
 const maxSmallFile = 1 << 20
 
-// readSmallFile reads a credential or CA file, read at every fetch: a
-// FIFO or a device there must not hang or flood the fetch, which holds
-// the source's lock.
-func readSmallFile(file string) ([]byte, error) {
-	return reconcile.ReadRegularFile(file, maxSmallFile)
-}
-
 func readSecret(file string) (string, error) {
-	b, err := readSmallFile(file)
+	b, err := reconcile.ReadRegularFile(file, maxSmallFile)
 	if err != nil {
 		return "", err
 	}
@@ -524,9 +491,6 @@ func ShortID(id string) string {
 }
 
 func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }

@@ -2,15 +2,16 @@ package source
 
 import (
 	"bufio"
-	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
@@ -79,11 +80,8 @@ func (w *budgetPackWriter) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("fetch refused: the pack received is larger than the %s limit for one fetch", mib(reconcile.MaxFetchBytes))
 		return 0, w.err
 	}
-	if _, err := w.scan.Write(p); err != nil {
-		w.err = err
-		return 0, err
-	}
-	if _, err := w.spool.Write(p); err != nil {
+	// The scan first: a refused pack stops before it is spooled.
+	if _, err := io.MultiWriter(w.scan, w.spool).Write(p); err != nil {
 		w.err = err
 		return 0, err
 	}
@@ -119,158 +117,99 @@ func (w *budgetPackWriter) Close() error {
 	return err
 }
 
-// Pack object types (gitformat-pack(5)).
-const (
-	packCommit   = 1
-	packTree     = 2
-	packBlob     = 3
-	packTag      = 4
-	packOfsDelta = 6
-	packRefDelta = 7
-)
-
-var packTypeNames = map[byte]string{packCommit: "commit", packTree: "tree", packBlob: "blob", packTag: "tag", packOfsDelta: "delta", packRefDelta: "delta"}
-
 // scanPack reads a pack as go-git will, without keeping any object: it
 // returns an error as soon as one object (or, for a delta, the object
 // it builds) is larger than MaxFetchObjectBytes, the objects together
 // are larger than MaxFetchBytes, or the pack is malformed. Each object
 // is inflated, not trusted by its header, since the indexer keeps what
-// the stream inflates to, whatever the header says.
+// the stream inflates to, whatever the header says. The pack's checksum
+// is left to go-git.
 func scanPack(r io.Reader) error {
-	br := bufio.NewReader(r)
-	var hdr [12]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return fmt.Errorf("malformed pack: %w", err)
-	}
-	if !bytes.Equal(hdr[:4], []byte("PACK")) {
+	s := packfile.NewScanner(r)
+	_, count, err := s.Header()
+	if errors.Is(err, packfile.ErrBadSignature) {
 		return errors.New("malformed pack: no PACK signature")
 	}
-	if v := binary.BigEndian.Uint32(hdr[4:8]); v != 2 && v != 3 {
-		return fmt.Errorf("malformed pack: version %d", v)
+	if err != nil {
+		return fmt.Errorf("malformed pack: %w", err)
 	}
-	count := binary.BigEndian.Uint32(hdr[8:12])
 	var total int64
-	var zr io.ReadCloser
 	inflated := bufio.NewReader(nil)
-	for i := uint32(0); i < count; i++ {
-		typ, size, err := readObjectHeader(br)
+	for i := range count {
+		h, err := s.NextObjectHeader()
 		if err != nil {
+			return fmt.Errorf("malformed pack: %w", err)
+		}
+		if !h.Type.Valid() || h.Type == 5 { // 5 is reserved
+			return fmt.Errorf("malformed pack: object type %d", h.Type)
+		}
+		if err := withinObjectLimit(h.Type, h.Length); err != nil {
 			return err
 		}
-		delta := typ == packOfsDelta || typ == packRefDelta
-		switch typ {
-		case packOfsDelta:
-			if _, err := readVarint(br, false); err != nil {
-				return err
-			}
-		case packRefDelta:
-			if _, err := br.Discard(20); err != nil {
-				return fmt.Errorf("malformed pack: %w", err)
-			}
-		}
-		if err := withinObjectLimit(typ, size); err != nil {
-			return err
-		}
-		if zr == nil {
-			zr, err = zlib.NewReader(br)
-		} else {
-			err = zr.(zlib.Resetter).Reset(br, nil)
+		largest, err := inflateObject(s, h, inflated)
+		if errors.Is(err, packfile.ErrInflatedSizeMismatch) {
+			return fmt.Errorf("malformed pack: object %d does not inflate to its declared %d bytes", i, h.Length)
 		}
 		if err != nil {
 			return fmt.Errorf("malformed pack: object %d: %w", i, err)
-		}
-		counted := &countingReader{r: io.LimitReader(zr, size+1)}
-		inflated.Reset(counted)
-		largest := size
-		if delta {
-			// A delta starts with the sizes of its base and its result.
-			if _, err := readVarint(inflated, true); err != nil {
-				return err
-			}
-			result, err := readVarint(inflated, true)
-			if err != nil {
-				return err
-			}
-			if err := withinObjectLimit(typ, result); err != nil {
-				return err
-			}
-			largest = max(largest, result)
-		}
-		if _, err := io.Copy(io.Discard, inflated); err != nil {
-			return fmt.Errorf("malformed pack: object %d: %w", i, err)
-		}
-		// Reading stopped at the end of the zlib stream (its checksum
-		// checked) or one byte past the declared size.
-		if counted.n != size {
-			return fmt.Errorf("malformed pack: object %d does not inflate to its declared %d bytes", i, size)
 		}
 		total += largest
 		if total > reconcile.MaxFetchBytes {
 			return fmt.Errorf("fetch refused: the objects fetched add up to more than the %s limit for one fetch", mib(reconcile.MaxFetchBytes))
 		}
 	}
-	_, err := io.Copy(io.Discard, br)
-	return err
+	return s.Close()
 }
 
-func withinObjectLimit(typ byte, size int64) error {
+// inflateObject reads the object whose header h was just read to its
+// end, through inflated, and returns the size of the largest object it
+// makes: itself or, for a delta, the object it builds.
+func inflateObject(s *packfile.Scanner, h *packfile.ObjectHeader, inflated *bufio.Reader) (int64, error) {
+	obj, err := s.ReadObject() // bounded by h.Length: ErrInflatedSizeMismatch past it
+	if err != nil {
+		return 0, err
+	}
+	defer obj.Close()
+	counted := &countingReader{r: obj}
+	inflated.Reset(counted)
+	largest := h.Length
+	if h.Type.IsDelta() {
+		// A delta starts with the sizes of its base and its result.
+		if _, err := binary.ReadUvarint(inflated); err != nil {
+			return 0, err
+		}
+		result, err := binary.ReadUvarint(inflated)
+		if err != nil {
+			return 0, err
+		}
+		if result > math.MaxInt64 {
+			return 0, errors.New("delta result size overflows")
+		}
+		if err := withinObjectLimit(h.Type, int64(result)); err != nil {
+			return 0, err
+		}
+		largest = max(largest, int64(result))
+	}
+	if _, err := io.Copy(io.Discard, inflated); err != nil {
+		return 0, err
+	}
+	// Reading stopped at the end of the zlib stream (its checksum
+	// checked) or one byte past the declared size.
+	if counted.n != h.Length {
+		return 0, packfile.ErrInflatedSizeMismatch
+	}
+	return largest, nil
+}
+
+func withinObjectLimit(typ plumbing.ObjectType, size int64) error {
 	if size <= reconcile.MaxFetchObjectBytes {
 		return nil
 	}
 	what := "an object"
-	if name, ok := packTypeNames[typ]; ok && typ != packOfsDelta && typ != packRefDelta {
-		what = "a " + name
+	if !typ.IsDelta() {
+		what = "a " + typ.String()
 	}
 	return fmt.Errorf("fetch refused: %s of %s exceeds the %s limit for one object", what, mib(size), mib(reconcile.MaxFetchObjectBytes))
-}
-
-// readObjectHeader reads a pack object's type and inflated size.
-func readObjectHeader(br io.ByteReader) (byte, int64, error) {
-	b, err := br.ReadByte()
-	if err != nil {
-		return 0, 0, fmt.Errorf("malformed pack: %w", err)
-	}
-	typ := b >> 4 & 7
-	if _, ok := packTypeNames[typ]; !ok {
-		return 0, 0, fmt.Errorf("malformed pack: object type %d", typ)
-	}
-	size := uint64(b & 15)
-	// At most 60 bits: the size fits an int64.
-	for shift := uint(4); b&0x80 != 0; shift += 7 {
-		if shift > 56 {
-			return 0, 0, errors.New("malformed pack: object size overflows")
-		}
-		if b, err = br.ReadByte(); err != nil {
-			return 0, 0, fmt.Errorf("malformed pack: %w", err)
-		}
-		size |= uint64(b&0x7f) << shift
-	}
-	return typ, int64(size), nil
-}
-
-// readVarint reads a base-128 number of at most 9 bytes (63 bits), least
-// significant group first when littleEndian (a delta's sizes), else most
-// significant first (an OFS_DELTA offset, whose value is not needed).
-func readVarint(br io.ByteReader, littleEndian bool) (int64, error) {
-	var v uint64
-	for i := 0; ; i++ {
-		if i == 9 {
-			return 0, errors.New("malformed pack: number overflows")
-		}
-		b, err := br.ReadByte()
-		if err != nil {
-			return 0, fmt.Errorf("malformed pack: %w", err)
-		}
-		if littleEndian {
-			v |= uint64(b&0x7f) << (7 * i)
-		} else {
-			v = v<<7 | uint64(b&0x7f)
-		}
-		if b&0x80 == 0 {
-			return int64(v), nil
-		}
-	}
 }
 
 type countingReader struct {

@@ -216,6 +216,12 @@ func TestGitFetchBudgetAcceptsDeltas(t *testing.T) {
 	}
 }
 
+// Pack object types the tests build (gitformat-pack(5)).
+const (
+	packBlob     = 3
+	packRefDelta = 7
+)
+
 // pack builds a pack of raw objects: each is a type, the size its header
 // declares and the bytes deflated after the header (and after a
 // REF_DELTA's base id).

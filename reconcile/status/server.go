@@ -28,11 +28,8 @@ type Provider interface {
 	Status() *Report
 	// Running is the desired state in force (nil before the first apply).
 	Running() *model.NodeState
-}
-
-// Degrader is a Provider that tells cheaply why it is degraded ("" when
-// it is not), so /healthz need not build the whole report.
-type Degrader interface {
+	// Degradation tells cheaply why the node is degraded ("" when it is
+	// not), so /healthz need not build the whole report.
 	Degradation() string
 }
 
@@ -58,7 +55,7 @@ func headerValue(s string) string {
 func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Status())
+		writeJSON(w, p.Status())
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		ns := p.Running()
@@ -66,7 +63,7 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
 			return
 		}
-		writeJSON(w, http.StatusOK, ns)
+		writeJSON(w, ns)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		// Alive and running a configuration: 200. A refused newer revision
@@ -76,12 +73,7 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 			http.Error(w, "no configuration applied yet", http.StatusServiceUnavailable)
 			return
 		}
-		var why string
-		if d, ok := p.(Degrader); ok {
-			why = d.Degradation()
-		} else {
-			why = p.Status().Degraded
-		}
+		why := p.Degradation()
 		if why == "" {
 			io.WriteString(w, "ok\n")
 			return
@@ -98,9 +90,8 @@ func Handler(p Provider, metrics, webhook http.Handler) http.Handler {
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
@@ -204,41 +195,36 @@ func NewClient(addr string) *Client {
 // ErrNotRunning is returned when nothing listens at the address.
 var ErrNotRunning = errors.New("hakeeper is not running (nothing listens at the status address)")
 
-func (c *Client) get(ctx context.Context, path string, v any) error {
+// Status fetches /status.
+func (c *Client) Status(ctx context.Context) (*Report, error) { return get[Report](ctx, c, "/status") }
+
+// Config fetches /config: the desired state the daemon runs.
+func (c *Client) Config(ctx context.Context) (*model.NodeState, error) {
+	return get[model.NodeState](ctx, c, "/config")
+}
+
+// get fetches path and decodes its JSON answer as a T.
+func get[T any](ctx context.Context, c *Client, path string) (*T, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w: %s: %v", ErrNotRunning, c.Addr, op.Err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotRunning, c.Addr, op.Err)
 		}
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s%s: %s: %s", c.Addr, path, resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("%s%s: %s: %s", c.Addr, path, resp.Status, strings.TrimSpace(string(b)))
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// Status fetches /status.
-func (c *Client) Status(ctx context.Context) (*Report, error) {
-	var r Report
-	if err := c.get(ctx, "/status", &r); err != nil {
+	var v T
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		return nil, err
 	}
-	return &r, nil
-}
-
-// Config fetches /config: the desired state the daemon runs.
-func (c *Client) Config(ctx context.Context) (*model.NodeState, error) {
-	var ns model.NodeState
-	if err := c.get(ctx, "/config", &ns); err != nil {
-		return nil, err
-	}
-	return &ns, nil
+	return &v, nil
 }

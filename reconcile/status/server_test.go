@@ -23,6 +23,7 @@ type idleProvider struct{}
 
 func (idleProvider) Status() *status.Report    { return &status.Report{Node: "lb1"} }
 func (idleProvider) Running() *model.NodeState { return &model.NodeState{} }
+func (idleProvider) Degradation() string       { return "" }
 
 // closeBound is how long the server may take to close a flood
 // connection: every connection beyond the cap waits for one slot, so

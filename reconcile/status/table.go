@@ -69,32 +69,25 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	} else {
 		// Rendered apart, then interleaved: track lines under their
 		// group would otherwise break the table's column alignment.
-		var groups bytes.Buffer
-		tw = tabwriter.NewWriter(&groups, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VIP GROUP\tVRID\tINTERFACE\tSTATE\tPRIORITY\tMASTER\tSINCE\tTRANSITIONS\tVIPS")
-		for _, g := range r.VIPGroups {
-			var vips []string
-			for _, v := range g.VIPs {
-				s := v.Address
-				if v.Device != g.Interface {
-					s += " on " + v.Device
+		lines := aligned(func(tw io.Writer) {
+			fmt.Fprintln(tw, "VIP GROUP\tVRID\tINTERFACE\tSTATE\tPRIORITY\tMASTER\tSINCE\tTRANSITIONS\tVIPS")
+			for _, g := range r.VIPGroups {
+				var vips []string
+				for _, v := range g.VIPs {
+					s := v.Address
+					if v.Device != g.Interface {
+						s += " on " + v.Device
+					}
+					if v.Present {
+						s += " (here)"
+					}
+					vips = append(vips, s)
 				}
-				if v.Present {
-					s += " (here)"
-				}
-				vips = append(vips, s)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\t%d\t%s\n", g.Name, g.VRID, g.Interface, strings.ToUpper(g.State),
+					g.Priority, g.BasePriority, dash(g.Master), ago(g.Since, now), g.Transitions, strings.Join(vips, ", "))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\t%d\t%s\n", g.Name, g.VRID, g.Interface, strings.ToUpper(g.State),
-				g.Priority, g.BasePriority, dash(g.Master), ago(g.Since, now), g.Transitions, strings.Join(vips, ", "))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		tracks, err := trackLines(r.VIPGroups, now)
-		if err != nil {
-			return err
-		}
-		lines := strings.SplitAfter(groups.String(), "\n")
+		})
+		tracks := trackLines(r.VIPGroups, now)
 		io.WriteString(w, lines[0])
 		for i, g := range r.VIPGroups {
 			io.WriteString(w, lines[i+1])
@@ -150,25 +143,29 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 // trackLines renders every group's tracks, in order, one aligned line each:
 //
 //	track check nginx-alive  failing  weight -20 (applied)  since 12:01:03 (5s ago)  last: exit 1
-func trackLines(groups []VIPGroup, now time.Time) ([]string, error) {
+func trackLines(groups []VIPGroup, now time.Time) []string {
+	return aligned(func(tw io.Writer) {
+		for _, g := range groups {
+			for _, t := range g.Tracks {
+				fmt.Fprintf(tw, "  track %s %s\t%s\t%s\tsince %s", t.Kind, t.Name, trackState(t), trackWeight(t), clockAgo(t.Since, now))
+				if t.LastResult != "" {
+					fmt.Fprintf(tw, "\tlast: %s", t.LastResult)
+				}
+				fmt.Fprintln(tw)
+			}
+		}
+	})
+}
+
+// aligned returns the lines write prints through a tabwriter, each with
+// its newline. Writing to memory cannot fail.
+func aligned(write func(tw io.Writer)) []string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	n := 0
-	for _, g := range groups {
-		for _, t := range g.Tracks {
-			fmt.Fprintf(tw, "  track %s %s\t%s\t%s\tsince %s", t.Kind, t.Name, trackState(t), trackWeight(t), clockAgo(t.Since, now))
-			if t.LastResult != "" {
-				fmt.Fprintf(tw, "\tlast: %s", t.LastResult)
-			}
-			fmt.Fprintln(tw)
-			n++
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return nil, err
-	}
+	write(tw)
+	tw.Flush()
 	lines := strings.SplitAfter(b.String(), "\n")
-	return lines[:n], nil
+	return lines[:len(lines)-1] // after the last newline
 }
 
 func trackState(t Track) string {
@@ -235,7 +232,7 @@ func revText(r *Revision, now time.Time) string {
 	}
 	s := source.ShortID(r.ID)
 	if r.Summary != "" {
-		s += " " + fmt.Sprintf("%q", r.Summary)
+		s += fmt.Sprintf(" %q", r.Summary)
 	}
 	if !r.At.IsZero() {
 		s += ", " + ago(r.At, now)

@@ -84,9 +84,7 @@ func Import(srcs []Source, opts Options) (*Result, error) {
 // from memory).
 func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, error)) (*Result, error) {
 	im := &importer{opts: opts}
-	if im.opts.SecretDir == "" {
-		im.opts.SecretDir = defaultSecretDir
-	}
+	im.opts.SecretDir = cmp.Or(im.opts.SecretDir, defaultSecretDir)
 	var errs []error
 	for _, src := range srcs {
 		stmts, err := parse(src.Path)
@@ -147,12 +145,12 @@ type nodeConf struct {
 	name, path string
 	routerID   string
 
-	version      *int
-	versionPos   model.Pos
-	garp         model.GARPSettings
-	garpPos      model.Pos
-	scriptUser   string
-	scriptUserAt model.Pos
+	version    *int
+	garp       model.GARPSettings
+	scriptUser string
+	// at records where each global_defs keyword was, and at "vrrp_garp"
+	// the last one that set garp.
+	at map[string]model.Pos
 
 	scripts   []*scriptConf
 	instances []*instConf
@@ -166,10 +164,17 @@ type scriptConf struct {
 	check model.TrackCheck
 }
 
+// hooks are the notify hooks of a vrrp_instance or vrrp_sync_group, and
+// its name for warnings.
+type hooks struct {
+	notify *model.Notify
+	where  string
+}
+
 type instConf struct {
+	hooks
 	node     *nodeConf
 	name     string
-	where    string
 	pos      model.Pos
 	state    string
 	iface    string
@@ -185,7 +190,6 @@ type instConf struct {
 	peers    []netip.Addr
 	tracks   []model.TrackCheckRef
 	trackIfs []model.TrackInterface
-	notify   *model.Notify
 	// at records where each compared field was written.
 	at map[string]model.Pos
 	// excluded are the virtual_ipaddress_excluded blocks, read last.
@@ -193,11 +197,10 @@ type instConf struct {
 }
 
 type syncConf struct {
+	hooks
 	name   string
-	where  string
 	pos    model.Pos
 	groups []string
-	notify *model.Notify
 }
 
 type vsConf struct {
@@ -226,17 +229,12 @@ var topKeys = map[string]handler[nodeConf]{
 }
 
 func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
-	n := &nodeConf{name: src.Node, path: src.Path}
+	n := &nodeConf{name: src.Node, path: src.Path, at: map[string]model.Pos{}}
 	if err := readBlock(im, n, stmts, topKeys, "top level"); err != nil {
 		return nil, err
 	}
-	if n.name == "" {
-		n.name = nodeName(n.routerID)
-	}
-	if n.name == "" {
-		base := filepath.Base(src.Path)
-		n.name = nodeName(strings.TrimSuffix(base, filepath.Ext(base)))
-	}
+	base := filepath.Base(src.Path)
+	n.name = cmp.Or(n.name, nodeName(n.routerID), nodeName(strings.TrimSuffix(base, filepath.Ext(base))))
 	for _, v := range n.services {
 		v.node = n.name
 	}
@@ -246,16 +244,16 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 // globalKeys reads the keywords of global_defs.
 var globalKeys = map[string]handler[nodeConf]{
 	"router_id":               key(oneArg, func(n *nodeConf, v string) { n.routerID = v }),
-	"vrrp_version":            atPos(key(intArg, func(n *nodeConf, v int) { n.version = &v }), func(n *nodeConf, p model.Pos) { n.versionPos = p }),
-	"vrrp_garp_master_repeat": atPos(key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }), garpAt),
-	"vrrp_garp_master_delay":  atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }), garpAt),
-	"vrrp_garp_interval":      atPos(key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }), garpAt),
+	"vrrp_version":            key(intArg, func(n *nodeConf, v int) { n.version = &v }),
+	"vrrp_garp_master_repeat": key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }),
+	"vrrp_garp_master_delay":  key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }),
+	"vrrp_garp_interval":      key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.Interval = &v }),
 	"script_user": func(im *importer, n *nodeConf, s *Stmt) error {
 		v, err := oneArg(s)
 		if err != nil {
 			return err
 		}
-		n.scriptUser, n.scriptUserAt = v, s.Pos
+		n.scriptUser = v
 		if len(s.Args) > 1 {
 			im.warn(s.Pos, "global_defs: script_user group %q is not mapped (hakeeper uses the user's group)", s.Args[1])
 		}
@@ -275,24 +273,27 @@ var globalKeys = map[string]handler[nodeConf]{
 	"smtp_helo_name":          mailKey,
 }
 
-func garpAt(n *nodeConf, p model.Pos) { n.garpPos = p }
-
 func mailKey(im *importer, _ *nodeConf, s *Stmt) error {
 	im.warn(s.Pos, "global_defs: %s (e-mail notification) is not mapped: use notify hooks or the metrics endpoint instead", s.Keyword)
 	return nil
 }
 
 func (im *importer) readGlobal(n *nodeConf, g *Stmt) error {
+	for _, s := range g.Block {
+		n.at[s.Keyword] = s.Pos
+		if strings.HasPrefix(s.Keyword, "vrrp_garp_") && globalKeys[s.Keyword] != nil {
+			n.at["vrrp_garp"] = s.Pos
+		}
+	}
 	return readBlock(im, n, g.Block, globalKeys, "global_defs")
 }
 
+// posOf is where the global_defs keyword k was, or the node's file.
+func (n *nodeConf) posOf(k string) model.Pos { return posOr(n.at[k], n.path) }
+
 // scriptKeys reads the keywords of a vrrp_script block.
 var scriptKeys = map[string]handler[scriptConf]{
-	"script": func(_ *importer, sc *scriptConf, s *Stmt) error {
-		var err error
-		sc.check.Command, err = scriptArg(s)
-		return err
-	},
+	"script":   key(scriptArg, func(sc *scriptConf, c model.Command) { sc.check.Command = c }),
 	"interval": key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Interval = &v }),
 	"timeout":  key(secondsArg, func(sc *scriptConf, v model.Duration) { sc.check.Timeout = &v }),
 	"rise":     key(intArg, func(sc *scriptConf, v int) { sc.check.Rise = &v }),
@@ -316,9 +317,7 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	if err != nil {
 		return err
 	}
-	sc := &scriptConf{name: name, pos: b.Pos}
-	interval := model.Duration(kaScriptInterval)
-	sc.check.Interval = &interval
+	sc := &scriptConf{name: name, pos: b.Pos, check: model.TrackCheck{Interval: new(model.Duration(kaScriptInterval))}}
 	if err := readBlock(im, sc, b.Block, scriptKeys, "vrrp_script "+name); err != nil {
 		return err
 	}
@@ -329,51 +328,42 @@ func (im *importer) readScript(n *nodeConf, b *Stmt) error {
 	return nil
 }
 
-// notifyField selects the hook each notify_* keyword sets.
-var notifyField = map[string]func(*model.Notify) *model.Command{
-	"notify_master": func(n *model.Notify) *model.Command { return &n.Master },
-	"notify_backup": func(n *model.Notify) *model.Command { return &n.Backup },
-	"notify_fault":  func(n *model.Notify) *model.Command { return &n.Fault },
-	"notify_stop":   func(n *model.Notify) *model.Command { return &n.Stop },
+// notifyKeys reads the notify keywords of vrrp_instance and
+// vrrp_sync_group.
+var notifyKeys = map[string]handler[hooks]{
+	"notify_master": notifyKey(func(n *model.Notify) *model.Command { return &n.Master }),
+	"notify_backup": notifyKey(func(n *model.Notify) *model.Command { return &n.Backup }),
+	"notify_fault":  notifyKey(func(n *model.Notify) *model.Command { return &n.Fault }),
+	"notify_stop":   notifyKey(func(n *model.Notify) *model.Command { return &n.Stop }),
+	"notify": func(im *importer, h *hooks, s *Stmt) error {
+		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", h.where)
+		return nil
+	},
 }
 
-// notifyKeys adds the notify keywords of vrrp_instance and
-// vrrp_sync_group to table; get gives the object's hooks and its name.
-func notifyKeys[T any](table map[string]handler[T], get func(*T) (**model.Notify, string)) map[string]handler[T] {
-	for k, field := range notifyField {
-		table[k] = func(im *importer, x *T, s *Stmt) error {
-			nt, where := get(x)
-			return im.readNotify(s, nt, field, where)
+// notifyKey reads a notify_* keyword into the hook field selects.
+func notifyKey(field func(*model.Notify) *model.Command) handler[hooks] {
+	return func(im *importer, h *hooks, s *Stmt) error {
+		if len(s.Args) == 0 {
+			return argErr(s, "missing script")
 		}
-	}
-	table["notify"] = func(im *importer, x *T, s *Stmt) error {
-		_, where := get(x)
-		im.warn(s.Pos, "%s: notify (one script for every state, called with INSTANCE|GROUP name state priority) is not mapped: use notify_master/backup/fault/stop hooks, which hakeeper calls with group, state and priority", where)
+		if h.notify == nil {
+			h.notify = &model.Notify{}
+		}
+		*field(h.notify) = importCommand(s.Args[0])
+		if len(s.Args) > 1 {
+			if u := h.notify.User; u != "" && u != s.Args[1] {
+				im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", h.where, s.Keyword, s.Args[1], u, u)
+			} else {
+				h.notify.User = s.Args[1]
+			}
+		}
 		return nil
 	}
-	return table
-}
-
-func (im *importer) readNotify(s *Stmt, nt **model.Notify, field func(*model.Notify) *model.Command, where string) error {
-	if len(s.Args) == 0 {
-		return argErr(s, "missing script")
-	}
-	if *nt == nil {
-		*nt = &model.Notify{}
-	}
-	*field(*nt) = importCommand(s.Args[0])
-	if len(s.Args) > 1 {
-		if (*nt).User != "" && (*nt).User != s.Args[1] {
-			im.warn(s.Pos, "%s: %s runs as %s but another notify script as %s; hakeeper runs all notify hooks of a group as one user (%s)", where, s.Keyword, s.Args[1], (*nt).User, (*nt).User)
-		} else {
-			(*nt).User = s.Args[1]
-		}
-	}
-	return nil
 }
 
 // instanceKeys reads the keywords of a vrrp_instance block.
-var instanceKeys = notifyKeys(map[string]handler[instConf]{
+var instanceKeys = withKeys(map[string]handler[instConf]{
 	// state is informational: hakeeper starts every non-owner as backup,
 	// as keepalived does; it matters only for nopreempt.
 	"state":              key(oneArg, func(in *instConf, v string) { in.state = strings.ToUpper(v) }),
@@ -381,8 +371,8 @@ var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	"virtual_router_id":  key(intArg, func(in *instConf, v int) { in.vrid = v }),
 	"priority":           key(intArg, func(in *instConf, v int) { in.priority = v }),
 	"advert_int":         key(secondsArg, func(in *instConf, v model.Duration) { in.settings.AdvertInterval = &v }),
-	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = ptr(false) }),
-	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = ptr(true) }),
+	"nopreempt":          flagKey(func(in *instConf) { in.settings.Preempt = new(false) }),
+	"preempt":            flagKey(func(in *instConf) { in.settings.Preempt = new(true) }),
 	"preempt_delay":      key(secondsArg, func(in *instConf, v model.Duration) { in.settings.PreemptDelay = &v }),
 	"version":            key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
 	"vrrp_version":       key(intArg, func(in *instConf, v int) { in.settings.Version = &v }),
@@ -403,7 +393,7 @@ var instanceKeys = notifyKeys(map[string]handler[instConf]{
 	},
 	"track_script":    (*importer).readTrackScripts,
 	"track_interface": (*importer).readTrackInterfaces,
-}, func(in *instConf) (**model.Notify, string) { return &in.notify, in.where })
+}, notifyKeys, func(in *instConf) *hooks { return &in.hooks })
 
 func (in *instConf) garp() *model.GARPSettings {
 	if in.settings.GARP == nil {
@@ -413,7 +403,7 @@ func (in *instConf) garp() *model.GARPSettings {
 }
 
 func (im *importer) readPeers(in *instConf, s *Stmt) error {
-	in.settings.Unicast = ptr(true)
+	in.settings.Unicast = new(true)
 	for _, p := range s.Block {
 		a, err := netip.ParseAddr(p.Keyword)
 		if err != nil {
@@ -477,10 +467,10 @@ func (im *importer) readInstance(n *nodeConf, b *Stmt) error {
 	if err != nil {
 		return err
 	}
-	in := &instConf{node: n, name: name, where: "vrrp_instance " + name, pos: b.Pos, at: map[string]model.Pos{}}
+	in := &instConf{hooks: hooks{where: "vrrp_instance " + name}, node: n, name: name, pos: b.Pos, at: map[string]model.Pos{}}
 	for _, s := range b.Block {
 		in.at[s.Keyword] = s.Pos
-		if _, ok := notifyField[s.Keyword]; ok {
+		if strings.HasPrefix(s.Keyword, "notify_") && notifyKeys[s.Keyword] != nil {
 			in.at["notify"] = s.Pos
 		}
 	}
@@ -514,9 +504,7 @@ func (im *importer) checkInstance(in *instConf) error {
 	if in.vrid == 0 {
 		return fmt.Errorf("%s: %s has no virtual_router_id", in.pos, in.where)
 	}
-	if in.priority == 0 {
-		in.priority = 100 // keepalived's default priority
-	}
+	in.priority = cmp.Or(in.priority, 100) // keepalived's default priority
 	// keepalived ignores nopreempt on an instance that starts as MASTER,
 	// and preempt_delay together with nopreempt.
 	if in.state == "MASTER" && in.settings.PreemptDelay != nil && (in.settings.Preempt == nil || *in.settings.Preempt) {
@@ -625,7 +613,7 @@ func parseVIP(s string) (netip.Prefix, error) {
 }
 
 // syncKeys reads the keywords of a vrrp_sync_group block.
-var syncKeys = notifyKeys(map[string]handler[syncConf]{
+var syncKeys = withKeys(map[string]handler[syncConf]{
 	"group": func(_ *importer, sc *syncConf, s *Stmt) error {
 		for _, g := range s.Block {
 			sc.groups = append(sc.groups, g.Keyword)
@@ -633,14 +621,14 @@ var syncKeys = notifyKeys(map[string]handler[syncConf]{
 		}
 		return nil
 	},
-}, func(sc *syncConf) (**model.Notify, string) { return &sc.notify, sc.where })
+}, notifyKeys, func(sc *syncConf) *hooks { return &sc.hooks })
 
 func (im *importer) readSync(n *nodeConf, b *Stmt) error {
 	name, err := oneArg(b)
 	if err != nil {
 		return err
 	}
-	sc := &syncConf{name: name, where: "vrrp_sync_group " + name, pos: b.Pos}
+	sc := &syncConf{hooks: hooks{where: "vrrp_sync_group " + name}, name: name, pos: b.Pos}
 	if err := readBlock(im, sc, b.Block, syncKeys, sc.where); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"regexp"
 	"slices"
@@ -66,19 +65,12 @@ type timed struct {
 }
 
 func (t checkTiming) over(parent checkTiming) checkTiming {
-	if t.delayLoop == nil {
-		t.delayLoop = parent.delayLoop
+	return checkTiming{
+		delayLoop:      cmp.Or(t.delayLoop, parent.delayLoop),
+		connectTimeout: cmp.Or(t.connectTimeout, parent.connectTimeout),
+		retry:          cmp.Or(t.retry, parent.retry),
+		virtualhost:    cmp.Or(t.virtualhost, parent.virtualhost),
 	}
-	if t.connectTimeout == nil {
-		t.connectTimeout = parent.connectTimeout
-	}
-	if t.retry == nil {
-		t.retry = parent.retry
-	}
-	if t.virtualhost == "" {
-		t.virtualhost = parent.virtualhost
-	}
-	return t
 }
 
 // vsRead is a virtual_server block being read.
@@ -109,19 +101,11 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 				return err
 			}
 		}
-		if v.svc.Persistence == nil {
-			v.svc.Persistence = &model.Persistence{}
-		}
-		v.svc.Persistence.Timeout = t
+		v.persistence().Timeout = t
 		return nil
 	},
-	"persistence_granularity": key(oneArg, func(v *vsRead, s string) {
-		if v.svc.Persistence == nil {
-			v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
-		}
-		v.svc.Persistence.Netmask = s
-	}),
-	"quorum": key(intArg, func(v *vsRead, n int) { v.svc.Quorum = &n }),
+	"persistence_granularity": key(oneArg, func(v *vsRead, s string) { v.persistence().Netmask = s }),
+	"quorum":                  key(intArg, func(v *vsRead, n int) { v.svc.Quorum = &n }),
 	"sorry_server": func(_ *importer, v *vsRead, s *Stmt) error {
 		v.sorry = s
 		return nil
@@ -142,6 +126,15 @@ var serviceKeys = withKeys(map[string]handler[vsRead]{
 		return nil
 	},
 }, timingKeys, func(v *vsRead) *timed { return &v.timed })
+
+// persistence is the service's persistence, with keepalived's timeout
+// until persistence_timeout sets one.
+func (v *vsRead) persistence() *model.Persistence {
+	if v.svc.Persistence == nil {
+		v.svc.Persistence = &model.Persistence{Timeout: model.Duration(kaPersistenceTimeout)}
+	}
+	return v.svc.Persistence
+}
 
 func schedulerFlagKey(_ *importer, v *vsRead, s *Stmt) error {
 	v.svc.SchedulerFlags = append(v.svc.SchedulerFlags, s.Keyword)
@@ -221,7 +214,7 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 		}
 		svc.SorryServer = rs
 	}
-	timing := v.checkTiming.over(checkTiming{delayLoop: ptr(model.Duration(kaDelayLoop)), connectTimeout: ptr(model.Duration(kaConnectTimeout))})
+	timing := v.checkTiming.over(checkTiming{delayLoop: new(model.Duration(kaDelayLoop)), connectTimeout: new(model.Duration(kaConnectTimeout))})
 	var checks []*model.Check
 	drained := 0
 	for _, s := range v.rsStmts {
@@ -237,10 +230,10 @@ func (im *importer) readService(n *nodeConf, b *Stmt) error {
 	}
 	switch {
 	case v.drainAll || drained == len(v.rsStmts) && drained > 0:
-		svc.Drain = ptr(true)
+		svc.Drain = new(true)
 	case drained > 0:
 		im.warn(b.Pos, "%s: inhibit_on_failure on %d of %d real servers: hakeeper drains per service; imported as drain: true", v.where, drained, len(v.rsStmts))
-		svc.Drain = ptr(true)
+		svc.Drain = new(true)
 	}
 	serviceChecks(svc, checks)
 	n.services = append(n.services, vc)
@@ -272,12 +265,7 @@ func (im *importer) serviceKey(v *vsRead, b *Stmt) {
 // serviceChecks sets one check for the whole service when every real
 // server has the same, else each server's own.
 func serviceChecks(svc *model.Service, checks []*model.Check) {
-	same := len(checks) > 0
-	for _, c := range checks[min(1, len(checks)):] {
-		if !reflect.DeepEqual(c, checks[0]) {
-			same = false
-		}
-	}
+	same := len(checks) > 0 && !slices.ContainsFunc(checks, func(c *model.Check) bool { return !reflect.DeepEqual(c, checks[0]) })
 	switch {
 	case same && checks[0] == nil:
 		// keepalived does not check a server without a checker: it is always up.
@@ -313,27 +301,6 @@ func serviceNameFromComment(c string) (name, group string) {
 	return f[0], ""
 }
 
-func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
-	if len(s.Args) < 1 {
-		return nil, argErr(s, "missing address")
-	}
-	a, err := parseAddr(s, s.Args[0])
-	if err != nil {
-		return nil, err
-	}
-	rs := &model.RealServer{Address: a.String()}
-	if len(s.Args) > 1 {
-		p, err := parsePort(s, s.Args[1])
-		if err != nil {
-			return nil, err
-		}
-		if p != svc.Port {
-			rs.Port = p
-		}
-	}
-	return rs, nil
-}
-
 // destination reads the address and port of a real or sorry server and
 // applies keepalived's port rules: IPVS cannot change the port with DR
 // or tunnel forwarding, so keepalived clears the port of a fwmark
@@ -341,9 +308,22 @@ func realServerAddr(s *Stmt, svc *model.Service) (*model.RealServer, error) {
 // with a warning. checkPort is the port as written when it was changed:
 // keepalived's checker still connects to it.
 func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *model.RealServer, checkPort int, err error) {
-	rs, err = realServerAddr(s, svc)
+	if len(s.Args) < 1 {
+		return nil, 0, argErr(s, "missing address")
+	}
+	a, err := parseAddr(s, s.Args[0])
 	if err != nil {
 		return nil, 0, err
+	}
+	rs = &model.RealServer{Address: a.String()}
+	if len(s.Args) > 1 {
+		p, err := parsePort(s, s.Args[1])
+		if err != nil {
+			return nil, 0, err
+		}
+		if p != svc.Port {
+			rs.Port = p
+		}
 	}
 	fwd := cmp.Or(svc.Forwarding, model.DefaultForwarding)
 	switch {
@@ -355,7 +335,7 @@ func (im *importer) destination(s *Stmt, svc *model.Service, where string) (rs *
 		im.warn(s.Pos, "%s: port %d reset to the service port %d, as keepalived does: %s forwarding cannot change the port", where, rs.Port, svc.Port, fwd)
 		checkPort, rs.Port = rs.Port, 0
 	}
-	if a, err := netip.ParseAddr(rs.Address); err == nil && fwd == model.NAT && a.IsLoopback() {
+	if fwd == model.NAT && a.IsLoopback() {
 		im.warn(s.Pos, "%s: IPVS drops packets from other hosts that NAT forwarding would send to loopback address %s (as it did under keepalived): only the director itself reaches this server; an address of the director that is not loopback works", where, a)
 	}
 	return rs, checkPort, nil
@@ -386,20 +366,10 @@ var realServerKeys = func() map[string]handler[rsRead] {
 		"inhibit_on_failure": key(boolArg, func(r *rsRead, v bool) { r.drain = v }),
 	}, timingKeys, func(r *rsRead) *timed { return &r.timed })
 	for _, k := range checkerKeywords {
-		t[k] = (*importer).readCheckerStmt
+		t[k] = (*importer).readChecker
 	}
 	return t
 }()
-
-func (im *importer) readCheckerStmt(r *rsRead, s *Stmt) error {
-	if r.check != nil {
-		im.warn(s.Pos, "%s: a second checker (%s) is not mapped: hakeeper runs one check per real server", r.where, s.Keyword)
-		return nil
-	}
-	var err error
-	r.check, err = im.readChecker(s, r)
-	return err
-}
 
 func (im *importer) readRealServer(b *Stmt, svc *model.Service, parent checkTiming, vsWhere string) (*rsRead, error) {
 	where := vsWhere + " real_server " + strings.Join(b.Args, " ")
@@ -490,29 +460,32 @@ func (im *importer) newChecker(b *Stmt, where string) *checkRead {
 }
 
 // readChecker reads the checker block b of the real server r.
-func (im *importer) readChecker(b *Stmt, r *rsRead) (*model.Check, error) {
+func (im *importer) readChecker(r *rsRead, b *Stmt) error {
+	if r.check != nil {
+		im.warn(b.Pos, "%s: a second checker (%s) is not mapped: hakeeper runs one check per real server", r.where, b.Keyword)
+		return nil
+	}
 	k := im.newChecker(b, r.where+" "+b.Keyword)
 	if err := readBlock(im, k, b.Block, checkerKeys, k.where); err != nil {
-		return nil, err
+		return err
 	}
 	c := k.c
 	if c.Exec != nil && c.Exec.Command.IsZero() {
-		return nil, fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
+		return fmt.Errorf("%s: MISC_CHECK without misc_path", b.Pos)
 	}
 	t := k.checkTiming.over(r.checkTiming.over(r.parent))
-	if k.http != nil && t.virtualhost != "" && k.http.Host == "" {
-		k.http.Host = t.virtualhost
+	if k.http != nil {
+		k.http.Host = cmp.Or(k.http.Host, t.virtualhost)
 	}
 	c.Interval = t.delayLoop
 	c.Timeout = t.connectTimeout
 	im.checkRetries(b, c, t, k.where)
-	if c.Port == 0 {
-		c.Port = r.checkPort
-	}
+	c.Port = cmp.Or(c.Port, r.checkPort)
 	if c.Port == r.rs.Port && c.Port != 0 {
 		c.Port = 0
 	}
-	return c, nil
+	r.check = c
+	return nil
 }
 
 // checkRetries sets the check's retries from keepalived's retry, or

@@ -1,7 +1,5 @@
 package keepalived
 
-import "github.com/hakeeper/hakeeper/model"
-
 // A keyword handler reads one statement of a block into the object the
 // block describes (T). Each block reader is a table of them: adding a
 // keyword is adding an entry, and the readers stay short.
@@ -45,19 +43,8 @@ func flagKey[T any](set func(*T)) handler[T] {
 	}
 }
 
-// atPos also records where the keyword was, with at.
-func atPos[T any](h handler[T], at func(*T, model.Pos)) handler[T] {
-	return func(im *importer, x *T, s *Stmt) error {
-		if err := h(im, x, s); err != nil {
-			return err
-		}
-		at(x, s.Pos)
-		return nil
-	}
-}
-
 // withKeys returns table with the entries of more added, each reaching
-// its own object through part (the check timing of a real server).
+// its own object through part (a block's check timing or notify hooks).
 // table's own entries win.
 func withKeys[T, P any](table map[string]handler[T], more map[string]handler[P], part func(*T) *P) map[string]handler[T] {
 	for k, h := range more {

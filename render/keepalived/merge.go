@@ -2,9 +2,11 @@ package keepalived
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -23,14 +25,9 @@ func fingerprint(v any) string {
 }
 
 // differs warns when two nodes say different things about one object.
-func (im *importer) differs(what string, a, b string, posA, posB model.Pos, show bool) {
-	if a == b {
-		return
-	}
-	if show {
+func (im *importer) differs(what string, a, b string, posA, posB model.Pos) {
+	if a != b {
 		im.warn(posB, "%s differs between nodes: %s here, %s at %s; imported as at %s", what, b, a, posA, posA)
-	} else {
-		im.warn(posB, "%s differs between nodes (here and at %s); imported as at %s", what, posA, posA)
 	}
 }
 
@@ -42,10 +39,7 @@ type groupAcc struct {
 }
 
 func (im *importer) merge() (*model.Cluster, error) {
-	c := &model.Cluster{Name: im.opts.Cluster}
-	if c.Name == "" {
-		c.Name = "imported"
-	}
+	c := &model.Cluster{Name: cmp.Or(im.opts.Cluster, "imported")}
 	im.mergeDefaults(c)
 	var errs []error
 	c.Nodes = map[string]*model.Node{}
@@ -78,12 +72,12 @@ func (im *importer) mergeDefaults(c *model.Cluster) {
 	if len(im.nodes) > 0 {
 		first := im.nodes[0]
 		for _, n := range im.nodes[1:] {
-			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), posOr(first.versionPos, first.path), posOr(n.versionPos, n.path), true)
-			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), posOr(first.garpPos, first.path), posOr(n.garpPos, n.path), true)
-			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, posOr(first.scriptUserAt, first.path), posOr(n.scriptUserAt, n.path), true)
+			im.differs("global_defs vrrp_version", strconv.Itoa(first.vrrpVersion()), strconv.Itoa(n.vrrpVersion()), first.posOf("vrrp_version"), n.posOf("vrrp_version"))
+			im.differs("global_defs vrrp_garp_*", fingerprint(first.garp), fingerprint(n.garp), first.posOf("vrrp_garp"), n.posOf("vrrp_garp"))
+			im.differs("global_defs script_user", first.scriptUser, n.scriptUser, first.posOf("script_user"), n.posOf("script_user"))
 		}
 		version = first.vrrpVersion()
-		if first.garpPos.Line != 0 {
+		if first.garp != (model.GARPSettings{}) {
 			gs := first.garp
 			d.VRRP = &model.VRRPSettings{GARP: &gs}
 		}
@@ -107,6 +101,9 @@ func (n *nodeConf) vrrpVersion() int {
 	}
 	return kaVRRPVersion
 }
+
+// posOf is where the instance's keyword k was, or its file.
+func (in *instConf) posOf(k string) model.Pos { return posOr(in.at[k], in.pos.File) }
 
 func posOr(p model.Pos, file string) model.Pos {
 	if p.File == "" {
@@ -178,7 +175,7 @@ func (im *importer) mergeChecks(c *model.Cluster) {
 	for _, n := range im.nodes {
 		for _, s := range n.scripts {
 			if f := first[s.name]; f != nil {
-				im.differs("vrrp_script "+s.name, fingerprint(f.check), fingerprint(s.check), f.pos, s.pos, true)
+				im.differs("vrrp_script "+s.name, fingerprint(f.check), fingerprint(s.check), f.pos, s.pos)
 				continue
 			}
 			first[s.name] = s
@@ -273,57 +270,49 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 		if m == f {
 			continue
 		}
-		at := func(k string) model.Pos { return posOr(m.at[k], m.pos.File) }
-		fat := func(k string) model.Pos { return posOr(f.at[k], f.pos.File) }
-		im.differs(where+": virtual_ipaddress", vipList(f.vips), vipList(m.vips), fat("virtual_ipaddress"), at("virtual_ipaddress"), true)
-		im.differs(where+": advert_int", durStr(f.settings.AdvertInterval, "1s"), durStr(m.settings.AdvertInterval, "1s"), fat("advert_int"), at("advert_int"), true)
-		im.differs(where+": version", fingerprint(f.settings.Version), fingerprint(m.settings.Version), fat("version"), at("version"), true)
-		im.differs(where+": nopreempt", fingerprint(f.settings.Preempt), fingerprint(m.settings.Preempt), fat("nopreempt"), at("nopreempt"), true)
-		im.differs(where+": preempt_delay", fingerprint(f.settings.PreemptDelay), fingerprint(m.settings.PreemptDelay), fat("preempt_delay"), at("preempt_delay"), true)
-		im.differs(where+": unicast", fingerprint(f.settings.Unicast), fingerprint(m.settings.Unicast), fat("unicast_peer"), at("unicast_peer"), true)
-		im.differs(where+": garp", fingerprint(f.settings.GARP), fingerprint(m.settings.GARP), f.pos, m.pos, true)
-		im.differs(where+": authentication type", fingerprint(f.auth), fingerprint(m.auth), fat("authentication"), at("authentication"), true)
-		im.differs(where+": auth_pass", f.authPass, m.authPass, fat("auth_pass"), at("auth_pass"), false)
-		im.differs(where+": track_script", fingerprint(f.tracks), fingerprint(m.tracks), fat("track_script"), at("track_script"), true)
-		im.differs(where+": track_interface", fingerprint(f.trackIfs), fingerprint(m.trackIfs), fat("track_interface"), at("track_interface"), true)
-		im.differs(where+": notify scripts", fingerprint(f.notify), fingerprint(m.notify), fat("notify"), at("notify"), true)
+		im.differs(where+": virtual_ipaddress", vipList(f.vips), vipList(m.vips), f.posOf("virtual_ipaddress"), m.posOf("virtual_ipaddress"))
+		im.differs(where+": advert_int", durStr(f.settings.AdvertInterval, "1s"), durStr(m.settings.AdvertInterval, "1s"), f.posOf("advert_int"), m.posOf("advert_int"))
+		im.differs(where+": version", fingerprint(f.settings.Version), fingerprint(m.settings.Version), f.posOf("version"), m.posOf("version"))
+		im.differs(where+": nopreempt", fingerprint(f.settings.Preempt), fingerprint(m.settings.Preempt), f.posOf("nopreempt"), m.posOf("nopreempt"))
+		im.differs(where+": preempt_delay", fingerprint(f.settings.PreemptDelay), fingerprint(m.settings.PreemptDelay), f.posOf("preempt_delay"), m.posOf("preempt_delay"))
+		im.differs(where+": unicast", fingerprint(f.settings.Unicast), fingerprint(m.settings.Unicast), f.posOf("unicast_peer"), m.posOf("unicast_peer"))
+		im.differs(where+": garp", fingerprint(f.settings.GARP), fingerprint(m.settings.GARP), f.pos, m.pos)
+		im.differs(where+": authentication type", fingerprint(f.auth), fingerprint(m.auth), f.posOf("authentication"), m.posOf("authentication"))
+		if f.authPass != m.authPass {
+			// The passwords themselves are not shown: warnings are shared.
+			im.warn(m.posOf("auth_pass"), "%s: auth_pass differs between nodes (here and at %s); imported as at %s", where, f.posOf("auth_pass"), f.posOf("auth_pass"))
+		}
+		im.differs(where+": track_script", fingerprint(f.tracks), fingerprint(m.tracks), f.posOf("track_script"), m.posOf("track_script"))
+		im.differs(where+": track_interface", fingerprint(f.trackIfs), fingerprint(m.trackIfs), f.posOf("track_interface"), m.posOf("track_interface"))
+		im.differs(where+": notify scripts", fingerprint(f.notify), fingerprint(m.notify), f.posOf("notify"), m.posOf("notify"))
 	}
 	if g.family == model.IPv6 && vg.Version == nil && c.Defaults != nil && c.Defaults.VRRP != nil && c.Defaults.VRRP.Version != nil && *c.Defaults.VRRP.Version == 2 {
 		// keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says.
-		vg.Version = ptr(3)
+		vg.Version = new(3)
 	}
-	// Interface: unset when every member uses its node's interface.
-	ifaces := map[string]bool{}
-	differs := false
+	// Interface: unset when every member uses its node's interface, else
+	// the group's when all members use one, else a node override each.
+	oneIface := !slices.ContainsFunc(g.members, func(m *instConf) bool { return m.iface != f.iface })
 	for _, m := range g.members {
-		ifaces[m.iface] = true
-		if c.Nodes[m.node.name].Interface != m.iface {
-			differs = true
-		}
-	}
-	if differs {
-		if len(ifaces) == 1 {
+		node := c.Nodes[m.node.name]
+		switch {
+		case node.Interface == m.iface:
+		case oneIface:
 			vg.Interface = f.iface
-		} else {
-			for _, m := range g.members {
-				node := c.Nodes[m.node.name]
-				if node.Interface == m.iface {
-					continue
-				}
-				if node.Overrides == nil {
-					node.Overrides = map[string]*model.NodeOverride{}
-				}
-				node.Overrides[g.name] = &model.NodeOverride{Interface: m.iface}
+		default:
+			if node.Overrides == nil {
+				node.Overrides = map[string]*model.NodeOverride{}
 			}
+			node.Overrides[g.name] = &model.NodeOverride{Interface: m.iface}
 		}
 	}
 	if f.auth != nil {
 		vg.Auth = &model.Auth{Type: f.auth.Type, SecretFile: filepath.Join(im.opts.SecretDir, g.name+".pass")}
-		im.warn(posOr(f.at["auth_pass"], f.pos.File), "%s: the VRRP password was not copied into the cluster description; write it to %s on every node (mode 0600)", where, vg.Auth.SecretFile)
+		im.warn(f.posOf("auth_pass"), "%s: the VRRP password was not copied into the cluster description; write it to %s on every node (mode 0600)", where, vg.Auth.SecretFile)
 	}
 	for _, t := range f.tracks {
 		if c.Checks[t.Check] == nil {
-			im.warn(posOr(f.at["track_script"], f.pos.File), "%s: track_script %s names no vrrp_script (keepalived ignores it; dropped)", where, t.Check)
+			im.warn(f.posOf("track_script"), "%s: track_script %s names no vrrp_script (keepalived ignores it; dropped)", where, t.Check)
 			continue
 		}
 		vg.TrackChecks = append(vg.TrackChecks, t)
@@ -331,7 +320,7 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 	vg.TrackInterfaces = f.trackIfs
 	vg.Notify = f.notify
 	if f.notify != nil && (!f.notify.Master.IsZero() || !f.notify.Backup.IsZero() || !f.notify.Fault.IsZero()) {
-		im.warn(posOr(f.at["notify"], f.pos.File), "%s: hakeeper calls notify hooks with the group name, state and priority appended as arguments; keepalived's notify_* passed none", where)
+		im.warn(f.posOf("notify"), "%s: hakeeper calls notify hooks with the group name, state and priority appended as arguments; keepalived's notify_* passed none", where)
 	}
 	// Unicast peers should be the other members' addresses.
 	known := map[netip.Addr]string{}
@@ -345,7 +334,7 @@ func (im *importer) buildGroup(c *model.Cluster, g *groupAcc) *model.VIPGroup {
 	for _, m := range g.members {
 		for _, p := range m.peers {
 			if _, ok := known[p]; !ok {
-				im.warn(posOr(m.at["unicast_peer"], m.pos.File), "%s: unicast_peer %s is not the address of any imported node (import that node's keepalived.conf too)", where, p)
+				im.warn(m.posOf("unicast_peer"), "%s: unicast_peer %s is not the address of any imported node (import that node's keepalived.conf too)", where, p)
 			}
 		}
 	}
@@ -373,7 +362,7 @@ func (im *importer) mergeSyncGroups(c *model.Cluster, groupOf map[*nodeConf]map[
 				names = append(names, name)
 			}
 			if f := first[s.name]; f != nil {
-				im.differs("vrrp_sync_group "+s.name, fingerprint(c.SyncGroups[s.name].Groups), fingerprint(names), f.pos, s.pos, true)
+				im.differs("vrrp_sync_group "+s.name, fingerprint(c.SyncGroups[s.name].Groups), fingerprint(names), f.pos, s.pos)
 				continue
 			}
 			first[s.name] = s
@@ -401,38 +390,34 @@ func realServerList(s *model.Service) string {
 }
 
 func (im *importer) mergeServices(c *model.Cluster) {
-	type acc struct {
-		name    string
-		members []*vsConf
-	}
-	byKey := map[string]*acc{}
-	var order []*acc
+	// Every node's virtual_server of one service, the services in the
+	// order they first appear.
+	byKey := map[string][]*vsConf{}
+	var keys []string
 	for _, n := range im.nodes {
 		for _, v := range n.services {
-			a := byKey[v.key]
-			if a == nil {
-				a = &acc{name: v.name}
-				byKey[v.key] = a
-				order = append(order, a)
+			if byKey[v.key] == nil {
+				keys = append(keys, v.key)
 			}
-			a.members = append(a.members, v)
+			byKey[v.key] = append(byKey[v.key], v)
 		}
 	}
-	for _, a := range order {
-		f := a.members[0]
-		name := freeName(a.name, c.Services)
+	for _, k := range keys {
+		members := byKey[k]
+		f := members[0]
+		name := freeName(f.name, c.Services)
 		where := "services." + name
-		for _, m := range a.members[1:] {
-			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos, true)
+		for _, m := range members[1:] {
+			im.differs(where+": real servers", realServerList(f.svc), realServerList(m.svc), f.pos, m.pos)
 			fs, ms := *f.svc, *m.svc
 			fs.RealServers, ms.RealServers = nil, nil
-			im.differs(where+": settings", fingerprint(fs), fingerprint(ms), f.pos, m.pos, true)
+			im.differs(where+": settings", fingerprint(fs), fingerprint(ms), f.pos, m.pos)
 			if fingerprint(f.svc.RealServers) != fingerprint(m.svc.RealServers) && realServerList(f.svc) == realServerList(m.svc) {
 				im.warn(m.pos, "%s: real server checks differ between nodes (here and at %s); imported as at %s", where, f.pos, f.pos)
 			}
 		}
-		if f.svc.FWMark != 0 && len(a.members) < len(im.nodes) {
-			im.fwmarkGroup(c, f, a.members, where)
+		if f.svc.FWMark != 0 && len(members) < len(im.nodes) {
+			im.fwmarkGroup(c, f, members, where)
 		}
 		if c.Services == nil {
 			c.Services = map[string]*model.Service{}
@@ -457,29 +442,19 @@ func freeName[V any](base string, taken map[string]V) string {
 // group with exactly those nodes; hakeeper would otherwise program it on
 // every node.
 func (im *importer) fwmarkGroup(c *model.Cluster, f *vsConf, members []*vsConf, where string) {
-	want := map[string]bool{}
+	var want []string
 	for _, m := range members {
-		want[m.node] = true
+		want = append(want, m.node)
 	}
-	var names []string
-	for name, g := range c.VIPGroups {
-		if len(g.Priorities) != len(want) {
-			continue
-		}
-		all := true
-		for n := range g.Priorities {
-			all = all && want[n]
-		}
-		if all {
-			names = append(names, name)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	for _, name := range slices.Sorted(maps.Keys(c.VIPGroups)) {
+		if slices.Equal(slices.Sorted(maps.Keys(c.VIPGroups[name].Priorities)), want) {
+			f.svc.Group = name
+			return
 		}
 	}
-	slices.Sort(names)
-	if len(names) == 0 {
-		im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
-		return
-	}
-	f.svc.Group = names[0]
+	im.warn(f.pos, "%s: only some nodes run this fwmark service and no VIP group has exactly those nodes: hakeeper will program it on every node", where)
 }
 
 // Marshal writes the imported description as YAML with a header saying

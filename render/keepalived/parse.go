@@ -88,18 +88,15 @@ func (p *parser) file(path string, depth int, from model.Pos) ([]*Stmt, error) {
 	data, err := p.read(path)
 	if err != nil {
 		if from.File != "" {
-			return nil, fmt.Errorf("%s: include %s: %w", from, path, unwrapPathError(err))
+			// The include names the path already: say only what went wrong.
+			if pe, ok := err.(*os.PathError); ok {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s: include %s: %w", from, path, err)
 		}
 		return nil, err
 	}
 	return p.parse(path, data, depth)
-}
-
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // token is one word, quoted string or brace.
@@ -144,21 +141,13 @@ func lex(name string, data []byte) ([]token, map[int]string, error) {
 			case c == '"':
 				var b strings.Builder
 				k := j + 1
-				closed := false
-				for k < len(line) {
+				for ; k < len(line) && line[k] != '"'; k++ {
 					if line[k] == '\\' && k+1 < len(line) && (line[k+1] == '"' || line[k+1] == '\\') {
-						b.WriteByte(line[k+1])
-						k += 2
-						continue
-					}
-					if line[k] == '"' {
-						closed = true
-						break
+						k++ // an escaped quote or backslash
 					}
 					b.WriteByte(line[k])
-					k++
 				}
-				if !closed {
+				if k == len(line) {
 					return nil, nil, fmt.Errorf("%s:%d: unterminated quoted string", name, lineNo)
 				}
 				toks = append(toks, token{text: b.String(), line: lineNo, quoted: true})
@@ -224,7 +213,8 @@ func (p *parser) parse(name string, data []byte, depth int) ([]*Stmt, error) {
 				}
 			}
 			cur = nil
-			stack = append(stack, &frame{owner: owner})
+			// An empty block is still a block: Block is non-nil.
+			stack = append(stack, &frame{owner: owner, stmts: []*Stmt{}})
 		case t.isBrace("}"):
 			if err := finish(); err != nil {
 				return nil, err
@@ -235,9 +225,6 @@ func (p *parser) parse(name string, data []byte, depth int) ([]*Stmt, error) {
 			f := top()
 			stack = stack[:len(stack)-1]
 			f.owner.Block = f.stmts
-			if f.owner.Block == nil {
-				f.owner.Block = []*Stmt{}
-			}
 			top().stmts = append(top().stmts, f.owner)
 		default:
 			if cur == nil {

@@ -405,16 +405,13 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 	case "http", "https":
 		h := c.HTTP
 		r.p(3, "url {")
-		path := h.Path
-		if path == "" {
-			path = model.DefaultHTTPPath
-		}
-		r.p(4, "path %s", path)
+		r.p(4, "path %s", cmp.Or(h.Path, model.DefaultHTTPPath))
 		status := h.Status
 		if len(status) == 0 {
 			status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
 		}
-		r.p(4, "status_code %s", statusRanges(status))
+		// keepalived separates the ranges with blanks.
+		r.p(4, "status_code %s", strings.ReplaceAll(status.Normalize().String(), ",", " "))
 		if h.Host != "" {
 			r.p(4, "virtualhost %s", h.Host)
 		}
@@ -445,14 +442,4 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 		}
 	}
 	r.p(2, "}")
-}
-
-// statusRanges writes status codes as keepalived's ranges, sorted and
-// merged: 200-204 301.
-func statusRanges(codes model.StatusCodes) string {
-	var out []string
-	for _, r := range codes.Normalize() {
-		out = append(out, r.String())
-	}
-	return strings.Join(out, " ")
 }

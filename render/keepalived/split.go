@@ -3,6 +3,7 @@ package keepalived
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // splitGroups splits every VIP group with more VIPs than one advert
-// carries (model.MaxVIPsIPv4/IPv6). keepalived moves such an instance's
+// carries (model.MaxVIPs). keepalived moves such an instance's
 // excess VIPs, like its virtual_ipaddress_excluded ones, without listing
 // them in its adverts; hakeeper lists every VIP, so the VIPs are cut in
 // order into the group and further groups NAME-2, NAME-3, ... that copy
@@ -33,10 +34,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 	var errs []error
 	for _, g := range groups {
 		vg := c.VIPGroups[g.name]
-		limit := model.MaxVIPsIPv4
-		if g.family == model.IPv6 {
-			limit = model.MaxVIPsIPv6
-		}
+		limit := model.MaxVIPs(g.family)
 		if len(vg.VIPs) <= limit {
 			continue
 		}
@@ -52,8 +50,10 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		vg.VIPs = vips[:limit]
 		names := []string{g.name}
 		parts := []string{fmt.Sprintf("%s (VRID %d, %d VIPs)", g.name, g.vrid, limit)}
+		var vs []string
 		for i, vrid := range vrids {
 			used[g.family][vrid] = true
+			vs = append(vs, strconv.Itoa(vrid))
 			name := freeName(g.name, c.VIPGroups)
 			part := *vg
 			part.VRID = vrid
@@ -71,14 +71,7 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		how := ""
 		if sg, ok := syncOf[g.name]; ok {
 			s := c.SyncGroups[sg]
-			var list []string
-			for _, m := range s.Groups {
-				list = append(list, m)
-				if m == g.name {
-					list = append(list, names[1:]...)
-				}
-			}
-			s.Groups = list
+			s.Groups = slices.Insert(s.Groups, slices.Index(s.Groups, g.name)+1, names[1:]...)
 			how = "added to its sync group " + sg
 		} else {
 			sg := freeName(g.name, c.SyncGroups)
@@ -90,10 +83,6 @@ func (im *importer) splitGroups(c *model.Cluster, groups []*groupAcc) error {
 		}
 		if vg.Notify != nil {
 			how += " (the notify hooks stay on " + g.name + ")"
-		}
-		var vs []string
-		for _, v := range vrids {
-			vs = append(vs, strconv.Itoa(v))
 		}
 		im.warn(f.pos, "vipGroups.%s: %d VIPs (virtual_ipaddress and virtual_ipaddress_excluded together) are more than one hakeeper advert carries (at most %d %s addresses): split in order into %s, %s so they fail over together; no imported instance uses VRID %s, but make sure no other VRRP router on %s does, and migrate every node of this instance at once (keepalived sends no adverts for VRID %s)",
 			g.name, len(vips), limit, g.family, strings.Join(parts, ", "), how, strings.Join(vs, ", "), f.iface, strings.Join(vs, ", "))

@@ -68,10 +68,6 @@ func secondsArg(s *Stmt) (model.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseSeconds(s, v)
-}
-
-func parseSeconds(s *Stmt, v string) (model.Duration, error) {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f < 0 || math.IsInf(f, 0) || f > 1e6 {
 		return 0, argErr(s, "%q is not a number of seconds", v)
@@ -154,5 +150,3 @@ func scriptArg(s *Stmt) (model.Command, error) {
 	}
 	return importCommand(strings.Join(s.Args, " ")), nil
 }
-
-func ptr[T any](v T) *T { return &v }

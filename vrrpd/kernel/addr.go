@@ -39,13 +39,7 @@ func NewAddresses() (*Addresses, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewAddressesWith(h), nil
-}
-
-// NewAddressesWith uses an existing handle, e.g. one bound to another
-// namespace by netlink.NewHandleAt.
-func NewAddressesWith(h *netlink.Handle) *Addresses {
-	return &Addresses{h: h, indexes: map[string]int{}}
+	return &Addresses{h: h, indexes: map[string]int{}}, nil
 }
 
 // Close releases the handle.
@@ -75,20 +69,16 @@ func (a *Addresses) LinkChanged(string) {
 // looks it up.
 func (a *Addresses) link(device string, fresh bool) (link netlink.Link, cached bool, err error) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	idx, cached := a.indexes[device]
-	a.mu.Unlock()
 	if !cached || fresh {
 		l, err := a.h.LinkByName(device)
 		if err != nil {
-			a.mu.Lock()
 			delete(a.indexes, device)
-			a.mu.Unlock()
 			return nil, false, fmt.Errorf("interface %s: %w", device, err)
 		}
 		idx, cached = l.Attrs().Index, false
-		a.mu.Lock()
 		a.indexes[device] = idx
-		a.mu.Unlock()
 	}
 	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: device, Index: idx}}, cached, nil
 }
@@ -170,49 +160,39 @@ func nlAddr(vip model.VIPSpec) (*netlink.Addr, error) {
 	return nl, nil
 }
 
-// Add adds the VIP; adding a present address is not an error.
-func (a *Addresses) Add(vip model.VIPSpec) error {
+// change runs op, the library's AddrReplace, AddrAdd or AddrDel, for vip
+// on its device; verb names the change in its error.
+func (a *Addresses) change(verb string, vip model.VIPSpec, op func(netlink.Link, *netlink.Addr) error) error {
 	nl, err := nlAddr(vip)
 	if err != nil {
 		return err
 	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrReplace(link, nl) })
+	err = a.withLink(vip.Device, func(link netlink.Link) error { return op(link, nl) })
 	if err != nil {
-		return fmt.Errorf("add VIP %s on %s: %w", vip.Prefix, vip.Device, err)
+		return fmt.Errorf("%s VIP %s on %s: %w", verb, vip.Prefix, vip.Device, err)
 	}
 	return nil
 }
 
+// Add adds the VIP; adding a present address is not an error.
+func (a *Addresses) Add(vip model.VIPSpec) error { return a.change("add", vip, a.h.AddrReplace) }
+
 // AddNew adds the VIP unless its address is on the device already (the
 // kernel refuses it with EEXIST); it reports whether it added it.
 func (a *Addresses) AddNew(vip model.VIPSpec) (bool, error) {
-	nl, err := nlAddr(vip)
-	if err != nil {
-		return false, err
-	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrAdd(link, nl) })
+	err := a.change("add", vip, a.h.AddrAdd)
 	if errors.Is(err, unix.EEXIST) {
 		return false, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("add VIP %s on %s: %w", vip.Prefix, vip.Device, err)
-	}
-	return true, nil
+	return err == nil, err
 }
 
 // Delete removes the VIP; deleting an absent address, or one on a device
 // that no longer exists, is not an error.
 func (a *Addresses) Delete(vip model.VIPSpec) error {
-	nl, err := nlAddr(vip)
-	if err != nil {
-		return err
+	err := a.change("delete", vip, a.h.AddrDel)
+	if isLinkNotFound(err) || errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+		return nil
 	}
-	err = a.withLink(vip.Device, func(link netlink.Link) error { return a.h.AddrDel(link, nl) })
-	if err != nil {
-		if isLinkNotFound(err) || errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
-			return nil
-		}
-		return fmt.Errorf("delete VIP %s on %s: %w", vip.Prefix, vip.Device, err)
-	}
-	return nil
+	return err
 }

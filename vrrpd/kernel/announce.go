@@ -68,7 +68,7 @@ func (a *Announcer) Prepare(vips []model.VIPSpec) error {
 	for _, v := range vips {
 		ai, err := a.iface(v.Device)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("announce on %s: %w", v.Device, err))
+			errs = append(errs, err)
 			continue
 		}
 		if ip := v.Prefix.Addr(); ip.Is4() || ip.Is4In6() {
@@ -92,29 +92,27 @@ func (a *Announcer) LinkChanged(string) {
 }
 
 // iface returns device's entry, looked up now if new or stale; sockets
-// survive the check when the index and MAC did not change.
+// survive the check when the index and MAC did not change. A device
+// that cannot be looked up is dropped, and the error names it.
 func (a *Announcer) iface(device string) (*announceIface, error) {
 	ai := a.ifaces[device]
 	if ai != nil && !ai.stale {
 		return ai, nil
 	}
 	ifi, err := net.InterfaceByName(device)
-	if err != nil {
-		if ai != nil {
-			ai.close()
-			delete(a.ifaces, device)
-		}
-		return nil, err
-	}
-	if ai != nil && sameIface(ai.ifi, ifi) {
-		ai.ifi, ai.stale = ifi, false
-		return ai, nil
-	}
-	if ai != nil {
+	if ai != nil && (err != nil || ifi.Index != ai.ifi.Index || !bytes.Equal(ifi.HardwareAddr, ai.ifi.HardwareAddr)) {
 		ai.close()
+		delete(a.ifaces, device)
+		ai = nil
 	}
-	ai = &announceIface{ifi: ifi}
-	a.ifaces[device] = ai
+	if err != nil {
+		return nil, fmt.Errorf("announce on %s: %w", device, err)
+	}
+	if ai == nil {
+		ai = &announceIface{}
+		a.ifaces[device] = ai
+	}
+	ai.ifi, ai.stale = ifi, false
 	return ai, nil
 }
 
@@ -130,7 +128,7 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	defer a.mu.Unlock()
 	ai, err := a.iface(device)
 	if err != nil {
-		return fmt.Errorf("announce on %s: %w", device, err)
+		return err
 	}
 	var errs []error
 	for _, ip := range addrs {
@@ -138,7 +136,7 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 		if err != nil {
 			ai.stale = true
 			if ai, err = a.iface(device); err != nil {
-				errs = append(errs, fmt.Errorf("announce on %s: %w", device, err))
+				errs = append(errs, err)
 				break
 			}
 			err = ai.announce(ip)
@@ -153,10 +151,6 @@ func (ai *announceIface) announce(ip netip.Addr) error {
 		return ai.garp(ip.Unmap())
 	}
 	return ai.unsolicitedNA(ip)
-}
-
-func sameIface(a, b *net.Interface) bool {
-	return a.Index == b.Index && bytes.Equal(a.HardwareAddr, b.HardwareAddr)
 }
 
 func (ai *announceIface) arpClient() (*arp.Client, error) {

@@ -15,22 +15,17 @@ import (
 
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/vrrpd/packet"
 )
 
 const (
-	vrrpProto = 112
-	vrrpTTL   = 255
+	vrrpTTL = 255
 	// tosInternetControl is the precedence keepalived marks adverts with.
 	tosInternetControl = 0xc0
 	// v6ChecksumOffset is where the checksum sits in a VRRP message; the
 	// kernel fills it with the pseudo-header sum on send and checks it on
 	// receive.
 	v6ChecksumOffset = 6
-)
-
-var (
-	groupV4 = netip.MustParseAddr("224.0.0.18")
-	groupV6 = netip.MustParseAddr("ff02::12")
 )
 
 // ConnFactory opens raw VRRP sockets in the current namespace.
@@ -61,14 +56,21 @@ func (ConnFactory) Open(ifname string, family model.Family, src netip.Addr) (vrr
 	return openV4(ifi, local, multicast)
 }
 
-// conn is what both families share: a raw socket bound to the device,
-// so only this interface's VRRP traffic reaches it.
+// conn is a raw VRRP socket of either family, bound to the device, so
+// only this interface's VRRP traffic reaches it.
 type conn struct {
 	ifi   *net.Interface
 	local netip.Addr
+	v6    bool
 	raw   *net.IPConn
 	oob   []byte // ReadFrom's; one reader per Conn
+	// sendOOB is every advert's control message: the source address and
+	// outgoing interface (IP_PKTINFO, IPV6_PKTINFO) and, for IPv6, the
+	// hop limit.
+	sendOOB []byte
 }
+
+var _ vrrpd.PendingConn = (*conn)(nil)
 
 // listenRaw opens the socket, bound to ifi from before its first packet;
 // extra sets the family's own options.
@@ -91,7 +93,7 @@ func listenRaw(network, laddr string, ifi *net.Interface, local netip.Addr, extr
 	if err != nil {
 		return nil, fmt.Errorf("vrrp socket on %s: %w", ifi.Name, err)
 	}
-	return &conn{ifi: ifi, local: local, raw: pc.(*net.IPConn), oob: make([]byte, oobSize)}, nil
+	return &conn{ifi: ifi, local: local, v6: network == "ip6:112", raw: pc.(*net.IPConn), oob: make([]byte, oobSize)}, nil
 }
 
 // configure runs the socket's set-up steps in order and closes it on the
@@ -135,11 +137,6 @@ func receiveTime(oob []byte) time.Time {
 func (c *conn) LocalAddr() netip.Addr { return c.local }
 func (c *conn) Close() error          { return c.raw.Close() }
 
-var (
-	_ vrrpd.PendingConn = (*conn4)(nil)
-	_ vrrpd.PendingConn = (*conn6)(nil)
-)
-
 // Pending reports whether a packet waits in the socket's receive queue:
 // it asks the kernel for the size of the next queued datagram (SIOCINQ,
 // alias FIONREAD). An error counts as nothing waiting, so the engine acts
@@ -154,12 +151,6 @@ func (c *conn) Pending() bool {
 		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	})
 	return err == nil && n > 0
-}
-
-type conn4 struct {
-	*conn
-	pc *ipv4.PacketConn
-	cm ipv4.ControlMessage // for every send
 }
 
 func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
@@ -184,58 +175,13 @@ func openV4(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 		func() error { return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
 	}
 	if multicast {
-		steps = append(steps, func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV4.AsSlice()}) })
+		steps = append(steps, func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: packet.Group4.AsSlice()}) })
 	}
 	if err := c.configure(steps...); err != nil {
 		return nil, err
 	}
-	return &conn4{conn: c, pc: pc, cm: ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}}, nil
-}
-
-func (c *conn4) WriteTo(payload []byte, dst netip.Addr) error {
-	_, err := c.pc.WriteTo(payload, &c.cm, &net.IPAddr{IP: dst.AsSlice()})
-	return err
-}
-
-// ReadFrom reads through the socket itself rather than ipv4.PacketConn,
-// which sizes its control buffer for the IP options only and so drops
-// the receive timestamp. A raw IPv4 socket returns the IP header too.
-func (c *conn4) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
-	for {
-		n, oobn, _, src, err := c.raw.ReadMsgIP(buf, c.oob)
-		if err != nil {
-			return 0, vrrpd.RecvMeta{}, err
-		}
-		if n < ipv4.HeaderLen {
-			continue
-		}
-		hdrLen := int(buf[0]&0x0f) << 2
-		if hdrLen < ipv4.HeaderLen || hdrLen > n {
-			continue
-		}
-		n = copy(buf, buf[hdrLen:n])
-		var cm ipv4.ControlMessage
-		if err := cm.Parse(c.oob[:oobn]); err != nil {
-			continue
-		}
-		if cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
-			continue // bound to the device, but be sure
-		}
-		meta := vrrpd.RecvMeta{TTL: cm.TTL, Received: receiveTime(c.oob[:oobn])}
-		if src != nil {
-			meta.Src, _ = netip.AddrFromSlice(src.IP)
-			meta.Src = meta.Src.Unmap()
-		}
-		meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		meta.Dst = meta.Dst.Unmap()
-		return n, meta, nil
-	}
-}
-
-type conn6 struct {
-	*conn
-	pc *ipv6.PacketConn
-	cm ipv6.ControlMessage // for every send
+	c.sendOOB = (&ipv4.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index}).Marshal()
+	return c, nil
 }
 
 func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, error) {
@@ -256,41 +202,69 @@ func openV6(ifi *net.Interface, local netip.Addr, multicast bool) (vrrpd.Conn, e
 		},
 	}
 	if multicast {
-		steps = append(steps, func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()}) })
+		steps = append(steps, func() error { return pc.JoinGroup(ifi, &net.IPAddr{IP: packet.Group6.AsSlice()}) })
 	}
 	if err := c.configure(steps...); err != nil {
 		return nil, err
 	}
-	return &conn6{conn: c, pc: pc, cm: ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}}, nil
+	c.sendOOB = (&ipv6.ControlMessage{Src: local.AsSlice(), IfIndex: ifi.Index, HopLimit: vrrpTTL}).Marshal()
+	return c, nil
 }
 
-// WriteTo needs no zone for a link-local dst: the control message's
-// interface index (IPV6_PKTINFO) is the outgoing interface.
-func (c *conn6) WriteTo(payload []byte, dst netip.Addr) error {
-	_, err := c.pc.WriteTo(payload, &c.cm, &net.IPAddr{IP: dst.AsSlice()})
+// WriteTo sends with sendOOB, as ipv4.PacketConn and ipv6.PacketConn
+// would with its control message. A link-local IPv6 dst needs no zone:
+// the control message's interface index is the outgoing interface.
+func (c *conn) WriteTo(payload []byte, dst netip.Addr) error {
+	_, _, err := c.raw.WriteMsgIP(payload, c.sendOOB, &net.IPAddr{IP: dst.AsSlice()})
 	return err
 }
 
-// ReadFrom reads through the socket itself, as conn4's does; an IPv6
-// raw socket returns the payload only.
-func (c *conn6) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
+// ReadFrom reads through the socket itself rather than ipv4.PacketConn
+// or ipv6.PacketConn, which size their control buffer for the IP options
+// only and so drop the receive timestamp.
+func (c *conn) ReadFrom(buf []byte) (int, vrrpd.RecvMeta, error) {
 	for {
 		n, oobn, _, src, err := c.raw.ReadMsgIP(buf, c.oob)
 		if err != nil {
 			return 0, vrrpd.RecvMeta{}, err
 		}
-		var cm ipv6.ControlMessage
-		if err := cm.Parse(c.oob[:oobn]); err != nil {
-			continue
+		oob := c.oob[:oobn]
+		var ttl, ifIndex int
+		var dst net.IP
+		if c.v6 {
+			var cm ipv6.ControlMessage
+			if err := cm.Parse(oob); err != nil {
+				continue
+			}
+			ttl, dst, ifIndex = cm.HopLimit, cm.Dst, cm.IfIndex
+		} else {
+			// A raw IPv4 socket returns the IP header too.
+			if n < ipv4.HeaderLen {
+				continue
+			}
+			hdrLen := int(buf[0]&0x0f) << 2
+			if hdrLen < ipv4.HeaderLen || hdrLen > n {
+				continue
+			}
+			n = copy(buf, buf[hdrLen:n])
+			var cm ipv4.ControlMessage
+			if err := cm.Parse(oob); err != nil {
+				continue
+			}
+			ttl, dst, ifIndex = cm.TTL, cm.Dst, cm.IfIndex
 		}
-		if cm.IfIndex != 0 && cm.IfIndex != c.ifi.Index {
-			continue
+		if ifIndex != 0 && ifIndex != c.ifi.Index {
+			continue // bound to the device, but be sure
 		}
-		meta := vrrpd.RecvMeta{TTL: cm.HopLimit, Received: receiveTime(c.oob[:oobn])}
+		meta := vrrpd.RecvMeta{TTL: ttl, Received: receiveTime(oob)}
 		if src != nil {
 			meta.Src, _ = netip.AddrFromSlice(src.IP)
 		}
-		meta.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		meta.Dst, _ = netip.AddrFromSlice(dst)
+		if !c.v6 {
+			// IPv4 addresses may come in their 16-byte form.
+			meta.Src, meta.Dst = meta.Src.Unmap(), meta.Dst.Unmap()
+		}
 		return n, meta, nil
 	}
 }

@@ -42,14 +42,8 @@ func (l *Links) Up(name string) (bool, error) {
 		}
 		return false, fmt.Errorf("interface %s: %w", name, err)
 	}
-	return linkUp(link.Attrs()), nil
-}
-
-func linkUp(a *netlink.LinkAttrs) bool {
-	if a.Flags&net.FlagUp == 0 {
-		return false
-	}
-	return a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown
+	a := link.Attrs()
+	return a.Flags&net.FlagUp != 0 && (a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown), nil
 }
 
 // Watch calls f with the link's name on every link change until ctx ends.

@@ -70,10 +70,6 @@ func EnableRealtime(prio int) error {
 	}
 	realtimeMu.Lock()
 	defer realtimeMu.Unlock()
-	return promoteAll(prio)
-}
-
-func promoteAll(prio int) error {
 	const maxPasses = 20
 	for pass := 0; pass < maxPasses; pass++ {
 		tids, err := ThreadIDs()
@@ -159,23 +155,30 @@ func RealtimeAvailable(prio int) error {
 	return probeMemoryLock()
 }
 
-// probeSchedRR sets SCHED_RR on a thread of its own, which the runtime
-// discards when the goroutine ends locked to it, so no thread of the
-// process keeps the policy (the runtime never clones a new thread from
-// a locked one, so none inherits it either).
-func probeSchedRR(prio int) error {
+// onThrowawayThread runs f on a thread of its own, which the runtime
+// discards when the goroutine ends locked to it: a scheduling policy f
+// sets stays on no thread of the process (the runtime never clones a
+// new thread from a locked one, so none inherits it either).
+func onThrowawayThread(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		// No UnlockOSThread: the thread ends with this goroutine.
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// probeSchedRR tries SCHED_RR on a throwaway thread.
+func probeSchedRR(prio int) error {
+	err := onThrowawayThread(func() error {
 		err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_RR, Priority: uint32(prio)}, 0)
 		if err == nil {
 			// Back to normal for the little time the thread has left.
 			_ = unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0)
 		}
-		errc <- err
-	}()
-	err := <-errc
+		return err
+	})
 	switch {
 	case err == nil:
 		return nil
@@ -254,24 +257,18 @@ func runningRealtime() bool {
 // StartNormal starts cmd at normal priority (SCHED_OTHER) even when this
 // process runs real-time: a hook or check script must not compete with
 // the VRRP timers, nor spin at real-time priority. The child is forked
-// from a thread demoted for the purpose and then discarded (its
-// goroutine exits locked to it), so no real-time thread is lost and no
-// demoted one is reused.
+// from a throwaway thread demoted for the purpose, so no real-time
+// thread is lost and no demoted one is reused.
 func StartNormal(cmd *exec.Cmd) error {
 	if !runningRealtime() {
 		return cmd.Start()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime ends this thread with the goroutine.
+	return onThrowawayThread(func() error {
 		realtimeMu.Lock()
 		defer realtimeMu.Unlock()
 		if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0); err != nil {
-			errc <- fmt.Errorf("start %s at normal priority: %w", cmd.Path, err)
-			return
+			return fmt.Errorf("start %s at normal priority: %w", cmd.Path, err)
 		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+		return cmd.Start()
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hakeeper/hakeeper/lvs/check/proc"
 	"github.com/hakeeper/hakeeper/model"
@@ -56,13 +55,6 @@ func (Runner) Run(ctx context.Context, cmd model.Command, username string, args 
 		return 0, fmt.Errorf("%s: %w", cmd, err)
 	}
 	return st.ExitCode(), nil
-}
-
-// RunTimeout is Run with a timeout, for callers without a context.
-func (r Runner) RunTimeout(timeout time.Duration, cmd model.Command, user string, args ...string) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return r.Run(ctx, cmd, user, args...)
 }
 
 func shellQuote(s string) string {

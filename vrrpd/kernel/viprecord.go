@@ -89,27 +89,19 @@ func (f *VIPFile) Save(vips []model.VIPSpec) error {
 		vips = []model.VIPSpec{}
 	}
 	b, err := json.MarshalIndent(vipFileContent{Version: vipFileVersion, VIPs: vips}, "", "  ")
+	// One temporary name, truncated on each save: the engine is the only
+	// writer, and a crash between write and rename leaves no file behind
+	// that the next save does not reuse.
+	tmp := f.Path + ".tmp"
 	if err == nil {
-		err = replaceFile(f.Path, append(b, '\n'))
+		err = os.WriteFile(tmp, append(b, '\n'), 0o600)
 	}
-	if err != nil {
-		return fmt.Errorf("VIP record %s: %w", f.Path, err)
-	}
-	return nil
-}
-
-// replaceFile writes b to path+".tmp" (mode 0600) and renames it over
-// path, without flushing it to disk. One name, truncated on each save:
-// the engine is the only writer, and a crash between the two leaves no
-// file behind that the next save does not reuse.
-func replaceFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, b, 0o600)
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = os.Rename(tmp, f.Path)
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return fmt.Errorf("VIP record %s: %w", f.Path, err)
 	}
-	return err
+	return nil
 }

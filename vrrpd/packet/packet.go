@@ -136,11 +136,6 @@ func AppendEncode(buf []byte, a *Advert, src, dst netip.Addr) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("vrrp: unknown version %d", a.Version)
 	}
-	for _, ad := range a.Addrs {
-		if (addrLen == 4) != ad.Unmap().Is4() {
-			return nil, fmt.Errorf("vrrp: address %v does not match the advert's family", ad)
-		}
-	}
 	buf = append(buf, byte(a.Version)<<4|TypeAdvertisement, a.VRID, a.Priority, byte(len(a.Addrs)))
 	if a.Version == 2 {
 		buf = append(buf, a.AuthType, byte(intervalField))
@@ -149,12 +144,15 @@ func AppendEncode(buf []byte, a *Advert, src, dst netip.Addr) ([]byte, error) {
 	}
 	buf = append(buf, 0, 0) // checksum
 	for _, ad := range a.Addrs {
-		if addrLen == 4 {
-			b := ad.Unmap().As4()
+		switch u := ad.Unmap(); {
+		case addrLen == 4 && u.Is4():
+			b := u.As4()
 			buf = append(buf, b[:]...)
-		} else {
-			b := ad.As16()
+		case addrLen == 16 && !u.Is4():
+			b := u.As16()
 			buf = append(buf, b[:]...)
+		default:
+			return nil, fmt.Errorf("vrrp: address %v does not match the advert's family", ad)
 		}
 	}
 	if a.Version == 2 {
@@ -240,13 +238,9 @@ func DecodeInto(a *Advert, b []byte, src, dst netip.Addr) error {
 		a.Interval = time.Duration(binary.BigEndian.Uint16(b[4:])&maxV3Centis) * 10 * time.Millisecond
 	}
 	a.Addrs = a.Addrs[:0]
-	for i := 0; i < count; i++ {
-		p := b[headerLen+i*addrLen:]
-		if addrLen == 4 {
-			a.Addrs = append(a.Addrs, netip.AddrFrom4([4]byte(p[:4])))
-		} else {
-			a.Addrs = append(a.Addrs, netip.AddrFrom16([16]byte(p[:16])))
-		}
+	for i := range count {
+		ad, _ := netip.AddrFromSlice(b[headerLen+i*addrLen:][:addrLen]) // 4 bytes: IPv4
+		a.Addrs = append(a.Addrs, ad)
 	}
 	return nil
 }

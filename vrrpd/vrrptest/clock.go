@@ -56,20 +56,8 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
 	return t
 }
 
-// Pending returns how many timers are armed.
-func (c *Clock) Pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
-
 // Advance moves the clock forward by d, firing due timers.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	c.mu.Unlock()
-	c.AdvanceTo(target)
-}
+func (c *Clock) Advance(d time.Duration) { c.AdvanceTo(c.Now().Add(d)) }
 
 // AdvanceTo moves the clock forward to target, firing due timers.
 func (c *Clock) AdvanceTo(target time.Time) {

@@ -3,6 +3,7 @@ package vrrptest
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -148,10 +149,7 @@ func (l *Links) Up(name string) (bool, error) {
 func (l *Links) Set(name string, up bool) {
 	l.mu.Lock()
 	l.down[name] = !up
-	var fs []func(string)
-	for _, f := range l.watchers {
-		fs = append(fs, f)
-	}
+	fs := slices.Collect(maps.Values(l.watchers))
 	l.mu.Unlock()
 	for _, f := range fs {
 		f(name)
