@@ -57,7 +57,7 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 	}
 
 	rules := marks.FromModel(desired.Services)
-	if t, err := marks.Open(); err != nil && len(rules) > 0 {
+	if t, err := openMarks(); err != nil && len(rules) > 0 {
 		fmt.Fprintf(stderr, "note: nftables is not available here (%v): fwmark rules are planned as new\n", err)
 	} else if err == nil {
 		p, err := marks.Read(t, rules)
@@ -138,6 +138,10 @@ func effectiveServices(services []model.VirtualService, health map[serverKey]str
 // openIPVS opens this node's IPVS table for run, apply and plan (tests
 // swap in a fake).
 var openIPVS = openKernelIPVS
+
+// openMarks opens hakeeper's nftables table for run, apply and plan
+// (tests swap in a fake).
+var openMarks = marks.Open
 
 // openKernelIPVS opens this node's IPVS table, and returns its closer,
 // when the ip_vs module is loaded. It looks first, because the netlink

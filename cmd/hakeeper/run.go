@@ -22,7 +22,6 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
-	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
@@ -274,7 +273,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}
 	}
-	if cfg.Marks, err = marks.Open(); err != nil {
+	if cfg.Marks, err = openMarks(); err != nil {
 		cfg.Marks = nil
 		log.Info("nftables not available; fwmark services' match rules cannot be programmed on this node", "err", err)
 	}
