@@ -19,9 +19,9 @@ type MarkMatch struct {
 
 // MarkRule is a resolved MarkMatch, with its ports sorted and merged.
 type MarkRule struct {
-	Protocol Protocol   `json:"protocol"`
-	Address  netip.Addr `json:"address"`
-	Ports    PortRanges `json:"ports"`
+	Protocol Protocol    `json:"protocol"`
+	Address  netip.Addr  `json:"address"`
+	Ports    StatusCodes `json:"ports"`
 }
 
 // PortRange is an inclusive range of ports, written like an HTTP check's
@@ -45,9 +45,7 @@ func (r *PortRange) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("want a port (21) or a range of ports (10000-10100), got %s", describe(n))
 }
 
-func (r PortRange) String() string                { return StatusRange(r).String() }
-func (r PortRange) MarshalJSON() ([]byte, error)  { return StatusRange(r).MarshalJSON() }
-func (r *PortRange) UnmarshalJSON(b []byte) error { return (*StatusRange)(r).UnmarshalJSON(b) }
+func (r PortRange) String() string { return StatusRange(r).String() }
 
 // codes views the ranges as StatusCodes, which sort, merge and print alike.
 func (p PortRanges) codes() StatusCodes {
@@ -58,21 +56,14 @@ func (p PortRanges) codes() StatusCodes {
 	return c
 }
 
-func (p PortRanges) String() string            { return p.codes().String() }
 func (p PortRanges) MarshalYAML() (any, error) { return p.codes().MarshalYAML() }
-func (p PortRanges) normalize() (out PortRanges) {
-	for _, r := range p.codes().Normalize() {
-		out = append(out, PortRange(r))
-	}
-	return out
-}
 
 // resolveMatch resolves a fwmark service's match list (Validate checked it).
 func resolveMatch(ms []MarkMatch) []MarkRule {
 	var out []MarkRule
 	for _, m := range ms {
 		a, _ := netip.ParseAddr(m.Address)
-		out = append(out, MarkRule{m.Protocol, a, m.Ports.normalize()})
+		out = append(out, MarkRule{m.Protocol, a, m.Ports.codes().Normalize()})
 	}
 	return out
 }

@@ -36,7 +36,7 @@ func TestDesiredMarkMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []MarkRule{{TCP, netip.MustParseAddr("192.0.2.10"), PortRanges{{21, 22}, {10000, 10200}}}}
+	want := []MarkRule{{TCP, netip.MustParseAddr("192.0.2.10"), StatusCodes{{21, 22}, {10000, 10200}}}}
 	for _, node := range []string{"lb1", "lb2"} {
 		ns, err := Desired(c, node)
 		if err != nil {
