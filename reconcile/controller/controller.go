@@ -182,8 +182,6 @@ type Result struct {
 	VRRPApplied bool
 	// IPVSOps is how many IPVS writes were made.
 	IPVSOps int
-	// MarkOps is how many fwmark rule writes were made.
-	MarkOps int
 	// Repaired counts drift repairs (VIPs re-added, IPVS writes that put
 	// back a hand-made change).
 	Repaired int
@@ -561,7 +559,7 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	if err != nil {
 		return err
 	}
-	_, err = c.syncMarks(desired.Services, res)
+	_, err = c.syncMarks(desired.Services)
 	return err
 }
 

@@ -11,18 +11,16 @@ import (
 // many writes that took. Every node programming a service keeps its
 // rules, master or backup, as keepalived users keep iptables rules on
 // every director: a backup taking over needs them at once.
-func (c *Controller) syncMarks(services []model.VirtualService, res *Result) (int, error) {
+func (c *Controller) syncMarks(services []model.VirtualService) (int, error) {
 	desired := marks.FromModel(services)
-	if c.cfg.Marks == nil {
-		if len(desired) > 0 {
-			return 0, fmt.Errorf("nftables is not available on this node, but %d fwmark rules are desired (first: service %s)", len(desired), desired[0].Service)
-		}
+	if c.cfg.Marks == nil && len(desired) > 0 {
+		return 0, fmt.Errorf("nftables is not available on this node, but %d fwmark rules are desired (first: service %s)", len(desired), desired[0].Service)
+	} else if c.cfg.Marks == nil {
 		return 0, nil
 	}
 	p, err := marks.Sync(c.cfg.Marks, desired)
-	res.MarkOps += p.Ops()
 	if err != nil {
-		return p.Ops(), fmt.Errorf("fwmark rules: %w", err)
+		return 0, fmt.Errorf("fwmark rules: %w", err)
 	}
 	return p.Ops(), nil
 }
@@ -30,8 +28,8 @@ func (c *Controller) syncMarks(services []model.VirtualService, res *Result) (in
 // repairMarks puts back fwmark rules changed behind hakeeper's back.
 // Health does not change them, so any write here repairs drift.
 func (c *Controller) repairMarks(res *Result) error {
-	ops, err := c.syncMarks(c.report.running.Services, res)
-	if ops > 0 && err == nil {
+	ops, err := c.syncMarks(c.report.running.Services)
+	if ops > 0 {
 		c.log.Warn("drift: fwmark rules differed from the desired ones and were put back", "operations", ops)
 		c.m.driftRepairs.WithLabelValues("fwmark").Add(float64(ops))
 		res.Repaired += ops
