@@ -70,17 +70,17 @@ type Table interface {
 }
 
 // Plan is what Sync writes: rules to add and to delete, and whether the
-// table is created (it was missing) or removed (no rule is wanted).
+// table is removed (no rule is wanted). Write creates a missing table.
 type Plan struct {
-	Add                 []Rule
-	Delete              []Live
-	Create, RemoveTable bool
+	Add         []Rule
+	Delete      []Live
+	RemoveTable bool
 }
 
 // Ops counts the plan's writes.
 func (p Plan) Ops() int {
 	n := len(p.Add) + len(p.Delete)
-	if p.Create || p.RemoveTable {
+	if p.RemoveTable {
 		n++
 	}
 	return n
@@ -108,7 +108,6 @@ func Diff(desired []Rule, live []Live, present bool) Plan {
 			p.Add = append(p.Add, r)
 		}
 	}
-	p.Create = !present && len(desired) > 0
 	p.RemoveTable = present && len(desired) == 0
 	return p
 }
