@@ -29,8 +29,6 @@ var protoNumbers = map[model.Protocol]byte{model.TCP: unix.IPPROTO_TCP, model.UD
 // bound to a namespace with nftables.WithNetNSFd).
 type NFT struct{ Conn *nftables.Conn }
 
-var _ Table = NFT{}
-
 // Open connects to the kernel's nftables and checks that it answers.
 func Open(opts ...nftables.ConnOption) (Table, error) {
 	conn, err := nftables.New(opts...)

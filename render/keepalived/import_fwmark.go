@@ -104,7 +104,7 @@ func (im *importer) readIPTablesSave(path string) ([]markRule, error) {
 	return out, sc.Err()
 }
 
-// markFromArgs converts "PREROUTING -d VIP[/32] -p P [-m P] --dport N|A:B
+// markFromArgs converts "PREROUTING -d VIP/32 -p P [-m P] --dport N|A:B
 // | -m multiport --dports A,B:C -j MARK --set-mark N | --set-xmark N/0xffffffff".
 func markFromArgs(args []string) (markRule, error) {
 	var r markRule
@@ -119,11 +119,7 @@ func markFromArgs(args []string) (markRule, error) {
 		i++
 		switch opt {
 		case "-d", "--destination":
-			p, err := netip.ParsePrefix(val)
-			if err != nil {
-				a, aerr := netip.ParseAddr(val)
-				p, err = netip.PrefixFrom(a, a.BitLen()), aerr
-			}
+			p, err := netip.ParsePrefix(val) // iptables-save writes /32
 			if err != nil || !p.IsSingleIP() {
 				return r, fmt.Errorf("-d %s: not a single address", val)
 			}

@@ -12,8 +12,6 @@ import (
 	"github.com/hakeeper/hakeeper/lvs/marks"
 )
 
-var _ marks.Table = (*Fake)(nil)
-
 // Fake is an in-memory table; the zero value is absent. Tests may change
 // Present and Live directly (under no concurrent use) to model drift.
 type Fake struct {
