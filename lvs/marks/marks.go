@@ -35,10 +35,7 @@ func (r Rule) String() string {
 	if r.Protocol == "" {
 		return "rule not written by hakeeper"
 	}
-	ports := fmt.Sprint(r.First)
-	if r.First != r.Last {
-		ports += fmt.Sprintf("-%d", r.Last)
-	}
+	ports := model.PortRange{First: int(r.First), Last: int(r.Last)}
 	return fmt.Sprintf("%s %s port %s mark %d", r.Protocol, r.Address, ports, r.Mark)
 }
 
