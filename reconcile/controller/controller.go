@@ -24,6 +24,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -96,6 +97,9 @@ type Config struct {
 	// RealServer is nil on a node that cannot be a real server: revisions
 	// giving it a real-server role then fail to apply.
 	RealServer *realserver.Programmer
+	// Marks keeps fwmark services' marking rules; nil on a node without
+	// nftables: revisions with match entries for this node then fail.
+	Marks marks.Table
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -342,6 +346,11 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 			c.log.Info("removed the IPVS services hakeeper owns", "operations", done)
 		}
 	}
+	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.Marks != nil {
+		if _, err := marks.Sync(c.cfg.Marks, nil); err != nil {
+			errs = append(errs, fmt.Errorf("removing fwmark rules: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -373,6 +382,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 			err = rerr
 		}
 		if rerr := c.syncRealServer(c.report.running.RealServer, &res, true); rerr != nil && err == nil {
+			err = rerr
+		}
+		if rerr := c.repairMarks(&res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -554,7 +566,11 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	if err != nil {
 		return err
 	}
-	return c.syncRealServer(desired.RealServer, res, false)
+	if err := c.syncRealServer(desired.RealServer, res, false); err != nil {
+		return err
+	}
+	_, err = c.syncMarks(desired.Services)
+	return err
 }
 
 // ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false
