@@ -20,7 +20,7 @@ kroot=$cache/kernel-$kver
 # data-path tests; bridge is the L2 segment of the direct-routing ones.
 modules=(crc32c_generic libcrc32c nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack
 	ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_mh ip_vs_lc ip_vs_wlc ip_vs_dh ip_vs_sed ip_vs_nq
-	dummy veth bridge ipip ip6_tunnel)
+	dummy veth bridge ipip ip6_tunnel nf_tables)
 
 key=$( (echo "$kver"; cat "$0" "$here/init") | sha256sum | cut -c1-16)
 out=$cache/initramfs-base-$kver-$key.cpio

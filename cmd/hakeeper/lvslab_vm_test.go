@@ -1,0 +1,655 @@
+//go:build vmtest
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/test/gitserver"
+	"github.com/hakeeper/hakeeper/test/netlab"
+)
+
+// labMainEnv makes the test binary act as the hakeeper command: the VM
+// has no Go toolchain to build one, and the test binary is main's code.
+const labMainEnv = "HAKEEPER_LAB_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(labMainEnv) == "1" {
+		os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// Bounds of the LVS lab. The VM runs under TCG (emulated, tens of times
+// slower than the host) beside other jobs, so every wait is for an
+// observable event, bounded far above what it takes: a VRRP failover
+// needs 3 adverts plus skew, a health check verdict one interval, a
+// commit one fetch; none should come near labWait.
+const (
+	labAdvert = time.Second
+	labCheck  = time.Second
+	labWait   = 90 * time.Second
+	// labRequest bounds one client request: a SYN lost during a VIP move
+	// is retransmitted after 1 s and 3 s, which must not count as a
+	// failure; a refused or reset connection fails at once.
+	labRequest = 15 * time.Second
+	labPause   = 50 * time.Millisecond
+)
+
+// labNode is one node of the LVS lab running `hakeeper run`.
+type labNode struct {
+	nd    *netlab.Node
+	name  string
+	state string
+	sock  string
+	proc  *netlab.Process
+	out   *lockedBuf
+	count int
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lvsLab is the test's view of netlab's LVS lab: the nodes running
+// hakeeper, the Git repository they follow, the backends.
+type lvsLab struct {
+	t        *testing.T
+	lab      *netlab.LVS
+	repo     *gitserver.Repo
+	exe      string
+	nodes    map[string]*labNode
+	backends map[string]*netlab.Backend
+}
+
+func needVMLab(t *testing.T) {
+	inVM := os.Getenv("HAKEEPER_IN_VM") != ""
+	skip := t.Skip
+	if inVM {
+		skip = t.Fatal
+	}
+	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+		skip("no IPVS: run with -exec test/vm/run")
+	}
+	for _, p := range []string{"git", "git-upload-pack"} {
+		if _, err := exec.LookPath(p); err != nil {
+			skip(p + " not found: the VM needs HAKEEPER_VM_EXTRA=\"/usr/bin/git /usr/bin/git-upload-pack\"")
+		}
+	}
+}
+
+func newLVSLab(t *testing.T) *lvsLab {
+	needVMLab(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := netlab.NewLVS(fmt.Sprintf("hkl%d", os.Getpid()), 3)
+	t.Cleanup(func() { lab.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lvsLab{t: t, lab: lab, repo: gitserver.New(t), exe: exe, nodes: map[string]*labNode{}, backends: map[string]*netlab.Backend{}}
+	t.Cleanup(func() {
+		for _, n := range l.nodes {
+			if n.proc != nil {
+				n.proc.Kill()
+				n.proc.Wait(time.Minute)
+			}
+			if t.Failed() {
+				t.Logf("--- hakeeper on %s:\n%s", n.name, tail(n.out.String(), 40))
+			}
+		}
+		for _, b := range l.backends {
+			b.Stop()
+		}
+	})
+	for _, rs := range lab.RealServers {
+		l.startBackend(t, rs)
+	}
+	return l
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+func (l *lvsLab) startBackend(t *testing.T, rs *netlab.Node) {
+	t.Helper()
+	name := l.lab.Names[rs]
+	b, err := netlab.StartBackend(rs, name, 80, netlab.MarkPorts[0], netlab.MarkPorts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.backends[name] = b
+}
+
+// commit commits the description and signals every running node, as the
+// forge's webhook would; it returns the commit.
+func (l *lvsLab) commit(msg, desc string) string {
+	l.t.Helper()
+	sha := l.repo.CommitFile(msg, "cluster.yaml", desc)
+	for _, n := range l.nodes {
+		if n.proc != nil && !n.proc.Exited() {
+			n.proc.Signal(syscall.SIGHUP)
+		}
+	}
+	return sha
+}
+
+// start runs `hakeeper run` for a node (again, after a stop), with its
+// state directory and status socket kept across restarts.
+func (l *lvsLab) start(nd *netlab.Node) *labNode {
+	name := l.lab.Names[nd]
+	n := l.nodes[name]
+	if n == nil {
+		dir := l.t.TempDir()
+		n = &labNode{nd: nd, name: name, state: filepath.Join(dir, "state"), sock: filepath.Join(dir, "status.sock"), out: &lockedBuf{}}
+		l.nodes[name] = n
+	}
+	n.count++
+	fmt.Fprintf(n.out, "---- start %d\n", n.count)
+	cmd := nd.Command(context.Background(), l.exe, "run", "--node", name, "--source", "file://"+l.repo.Dir,
+		"--state-dir", n.state, "--listen", "unix:"+n.sock, "--interval", "2s", "--poll-interval", "5s", "--log-level", "debug")
+	cmd.Env = append(os.Environ(), labMainEnv+"=1")
+	cmd.Stdout, cmd.Stderr = n.out, n.out
+	var err error
+	if n.proc, err = netlab.Start(cmd); err != nil {
+		panic(err) // the test binary itself cannot be started: nothing can run
+	}
+	return n
+}
+
+func (l *lvsLab) status(n *labNode) (*status.Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return status.NewClient("unix:" + n.sock).Status(ctx)
+}
+
+// waitIPVS waits until the node's IPVS table satisfies ok.
+func (l *lvsLab) waitIPVS(t *testing.T, nd *netlab.Node, what string, ok func(netlab.IPVS) bool) time.Time {
+	t.Helper()
+	var last netlab.IPVS
+	err := netlab.Wait(context.Background(), labWait, 20*time.Millisecond, func() (bool, error) {
+		t, err := nd.ReadIPVS()
+		last = t
+		return err == nil && ok(t), err
+	})
+	if err != nil {
+		t.Fatalf("%s: IPVS not %s: %v; last read %v", nd.Name, what, err, last)
+	}
+	return time.Now()
+}
+
+// waitHolder waits until among the directors exactly want holds every
+// VIP on its lab interface.
+func (l *lvsLab) waitHolder(t *testing.T, want *netlab.Node) time.Time {
+	t.Helper()
+	vips := []netip.Addr{netlab.VIPDR, netlab.VIPTun, netlab.VIPMark}
+	var last map[netip.Addr][]*netlab.Node
+	err := netlab.Wait(context.Background(), labWait, 10*time.Millisecond, func() (bool, error) {
+		h, err := l.lab.Holders(vips...)
+		last = h
+		for _, v := range vips {
+			if len(h[v]) != 1 || h[v][0] != want {
+				return false, err
+			}
+		}
+		return true, err
+	})
+	if err != nil {
+		names := map[netip.Addr][]string{}
+		for a, ns := range last {
+			for _, n := range ns {
+				names[a] = append(names[a], n.Name)
+			}
+		}
+		t.Fatalf("VIPs not held by %s alone: %v; held: %v", want.Name, err, names)
+	}
+	return time.Now()
+}
+
+// dump logs what the kernels show, for a failed step.
+func (l *lvsLab) dump(t *testing.T) {
+	for _, nd := range l.lab.Nodes {
+		for _, args := range [][]string{{"ip", "-br", "addr"}, {"ip", "neigh"}, {"ipvsadm", "-Ln", "--stats"}} {
+			out, _ := nd.Exec(args...)
+			t.Logf("%s: %s:\n%s", nd.Name, strings.Join(args, " "), out)
+		}
+	}
+}
+
+func weights(w map[netip.Addr]uint32) string { return fmt.Sprint(w) }
+
+func rsAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(20 + i)}) }
+
+// wantWeights is the DR, TUN and fwmark services each with the given
+// destinations and weights.
+func wantWeights(dr map[netip.Addr]uint32, others map[netip.Addr]uint32) func(netlab.IPVS) bool {
+	return func(t netlab.IPVS) bool {
+		return weights(t.Weights(netlab.VIPDR, 80, 0)) == weights(dr) &&
+			weights(t.Weights(netlab.VIPTun, 80, 0)) == weights(others) &&
+			weights(t.Weights(netip.Addr{}, 0, 21)) == weights(others)
+	}
+}
+
+func ones(idx ...int) map[netip.Addr]uint32 {
+	m := map[netip.Addr]uint32{}
+	for _, i := range idx {
+		m[rsAddr(i)] = 1
+	}
+	return m
+}
+
+// ask sends n requests from the client's first address to dst and
+// returns the backends that answered, in order; any failure fails t.
+func (l *lvsLab) ask(t *testing.T, dst netip.AddrPort, n int) []string {
+	t.Helper()
+	var got []string
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), labRequest)
+		a, err := l.lab.Client.Ask(ctx, l.lab.ClientAddrs[0], dst)
+		cancel()
+		if err != nil {
+			l.dump(t)
+			t.Fatalf("request to %s: %v", dst, err)
+		}
+		got = append(got, a)
+	}
+	return got
+}
+
+func distinct(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// window is a span in which client requests may fail: between an event
+// that interrupts service and the kernel state that ends it.
+type window struct {
+	what     string
+	from, to time.Time
+}
+
+func (w window) String() string {
+	return fmt.Sprintf("%s %s-%s", w.what, w.from.Format("15:04:05.000"), w.to.Format("15:04:05.000"))
+}
+
+// TestLVSLab runs the whole LVS-DR cluster of one description (a local
+// Git repository) in the VM: a client, two directors and three web
+// servers in network namespaces on one bridge, hakeeper on each director
+// and real server, HTTP backends answering with their name. Continuous
+// client traffic runs through every event after the first steps;
+// requests may fail only in the windows the events open (a failing
+// backend before its check removes it, a VIP on the move), and every
+// event ends in the state the description and the event imply, read
+// from the kernels and seen by the client.
+func TestLVSLab(t *testing.T) {
+	l := newLVSLab(t)
+	lab := l.lab
+	d1, d2 := lab.Directors[0], lab.Directors[1]
+	web := lab.RealServers
+	cfg := netlab.LVSConfig{RealServers: []int{1, 2}, Advert: labAdvert, CheckInterval: labCheck}
+	first := l.commit("two directors, two web servers", netlab.LVSDescription(cfg))
+	start := time.Now()
+	for _, nd := range []*netlab.Node{d1, d2, web[0], web[1]} {
+		l.start(nd)
+	}
+	dr := netip.AddrPortFrom(netlab.VIPDR, 80)
+	var allowed []window
+	var traffic *netlab.Traffic
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"Converge", func(t *testing.T) {
+			l.waitHolder(t, d1)
+			for _, d := range lab.Directors {
+				l.waitIPVS(t, d, "both web servers in all three services", wantWeights(ones(1, 2), ones(1, 2)))
+			}
+			for _, rs := range web[:2] {
+				if err := netlab.Wait(context.Background(), labWait, 20*time.Millisecond, func() (bool, error) {
+					lo, err := rs.HasAddr("lo", netlab.VIPDR)
+					tun, err2 := rs.HasAddr("tunl0", netlab.VIPTun)
+					return lo && tun, errorsJoin(err, err2)
+				}); err != nil {
+					t.Fatalf("%s: VIPs of the real-server role: %v", rs.Name, err)
+				}
+			}
+			t.Logf("converged %v after the first start", time.Since(start).Round(time.Millisecond))
+			r, err := l.status(l.nodes["director1"])
+			if err != nil || r.Applied == nil || r.Applied.ID != first {
+				t.Fatalf("director1 status: %+v, %v; want %s applied", r, err, first)
+			}
+		}},
+		{"DRSpread", func(t *testing.T) {
+			for i := 1; i <= 2; i++ {
+				if got := l.ask(t, netip.AddrPortFrom(rsAddr(i), 80), 1); got[0] != fmt.Sprintf("web%d", i) {
+					t.Fatalf("web%d answers as %s", i, got[0])
+				}
+			}
+			// rr over two servers: any two consecutive connections
+			// reach both.
+			if got := distinct(l.ask(t, dr, 4)); !slices.Equal(got, []string{"web1", "web2"}) {
+				t.Fatalf("answers through %s: %v, want web1 and web2", dr, got)
+			}
+		}},
+		{"Tunnel", func(t *testing.T) {
+			before := tunnelPackets(t, web[0])
+			if got := distinct(l.ask(t, netip.AddrPortFrom(netlab.VIPTun, 80), 4)); !slices.Equal(got, []string{"web1", "web2"}) {
+				t.Fatalf("answers through the TUN VIP: %v", got)
+			}
+			// web1 received the requests IPIP-encapsulated: its tunl0
+			// decapsulated them.
+			if after := tunnelPackets(t, web[0]); after <= before {
+				t.Fatalf("web1 tunl0 received %d packets before, %d after: no IPIP traffic", before, after)
+			}
+		}},
+		{"FWMarkPersistence", func(t *testing.T) {
+			// Each source address is a client of its own. Its control
+			// and data connections (two ports, one mark) must land on
+			// the same server; rr spreads the clients over both.
+			var seen []string
+			for _, src := range lab.ClientAddrs {
+				var pair [2]string
+				for i, port := range netlab.MarkPorts {
+					ctx, cancel := context.WithTimeout(context.Background(), labRequest)
+					a, err := lab.Client.Ask(ctx, src, netip.AddrPortFrom(netlab.VIPMark, port))
+					cancel()
+					if err != nil {
+						t.Fatalf("client %s port %d: %v", src, port, err)
+					}
+					pair[i] = a
+				}
+				if pair[0] != pair[1] {
+					t.Errorf("client %s: control connection on %s, data connection on %s", src, pair[0], pair[1])
+				}
+				seen = append(seen, pair[0])
+			}
+			if got := distinct(seen); !slices.Equal(got, []string{"web1", "web2"}) {
+				t.Errorf("clients landed on %v, want both web servers", got)
+			}
+		}},
+		{"StartTraffic", func(t *testing.T) {
+			traffic = netlab.StartTraffic(lab.Client, lab.ClientAddrs[0], dr, labPause, labRequest)
+			if _, err := traffic.WaitAnswer(context.Background(), time.Now(), labWait); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"WeightChange", func(t *testing.T) {
+			w := cfg
+			w.Weights = map[int]int{2: 0}
+			l.commit("web2 weight 0", netlab.LVSDescription(w))
+			drained := map[netip.Addr]uint32{rsAddr(1): 1, rsAddr(2): 0}
+			var at time.Time
+			for _, d := range lab.Directors {
+				at = l.waitIPVS(t, d, "web2 at weight 0", wantWeights(drained, ones(1, 2)))
+			}
+			// New connections go to web1 only.
+			waitAnswers(t, traffic, at, 4, "web1")
+			l.commit("web2 weight back to 1", netlab.LVSDescription(cfg))
+			for _, d := range lab.Directors {
+				at = l.waitIPVS(t, d, "web2 back at weight 1", wantWeights(ones(1, 2), ones(1, 2)))
+			}
+			if _, err := traffic.WaitAnswer(context.Background(), at, labWait, "web2"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"BrokenCommit", func(t *testing.T) {
+			before, err := d1.ReadIPVS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			good := l.repo.Git("rev-parse", "HEAD")
+			broken := strings.Replace(netlab.LVSDescription(cfg), "scheduler: rr", "schedular: rr", 1)
+			bad := l.commit("a typo", broken)
+			for _, name := range []string{"director1", "director2", "web1", "web2"} {
+				var r *status.Report
+				err := netlab.Wait(context.Background(), labWait, 50*time.Millisecond, func() (bool, error) {
+					r, _ = l.status(l.nodes[name])
+					return r != nil && r.LastError != nil && r.LastError.Revision == bad, nil
+				})
+				if err != nil {
+					t.Fatalf("%s: the broken commit %s not reported: %v; status %+v", name, bad, err, r)
+				}
+				if r.Applied == nil || r.Applied.ID != good || r.Healthy || !strings.Contains(r.LastError.Message, "schedular") {
+					t.Errorf("%s: applied %+v, healthy %v, error %+v; want %s still applied, the typo named", name, r.Applied, r.Healthy, r.LastError, good)
+				}
+			}
+			after, err := d1.ReadIPVS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("IPVS changed by a refused commit:\nbefore %v\nafter  %v", before, after)
+			}
+			fixed := l.commit("fix the typo", netlab.LVSDescription(cfg))
+			if err := netlab.Wait(context.Background(), labWait, 50*time.Millisecond, func() (bool, error) {
+				r, _ := l.status(l.nodes["director1"])
+				return r != nil && r.Applied != nil && r.Applied.ID == fixed && r.Healthy, nil
+			}); err != nil {
+				t.Fatalf("the fix %s not applied: %v", fixed, err)
+			}
+		}},
+		{"RealServerFailsAndRecovers", func(t *testing.T) {
+			t0 := time.Now()
+			l.backends["web2"].Stop()
+			var at time.Time
+			for _, d := range lab.Directors {
+				at = l.waitIPVS(t, d, "without web2", wantWeights(ones(1), ones(1)))
+			}
+			allowed = append(allowed, window{"web2's backend stopped, not yet removed", t0, at})
+			waitAnswers(t, traffic, at, 4, "web1")
+			l.startBackend(t, web[1])
+			for _, d := range lab.Directors {
+				at = l.waitIPVS(t, d, "with web2 again", wantWeights(ones(1, 2), ones(1, 2)))
+			}
+			if _, err := traffic.WaitAnswer(context.Background(), at, labWait, "web2"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"MasterRestart", func(t *testing.T) {
+			// hakeeper on the master stops gracefully and starts again:
+			// the VIPs go to director2 and come back, the IPVS table of
+			// director1 stays as it was all along.
+			want, err := d1.ReadIPVS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				mu      sync.Mutex
+				samples int
+				flushed []string
+			)
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					got, err := d1.ReadIPVS()
+					mu.Lock()
+					samples++
+					if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+						flushed = append(flushed, fmt.Sprintf("%v %v", got, err))
+					}
+					mu.Unlock()
+				}
+			}()
+			n := l.nodes["director1"]
+			t0 := time.Now()
+			n.proc.Signal(syscall.SIGTERM)
+			if err := n.proc.Wait(labWait); err != nil || n.proc.Cmd.ProcessState.ExitCode() != 0 {
+				t.Fatalf("graceful stop: %v, %v\n%s", err, n.proc.Cmd.ProcessState, tail(n.out.String(), 20))
+			}
+			moved := l.waitHolder(t, d2) // and none left on director1
+			r, err := traffic.WaitAnswer(context.Background(), moved, labWait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("graceful stop: VIPs on director2 %v after SIGTERM, client gap %v", moved.Sub(t0).Round(time.Millisecond), netlab.Gap(traffic.Results(), t0, r.End).Round(time.Millisecond))
+			t1 := time.Now()
+			l.start(d1)
+			back := l.waitHolder(t, d1)
+			if r, err = traffic.WaitAnswer(context.Background(), back, labWait); err != nil {
+				t.Fatal(err)
+			}
+			close(stop)
+			<-sampled
+			allowed = append(allowed, window{"VIPs moving to director2 and back", t0, back})
+			t.Logf("restart: VIPs back %v after the start, client gap %v", back.Sub(t1).Round(time.Millisecond), netlab.Gap(traffic.Results(), t1, r.End).Round(time.Millisecond))
+			mu.Lock()
+			defer mu.Unlock()
+			if samples == 0 || len(flushed) > 0 {
+				t.Errorf("director1's IPVS during the restart: %d samples, %d differed from %v: %v", samples, len(flushed), want, flushed)
+			}
+		}},
+		{"MasterCrash", func(t *testing.T) {
+			// The master machine dies: hakeeper killed, link down.
+			n := l.nodes["director1"]
+			t0 := time.Now()
+			n.proc.Kill()
+			if err := netlab.IP("-n", d1.Name, "link", "set", d1.Iface, "down"); err != nil {
+				t.Fatal(err)
+			}
+			if err := netlab.Wait(context.Background(), labWait, 10*time.Millisecond, func() (bool, error) {
+				return d2.HasAddr(d2.Iface, netlab.VIPDR)
+			}); err != nil {
+				t.Fatalf("director2 did not take the VIP: %v", err)
+			}
+			took := time.Now()
+			r, err := traffic.WaitAnswer(context.Background(), took, labWait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("crash: VIP on director2 %v after the crash, client gap %v", took.Sub(t0).Round(time.Millisecond), netlab.Gap(traffic.Results(), t0, r.End).Round(time.Millisecond))
+			// Back up: the restarted hakeeper drops the VIPs its crash
+			// left, then preempts once its link is up.
+			l.start(d1)
+			if err := netlab.Wait(context.Background(), labWait, 10*time.Millisecond, func() (bool, error) {
+				has, err := d1.HasAddr(d1.Iface, netlab.VIPDR)
+				return !has, err
+			}); err != nil {
+				t.Fatalf("director1 kept its stale VIP after restarting: %v", err)
+			}
+			if err := netlab.IP("-n", d1.Name, "link", "set", d1.Iface, "up"); err != nil {
+				t.Fatal(err)
+			}
+			back := l.waitHolder(t, d1)
+			if _, err := traffic.WaitAnswer(context.Background(), back, labWait); err != nil {
+				t.Fatal(err)
+			}
+			allowed = append(allowed, window{"director1 crashed, VIPs moving", t0, back})
+		}},
+		{"ThirdRealServer", func(t *testing.T) {
+			three := cfg
+			three.RealServers = []int{1, 2, 3}
+			t0 := time.Now()
+			l.commit("add web3", netlab.LVSDescription(three))
+			l.start(web[2])
+			var at time.Time
+			for _, d := range lab.Directors {
+				at = l.waitIPVS(t, d, "with web3", wantWeights(ones(1, 2, 3), ones(1, 2, 3)))
+				t.Logf("%s: web3 in IPVS %v after the commit", d.Name, at.Sub(t0).Round(time.Millisecond))
+			}
+			if _, err := traffic.WaitAnswer(context.Background(), at, labWait, "web3"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, s.run) {
+			break
+		}
+	}
+	if traffic == nil {
+		return
+	}
+	results := traffic.Stop()
+	failed := 0
+	for _, r := range results {
+		if r.Err == nil {
+			continue
+		}
+		failed++
+		in := slices.ContainsFunc(allowed, func(w window) bool { return !r.Start.Before(w.from) && !r.Start.After(w.to) })
+		if !in {
+			t.Errorf("request at %s failed outside any failover window: %v", r.Start.Format("15:04:05.000"), r.Err)
+		}
+	}
+	t.Logf("client: %d requests, %d failed, all inside the windows %v", len(results), failed, allowed)
+}
+
+// waitAnswers waits for n consecutive requests started after since and
+// fails t unless each was answered by want.
+func waitAnswers(t *testing.T, tr *netlab.Traffic, since time.Time, n int, want string) {
+	t.Helper()
+	var got []netlab.Result
+	if err := netlab.Wait(context.Background(), labWait, 20*time.Millisecond, func() (bool, error) {
+		got = slices.DeleteFunc(tr.Results(), func(r netlab.Result) bool { return r.Start.Before(since) })
+		return len(got) >= n, nil
+	}); err != nil {
+		t.Fatalf("fewer than %d requests since %s: %v", n, since.Format("15:04:05.000"), err)
+	}
+	for _, r := range got[:n] {
+		if r.Err != nil || r.Answer != want {
+			t.Fatalf("request at %s: answered by %q, %v; want %s", r.Start.Format("15:04:05.000"), r.Answer, r.Err, want)
+		}
+	}
+}
+
+// tunnelPackets is how many packets the node's tunl0 has received.
+func tunnelPackets(t *testing.T, nd *netlab.Node) int {
+	t.Helper()
+	h, err := nd.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := h.LinkByName("tunl0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(link.Attrs().Statistics.RxPackets)
+}
+
+func errorsJoin(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
