@@ -102,12 +102,21 @@ test-unit:
 test-race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
+# VM_LAB_EXTRA are the host programs the LVS lab (TestLVSLab, the LVS
+# demo) needs in the VM: iproute2's ip for `ip netns` (busybox's has
+# none; /bin comes first on the guest's PATH, before busybox's /sbin/ip),
+# git and git-upload-pack for the lab's Git repository (go-git's file://
+# transport runs git-upload-pack).
+VM_LAB_EXTRA ?= /bin/ip $(shell command -v git) $(dir $(shell command -v git))git-upload-pack
+
 # test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
+# TestApplyKernel and the LVS lab share one VM boot.
 test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
-	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^TestApplyKernel$$' ./cmd/hakeeper
+	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA)" $(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" \
+		-run '^(TestApplyKernel|TestLVSLab|TestDemoLVS)$$' ./cmd/hakeeper
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
@@ -141,8 +150,22 @@ soak: deps
 # namespaces (removed afterwards, also on Ctrl-C); otherwise the offline
 # part (validate, show, plan --offline). DEMO_DIR=examples/dual-master
 # demonstrates another cluster; DEMO_ARGS passes more flags (--pace 0).
+# Then, unless DEMO_DIR is set or DEMO_LVS=0, the LVS demo (`hakeeper demo
+# --lvs`): on this kernel if it has IPVS, else (as root) inside the QEMU VM
+# of test/vm, which test/vm/setup.sh prepares once; the demo says where
+# it ran.
+DEMO_LVS ?= 1
 demo: deps-demo build
 	$(BIN) demo $(if $(DEMO_DIR),--dir $(DEMO_DIR)) $(DEMO_ARGS)
+ifeq ($(DEMO_LVS)$(DEMO_DIR),1)
+	@if [ -e /proc/net/ip_vs ] || [ "$$(id -u)" -ne 0 ]; then \
+		echo "\$$ $(BIN) demo --lvs $(DEMO_ARGS)"; \
+		$(BIN) demo --lvs $(DEMO_ARGS); \
+	else \
+		echo "\$$ test/vm/run $(BIN) demo --lvs --pace 0 $(DEMO_ARGS)   # no IPVS in this kernel: in the QEMU VM"; \
+		test/vm/setup.sh >/dev/null && HAKEEPER_VM_EXTRA=/bin/ip test/vm/run $(BIN) demo --lvs --pace 0 $(DEMO_ARGS); \
+	fi
+endif
 
 clean:
 	rm -rf bin
