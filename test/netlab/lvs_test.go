@@ -44,7 +44,8 @@ func TestBackendAsk(t *testing.T) {
 		t.Skip("needs root for network namespaces")
 	}
 	lab, err := NewLVS(fmt.Sprintf("hkt%d", os.Getpid()), 1)
-	defer lab.Close()
+	// Even a failed NewLVS returns what it created, for Close.
+	t.Cleanup(func() { lab.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}
