@@ -294,7 +294,8 @@ func distinct(s []string) []string {
 }
 
 // window is a span in which client requests may fail: between an event
-// that interrupts service and the kernel state that ends it.
+// that interrupts service and the kernel state that ends it. A request
+// that was in flight at any moment of it may fail.
 type window struct {
 	what     string
 	from, to time.Time
@@ -478,7 +479,7 @@ func TestLVSLab(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"MasterRestart", func(t *testing.T) {
+		{"MasterGracefulRestart", func(t *testing.T) {
 			// hakeeper on the master stops gracefully and starts again:
 			// the VIPs go to director2 and come back, the IPVS table of
 			// director1 stays as it was all along.
@@ -606,12 +607,14 @@ func TestLVSLab(t *testing.T) {
 			continue
 		}
 		failed++
-		in := slices.ContainsFunc(allowed, func(w window) bool { return !r.Start.Before(w.from) && !r.Start.After(w.to) })
+		// A request in flight when a window opens may fail too: a
+		// connection the old master forwarded is reset by the new one.
+		in := slices.ContainsFunc(allowed, func(w window) bool { return !r.Start.After(w.to) && !r.End.Before(w.from) })
 		if !in {
-			t.Errorf("request at %s failed outside any failover window: %v", r.Start.Format("15:04:05.000"), r.Err)
+			t.Errorf("request %s-%s failed outside any failover window: %v", r.Start.Format("15:04:05.000"), r.End.Format("15:04:05.000"), r.Err)
 		}
 	}
-	t.Logf("client: %d requests, %d failed, all inside the windows %v", len(results), failed, allowed)
+	t.Logf("client: %d requests, %d failed; windows where they may: %v", len(results), failed, allowed)
 }
 
 // waitAnswers waits for n consecutive requests started after since and

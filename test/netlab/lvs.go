@@ -108,7 +108,8 @@ type LVSConfig struct {
 	Weights map[int]int
 	// Advert is the VRRP advertisement interval.
 	Advert time.Duration
-	// CheckInterval is the health checks' interval (and timeout).
+	// CheckInterval is the health checks' interval (and timeout); two
+	// failures in a row take a server out, one pass brings it back.
 	CheckInterval time.Duration
 }
 
@@ -132,7 +133,9 @@ func LVSDescription(c LVSConfig) string {
     nodes: [director1, director2]
     advertInterval: %s
 `, VIPDR, VIPTun, VIPMark, c.Advert)
-	check := fmt.Sprintf("    check:\n      interval: %s\n      timeout: %s\n      fall: 1\n      rise: 1\n", c.CheckInterval, c.CheckInterval)
+	// fall 2: one slow answer on a loaded (or emulated) machine must not
+	// take a healthy server out.
+	check := fmt.Sprintf("    check:\n      interval: %s\n      timeout: %s\n      fall: 2\n      rise: 1\n", c.CheckInterval, c.CheckInterval)
 	servers := func(weights map[int]int) string {
 		var s strings.Builder
 		s.WriteString("    realServers:\n")
