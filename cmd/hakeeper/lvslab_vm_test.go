@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -388,6 +389,22 @@ func TestLVSLab(t *testing.T) {
 			if got := distinct(l.ask(t, dr, 4)); !slices.Equal(got, []string{"web1", "web2"}) {
 				t.Fatalf("answers through %s: %v, want web1 and web2", dr, got)
 			}
+			// The triangle: director1 forwarded the client's packets and
+			// saw none of the replies, which went straight from the real
+			// servers to the client. The kernel folds its per-CPU
+			// counters into these totals every 2 s: wait for the
+			// incoming ones, read in the same update as the outgoing.
+			var in, out uint64
+			if err := netlab.Wait(context.Background(), labWait, 100*time.Millisecond, func() (bool, error) {
+				var err error
+				in, out, err = ipvsPackets(d1)
+				return in > 0, err
+			}); err != nil {
+				t.Fatalf("director1's IPVS counted no incoming packets: %v", err)
+			}
+			if out != 0 {
+				t.Errorf("director1's IPVS forwarded %d reply packets of direct-routed connections, want 0 (in: %d)", out, in)
+			}
 		}},
 		{"Tunnel", func(t *testing.T) {
 			before := tunnelPackets(t, web[0])
@@ -658,6 +675,27 @@ func waitAnswers(t *testing.T, tr *netlab.Traffic, since time.Time, n int, want 
 			t.Fatalf("request at %s: answered by %q, %v; want %s", r.Start.Format("15:04:05.000"), r.Answer, r.Err, want)
 		}
 	}
+}
+
+// ipvsPackets reads the IPVS packet totals of the node's namespace
+// (/proc/net/ip_vs_stats, hexadecimal): incoming and outgoing.
+func ipvsPackets(nd *netlab.Node) (in, out uint64, err error) {
+	b, err := nd.Exec("cat", "/proc/net/ip_vs_stats")
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %v: %s", nd.Name, err, b)
+	}
+	lines := strings.Split(string(b), "\n")
+	var f []string
+	if len(lines) > 2 {
+		f = strings.Fields(lines[2])
+	}
+	if len(f) != 5 {
+		return 0, 0, fmt.Errorf("%s: /proc/net/ip_vs_stats: unexpected %q", nd.Name, b)
+	}
+	if in, err = strconv.ParseUint(f[1], 16, 64); err == nil {
+		out, err = strconv.ParseUint(f[2], 16, 64)
+	}
+	return in, out, err
 }
 
 // tunnelPackets is how many packets the node's tunl0 has received.
