@@ -399,7 +399,8 @@ func (t *Traffic) WaitAnswer(ctx context.Context, since time.Time, timeout time.
 
 // Gap is the client-visible interruption between from and to: the
 // longest time without an answer, counted from the last answer before
-// from (requests run one at a time, so answers come in order).
+// from (requests run one at a time, so answers come in order); 0 without
+// two answers to measure between. Callers pass an answer's End as to.
 func Gap(results []Result, from, to time.Time) time.Duration {
 	var prev time.Time
 	var gap time.Duration

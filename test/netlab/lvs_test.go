@@ -67,3 +67,28 @@ func TestBackendAsk(t *testing.T) {
 		t.Fatalf("stopped backend: %q, %v; want connection refused", got, err)
 	}
 }
+
+// TestGap: the longest time without an answer between from and to,
+// counted from the last answer before from; failures are no answers.
+func TestGap(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	ok := func(start, end int) Result { return Result{Start: at(start), End: at(end), Answer: "web1"} }
+	fail := func(start, end int) Result { return Result{Start: at(start), End: at(end), Err: errors.New("reset")} }
+	for _, c := range []struct {
+		name     string
+		results  []Result
+		from, to int
+		want     time.Duration
+	}{
+		{"steady", []Result{ok(0, 10), ok(60, 70), ok(120, 130)}, 50, 200, 60 * time.Millisecond},
+		{"failures in between", []Result{ok(0, 10), fail(60, 70), fail(120, 130), ok(180, 190)}, 50, 200, 180 * time.Millisecond},
+		{"one slow request", []Result{ok(0, 10), ok(60, 3060), ok(3110, 3120)}, 50, 4000, 3050 * time.Millisecond},
+		{"answers after to ignored", []Result{ok(0, 10), ok(60, 70), ok(5000, 5010)}, 50, 200, 60 * time.Millisecond},
+		{"nothing answered", []Result{fail(60, 70)}, 50, 200, 0},
+	} {
+		if got := Gap(c.results, at(c.from), at(c.to)); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
