@@ -340,6 +340,10 @@ func TestLinks(t *testing.T) {
 	if err := p.WaitOutput("READY up=true", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// Watching: its report of the starting state has come.
+	if err := p.WaitOutput("CHANGE eth0 up=true err=<nil>", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	if err := n.SetLink(false); err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +353,28 @@ func TestLinks(t *testing.T) {
 	if err := n.SetLink(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WaitOutput("CHANGE eth0 up=true err=<nil>", 2*time.Second); err != nil {
+	// The second up: the first is Watch's report of the starting state.
+	deadline := time.Now().Add(2 * time.Second)
+	for strings.Count(p.Output(), "CHANGE eth0 up=true err=<nil>") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("link up not reported:\n%s", p.Output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLinksWatchStartsWithCurrentState: Watch reports every link once
+// as soon as it watches, with nothing changing. A caller that read a link
+// down before watching (hakeeper run's first pass comes before the
+// engine's watch) would otherwise miss it coming up in between, and keep
+// its group faulted until the link changed again.
+func TestLinksWatchStartsWithCurrentState(t *testing.T) {
+	lab := netns.New(t, 1)
+	p := startHelper(t, lab.Node(1), "links")
+	if err := p.WaitOutput("READY up=true", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitOutput("CHANGE eth0 up=true err=<nil>", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

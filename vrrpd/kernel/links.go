@@ -46,7 +46,8 @@ func (l *Links) Up(name string) (bool, error) {
 	return a.Flags&net.FlagUp != 0 && (a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown), nil
 }
 
-// Watch calls f with the link's name on every link change until ctx ends.
+// Watch calls f with the link's name for every link once, then on every
+// link change until ctx ends.
 func (l *Links) Watch(ctx context.Context, f func(name string)) error {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
@@ -62,6 +63,17 @@ func (l *Links) Watch(ctx context.Context, f func(name string)) error {
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe to link changes: %w", err)
+	}
+	// Report every link once, now that changes are watched: a link that
+	// changed between the caller's last read and the subscription (hakeeper
+	// run reads links in its first pass, before the engine watches) would
+	// otherwise stay as it was read until it changed again.
+	links, err := l.h.LinkList()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	for _, link := range links {
+		f(link.Attrs().Name)
 	}
 	for {
 		select {
