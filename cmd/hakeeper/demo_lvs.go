@@ -337,6 +337,9 @@ func demoLVSLive(ctx context.Context, n *narrator, src, tmp string, stderr io.Wr
 	gap := netlab.Gap(traffic.Results(), t0, r.End)
 	n.say("director2 holds %s %s after the crash (3 adverts of %v plus skew).", netlab.VIPDR, ms(moved.Sub(t0)), lvsDemoConfig.Advert)
 	n.say("The client went %s without an answer; requests since the crash: %s.", ms(gap), who(since(traffic.Results(), t0)))
+	if gap > moved.Sub(t0)+time.Second {
+		n.say("Longer than the failover: a connection attempt nobody answered waits for TCP's SYN retransmissions (1, 3, 7 s after it began).")
+	}
 	summary = append(summary, []string{"master crash", "VIP director1 -> director2", ms(moved.Sub(t0))})
 	summary = append(summary, []string{"", "client-visible gap", ms(gap)})
 	t0 = time.Now()
