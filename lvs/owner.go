@@ -81,7 +81,15 @@ func SaveOwned(path string, owned Owned) error {
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
+	return WriteRecord(path, append(data, '\n'))
+}
+
+// WriteRecord is how hakeeper writes a record of its state directory:
+// atomically (renameio writes a temporary file in the same directory,
+// syncs it and renames it over the old one, so a crash leaves the old
+// record or the new one) and durably (the directory is synced after the
+// rename, without which a crash can still undo the rename).
+func WriteRecord(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := renameio.WriteFile(path, data, 0o600, renameio.WithTempDir(dir)); err != nil {
 		return err

@@ -50,7 +50,7 @@ func (p *Programmer) Sync(desired []VirtualServer) (Plan, int, error) {
 	if err != nil {
 		return Plan{}, 0, err
 	}
-	changed := len(plan.Adopted) > 0 || len(plan.Forgotten) > 0
+	changed := len(plan.Adopted) > 0
 	for _, k := range plan.Adopted {
 		owned[k] = struct{}{}
 	}

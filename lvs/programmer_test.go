@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/lvstest"
 )
@@ -148,5 +150,54 @@ func TestApplyStopsAtFirstError(t *testing.T) {
 	plan, done, err = (&lvs.Programmer{IPVS: fake, StatePath: state}).Sync(baseTable())
 	if err != nil || done != 2+3 {
 		t.Fatalf("retry: did %d of %q, err %v", done, opStrings(plan.Ops), err)
+	}
+}
+
+// A key dropped from the record without any IPVS write is recorded once,
+// after the (empty) apply: nothing is added before it, so there is nothing
+// to record first.
+func TestProgrammerForgottenKeyRecordedOnce(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "ipvs-owned.json")
+	fake := &lvstest.Fake{}
+	p := &lvs.Programmer{IPVS: fake, StatePath: state}
+	if _, _, err := p.Sync(baseTable()); err != nil {
+		t.Fatal(err)
+	}
+	// Someone deletes fwm and the cluster drops it too: its key is forgotten.
+	if err := fake.DeleteService(fwm); err != nil {
+		t.Fatal(err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	plan, done, err := p.Sync(baseTable()[:2])
+	if err != nil || done != 0 || len(plan.Forgotten) != 1 {
+		t.Fatalf("plan %q done %d forgotten %v, err %v", opStrings(plan.Ops), done, plan.Forgotten, err)
+	}
+	// The marker's event comes after every event of the Sync.
+	marker := filepath.Join(dir, "marker")
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	saves := 0
+	for ev := range w.Events {
+		if ev.Name == marker {
+			break
+		}
+		if ev.Name == state && ev.Has(fsnotify.Create) { // the rename into place
+			saves++
+		}
+	}
+	if saves != 1 {
+		t.Errorf("record written %d times, want 1", saves)
+	}
+	if owned, _ := lvs.LoadOwned(state); owned.Has(fwm.Key()) || len(owned) != 2 {
+		t.Errorf("record: %v", owned.Keys())
 	}
 }

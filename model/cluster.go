@@ -1,6 +1,12 @@
 package model
 
-import "cmp"
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
 
 // The types in this file mirror the YAML cluster description exactly as a
 // user writes it. Optional settings are pointers so that "unset" (inherit a
@@ -151,6 +157,26 @@ type Auth struct {
 	Type       string `yaml:"type" json:"type"`
 	SecretFile string `yaml:"secretFile,omitempty" json:"secretFile,omitempty"`
 	SecretEnv  string `yaml:"secretEnv,omitempty" json:"secretEnv,omitempty"`
+}
+
+// ReadSecret returns the PASS password: the environment variable
+// SecretEnv or the contents of SecretFile without a trailing newline
+// (validation lets exactly one be set).
+func (a *Auth) ReadSecret() (string, error) {
+	switch {
+	case a.SecretEnv != "":
+		if v := os.Getenv(a.SecretEnv); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("VRRP auth secret: environment variable %s is empty", a.SecretEnv)
+	case a.SecretFile != "":
+		b, err := os.ReadFile(a.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("reading VRRP auth secret: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", errors.New("VRRP auth has neither secretEnv nor secretFile")
 }
 
 // TrackInterface watches a link. Weight 0 puts the group in FAULT while

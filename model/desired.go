@@ -41,7 +41,14 @@ func Desired(c *Cluster, node string) (*NodeState, error) {
 		c: c, v: v, nodeName: node, node: n,
 		defaults: d, vrrp: vrrp, garp: cmp.Or(vrrp.GARP, &GARPSettings{}), svc: cmp.Or(d.Service, &ServiceDefaults{}),
 	}
-	r.resolvePriorities()
+	spreadOrder := map[string][]string{}
+	for _, s := range c.Spread {
+		maps.Copy(spreadOrder, SpreadOrder(s.Groups, s.Nodes))
+	}
+	r.priorities = make(map[string]map[string]int, len(c.VIPGroups))
+	for name, g := range c.VIPGroups {
+		r.priorities[name] = r.groupPriorities(name, g, spreadOrder[name])
+	}
 	return r.nodeState(), nil
 }
 
@@ -83,21 +90,9 @@ type resolver struct {
 	garp     *GARPSettings
 	svc      *ServiceDefaults
 
-	// priorities[group][node] for every group and member node.
+	// priorities[group][node] for every group and member node: services
+	// need other groups' members too.
 	priorities map[string]map[string]int
-}
-
-// resolvePriorities computes every group's node priorities: services
-// need other groups' members too.
-func (r *resolver) resolvePriorities() {
-	spreadOrder := map[string][]string{}
-	for _, s := range r.c.Spread {
-		maps.Copy(spreadOrder, SpreadOrder(s.Groups, s.Nodes))
-	}
-	r.priorities = make(map[string]map[string]int, len(r.c.VIPGroups))
-	for name, g := range r.c.VIPGroups {
-		r.priorities[name] = r.groupPriorities(name, g, spreadOrder[name])
-	}
 }
 
 // groupPriorities resolves a group's member nodes and their priorities:
@@ -166,7 +161,7 @@ func (r *resolver) nodeState() *NodeState {
 }
 
 func (r *resolver) instance(name string, g *VIPGroup) Instance {
-	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g), Family: r.v.groupFam[name]}
+	inst := Instance{Name: name, VRID: uint8(g.VRID), Interface: groupInterface(r.node, name, g), Family: r.v.family(name)}
 	for _, v := range g.VIPs {
 		pfx, _ := checkVIPAddress(v.Address)
 		inst.VIPs = append(inst.VIPs, VIPSpec{Prefix: pfx, Device: cmp.Or(v.Device, inst.Interface), Label: v.Label})

@@ -119,14 +119,15 @@ func (r *resolver) realServerRole() *RealServerRole {
 // real server must not direct the same service, and a fwmark one needs a
 // group whose VIPs it can hold. vip is zero for a fwmark service.
 func (v *validator) realServerNode(ip indexPath, rs *RealServer, s *Service, fam Family, fwd Forwarding, vip netip.Addr) (string, bool) {
-	p := ip.String() + ".node"
+	if rs.Node == "" {
+		return rs.Address, true
+	}
+	p := ip.String() + ".node" // only here: the path costs an allocation per server
 	n := v.c.Nodes[rs.Node]
 	group := cmp.Or(v.vipOwner[vip].group, s.Group)
 	g := v.c.VIPGroups[group]
 	routed := fwd == DR || fwd == Tunnel
 	switch {
-	case rs.Node == "":
-		return rs.Address, true
 	case rs.Address != "":
 		v.errorf(p, "set either node or address, not both")
 	case n == nil:

@@ -128,6 +128,12 @@ type NotifySpec struct {
 	User    string        `json:"user,omitempty"`
 }
 
+// HasHooks reports whether any hook is set: Timeout and User have
+// defaults, so they do not count.
+func (n NotifySpec) HasHooks() bool {
+	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
+}
+
 // GARPSpec is the resolved announcement behaviour.
 type GARPSpec struct {
 	Repeat       int           `json:"repeat"`

@@ -30,7 +30,6 @@ func validate(c *Cluster) *validator {
 		spreadOf:  map[string]string{},
 		syncOf:    map[string]string{},
 		vipOwner:  map[netip.Addr]ownedVIP{},
-		groupFam:  map[string]Family{},
 		groupAddr: map[string][]netip.Addr{},
 		nodeAddr:  map[netip.Addr]string{},
 	}
@@ -60,14 +59,21 @@ type validator struct {
 	spreadOf  map[string]string // group → spread set
 	syncOf    map[string]string // group → sync group
 	vipOwner  map[netip.Addr]ownedVIP
-	groupFam  map[string]Family // family of a group's VIPs, when known
-	groupAddr map[string][]netip.Addr
-	nodeAddr  map[netip.Addr]string // a node's address or address6 → the node
+	groupAddr map[string][]netip.Addr // a group's VIPs that parsed, in order
+	nodeAddr  map[netip.Addr]string   // a node's address or address6 → the node
 }
 
 // ownedVIP is the group that moves a VIP and the VIP's entry in it, so
 // that a duplicate points at that entry.
 type ownedVIP struct{ group, path string }
+
+// family is the family of a group's first VIP, "" when none parsed.
+func (v *validator) family(group string) Family {
+	if addrs := v.groupAddr[group]; len(addrs) > 0 {
+		return familyOf(addrs[0])
+	}
+	return ""
+}
 
 func (v *validator) errorf(path, format string, args ...any) {
 	pos := v.c.Sources.Lookup(path)
@@ -288,16 +294,12 @@ func (v *validator) overrides() {
 func (v *validator) priority(path string, prio int, group, node string) {
 	switch {
 	case prio == OwnerPriority:
-		if !v.ownsVIP(group, node) {
+		if !slices.ContainsFunc(v.groupAddr[group], func(a netip.Addr) bool { return v.nodeAddr[a] == node }) {
 			v.errorf(path, "priority 255 is reserved for the address owner: node %q does not have one of group %q's VIPs as its address", node, group)
 		}
 	case prio < 1 || prio > 254:
 		v.errorf(path, "priority %d is out of range 1-254", prio)
 	}
-}
-
-func (v *validator) ownsVIP(group, node string) bool {
-	return slices.ContainsFunc(v.groupAddr[group], func(a netip.Addr) bool { return v.nodeAddr[a] == node })
 }
 
 // ---- tracked checks ----
@@ -610,7 +612,7 @@ func (v *validator) vipGroups() {
 			}
 			v.advertInterval(path, interval, version, intervalFrom+versionFrom)
 		}
-		if version == 2 && v.groupFam[name] == IPv6 {
+		if version == 2 && v.family(name) == IPv6 {
 			v.errorf(v.settingPath(name, "version"), "VRRP version 2 is IPv4-only but group %q has IPv6 VIPs%s: use version 3", name, versionFrom)
 		}
 		if a := g.Auth; a != nil {
@@ -624,7 +626,7 @@ func (v *validator) vipGroups() {
 				v.errorf(p+".auth", "set exactly one of secretFile and secretEnv")
 			}
 		}
-		if first(DefaultUnicast, g.Unicast, dv.Unicast) && v.groupFam[name] == IPv6 {
+		if first(DefaultUnicast, g.Unicast, dv.Unicast) && v.family(name) == IPv6 {
 			for _, m := range v.members(name, g) {
 				if n := v.c.Nodes[m]; n != nil && n.Address6 == "" {
 					v.errorf(v.settingPath(name, "unicast"), "unicast IPv6 group %q needs an address6 on node %q (at %s)", name, m, v.where("nodes."+m))
@@ -718,9 +720,7 @@ func (v *validator) vips(name string, g *VIPGroup) {
 		}
 		v.vipOwner[a] = ownedVIP{group: name, path: vp}
 		v.groupAddr[name] = append(v.groupAddr[name], a)
-		if gf, ok := v.groupFam[name]; !ok {
-			v.groupFam[name] = fam
-		} else if gf != fam {
+		if gf := v.family(name); gf != fam {
 			v.errorf(vp, "VIP %s is %s but the group's first VIP is %s: a VRRP instance carries one address family; use two groups", a, fam, gf)
 		}
 		v.ifaceName(vp+".device", vip.Device)
@@ -738,7 +738,7 @@ func (v *validator) vips(name string, g *VIPGroup) {
 			}
 		}
 	}
-	fam := v.groupFam[name]
+	fam := v.family(name)
 	limit := MaxVIPs(fam)
 	if len(g.VIPs) > limit {
 		v.errorf(p+".vips", "group %q has %d VIPs, but one VRRP advert carries at most %d %s addresses: split them over several groups and put those in one sync group so they fail over together", name, len(g.VIPs), limit, fam)
@@ -834,8 +834,8 @@ func (v *validator) vridConflicts() {
 	used := map[key]string{}
 	for _, name := range sortedKeys(v.c.VIPGroups) {
 		g := v.c.VIPGroups[name]
-		fam, ok := v.groupFam[name]
-		if g == nil || !ok || g.VRID < 1 || g.VRID > 255 {
+		fam := v.family(name)
+		if g == nil || fam == "" || g.VRID < 1 || g.VRID > 255 {
 			continue
 		}
 		ifaces := map[string]bool{}
@@ -1020,7 +1020,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheri
 		if s.Group != "" {
 			if _, ok := v.c.VIPGroups[s.Group]; !ok {
 				v.errorf(p+".group", "no VIP group %q%s", s.Group, didYouMean(s.Group, sortedKeys(v.c.VIPGroups)))
-			} else if gf, ok := v.groupFam[s.Group]; ok && fam != "" && gf != fam {
+			} else if gf := v.family(s.Group); gf != "" && fam != "" && gf != fam {
 				v.errorf(p+".group", "group %q carries %s VIPs but the service is %s", s.Group, gf, fam)
 			}
 		}

@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -75,40 +73,37 @@ func ReadFilesContext(ctx context.Context, path string) ([]model.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names, subdirs []string
-	for _, e := range entries {
-		switch {
-		case strings.HasPrefix(e.Name(), "."):
-		case e.IsDir():
-			subdirs = append(subdirs, filepath.Join(path, e.Name()))
-		case IsYAML(e.Name()):
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
+	yamls, subdirs := DescriptionEntries(entries, fs.DirEntry.Name, fs.DirEntry.IsDir)
+	if len(yamls) == 0 {
 		// Only now, for the hint: sub-directories holding descriptions.
-		subdirs = slices.DeleteFunc(subdirs, func(d string) bool { return !holdsYAML(d) })
-		if len(subdirs) > 0 {
-			return nil, fmt.Errorf("%s: no *.yaml or *.yml files (sub-directories are not read); did you mean %s?", path, strings.Join(subdirs, " or "))
+		var hint []string
+		for _, d := range subdirs {
+			if dir := filepath.Join(path, d.Name()); holdsYAML(dir) {
+				hint = append(hint, dir)
+			}
+		}
+		if len(hint) > 0 {
+			return nil, fmt.Errorf("%s: no *.yaml or *.yml files (sub-directories are not read); did you mean %s?", path, strings.Join(hint, " or "))
 		}
 		return nil, fmt.Errorf("%s: no *.yaml or *.yml files", path)
 	}
-	if len(names) > MaxDescriptionFiles {
-		return nil, fmt.Errorf("%s: %d description files, more than the limit of %d", path, len(names), MaxDescriptionFiles)
+	if len(yamls) > MaxDescriptionFiles {
+		return nil, fmt.Errorf("%s: %d description files, more than the limit of %d", path, len(yamls), MaxDescriptionFiles)
 	}
-	sort.Strings(names)
 	root, err := os.OpenRoot(path)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	files := make([]model.File, 0, len(names))
-	for _, n := range names {
+	// os.ReadDir sorted the entries by name: the files are read in
+	// lexical order.
+	files := make([]model.File, 0, len(yamls))
+	for _, e := range yamls {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		shown := filepath.Join(path, n)
-		data, err := readIn(ctx, root, n, shown, &budget)
+		shown := filepath.Join(path, e.Name())
+		data, err := readIn(ctx, root, e.Name(), shown, &budget)
 		if err != nil {
 			return nil, err
 		}
@@ -242,14 +237,30 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // the hint when a parent of descriptions is given.
 func holdsYAML(dir string) bool {
 	entries, err := os.ReadDir(dir)
-	return err == nil && slices.ContainsFunc(entries, func(e os.DirEntry) bool {
-		return !strings.HasPrefix(e.Name(), ".") && !e.IsDir() && IsYAML(e.Name())
-	})
+	yamls, _ := DescriptionEntries(entries, fs.DirEntry.Name, fs.DirEntry.IsDir)
+	return err == nil && len(yamls) > 0
 }
 
-// IsYAML reports whether a file name is a description file's, wherever
+// DescriptionEntries applies the rules of a description directory,
+// whatever the source, to its entries: hidden ones are skipped, files
+// named *.yaml or *.yml are the description, and sub-directories (which
+// commonly hold other clusters) are not read but returned for a hint.
+func DescriptionEntries[E any](entries []E, name func(E) string, isDir func(E) bool) (yamls, subdirs []E) {
+	for _, e := range entries {
+		switch {
+		case strings.HasPrefix(name(e), "."):
+		case isDir(e):
+			subdirs = append(subdirs, e)
+		case isYAML(name(e)):
+			yamls = append(yamls, e)
+		}
+	}
+	return yamls, subdirs
+}
+
+// isYAML reports whether a file name is a description file's, wherever
 // the description is read from.
-func IsYAML(name string) bool {
+func isYAML(name string) bool {
 	ext := filepath.Ext(name)
 	return ext == ".yaml" || ext == ".yml"
 }

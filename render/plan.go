@@ -134,19 +134,11 @@ func writeNotes(w *bufio.Writer, p *plan.Plan, opt Options) {
 	}
 }
 
-// PlanJSON writes the plan's machine format (see plan.Plan.MarshalJSON),
-// indented, with a trailing newline.
-func PlanJSON(w io.Writer, p *plan.Plan) error {
-	return writeJSON(w, p)
-}
-
-func writeJSON(w io.Writer, v any) error {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
+// JSON writes the machine format of `show --json` (a model.NodeState) or
+// `plan --json` (a plan.Plan), indented, with a trailing newline.
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return enc.Encode(v)
 }

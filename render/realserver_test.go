@@ -40,12 +40,12 @@ func TestRealServerGolden(t *testing.T) {
 		render func(t *testing.T, w *bytes.Buffer) error
 	}{
 		{"show-web1.golden", func(t *testing.T, w *bytes.Buffer) error { return ShowText(w, load(t, "realserver.yaml", "web1")) }},
-		{"show-web1.json.golden", func(t *testing.T, w *bytes.Buffer) error { return ShowJSON(w, load(t, "realserver.yaml", "web1")) }},
+		{"show-web1.json.golden", func(t *testing.T, w *bytes.Buffer) error { return JSON(w, load(t, "realserver.yaml", "web1")) }},
 		{"plan-web1-offline.golden", func(t *testing.T, w *bytes.Buffer) error {
 			return PlanText(w, plan.Diff(load(t, "realserver.yaml", "web1"), &plan.Live{}), Options{})
 		}},
 		{"plan-web1-offline.json.golden", func(t *testing.T, w *bytes.Buffer) error {
-			return PlanJSON(w, plan.Diff(load(t, "realserver.yaml", "web1"), &plan.Live{}))
+			return JSON(w, plan.Diff(load(t, "realserver.yaml", "web1"), &plan.Live{}))
 		}},
 		{"plan-web1-update.golden", func(t *testing.T, w *bytes.Buffer) error {
 			ns := load(t, "realserver.yaml", "web1")
@@ -53,7 +53,7 @@ func TestRealServerGolden(t *testing.T) {
 		}},
 		{"plan-web1-update.json.golden", func(t *testing.T, w *bytes.Buffer) error {
 			ns := load(t, "realserver.yaml", "web1")
-			return PlanJSON(w, plan.Diff(ns, realServerLive(t, ns)))
+			return JSON(w, plan.Diff(ns, realServerLive(t, ns)))
 		}},
 	}
 	for _, tc := range tests {

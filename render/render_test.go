@@ -69,19 +69,19 @@ func TestGolden(t *testing.T) {
 			return ShowText(w, load(t, "lab.yaml", "lb2"))
 		}},
 		{"show JSON", "show-lb1.json.golden", func(t *testing.T, w *bytes.Buffer) error {
-			return ShowJSON(w, load(t, "lab.yaml", "lb1"))
+			return JSON(w, load(t, "lab.yaml", "lb1"))
 		}},
 		{"offline plan", "plan-offline.golden", func(t *testing.T, w *bytes.Buffer) error {
 			return PlanText(w, plan.Diff(load(t, "lab.yaml", "lb1"), &plan.Live{}), Options{})
 		}},
 		{"offline plan JSON", "plan-offline.json.golden", func(t *testing.T, w *bytes.Buffer) error {
-			return PlanJSON(w, plan.Diff(load(t, "lab.yaml", "lb1"), &plan.Live{}))
+			return JSON(w, plan.Diff(load(t, "lab.yaml", "lb1"), &plan.Live{}))
 		}},
 		{"update plan", "plan-update.golden", func(t *testing.T, w *bytes.Buffer) error {
 			return PlanText(w, plan.Diff(load(t, "lab.yaml", "lb1"), liveFrom(load(t, "lab-before.yaml", "lb1"))), Options{})
 		}},
 		{"update plan JSON", "plan-update.json.golden", func(t *testing.T, w *bytes.Buffer) error {
-			return PlanJSON(w, plan.Diff(load(t, "lab.yaml", "lb1"), liveFrom(load(t, "lab-before.yaml", "lb1"))))
+			return JSON(w, plan.Diff(load(t, "lab.yaml", "lb1"), liveFrom(load(t, "lab-before.yaml", "lb1"))))
 		}},
 		{"update plan in colour", "plan-update-color.golden", func(t *testing.T, w *bytes.Buffer) error {
 			return PlanText(w, plan.Diff(load(t, "lab.yaml", "lb1"), liveFrom(load(t, "lab-before.yaml", "lb1"))), Options{Color: true})

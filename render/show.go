@@ -171,7 +171,7 @@ func writeNotify(w *bufio.Writer, indent string, n model.NotifySpec) {
 	a.line("notify backup", n.Backup.String())
 	a.line("notify fault", n.Fault.String())
 	a.line("notify stop", n.Stop.String())
-	if !(n.Master.IsZero() && n.Backup.IsZero() && n.Fault.IsZero() && n.Stop.IsZero()) {
+	if n.HasHooks() {
 		t := "timeout " + n.Timeout.String()
 		if n.User != "" {
 			t += ", as " + n.User
@@ -217,9 +217,4 @@ func showService(w *bufio.Writer, vs *model.VirtualService) {
 		fmt.Fprintf(tw, "    %s\tweight %d%s\tcheck %s\n", plan.RealServerName(rs), rs.Weight, limits, plan.CheckString(rs.Check))
 	}
 	tw.Flush()
-}
-
-// ShowJSON writes the node's desired state as JSON (model.NodeState).
-func ShowJSON(w io.Writer, ns *model.NodeState) error {
-	return writeJSON(w, ns)
 }

@@ -21,7 +21,7 @@ type Config struct {
 	// Logger receives transitions and drops; nil discards.
 	Logger *slog.Logger
 	// Secret returns the VRRPv2 PASS password of an instance's Auth. Nil
-	// uses ReadSecret (the environment variable, else the file).
+	// reads the environment variable or the file it names.
 	Secret func(*model.Auth) (string, error)
 	// VIPs, when set, records the VIPs the engine added (kernel.VIPFile in
 	// the state directory). Without it a process that crashed while

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -107,7 +106,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("vrrpd: Config lacks %s", strings.Join(missing, ", "))
 	}
 	if cfg.Secret == nil {
-		cfg.Secret = ReadSecret
+		cfg.Secret = (*model.Auth).ReadSecret
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -125,28 +124,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.work.cond = sync.NewCond(&e.work.mu)
 	return e, nil
-}
-
-// ReadSecret returns the PASS password named by auth: the environment
-// variable SecretEnv when set and non-empty, else the contents of
-// SecretFile without a trailing newline.
-func ReadSecret(auth *model.Auth) (string, error) {
-	if auth.SecretEnv != "" {
-		if v := os.Getenv(auth.SecretEnv); v != "" {
-			return v, nil
-		}
-	}
-	if auth.SecretFile != "" {
-		b, err := os.ReadFile(auth.SecretFile)
-		if err != nil {
-			return "", fmt.Errorf("reading VRRP auth secret: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	if auth.SecretEnv != "" {
-		return "", fmt.Errorf("VRRP auth secret: environment variable %s is empty", auth.SecretEnv)
-	}
-	return "", errors.New("VRRP auth has neither secretEnv nor secretFile")
 }
 
 // fire runs f under the engine lock unless the engine has stopped; every
@@ -251,7 +228,6 @@ func (e *Engine) Apply(state *model.NodeState) error {
 				}
 			}
 			in.reconfigure(next, auths[i])
-			e.prepare(in)
 			continue
 		}
 		in := &instance{e: e, cfg: next, auth: auths[i], added: map[model.VIPSpec]bool{},
@@ -271,7 +247,6 @@ func (e *Engine) Apply(state *model.NodeState) error {
 	// earlier run of ours left behind.
 	e.claimRecorded(started)
 	for _, in := range started {
-		e.prepare(in)
 		in.start()
 	}
 	return errors.Join(errs...)
@@ -283,18 +258,6 @@ func connKeyOf(in *model.Instance) connKey {
 		k.src = in.SourceAddress
 	}
 	return k
-}
-
-// prepare lets the kernel side look up the instance's VIP devices and
-// open its announcement sockets now rather than when it becomes master.
-func (e *Engine) prepare(in *instance) {
-	for _, p := range []any{e.cfg.Addrs, e.cfg.Announcer} {
-		if p, ok := p.(Preparer); ok {
-			if err := p.Prepare(in.cfg.VIPs); err != nil {
-				e.log.Warn("vrrp: preparing VIP devices (retried when needed)", "group", in.cfg.Name, "err", err)
-			}
-		}
-	}
 }
 
 // attach puts in on the Conn for key, opening it on first use.
@@ -603,7 +566,9 @@ func (e *Engine) CheckStatus() []CheckStatus {
 	}
 	out := make([]CheckStatus, 0, len(e.checks))
 	for name, c := range e.checks {
-		out = append(out, c.status(groups[name]))
+		st := c.st
+		st.Name, st.Rise, st.Fall, st.Groups = c.spec.Name, c.spec.Rise, c.spec.Fall, groups[name]
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b CheckStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -42,11 +42,6 @@ func (a stepAddrs) AddNew(v model.VIPSpec) (bool, error) {
 	a.s.add("add " + v.Prefix.String())
 	return a.Addresses.AddNew(v)
 }
-func (a stepAddrs) Prepare(vips []model.VIPSpec) error {
-	a.s.add("prepare addrs " + vips[0].Device)
-	return nil
-}
-func (a stepAddrs) LinkChanged(name string) { a.s.add("link changed (addrs) " + name) }
 
 type stepAnnouncer struct {
 	*vrrptest.Announcer
@@ -57,16 +52,6 @@ func (a stepAnnouncer) Announce(dev string, addrs []netip.Addr) error {
 	a.s.add("announce " + dev)
 	return a.Announcer.Announce(dev, addrs)
 }
-func (a stepAnnouncer) Prepare(vips []model.VIPSpec) error {
-	a.s.add("prepare announcer " + vips[0].Device)
-	return nil
-}
-func (a stepAnnouncer) LinkChanged(name string) { a.s.add("link changed (announcer) " + name) }
-
-var (
-	_ vrrpd.Preparer     = stepAddrs{}
-	_ vrrpd.LinkObserver = stepAnnouncer{}
-)
 
 type stepConns struct {
 	*vrrptest.Host
@@ -108,20 +93,17 @@ func (h stepLog) Handle(ctx context.Context, r slog.Record) error {
 	return nil
 }
 
-// The kernel side is prepared before an instance starts; a new master
-// sends its advert, then adds the VIP, then announces it (keepalived's
-// and RFC 5798's order), and only then logs the transition; link changes
-// reach the kernel side so it can refresh what it cached.
+// A new master sends its advert, then adds the VIP, then announces it
+// (keepalived's and RFC 5798's order), and only then logs the transition.
 func TestBecomeMasterFastPath(t *testing.T) {
 	clock := vrrptest.NewClock(epoch)
 	netw := vrrptest.NewNetwork(clock)
 	clock.SetSettle(netw.Settle)
 	host := netw.NewHost("n1", netip.MustParseAddr("192.0.2.1"), netip.Addr{})
 	s := &steps{}
-	links := vrrptest.NewLinks()
 	e, err := vrrpd.New(vrrpd.Config{Clock: clock, Conns: stepConns{host, s},
 		Addrs: stepAddrs{vrrptest.NewAddresses(), s}, Announcer: stepAnnouncer{vrrptest.NewAnnouncer(clock), s},
-		Links: links, Runner: vrrptest.NewRunner(clock), Logger: slog.New(stepLog{slog.DiscardHandler, s})})
+		Links: vrrptest.NewLinks(), Runner: vrrptest.NewRunner(clock), Logger: slog.New(stepLog{slog.DiscardHandler, s})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +112,7 @@ func TestBecomeMasterFastPath(t *testing.T) {
 	if err := e.Apply(&model.NodeState{Instances: []model.Instance{in}}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"prepare addrs eth0", "prepare announcer eth0", "log to backup"}
+	want := []string{"log to backup"}
 	if got := s.get(); !slices.Equal(got, want) {
 		t.Fatalf("start: steps %q, want %q", got, want)
 	}
@@ -138,17 +120,6 @@ func TestBecomeMasterFastPath(t *testing.T) {
 	want = append(want, "advert", "add 192.0.2.101/24", "announce eth0", "log to master")
 	if got := s.get(); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
 		t.Fatalf("becoming master: steps %q, want them to start %q", got, want)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go e.Run(ctx)
-	for links.Watchers() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	links.Set("eth7", false) // not tracked: the kernel side still hears of it
-	if got := s.get(); !slices.Contains(got, "link changed (addrs) eth7") || !slices.Contains(got, "link changed (announcer) eth7") {
-		t.Errorf("after a link change: steps %q lack it", got)
 	}
 }
 

@@ -22,12 +22,10 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a stoppable, resettable timer from a Clock.
+// Timer is a stoppable timer from a Clock.
 type Timer interface {
 	// Stop prevents the timer from firing; it reports whether it was active.
 	Stop() bool
-	// Reset re-arms the timer to fire after d.
-	Reset(d time.Duration) bool
 }
 
 // RecvMeta describes a received VRRP packet.
@@ -118,20 +116,4 @@ type Runner interface {
 type VIPRecord interface {
 	Load() ([]model.VIPSpec, error)
 	Save([]model.VIPSpec) error
-}
-
-// Preparer is implemented by an Addresses or Announcer that can do its
-// per-interface set-up (interface lookups, opening sockets) ahead of
-// time. The engine calls Prepare with an instance's VIPs when the
-// instance starts or is reconfigured, so becoming master does no set-up.
-// A failed Prepare is logged; the set-up is then retried on first use.
-type Preparer interface {
-	Prepare(vips []model.VIPSpec) error
-}
-
-// LinkObserver is implemented by an Addresses or Announcer that caches
-// per-interface state; the engine reports every link change (including
-// of links it does not track) while Run runs, so it can refresh.
-type LinkObserver interface {
-	LinkChanged(name string)
 }

@@ -322,21 +322,15 @@ func (in *instance) advert(prio uint8) packet.Advert {
 	return a
 }
 
-// The multicast destinations, shared so that an advert allocates nothing.
-var (
-	group4Dsts = []netip.Addr{packet.Group4}
-	group6Dsts = []netip.Addr{packet.Group6}
-)
-
 // advertDsts are where adverts go: the group, or every unicast peer.
 func (in *instance) advertDsts() []netip.Addr {
 	switch {
 	case in.cfg.Unicast:
 		return in.cfg.Peers
 	case in.cfg.Family == model.IPv6:
-		return group6Dsts
+		return []netip.Addr{packet.Group6}
 	}
-	return group4Dsts
+	return []netip.Addr{packet.Group4}
 }
 
 // checkAdvert encodes the instance's advert for every destination, as

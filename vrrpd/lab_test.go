@@ -83,7 +83,7 @@ func (l *lab) node(i int) *node {
 	n := &node{l: l, name: fmt.Sprintf("n%d", i), addr: addr,
 		host:  l.net.NewHost(fmt.Sprintf("n%d", i), addr, ll),
 		addrs: vrrptest.NewAddresses(), ann: vrrptest.NewAnnouncer(l.clock),
-		links: vrrptest.NewLinks(), runner: vrrptest.NewRunner(l.clock), record: vrrptest.NewVIPRecord()}
+		links: vrrptest.NewLinks(), runner: vrrptest.NewRunner(l.clock), record: &vrrptest.VIPRecord{}}
 	l.nodes = append(l.nodes, n)
 	return n
 }

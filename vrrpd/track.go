@@ -65,11 +65,6 @@ func (e *Engine) onLink(name string) {
 	if e.stopped {
 		return
 	}
-	for _, o := range []any{e.cfg.Addrs, e.cfg.Announcer} {
-		if o, ok := o.(LinkObserver); ok {
-			o.LinkChanged(name)
-		}
-	}
 	l, tracked := e.links[name]
 	if !tracked {
 		return
@@ -135,13 +130,6 @@ func (e *Engine) trackStatus(in *instance) []TrackStatus {
 	return out
 }
 
-// status describes the check; groups are the instances tracking it.
-func (c *checkRunner) status(groups []string) CheckStatus {
-	st := c.st
-	st.Name, st.Rise, st.Fall, st.Groups = c.spec.Name, c.spec.Rise, c.spec.Fall, groups
-	return st
-}
-
 // retrack recomputes priorities and faults (own and sync-group) and
 // moves instances into or out of Fault. Instances not started yet only
 // get their priority.
@@ -187,7 +175,7 @@ type checkRunner struct {
 	timer   Timer
 	stopped bool
 	// st.Passing is the check's verdict; st also keeps the results behind
-	// it (status adds what comes from the spec).
+	// it (Engine.CheckStatus adds what comes from the spec).
 	st CheckStatus
 }
 

@@ -87,7 +87,7 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			// and node, so ownership agrees; its lock keeps apply from
 			// running beside a daemon the status address did not find.
 			stateDir := o.stateDirFor(ns.Node)
-			record := filepath.Join(stateDir, "ipvs-owned.json")
+			record := filepath.Join(stateDir, ipvsRecord)
 			if len(ns.Services) == 0 {
 				// Services apply created earlier must go, as run removes
 				// them; only with none owned is there nothing to do.

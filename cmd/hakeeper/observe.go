@@ -24,10 +24,10 @@ import (
 // instances, checks and sync groups a running daemon runs (from its
 // /config), the real-server role and the IPVS table through their
 // programmers (so the plan lists exactly the writes a reconcile would
-// make). VIPs are not read:
-// the engine adds them on the master, and the plan does not diff them. The desired IPVS
-// table has health applied as the daemon sees it (its /status), so a
-// server it took out as unhealthy is not planned as "+ real-server".
+// make). VIPs are not read: the engine adds them on the master, and the
+// plan does not diff them. The desired IPVS table has health applied as
+// the daemon sees it (its /status), so a server it took out as unhealthy
+// is not planned as "+ real-server".
 //
 // IPVS ownership (which services are hakeeper's) is read from the state
 // directory: --state-dir, else the one the running daemon reports, else
@@ -86,7 +86,7 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		return live, nil
 	}
 	defer closeIPVS()
-	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json")}
+	prog := &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, ipvsRecord)}
 	ops, err := prog.Plan(lvs.TableFromModel(effectiveServices(desired.Services, health)))
 	if err != nil {
 		return nil, fmt.Errorf("planning IPVS: %w", err)

@@ -54,7 +54,7 @@ Exit status (like terraform plan -detailed-exitcode): 0 no changes,
 			p := plan.Diff(ns, live)
 			out := cmd.OutOrStdout()
 			if asJSON {
-				err = render.PlanJSON(out, p)
+				err = render.JSON(out, p)
 			} else {
 				if !cmd.Flags().Changed("color") {
 					color = isTerminal(out) && os.Getenv("NO_COLOR") == ""

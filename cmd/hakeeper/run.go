@@ -47,10 +47,6 @@ const defaultStateDir = "/var/lib/hakeeper"
 // a crashed daemon clean up after itself on restart.
 const defaultRuntimeDir = "/run/hakeeper"
 
-// realServerRecord is the state directory's record of what the
-// real-server role added and changed.
-const realServerRecord = "realserver-owned.json"
-
 // maxFlagFile bounds a secret or a keyring named by a flag.
 const maxFlagFile = 1 << 20
 
@@ -274,7 +270,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer closeIPVS()
-		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, "ipvs-owned.json"), Adopt: o.adoptIPVS}
+		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, ipvsRecord), Adopt: o.adoptIPVS}
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,7 +63,7 @@ func applyRealtime(prio int, stderr io.Writer) error {
 	if err := kernel.EnableRealtime(prio); err != nil {
 		return fmt.Errorf("--realtime: %w", err)
 	}
-	go kernel.KeepRealtime(context.Background(), prio, realtimeRecheck, func(err error) {
+	go kernel.KeepRealtime(prio, realtimeRecheck, func(err error) {
 		log.Warn("real-time scheduling", "err", err)
 	})
 	log.Info("real-time scheduling", "policy", "SCHED_RR", "priority", prio, "mlockall", true,

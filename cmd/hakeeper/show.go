@@ -48,7 +48,7 @@ to stderr as validate prints them.`,
 				return inDescription(args[0], err)
 			}
 			if asJSON {
-				return render.ShowJSON(cmd.OutOrStdout(), ns)
+				return render.JSON(cmd.OutOrStdout(), ns)
 			}
 			return render.ShowText(cmd.OutOrStdout(), ns)
 		},

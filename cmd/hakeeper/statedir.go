@@ -22,6 +22,13 @@ func defaultStateDirFor(src, node string) string {
 	return filepath.Join(defaultRuntimeDir, node)
 }
 
+// The state directory's records of what hakeeper owns on the node (IPVS
+// services, real-server changes): run, apply and plan read the same files.
+const (
+	ipvsRecord       = "ipvs-owned.json"
+	realServerRecord = "realserver-owned.json"
+)
+
 // stateLockName is the file in the state directory that `hakeeper run`
 // holds an exclusive flock on for its lifetime. The kernel drops the lock
 // when the process dies, so a crash never leaves a stale lock behind.

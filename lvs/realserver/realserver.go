@@ -15,11 +15,9 @@ import (
 	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 
-	"github.com/google/renameio/v2"
-
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/model"
 )
 
@@ -286,11 +284,10 @@ func (p *Programmer) load() (*record, error) {
 	return rec, nil
 }
 
-// save replaces the record atomically (renameio syncs it before the rename).
 func (p *Programmer) save(rec *record) error {
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	return renameio.WriteFile(p.StatePath, append(data, '\n'), 0o600, renameio.WithTempDir(filepath.Dir(p.StatePath)))
+	return lvs.WriteRecord(p.StatePath, append(data, '\n'))
 }

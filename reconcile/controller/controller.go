@@ -45,6 +45,9 @@ type Engine interface {
 	// RepairVIPs re-adds VIPs missing on master instances and returns them.
 	RepairVIPs() []model.VIPSpec
 	Status() []vrrpd.InstanceStatus
+	CheckStatus() []vrrpd.CheckStatus
+	// Drops counts the packets no instance could claim.
+	Drops() vrrpd.UnattributedDrops
 	Shutdown(context.Context) error
 }
 

@@ -61,6 +61,8 @@ type idleEngine struct{}
 func (idleEngine) Apply(*model.NodeState) error       { return nil }
 func (idleEngine) RepairVIPs() []model.VIPSpec        { return nil }
 func (idleEngine) Status() []vrrpd.InstanceStatus     { return nil }
+func (idleEngine) CheckStatus() []vrrpd.CheckStatus   { return nil }
+func (idleEngine) Drops() vrrpd.UnattributedDrops     { return nil }
 func (idleEngine) Shutdown(ctx context.Context) error { return nil }
 
 var _ controller.Engine = idleEngine{}
@@ -269,11 +271,10 @@ func (d *vmDirector) checker(t *testing.T) *check.Checker {
 
 // vmNode is one controller on the director.
 type vmNode struct {
-	ctl    *controller.Controller
-	ipvs   *countingIPVS
-	dir    string // the watched description directory
-	state  string // the state directory (ownership record, last good)
-	cancel context.CancelFunc
+	ctl   *controller.Controller
+	ipvs  *countingIPVS
+	dir   string // the watched description directory
+	state string // the state directory (ownership record, last good)
 }
 
 func (d *vmDirector) newNode(t *testing.T, dir, state string, checker controller.Checker) *vmNode {

@@ -9,8 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/renameio/v2"
-
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 )
 
@@ -43,18 +42,8 @@ func (s *LastGood) Save(rev *source.Revision) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	// renameio syncs the file before renaming it over the old record.
-	if err := renameio.WriteFile(s.Path, b, 0o600); err != nil {
-		return err
-	}
-	// The rename survives a crash only once the directory is synced: the
-	// next start must find this revision, not the one before it.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	// Durably: the next start must find this revision, not the one before it.
+	return lvs.WriteRecord(s.Path, b)
 }
 
 // Load returns the recorded revision, or nil without error when there is none.

@@ -136,12 +136,6 @@ var vrrpStateValue = map[model.VRRPState]float64{
 	model.StateInit: 0, model.StateBackup: 1, model.StateMaster: 2, model.StateFault: 3,
 }
 
-// dropSource is the part of the engine that reports packets no instance
-// could claim; the real engine has it, fakes need not.
-type dropSource interface {
-	Drops() vrrpd.UnattributedDrops
-}
-
 // vrrpCollector reads the engine's instance snapshots at scrape time.
 type vrrpCollector struct {
 	engine Engine
@@ -203,19 +197,13 @@ func (c vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descVRRPTrackWeight, prometheus.GaugeValue, float64(t.Contribution), st.Name, string(t.Kind), t.Name)
 		}
 	}
-	if cs, ok := c.engine.(checkSource); ok {
-		for _, chk := range cs.CheckStatus() {
-			for result, n := range map[string]uint64{"pass": chk.Runs.Passed, "fail": chk.Runs.Failed, "error": chk.Runs.Errors} {
-				ch <- prometheus.MustNewConstMetric(descVRRPTrackCheckRuns, prometheus.CounterValue, float64(n), chk.Name, result)
-			}
+	for _, chk := range c.engine.CheckStatus() {
+		for result, n := range map[string]uint64{"pass": chk.Runs.Passed, "fail": chk.Runs.Failed, "error": chk.Runs.Errors} {
+			ch <- prometheus.MustNewConstMetric(descVRRPTrackCheckRuns, prometheus.CounterValue, float64(n), chk.Name, result)
 		}
 	}
-	ds, ok := c.engine.(dropSource)
-	if !ok {
-		return
-	}
 	total := map[vrrpd.DropReason]uint64{}
-	for _, byReason := range ds.Drops() {
+	for _, byReason := range c.engine.Drops() {
 		for r, n := range byReason {
 			total[r] += n
 		}

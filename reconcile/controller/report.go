@@ -187,20 +187,10 @@ func (c *Controller) Status() *status.Report {
 	return r
 }
 
-// checkSource is the part of the engine that lists its tracked checks;
-// the real engine has it, fakes need not.
-type checkSource interface {
-	CheckStatus() []vrrpd.CheckStatus
-}
-
 // trackChecks lists the engine's tracked checks (nil without any).
 func (c *Controller) trackChecks() []status.TrackCheck {
-	cs, ok := c.cfg.Engine.(checkSource)
-	if !ok {
-		return nil
-	}
 	var out []status.TrackCheck
-	for _, ch := range cs.CheckStatus() {
+	for _, ch := range c.cfg.Engine.CheckStatus() {
 		out = append(out, status.TrackCheck{
 			Name: ch.Name, Passing: ch.Passing, Since: ch.Since, Rise: ch.Rise, Fall: ch.Fall,
 			ConsecutiveOK: ch.ConsecutiveOK, ConsecutiveFail: ch.ConsecutiveFail,

@@ -122,7 +122,7 @@ var checkFields = []field[model.TrackCheckSpec]{
 
 // notifyTimeout only matters when a hook is set; showing it otherwise is noise.
 func notifyTimeout(n *model.NotifySpec) string {
-	if !hasHook(n) {
+	if !n.HasHooks() {
 		return ""
 	}
 	return n.Timeout.String()
@@ -131,14 +131,10 @@ func notifyTimeout(n *model.NotifySpec) string {
 // notifyUser shows who runs the hooks only when there is a hook: a
 // scriptUser default reaches every instance, hooks or not.
 func notifyUser(n *model.NotifySpec) string {
-	if !hasHook(n) {
+	if !n.HasHooks() {
 		return ""
 	}
 	return n.User
-}
-
-func hasHook(n *model.NotifySpec) bool {
-	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
 }
 
 func commandEq(a, b model.Command) bool { return a.Shell == b.Shell && slices.Equal(a.Argv, b.Argv) }

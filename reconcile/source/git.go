@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -369,17 +368,11 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 	}
 	// Files are named by their path in the repository.
 	shown := func(name string) string { return path.Join(g.opts.Path, name) }
-	var entries []object.TreeEntry
+	entries, subtrees := reconcile.DescriptionEntries(tree.Entries, treeEntryName, isTree)
 	var subdirs []string
-	for _, e := range tree.Entries {
-		switch {
-		case strings.HasPrefix(e.Name, "."):
-		case e.Mode == filemode.Dir:
-			if sub, err := tree.Tree(e.Name); err == nil && holdsYAML(sub) {
-				subdirs = append(subdirs, shown(e.Name))
-			}
-		case reconcile.IsYAML(e.Name):
-			entries = append(entries, e)
+	for _, e := range subtrees {
+		if sub, err := tree.Tree(e.Name); err == nil && holdsYAML(sub) {
+			subdirs = append(subdirs, shown(e.Name))
 		}
 	}
 	if len(entries) == 0 {
@@ -410,10 +403,13 @@ func (g *Git) readFiles(ctx context.Context, commit *object.Commit) ([]model.Fil
 // holdsYAML reports whether a tree directly holds a description file,
 // for the hint when a parent of descriptions is given.
 func holdsYAML(t *object.Tree) bool {
-	return slices.ContainsFunc(t.Entries, func(e object.TreeEntry) bool {
-		return e.Mode != filemode.Dir && !strings.HasPrefix(e.Name, ".") && reconcile.IsYAML(e.Name)
-	})
+	yamls, _ := reconcile.DescriptionEntries(t.Entries, treeEntryName, isTree)
+	return len(yamls) > 0
 }
+
+func treeEntryName(e object.TreeEntry) string { return e.Name }
+
+func isTree(e object.TreeEntry) bool { return e.Mode == filemode.Dir }
 
 // blobBytes reads a regular file of the tree within what is left of the
 // budget.

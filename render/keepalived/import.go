@@ -77,7 +77,7 @@ const (
 // cluster description. Parse errors and missing facts (a node address)
 // are errors; everything else that does not map is a warning.
 func Import(srcs []Source, opts Options) (*Result, error) {
-	return importWith(srcs, opts, ParseFile)
+	return importWith(srcs, opts, parseFile)
 }
 
 // importWith imports the files parse reads (the fuzz tests read them

@@ -44,25 +44,16 @@ type Stmt struct {
 	Comment string
 }
 
-// HasBlock reports whether the keyword was followed by a block.
-func (s *Stmt) HasBlock() bool { return s.Block != nil }
-
 // maxIncludeDepth stops include cycles (keepalived itself has no limit
 // and loops).
 const maxIncludeDepth = 16
 
-// ParseFile parses a keepalived.conf and the files it includes. Include
+// parseFile parses a keepalived.conf and the files it includes. Include
 // patterns are globs resolved relative to the including file's directory,
 // as keepalived does. Positions name files as given (path, or the
 // include's directory joined with the matched name).
-func ParseFile(path string) ([]*Stmt, error) {
+func parseFile(path string) ([]*Stmt, error) {
 	return newParser().file(path, 0, model.Pos{})
-}
-
-// Parse parses keepalived.conf text. name is used in positions and as the
-// base for relative includes, which are read from the file system.
-func Parse(name string, data []byte) ([]*Stmt, error) {
-	return newParser().parse(name, data, 0)
 }
 
 // maxFiles bounds the files one parse reads: each level of includes of a

@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseMessyFormatting(t *testing.T) {
-	stmts, err := ParseFile("testdata/parse/messy.conf")
+	stmts, err := parseFile("testdata/parse/messy.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestParseMessyFormatting(t *testing.T) {
 			if len(s.Args) > 0 {
 				line += " " + strings.Join(s.Args, "|")
 			}
-			if s.HasBlock() {
+			if s.Block != nil {
 				line += " {}"
 			}
 			got = append(got, s.Pos.String()+" "+line)
@@ -60,7 +60,7 @@ func TestParseMessyFormatting(t *testing.T) {
 
 func TestParseContinuationAndQuotes(t *testing.T) {
 	src := "vrrp_script chk {\n  script \"/bin/sh -c \\\"x\\\"\" \\\n    # trailing\n  interval 3\n}\n"
-	stmts, err := Parse("inline.conf", []byte(src))
+	stmts, err := newParser().parse("inline.conf", []byte(src), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			_, err := ParseFile(filepath.Join("testdata/broken", tc.file))
+			_, err := parseFile(filepath.Join("testdata/broken", tc.file))
 			if err == nil {
 				t.Fatalf("no error, want %q", tc.want)
 			}
@@ -102,7 +102,7 @@ func TestParseIncludeCycle(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.conf"), "include b.conf\n")
 	writeFile(t, filepath.Join(dir, "b.conf"), "include a.conf\n")
-	_, err := ParseFile(filepath.Join(dir, "a.conf"))
+	_, err := parseFile(filepath.Join(dir, "a.conf"))
 	if err == nil || !strings.Contains(err.Error(), "nested more than") {
 		t.Fatalf("err = %v, want include depth error", err)
 	}
@@ -118,7 +118,7 @@ func TestParseIncludeFanOut(t *testing.T) {
 		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.conf", i)), fmt.Sprintf("include f%d.conf\ninclude f%d.conf\n", i+1, i+1))
 	}
 	writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.conf", n)), "global_defs {\n}\n")
-	_, err := ParseFile(filepath.Join(dir, "f0.conf"))
+	_, err := parseFile(filepath.Join(dir, "f0.conf"))
 	if err == nil || !strings.Contains(err.Error(), "more than 1000 files included") {
 		t.Fatalf("got %v, want an error about more than 1000 included files", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,9 +23,9 @@ type RenderOptions struct {
 	WithSecrets bool
 }
 
-// SecretPlaceholder is written as auth_pass when secrets are not read
+// secretPlaceholder is written as auth_pass when secrets are not read
 // (8 characters: keepalived truncates longer passwords).
-const SecretPlaceholder = "CHANGEME"
+const secretPlaceholder = "CHANGEME"
 
 // Render writes the keepalived.conf that makes keepalived do what
 // hakeeper does on this node. Where keepalived cannot express a setting
@@ -108,12 +107,12 @@ func (r *renderer) global(st *model.NodeState) {
 		add(c.User)
 	}
 	for _, in := range st.Instances {
-		if hasNotify(in.Notify) {
+		if in.Notify.HasHooks() {
 			add(in.Notify.User)
 		}
 	}
 	for _, sg := range st.SyncGroups {
-		if hasNotify(sg.Notify) {
+		if sg.Notify.HasHooks() {
 			add(sg.Notify.User)
 		}
 	}
@@ -135,10 +134,6 @@ func (r *renderer) global(st *model.NodeState) {
 		r.p(1, "enable_script_security")
 	}
 	r.p(0, "}")
-}
-
-func hasNotify(n model.NotifySpec) bool {
-	return !n.Master.IsZero() || !n.Backup.IsZero() || !n.Fault.IsZero() || !n.Stop.IsZero()
 }
 
 // runAs is the user a script runs as: root when the spec names none
@@ -180,7 +175,7 @@ func (r *renderer) notify(indent int, n model.NotifySpec) {
 			r.p(indent, "%s %s%s", h.kw, script(h.cmd), u)
 		}
 	}
-	if hasNotify(n) && n.Timeout != model.DefaultNotifyTimeout {
+	if n.HasHooks() && n.Timeout != model.DefaultNotifyTimeout {
 		r.p(indent, "# hakeeper: notify timeout %s is not expressible in keepalived", n.Timeout)
 	}
 }
@@ -196,33 +191,9 @@ func (r *renderer) syncGroup(sg model.SyncGroupSpec) {
 	r.p(0, "}")
 }
 
-func (r *renderer) secret(a *model.Auth) (string, error) {
-	if !r.opts.WithSecrets {
-		return "", nil
-	}
-	switch {
-	case a.SecretEnv != "":
-		v := os.Getenv(a.SecretEnv)
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s (VRRP password) is empty", a.SecretEnv)
-		}
-		return v, nil
-	case a.SecretFile != "":
-		b, err := os.ReadFile(a.SecretFile)
-		if err != nil {
-			return "", fmt.Errorf("VRRP password: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return "", fmt.Errorf("auth has neither secretFile nor secretEnv")
-}
-
 func (r *renderer) instance(in *model.Instance) error {
 	r.p(0, "vrrp_instance %s {", in.Name)
-	state := "BACKUP"
-	if in.InitialState == model.StateMaster {
-		state = "MASTER"
-	}
+	state := strings.ToUpper(string(in.InitialState)) // Desired starts backup, or master as the owner
 	r.p(1, "state %s", state)
 	r.p(1, "interface %s", in.Interface)
 	r.p(1, "virtual_router_id %d", in.VRID)
@@ -245,9 +216,12 @@ func (r *renderer) instance(in *model.Instance) error {
 		r.p(1, "garp_interval %s", seconds(in.GARP.Interval))
 	}
 	if in.Auth != nil {
-		pass, err := r.secret(in.Auth)
-		if err != nil {
-			return fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+		pass := ""
+		if r.opts.WithSecrets {
+			var err error
+			if pass, err = in.Auth.ReadSecret(); err != nil {
+				return fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
+			}
 		}
 		r.p(1, "authentication {")
 		r.p(2, "auth_type PASS")
@@ -257,7 +231,7 @@ func (r *renderer) instance(in *model.Instance) error {
 				src = "$" + in.Auth.SecretEnv
 			}
 			r.p(2, "# hakeeper: placeholder; the password is in %s (render --with-secrets to fill it in)", src)
-			pass = SecretPlaceholder
+			pass = secretPlaceholder
 		}
 		r.p(2, "auth_pass %s", pass)
 		r.p(1, "}")
@@ -325,16 +299,13 @@ func (r *renderer) service(vs *model.VirtualService) {
 	r.p(1, "lb_kind %s", strings.ToUpper(string(vs.Forwarding)))
 	if vs.Persistence > 0 {
 		r.p(1, "persistence_timeout %d", int(vs.Persistence.Seconds()))
-		full := 32
-		if vs.Family == model.IPv6 {
-			full = 128
-		}
-		if vs.PersistenceMask != 0 && vs.PersistenceMask != full {
-			if vs.Family == model.IPv6 {
-				r.p(1, "persistence_granularity %d", vs.PersistenceMask)
-			} else {
-				r.p(1, "persistence_granularity %s", net.IP(net.CIDRMask(vs.PersistenceMask, 32)))
-			}
+		// A mask of the whole address is keepalived's default.
+		switch m := vs.PersistenceMask; {
+		case m == 0:
+		case vs.Family == model.IPv6 && m != 128:
+			r.p(1, "persistence_granularity %d", m)
+		case vs.Family != model.IPv6 && m != 32:
+			r.p(1, "persistence_granularity %s", net.IP(net.CIDRMask(m, 32)))
 		}
 	}
 	r.p(1, "quorum %d", vs.Quorum)
@@ -405,13 +376,9 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 	case "http", "https":
 		h := c.HTTP
 		r.p(3, "url {")
-		r.p(4, "path %s", cmp.Or(h.Path, model.DefaultHTTPPath))
-		status := h.Status
-		if len(status) == 0 {
-			status = model.StatusCodes{model.StatusCode(model.DefaultHTTPStatus)}
-		}
+		r.p(4, "path %s", h.Path)
 		// keepalived separates the ranges with blanks.
-		r.p(4, "status_code %s", strings.ReplaceAll(status.Normalize().String(), ",", " "))
+		r.p(4, "status_code %s", strings.ReplaceAll(h.Status.String(), ",", " "))
 		if h.Host != "" {
 			r.p(4, "virtualhost %s", h.Host)
 		}

@@ -163,7 +163,7 @@ func normalize(t *testing.T, st *model.NodeState) string {
 		argv(&n.Fault)
 		argv(&n.Stop)
 		n.Timeout = 0
-		if !hasNotify(*n) {
+		if !n.HasHooks() {
 			n.User = "" // who would run no hooks does not matter
 		}
 	}
@@ -260,7 +260,7 @@ func TestKeepalivedAcceptsRender(t *testing.T) {
 	confs = append(confs, corpus...)
 	for _, conf := range confs {
 		t.Run(conf, func(t *testing.T) {
-			stmts, err := ParseFile(conf)
+			stmts, err := parseFile(conf)
 			if err != nil {
 				t.Fatal(err)
 			}

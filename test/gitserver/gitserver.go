@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -20,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Repo is a Git repository in a temporary directory, on branch main. Its
@@ -202,34 +200,4 @@ func (r *Repo) gpg(args ...string) string {
 		r.t.Fatalf("gpg %v: %v", args, err)
 	}
 	return string(out)
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
-// for servers that must be told their port. Another process can take it
-// before the server binds it: a server that can run per connection is
-// better served like Daemon and NewSSH, behind a socket held all along.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// WaitListening waits up to 10 seconds for a server to accept TCP
-// connections on addr and fails the test otherwise.
-func WaitListening(t testing.TB, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("nothing listening on %s", addr)
 }

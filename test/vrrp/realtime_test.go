@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hakeeper/hakeeper/test/netns"
-	"github.com/hakeeper/hakeeper/vrrpd/kernel"
+	"github.com/hakeeper/hakeeper/test/rtprobe"
 )
 
 // schedOf reads a task's real-time priority and policy from its
@@ -40,7 +40,7 @@ func TestRealtimeDaemon(t *testing.T) {
 	// The daemon runs as root like the test: where root cannot get
 	// SCHED_RR or lock memory (a container without CAP_SYS_NICE, a
 	// cgroup-v1 group with rt_runtime_us 0), --realtime rightly refuses.
-	if err := kernel.RealtimeAvailable(10); err != nil {
+	if err := rtprobe.Available(10); err != nil {
 		t.Skipf("real-time scheduling unavailable here: %v", err)
 	}
 	n1 := lab.Node(1)

@@ -13,19 +13,17 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
-	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/vrrpd"
 )
 
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // Announcer sends gratuitous ARPs and unsolicited neighbour
-// advertisements. It keeps, per interface, the interface's index and MAC
-// and one socket per family, so an announcement is one write: Prepare
-// sets them up when an instance starts, and a link change (LinkChanged)
-// or a failed write makes the next use look the interface up again,
-// reopening the sockets if it was recreated (new index) or its MAC
-// changed.
+// advertisements. It keeps each interface's sockets from one
+// announcement to the next, because closing a packet socket waits for
+// the kernel far longer than a send takes. Every announcement looks the
+// interface up by name and reopens the sockets when it was recreated
+// (new index) or its MAC changed.
 type Announcer struct {
 	mu     sync.Mutex
 	ifaces map[string]*announceIface
@@ -33,10 +31,8 @@ type Announcer struct {
 
 type announceIface struct {
 	ifi *net.Interface
-	// stale: a link changed since ifi was read; check before use.
-	stale bool
-	arp   *arp.Client
-	ndp   *ndp.Conn
+	arp *arp.Client
+	ndp *ndp.Conn
 }
 
 func (ai *announceIface) close() {
@@ -48,58 +44,19 @@ func (ai *announceIface) close() {
 	}
 }
 
-var (
-	_ vrrpd.Announcer    = (*Announcer)(nil)
-	_ vrrpd.Preparer     = (*Announcer)(nil)
-	_ vrrpd.LinkObserver = (*Announcer)(nil)
-)
+var _ vrrpd.Announcer = (*Announcer)(nil)
 
 // NewAnnouncer returns an Announcer with no sockets open yet.
 func NewAnnouncer() *Announcer {
 	return &Announcer{ifaces: map[string]*announceIface{}}
 }
 
-// Prepare looks up the VIPs' interfaces and opens the sockets their
-// families need.
-func (a *Announcer) Prepare(vips []model.VIPSpec) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var errs []error
-	for _, v := range vips {
-		ai, err := a.iface(v.Device)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ip := v.Prefix.Addr(); ip.Is4() || ip.Is4In6() {
-			_, err = ai.arpClient()
-		} else {
-			_, err = ai.ndpConn()
-		}
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// LinkChanged makes the next use of every interface check its index and
-// MAC: a rename reports the new name only.
-func (a *Announcer) LinkChanged(string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, ai := range a.ifaces {
-		ai.stale = true
-	}
-}
-
-// iface returns device's entry, looked up now if new or stale; sockets
-// survive the check when the index and MAC did not change. A device
-// that cannot be looked up is dropped, and the error names it.
+// iface returns device's entry with the interface as it is now; sockets
+// opened for another index or MAC are closed, and a device that cannot
+// be looked up is dropped, the error naming it.
 func (a *Announcer) iface(device string) (*announceIface, error) {
-	ai := a.ifaces[device]
-	if ai != nil && !ai.stale {
-		return ai, nil
-	}
 	ifi, err := net.InterfaceByName(device)
+	ai := a.ifaces[device]
 	if ai != nil && (err != nil || ifi.Index != ai.ifi.Index || !bytes.Equal(ifi.HardwareAddr, ai.ifi.HardwareAddr)) {
 		ai.close()
 		delete(a.ifaces, device)
@@ -112,7 +69,7 @@ func (a *Announcer) iface(device string) (*announceIface, error) {
 		ai = &announceIface{}
 		a.ifaces[device] = ai
 	}
-	ai.ifi, ai.stale = ifi, false
+	ai.ifi = ifi
 	return ai, nil
 }
 
@@ -120,9 +77,7 @@ func (a *Announcer) iface(device string) (*announceIface, error) {
 // ARP request (sender = target = VIP, to broadcast) for IPv4, an
 // unsolicited neighbour advertisement from the VIP to ff02::1 with
 // Override set and the target link-layer address for IPv6. The VIPs must
-// already be on the device. A failed send is retried once after looking
-// the interface up again, in case it was recreated before the link
-// change was reported.
+// already be on the device.
 func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -132,79 +87,51 @@ func (a *Announcer) Announce(device string, addrs []netip.Addr) error {
 	}
 	var errs []error
 	for _, ip := range addrs {
-		err := ai.announce(ip)
-		if err != nil {
-			ai.stale = true
-			if ai, err = a.iface(device); err != nil {
-				errs = append(errs, err)
-				break
-			}
-			err = ai.announce(ip)
+		if ip.Is4() || ip.Is4In6() {
+			errs = append(errs, ai.garp(ip.Unmap()))
+		} else {
+			errs = append(errs, ai.unsolicitedNA(ip))
 		}
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-func (ai *announceIface) announce(ip netip.Addr) error {
-	if ip.Is4() || ip.Is4In6() {
-		return ai.garp(ip.Unmap())
-	}
-	return ai.unsolicitedNA(ip)
-}
-
-func (ai *announceIface) arpClient() (*arp.Client, error) {
+func (ai *announceIface) garp(ip netip.Addr) error {
 	if ai.arp == nil {
 		c, err := arp.Dial(ai.ifi)
 		if err != nil {
-			return nil, fmt.Errorf("gratuitous ARP on %s: %w", ai.ifi.Name, err)
+			return fmt.Errorf("gratuitous ARP on %s: %w", ai.ifi.Name, err)
 		}
 		ai.arp = c
-	}
-	return ai.arp, nil
-}
-
-func (ai *announceIface) garp(ip netip.Addr) error {
-	c, err := ai.arpClient()
-	if err != nil {
-		return err
 	}
 	p, err := arp.NewPacket(arp.OperationRequest, ai.ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
 	if err != nil {
 		return fmt.Errorf("gratuitous ARP for %s: %w", ip, err)
 	}
-	if err := c.WriteTo(p, ethernet.Broadcast); err != nil {
+	if err := ai.arp.WriteTo(p, ethernet.Broadcast); err != nil {
 		return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, ai.ifi.Name, err)
 	}
 	return nil
 }
 
-func (ai *announceIface) ndpConn() (*ndp.Conn, error) {
+func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
+	ifi := ai.ifi
 	if ai.ndp == nil {
 		// Unspecified: bound to no address, so one socket serves every VIP;
 		// each message picks its source with IPV6_PKTINFO.
-		c, _, err := ndp.Listen(ai.ifi, ndp.Unspecified)
+		c, _, err := ndp.Listen(ifi, ndp.Unspecified)
 		if err != nil {
-			return nil, fmt.Errorf("neighbour advertisement on %s: %w", ai.ifi.Name, err)
+			return fmt.Errorf("neighbour advertisement on %s: %w", ifi.Name, err)
 		}
 		// We only send: block every ICMPv6 type so nothing queues up.
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		if err := c.SetICMPFilter(&f); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("neighbour advertisement on %s: %w", ai.ifi.Name, err)
+			return fmt.Errorf("neighbour advertisement on %s: %w", ifi.Name, err)
 		}
 		ai.ndp = c
 	}
-	return ai.ndp, nil
-}
-
-func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
-	c, err := ai.ndpConn()
-	if err != nil {
-		return err
-	}
-	ifi := ai.ifi
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: ip,
@@ -214,7 +141,7 @@ func (ai *announceIface) unsolicitedNA(ip netip.Addr) error {
 		}},
 	}
 	cm := &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ip.AsSlice(), IfIndex: ifi.Index}
-	if err := c.WriteTo(na, cm, allNodes); err != nil {
+	if err := ai.ndp.WriteTo(na, cm, allNodes); err != nil {
 		return fmt.Errorf("neighbour advertisement for %s on %s: %w", ip, ifi.Name, err)
 	}
 	return nil

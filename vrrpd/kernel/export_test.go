@@ -12,7 +12,7 @@ import (
 // NewAddressesWith uses an existing handle, e.g. one bound to another
 // namespace by netlink.NewHandleAt.
 func NewAddressesWith(h *netlink.Handle) *Addresses {
-	return &Addresses{h: h, indexes: map[string]int{}}
+	return &Addresses{h: h}
 }
 
 // RunTimeout is Run with a timeout, for tests without a context.

@@ -146,8 +146,8 @@ func runHelperMode(mode string, args []string) error {
 		}
 		fmt.Println("ANNOUNCED")
 		return nil
-	case "prepare": // prepare VIP4 VIP6 NEWMAC: see TestAnnouncerPrepareAndLinkChange
-		return prepareHelper(args)
+	case "macchange": // macchange VIP4 VIP6 NEWMAC: see TestAnnouncerFollowsMACChange
+		return macChangeHelper(args)
 	case "links": // print every change of the lab interface's state
 		l, err := NewLinks()
 		if err != nil {
@@ -170,11 +170,9 @@ func runHelperMode(mode string, args []string) error {
 	return fmt.Errorf("unknown helper mode %q (%s)", mode, strings.Join(args, " "))
 }
 
-// prepareHelper prepares an Announcer for an IPv4 and an IPv6 VIP,
-// announces both, changes the interface's MAC, reports the link change
-// and announces the IPv4 VIP again. It prints how many sockets it had
-// open after Prepare and after announcing.
-func prepareHelper(args []string) error {
+// macChangeHelper announces an IPv4 and an IPv6 VIP, changes the
+// interface's MAC and announces the IPv4 VIP again.
+func macChangeHelper(args []string) error {
 	vip4, vip6 := netip.MustParseAddr(args[0]), netip.MustParseAddr(args[1])
 	newMAC, err := net.ParseMAC(args[2])
 	if err != nil {
@@ -182,18 +180,9 @@ func prepareHelper(args []string) error {
 	}
 	a := NewAnnouncer()
 	defer a.Close()
-	err = a.Prepare([]model.VIPSpec{
-		{Prefix: netip.PrefixFrom(vip4, 32), Device: netns.NodeIface},
-		{Prefix: netip.PrefixFrom(vip6, 128), Device: netns.NodeIface},
-	})
-	if err != nil {
-		return err
-	}
-	prepared := countSockets()
 	if err := a.Announce(netns.NodeIface, []netip.Addr{vip4, vip6}); err != nil {
 		return err
 	}
-	announced := countSockets()
 	link, err := netlink.LinkByName(netns.NodeIface)
 	if err != nil {
 		return err
@@ -201,21 +190,5 @@ func prepareHelper(args []string) error {
 	if err := netlink.LinkSetHardwareAddr(link, newMAC); err != nil {
 		return err
 	}
-	a.LinkChanged(netns.NodeIface)
-	if err := a.Announce(netns.NodeIface, []netip.Addr{vip4}); err != nil {
-		return err
-	}
-	fmt.Printf("SOCKETS prepared=%d announced=%d\n", prepared, announced)
-	return nil
-}
-
-func countSockets() int {
-	ents, _ := os.ReadDir("/proc/self/fd")
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
-			n++
-		}
-	}
-	return n
+	return a.Announce(netns.NodeIface, []netip.Addr{vip4})
 }

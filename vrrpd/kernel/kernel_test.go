@@ -379,10 +379,9 @@ func TestLinksWatchStartsWithCurrentState(t *testing.T) {
 	}
 }
 
-// TestAddressesFollowRecreatedDevice: a cached interface index that went
-// stale (the device was deleted and created again under the same name)
-// must not lose a VIP, and LinkChanged must make a renamed device's old
-// name resolve anew.
+// TestAddressesFollowRecreatedDevice: a device deleted and created again
+// under the same name must not lose a VIP, and after a rename the name
+// means the device that carries it now.
 func TestAddressesFollowRecreatedDevice(t *testing.T) {
 	lab := netns.New(t, 1)
 	n := lab.Node(1)
@@ -394,10 +393,10 @@ func TestAddressesFollowRecreatedDevice(t *testing.T) {
 	create()
 	a := labAddresses(t, n)
 	vip := model.VIPSpec{Prefix: netip.MustParsePrefix("10.99.7.1/24"), Device: dev}
-	if err := a.Prepare([]model.VIPSpec{vip}); err != nil {
+	if err := a.Add(vip); err != nil {
 		t.Fatal(err)
 	}
-	// Deleted and created again: the cached index names no device now.
+	// Deleted and created again: the old index names no device now.
 	n.MustExec(t, "ip", "link", "del", dev)
 	create()
 	if err := a.Add(vip); err != nil {
@@ -418,18 +417,17 @@ func TestAddressesFollowRecreatedDevice(t *testing.T) {
 	if list, err := a.List(dev); err != nil || !slices.Contains(list, netip.MustParsePrefix("10.99.8.1/24")) {
 		t.Errorf("List(%s) after recreation = %v, %v; want 10.99.8.1/24", dev, list, err)
 	}
-	// Renamed, and a new device takes the name: after LinkChanged the
-	// name means the new device.
+	// Renamed, and a new device takes the name: the name means the new
+	// device.
 	n.MustExec(t, "ip", "link", "set", dev, "down")
 	n.MustExec(t, "ip", "link", "set", dev, "name", renamed)
 	n.MustExec(t, "ip", "link", "del", peer) // takes the renamed end with it
 	create()
-	a.LinkChanged(renamed)
 	if err := a.Add(vip); err != nil {
 		t.Fatal(err)
 	}
 	if has, _ := n.HasAddr(dev, vip.Prefix.Addr()); !has {
-		t.Errorf("after a rename and LinkChanged, the VIP went elsewhere:\n%s", n.MustExec(t, "ip", "addr"))
+		t.Errorf("after a rename, the VIP went elsewhere:\n%s", n.MustExec(t, "ip", "addr"))
 	}
 	if err := a.Delete(vip); err != nil {
 		t.Fatal(err)
@@ -439,10 +437,9 @@ func TestAddressesFollowRecreatedDevice(t *testing.T) {
 	}
 }
 
-// TestAnnouncerPrepareAndLinkChange: Prepare opens the sockets, so
-// announcing opens none; after the interface's MAC changes and
-// LinkChanged, announcements carry the new MAC.
-func TestAnnouncerPrepareAndLinkChange(t *testing.T) {
+// TestAnnouncerFollowsMACChange: announcements go out for both families,
+// and after the interface's MAC changes they carry the new MAC.
+func TestAnnouncerFollowsMACChange(t *testing.T) {
 	lab := netns.New(t, 1)
 	capture := lab.Capture(t)
 	n := lab.Node(1)
@@ -452,17 +449,9 @@ func TestAnnouncerPrepareAndLinkChange(t *testing.T) {
 	n.MustExec(t, "ip", "addr", "add", vip6.String()+"/128", "dev", n.Iface, "nodad")
 	newMAC := net.HardwareAddr{0x02, 0, 0, 0, 0x77, 0x01}
 	start := time.Now()
-	p := startHelper(t, n, "prepare", vip4.String(), vip6.String(), newMAC.String())
+	p := startHelper(t, n, "macchange", vip4.String(), vip6.String(), newMAC.String())
 	if code, err := p.Wait(10 * time.Second); err != nil || code != 0 {
-		t.Fatalf("prepare: %d %v\n%s", code, err, p.Output())
-	}
-	out := p.Output()
-	var prepared, announced int
-	if _, err := fmt.Sscanf(out[strings.Index(out, "SOCKETS"):], "SOCKETS prepared=%d announced=%d", &prepared, &announced); err != nil {
-		t.Fatalf("helper output %q: %v", out, err)
-	}
-	if prepared < 2 || announced != prepared {
-		t.Errorf("sockets: %d after Prepare (want ARP and NDP, at least 2), %d after announcing (want no new ones)", prepared, announced)
+		t.Fatalf("macchange: %d %v\n%s", code, err, p.Output())
 	}
 	garps := waitFrames(capture, start, func(f *netns.Frame) bool { return f.GARPFor(vip4) }, 2)
 	if len(garps) != 2 {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hakeeper/hakeeper/model"
+	"github.com/hakeeper/hakeeper/test/rtprobe"
 )
 
 func TestEnableRealtimeRejectsPriority(t *testing.T) {
@@ -31,7 +32,7 @@ func TestEnableRealtimeRejectsPriority(t *testing.T) {
 // old and new, must be SCHED_RR at the priority, memory must be locked,
 // and a hook started through Runner must run at SCHED_OTHER.
 func TestRealtime(t *testing.T) {
-	if err := RealtimeAvailable(7); err != nil {
+	if err := rtprobe.Available(7); err != nil {
 		t.Skipf("this environment cannot grant real time (TestRealtimeAvailable checks that the probe is right): %v", err)
 	}
 	exe, err := os.Executable()
@@ -129,7 +130,7 @@ func realtimeHelper(args []string) error {
 }
 
 // TestRealtimeAvailable: the probe agrees with the real thing. A helper
-// process runs RealtimeAvailable, shows that the probe left every thread
+// process runs rtprobe.Available, shows that the probe left every thread
 // at SCHED_OTHER and no memory locked, then tries EnableRealtime and
 // LockMemory: the probe must answer nil exactly when both succeed, and
 // name what is missing when they do not. The environments that cannot
@@ -144,7 +145,7 @@ func TestRealtimeAvailable(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to take capabilities away")
 	}
-	if err := RealtimeAvailable(7); err != nil {
+	if err := rtprobe.Available(7); err != nil {
 		t.Skipf("real time is unavailable here already, so taking one grant away proves nothing: %v", err)
 	}
 	setpriv, err := exec.LookPath("setpriv")
@@ -250,7 +251,7 @@ func probeHelper(args []string) error {
 		}
 		return err.Error()
 	}
-	fmt.Printf("probe=%s\n", errText(RealtimeAvailable(prio)))
+	fmt.Printf("probe=%s\n", errText(rtprobe.Available(prio)))
 	// The probe's thread ends with its goroutine: give the runtime a
 	// moment to let it go before looking for real-time threads.
 	var rt []string

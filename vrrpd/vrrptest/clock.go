@@ -51,8 +51,11 @@ func (c *Clock) Now() time.Time {
 
 // AfterFunc arms a timer calling f once Advance reaches now+d.
 func (c *Clock) AfterFunc(d time.Duration, f func()) vrrpd.Timer {
-	t := &clockTimer{c: c, f: f}
-	t.Reset(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	t := &clockTimer{c: c, f: f, when: c.now.Add(d), seq: c.seq}
+	c.timers[t] = struct{}{}
 	return t
 }
 
@@ -106,16 +109,5 @@ func (t *clockTimer) Stop() bool {
 	defer t.c.mu.Unlock()
 	_, active := t.c.timers[t]
 	delete(t.c.timers, t)
-	return active
-}
-
-func (t *clockTimer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	_, active := t.c.timers[t]
-	t.c.seq++
-	t.seq = t.c.seq
-	t.when = t.c.now.Add(d)
-	t.c.timers[t] = struct{}{}
 	return active
 }

@@ -11,18 +11,14 @@ import (
 var _ vrrpd.VIPRecord = (*VIPRecord)(nil)
 
 // VIPRecord is an in-memory record of added VIPs. It outlives the engines
-// that use it, as the state directory outlives a crashed process.
+// that use it, as the state directory outlives a crashed process. The
+// zero value is an empty record.
 type VIPRecord struct {
 	mu      sync.Mutex
 	vips    []model.VIPSpec
 	saves   int
 	saveErr error
 	loadErr error
-}
-
-// NewVIPRecord returns a record holding vips, as a previous run left it.
-func NewVIPRecord(vips ...model.VIPSpec) *VIPRecord {
-	return &VIPRecord{vips: slices.Clone(vips)}
 }
 
 // Load returns the recorded VIPs or the error set by SetLoadError.
