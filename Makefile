@@ -132,10 +132,15 @@ bench-go: deps
 # The second line runs keepalived's checker (copied into the VM, which has
 # the IPVS it needs) beside hakeeper's on the same real servers: 200, as
 # many as the emulated (TCG) VM checks in a second; 1,000 saturate it.
+# The third line is issue 11's LVS lab figures: the client's outage on a
+# director crash beside keepalived directing the same lab, and commit →
+# converged by webhook and by polling.
 bench-vm: deps
 	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' -bench InitialApply -benchtime 1x ./lvs/ipvskernel
 	HAKEEPER_VM_EXTRA="$$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
 		-bench CheckerVsKeepalived -benchtime 1x -timeout 30m ./lvs/check -args -checkbench.servers=200 -checkbench.rounds=3
+	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA) $$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
+		-bench 'LVSFailover|LVSConverge' -benchtime 1x -timeout 60m ./cmd/hakeeper
 
 # HKV_BENCH_RUNS sets the runs per cell (default 5).
 bench-vrrp: deps
