@@ -104,12 +104,21 @@ test-unit:
 test-race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
+# VM_LAB_EXTRA are the host programs the LVS lab (TestLVSLab, the LVS
+# demo) needs in the VM: iproute2's ip for `ip netns` (busybox's has
+# none; /bin comes first on the guest's PATH, before busybox's /sbin/ip),
+# git and git-upload-pack for the lab's Git repository (go-git's file://
+# transport runs git-upload-pack).
+VM_LAB_EXTRA ?= /bin/ip $(shell command -v git) $(dir $(shell command -v git))git-upload-pack
+
 # test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
+# TestApplyKernel and the LVS lab share one VM boot.
 test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
-	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^TestApplyKernel$$' ./cmd/hakeeper
+	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA)" $(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" \
+		-run '^(TestApplyKernel|TestLVSLab|TestDemoLVS)$$' ./cmd/hakeeper
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
@@ -123,10 +132,15 @@ bench-go: deps
 # The second line runs keepalived's checker (copied into the VM, which has
 # the IPVS it needs) beside hakeeper's on the same real servers: 200, as
 # many as the emulated (TCG) VM checks in a second; 1,000 saturate it.
+# The third line is issue 11's LVS lab figures: the client's outage on a
+# director crash beside keepalived directing the same lab, and commit →
+# converged by webhook and by polling.
 bench-vm: deps
 	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' -bench InitialApply -benchtime 1x ./lvs/ipvskernel
 	HAKEEPER_VM_EXTRA="$$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
 		-bench CheckerVsKeepalived -benchtime 1x -timeout 30m ./lvs/check -args -checkbench.servers=200 -checkbench.rounds=3
+	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA) $$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
+		-bench 'LVSFailover|LVSConverge' -benchtime 1x -timeout 60m ./cmd/hakeeper
 
 # HKV_BENCH_RUNS sets the runs per cell (default 5).
 bench-vrrp: deps
@@ -143,8 +157,22 @@ soak: deps
 # namespaces (removed afterwards, also on Ctrl-C); otherwise the offline
 # part (validate, show, plan --offline). DEMO_DIR=examples/dual-master
 # demonstrates another cluster; DEMO_ARGS passes more flags (--pace 0).
+# Then, unless DEMO_DIR is set or DEMO_LVS=0, the LVS demo (`hakeeper demo
+# --lvs`): on this kernel if it has IPVS, else (as root) inside the QEMU VM
+# of test/vm, which test/vm/setup.sh prepares once; the demo says where
+# it ran.
+DEMO_LVS ?= 1
 demo: deps-demo build
 	$(BIN) demo $(if $(DEMO_DIR),--dir $(DEMO_DIR)) $(DEMO_ARGS)
+ifeq ($(DEMO_LVS)$(DEMO_DIR),1)
+	@if [ -e /proc/net/ip_vs ] || [ "$$(id -u)" -ne 0 ]; then \
+		echo "\$$ $(BIN) demo --lvs $(DEMO_ARGS)"; \
+		$(BIN) demo --lvs $(DEMO_ARGS); \
+	else \
+		echo "\$$ test/vm/run $(BIN) demo --lvs --pace 0 $(DEMO_ARGS)   # no IPVS in this kernel: in the QEMU VM"; \
+		test/vm/setup.sh >/dev/null && HAKEEPER_VM_EXTRA=/bin/ip test/vm/run $(BIN) demo --lvs --pace 0 $(DEMO_ARGS); \
+	fi
+endif
 
 clean:
 	rm -rf bin

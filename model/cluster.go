@@ -246,6 +246,9 @@ type Service struct {
 	// Group ties a fwmark service to the VIP group whose nodes program
 	// it. Without it every node programs the service. Derived for VIP services.
 	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// Match is the traffic a fwmark service's nodes mark (nftables rules
+	// hakeeper keeps). Without it the mark is set outside hakeeper.
+	Match []MarkMatch `yaml:"match,omitempty" json:"match,omitempty"`
 
 	Scheduler      string       `yaml:"scheduler,omitempty" json:"scheduler,omitempty"` // default wlc
 	SchedulerFlags []string     `yaml:"schedulerFlags,omitempty" json:"schedulerFlags,omitempty"`

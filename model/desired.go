@@ -293,6 +293,7 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 	vs := VirtualService{Name: name}
 	if s.FWMark != 0 {
 		vs.FWMark, vs.Group, vs.Family = uint32(s.FWMark), s.Group, cmp.Or(s.Family, IPv4)
+		vs.Match = resolveMatch(s.Match)
 	} else {
 		a, _ := netip.ParseAddr(s.VIP)
 		vs.Group, vs.Address, vs.Family, vs.Port = r.v.vipOwner[a].group, a, familyOf(a), uint16(s.Port)

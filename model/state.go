@@ -171,6 +171,8 @@ type VirtualService struct {
 	Port     uint16     `json:"port,omitempty"`
 	Protocol Protocol   `json:"protocol,omitempty"` // empty for fwmark services
 	FWMark   uint32     `json:"fwmark,omitempty"`
+	// Match is the traffic the node marks with FWMark (fwmark services).
+	Match []MarkRule `json:"match,omitempty"`
 
 	Scheduler      string     `json:"scheduler"`
 	SchedulerFlags []string   `json:"schedulerFlags,omitempty"` // sorted

@@ -966,6 +966,7 @@ func (v *validator) services() {
 			v.errorf(p+".fwmark", "fwmark %d (%s) is also service %q (at %s)", k.mark, k.fam, other, v.where("services."+other))
 		}
 	}
+	v.markOverlaps(sd)
 }
 
 // service checks one service's own settings and real servers.
@@ -1025,6 +1026,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheri
 		}
 		key = serviceKey{mark: s.FWMark, fam: fam}
 	}
+	v.markMatch(p, s, fam)
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
@@ -1235,6 +1237,9 @@ func Warnings(c *Cluster) ErrorList {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)
 		}
+	}
+	for _, name := range sortedKeys(c.Services) {
+		v.markWarning(name, c.Services[name])
 	}
 	v.errs.Sort()
 	return v.errs

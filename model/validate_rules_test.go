@@ -369,6 +369,20 @@ spread:
     groups: [web6]
     nodes: [lb1, lb2]
 `, []string{`c.yaml:12:12: vipGroups.web6.vips[0]: prefix 2001:db8:1::/64 of VIP 2001:db8:1::10 holds none of the group's node addresses (2001:db8::1)`}},
+		{"fwmark service without match: the mark is set elsewhere", twoNodes + `vipGroups:
+  web:
+    vrid: 51
+    vips: [192.0.2.10/24]
+    nodes: [lb1, lb2]
+services:
+  marked:
+    fwmark: 7
+    realServers: [{address: 198.51.100.1}]
+  declared:
+    fwmark: 8
+    match: [{protocol: tcp, address: 192.0.2.10, ports: [21]}]
+    realServers: [{address: 198.51.100.1}]
+`, []string{`c.yaml:15:5: services.marked.fwmark: no match: hakeeper does not mark this service's packets, so firewall rules outside hakeeper must set mark 7`}},
 		{"nothing to compare with: no address6, another interface", `nodes:
   lb1:
     address: 192.0.2.1

@@ -89,6 +89,8 @@ func sectionTitle(k plan.Kind) string {
 		return "tracked check"
 	case plan.KindRealServerVIP, plan.KindLink, plan.KindSysctl:
 		return "real-server role of"
+	case plan.KindMarkRule:
+		return "fwmark rules of service"
 	}
 	return "service"
 }

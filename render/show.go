@@ -184,6 +184,9 @@ func showService(w *bufio.Writer, vs *model.VirtualService) {
 	fmt.Fprintf(w, "\nService %s  %s\n", vs.Name, plan.ServiceName(vs))
 	a := attrs{w, "  "}
 	a.line("vip group", cmp.Or(vs.Group, "(none: every node programs it)"))
+	for _, m := range vs.Match {
+		a.line("marks", string(m.Protocol)+" "+m.Address.String()+" ports "+m.Ports.String())
+	}
 	sched := vs.Scheduler
 	if len(vs.SchedulerFlags) > 0 {
 		sched += " (" + strings.Join(vs.SchedulerFlags, ", ") + ")"

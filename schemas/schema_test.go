@@ -225,12 +225,14 @@ var leafTypes = map[reflect.Type]bool{
 	reflect.TypeOf(model.Command{}):   true,
 	// A struct written as an integer or a "LO-HI" string.
 	reflect.TypeOf(model.StatusRange{}): true,
+	reflect.TypeOf(model.PortRange{}):   true,
 }
 
 // leafForms are the JSON types a leaf's schema must allow, one branch
 // each.
 var leafForms = map[reflect.Type][]string{
 	reflect.TypeOf(model.StatusRange{}): {"integer", "string"},
+	reflect.TypeOf(model.PortRange{}):   {"integer", "string"},
 }
 
 func (w *walker) anyType(t reflect.Type, s map[string]any, path string) {

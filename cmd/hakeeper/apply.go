@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
@@ -22,9 +23,10 @@ func newApplyCmd() *cobra.Command {
 		Long: `apply reads the description (a YAML file, a directory, or a Git URL with
 --branch/--tag/--path), resolves this node's desired state and programs
 what a single pass can: the IPVS virtual services and their real servers,
-every server counted as up (no health checks run). It prints each IPVS
-write. VRRP needs a running protocol, so VRRP instances are reported and
-left to 'hakeeper run'.
+every server counted as up (no health checks run), and the rules marking
+fwmark services' traffic. It prints each IPVS and rule write. VRRP needs
+a running protocol, so VRRP instances are reported and left to
+'hakeeper run'.
 
 apply refuses to run beside a running 'hakeeper run' (found at --addr, or
 holding the lock on the state directory): that daemon owns the node;
@@ -118,6 +120,24 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			}
 			if err != nil {
 				return err
+			}
+			// The marking rules, kept as run keeps them; hakeeper's
+			// nftables table is their ownership record.
+			rules := marks.FromModel(ns.Services)
+			t, err := openMarks()
+			if err != nil && len(rules) > 0 {
+				return fmt.Errorf("%d fwmark rules to program: %w", len(rules), err)
+			} else if err == nil {
+				mp, err := marks.Sync(t, rules)
+				if err != nil {
+					return fmt.Errorf("fwmark rules: %w", err)
+				}
+				for _, r := range mp.Delete {
+					fmt.Fprintln(stdout, "- fwmark rule", r)
+				}
+				for _, r := range mp.Add {
+					fmt.Fprintln(stdout, "+ fwmark rule", r)
+				}
 			}
 			switch {
 			case len(plan.Conflicts) > 0:

@@ -4,11 +4,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
+
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/lvstest"
+	"github.com/hakeeper/hakeeper/lvs/marks"
+	"github.com/hakeeper/hakeeper/lvs/marks/markstest"
 )
 
 // applyCluster is a one-node description; services is appended as is.
@@ -26,12 +31,14 @@ func applyCluster(t *testing.T, services string) string {
 const applyWebService = "services:\n  www:\n    vip: 192.0.2.10\n    port: 80\n    protocol: tcp\n    scheduler: rr\n" +
 	"    realServers:\n      - address: 198.51.100.1\n"
 
-// withFakeIPVS makes apply and plan use fake instead of the kernel.
+// withFakeIPVS makes apply and plan use fake instead of the kernel, and
+// an empty fake fwmark table, so no test reads or writes the host's.
 func withFakeIPVS(t *testing.T, fake *lvstest.Fake) {
 	t.Helper()
-	old := openIPVS
-	t.Cleanup(func() { openIPVS = old })
+	oldIPVS, oldMarks := openIPVS, openMarks
+	t.Cleanup(func() { openIPVS, openMarks = oldIPVS, oldMarks })
 	openIPVS = func() (lvs.IPVS, func(), error) { return fake, func() {}, nil }
+	openMarks = func(...nftables.ConnOption) (marks.Table, error) { return &markstest.Fake{}, nil }
 }
 
 func liveKeys(t *testing.T, fake *lvstest.Fake) []string {
@@ -129,5 +136,45 @@ func TestApplyBlockedByForeignService(t *testing.T) {
 	dests, _ := fake.Destinations(foreign)
 	if len(svcs) != 1 || svcs[0].Scheduler != "rr" || len(dests) != 1 {
 		t.Errorf("after adopting: services %+v, destinations %+v; want the desired rr service with one server", svcs, dests)
+	}
+}
+
+// TestApplyProgramsMarkRules: apply keeps a fwmark service's marking
+// rules as run does: it adds them with the service, prints each write,
+// and removes hakeeper's table when the service goes.
+func TestApplyProgramsMarkRules(t *testing.T) {
+	withFakeIPVS(t, &lvstest.Fake{})
+	table := &markstest.Fake{}
+	openMarks = func(...nftables.ConnOption) (marks.Table, error) { return table, nil }
+	stateDir := t.TempDir()
+	apply := func(desc string) (int, string, string) {
+		return runCLI(t, "apply", "--addr", "127.0.0.1:1", "--node", "a", "--state-dir", stateDir, desc)
+	}
+
+	ftp := "services:\n  ftp:\n    fwmark: 21\n    group: web\n    realServers:\n      - address: 198.51.100.1\n" +
+		"    match:\n      - {protocol: tcp, address: 192.0.2.10, ports: [21, 10000-10100]}\n"
+	code, stdout, stderr := apply(applyCluster(t, ftp))
+	if code != exitOK {
+		t.Fatalf("apply: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	var got []string
+	for _, l := range table.Live {
+		got = append(got, l.String())
+	}
+	want := []string{"tcp 192.0.2.10 port 21 mark 21", "tcp 192.0.2.10 port 10000-10100 mark 21"}
+	if !table.Present || !slices.Equal(got, want) {
+		t.Fatalf("rules after apply: present %v, %q; want %q", table.Present, got, want)
+	}
+	if !strings.Contains(stdout, "+ fwmark rule tcp 192.0.2.10 port 10000-10100 mark 21") {
+		t.Errorf("stdout does not show the rule writes:\n%s", stdout)
+	}
+
+	writes := table.Writes
+	if code, stdout, _ = apply(applyCluster(t, ftp)); code != exitOK || table.Writes != writes || strings.Contains(stdout, "fwmark rule") {
+		t.Errorf("second apply of the same description: exit %d, %d table writes, stdout:\n%s", code, table.Writes-writes, stdout)
+	}
+
+	if code, stdout, stderr = apply(applyCluster(t, "")); code != exitOK || table.Present {
+		t.Errorf("apply without the service: exit %d, table present %v\nstdout %s\nstderr %s", code, table.Present, stdout, stderr)
 	}
 }

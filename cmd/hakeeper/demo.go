@@ -37,13 +37,14 @@ type demoOptions struct {
 	dir          string
 	printCluster bool
 	offline      bool
+	lvs          bool
 	pace         time.Duration
 }
 
 func newDemoCmd() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
-		Use:   "demo [--dir PATH] [--pace DURATION] [--offline] [--print-cluster]",
+		Use:   "demo [--dir PATH | --lvs] [--pace DURATION] [--offline] [--print-cluster]",
 		Short: "Live demonstration: VRRP failover and reconfiguration of a cluster in throwaway network namespaces",
 		Long: `demo shows what hakeeper does, on a small cluster built into the binary
 (see --print-cluster) or the one in --dir:
@@ -65,16 +66,35 @@ Without them, or with --offline, demo shows the offline part instead:
 validate, show and plan --offline, and exits 0.
 
 Virtual services are left out of the live lab when the kernel has no
-IPVS; the VRRP part runs anyway. Exit status: 0 done, 1 a step failed
-(the lab is removed all the same), 130 interrupted.`,
+IPVS; the VRRP part runs anyway.
+
+--lvs shows an LVS-DR cluster instead, from one description: a client,
+two directors and three web servers (HTTP answering with their name);
+hakeeper runs on the directors and on the real servers. Requests through
+the VIP spread over the real servers; a real server's HTTP server stops
+and the health checks remove it; the master director crashes and the
+client-visible gap is measured; an edit adds the third real server and
+every node converges, timed from the edit to the kernel. It needs IPVS:
+where the kernel has none, 'make demo' runs it inside the QEMU VM of
+test/vm, and the demo says where it ran.
+
+Exit status: 0 done, 1 a step failed (the lab is removed all the same),
+130 interrupted.`,
 		Example: `  sudo hakeeper demo
   sudo hakeeper demo --dir examples/dual-master
-  hakeeper demo --print-cluster > cluster.yaml`,
+  hakeeper demo --print-cluster > cluster.yaml
+  sudo hakeeper demo --lvs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.printCluster {
 				_, err := cmd.OutOrStdout().Write(demoClusterYAML)
 				return err
+			}
+			if o.lvs {
+				if o.dir != "" {
+					return errors.New("--lvs runs its own cluster: drop --dir")
+				}
+				return runDemoLVS(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return runDemo(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -83,6 +103,7 @@ IPVS; the VRRP part runs anyway. Exit status: 0 done, 1 a step failed
 	f.StringVar(&o.dir, "dir", "", "cluster description (file or directory) to demonstrate instead of the built-in one; its nodes must share one segment")
 	f.BoolVar(&o.printCluster, "print-cluster", false, "print the built-in demo cluster and exit")
 	f.DurationVar(&o.pace, "pace", time.Second, "pause between the live steps, to read along (0: run straight through)")
+	f.BoolVar(&o.lvs, "lvs", false, "demonstrate an LVS-DR cluster (directors, real servers, a client) instead; needs IPVS")
 	f.BoolVar(&o.offline, "offline", false, "skip the live lab: only validate, show and plan --offline (what a user without root sees)")
 	return cmd
 }

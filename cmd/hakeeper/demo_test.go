@@ -375,3 +375,25 @@ func section(out, from, to string) string {
 	}
 	return rest
 }
+
+// TestDemoLVSOffline: demo --lvs without the live lab shows the LVS
+// cluster's services and the offline part for director1, and exits 0.
+func TestDemoLVSOffline(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "demo", "--lvs", "--offline")
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0; stderr %s", code, stderr)
+	}
+	for _, want := range []string{
+		"fwmark 21 = 192.0.2.102:21,10000",
+		"valid (4 nodes, 1 VIP group, 3 services)",
+		"$ hakeeper plan --offline --node director1 ",
+		"+ fwmark-rule tcp 192.0.2.102 port 21 mark 21",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "demo", "--lvs", "--dir", "x"); code != exitError || !strings.Contains(stderr, "--lvs") {
+		t.Errorf("--lvs with --dir: exit %d, %s", code, stderr)
+	}
+}

@@ -13,7 +13,7 @@ import (
 )
 
 func newImportCmd() *cobra.Command {
-	var cluster, outDir, secretDir string
+	var cluster, outDir, secretDir, iptablesSave string
 	var addresses []string
 	cmd := &cobra.Command{
 		Use:   "import [--cluster NAME] [--out DIR] [--address NODE=IP]... NODE=PATH... | PATH",
@@ -24,7 +24,10 @@ and writes one cluster description: YAML to stdout, or cluster.yaml in --out DIR
 Keywords that cannot be mapped and differences between nodes are printed as
 warnings naming file:line (exit status stays 0). keepalived.conf does not state
 a node's address unless it uses unicast_src_ip: give it with --address NODE=IP.
-VRRP passwords are never copied; the warnings say where to put them.`,
+VRRP passwords are never copied; the warnings say where to put them.
+keepalived.conf does not hold the iptables rules that mark the packets of
+fwmark services: give them with --iptables-save FILE (iptables-save output
+of a director) to import them as the services' match.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var srcs []keepalived.Source
@@ -38,7 +41,7 @@ VRRP passwords are never copied; the warnings say where to put them.`,
 				}
 				srcs = append(srcs, keepalived.Source{Node: node, Path: path})
 			}
-			opts := keepalived.Options{Cluster: cluster, SecretDir: secretDir, Addresses: map[string][]string{}}
+			opts := keepalived.Options{Cluster: cluster, SecretDir: secretDir, IPTablesSave: iptablesSave, Addresses: map[string][]string{}}
 			for _, a := range addresses {
 				node, ip, ok := strings.Cut(a, "=")
 				if !ok || node == "" || ip == "" {
@@ -77,6 +80,7 @@ VRRP passwords are never copied; the warnings say where to put them.`,
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name (default \"imported\")")
 	cmd.Flags().StringVar(&outDir, "out", "", "write cluster.yaml into this directory instead of stdout")
 	cmd.Flags().StringArrayVar(&addresses, "address", nil, "node address keepalived.conf does not state, NODE=IP (repeatable; IPv4 and IPv6)")
+	cmd.Flags().StringVar(&iptablesSave, "iptables-save", "", "iptables-save output of a director: its mangle PREROUTING MARK rules become the match of the fwmark services (keepalived.conf does not hold them)")
 	cmd.Flags().StringVar(&secretDir, "secret-dir", "", "directory the description reads VRRP passwords from (default /etc/hakeeper/secrets)")
 	return cmd
 }

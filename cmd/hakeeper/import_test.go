@@ -49,6 +49,18 @@ func TestImportCommand(t *testing.T) {
 			wantStderr: []string{"warning: " + kaCorpus + "fwmark-dr-port/lb1.conf:30: virtual_server fwmark 7 real_server 198.51.100.11 80: port 80 cleared, as keepalived does"},
 		},
 		{
+			desc:       "a fwmark service: no iptables rules in keepalived.conf, said at its line",
+			args:       []string{"import", "--address", "ftp1=192.0.2.1", "--address", "ftp2=192.0.2.2", kaCorpus + "fwmark-ftp/lb1.conf", kaCorpus + "fwmark-ftp/lb2.conf"},
+			wantOut:    []string{"fwmark-21:\n    fwmark: 21\n    scheduler"},
+			wantStderr: []string{"warning: " + kaCorpus + "fwmark-ftp/lb1.conf:16: virtual_server fwmark 21: keepalived.conf holds no iptables rules", "--iptables-save FILE"},
+		},
+		{
+			desc:       "--iptables-save converts the mangle MARK rules into match",
+			args:       []string{"import", "--iptables-save", kaCorpus + "fwmark-iptables/iptables-save", "--address", "ftp1=192.0.2.1", "--address", "ftp2=192.0.2.2", kaCorpus + "fwmark-iptables/lb1.conf", kaCorpus + "fwmark-iptables/lb2.conf"},
+			wantOut:    []string{"fwmark: 21\n    match:\n      - protocol: tcp\n        address: 192.0.2.30\n        ports: [21, 10000-10100, 10200]\n"},
+			wantStderr: []string{"warning: " + kaCorpus + "fwmark-iptables/iptables-save:10: iptables: option -i is not convertible"},
+		},
+		{
 			desc:       "a loopback sorry server is imported",
 			args:       []string{"import", kaCorpus + "sorry-loopback/lb1.conf", kaCorpus + "sorry-loopback/lb2.conf"},
 			wantOut:    []string{"sorryServer:\n      address: 127.0.0.1\n"},

@@ -13,6 +13,7 @@ import (
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
@@ -66,6 +67,16 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		return nil, fmt.Errorf("planning the real-server role: %w", err)
 	}
 	live.RealServer = &rsPlan
+	rules := marks.FromModel(desired.Services)
+	if t, err := openMarks(); err != nil && len(rules) > 0 {
+		fmt.Fprintf(stderr, "note: nftables is not available here (%v): fwmark rules are planned as new\n", err)
+	} else if err == nil {
+		p, err := marks.Read(t, rules)
+		if err != nil {
+			return nil, fmt.Errorf("reading the fwmark rules: %w", err)
+		}
+		live.Marks = &p
+	}
 
 	k, closeIPVS, err := openIPVS()
 	if err != nil {
@@ -135,6 +146,10 @@ func effectiveServices(services []model.VirtualService, health map[serverKey]str
 // openIPVS opens this node's IPVS table for run, apply and plan (tests
 // swap in a fake).
 var openIPVS = openKernelIPVS
+
+// openMarks opens hakeeper's nftables table for run, apply and plan
+// (tests swap in a fake).
+var openMarks = marks.Open
 
 // openKernelIPVS opens this node's IPVS table, and returns its closer,
 // when the ip_vs module is loaded. It looks first, because the netlink

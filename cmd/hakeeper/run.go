@@ -275,6 +275,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}
 	}
+	if cfg.Marks, err = openMarks(); err != nil {
+		cfg.Marks = nil
+		log.Info("nftables not available; fwmark services' match rules cannot be programmed on this node", "err", err)
+	}
 	ctl, err := controller.New(cfg)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -99,6 +100,9 @@ type Config struct {
 	// RealServer is nil on a node that cannot be a real server: revisions
 	// giving it a real-server role then fail to apply.
 	RealServer *realserver.Programmer
+	// Marks keeps fwmark services' marking rules; nil on a node without
+	// nftables: revisions with match entries for this node then fail.
+	Marks marks.Table
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -345,6 +349,11 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 			c.log.Info("removed the IPVS services hakeeper owns", "operations", done)
 		}
 	}
+	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.Marks != nil {
+		if _, err := marks.Sync(c.cfg.Marks, nil); err != nil {
+			errs = append(errs, fmt.Errorf("removing fwmark rules: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -376,6 +385,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 			err = rerr
 		}
 		if rerr := c.syncRealServer(c.report.running.RealServer, &res, true); rerr != nil && err == nil {
+			err = rerr
+		}
+		if rerr := c.repairMarks(&res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -557,7 +569,11 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	if err != nil {
 		return err
 	}
-	return c.syncRealServer(desired.RealServer, res, false)
+	if err := c.syncRealServer(desired.RealServer, res, false); err != nil {
+		return err
+	}
+	_, err = c.syncMarks(desired.Services)
+	return err
 }
 
 // ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false

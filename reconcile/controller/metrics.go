@@ -43,7 +43,7 @@ func NewMetrics() *Metrics {
 		}),
 		driftRepairs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_drift_repairs_total",
-			Help: "Changes made behind hakeeper's back that it put back, by kind (vip, ipvs).",
+			Help: "Changes made behind hakeeper's back that it put back, by kind (vip, ipvs, fwmark).",
 		}, []string{"kind"}),
 		ipvsOps: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_ipvs_operations_total",
@@ -68,7 +68,7 @@ func NewMetrics() *Metrics {
 		}, []string{"revision"}),
 	}
 	// Series that exist from the start, so rate() works from the first scrape.
-	for _, k := range []string{"vip", "ipvs", "realserver"} {
+	for _, k := range []string{"vip", "ipvs", "realserver", "fwmark"} {
 		m.driftRepairs.WithLabelValues(k)
 	}
 	for _, r := range []string{"pass", "fail"} {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hakeeper/hakeeper/lvs"
+	"github.com/hakeeper/hakeeper/lvs/marks"
 	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -34,6 +35,9 @@ type Live struct {
 	// RealServer, when set, is the realserver programmer's plan against
 	// the kernel; without it the real-server role is planned as new.
 	RealServer *realserver.Plan
+	// Marks, when set, is the fwmark rules' plan against the kernel's
+	// table; without it the live services' rules stand for the table.
+	Marks *marks.Plan
 }
 
 // Diff computes the changes that take live to desired. Instances are
@@ -50,6 +54,7 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	namedDiff(p, KindSyncGroup, syncGroupFields, func(g *model.SyncGroupSpec) string { return g.Name }, desired.SyncGroups, live.SyncGroups)
 	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
 	realServerChanges(p, desired, live.RealServer)
+	marksDiff(p, desired.Services, live)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p

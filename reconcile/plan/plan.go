@@ -80,8 +80,8 @@ type Change struct {
 }
 
 // Plan is every change for one node, in a stable order: VRRP instances
-// (desired order, then deletions), sync groups, tracked checks, then
-// services (likewise), each object followed by its children (VIPs, real
+// (desired order, then deletions), sync groups, tracked checks, fwmark
+// rules, then services (likewise), each object followed by its children (VIPs, real
 // servers).
 type Plan struct {
 	Node    string   `json:"node"`

@@ -31,6 +31,9 @@ type Options struct {
 	// SecretDir is where the imported description tells hakeeper to read
 	// VRRP passwords from (default /etc/hakeeper/secrets).
 	SecretDir string
+	// IPTablesSave is an iptables-save file whose mangle MARK rules
+	// become the match of fwmark services (import_fwmark.go).
+	IPTablesSave string
 }
 
 // Warning is something the import could not carry over faithfully: an
@@ -105,6 +108,9 @@ func importWith(srcs []Source, opts Options, parse func(path string) ([]*Stmt, e
 			return nil, fmt.Errorf("node name %q used for both %s and %s (name them: %s=PATH)", n.name, o.path, n.path, n.name)
 		}
 		seen[n.name] = n
+	}
+	if err := im.importMarks(); err != nil {
+		return nil, err
 	}
 	c, err := im.merge()
 	if err != nil {

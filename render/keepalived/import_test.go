@@ -27,6 +27,9 @@ func importDir(t *testing.T, dir string) (*Result, error) {
 		srcs = append(srcs, Source{Path: c})
 	}
 	opts := Options{Cluster: filepath.Base(dir), Addresses: map[string][]string{}}
+	if p := filepath.Join(dir, "iptables-save"); fileExists(p) {
+		opts.IPTablesSave = p
+	}
 	if f, err := os.Open(filepath.Join(dir, "addresses")); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -253,5 +256,36 @@ func TestImportRenamedGroupKeepsOthers(t *testing.T) {
 	}
 	if len(res.Cluster.VIPGroups) != 3 || !vrids[1] || !vrids[2] || !vrids[5] {
 		t.Errorf("want three groups with VRIDs 1, 2 and 5, got %d: %v", len(res.Cluster.VIPGroups), vrids)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// An iptables-save file without a rule for a service's mark leaves the
+// service without match, said at its line; its rules for other marks are
+// listed as not converted.
+func TestImportIPTablesSaveOtherMark(t *testing.T) {
+	dir := "testdata/import/fwmark-dr-port"
+	save := "testdata/import/fwmark-iptables/iptables-save"
+	res, err := Import([]Source{{Path: dir + "/lb1.conf"}}, Options{IPTablesSave: save})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(warningsText(res.Warnings))
+	for _, want := range []string{
+		dir + "/lb1.conf:24: virtual_server fwmark 7: " + save + " has no convertible rule setting mark 7: imported without match",
+		save + ":8: iptables: mark 21 is no fwmark virtual_server's; rule not converted",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("warnings lack %q:\n%s", want, text)
+		}
+	}
+	for _, s := range res.Cluster.Services {
+		if s.Match != nil {
+			t.Errorf("match %+v imported from rules of another mark", s.Match)
+		}
 	}
 }

@@ -181,6 +181,9 @@ func normalize(t *testing.T, st *model.NodeState) string {
 		notify(&s.SyncGroups[i].Notify)
 	}
 	for i := range s.Services {
+		// keepalived.conf holds no marking rules: import takes them from
+		// iptables-save (TestImportIPTablesSave), not from the conf.
+		s.Services[i].Match = nil
 		for j := range s.Services[i].RealServers {
 			c := s.Services[i].RealServers[j].Check
 			if c == nil {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -284,4 +285,35 @@ func Wait(ctx context.Context, timeout, interval time.Duration, cond func() (boo
 		case <-time.After(interval):
 		}
 	}
+}
+
+// InNamespace runs open on a thread switched into the network namespace
+// named ns, for creating sockets there; it must not block. Sockets keep
+// the namespace they were created in.
+func InNamespace(ns string, open func() error) error {
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	openErr := open()
+	if err := netns.Set(orig); err != nil {
+		// The thread is in the wrong namespace: leave it locked so the
+		// runtime discards it when this goroutine ends. Whatever open
+		// created leaks; the caller fails anyway.
+		return fmt.Errorf("restore namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return openErr
 }

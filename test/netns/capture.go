@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/hakeeper/hakeeper/test/netlab"
 )
 
 // EtherType values the capture keeps.
@@ -131,36 +131,9 @@ func setRecvTimeout(fd int) error {
 	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 }
 
-// inNamespace runs open on a thread switched into namespace ns, for
-// creating sockets there; it must not block. Sockets keep the namespace
-// they were created in.
-func inNamespace(ns string, open func() error) error {
-	target, err := vnetns.GetFromName(ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := vnetns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := vnetns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	openErr := open()
-	if err := vnetns.Set(orig); err != nil {
-		// The thread is in the wrong namespace: leave it locked so the
-		// runtime discards it when this goroutine ends. Whatever open
-		// created leaks; the test fails anyway.
-		return fmt.Errorf("restore namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return openErr
-}
+// inNamespace runs open on a thread switched into namespace ns
+// (netlab.InNamespace); it must not block.
+func inNamespace(ns string, open func() error) error { return netlab.InNamespace(ns, open) }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 

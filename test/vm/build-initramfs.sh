@@ -4,7 +4,7 @@
 # keyed by kernel version and this script's content, so warm runs skip it.
 #
 # Contents: busybox-static with its applet links, /dev/console and /dev/null,
-# the IPVS modules (and dummy, veth, bridge, ipip, ip6_tunnel) in load order
+# the IPVS modules (and dummy, veth, bridge, ipip, ip6_tunnel, nf_tables) in load order
 # with modules.dep so an in-guest modprobe works, ipvsadm with its shared
 # libraries, and /init.
 set -euo pipefail
@@ -17,10 +17,11 @@ kroot=$cache/kernel-$kver
 # Dependencies come from modules.dep (modprobe --show-depends below): tunnel4
 # and ip_tunnel before ipip, tunnel6 before ip6_tunnel, llc and stp before
 # bridge. ipip and ip6_tunnel decapsulate on the backends of tunnel (TUN)
-# data-path tests; bridge is the L2 segment of the direct-routing ones.
+# data-path tests; bridge is the L2 segment of the direct-routing ones;
+# nf_tables (after nfnetlink) carries the fwmark rules of the LVS lab.
 modules=(crc32c_generic libcrc32c nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack
 	ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_mh ip_vs_lc ip_vs_wlc ip_vs_dh ip_vs_sed ip_vs_nq
-	dummy veth bridge ipip ip6_tunnel)
+	dummy veth bridge ipip ip6_tunnel nf_tables)
 
 key=$( (echo "$kver"; cat "$0" "$here/init") | sha256sum | cut -c1-16)
 out=$cache/initramfs-base-$kver-$key.cpio
