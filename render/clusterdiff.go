@@ -231,7 +231,11 @@ func SimulateText(w io.Writer, s *clusterdiff.Simulation) error {
 		if sv.QuorumLost {
 			state = fmt.Sprintf("QUORUM LOST (%d < %d)", sv.Weight, sv.Quorum)
 		}
-		fmt.Fprintf(bw, "  %s %s on %s: %s; serving %s", sv.Service, sv.Name, none(sv.Holder), state, sv.Serving)
+		holder := sv.Holder
+		if holder == "" {
+			holder = "nobody"
+		}
+		fmt.Fprintf(bw, "  %s %s on %s: %s; serving %s", sv.Service, sv.Name, holder, state, sv.Serving)
 		if len(sv.Failed) > 0 {
 			fmt.Fprintf(bw, "; failed %s", strings.Join(sv.Failed, ", "))
 		}

@@ -110,7 +110,7 @@ func loadRevision(cmd *cobra.Command, repo, descPath, arg string) (*model.Cluste
 	name := fmt.Sprintf("%s (%s)", arg, source.ShortID(rev.ID))
 	c, err := model.Load(rev.Files)
 	if err != nil {
-		return nil, "", fmt.Errorf("revision %s: %w", name, err)
+		return nil, "", fmt.Errorf("revision %s: cluster description %w", name, err)
 	}
 	return c, name, nil
 }
