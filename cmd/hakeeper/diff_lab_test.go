@@ -147,7 +147,9 @@ func diffMoves(t *testing.T, repo string) []struct{ Group, From, To, Reason stri
 	if code != exitChanges {
 		t.Fatalf("diff: exit %d, want 2\n%s%s", code, out, errOut)
 	}
-	var d struct{ VIPMoves []struct{ Group, From, To, Reason string } }
+	var d struct {
+		VIPMoves []struct{ Group, From, To, Reason string }
+	}
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatal(err)
 	}
