@@ -249,6 +249,7 @@ func Compare(old, new *model.Cluster, oldName, newName string) (*Diff, error) {
 		d.Nodes = append(d.Nodes, nd)
 	}
 	d.vipMoves(ov, nv)
+	d.syncGroupNotes(nv)
 	d.groupRecreations(ov, nv)
 	d.services(ov, nv)
 	return d, nil
@@ -299,6 +300,31 @@ func (d *Diff) vipMoves(ov, nv *view) {
 		d.VIPMoves = append(d.VIPMoves, m)
 	}
 	slices.SortStableFunc(d.VIPMoves, func(a, b VIPMove) int { return cmp.Compare(a.Group, b.Group) })
+}
+
+// syncGroupNotes warns of sync groups whose members would elect
+// different masters: the engine moves a sync group's members together,
+// so which node ends up holding them is not the plain election's result
+// diff predicts.
+func (d *Diff) syncGroupNotes(nv *view) {
+	for _, name := range slices.Sorted(maps.Keys(nv.c.SyncGroups)) {
+		sg := nv.c.SyncGroups[name]
+		if sg == nil || len(sg.Groups) == 0 {
+			continue
+		}
+		var masters []string
+		for _, g := range sortedSet(sg.Groups) {
+			masters = append(masters, g+" on "+nv.master(g))
+		}
+		first := nv.master(sortedSet(sg.Groups)[0])
+		for _, g := range sg.Groups {
+			if nv.master(g) != first {
+				d.Notes = append(d.Notes, fmt.Sprintf("sync group %s: its members elect different masters (%s) but fail over together, so where they settle is not predicted here",
+					name, strings.Join(masters, ", ")))
+				break
+			}
+		}
+	}
 }
 
 // holderAfter is who holds group's VIPs after the change: the new

@@ -159,6 +159,12 @@ func TestCompare(t *testing.T) {
 					clusterdiff.VIPMove{Group: "mail-a", VIPs: []string{"192.0.2.10/24"}, From: "lb1", To: "lb3", Reason: clusterdiff.ReasonGroup, Detail: "moved from group web to group mail-a"},
 					clusterdiff.VIPMove{Group: "web", VIPs: []string{"192.0.2.11/24"}, To: "lb1", Reason: clusterdiff.ReasonAdded, Detail: "new VIP of group web"})
 			}},
+		{name: "sync-group", edits: []string{"spread:\n", "syncGroups:\n  edge:\n    groups: [web, api]\nspread:\n"},
+			check: func(t *testing.T, d *clusterdiff.Diff) {
+				if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "sync group edge: its members elect different masters (api on lb2, web on lb1)") {
+					t.Errorf("notes %q, want the sync group's conflicting masters", d.Notes)
+				}
+			}},
 		{name: "node-removed", edits: []string{"  lb3:\n    address: 192.0.2.3\n    interface: eth0\n", "", "nodes: [lb1, lb3]", "nodes: [lb1]"},
 			check: func(t *testing.T, d *clusterdiff.Diff) {
 				wantMoves(t, d, clusterdiff.VIPMove{Group: "mail-a", VIPs: []string{"192.0.2.31/24"}, From: "lb3", To: "lb1",
