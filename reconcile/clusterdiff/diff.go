@@ -226,13 +226,7 @@ func Compare(old, new *model.Cluster, oldName, newName string) (*Diff, error) {
 		return nil, err
 	}
 	d := &Diff{Old: oldName, New: newName}
-	nodes := slices.Sorted(maps.Keys(maps.Collect(func(yield func(string, bool) bool) {
-		for _, n := range append(slices.Clone(ov.nodes), nv.nodes...) {
-			if !yield(n, true) {
-				return
-			}
-		}
-	})))
+	nodes := sortedSet(append(slices.Clone(ov.nodes), nv.nodes...))
 	for _, n := range nodes {
 		o, nw := ov.states[n], nv.states[n]
 		nd := NodeDiff{Node: n, Plan: plan.Between(o, nw)}
@@ -259,14 +253,16 @@ func Compare(old, new *model.Cluster, oldName, newName string) (*Diff, error) {
 // revisions, and why.
 func (d *Diff) vipMoves(ov, nv *view) {
 	og, ng := ov.vipGroups(), nv.vipGroups()
-	addrs := slices.SortedFunc(maps.Keys(maps.Collect(func(yield func(netip.Addr, bool) bool) {
-		for a := range og {
-			yield(a, true)
+	var addrs []netip.Addr
+	for a := range og {
+		addrs = append(addrs, a)
+	}
+	for a := range ng {
+		if _, ok := og[a]; !ok {
+			addrs = append(addrs, a)
 		}
-		for a := range ng {
-			yield(a, true)
-		}
-	})), netip.Addr.Compare)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
 	noted := map[string]bool{}
 	for _, a := range addrs {
 		o, inOld := og[a]

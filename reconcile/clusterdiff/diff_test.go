@@ -227,9 +227,7 @@ func TestCompareInvalid(t *testing.T) {
 	bad.VIPGroups["web"].VRID = 300
 	_, err := clusterdiff.Compare(variant(t), bad, "old", "new")
 	var list model.ErrorList
-	if !errorsAs(err, &list) || !strings.Contains(err.Error(), "vipGroups.web.vrid") {
+	if !errors.As(err, &list) || !strings.Contains(err.Error(), "vipGroups.web.vrid") {
 		t.Fatalf("err %v, want a problem naming vipGroups.web.vrid", err)
 	}
 }
-
-func errorsAs(err error, target *model.ErrorList) bool { return errors.As(err, target) }

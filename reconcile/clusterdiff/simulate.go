@@ -3,6 +3,7 @@ package clusterdiff
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -136,13 +137,7 @@ func Simulate(c *model.Cluster, f Failures) (*Simulation, error) {
 	}
 	s := &Simulation{Failures: f}
 	holders := map[string]string{}
-	for _, g := range slices.Sorted(func(yield func(string) bool) {
-		for name := range c.VIPGroups {
-			if !yield(name) {
-				return
-			}
-		}
-	}) {
+	for _, g := range slices.Sorted(maps.Keys(c.VIPGroups)) {
 		out := v.simulateGroup(g, fl)
 		holders[g] = out.After
 		s.Groups = append(s.Groups, out)
