@@ -636,6 +636,13 @@ func TestLVSLab(t *testing.T) {
 			three.RealServers = []int{1, 2, 3}
 			t0 := time.Now()
 			sha := l.commit("add web3", netlab.LVSDescription(three))
+			// diff says the change moves no VIP and adds
+			// web3 to www; the traffic check below sees that nothing
+			// else happens.
+			code, out, errOut := runCLI(t, "diff", "--repo", l.repo.Dir, "HEAD~1", "HEAD")
+			if code != exitChanges || strings.Contains(out, "VIPs changing master") || !strings.Contains(out, "~ www tcp 192.0.2.100:80: update; added ") {
+				t.Errorf("diff of adding web3: exit %d\n%s%s", code, out, errOut)
+			}
 			l.start(web[2])
 			l.converged(t, sha, t0)
 			var at time.Time

@@ -43,7 +43,8 @@ own part of that description and reconciles the kernel to it.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newValidateCmd(), newShowCmd(), newPlanCmd(), newApplyCmd(), newRunCmd(), newStatusCmd(),
-		newImportCmd(), newRenderCmd(), newSchemaCmd(), newDemoCmd(), newVersionCmd())
+		newImportCmd(), newRenderCmd(), newSchemaCmd(), newDemoCmd(), newVersionCmd(),
+		newDiffCmd(), newSimulateCmd())
 	return root
 }
 

@@ -1,0 +1,67 @@
+package examples_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hakeeper/hakeeper/reconcile/clusterdiff"
+	"github.com/hakeeper/hakeeper/render"
+)
+
+var update = flag.Bool("update", false, "rewrite the reviewed-change outputs")
+
+// TestReviewedChange keeps the outputs the reviewed-change README shows
+// what `hakeeper diff` and `hakeeper simulate` print for its two
+// revisions, so the example cannot rot: go test ./examples -update
+// rewrites them after a deliberate change of the output.
+func TestReviewedChange(t *testing.T) {
+	dir := "reviewed-change"
+	d, err := clusterdiff.Compare(load(t, filepath.Join(dir, "before")), load(t, dir), "before/cluster.yaml", "cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the README says the review shows.
+	if len(d.VIPMoves) != 1 || d.VIPMoves[0].Group != "api" || d.VIPMoves[0].To != "lb2" ||
+		len(d.Services) != 1 || d.Services[0].WeightMoved != 50 || len(d.Unchanged()) != 1 {
+		t.Errorf("diff %+v, want api moving to lb2, half of www-https's weight moving, lb3 unchanged", d)
+	}
+	var md, text bytes.Buffer
+	if err := render.DiffMarkdown(&md, d); err != nil {
+		t.Fatal(err)
+	}
+	same(t, filepath.Join(dir, "diff.md"), md.Bytes())
+	if err := render.DiffText(&text, d); err != nil {
+		t.Fatal(err)
+	}
+	same(t, filepath.Join(dir, "diff.txt"), text.Bytes())
+
+	s, err := clusterdiff.Simulate(load(t, dir), clusterdiff.Failures{Nodes: []string{"lb2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sim bytes.Buffer
+	if err := render.SimulateText(&sim, s); err != nil {
+		t.Fatal(err)
+	}
+	same(t, filepath.Join(dir, "simulate-lb2.txt"), sim.Bytes())
+}
+
+func same(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is not what hakeeper prints now (go test ./examples -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
