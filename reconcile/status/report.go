@@ -48,6 +48,9 @@ type Report struct {
 
 	// TrackChecks lists the tracked checks the VIP groups refer to.
 	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
+
+	// Rollout is the ordered rollout across the cluster (rollout.go).
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // Revision identifies one version of the description.
