@@ -128,13 +128,13 @@ type Config struct {
 	// Shutdown. Off by default: traffic keeps flowing while hakeeper
 	// restarts, and a restart adopts the table with no change.
 	RemoveServicesOnShutdown bool
-	// Rollout, when set, orders the rollout across the cluster and
-	// rolls back changes that fail their health checks (rollout.go).
-	Rollout                  *Rollout
 	Logger                   *slog.Logger
 	Metrics                  *Metrics
 	// Now is the clock of the status report (time.Now when nil).
 	Now func() time.Time
+	// Rollout, when set, orders the rollout across the cluster and
+	// rolls back changes that fail their health checks (rollout.go).
+	Rollout *Rollout
 }
 
 // Controller runs the loop. Reconcile passes are serialised; triggers
