@@ -152,7 +152,7 @@ func (f *fakeChecker) Status() []check.ServerStatus {
 			rs := &vs.RealServers[j]
 			ap := netip.AddrPortFrom(rs.Address, rs.Port)
 			out = append(out, check.ServerStatus{Key: check.KeyOf(vs, rs), Service: vs.Name, Server: ap.String(),
-				Check: "tcp", Healthy: !f.down[ap], LastCheck: epoch})
+				Check: "tcp", Healthy: !f.down[ap], LastCheck: epoch, Checks: 1})
 		}
 	}
 	return out
