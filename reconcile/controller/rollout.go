@@ -62,9 +62,11 @@ type rolloutState struct {
 	settled bool
 	watch   *watch
 	// waiting is the revision held back for the backups.
-	waiting     string
-	waitFor     []string
-	waitUntil   time.Time
+	waiting   string
+	waitFor   []string
+	waitUntil time.Time
+	// unconfirmed are the backups the bounded wait ended without.
+	unconfirmed []string
 	bad         map[string]status.BadRevision
 	rollingBack bool
 
@@ -164,6 +166,9 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 		}
 	}
 	slices.Sort(pending)
+	c.mu.Lock()
+	c.ro.unconfirmed = nil
+	c.mu.Unlock()
 	if len(pending) == 0 {
 		if len(waitFor) > 0 {
 			c.log.Info("backups applied the revision and it settled there; applying", "revision", source.ShortID(rev.ID), "backups", strings.Join(waitFor, ","))
@@ -186,6 +191,9 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 			"not-reported", strings.Join(pending, ","), "wait", r.Wait)
 		c.ro.waitsExpired.Inc()
 		c.clearWait()
+		c.mu.Lock()
+		c.ro.unconfirmed = pending
+		c.mu.Unlock()
 		return false, nil
 	}
 	c.mu.Lock()
@@ -354,7 +362,7 @@ func (c *Controller) rolloutStatus() *status.Rollout {
 		return nil
 	}
 	c.mu.Lock()
-	r := &status.Rollout{Settled: c.ro.settled, Waiting: c.ro.waiting, WaitingFor: c.ro.waitFor, WaitUntil: c.ro.waitUntil}
+	r := &status.Rollout{Settled: c.ro.settled, Waiting: c.ro.waiting, WaitingFor: c.ro.waitFor, WaitUntil: c.ro.waitUntil, Unconfirmed: c.ro.unconfirmed}
 	if w := c.ro.watch; w != nil {
 		r.Watching, r.WatchUntil = w.rev.ID, w.until
 	}

@@ -1,6 +1,11 @@
 package status
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/hakeeper/hakeeper/reconcile/source"
+)
 
 // Rollout is the ordered rollout's part of the report: the health watch
 // of the applied revision, a revision held back for the backups, the
@@ -20,6 +25,10 @@ type Rollout struct {
 	Waiting    string    `json:"waiting,omitempty"`
 	WaitingFor []string  `json:"waitingFor,omitempty"`
 	WaitUntil  time.Time `json:"waitUntil,omitzero"`
+	// Unconfirmed names the backups that had not reported the applied
+	// revision applied and settled when the bounded wait ended and this
+	// node applied it anyway.
+	Unconfirmed []string `json:"unconfirmed,omitempty"`
 	// Bad lists the revisions this node will not apply again: rolled back
 	// here, or reported rolled back by a peer.
 	Bad []BadRevision `json:"bad,omitempty"`
@@ -58,4 +67,37 @@ type Peer struct {
 type PeerGroup struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
+}
+
+// writeRollout adds the rollout's lines to the status header.
+func writeRollout(p func(string, ...any), r *Rollout, now time.Time) {
+	if r == nil {
+		return
+	}
+	switch {
+	case r.Watching != "":
+		p("Rollout:\twatching %s until %s\n", source.ShortID(r.Watching), r.WatchUntil.Format(time.TimeOnly))
+	case r.Settled:
+		p("Rollout:\tsettled\n")
+	}
+	if r.Waiting != "" {
+		p("Holding:\t%s for %s (until %s)\n", source.ShortID(r.Waiting), strings.Join(r.WaitingFor, ", "), r.WaitUntil.Format(time.TimeOnly))
+	}
+	if len(r.Unconfirmed) > 0 {
+		p("Applied after the wait:\twithout reports from %s\n", strings.Join(r.Unconfirmed, ", "))
+	}
+	for _, b := range r.Bad {
+		p("Bad revision:\t%s (rolled back on %s, %s): %s\n", source.ShortID(b.ID), b.By, ago(b.At, now), b.Reason)
+	}
+	var down []string
+	for _, pr := range r.Peers {
+		if !pr.Reachable {
+			down = append(down, pr.Node)
+		}
+	}
+	p("Peers:\t%d of %d reachable", len(r.Peers)-len(down), len(r.Peers))
+	if len(down) > 0 {
+		p(" (no report from %s)", strings.Join(down, ", "))
+	}
+	p("\n")
 }
