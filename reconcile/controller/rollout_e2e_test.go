@@ -1,20 +1,11 @@
 package controller_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,51 +19,6 @@ import (
 	"github.com/hakeeper/hakeeper/test/netlab"
 	"github.com/hakeeper/hakeeper/test/netns"
 )
-
-// testCA issues the peer channel's certificates for one test.
-type testCA struct {
-	t    *testing.T
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	File string
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{t: t, dir: t.TempDir(), cert: cert, key: key}
-	ca.File = filepath.Join(ca.dir, "ca.pem")
-	os.WriteFile(ca.File, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	return ca
-}
-
-// issue writes a certificate naming node (server and client use) and
-// its key, and returns their paths.
-func (ca *testCA) issue(node string) (certFile, keyFile string) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: node}, DNSNames: []string{node},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	kb, _ := x509.MarshalPKCS8PrivateKey(key)
-	certFile, keyFile = filepath.Join(ca.dir, node+".pem"), filepath.Join(ca.dir, node+".key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
-}
 
 // rolloutCluster is three nodes in one VIP group, n1 preferred; extra is
 // added to the group (VIPs, tracked checks) and checks is the top-level
@@ -107,7 +53,7 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	repo := gitserver.New(t)
 	url := "file://" + repo.Dir
 	c1 := repo.CommitFile("start", "cluster.yaml", rolloutCluster("10.99.0.100/24", "", ""))
-	ca := newTestCA(t, "rollout CA")
+	ca := gitserver.NewCA(t, "rollout CA")
 	vip, vip2 := netip.MustParseAddr("10.99.0.100"), netip.MustParseAddr("10.99.0.101")
 	n1 := lab.Node(1)
 	// The bounded wait is long beside what the ordered steps need (a
@@ -117,7 +63,7 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	procs := map[int]*netns.Process{}
 	start := func(i int) {
 		name := fmt.Sprintf("n%d", i)
-		cert, key := ca.issue(name)
+		cert, key := ca.IssueNode(t, name)
 		procs[i] = lab.Node(i).Start(t, bin, "run", "--node", name, "--source", url, "--state-dir", t.TempDir(),
 			"--interval", "1s", "--poll-interval", "200ms", "--log-level", "debug",
 			"--peer-ca", ca.File, "--peer-cert", cert, "--peer-key", key,
@@ -280,8 +226,8 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	// As an attacker would announce itself; here n1 just forgets n3's MAC.
 	n1.MustExec(t, "ip", "neigh", "flush", "to", "10.99.0.13")
 	c4 := repo.CommitFile("third VIP", "cluster.yaml", rolloutCluster("10.99.0.100/24, 10.99.0.101/24, 10.99.0.102/24", "", ""))
-	evil := newTestCA(t, "attacker CA")
-	ecert, ekey := evil.issue("n3")
+	evil := gitserver.NewCA(t, "attacker CA")
+	ecert, ekey := evil.IssueNode(t, "n3")
 	pair, err := tls.LoadX509KeyPair(ecert, ekey)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +237,7 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := &status.Report{Node: "n3", Healthy: true, Applied: &status.Revision{ID: c4},
-		Rollout: &status.Rollout{Settled: true, Bad: []status.BadRevision{{ID: c4, By: "n3", Reason: "faked"}}},
+		Rollout:   &status.Rollout{Settled: true, Bad: []status.BadRevision{{ID: c4, By: "n3", Reason: "faked"}}},
 		VIPGroups: []status.VIPGroup{{Name: "web", State: "master"}}}
 	srv := &http.Server{
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}},

@@ -2,22 +2,14 @@ package peer_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,55 +17,14 @@ import (
 
 	"github.com/hakeeper/hakeeper/reconcile/peer"
 	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/test/gitserver"
 )
 
-type ca struct {
-	t    *testing.T
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string
-}
-
-func newCA(t *testing.T) *ca {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+func creds(t *testing.T, ca *gitserver.CA, node string) *peer.Credentials {
+	cf, kf := ca.IssueNode(t, node)
+	cr, err := peer.LoadCredentials(ca.File, cf, kf)
 	if err != nil {
 		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	c := &ca{t: t, dir: t.TempDir(), cert: cert, key: key}
-	c.file = filepath.Join(c.dir, "ca.pem")
-	os.WriteFile(c.file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	return c
-}
-
-// issue returns the files of a certificate for node and its key.
-func (c *ca) issue(node string) (string, string) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: node}, DNSNames: []string{node},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	kb, _ := x509.MarshalPKCS8PrivateKey(key)
-	cf, kf := filepath.Join(c.dir, node+".pem"), filepath.Join(c.dir, node+".key")
-	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	return cf, kf
-}
-
-func (c *ca) creds(node string) *peer.Credentials {
-	cf, kf := c.issue(node)
-	cr, err := peer.LoadCredentials(c.file, cf, kf)
-	if err != nil {
-		c.t.Fatal(err)
 	}
 	return cr
 }
@@ -115,11 +66,11 @@ func poll(t *testing.T, self *peer.Credentials, port int) status.Peer {
 // Only a server holding the cluster CA's certificate for the node it
 // answers for, reporting that node, is believed.
 func TestPollerBelievesOnlyTheNode(t *testing.T) {
-	cluster, other := newCA(t), newCA(t)
-	n1 := cluster.creds("n1")
+	cluster, other := gitserver.NewCA(t, "cluster"), gitserver.NewCA(t, "other")
+	n1 := creds(t, cluster, "n1")
 	report := func(node string) *status.Report {
 		return &status.Report{Node: node, Healthy: true, Applied: &status.Revision{ID: "c4"},
-			Rollout: &status.Rollout{Settled: true, Bad: []status.BadRevision{{ID: "c3", By: node}}},
+			Rollout:   &status.Rollout{Settled: true, Bad: []status.BadRevision{{ID: "c3", By: node}}},
 			VIPGroups: []status.VIPGroup{{Name: "web", State: "master"}}}
 	}
 	for _, tc := range []struct {
@@ -128,10 +79,10 @@ func TestPollerBelievesOnlyTheNode(t *testing.T) {
 		report  *status.Report
 		wantErr string
 	}{
-		{"the node itself", cluster.creds("n3"), report("n3"), ""},
-		{"another node's certificate", cluster.creds("n2"), report("n3"), "certificate is valid for n2, not n3"},
-		{"a certificate from another CA", other.creds("n3"), report("n3"), "certificate signed by unknown authority"},
-		{"a report for another node", cluster.creds("n3"), report("n2"), `report is for node "n2"`},
+		{"the node itself", creds(t, cluster, "n3"), report("n3"), ""},
+		{"another node's certificate", creds(t, cluster, "n2"), report("n3"), "certificate is valid for n2, not n3"},
+		{"a certificate from another CA", creds(t, other, "n3"), report("n3"), "certificate signed by unknown authority"},
+		{"a report for another node", creds(t, cluster, "n3"), report("n2"), `report is for node "n2"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := poll(t, n1, serve(t, tc.server, tc.report))
@@ -151,11 +102,11 @@ func TestPollerBelievesOnlyTheNode(t *testing.T) {
 // The peer listener reads nothing to a client without a certificate from
 // the cluster's CA.
 func TestListenRequiresClientCertificate(t *testing.T) {
-	cluster, other := newCA(t), newCA(t)
-	port := serve(t, cluster.creds("n1"), &status.Report{Node: "n1"})
+	cluster, other := gitserver.NewCA(t, "cluster"), gitserver.NewCA(t, "other")
+	port := serve(t, creds(t, cluster, "n1"), &status.Report{Node: "n1"})
 	url := "https://127.0.0.1:" + strconv.Itoa(port) + "/status"
 	pool := x509.NewCertPool()
-	pool.AddCert(cluster.cert)
+	pool.AppendCertsFromPEM(cluster.PEM)
 	for name, certs := range map[string][]tls.Certificate{"none": nil, "another CA's": {mustPair(t, other)}} {
 		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "n1", Certificates: certs}}}
 		resp, err := c.Get(url)
@@ -167,8 +118,8 @@ func TestListenRequiresClientCertificate(t *testing.T) {
 	}
 }
 
-func mustPair(t *testing.T, c *ca) tls.Certificate {
-	cf, kf := c.issue("n9")
+func mustPair(t *testing.T, c *gitserver.CA) tls.Certificate {
+	cf, kf := c.IssueNode(t, "n9")
 	p, err := tls.LoadX509KeyPair(cf, kf)
 	if err != nil {
 		t.Fatal(err)
