@@ -57,7 +57,6 @@ type Rollout struct {
 
 // rolloutState is written by passes only; the reported parts under mu.
 type rolloutState struct {
-	current *source.Revision // in force
 	good    *source.Revision // the last that settled: the rollback target
 	settled bool
 	watch   *watch
@@ -239,7 +238,6 @@ func changedGroups(prev, desired *model.NodeState) []model.Instance {
 // applied records rev in force; prev is the state before it (nil at
 // start). A change starts its health window; no change settles at once.
 func (c *Controller) applied(rev *source.Revision, prev, desired *model.NodeState) {
-	c.ro.current = rev
 	if c.cfg.Rollout == nil {
 		return
 	}
@@ -297,7 +295,9 @@ func newWatch(prev, desired *model.NodeState) *watch {
 func (c *Controller) healthDrop(w *watch) string {
 	if c.cfg.Checker != nil && len(w.servers) > 0 {
 		for _, s := range c.cfg.Checker.Status() {
-			if what, ok := w.servers[s.Key]; ok && s.Checks > 0 && !s.Healthy {
+			// Down by a failed check, not merely not yet up (a service
+			// starting its servers down, rise not yet reached).
+			if what, ok := w.servers[s.Key]; ok && s.Checks > 0 && !s.Healthy && s.LastError != "" {
 				return "real server " + what + " fails its check: " + s.LastError
 			}
 		}
@@ -343,6 +343,9 @@ func (c *Controller) rollBack(w *watch, why string, res *Result) error {
 	c.markBad(w.rev.ID, c.cfg.Node, why)
 	c.ro.rollbacks.Inc()
 	good := c.ro.good
+	if good == nil { // cannot happen: a change is watched only after an earlier apply
+		return errors.New("revision " + source.ShortID(w.rev.ID) + " marked bad, but no settled revision to return to: " + why)
+	}
 	c.log.Error("health dropped after applying a revision: rolling back", "revision", source.ShortID(w.rev.ID),
 		"summary", w.rev.Summary, "back-to", source.ShortID(good.ID), "why", why)
 	c.ro.rollingBack = true
