@@ -490,7 +490,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 	if c.refusal != nil && rev.ID == c.failed {
 		return c.refusal
 	}
-	if err := c.refuseBad(rev); err != nil {
+	if err := c.refuseBad(rev, res); err != nil {
 		return err
 	}
 	return c.applyRevision(rev, res)

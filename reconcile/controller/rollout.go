@@ -1,10 +1,14 @@
 package controller
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/check"
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
@@ -103,15 +108,52 @@ func (c *Controller) initRollout() {
 		Help: "Revisions a master applied after the bounded wait, without every backup reporting them applied and settled.",
 	})
 	c.m.Registry.MustRegister(c.ro.rollbacks, c.ro.waitsExpired, clusterCollector{c})
+	if path := c.badPath(); path != "" {
+		b, err := os.ReadFile(path)
+		var marks []status.BadRevision
+		if err == nil {
+			err = json.Unmarshal(b, &marks)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.log.Warn("bad revision marks unreadable; starting without them", "path", path, "err", err)
+		}
+		for _, m := range marks {
+			c.ro.bad[m.ID] = m
+		}
+	}
+}
+
+// maxBadMarks bounds the marks kept on disk: the newest are the ones a
+// source can still serve.
+const maxBadMarks = 100
+
+// badPath is where the bad marks outlive a restart: beside the last good
+// revision ("" without one).
+func (c *Controller) badPath() string {
+	if c.cfg.LastGood == nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(c.cfg.LastGood.Path), "bad-revisions.json")
 }
 
 // refuseBad keeps a revision marked bad from being applied again.
-func (c *Controller) refuseBad(rev *source.Revision) error {
+// At start-up (a mark from before a restart) the last good revision on
+// disk runs instead.
+func (c *Controller) refuseBad(rev *source.Revision, res *Result) error {
 	b, ok := c.ro.bad[rev.ID]
 	if !ok {
 		return nil
 	}
 	err := &stageError{stage: "health", revision: rev.ID, err: fmt.Errorf("marked bad (rolled back on %s): %s", b.By, b.Reason)}
+	if c.report.running == nil && c.cfg.LastGood != nil {
+		if stored, lerr := c.cfg.LastGood.Load(); lerr == nil && stored != nil && stored.ID != rev.ID {
+			c.log.Warn("newest revision marked bad: starting with the last good revision from the state directory",
+				"revision", source.ShortID(rev.ID), "last-good", source.ShortID(stored.ID))
+			if aerr := c.applyRevision(stored, res); aerr != nil {
+				return aerr
+			}
+		}
+	}
 	c.setPending(err)
 	return err
 }
@@ -139,7 +181,7 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 			c.clearWait()
 			c.markBad(rev.ID, p.Node, "health dropped there after applying it")
 			c.log.Error("revision rolled back on a peer; not applying it", "revision", source.ShortID(rev.ID), "peer", p.Node)
-			return true, c.refuseBad(rev)
+			return true, c.refuseBad(rev, nil)
 		}
 	}
 	var waitFor []string
@@ -210,7 +252,19 @@ func (c *Controller) clearWait() {
 func (c *Controller) markBad(id, by, reason string) {
 	c.mu.Lock()
 	c.ro.bad[id] = status.BadRevision{ID: id, Reason: reason, At: c.cfg.Now(), By: by}
+	marks := slices.SortedFunc(maps.Values(c.ro.bad), func(a, b status.BadRevision) int { return b.At.Compare(a.At) })
 	c.mu.Unlock()
+	path := c.badPath()
+	if path == "" {
+		return
+	}
+	b, err := json.Marshal(marks[:min(len(marks), maxBadMarks)])
+	if err == nil {
+		err = lvs.WriteRecord(path, b)
+	}
+	if err != nil {
+		c.log.Warn("recording the bad revision", "path", path, "err", err)
+	}
 }
 
 // changedGroups lists desired's instances whose settings or services

@@ -181,3 +181,26 @@ func TestRolloutRefusesPeersBadRevision(t *testing.T) {
 		t.Errorf("applied %s bad %+v", st.Applied.ID, st.Rollout.Bad)
 	}
 }
+
+// A bad mark outlives a restart: the restarted node starts with the last
+// good revision from its state directory rather than the newest, bad one.
+func TestRolloutBadMarkOutlivesRestart(t *testing.T) {
+	n, peers := startRollout(t)
+	good := n.ctl.Status().Applied.ID
+	n.checker.setDown("198.51.100.3:80", true)
+	bad := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	peers.set(settledPeer(bad.ID))
+	if _, err := n.reconcile(true); err == nil {
+		t.Fatal("no rollback")
+	}
+	again := newNodeWith(t, "lb1", n.src, n.stateDir, func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: &fakePeers{}, Window: rolloutWindow}
+	})
+	if _, err := again.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := again.ctl.Status()
+	if st.Applied.ID != good || len(st.Rollout.Bad) != 1 || st.Rollout.Bad[0].ID != bad.ID || !strings.Contains(st.Degraded, "marked bad") {
+		t.Errorf("restarted: applied %s, bad %+v, degraded %q; want %s running and %s refused", st.Applied.ID, st.Rollout.Bad, st.Degraded, good, bad.ID)
+	}
+}
