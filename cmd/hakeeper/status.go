@@ -67,6 +67,6 @@ under it.`,
 	}
 	cmd.Flags().StringVar(&addr, "addr", statusAddr(), "the daemon's status address (host:port or unix:/path; env HAKEEPER_ADDR)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the JSON report")
-	cmd.Flags().BoolVar(&cluster, "cluster", false, "show every node as the peer channel reports it, and check exactly one master per VIP group (exit 2 when not, or a node does not answer)")
+	cmd.Flags().BoolVar(&cluster, "cluster", false, "show every node as the peer channel reports it, and check exactly one master per VIP group (exit 2 when not, or when a node that may hold one does not answer)")
 	return cmd
 }

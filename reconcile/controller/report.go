@@ -251,6 +251,9 @@ func (c *Controller) vipGroups(running *model.NodeState, engine []vrrpd.Instance
 			g.Master = st.MasterAddr.String()
 		}
 		if in := byKey[st.Key]; in != nil {
+			for _, np := range in.Preference {
+				g.Candidates = append(g.Candidates, np.Node)
+			}
 			for _, v := range in.VIPs {
 				vip := status.VIP{Address: v.Prefix.String(), Device: v.Device}
 				if c.cfg.Addrs != nil {

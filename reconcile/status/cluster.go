@@ -17,8 +17,8 @@ import (
 type ClusterView struct {
 	Nodes  []ClusterNode  `json:"nodes"`
 	Groups []ClusterGroup `json:"groups"`
-	// OK is true when every node answered and every group has exactly
-	// one master.
+	// OK is true when every group has exactly one master, counted over
+	// all its candidates (every one answered).
 	OK bool `json:"ok"`
 }
 
@@ -80,14 +80,21 @@ func Cluster(r *Report) ClusterView {
 			}
 		}
 	}
+	// A node never heard from has no roles: it is unknown in the groups
+	// this node knows it a candidate of, and, for groups this node does
+	// not run, in all of them.
+	candidates := map[string][]string{}
+	for _, g := range r.VIPGroups {
+		candidates[g.Name] = g.Candidates
+	}
 	for _, n := range v.Nodes {
-		if !n.Reachable {
-			v.OK = false
-			// A node never heard from has no roles: it is unknown in every group.
-			for _, g := range groups {
-				if !slices.Contains(g.Unknown, n.Node) && n.Roles[g.Name] == "" {
-					g.Unknown = append(g.Unknown, n.Node)
-				}
+		if n.Reachable {
+			continue
+		}
+		for _, g := range groups {
+			c, known := candidates[g.Name]
+			if !slices.Contains(g.Unknown, n.Node) && (!known || len(c) == 0 || slices.Contains(c, n.Node)) {
+				g.Unknown = append(g.Unknown, n.Node)
 			}
 		}
 	}
@@ -165,7 +172,7 @@ func WriteCluster(w io.Writer, v ClusterView) error {
 		}
 	}
 	if v.OK {
-		p("\nexactly one master per VIP group, every node reporting\n")
+		p("\nexactly one master per VIP group, every candidate reporting\n")
 	} else {
 		p("\nNOT OK: see the verdicts above\n")
 	}

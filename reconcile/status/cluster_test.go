@@ -13,7 +13,7 @@ func clusterReport(lb1, lb2, lb3 []status.PeerGroup, lb3Down bool) *status.Repor
 	r := &status.Report{Node: "lb1", Healthy: true, Applied: &status.Revision{ID: "0123456789abcdef0123456789abcdef01234567"},
 		Rollout: &status.Rollout{Settled: true}}
 	for _, g := range lb1 {
-		r.VIPGroups = append(r.VIPGroups, status.VIPGroup{Name: g.Name, State: g.State})
+		r.VIPGroups = append(r.VIPGroups, status.VIPGroup{Name: g.Name, State: g.State, Candidates: []string{"lb1", "lb2", "lb3"}})
 	}
 	r.Rollout.Peers = []status.Peer{
 		{Node: "lb2", Reachable: true, Applied: "0123456789abcdef0123456789abcdef01234567", Settled: true, Healthy: true, Groups: lb2},
@@ -50,6 +50,11 @@ func TestClusterVerdicts(t *testing.T) {
 			false, map[string]string{"web": "no master"}},
 		{"a node unreachable", clusterReport(groups("web", "master"), groups("web", "backup"), groups("web", "backup"), true),
 			false, map[string]string{"web": "unverified"}},
+		{"an unreachable node that holds no group", func() *status.Report {
+			r := clusterReport(groups("web", "master"), groups("web", "backup"), nil, true)
+			r.VIPGroups[0].Candidates = []string{"lb1", "lb2"}
+			return r
+		}(), true, map[string]string{"web": "ok"}},
 		{"split brain beside an unreachable node", clusterReport(groups("web", "master"), groups("web", "master"), groups("web", "backup"), true),
 			false, map[string]string{"web": "split brain"}},
 	} {
