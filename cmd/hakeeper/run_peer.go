@@ -63,6 +63,10 @@ func servePeers(ctx context.Context, o peerOptions, p *peer.Poller, creds *peer.
 		return err
 	}
 	srv := status.NewServer(status.Handler(ctl, nil, nil), log)
+	// Failed handshakes (a host without a certificate) at debug: anyone
+	// reaching the port could fill the log otherwise. The polling side
+	// logs a peer it cannot authenticate.
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	go srv.Serve(l)
 	go func() {
 		<-ctx.Done()

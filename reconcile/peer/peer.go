@@ -35,6 +35,9 @@ const DefaultPort = 9111
 // DefaultInterval is how often every peer is polled.
 const DefaultInterval = 2 * time.Second
 
+// pollTimeout bounds one poll of a peer unless the interval is longer.
+const pollTimeout = 5 * time.Second
+
 // maxReport bounds a peer's answer: a report of a large table is far
 // smaller, and a peer must not make us read without end.
 const maxReport = 16 << 20
@@ -155,7 +158,9 @@ func (p *Poller) SetNodes(nodes map[string]string) {
 			continue
 		}
 		tr := &http.Transport{TLSClientConfig: p.creds.clientConfig(name), MaxIdleConnsPerHost: 1, IdleConnTimeout: 3 * p.interval}
-		p.peers[name] = &peerState{addr: addr, client: &http.Client{Transport: tr, Timeout: max(p.interval, time.Second)}}
+		// A loaded peer may take seconds to answer; a poll that long
+		// only delays the next round.
+		p.peers[name] = &peerState{addr: addr, client: &http.Client{Transport: tr, Timeout: max(p.interval, pollTimeout)}}
 	}
 }
 
@@ -309,12 +314,10 @@ func view(name string, st *peerState) status.Peer {
 	return v
 }
 
-// summary is what a change of triggers the rollout to look again.
+// summary is what the rollout looks at: a change of it triggers a pass.
 func summary(st *peerState) string {
-	b, _ := json.Marshal(view("", st))
-	var v status.Peer
-	json.Unmarshal(b, &v)
+	v := view("", st)
 	v.Seen, v.Error = time.Time{}, ""
-	b, _ = json.Marshal(v)
+	b, _ := json.Marshal(v)
 	return string(b)
 }

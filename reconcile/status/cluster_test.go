@@ -3,6 +3,7 @@ package status_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
@@ -82,4 +83,19 @@ func TestClusterText(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "cluster.txt", b.Bytes())
+}
+
+// The rollout's lines in the status header.
+func TestRolloutText(t *testing.T) {
+	r := clusterReport(groups("web", "master"), groups("web", "backup"), groups("web", "backup"), true)
+	r.Rollout.Settled = false
+	r.Rollout.Watching, r.Rollout.WatchUntil = "89abcdef0123456789abcdef0123456789abcdef", now.Add(20*time.Second)
+	r.Rollout.Unconfirmed = []string{"lb3"}
+	r.Rollout.Bad = []status.BadRevision{{ID: "fedcba9876543210fedcba9876543210fedcba98", By: "lb2", At: now.Add(-time.Minute),
+		Reason: "real server http 198.51.100.3:80 fails its check: connect: connection refused"}}
+	var b bytes.Buffer
+	if err := status.WriteText(&b, r, now); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "rollout.txt", b.Bytes())
 }
