@@ -27,7 +27,8 @@ import (
 // "Rolling a revision out across the cluster"). A revision that changes
 // a VIP group's instance or services is held back by the group's master
 // until every other node of the group reports, over the peer channel, the
-// revision applied and settled, or until Rollout.Wait has passed. After
+// revision applied and settled and itself healthy, or until Rollout.Wait
+// has passed. After
 // a change, a node watches what the change added or altered for
 // Rollout.Window; if one of those fails, it returns to the last revision
 // that settled and marks the new one bad, which its peers then see and
@@ -202,7 +203,7 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 	var pending []string
 	for _, name := range waitFor {
 		i := slices.IndexFunc(peers, func(p status.Peer) bool { return p.Node == name })
-		if i < 0 || !peers[i].Reachable || peers[i].Applied != rev.ID || !peers[i].Settled {
+		if i < 0 || !peers[i].Reachable || peers[i].Applied != rev.ID || !peers[i].Settled || !peers[i].Healthy {
 			pending = append(pending, name)
 		}
 	}

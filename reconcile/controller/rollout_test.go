@@ -204,3 +204,38 @@ func TestRolloutBadMarkOutlivesRestart(t *testing.T) {
 		t.Errorf("restarted: applied %s, bad %+v, degraded %q; want %s running and %s refused", st.Applied.ID, st.Rollout.Bad, st.Degraded, good, bad.ID)
 	}
 }
+
+// A backup that applied the revision but is degraded does not release
+// the master.
+func TestRolloutWaitsForHealthyBackup(t *testing.T) {
+	n, peers := startRollout(t)
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	p := settledPeer(rev.ID)
+	p.Healthy = false
+	peers.set(p)
+	if res, _ := n.reconcile(true); res.Applied {
+		t.Fatal("master applied on a degraded backup's report")
+	}
+	peers.set(settledPeer(rev.ID))
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("backup healthy: %+v %v", res, err)
+	}
+}
+
+// With no backup reporting, the master applies once the bounded wait
+// has passed, and says which backups it went without.
+func TestRolloutBoundedWait(t *testing.T) {
+	n, _ := startRollout(t)
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	if res, _ := n.reconcile(true); res.Applied {
+		t.Fatal("master applied with no backup reporting")
+	}
+	n.clock.Advance(time.Hour) // startRollout's wait
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("after the wait: %+v %v", res, err)
+	}
+	st := n.ctl.Status()
+	if st.Applied.ID != rev.ID || len(st.Rollout.Unconfirmed) != 1 || st.Rollout.Unconfirmed[0] != "lb2" || st.Rollout.Waiting != "" {
+		t.Errorf("applied %s, rollout %+v", st.Applied.ID, st.Rollout)
+	}
+}
