@@ -118,7 +118,7 @@ test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
 	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA)" $(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" \
-		-run '^(TestApplyKernel|TestLVSLab|TestDemoLVS)$$' ./cmd/hakeeper
+		-run '^(TestApplyKernel|TestLVSLab|TestLVSLabRollback|TestDemoLVS)$$' ./cmd/hakeeper
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP

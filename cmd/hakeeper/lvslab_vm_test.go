@@ -102,6 +102,8 @@ type lvsLab struct {
 	poll time.Duration
 	// hookSecret, when set, is the nodes' --webhook-secret-file.
 	hookSecret string
+	// extraArgs, when set, adds a node's own flags (the peer channel's).
+	extraArgs func(name string) []string
 }
 
 func needVMLab(t testing.TB) {
@@ -196,6 +198,9 @@ func (l *lvsLab) start(nd *netlab.Node) *labNode {
 		"--state-dir", n.state, "--listen", "unix:"+n.sock, "--interval", "2s", "--poll-interval", l.poll.String(), "--log-level", "debug")
 	if l.hookSecret != "" {
 		cmd.Args = append(cmd.Args, "--webhook-secret-file", l.hookSecret)
+	}
+	if l.extraArgs != nil {
+		cmd.Args = append(cmd.Args, l.extraArgs(name)...)
 	}
 	cmd.Env = append(os.Environ(), labMainEnv+"=1")
 	cmd.Stdout, cmd.Stderr = n.out, n.out

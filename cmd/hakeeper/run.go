@@ -27,6 +27,7 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/controller/ipvsproc"
+	"github.com/hakeeper/hakeeper/reconcile/peer"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/vrrpd"
@@ -66,6 +67,7 @@ type runOptions struct {
 	removeServices    bool
 	adoptIPVS         bool
 	ipvsFingerprint   bool
+	peer              peerOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -126,6 +128,7 @@ works on hosts without IPVS.`,
 	f.BoolVar(&o.ipvsFingerprint, "ipvs-fingerprint", false, "for tables of thousands of services: skip the drift pass's full IPVS read while /proc/net/ip_vs is unchanged (thresholds and scheduler flags changed by hand are then repaired within 6 intervals)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	addRealtimeFlag(cmd)
+	addPeerFlags(cmd, &o.peer)
 	return cmd
 }
 
@@ -275,11 +278,16 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}
 	}
+	var ctl *controller.Controller
+	poller, peerCreds := (*peer.Poller)(nil), (*peer.Credentials)(nil)
+	if cfg.Rollout, poller, peerCreds, err = o.peer.rollout(o.node, log, func() { ctl.Trigger("peer") }); err != nil {
+		return err
+	}
 	if cfg.Marks, err = openMarks(); err != nil {
 		cfg.Marks = nil
 		log.Info("nftables not available; fwmark services' match rules cannot be programmed on this node", "err", err)
 	}
-	ctl, err := controller.New(cfg)
+	ctl, err = controller.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -308,6 +316,12 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		go srv.Serve(l)
 		defer srv.Close()
 		log.Info("status server listening", "addr", o.listen, "webhook", hook != nil)
+	}
+	if poller != nil {
+		if err := servePeers(runCtx, o.peer, poller, peerCreds, ctl, log); err != nil {
+			runShutdown(ctl, log)
+			return fmt.Errorf("peer channel: %w", err)
+		}
 	}
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(runCtx) }()

@@ -21,7 +21,7 @@ func statusAddr() string {
 
 func newStatusCmd() *cobra.Command {
 	var addr string
-	var asJSON bool
+	var asJSON, cluster bool
 	cmd := &cobra.Command{
 		Use:   "status [--addr ADDR] [--json]",
 		Short: "Show what the running hakeeper on this node is doing",
@@ -46,6 +46,9 @@ under it.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if cluster {
+				return writeClusterStatus(out, r, asJSON)
+			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
@@ -64,5 +67,6 @@ under it.`,
 	}
 	cmd.Flags().StringVar(&addr, "addr", statusAddr(), "the daemon's status address (host:port or unix:/path; env HAKEEPER_ADDR)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the JSON report")
+	cmd.Flags().BoolVar(&cluster, "cluster", false, "show every node as the peer channel reports it, and check exactly one master per VIP group (exit 2 when not, or when a node that may hold one does not answer)")
 	return cmd
 }

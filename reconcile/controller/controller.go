@@ -132,6 +132,9 @@ type Config struct {
 	Metrics                  *Metrics
 	// Now is the clock of the status report (time.Now when nil).
 	Now func() time.Time
+	// Rollout, when set, orders the rollout across the cluster and
+	// rolls back changes that fail their health checks (rollout.go).
+	Rollout *Rollout
 }
 
 // Controller runs the loop. Reconcile passes are serialised; triggers
@@ -178,6 +181,7 @@ type Controller struct {
 	mu         sync.Mutex
 	cancelPass context.CancelFunc
 	report     reportState
+	ro         rolloutState
 }
 
 // Result is what one pass did.
@@ -226,6 +230,7 @@ func New(cfg Config) (*Controller, error) {
 		pass:     make(chan struct{}, 1),
 	}
 	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine}, realServerCollector{ctl: c})
+	c.initRollout()
 	return c, nil
 }
 
@@ -391,6 +396,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 			err = rerr
 		}
 	}
+	if rerr := c.rolloutPass(&res); rerr != nil && err == nil {
+		err = rerr
+	}
 	d := time.Since(start)
 	c.m.reconcileDuration.Observe(d.Seconds())
 	c.finishPass(trigger, d, res, err)
@@ -482,6 +490,9 @@ func (c *Controller) fetchAndApply(ctx context.Context, res *Result) error {
 	if c.refusal != nil && rev.ID == c.failed {
 		return c.refusal
 	}
+	if err := c.refuseBad(rev, res); err != nil {
+		return err
+	}
 	return c.applyRevision(rev, res)
 }
 
@@ -517,6 +528,9 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	if err != nil {
 		return fail("resolve", err)
 	}
+	if hold, err := c.gate(rev, cluster, desired); hold {
+		return err
+	}
 	if err := c.applyState(c.report.running, desired, res); err != nil {
 		if c.report.running != nil {
 			// Undo against what was half applied, so every part that
@@ -538,6 +552,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 			c.log.Warn("recording the last good revision", "path", c.cfg.LastGood.Path, "err", err)
 		}
 	}
+	c.applied(rev, c.report.running, desired)
 	c.mu.Lock()
 	if !res.FromLastGood {
 		c.report.pending = nil

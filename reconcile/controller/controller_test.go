@@ -152,10 +152,18 @@ func (f *fakeChecker) Status() []check.ServerStatus {
 			rs := &vs.RealServers[j]
 			ap := netip.AddrPortFrom(rs.Address, rs.Port)
 			out = append(out, check.ServerStatus{Key: check.KeyOf(vs, rs), Service: vs.Name, Server: ap.String(),
-				Check: "tcp", Healthy: !f.down[ap], LastCheck: epoch})
+				Check: "tcp", Healthy: !f.down[ap], LastCheck: epoch, Checks: 1, LastError: f.lastError(ap)})
 		}
 	}
 	return out
+}
+
+// lastError is a down server's check error; called with f.mu held.
+func (f *fakeChecker) lastError(ap netip.AddrPort) string {
+	if f.down[ap] {
+		return "connect: connection refused"
+	}
+	return ""
 }
 
 func (f *fakeChecker) Changes() <-chan struct{} { return f.changes }

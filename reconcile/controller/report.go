@@ -184,6 +184,7 @@ func (c *Controller) Status() *status.Report {
 	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)
+	r.Rollout = c.rolloutStatus()
 	return r
 }
 
@@ -250,6 +251,9 @@ func (c *Controller) vipGroups(running *model.NodeState, engine []vrrpd.Instance
 			g.Master = st.MasterAddr.String()
 		}
 		if in := byKey[st.Key]; in != nil {
+			for _, np := range in.Preference {
+				g.Candidates = append(g.Candidates, np.Node)
+			}
 			for _, v := range in.VIPs {
 				vip := status.VIP{Address: v.Prefix.String(), Device: v.Device}
 				if c.cfg.Addrs != nil {

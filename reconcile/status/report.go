@@ -48,6 +48,9 @@ type Report struct {
 
 	// TrackChecks lists the tracked checks the VIP groups refer to.
 	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
+
+	// Rollout is the ordered rollout across the cluster (rollout.go).
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // Revision identifies one version of the description.
@@ -114,6 +117,9 @@ type VIPGroup struct {
 	// Tracks are the group's tracked interfaces and checks: why Priority
 	// differs from BasePriority, or why the group is faulted.
 	Tracks []Track `json:"tracks,omitempty"`
+	// Candidates are the nodes that may hold the group, this one too
+	// (status --cluster counts a silent one as unknown).
+	Candidates []string `json:"candidates,omitempty"`
 }
 
 // Track is one tracked interface or check of a VIP group and what it

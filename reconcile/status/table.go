@@ -59,6 +59,7 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	if len(r.ConflictingIPVS) > 0 {
 		p("Conflicting IPVS:\t%s (wanted, but made by someone else; left alone)\n", strings.Join(r.ConflictingIPVS, ", "))
 	}
+	writeRollout(p, r.Rollout, now)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

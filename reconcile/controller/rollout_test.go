@@ -1,0 +1,241 @@
+package controller_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hakeeper/hakeeper/reconcile/controller"
+	"github.com/hakeeper/hakeeper/reconcile/status"
+)
+
+// fakePeers reports what the test sets.
+type fakePeers struct {
+	mu    sync.Mutex
+	peers []status.Peer
+	nodes map[string]string
+}
+
+func (f *fakePeers) SetNodes(n map[string]string) { f.mu.Lock(); f.nodes = n; f.mu.Unlock() }
+func (f *fakePeers) Status() []status.Peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]status.Peer(nil), f.peers...)
+}
+func (f *fakePeers) set(p ...status.Peer) { f.mu.Lock(); f.peers = p; f.mu.Unlock() }
+
+// checkedCluster is lb1 and lb2 with one checked service; servers are
+// its real servers' lines.
+func checkedCluster(servers ...string) string {
+	s := `cluster: test
+nodes:
+  lb1: {address: 192.0.2.1, interface: eth0}
+  lb2: {address: 192.0.2.2, interface: eth0}
+vipGroups:
+  web:
+    vrid: 51
+    vips: [192.0.2.100/24]
+    nodes: [lb1, lb2]
+services:
+  http:
+    vip: 192.0.2.100
+    port: 80
+    check: {tcp: {}}
+    realServers:
+`
+	for _, rs := range servers {
+		s += "      - {address: " + rs + "}\n"
+	}
+	return s
+}
+
+const rolloutWindow = 30 * time.Second
+
+// startRollout runs lb1 with the rollout on, master of web, and lb2
+// reported settled on whatever revision the test names.
+func startRollout(t *testing.T) (*node, *fakePeers) {
+	t.Helper()
+	src := &memSource{}
+	src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2"))
+	peers := &fakePeers{}
+	var n *node
+	n = newNodeWith(t, "lb1", src, t.TempDir(), func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: peers, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(4 * time.Second)
+	if !n.hasVIP("192.0.2.100") {
+		t.Fatal("lb1 did not become master")
+	}
+	if r := n.ctl.Status().Rollout; r == nil || !r.Settled {
+		t.Fatalf("first revision not settled at once: %+v", r)
+	}
+	return n, peers
+}
+
+func settledPeer(rev string) status.Peer {
+	return status.Peer{Node: "lb2", Reachable: true, Applied: rev, Settled: true, Healthy: true}
+}
+
+// A change whose added real server fails its check is rolled back on
+// the first pass that sees it; the revision is marked bad, reported, and
+// not applied again; a newer commit is.
+func TestRolloutRollsBackAddedServerFailing(t *testing.T) {
+	n, peers := startRollout(t)
+	good := n.ctl.Status().Applied.ID
+	n.checker.setDown("198.51.100.3:80", true)
+	bad := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	// The master holds it for lb2 until lb2 reports it settled.
+	if res, _ := n.reconcile(true); res.Applied {
+		t.Fatal("master applied before its backup reported the revision")
+	}
+	if r := n.ctl.Status().Rollout; r.Waiting != bad.ID || len(r.WaitingFor) != 1 || r.WaitingFor[0] != "lb2" {
+		t.Fatalf("rollout %+v, want waiting for lb2", r)
+	}
+	// Applied once lb2 reports it settled, and rolled back by the same
+	// pass: the fake checker has its verdict on the new server at once.
+	peers.set(settledPeer(bad.ID))
+	res, err := n.reconcile(true)
+	if err == nil || res.Revision != good || !strings.Contains(err.Error(), "198.51.100.3:80 fails its check") {
+		t.Fatalf("pass with lb2 settled: %+v %v, want the apply rolled back", res, err)
+	}
+	st := n.ctl.Status()
+	if st.Applied.ID != good || st.Healthy || len(st.Rollout.Bad) != 1 || st.Rollout.Bad[0].ID != bad.ID || st.Rollout.Bad[0].By != "lb1" {
+		t.Fatalf("after the rollback: applied %s healthy %v bad %+v", st.Applied.ID, st.Healthy, st.Rollout.Bad)
+	}
+	if !strings.Contains(st.Degraded, "rolled back") || !strings.Contains(st.Degraded, bad.ID[:12]) {
+		t.Errorf("degraded %q", st.Degraded)
+	}
+	writes := n.writes()
+	if res, err := n.reconcile(true); res.Applied || err == nil || n.writes() != writes {
+		t.Errorf("bad revision fetched again: %+v %v, %d writes", res, err, n.writes()-writes)
+	}
+	newer := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.4"))
+	peers.set(settledPeer(newer.ID))
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("newer commit: %+v %v", res, err)
+	}
+	if st := n.ctl.Status(); st.Applied.ID != newer.ID || !st.Healthy {
+		t.Errorf("newer commit: applied %s healthy %v (%s)", st.Applied.ID, st.Healthy, st.Degraded)
+	}
+}
+
+// An unchanged server dying while a change is watched is no reason to
+// undo the change: it settles when the window ends.
+func TestRolloutIgnoresUnchangedServerDying(t *testing.T) {
+	n, peers := startRollout(t)
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	peers.set(settledPeer(rev.ID))
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	n.checker.setDown("198.51.100.2:80", true)
+	if _, err := n.reconcile(false); err != nil {
+		t.Fatal(err)
+	}
+	if r := n.ctl.Status().Rollout; r.Settled || r.Watching != rev.ID {
+		t.Fatalf("rollout %+v, want watching", r)
+	}
+	n.clock.Advance(rolloutWindow)
+	if _, err := n.reconcile(false); err != nil {
+		t.Fatal(err)
+	}
+	st := n.ctl.Status()
+	if st.Applied.ID != rev.ID || !st.Rollout.Settled || len(st.Rollout.Bad) != 0 {
+		t.Errorf("applied %s, rollout %+v: want the change settled", st.Applied.ID, st.Rollout)
+	}
+}
+
+// A revision that changes nothing this node runs is applied and settled
+// at once, even by a master with no peer reporting.
+func TestRolloutNoChangeSettlesAtOnce(t *testing.T) {
+	n, _ := startRollout(t)
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2")+"# a comment only\n")
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if r := n.ctl.Status().Rollout; !r.Settled || r.Waiting != "" || r.Watching != "" || n.ctl.Status().Applied.ID != rev.ID {
+		t.Errorf("rollout %+v, want settled at once", r)
+	}
+}
+
+// A revision a peer rolled back is refused by the master, never applied.
+func TestRolloutRefusesPeersBadRevision(t *testing.T) {
+	n, peers := startRollout(t)
+	good := n.ctl.Status().Applied.ID
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1"))
+	p := settledPeer(good)
+	p.Bad = []string{rev.ID}
+	peers.set(p)
+	writes := n.writes()
+	res, err := n.reconcile(true)
+	if res.Applied || err == nil || !strings.Contains(err.Error(), "rolled back on lb2") || n.writes() != writes {
+		t.Fatalf("%+v %v, %d writes", res, err, n.writes()-writes)
+	}
+	if st := n.ctl.Status(); st.Applied.ID != good || len(st.Rollout.Bad) != 1 || st.Rollout.Bad[0].By != "lb2" {
+		t.Errorf("applied %s bad %+v", st.Applied.ID, st.Rollout.Bad)
+	}
+}
+
+// A bad mark outlives a restart: the restarted node starts with the last
+// good revision from its state directory rather than the newest, bad one.
+func TestRolloutBadMarkOutlivesRestart(t *testing.T) {
+	n, peers := startRollout(t)
+	good := n.ctl.Status().Applied.ID
+	n.checker.setDown("198.51.100.3:80", true)
+	bad := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	peers.set(settledPeer(bad.ID))
+	if _, err := n.reconcile(true); err == nil {
+		t.Fatal("no rollback")
+	}
+	again := newNodeWith(t, "lb1", n.src, n.stateDir, func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: &fakePeers{}, Window: rolloutWindow}
+	})
+	if _, err := again.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := again.ctl.Status()
+	if st.Applied.ID != good || len(st.Rollout.Bad) != 1 || st.Rollout.Bad[0].ID != bad.ID || !strings.Contains(st.Degraded, "marked bad") {
+		t.Errorf("restarted: applied %s, bad %+v, degraded %q; want %s running and %s refused", st.Applied.ID, st.Rollout.Bad, st.Degraded, good, bad.ID)
+	}
+}
+
+// A backup that applied the revision but is degraded does not release
+// the master.
+func TestRolloutWaitsForHealthyBackup(t *testing.T) {
+	n, peers := startRollout(t)
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	p := settledPeer(rev.ID)
+	p.Healthy = false
+	peers.set(p)
+	if res, _ := n.reconcile(true); res.Applied {
+		t.Fatal("master applied on a degraded backup's report")
+	}
+	peers.set(settledPeer(rev.ID))
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("backup healthy: %+v %v", res, err)
+	}
+}
+
+// With no backup reporting, the master applies once the bounded wait
+// has passed, and says which backups it went without.
+func TestRolloutBoundedWait(t *testing.T) {
+	n, _ := startRollout(t)
+	rev := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	if res, _ := n.reconcile(true); res.Applied {
+		t.Fatal("master applied with no backup reporting")
+	}
+	n.clock.Advance(time.Hour) // startRollout's wait
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("after the wait: %+v %v", res, err)
+	}
+	st := n.ctl.Status()
+	if st.Applied.ID != rev.ID || len(st.Rollout.Unconfirmed) != 1 || st.Rollout.Unconfirmed[0] != "lb2" || st.Rollout.Waiting != "" {
+		t.Errorf("applied %s, rollout %+v", st.Applied.ID, st.Rollout)
+	}
+}

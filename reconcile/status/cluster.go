@@ -1,0 +1,180 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hakeeper/hakeeper/reconcile/source"
+)
+
+// ClusterView is every node as one node sees it: itself from its own
+// report, the others from what they reported over the peer channel, and
+// the invariant "exactly one master per VIP group" checked from that.
+// `hakeeper status --cluster --json` prints it.
+type ClusterView struct {
+	Nodes  []ClusterNode  `json:"nodes"`
+	Groups []ClusterGroup `json:"groups"`
+	// OK is true when every group has exactly one master, counted over
+	// all its candidates (every one answered).
+	OK bool `json:"ok"`
+}
+
+// ClusterNode is one node's line.
+type ClusterNode struct {
+	Node      string            `json:"node"`
+	Reachable bool              `json:"reachable"`
+	Error     string            `json:"error,omitempty"`
+	Applied   string            `json:"applied,omitempty"`
+	Settled   bool              `json:"settled"`
+	Healthy   bool              `json:"healthy"`
+	Roles     map[string]string `json:"roles"`
+}
+
+// ClusterGroup is one VIP group's masters and the verdict on them.
+type ClusterGroup struct {
+	Name    string   `json:"name"`
+	Masters []string `json:"masters"`
+	// Unknown lists the nodes that did not answer: the verdict cannot
+	// count them.
+	Unknown []string `json:"unknown,omitempty"`
+	// Verdict is ok, "split brain", "no master" or "unverified".
+	Verdict string `json:"verdict"`
+}
+
+// Cluster builds the view from a daemon's report.
+func Cluster(r *Report) ClusterView {
+	self := ClusterNode{Node: r.Node, Reachable: true, Healthy: r.Healthy, Roles: map[string]string{}}
+	if r.Applied != nil {
+		self.Applied = r.Applied.ID
+	}
+	for _, g := range r.VIPGroups {
+		self.Roles[g.Name] = g.State
+	}
+	v := ClusterView{Nodes: []ClusterNode{self}, OK: true}
+	if r.Rollout != nil {
+		self.Settled = r.Rollout.Settled
+		v.Nodes[0] = self
+		for _, p := range r.Rollout.Peers {
+			n := ClusterNode{Node: p.Node, Reachable: p.Reachable, Error: p.Error, Applied: p.Applied, Settled: p.Settled, Healthy: p.Healthy, Roles: map[string]string{}}
+			for _, g := range p.Groups {
+				n.Roles[g.Name] = g.State
+			}
+			v.Nodes = append(v.Nodes, n)
+		}
+	}
+	groups := map[string]*ClusterGroup{}
+	for _, n := range v.Nodes {
+		for name, role := range n.Roles {
+			g := groups[name]
+			if g == nil {
+				g = &ClusterGroup{Name: name, Masters: []string{}}
+				groups[name] = g
+			}
+			if !n.Reachable {
+				g.Unknown = append(g.Unknown, n.Node)
+			} else if role == "master" {
+				g.Masters = append(g.Masters, n.Node)
+			}
+		}
+	}
+	// A node never heard from has no roles: it is unknown in the groups
+	// this node knows it a candidate of, and, for groups this node does
+	// not run, in all of them.
+	candidates := map[string][]string{}
+	for _, g := range r.VIPGroups {
+		candidates[g.Name] = g.Candidates
+	}
+	for _, n := range v.Nodes {
+		if n.Reachable {
+			continue
+		}
+		for _, g := range groups {
+			c, known := candidates[g.Name]
+			if !slices.Contains(g.Unknown, n.Node) && (!known || len(c) == 0 || slices.Contains(c, n.Node)) {
+				g.Unknown = append(g.Unknown, n.Node)
+			}
+		}
+	}
+	for _, g := range groups {
+		slices.Sort(g.Masters)
+		slices.Sort(g.Unknown)
+		switch {
+		case len(g.Masters) > 1:
+			g.Verdict = "split brain"
+		case len(g.Unknown) > 0:
+			g.Verdict = "unverified"
+		case len(g.Masters) == 0:
+			g.Verdict = "no master"
+		default:
+			g.Verdict = "ok"
+		}
+		if g.Verdict != "ok" {
+			v.OK = false
+		}
+		v.Groups = append(v.Groups, *g)
+	}
+	slices.SortFunc(v.Groups, func(a, b ClusterGroup) int { return strings.Compare(a.Name, b.Name) })
+	return v
+}
+
+// WriteCluster prints the view for people.
+func WriteCluster(w io.Writer, v ClusterView) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	var names []string
+	for _, g := range v.Groups {
+		names = append(names, g.Name)
+	}
+	p("NODE\tREACHABLE\tAPPLIED\tSETTLED\tHEALTHY")
+	for _, g := range names {
+		p("\t%s", strings.ToUpper(g))
+	}
+	p("\n")
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	for _, n := range v.Nodes {
+		applied := "-"
+		if n.Applied != "" {
+			applied = source.ShortID(n.Applied)
+		}
+		p("%s\t%s\t%s\t%s\t%s", n.Node, yes(n.Reachable), applied, yes(n.Settled), yes(n.Healthy))
+		for _, g := range names {
+			role := n.Roles[g]
+			if role == "" {
+				role = "-"
+			}
+			p("\t%s", role)
+		}
+		p("\n")
+	}
+	p("\nVIP GROUP\tMASTERS\tVERDICT\n")
+	for _, g := range v.Groups {
+		verdict := g.Verdict
+		if len(g.Unknown) > 0 {
+			verdict += " (no report from " + strings.Join(g.Unknown, ", ") + ")"
+		}
+		masters := strings.Join(g.Masters, ", ")
+		if masters == "" {
+			masters = "-"
+		}
+		p("%s\t%s\t%s\n", g.Name, masters, verdict)
+	}
+	for _, n := range v.Nodes {
+		if n.Error != "" {
+			p("\n%s unreachable: %s", n.Node, n.Error)
+		}
+	}
+	if v.OK {
+		p("\nexactly one master per VIP group, every candidate reporting\n")
+	} else {
+		p("\nNOT OK: see the verdicts above\n")
+	}
+	return tw.Flush()
+}
