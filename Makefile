@@ -15,9 +15,10 @@ DEMO_PACKAGES := iproute2 procps
 # for interop and wire checks, qemu/busybox/cpio/kmod/xz for the IPVS VM
 # tests (test/vm/setup.sh also fetches the VM's kernel), ipvsadm and
 # tcpdump for kernel state and captures, git and gnupg for the GitOps
-# source and its signed-commit tests, openssh for the Git-over-ssh test.
+# source and its signed-commit tests, openssh for the Git-over-ssh test,
+# frr for the router BGP directors peer with.
 TEST_PACKAGES := $(DEMO_PACKAGES) keepalived qemu-system-x86 busybox-static cpio kmod tshark \
-	ipvsadm tcpdump xz-utils git gnupg openssh-server openssh-client
+	ipvsadm tcpdump xz-utils git gnupg openssh-server openssh-client frr
 
 # TEST_STAGES are what `make test` runs, each whatever became of the ones
 # before, so one failure never hides another stage's result: the linters,
