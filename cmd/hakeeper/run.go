@@ -30,6 +30,7 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/vrrpd/bgp"
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
@@ -263,6 +264,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
 		StateDir:   stateDir,
 		RealServer: &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)},
+		// Idle (no socket) until a revision makes the node a member of a bgp group.
+		BGP: bgp.NewServer(log),
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.

@@ -48,6 +48,8 @@ type Report struct {
 
 	// TrackChecks lists the tracked checks the VIP groups refer to.
 	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
+	// BGP is the node's BGP speaker; nil when the node is in no bgp group.
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // Revision identifies one version of the description.

@@ -61,8 +61,9 @@ func (f *Fake) Status() bgp.Status {
 func (f *Fake) Stop() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Running keeps the last Config applied: a test sees whether the
+	// routes were withdrawn before the stop.
 	f.stopped = true
-	f.running.Routes = nil
 	return nil
 }
 
