@@ -1,7 +1,11 @@
 package status
 
 import (
+	"fmt"
+	"io"
 	"net/netip"
+	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -36,4 +40,37 @@ type BGPGroup struct {
 	Withdrawn string `json:"withdrawn,omitempty"`
 	MED       uint32 `json:"med,omitempty"`
 	Prepend   int    `json:"prepend,omitempty"`
+}
+
+// writeBGP prints the sessions and each bgp group's announcement.
+func writeBGP(w io.Writer, b *BGP, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "BGP PEER (AS %d, router id %s)\tASN\tSESSION\tBFD\tSINCE\n", b.ASN, b.RouterID)
+	for _, p := range b.Peers {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", p.Address, p.ASN, p.State, dash(p.BFD), ago(p.Since, now))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP GROUP\tVIPS\tRANK\tANNOUNCED")
+	for _, g := range b.Groups {
+		vips := make([]string, len(g.VIPs))
+		for i, v := range g.VIPs {
+			vips[i] = v.String()
+		}
+		state := "yes"
+		if g.Withdrawn != "" {
+			state = "withdrawn: " + g.Withdrawn
+		}
+		rank := "ecmp"
+		switch {
+		case g.MED > 0:
+			rank = fmt.Sprintf("med %d", g.MED)
+		case g.Prepend > 0:
+			rank = fmt.Sprintf("prepend %d", g.Prepend)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Name, strings.Join(vips, ", "), rank, state)
+	}
+	return tw.Flush()
 }
