@@ -375,7 +375,11 @@ func runNode(ctx context.Context, src source.Source, stateDir string) (string, e
 }
 
 func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), runShutdownTimeout)
+	timeout := runShutdownTimeout
+	if st := ctl.Running(); st != nil && st.BGP != nil {
+		timeout += st.BGP.DrainTime // withdrawn VIPs drain before the rest stops
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := ctl.Shutdown(ctx); err != nil {
 		log.Error("shutdown", "err", err)
