@@ -39,9 +39,9 @@ func NewServer(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	lvl := &slog.LevelVar{}
-	lvl.Set(slog.LevelWarn) // GoBGP logs every FSM step at info
-	s := server.NewBgpServer(server.LoggerOption(log.With("component", "gobgp"), lvl))
+	// The level variable serves GoBGP's SetLogLevel only, which hakeeper
+	// does not call: log's own handler decides what is written.
+	s := server.NewBgpServer(server.LoggerOption(log.With("component", "gobgp"), new(slog.LevelVar)))
 	go s.Serve()
 	return &Server{s: s}
 }
