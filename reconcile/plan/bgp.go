@@ -68,7 +68,11 @@ func bgpDiff(p *Plan, desired, live *model.BGPState) {
 		}
 		return []model.BGPState{*s}
 	}
+	from := len(p.Changes)
 	namedDiff(p, KindBGP, bgpFields, func(*model.BGPState) string { return "bgp" }, one(desired), one(live))
+	for i := range p.Changes[from:] {
+		p.Changes[from+i].Group = p.Node // the speaker is the node's
+	}
 	var dp, lp []model.BGPPeerSpec
 	var dg, lg []model.BGPGroup
 	if desired != nil {

@@ -25,7 +25,7 @@ func TestBGPDiff(t *testing.T) {
 	desired.Groups[0].MED = 1
 
 	got := lines(Diff(&model.NodeState{Node: "lb1", BGP: live}, nil))
-	want := []string{"+ bgp bgp bgp", "+ bgp-peer 192.0.2.253 192.0.2.253", "+ bgp-peer 192.0.2.254 192.0.2.254", "+ bgp-group web web"}
+	want := []string{"+ bgp lb1 bgp", "+ bgp-peer 192.0.2.253 192.0.2.253", "+ bgp-peer 192.0.2.254 192.0.2.254", "+ bgp-group web web"}
 	if !slices.Equal(got, want) {
 		t.Errorf("from nothing:\n%q\nwant\n%q", got, want)
 	}
