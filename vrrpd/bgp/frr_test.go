@@ -68,7 +68,7 @@ func runSpeaker(cfgs string) int {
 	}
 }
 
-func startSpeaker(t *testing.T, n *netns.Node, cfgs ...bgp.Config) *netns.Process {
+func startSpeaker(t testing.TB, n *netns.Node, cfgs ...bgp.Config) *netns.Process {
 	t.Helper()
 	b, err := json.Marshal(cfgs)
 	if err != nil {
