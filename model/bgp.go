@@ -310,14 +310,7 @@ func (v *validator) bgpWarnings() {
 		if s == nil {
 			continue
 		}
-		group := s.Group
-		if a, err := netip.ParseAddr(s.VIP); err == nil {
-			for gname, g := range v.c.VIPGroups {
-				if g != nil && slices.ContainsFunc(g.VIPs, func(vip VIP) bool { return strings.Split(vip.Address, "/")[0] == a.String() }) {
-					group = gname
-				}
-			}
-		}
+		group := v.serviceGroup(s)
 		if !bgpGroup(v.c.VIPGroups[group]) {
 			continue
 		}
@@ -329,6 +322,33 @@ func (v *validator) bgpWarnings() {
 			v.errorf(path, "scheduler %s picks a real server per connection: when the routers move a flow of bgp group %q to another director (a director came or went), it lands on another real server and breaks; use mh", sched, group)
 		}
 	}
+}
+
+// serviceGroup is the VIP group owning a service: its group, or the one
+// whose VIPs hold its VIP.
+func (v *validator) serviceGroup(s *Service) string {
+	a, err := netip.ParseAddr(s.VIP)
+	if err != nil {
+		return s.Group
+	}
+	for _, name := range sortedKeys(v.c.VIPGroups) {
+		if g := v.c.VIPGroups[name]; g != nil && slices.ContainsFunc(g.VIPs, func(vip VIP) bool {
+			p, msg := checkVIPAddress(vip.Address)
+			return msg == "" && p.Addr() == a
+		}) {
+			return name
+		}
+	}
+	return s.Group
+}
+
+// defaultScheduler is a service's built-in scheduler: mh on a bgp
+// group's VIPs, wlc elsewhere.
+func (v *validator) defaultScheduler(s *Service) string {
+	if bgpGroup(v.c.VIPGroups[v.serviceGroup(s)]) {
+		return ECMPScheduler
+	}
+	return DefaultScheduler
 }
 
 // ---- resolution ----

@@ -46,6 +46,7 @@ services:
     vip: 203.0.113.10
     port: 80
     forwarding: dr
+    schedulerFlags: [mh-port]
     realServers: [{address: 198.51.100.1}]
 `
 

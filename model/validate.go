@@ -1031,7 +1031,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheri
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
-	sched := cmp.Or(s.Scheduler, sd.Scheduler, DefaultScheduler)
+	sched := cmp.Or(s.Scheduler, sd.Scheduler, v.defaultScheduler(s))
 	if allowed, ok := SchedulerFlags[sched]; len(s.SchedulerFlags) > 0 && !ok {
 		v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
 	} else {
