@@ -38,7 +38,7 @@ RACE_PKGS ?= ./vrrpd/... ./lvs/... ./reconcile/...
 # BENCH_PKGS are the packages whose benchmarks `make bench` runs.
 BENCH_PKGS ?= ./...
 
-.PHONY: all deps deps-demo build lint test test-unit test-race test-vm bench bench-go bench-vrrp bench-vm soak demo clean
+.PHONY: all deps deps-demo build lint test test-unit test-race test-vm bench bench-go bench-vrrp bench-vm soak demo demo-bgp clean
 
 all: build
 
@@ -174,6 +174,14 @@ ifeq ($(DEMO_LVS)$(DEMO_DIR),1)
 		test/vm/setup.sh >/dev/null && HAKEEPER_VM_EXTRA=/bin/ip test/vm/run $(BIN) demo --lvs --pace 0 $(DEMO_ARGS); \
 	fi
 endif
+
+# demo-bgp (root, frr installed by deps): three directors running
+# `hakeeper run` announce a VIP over BGP to FRR in throwaway namespaces;
+# it is test/bgp's TestDirectorsWithFRR, run verbosely, which prints the
+# router's route after each step (ECMP, a failing check, a crash dropped
+# by BFD, a graceful stop, a restart, a wrong password).
+demo-bgp: deps
+	$(GO) test -count=1 -v -run '^TestDirectorsWithFRR$$' ./test/bgp
 
 clean:
 	rm -rf bin

@@ -110,10 +110,20 @@ func TestDirectorsWithFRR(t *testing.T) {
 	for _, d := range ds {
 		hk[d] = vrrp.StartHakeeper(t, d, src)
 	}
+	// show logs the router's route to the VIP: `make demo-bgp` runs this
+	// test verbosely to show each step.
+	show := func(step string) {
+		out, err := router.Vtysh("show ip route " + vip.String())
+		if err != nil {
+			out = err.Error()
+		}
+		t.Logf("%s; the router's route:\n%s", step, out)
+	}
 	all := []netip.Addr{addr(d1), addr(d2), addr(d3)}
 	if _, err := router.WaitNextHops(vip, all, deadline); err != nil {
 		t.Fatal("ECMP:", err)
 	}
+	show("three directors announce the VIP")
 	if err := hk[d1].WaitStatus(`"bfd": "up"`, deadline); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +137,7 @@ func TestDirectorsWithFRR(t *testing.T) {
 	if err := hk[d1].WaitStatus(`"withdrawn": "check app failing"`, deadline); err != nil {
 		t.Error(err)
 	}
+	show("director " + d1.Name + "'s tracked check fails")
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +157,7 @@ func TestDirectorsWithFRR(t *testing.T) {
 	if s, err := router.Sessions(); err != nil || !strings.Contains(s[addr(d2)].Why(), "BFD") {
 		t.Errorf("crashed director's session: %+v, %v; want reset by BFD", s[addr(d2)], err)
 	}
+	show("director " + d2.Name + " crashed (check passing again on " + d1.Name + "); BFD dropped it")
 
 	// A graceful stop: the route goes while d3 still runs (draining).
 	if err := hk[d3].Signal(syscall.SIGTERM); err != nil {
@@ -157,6 +169,7 @@ func TestDirectorsWithFRR(t *testing.T) {
 	if hk[d3].Exited() {
 		t.Fatalf("the director stopped before the router dropped its route:\n%s", hk[d3].Output())
 	}
+	show("director " + d3.Name + " stopping: withdrawn, still serving for the drain time")
 	if code, err := hk[d3].Wait(drainTime + deadline); err != nil || code != 0 {
 		t.Fatalf("stop: exit %d, %v", code, err)
 	}
@@ -169,6 +182,7 @@ func TestDirectorsWithFRR(t *testing.T) {
 	if _, err := router.WaitNextHops(vip, []netip.Addr{addr(d1), addr(d3)}, deadline); err != nil {
 		t.Fatal("restart:", err)
 	}
+	show("director " + d3.Name + " restarted")
 
 	// d2 comes back with the wrong password: the router's kernel drops
 	// its segments and it never gets a session.
@@ -196,6 +210,7 @@ func TestDirectorsWithFRR(t *testing.T) {
 	if strings.Contains(hk[d2].Status(), `"state": "established"`) {
 		t.Errorf("director with a wrong password reports a session:\n%s", hk[d2].Status())
 	}
+	show("director " + d2.Name + " back with the wrong TCP-MD5 password: no session")
 }
 
 // BenchmarkAnnounceLatency is issue 14's figure: from writing a
