@@ -27,6 +27,7 @@ const connectRetry = 5 * time.Second
 // UDP 3784 (RFC 5881) once a peer has BFD.
 type Server struct {
 	mu      sync.Mutex
+	log     *slog.Logger
 	s       *server.BgpServer
 	running *Config // nil until the first Apply starts BGP
 	stopped bool
@@ -39,11 +40,16 @@ func NewServer(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("component", "gobgp")
+	return &Server{log: log, s: newGoBGP(log)}
+}
+
+func newGoBGP(log *slog.Logger) *server.BgpServer {
 	// The level variable serves GoBGP's SetLogLevel only, which hakeeper
 	// does not call: log's own handler decides what is written.
-	s := server.NewBgpServer(server.LoggerOption(log.With("component", "gobgp"), new(slog.LevelVar)))
+	s := server.NewBgpServer(server.LoggerOption(log, new(slog.LevelVar)))
 	go s.Serve()
-	return &Server{s: s}
+	return s
 }
 
 // Apply implements Speaker. On an error the running Config is what was
@@ -57,11 +63,10 @@ func (sv *Server) Apply(c Config) error {
 	}
 	ctx := context.Background()
 	if r := sv.running; r != nil && (r.ASN != c.ASN || r.RouterID != c.RouterID || c.ASN == 0) {
-		// GoBGP changes its global settings only by restarting.
-		if err := sv.s.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
-			return fmt.Errorf("bgp: stopping to change ASN or router id: %w", err)
-		}
-		sv.running = nil
+		// GoBGP changes its global settings only by stopping (a Cease to
+		// every peer), and a stopped BgpServer cannot start again.
+		sv.s.Stop()
+		sv.s, sv.running = newGoBGP(sv.log), nil
 	}
 	if c.ASN == 0 {
 		return nil // no BGP on this node
