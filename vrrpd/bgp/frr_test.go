@@ -203,3 +203,55 @@ func wantReset(t *testing.T, r *frr.Router, peer netip.Addr, why string) {
 		t.Errorf("router: session with %s last reset due to %q, want %s", peer, s[peer].Why(), why)
 	}
 }
+
+// TestPreferenceWithFRR: the active/backup flavour. Two directors
+// announce the VIP ranked by MED, then by AS-path prepending; the router
+// sends everything to the preferred one alone while it announces, and to
+// the other once it withdraws.
+func TestPreferenceWithFRR(t *testing.T) {
+	frr.Skip(t)
+	lab := netns.New(t, 3)
+	rn, d1, d2 := lab.Node(1), lab.Node(2), lab.Node(3)
+	addr := func(n *netns.Node) netip.Addr { return n.Addr.Addr() }
+	const routerAS, dirAS = 64512, 64600
+	router := frr.Start(t, rn, frr.Config{ASN: routerAS, RouterID: addr(rn), Neighbors: []frr.Neighbor{
+		{Address: addr(d1), ASN: dirAS, Keepalive: 1, Hold: 3},
+		{Address: addr(d2), ASN: dirAS, Keepalive: 1, Hold: 3},
+	}})
+	cfg := func(n *netns.Node, routes ...bgp.Route) bgp.Config {
+		return bgp.Config{ASN: dirAS, RouterID: addr(n), Routes: routes, Peers: []bgp.Peer{{
+			Address: addr(rn), ASN: routerAS, LocalAddress: addr(n), HoldTime: 3 * time.Second, Keepalive: time.Second}}}
+	}
+	const deadline = 30 * time.Second
+	for _, tc := range []struct {
+		name          string
+		first, second bgp.Route
+	}{
+		{"med", bgp.Route{Prefix: vip, MED: 0}, bgp.Route{Prefix: vip, MED: 1}},
+		{"asPath", bgp.Route{Prefix: vip, Prepend: 0}, bgp.Route{Prefix: vip, Prepend: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The backup starts first: the preferred one must take over
+			// from an installed route, not merely be first.
+			s2 := startSpeaker(t, d2, cfg(d2, tc.second))
+			if _, err := router.WaitNextHops(vip, []netip.Addr{addr(d2)}, deadline); err != nil {
+				t.Fatal("backup alone:", err)
+			}
+			s1 := startSpeaker(t, d1, cfg(d1, tc.first), cfg(d1))
+			if _, err := router.WaitNextHops(vip, []netip.Addr{addr(d1)}, deadline); err != nil {
+				t.Fatal("preferred announces:", err)
+			}
+			s1.Signal(syscall.SIGUSR1) // the preferred one withdraws
+			if _, err := router.WaitNextHops(vip, []netip.Addr{addr(d2)}, deadline); err != nil {
+				t.Fatal("preferred withdrew:", err)
+			}
+			for _, s := range []*netns.Process{s1, s2} {
+				s.Signal(syscall.SIGTERM)
+				s.Wait(deadline)
+			}
+			if _, err := router.WaitNextHops(vip, nil, deadline); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
