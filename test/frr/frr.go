@@ -104,8 +104,8 @@ func Start(t testing.TB, node *netns.Node, c Config) *Router {
 		case "bfdd":
 			args = append(args, "--bfdctl", r.path("bfdd.sock"))
 		case "bgpd":
-			// BGP's port only on the router's own address in its namespace.
-			args = append(args, "-l", node.Addr.Addr().String())
+			// BGP's port only on the router's own addresses in its namespace.
+			args = append(args, "-l", node.Addr.Addr().String(), "-l", node.Addr6.Addr().String())
 		}
 		r.procs = append(r.procs, node.Start(t, args...))
 		// Each daemon connects to zebra; starting zebra first saves their retries.
@@ -129,7 +129,13 @@ func bgpdConf(c Config) string {
 			fmt.Fprintf(&b, " neighbor %s bfd\n neighbor %s bfd profile hk\n", n.Address, n.Address)
 		}
 	}
-	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n!\n")
+	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n address-family ipv6 unicast\n  maximum-paths 16\n")
+	for _, n := range c.Neighbors {
+		if n.Address.Is6() {
+			fmt.Fprintf(&b, "  neighbor %s activate\n", n.Address)
+		}
+	}
+	b.WriteString(" exit-address-family\n!\n")
 	return b.String()
 }
 
@@ -163,7 +169,11 @@ func (r *Router) Vtysh(cmd string) (string, error) {
 // NextHops are the gateways of prefix's route in the router's kernel
 // FIB, sorted (none when there is no route).
 func (r *Router) NextHops(prefix netip.Prefix) ([]netip.Addr, error) {
-	out, err := r.Node.Exec("ip", "-j", "route", "show", "exact", prefix.String())
+	fam := "-4"
+	if prefix.Addr().Is6() {
+		fam = "-6"
+	}
+	out, err := r.Node.Exec("ip", fam, "-j", "route", "show", "exact", prefix.String())
 	if err != nil {
 		return nil, fmt.Errorf("%s: ip route: %w: %s", r.Node.Name, err, out)
 	}

@@ -255,3 +255,42 @@ func TestPreferenceWithFRR(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6WithFRR: an IPv6 VIP goes as a /128 over IPv6 sessions; the
+// router's FIB holds it through both directors (by their global or
+// link-local addresses, whichever FRR installs).
+func TestIPv6WithFRR(t *testing.T) {
+	frr.Skip(t)
+	lab := netns.New(t, 3)
+	rn, d1, d2 := lab.Node(1), lab.Node(2), lab.Node(3)
+	addr6 := func(n *netns.Node) netip.Addr { return n.Addr6.Addr() }
+	const routerAS, dirAS = 64512, 64600
+	router := frr.Start(t, rn, frr.Config{ASN: routerAS, RouterID: rn.Addr.Addr(), Neighbors: []frr.Neighbor{
+		{Address: addr6(d1), ASN: dirAS, Keepalive: 1, Hold: 3},
+		{Address: addr6(d2), ASN: dirAS, Keepalive: 1, Hold: 3},
+	}})
+	vip6 := netip.MustParsePrefix("2001:db8:ff::10/128")
+	for _, d := range []*netns.Node{d1, d2} {
+		startSpeaker(t, d, bgp.Config{ASN: dirAS, RouterID: d.Addr.Addr(), Routes: []bgp.Route{{Prefix: vip6}},
+			Peers: []bgp.Peer{{Address: addr6(rn), ASN: routerAS, LocalAddress: addr6(d), HoldTime: 3 * time.Second, Keepalive: time.Second}}})
+	}
+	var last []netip.Addr
+	err := netlab.Wait(t.Context(), 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+		hops, err := router.NextHops(vip6)
+		last = hops
+		seen := map[*netns.Node]bool{}
+		for _, h := range hops {
+			for _, d := range []*netns.Node{d1, d2} {
+				if h == addr6(d) || h == d.LinkLocal {
+					seen[d] = true
+				}
+			}
+		}
+		return len(hops) == 2 && len(seen) == 2, err
+	})
+	if err != nil {
+		rib, _ := router.Vtysh("show bgp ipv6 unicast")
+		nb, _ := router.Vtysh("show bgp ipv6 unicast summary")
+		t.Fatalf("next hops of %s: %v, want both directors: %v\n%s\n%s", vip6, last, err, rib, nb)
+	}
+}
