@@ -253,6 +253,15 @@ func (v *validator) bgp() {
 		v.bfd(p+".bfd", peer.BFD)
 		listRefs(v, p+".nodes", "node", "no node %q", peer.Nodes, v.c.Nodes, nil)
 	}
+	// A member without a router would announce to nobody.
+	for _, name := range groups {
+		g := v.c.VIPGroups[name]
+		for _, m := range v.members(name, g) {
+			if !slices.ContainsFunc(b.Peers, func(p BGPPeer) bool { return len(p.Nodes) == 0 || slices.Contains(p.Nodes, m) }) {
+				v.errorf("vipGroups."+name+".nodes", "node %q is a member of bgp group %q but no bgp peer lists it in nodes: it would announce to no router", m, name)
+			}
+		}
+	}
 }
 
 // peerNodes are the nodes that open a session to peer.

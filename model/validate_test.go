@@ -325,6 +325,9 @@ var invalidCases = []struct {
 		`bgp-bad.yaml:34:12: vipGroups.api.vips[0]: 203.0.113.20/24: a bgp group announces host routes; write 203.0.113.20/32`,
 		`bgp-bad.yaml:38:5: vipGroups.db.bgpPreference: only a group with mode bgp has bgpPreference`,
 	}},
+	{"bgp group member without a peer", "bgp-no-peer.yaml", []string{
+		`bgp-no-peer.yaml:16:5: vipGroups.web.nodes: node "lb2" is a member of bgp group "web" but no bgp peer lists it in nodes: it would announce to no router`,
+	}},
 	{"bgp group without a bgp section", "bgp-no-section.yaml", []string{
 		`bgp-no-section.yaml:7:5: vipGroups.web.mode: group "web" has mode bgp but the description has no bgp section (asn and peers)`,
 	}},
