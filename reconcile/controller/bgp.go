@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -29,6 +30,9 @@ type bgpState struct {
 	stopping bool
 	// checks are the bgp groups' tracked checks' verdicts the last sync saw.
 	checks map[string]bool
+	// passwords are the last ones read per peer, kept while a read
+	// fails; only passes use them (no lock).
+	passwords map[netip.Addr]string
 }
 
 // syncBGP makes the speaker announce each bgp group of st whose node can
@@ -49,7 +53,18 @@ func (c *Controller) syncBGP(st *model.NodeState) error {
 	var errs []error
 	for _, p := range b.Peers {
 		pw, err := p.ReadPassword()
-		if err != nil {
+		last, known := c.bgp.passwords[p.Address]
+		switch {
+		case err == nil:
+			if c.bgp.passwords == nil {
+				c.bgp.passwords = map[netip.Addr]string{}
+			}
+			c.bgp.passwords[p.Address] = pw
+		case known:
+			// A session up with the last password stays up.
+			errs = append(errs, err)
+			pw = last
+		default:
 			// Without its password the session cannot come up; the
 			// others still do.
 			errs = append(errs, err)
@@ -192,13 +207,17 @@ func (c *Controller) withdrawAndDrain(ctx context.Context) error {
 	c.mu.Lock()
 	c.bgp.stopping = true
 	c.mu.Unlock()
-	err := c.syncBGP(running)
+	if err := c.syncBGP(running); err != nil {
+		// Stop's Cease withdraws the routes at the latest: the stop
+		// goes on.
+		c.log.Warn("bgp: withdrawing before the drain", "err", err)
+	}
 	c.log.Info("bgp: withdrew every VIP; draining before stopping", "drain", running.BGP.DrainTime)
 	select {
 	case <-time.After(running.BGP.DrainTime):
 	case <-ctx.Done():
 	}
-	return errors.Join(err, c.cfg.BGP.Stop())
+	return c.cfg.BGP.Stop()
 }
 
 // bgpStatus is the report's BGP part (nil without BGP).

@@ -114,6 +114,17 @@ func TestBGPAnnouncements(t *testing.T) {
 		t.Fatalf("source back: %v, routes %+v", err, sp.Running().Routes)
 	}
 
+	// An unreadable password file keeps the session on the last password.
+	if err := os.Remove(pw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.reconcile(false); err == nil || !strings.Contains(err.Error(), "reading the BGP password of peer 192.0.2.254") {
+		t.Fatalf("pass without the password file: %v", err)
+	}
+	if p := sp.Running().Peers; len(p) != 1 || p[0].Password != "s3cret" || !announced() {
+		t.Fatalf("after a failed password read: peers %+v, routes %+v", p, sp.Running().Routes)
+	}
+
 	if err := n.ctl.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
