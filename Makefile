@@ -15,9 +15,10 @@ DEMO_PACKAGES := iproute2 procps
 # for interop and wire checks, qemu/busybox/cpio/kmod/xz for the IPVS VM
 # tests (test/vm/setup.sh also fetches the VM's kernel), ipvsadm and
 # tcpdump for kernel state and captures, git and gnupg for the GitOps
-# source and its signed-commit tests, openssh for the Git-over-ssh test.
+# source and its signed-commit tests, openssh for the Git-over-ssh test,
+# frr for the router BGP directors peer with.
 TEST_PACKAGES := $(DEMO_PACKAGES) keepalived qemu-system-x86 busybox-static cpio kmod tshark \
-	ipvsadm tcpdump xz-utils git gnupg openssh-server openssh-client
+	ipvsadm tcpdump xz-utils git gnupg openssh-server openssh-client frr
 
 # TEST_STAGES are what `make test` runs, each whatever became of the ones
 # before, so one failure never hides another stage's result: the linters,
@@ -37,7 +38,7 @@ RACE_PKGS ?= ./vrrpd/... ./lvs/... ./reconcile/...
 # BENCH_PKGS are the packages whose benchmarks `make bench` runs.
 BENCH_PKGS ?= ./...
 
-.PHONY: all deps deps-demo build lint test test-unit test-race test-vm bench bench-go bench-vrrp bench-vm soak demo clean
+.PHONY: all deps deps-demo build lint test test-unit test-race test-vm bench bench-go bench-vrrp bench-vm soak demo demo-bgp clean
 
 all: build
 
@@ -113,12 +114,12 @@ VM_LAB_EXTRA ?= /bin/ip $(shell command -v git) $(dir $(shell command -v git))gi
 
 # test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
-# TestApplyKernel and the LVS lab share one VM boot.
+# TestApplyKernel, the LVS lab and the BGP data path share one VM boot.
 test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
 	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA)" $(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" \
-		-run '^(TestApplyKernel|TestLVSLab|TestLVSLabRollback|TestDemoLVS)$$' ./cmd/hakeeper
+		-run '^(TestApplyKernel|TestLVSLab|TestLVSLabRollback|TestDemoLVS|TestBGPLabECMP)$$' ./cmd/hakeeper
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
@@ -173,6 +174,14 @@ ifeq ($(DEMO_LVS)$(DEMO_DIR),1)
 		test/vm/setup.sh >/dev/null && HAKEEPER_VM_EXTRA=/bin/ip test/vm/run $(BIN) demo --lvs --pace 0 $(DEMO_ARGS); \
 	fi
 endif
+
+# demo-bgp (root, frr installed by deps): three directors running
+# `hakeeper run` announce a VIP over BGP to FRR in throwaway namespaces;
+# it is test/bgp's TestDirectorsWithFRR, run verbosely, which prints the
+# router's route after each step (ECMP, a failing check, a crash dropped
+# by BFD, a graceful stop, a restart, a wrong password).
+demo-bgp: deps
+	$(GO) test -count=1 -v -run '^TestDirectorsWithFRR$$' ./test/bgp
 
 clean:
 	rm -rf bin

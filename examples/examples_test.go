@@ -205,3 +205,32 @@ func TestCloudUnicast(t *testing.T) {
 		t.Errorf("api-v4 should prefer node-a and api-v6 node-b")
 	}
 }
+
+func TestBGPECMP(t *testing.T) {
+	for name, st := range states(t, "bgp-ecmp") {
+		b := st.BGP
+		if len(st.Instances) != 0 || b == nil || len(b.Groups) != 1 || len(b.Peers) != 1 {
+			t.Fatalf("%s: instances %v, BGP %+v", name, st.Instances, b)
+		}
+		if g := b.Groups[0]; g.MED != 0 || g.Prepend != 0 || !slices.Equal(g.Services, []string{"www"}) || !slices.Equal(g.TrackChecks, []string{"in-service"}) {
+			t.Errorf("%s: group %+v, want ECMP with www and in-service", name, g)
+		}
+		if p := b.Peers[0]; p.BFDInterval != 300*time.Millisecond || p.BFDMultiplier != 3 || p.HoldTime != 9*time.Second || p.Keepalive != 3*time.Second {
+			t.Errorf("%s: peer %+v", name, p)
+		}
+		if b.RouterID.String() != st.Address.String() || b.DrainTime != 10*time.Second {
+			t.Errorf("%s: router id %s, drain %s", name, b.RouterID, b.DrainTime)
+		}
+		if s := st.Services[0]; s.Scheduler != "mh" || s.Quorum != 2 {
+			t.Errorf("%s: service %+v, want mh with quorum 2", name, s)
+		}
+		role := st.RealServer
+		if role == nil || len(role.VIPs) != 1 || role.VIPs[0].Device != "lo" || len(role.Sysctls) != 2 || role.Sysctls[1].Name != "net.ipv4.vs.sloppy_tcp" {
+			t.Errorf("%s: role %+v", name, role)
+		}
+	}
+	c := load(t, "bgp-ecmp")
+	if w := model.Warnings(c); len(w) != 0 {
+		t.Errorf("warnings: %v", w)
+	}
+}

@@ -36,6 +36,8 @@ type Cluster struct {
 	Spread map[string]*SpreadSet `yaml:"spread,omitempty" json:"spread,omitempty"`
 	// Services keyed by name: LVS virtual services.
 	Services map[string]*Service `yaml:"services,omitempty" json:"services,omitempty"`
+	// BGP is the routers nodes announce bgp groups' VIPs to (model/bgp.go).
+	BGP *BGP `yaml:"bgp,omitempty" json:"bgp,omitempty"`
 
 	// Sources records where each field was written, for error messages.
 	// It is filled by Decode and is nil for a Cluster built in code.
@@ -116,7 +118,14 @@ type NodeOverride struct {
 // VIPGroup is one VRRP virtual router: a VRID, the VIPs it moves and the
 // nodes that may hold them.
 type VIPGroup struct {
-	VRID int `yaml:"vrid" json:"vrid"`
+	// Mode is vrrp (default) or bgp: every healthy member announces the
+	// VIPs to the routers of the bgp section (model/bgp.go).
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// BGPPreference of a bgp group: med or asPath rank the members'
+	// announcements by the group's preference order; none: ECMP.
+	BGPPreference string `yaml:"bgpPreference,omitempty" json:"bgpPreference,omitempty"`
+	// VRID of a vrrp group (a bgp group has none).
+	VRID int `yaml:"vrid,omitempty" json:"vrid,omitempty"`
 	// Interface overrides the nodes' interface for this group.
 	Interface string `yaml:"interface,omitempty" json:"interface,omitempty"`
 	VIPs      []VIP  `yaml:"vips" json:"vips"`

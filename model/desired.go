@@ -137,6 +137,12 @@ func (r *resolver) nodeState() *NodeState {
 		if _, member := r.priorities[name][r.nodeName]; !member {
 			continue
 		}
+		if g := r.c.VIPGroups[name]; bgpGroup(g) {
+			for _, t := range g.TrackChecks {
+				tracked[t.Check] = true
+			}
+			continue
+		}
 		inst := r.instance(name, r.c.VIPGroups[name])
 		for _, t := range inst.TrackChecks {
 			tracked[t.Check] = true
@@ -157,6 +163,8 @@ func (r *resolver) nodeState() *NodeState {
 		}
 	}
 	st.RealServer = r.realServerRole()
+	st.BGP = r.bgpState(st)
+	r.bgpDirector(st)
 	return st
 }
 
@@ -304,6 +312,9 @@ func (r *resolver) service(name string, s *Service) (VirtualService, bool) {
 	}
 
 	vs.Scheduler = cmp.Or(s.Scheduler, r.svc.Scheduler, DefaultScheduler)
+	if bgpGroup(r.c.VIPGroups[vs.Group]) {
+		vs.Scheduler = cmp.Or(s.Scheduler, r.svc.Scheduler, ECMPScheduler)
+	}
 	if len(s.SchedulerFlags) > 0 {
 		vs.SchedulerFlags = slices.Clone(s.SchedulerFlags)
 		slices.Sort(vs.SchedulerFlags)

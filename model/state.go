@@ -42,6 +42,8 @@ type NodeState struct {
 	// RealServer is the node's part as a real server of the services
 	// naming it; nil when none does.
 	RealServer *RealServerRole `json:"realServer,omitempty"`
+	// BGP is the node's part in bgp groups; nil when in none.
+	BGP *BGPState `json:"bgp,omitempty"`
 }
 
 // Instance is one VRRP virtual router on this node.

@@ -44,6 +44,7 @@ func validate(c *Cluster) *validator {
 	v.overrides()
 	v.vridConflicts()
 	v.services()
+	v.bgp()
 
 	v.errs.Sort()
 	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })
@@ -583,7 +584,7 @@ func (v *validator) vipGroups() {
 			v.errorf(p, "group has no settings: vrid and vips are required")
 			continue
 		}
-		if g.VRID < 1 || g.VRID > 255 {
+		if (g.VRID < 1 || g.VRID > 255) && !bgpGroup(g) {
 			v.errorf(p+".vrid", "%d is out of range 1-255", g.VRID)
 		}
 		v.ifaceName(p+".interface", g.Interface)
@@ -835,7 +836,7 @@ func (v *validator) vridConflicts() {
 	for _, name := range sortedKeys(v.c.VIPGroups) {
 		g := v.c.VIPGroups[name]
 		fam := v.family(name)
-		if g == nil || fam == "" || g.VRID < 1 || g.VRID > 255 {
+		if g == nil || fam == "" || g.VRID < 1 || g.VRID > 255 || bgpGroup(g) {
 			continue
 		}
 		ifaces := map[string]bool{}
@@ -1030,7 +1031,7 @@ func (v *validator) service(name string, s *Service, sd *ServiceDefaults, inheri
 	v.protocol(p+".protocol", s.Protocol)
 
 	v.scheduler(p+".scheduler", s.Scheduler)
-	sched := cmp.Or(s.Scheduler, sd.Scheduler, DefaultScheduler)
+	sched := cmp.Or(s.Scheduler, sd.Scheduler, v.defaultScheduler(s))
 	if allowed, ok := SchedulerFlags[sched]; len(s.SchedulerFlags) > 0 && !ok {
 		v.errorf(p+".schedulerFlags", "scheduler %s takes no flags (only sh and mh do)", sched)
 	} else {
@@ -1241,6 +1242,7 @@ func Warnings(c *Cluster) ErrorList {
 	for _, name := range sortedKeys(c.Services) {
 		v.markWarning(name, c.Services[name])
 	}
+	v.bgpWarnings()
 	v.errs.Sort()
 	return v.errs
 }

@@ -383,6 +383,25 @@ services:
     match: [{protocol: tcp, address: 192.0.2.10, ports: [21]}]
     realServers: [{address: 198.51.100.1}]
 `, []string{`c.yaml:15:5: services.marked.fwmark: no match: hakeeper does not mark this service's packets, so firewall rules outside hakeeper must set mark 7`}},
+		{"bgp group: a scheduler that reshuffles when the director set changes", twoNodes + `bgp:
+  asn: 64600
+  peers: [{address: 192.0.2.254, asn: 64512}]
+vipGroups:
+  web:
+    mode: bgp
+    vips: [203.0.113.10/32]
+    nodes: [lb1, lb2]
+services:
+  http:
+    vip: 203.0.113.10
+    port: 80
+    scheduler: wlc
+    realServers: [{address: 198.51.100.1}]
+  https:
+    vip: 203.0.113.10
+    port: 443
+    realServers: [{address: 198.51.100.1}]
+`, []string{`c.yaml:20:5: services.http.scheduler: scheduler wlc picks a real server per connection: when the routers move a flow of bgp group "web" to another director (a director came or went), it lands on another real server and breaks; use mh`}},
 		{"nothing to compare with: no address6, another interface", `nodes:
   lb1:
     address: 192.0.2.1

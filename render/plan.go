@@ -91,6 +91,12 @@ func sectionTitle(k plan.Kind) string {
 		return "real-server role of"
 	case plan.KindMarkRule:
 		return "fwmark rules of service"
+	case plan.KindBGP:
+		return "BGP speaker of"
+	case plan.KindBGPPeer:
+		return "BGP peer"
+	case plan.KindBGPGroup:
+		return "BGP group"
 	}
 	return "service"
 }

@@ -179,12 +179,21 @@ type checkRunner struct {
 	st CheckStatus
 }
 
-// applyChecks starts the checks instances refer to and stops the others.
+// applyChecks starts the checks instances and bgp groups refer to and
+// stops the others. A bgp group reads its checks' verdicts from
+// CheckStatus.
 func (e *Engine) applyChecks(state *model.NodeState) {
 	used := map[string]bool{}
 	for _, in := range state.Instances {
 		for _, t := range in.TrackChecks {
 			used[t.Check] = true
+		}
+	}
+	if state.BGP != nil {
+		for _, g := range state.BGP.Groups {
+			for _, c := range g.TrackChecks {
+				used[c] = true
+			}
 		}
 	}
 	specs := map[string]model.TrackCheckSpec{}

@@ -40,7 +40,7 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 	running, err := client.Config(ctx)
 	switch {
 	case err == nil:
-		live.Instances, live.Checks, live.SyncGroups = running.Instances, running.Checks, running.SyncGroups
+		live.Instances, live.Checks, live.SyncGroups, live.BGP = running.Instances, running.Checks, running.SyncGroups, running.BGP
 		report, err := client.Status(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("reading the running daemon's health checks: %w", err)

@@ -31,6 +31,7 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/vrrpd/bgp"
 	"github.com/hakeeper/hakeeper/vrrpd/kernel"
 )
 
@@ -266,6 +267,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
 		StateDir:   stateDir,
 		RealServer: &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)},
+		// Idle (no socket) until a revision makes the node a member of a bgp group.
+		BGP: bgp.NewServer(log),
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
 	// with services for this node is then refused with a clear error.
@@ -386,7 +389,11 @@ func runNode(ctx context.Context, src source.Source, stateDir string) (string, e
 }
 
 func runShutdown(ctl *controller.Controller, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), runShutdownTimeout)
+	timeout := runShutdownTimeout
+	if st := ctl.Running(); st != nil && st.BGP != nil {
+		timeout += st.BGP.DrainTime // withdrawn VIPs drain before the rest stops
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := ctl.Shutdown(ctx); err != nil {
 		log.Error("shutdown", "err", err)

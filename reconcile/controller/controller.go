@@ -29,6 +29,7 @@ import (
 	"github.com/hakeeper/hakeeper/model"
 	"github.com/hakeeper/hakeeper/reconcile/source"
 	"github.com/hakeeper/hakeeper/vrrpd"
+	"github.com/hakeeper/hakeeper/vrrpd/bgp"
 )
 
 // DefaultInterval is how often drift is checked when nothing else happens.
@@ -103,6 +104,9 @@ type Config struct {
 	// Marks keeps fwmark services' marking rules; nil on a node without
 	// nftables: revisions with match entries for this node then fail.
 	Marks marks.Table
+	// BGP announces bgp groups' VIPs; nil on a node without it:
+	// revisions making the node a member of a bgp group then fail.
+	BGP bgp.Speaker
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -182,6 +186,7 @@ type Controller struct {
 	cancelPass context.CancelFunc
 	report     reportState
 	ro         rolloutState
+	bgp        bgpState
 }
 
 // Result is what one pass did.
@@ -229,7 +234,7 @@ func New(cfg Config) (*Controller, error) {
 		fetchNow: make(chan string, 1),
 		pass:     make(chan struct{}, 1),
 	}
-	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine}, realServerCollector{ctl: c})
+	cfg.Metrics.Registry.MustRegister(vrrpCollector{engine: cfg.Engine}, realServerCollector{ctl: c}, bgpCollector{ctl: c})
 	c.initRollout()
 	return c, nil
 }
@@ -292,6 +297,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
+	bgpTick := time.NewTicker(bgpCheckEvery)
+	defer bgpTick.Stop()
 	// Reconcile logs, counts and reports its own errors.
 	for {
 		select {
@@ -303,6 +310,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.Reconcile(ctx, "health", false)
 		case <-tick.C:
 			c.Reconcile(ctx, "interval", false)
+		case <-bgpTick.C:
+			if c.bgpChecksChanged() {
+				c.Reconcile(ctx, "check", false)
+			}
 		}
 	}
 }
@@ -338,6 +349,11 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 	} else {
 		defer c.unlockPass()
 		c.closed = true
+	}
+	// Withdraw before anything stops serving: the routers move the flows
+	// away while this node still serves them.
+	if err := c.withdrawAndDrain(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("BGP: %w", err))
 	}
 	if err := c.cfg.Engine.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
@@ -398,6 +414,12 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 	}
 	if rerr := c.rolloutPass(&res); rerr != nil && err == nil {
 		err = rerr
+	}
+	if c.report.running != nil && ctx.Err() == nil {
+		// Every pass: health (a pass's usual trigger) decides the announcements.
+		if berr := c.syncBGP(c.report.running); berr != nil && err == nil {
+			err = fmt.Errorf("BGP: %w", berr)
+		}
 	}
 	d := time.Since(start)
 	c.m.reconcileDuration.Observe(d.Seconds())
@@ -587,8 +609,13 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	if err := c.syncRealServer(desired.RealServer, res, false); err != nil {
 		return err
 	}
-	_, err = c.syncMarks(desired.Services)
-	return err
+	if _, err := c.syncMarks(desired.Services); err != nil {
+		return err
+	}
+	if desired.BGP != nil && c.cfg.BGP == nil {
+		return errors.New("BGP is not available on this node, but it is a member of a bgp group")
+	}
+	return nil
 }
 
 // ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false

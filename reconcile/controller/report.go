@@ -185,6 +185,7 @@ func (c *Controller) Status() *status.Report {
 	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)
 	r.Rollout = c.rolloutStatus()
+	r.BGP = c.bgpStatus(running)
 	return r
 }
 

@@ -38,6 +38,8 @@ type Live struct {
 	// Marks, when set, is the fwmark rules' plan against the kernel's
 	// table; without it the live services' rules stand for the table.
 	Marks *marks.Plan
+	// BGP is the daemon's BGP part; nil when none runs (or it has none).
+	BGP *model.BGPState
 }
 
 // Diff computes the changes that take live to desired. Instances are
@@ -55,6 +57,7 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
 	realServerChanges(p, desired, live.RealServer)
 	marksDiff(p, desired.Services, live)
+	bgpDiff(p, desired.BGP, live.BGP)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p

@@ -51,6 +51,9 @@ type Report struct {
 
 	// Rollout is the ordered rollout across the cluster (rollout.go).
 	Rollout *Rollout `json:"rollout,omitempty"`
+
+	// BGP is the node's BGP speaker; nil when the node is in no bgp group.
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // Revision identifies one version of the description.

@@ -110,6 +110,12 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 			return err
 		}
 	}
+	if r.BGP != nil {
+		fmt.Fprintln(w)
+		if err := writeBGP(w, r.BGP, now); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(w)
 	if len(r.Services) == 0 {
 		fmt.Fprintln(w, "Services: none")

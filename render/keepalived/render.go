@@ -31,6 +31,11 @@ const secretPlaceholder = "CHANGEME"
 // hakeeper does on this node. Where keepalived cannot express a setting
 // the output carries a "# hakeeper:" comment saying so.
 func Render(st *model.NodeState, opts RenderOptions) ([]byte, error) {
+	if st.BGP != nil {
+		// Half a node (its IPVS without the announcements) would serve
+		// nothing, or attract traffic it should not.
+		return nil, fmt.Errorf("node %s announces VIPs over BGP (%s): keepalived has no BGP speaker", st.Node, bgpGroupNames(st.BGP))
+	}
 	r := &renderer{opts: opts}
 	r.p(0, "! keepalived.conf for node %s of cluster %s, rendered by `hakeeper render keepalived`.", st.Node, st.Cluster)
 	r.p(0, "! Generated: edit the cluster description, not this file.")
@@ -409,4 +414,12 @@ func (r *renderer) checker(rs *model.RealServerSpec, c *model.CheckSpec) {
 		}
 	}
 	r.p(2, "}")
+}
+
+func bgpGroupNames(b *model.BGPState) string {
+	names := make([]string, len(b.Groups))
+	for i, g := range b.Groups {
+		names[i] = "group " + g.Name
+	}
+	return strings.Join(names, ", ")
 }
