@@ -13,7 +13,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -258,21 +257,6 @@ func fetch(ctx context.Context, c *http.Client, url string) (*status.Report, err
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	return &r, nil
-}
-
-// Report returns the last report of node and the error of its last poll
-// (nil report: never heard from; an error: unreachable now).
-func (p *Poller) Report(node string) (*status.Report, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.peers[node]
-	if st == nil {
-		return nil, errors.New("not a node of the cluster")
-	}
-	if st.report == nil && st.err == nil {
-		return nil, errors.New("not polled yet")
-	}
-	return st.report, st.err
 }
 
 // Status lists every peer for the status report, sorted by name.
