@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -179,10 +180,7 @@ func (p *Poller) Run(ctx context.Context) {
 
 func (p *Poller) pollAll(ctx context.Context) {
 	p.mu.Lock()
-	names := make([]string, 0, len(p.peers))
-	for name := range p.peers {
-		names = append(names, name)
-	}
+	names := slices.Collect(maps.Keys(p.peers))
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	changed := make(chan bool, len(names))
