@@ -432,17 +432,8 @@ func (d *Diff) groupRecreations(ov, nv *view) {
 		if om == nil || om.inst.Key() == nm[0].inst.Key() {
 			continue
 		}
-		o, n := om.inst, nm[0].inst
-		var fields []plan.FieldChange
-		add := func(name, a, b string) {
-			if a != b {
-				fields = append(fields, plan.FieldChange{Name: name, Old: a, New: b})
-			}
-		}
-		add("vrid", fmt.Sprint(o.VRID), fmt.Sprint(n.VRID))
-		add("interface", o.Interface, n.Interface)
-		add("family", string(o.Family), string(n.Family))
-		d.Recreated = append(d.Recreated, GroupRecreation{Group: g, Fields: fields, Outage: masterDown(n, nm[0].prio)})
+		n := nm[0].inst
+		d.Recreated = append(d.Recreated, GroupRecreation{Group: g, Fields: plan.InstanceIdentity(om.inst, n), Outage: masterDown(n, nm[0].prio)})
 	}
 }
 
@@ -474,7 +465,7 @@ func (d *Diff) services(ov, nv *view) {
 			d.Services = append(d.Services, ServiceChange{Service: name, Name: plan.ServiceName(o), Action: "delete", Removed: realServers(o.RealServers)})
 			continue
 		}
-		sc := ServiceChange{Service: name, Name: plan.ServiceName(n), Action: "update", Identity: identity(o, n)}
+		sc := ServiceChange{Service: name, Name: plan.ServiceName(n), Action: "update", Identity: plan.ServiceIdentity(o, n)}
 		if sc.Identity != nil {
 			sc.Action = "recreate"
 		}
@@ -518,47 +509,6 @@ func realServers(rs []model.RealServerSpec) []string {
 		out = append(out, plan.RealServerName(&rs[i]))
 	}
 	return out
-}
-
-// identity lists the fields of a service's IPVS identity that differ:
-// IPVS cannot change them in place, so the service is deleted and
-// created again (lvs.Diff matches services by this key).
-func identity(o, n *model.VirtualService) []plan.FieldChange {
-	var out []plan.FieldChange
-	add := func(name, a, b string) {
-		if a != b {
-			out = append(out, plan.FieldChange{Name: name, Old: a, New: b})
-		}
-	}
-	add("family", string(o.Family), string(n.Family))
-	add("protocol", string(o.Protocol), string(n.Protocol))
-	add("address", addr(o.Address), addr(n.Address))
-	add("port", port(o.Port), port(n.Port))
-	if o.FWMark != n.FWMark {
-		out = append(out, plan.FieldChange{Name: "fwmark", Old: mark(o.FWMark), New: mark(n.FWMark)})
-	}
-	return out
-}
-
-func addr(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
-func port(p uint16) string {
-	if p == 0 {
-		return ""
-	}
-	return fmt.Sprint(p)
-}
-
-func mark(m uint32) string {
-	if m == 0 {
-		return ""
-	}
-	return fmt.Sprint(m)
 }
 
 // weightMoved is the share of new connections, in percent to one
