@@ -253,18 +253,10 @@ func Compare(old, new *model.Cluster, oldName, newName string) (*Diff, error) {
 // revisions, and why.
 func (d *Diff) vipMoves(ov, nv *view) {
 	og, ng := ov.vipGroups(), nv.vipGroups()
-	var addrs []netip.Addr
-	for a := range og {
-		addrs = append(addrs, a)
-	}
-	for a := range ng {
-		if _, ok := og[a]; !ok {
-			addrs = append(addrs, a)
-		}
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
+	both := maps.Clone(og)
+	maps.Copy(both, ng)
 	noted := map[string]bool{}
-	for _, a := range addrs {
+	for _, a := range slices.SortedFunc(maps.Keys(both), netip.Addr.Compare) {
 		o, inOld := og[a]
 		n, inNew := ng[a]
 		var m VIPMove
@@ -305,20 +297,17 @@ func (d *Diff) vipMoves(ov, nv *view) {
 func (d *Diff) syncGroupNotes(nv *view) {
 	for _, name := range slices.Sorted(maps.Keys(nv.c.SyncGroups)) {
 		sg := nv.c.SyncGroups[name]
-		if sg == nil || len(sg.Groups) == 0 {
+		if sg == nil {
 			continue
 		}
-		var masters []string
+		var masters, elected []string
 		for _, g := range sortedSet(sg.Groups) {
-			masters = append(masters, g+" on "+nv.master(g))
+			masters = append(masters, nv.master(g))
+			elected = append(elected, g+" on "+nv.master(g))
 		}
-		first := nv.master(sortedSet(sg.Groups)[0])
-		for _, g := range sg.Groups {
-			if nv.master(g) != first {
-				d.Notes = append(d.Notes, fmt.Sprintf("sync group %s: its members elect different masters (%s) but fail over together, so where they settle is not predicted here",
-					name, strings.Join(masters, ", ")))
-				break
-			}
+		if len(sortedSet(masters)) > 1 {
+			d.Notes = append(d.Notes, fmt.Sprintf("sync group %s: its members elect different masters (%s) but fail over together, so where they settle is not predicted here",
+				name, strings.Join(elected, ", ")))
 		}
 	}
 }
