@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/hakeeper/hakeeper/test/netlab"
 )
 
@@ -92,22 +90,6 @@ type lvsDemo struct {
 	lvs      *netlab.LVS
 	byName   map[string]*demoNode
 	backends map[string]*netlab.Backend
-	src      string
-	tmp      string
-}
-
-// write replaces the description (one rename: the nodes see one event)
-// and signals every running node, as a Git webhook would after a commit.
-func (d *lvsDemo) write(c netlab.LVSConfig) error {
-	if err := renameio.WriteFile(d.src, []byte(netlab.LVSDescription(c)), 0o644, renameio.WithTempDir(d.tmp)); err != nil {
-		return err
-	}
-	for _, nd := range d.nodes {
-		if nd.proc != nil && !nd.proc.Exited() {
-			nd.proc.Signal(syscall.SIGHUP)
-		}
-	}
-	return nil
 }
 
 // waitIPVS waits until the director's IPVS has exactly servers (by
@@ -188,8 +170,6 @@ func demoLVSLive(ctx context.Context, n *narrator, src, tmp string, stderr io.Wr
 		},
 		byName:   map[string]*demoNode{},
 		backends: map[string]*netlab.Backend{},
-		src:      src,
-		tmp:      tmp,
 	}
 	summary := [][]string{{"EVENT", "WHAT THE KERNELS AND THE CLIENT SHOWED", "TIME"}}
 	var traffic *netlab.Traffic
@@ -371,9 +351,10 @@ func demoLVSLive(ctx context.Context, n *narrator, src, tmp string, stderr io.Wr
 	three := lvsDemoConfig
 	three.RealServers = []int{1, 2, 3}
 	t0 = time.Now()
-	if err := d.write(three); err != nil {
+	if err := d.describe([]byte(netlab.LVSDescription(three))); err != nil {
 		return err
 	}
+	d.reload()
 	if err := d.start(d.byName["web3"]); err != nil {
 		return err
 	}
