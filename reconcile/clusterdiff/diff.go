@@ -478,7 +478,8 @@ func (d *Diff) services(ov, nv *view) {
 			}
 		}
 		for _, rs := range o.RealServers {
-			if k := plan.RealServerName(&rs); !hasKey(nw, k) {
+			k := plan.RealServerName(&rs)
+			if _, kept := nw[k]; !kept {
 				sc.Removed = append(sc.Removed, k)
 			}
 		}
@@ -489,8 +490,6 @@ func (d *Diff) services(ov, nv *view) {
 		d.Services = append(d.Services, sc)
 	}
 }
-
-func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }
 
 func realServers(rs []model.RealServerSpec) []string {
 	var out []string
@@ -509,13 +508,14 @@ func weightMoved(old, new map[string]int, oldSched, newSched string) float64 {
 	if (len(os) == 0) != (len(ns) == 0) {
 		return 100
 	}
+	// shares holds only servers with a share: one missing from os is new.
 	sum := 0.0
-	for k := range old {
-		sum += math.Abs(ns[k] - os[k])
+	for k, v := range os {
+		sum += math.Abs(ns[k] - v)
 	}
-	for k := range new {
-		if !hasKey(old, k) {
-			sum += ns[k]
+	for k, v := range ns {
+		if os[k] == 0 {
+			sum += v
 		}
 	}
 	return math.Round(sum/2*1000) / 10
