@@ -88,17 +88,8 @@ type ServiceOutcome struct {
 // Degraded reports whether some VIP group is held by nobody, or some
 // service lost its quorum or its holder.
 func (s *Simulation) Degraded() bool {
-	for _, g := range s.Groups {
-		if g.After == "" {
-			return true
-		}
-	}
-	for _, sv := range s.Services {
-		if sv.QuorumLost || sv.Holder == "" {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Groups, func(g GroupOutcome) bool { return g.After == "" }) ||
+		slices.ContainsFunc(s.Services, func(sv ServiceOutcome) bool { return sv.QuorumLost || sv.Holder == "" })
 }
 
 // MarshalJSON writes the machine format.
