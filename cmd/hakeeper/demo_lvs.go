@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -106,7 +107,7 @@ func (d *lvsDemo) waitIPVS(ctx context.Context, dir *netlab.Node, servers ...int
 			return false, err
 		}
 		last = t.Weights(netlab.VIPDR, 80, 0)
-		return fmt.Sprint(last) == fmt.Sprint(want), nil
+		return maps.Equal(last, want), nil
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: the www service's real servers are %v, want %v: %w", dir.Name, last, want, err)
