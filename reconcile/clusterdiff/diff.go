@@ -57,16 +57,12 @@ type NodeDiff struct {
 
 // MarshalJSON writes node, status, summary and changes, in that order.
 func (n NodeDiff) MarshalJSON() ([]byte, error) {
-	changes := n.Plan.Changes
-	if changes == nil {
-		changes = []plan.Change{}
-	}
 	return json.Marshal(struct {
 		Node    string        `json:"node"`
 		Status  NodeStatus    `json:"status"`
 		Summary plan.Summary  `json:"summary"`
 		Changes []plan.Change `json:"changes"`
-	}{n.Node, n.Status, n.Plan.Summary(), changes})
+	}{n.Node, n.Status, n.Plan.Summary(), orEmpty(n.Plan.Changes)})
 }
 
 // Reason says why a VIP changes holder.
