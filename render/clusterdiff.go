@@ -70,18 +70,13 @@ func DiffMarkdown(w io.Writer, d *clusterdiff.Diff) error {
 			fmt.Fprintf(bw, "| %s (%s) | %s | %s |\n", cell(s.Service), cell(s.Name), cell(action), cell(realServerText(s)))
 		}
 	}
-	if len(d.Recreated) > 0 {
-		fmt.Fprintf(bw, "\n#### ⚠️ VIP groups recreated\n\n")
-		for _, l := range recreatedLines(d) {
-			fmt.Fprintf(bw, "- %s\n", l)
+	list := func(title string, items []string) {
+		if len(items) > 0 {
+			fmt.Fprintf(bw, "\n#### %s\n\n- %s\n", title, strings.Join(items, "\n- "))
 		}
 	}
-	if len(d.Notes) > 0 {
-		fmt.Fprintf(bw, "\n#### Notes\n\n")
-		for _, n := range d.Notes {
-			fmt.Fprintf(bw, "- %s\n", n)
-		}
-	}
+	list("⚠️ VIP groups recreated", recreatedLines(d))
+	list("Notes", d.Notes)
 	fmt.Fprintf(bw, "\n#### Nodes\n\n")
 	if u := d.Unchanged(); len(u) > 0 {
 		fmt.Fprintf(bw, "No change: %s\n\n", strings.Join(u, ", "))

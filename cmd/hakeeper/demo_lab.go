@@ -116,6 +116,23 @@ func (lab *demoLab) start(nd *demoNode) error {
 	return nil
 }
 
+// describe replaces the description the nodes read. The temporary file
+// is made beside the watched directory, not in it, so the nodes see one
+// event: the new file.
+func (lab *demoLab) describe(data []byte) error {
+	return renameio.WriteFile(filepath.Join(lab.dir, "source", "cluster.yaml"), data, 0o644, renameio.WithTempDir(lab.dir))
+}
+
+// reload has every running node re-read the description at once (they
+// watch the directory too), as a Git webhook would.
+func (lab *demoLab) reload() {
+	for _, nd := range lab.nodes {
+		if nd.proc != nil && !nd.proc.Exited() {
+			nd.proc.Signal(syscall.SIGHUP)
+		}
+	}
+}
+
 func (lab *demoLab) running() map[string]bool {
 	up := map[string]bool{}
 	for _, nd := range lab.nodes {
@@ -265,9 +282,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		if err != nil {
 			return err
 		}
-		// The temporary file is made beside the watched directory, not
-		// in it, so the nodes see one event: the new file.
-		return renameio.WriteFile(srcFile, data, 0o644, renameio.WithTempDir(tmp))
+		return lab.describe(data)
 	}
 	if err := write(c); err != nil {
 		return err
@@ -374,13 +389,7 @@ func demoLive(ctx context.Context, n *narrator, c *model.Cluster, l *demoLayout,
 		return err
 	}
 	t0 = time.Now()
-	// The nodes watch the directory; SIGHUP makes each re-read at once,
-	// as a Git webhook would.
-	for _, nd := range lab.nodes {
-		if nd.proc != nil && !nd.proc.Exited() {
-			nd.proc.Signal(syscall.SIGHUP)
-		}
-	}
+	lab.reload()
 	n.say("Wrote the new cluster.yaml and sent SIGHUP to every node (a Git webhook in production).")
 	if took, got, err = lab.settle(ctx, el, t0, "the edited layout", nil); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -12,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/hakeeper/hakeeper/test/netlab"
 )
@@ -92,22 +91,6 @@ type lvsDemo struct {
 	lvs      *netlab.LVS
 	byName   map[string]*demoNode
 	backends map[string]*netlab.Backend
-	src      string
-	tmp      string
-}
-
-// write replaces the description (one rename: the nodes see one event)
-// and signals every running node, as a Git webhook would after a commit.
-func (d *lvsDemo) write(c netlab.LVSConfig) error {
-	if err := renameio.WriteFile(d.src, []byte(netlab.LVSDescription(c)), 0o644, renameio.WithTempDir(d.tmp)); err != nil {
-		return err
-	}
-	for _, nd := range d.nodes {
-		if nd.proc != nil && !nd.proc.Exited() {
-			nd.proc.Signal(syscall.SIGHUP)
-		}
-	}
-	return nil
 }
 
 // waitIPVS waits until the director's IPVS has exactly servers (by
@@ -124,7 +107,7 @@ func (d *lvsDemo) waitIPVS(ctx context.Context, dir *netlab.Node, servers ...int
 			return false, err
 		}
 		last = t.Weights(netlab.VIPDR, 80, 0)
-		return fmt.Sprint(last) == fmt.Sprint(want), nil
+		return maps.Equal(last, want), nil
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: the www service's real servers are %v, want %v: %w", dir.Name, last, want, err)
@@ -188,8 +171,6 @@ func demoLVSLive(ctx context.Context, n *narrator, src, tmp string, stderr io.Wr
 		},
 		byName:   map[string]*demoNode{},
 		backends: map[string]*netlab.Backend{},
-		src:      src,
-		tmp:      tmp,
 	}
 	summary := [][]string{{"EVENT", "WHAT THE KERNELS AND THE CLIENT SHOWED", "TIME"}}
 	var traffic *netlab.Traffic
@@ -371,9 +352,10 @@ func demoLVSLive(ctx context.Context, n *narrator, src, tmp string, stderr io.Wr
 	three := lvsDemoConfig
 	three.RealServers = []int{1, 2, 3}
 	t0 = time.Now()
-	if err := d.write(three); err != nil {
+	if err := d.describe([]byte(netlab.LVSDescription(three))); err != nil {
 		return err
 	}
+	d.reload()
 	if err := d.start(d.byName["web3"]); err != nil {
 		return err
 	}

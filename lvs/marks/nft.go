@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"reflect"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -43,11 +44,7 @@ func (n NFT) Rules() ([]Live, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	present := false
-	for _, c := range chains {
-		present = present || c.Table.Name == nftTable.Name && c.Name == nftChain.Name
-	}
-	if !present {
+	if !slices.ContainsFunc(chains, func(c *nftables.Chain) bool { return c.Table.Name == nftTable.Name && c.Name == nftChain.Name }) {
 		return nil, false, nil
 	}
 	rules, err := n.Conn.GetRules(nftTable, nftChain)

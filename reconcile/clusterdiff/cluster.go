@@ -47,8 +47,8 @@ func resolve(c *model.Cluster) (*view, error) {
 type member struct {
 	node string
 	inst *model.Instance
-	// prio is the node's priority with every tracked link and check
-	// healthy, as the engine computes it.
+	// prio is the node's priority as the engine computes it: every
+	// tracked link and check healthy, or in simulate what failed.
 	prio int
 	addr netip.Addr
 }
@@ -72,17 +72,22 @@ func (v *view) members(group string) []member {
 			// stands for it.
 			addr = st.Address6
 		}
-		out = append(out, member{node: n, inst: in, prio: healthyPriority(in), addr: addr})
+		out = append(out, member{node: n, inst: in, prio: priority(in, nil), addr: addr})
 	}
-	slices.SortStableFunc(out, func(a, b member) int { return cmp.Or(cmp.Compare(b.prio, a.prio), b.addr.Compare(a.addr)) })
+	slices.SortStableFunc(out, electionOrder)
 	return out
 }
 
-// healthyPriority is an instance's effective priority while its tracked
-// links are up and its checks pass: positive weights count, negative
-// ones do not (vrrpd's tracking rules), clamped to 1..254; an address
-// owner stays at 255.
-func healthyPriority(in *model.Instance) int {
+// electionOrder puts the member an election makes master first.
+func electionOrder(a, b member) int {
+	return cmp.Or(cmp.Compare(b.prio, a.prio), b.addr.Compare(a.addr))
+}
+
+// priority is an instance's effective priority by vrrpd's tracking
+// rules, its tracked links up and only the checks named in failing
+// down: a positive weight counts while its check passes, a negative one
+// while it fails; clamped to 1..254; an address owner stays at 255.
+func priority(in *model.Instance, failing map[string]bool) int {
 	if in.Priority == model.OwnerPriority {
 		return model.OwnerPriority
 	}
@@ -91,7 +96,9 @@ func healthyPriority(in *model.Instance) int {
 		p += max(t.Weight, 0)
 	}
 	for _, t := range in.TrackChecks {
-		p += max(t.Weight, 0)
+		if up := !failing[t.Check]; (t.Weight > 0) == up {
+			p += t.Weight
+		}
 	}
 	return min(max(p, 1), 254)
 }

@@ -57,16 +57,12 @@ type NodeDiff struct {
 
 // MarshalJSON writes node, status, summary and changes, in that order.
 func (n NodeDiff) MarshalJSON() ([]byte, error) {
-	changes := n.Plan.Changes
-	if changes == nil {
-		changes = []plan.Change{}
-	}
 	return json.Marshal(struct {
 		Node    string        `json:"node"`
 		Status  NodeStatus    `json:"status"`
 		Summary plan.Summary  `json:"summary"`
 		Changes []plan.Change `json:"changes"`
-	}{n.Node, n.Status, n.Plan.Summary(), changes})
+	}{n.Node, n.Status, n.Plan.Summary(), orEmpty(n.Plan.Changes)})
 }
 
 // Reason says why a VIP changes holder.
@@ -253,18 +249,10 @@ func Compare(old, new *model.Cluster, oldName, newName string) (*Diff, error) {
 // revisions, and why.
 func (d *Diff) vipMoves(ov, nv *view) {
 	og, ng := ov.vipGroups(), nv.vipGroups()
-	var addrs []netip.Addr
-	for a := range og {
-		addrs = append(addrs, a)
-	}
-	for a := range ng {
-		if _, ok := og[a]; !ok {
-			addrs = append(addrs, a)
-		}
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
+	both := maps.Clone(og)
+	maps.Copy(both, ng)
 	noted := map[string]bool{}
-	for _, a := range addrs {
+	for _, a := range slices.SortedFunc(maps.Keys(both), netip.Addr.Compare) {
 		o, inOld := og[a]
 		n, inNew := ng[a]
 		var m VIPMove
@@ -305,20 +293,17 @@ func (d *Diff) vipMoves(ov, nv *view) {
 func (d *Diff) syncGroupNotes(nv *view) {
 	for _, name := range slices.Sorted(maps.Keys(nv.c.SyncGroups)) {
 		sg := nv.c.SyncGroups[name]
-		if sg == nil || len(sg.Groups) == 0 {
+		if sg == nil {
 			continue
 		}
-		var masters []string
+		var masters, elected []string
 		for _, g := range sortedSet(sg.Groups) {
-			masters = append(masters, g+" on "+nv.master(g))
+			masters = append(masters, nv.master(g))
+			elected = append(elected, g+" on "+nv.master(g))
 		}
-		first := nv.master(sortedSet(sg.Groups)[0])
-		for _, g := range sg.Groups {
-			if nv.master(g) != first {
-				d.Notes = append(d.Notes, fmt.Sprintf("sync group %s: its members elect different masters (%s) but fail over together, so where they settle is not predicted here",
-					name, strings.Join(masters, ", ")))
-				break
-			}
+		if len(sortedSet(masters)) > 1 {
+			d.Notes = append(d.Notes, fmt.Sprintf("sync group %s: its members elect different masters (%s) but fail over together, so where they settle is not predicted here",
+				name, strings.Join(elected, ", ")))
 		}
 	}
 }
@@ -432,17 +417,8 @@ func (d *Diff) groupRecreations(ov, nv *view) {
 		if om == nil || om.inst.Key() == nm[0].inst.Key() {
 			continue
 		}
-		o, n := om.inst, nm[0].inst
-		var fields []plan.FieldChange
-		add := func(name, a, b string) {
-			if a != b {
-				fields = append(fields, plan.FieldChange{Name: name, Old: a, New: b})
-			}
-		}
-		add("vrid", fmt.Sprint(o.VRID), fmt.Sprint(n.VRID))
-		add("interface", o.Interface, n.Interface)
-		add("family", string(o.Family), string(n.Family))
-		d.Recreated = append(d.Recreated, GroupRecreation{Group: g, Fields: fields, Outage: masterDown(n, nm[0].prio)})
+		n := nm[0].inst
+		d.Recreated = append(d.Recreated, GroupRecreation{Group: g, Fields: plan.InstanceIdentity(om.inst, n), Outage: masterDown(n, nm[0].prio)})
 	}
 }
 
@@ -474,7 +450,7 @@ func (d *Diff) services(ov, nv *view) {
 			d.Services = append(d.Services, ServiceChange{Service: name, Name: plan.ServiceName(o), Action: "delete", Removed: realServers(o.RealServers)})
 			continue
 		}
-		sc := ServiceChange{Service: name, Name: plan.ServiceName(n), Action: "update", Identity: identity(o, n)}
+		sc := ServiceChange{Service: name, Name: plan.ServiceName(n), Action: "update", Identity: plan.ServiceIdentity(o, n)}
 		if sc.Identity != nil {
 			sc.Action = "recreate"
 		}
@@ -498,7 +474,8 @@ func (d *Diff) services(ov, nv *view) {
 			}
 		}
 		for _, rs := range o.RealServers {
-			if k := plan.RealServerName(&rs); !hasKey(nw, k) {
+			k := plan.RealServerName(&rs)
+			if _, kept := nw[k]; !kept {
 				sc.Removed = append(sc.Removed, k)
 			}
 		}
@@ -510,55 +487,12 @@ func (d *Diff) services(ov, nv *view) {
 	}
 }
 
-func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }
-
 func realServers(rs []model.RealServerSpec) []string {
 	var out []string
 	for i := range rs {
 		out = append(out, plan.RealServerName(&rs[i]))
 	}
 	return out
-}
-
-// identity lists the fields of a service's IPVS identity that differ:
-// IPVS cannot change them in place, so the service is deleted and
-// created again (lvs.Diff matches services by this key).
-func identity(o, n *model.VirtualService) []plan.FieldChange {
-	var out []plan.FieldChange
-	add := func(name, a, b string) {
-		if a != b {
-			out = append(out, plan.FieldChange{Name: name, Old: a, New: b})
-		}
-	}
-	add("family", string(o.Family), string(n.Family))
-	add("protocol", string(o.Protocol), string(n.Protocol))
-	add("address", addr(o.Address), addr(n.Address))
-	add("port", port(o.Port), port(n.Port))
-	if o.FWMark != n.FWMark {
-		out = append(out, plan.FieldChange{Name: "fwmark", Old: mark(o.FWMark), New: mark(n.FWMark)})
-	}
-	return out
-}
-
-func addr(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
-func port(p uint16) string {
-	if p == 0 {
-		return ""
-	}
-	return fmt.Sprint(p)
-}
-
-func mark(m uint32) string {
-	if m == 0 {
-		return ""
-	}
-	return fmt.Sprint(m)
 }
 
 // weightMoved is the share of new connections, in percent to one
@@ -570,13 +504,14 @@ func weightMoved(old, new map[string]int, oldSched, newSched string) float64 {
 	if (len(os) == 0) != (len(ns) == 0) {
 		return 100
 	}
+	// shares holds only servers with a share: one missing from os is new.
 	sum := 0.0
-	for k := range old {
-		sum += math.Abs(ns[k] - os[k])
+	for k, v := range os {
+		sum += math.Abs(ns[k] - v)
 	}
-	for k := range new {
-		if !hasKey(old, k) {
-			sum += ns[k]
+	for k, v := range ns {
+		if os[k] == 0 {
+			sum += v
 		}
 	}
 	return math.Round(sum/2*1000) / 10

@@ -125,7 +125,7 @@ func TestCompare(t *testing.T) {
 				t.Fatalf("services %+v, want web-http updated in place, 26.7%% moved", d.Services)
 			}
 		}},
-		{name: "vrid", edits: []string{"vrid: 51", "vrid: 53"}, check: func(t *testing.T, d *clusterdiff.Diff) {
+		{name: "vrid", all: true, edits: []string{"vrid: 51", "vrid: 53"}, check: func(t *testing.T, d *clusterdiff.Diff) {
 			wantMoves(t, d)
 			// lb1 is the new master at 200: 3×1s + (256-200)/256 s.
 			if len(d.Recreated) != 1 || d.Recreated[0].Group != "web" || d.Recreated[0].Outage != 3*time.Second+218750*time.Microsecond {
@@ -159,7 +159,7 @@ func TestCompare(t *testing.T) {
 					clusterdiff.VIPMove{Group: "mail-a", VIPs: []string{"192.0.2.10/24"}, From: "lb1", To: "lb3", Reason: clusterdiff.ReasonGroup, Detail: "moved from group web to group mail-a"},
 					clusterdiff.VIPMove{Group: "web", VIPs: []string{"192.0.2.11/24"}, To: "lb1", Reason: clusterdiff.ReasonAdded, Detail: "new VIP of group web"})
 			}},
-		{name: "sync-group", edits: []string{"spread:\n", "syncGroups:\n  edge:\n    groups: [web, api]\nspread:\n"},
+		{name: "sync-group", all: true, edits: []string{"spread:\n", "syncGroups:\n  edge:\n    groups: [web, api]\nspread:\n"},
 			check: func(t *testing.T, d *clusterdiff.Diff) {
 				if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "sync group edge: its members elect different masters (api on lb2, web on lb1)") {
 					t.Errorf("notes %q, want the sync group's conflicting masters", d.Notes)

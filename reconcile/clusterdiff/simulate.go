@@ -88,17 +88,8 @@ type ServiceOutcome struct {
 // Degraded reports whether some VIP group is held by nobody, or some
 // service lost its quorum or its holder.
 func (s *Simulation) Degraded() bool {
-	for _, g := range s.Groups {
-		if g.After == "" {
-			return true
-		}
-	}
-	for _, sv := range s.Services {
-		if sv.QuorumLost || sv.Holder == "" {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.Groups, func(g GroupOutcome) bool { return g.After == "" }) ||
+		slices.ContainsFunc(s.Services, func(sv ServiceOutcome) bool { return sv.QuorumLost || sv.Holder == "" })
 }
 
 // MarshalJSON writes the machine format.
@@ -241,12 +232,7 @@ func (v *view) simulateGroup(g string, fl *failed) GroupOutcome {
 		s.prio, s.fault, s.checks = v.tracked(m, fl)
 		states = append(states, s)
 	}
-	slices.SortStableFunc(states, func(a, b state) int {
-		if a.prio != b.prio {
-			return b.prio - a.prio
-		}
-		return b.addr.Compare(a.addr)
-	})
+	slices.SortStableFunc(states, func(a, b state) int { return electionOrder(a.member, b.member) })
 	up := slices.DeleteFunc(slices.Clone(states), func(s state) bool { return s.down || s.fault != "" })
 	before := states[slices.IndexFunc(states, func(s state) bool { return s.node == out.Before })]
 	switch {
@@ -316,19 +302,7 @@ func (v *view) tracked(m member, fl *failed) (prio int, fault string, failing []
 			failing = append(failing, "tracked check "+t.Check)
 		}
 	}
-	if m.inst.Priority == model.OwnerPriority {
-		return model.OwnerPriority, fault, failing
-	}
-	p := int(m.inst.Priority)
-	for _, t := range m.inst.TrackInterfaces {
-		p += max(t.Weight, 0)
-	}
-	for _, t := range m.inst.TrackChecks {
-		if up := !failingOn[t.Check]; (t.Weight > 0) == up {
-			p += t.Weight
-		}
-	}
-	return min(max(p, 1), 254), fault, failing
+	return priority(m.inst, failingOn), fault, failing
 }
 
 // detection is how long, at most, the master's failing checks take to be

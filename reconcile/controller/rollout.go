@@ -179,7 +179,7 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 	peers := r.Peers.Status()
 	for _, p := range peers {
 		if slices.Contains(p.Bad, rev.ID) {
-			c.clearWait()
+			c.endWait(c.ro.unconfirmed)
 			c.markBad(rev.ID, p.Node, "health dropped there after applying it")
 			c.log.Error("revision rolled back on a peer; not applying it", "revision", source.ShortID(rev.ID), "peer", p.Node)
 			return true, c.refuseBad(rev, nil)
@@ -208,14 +208,11 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 		}
 	}
 	slices.Sort(pending)
-	c.mu.Lock()
-	c.ro.unconfirmed = nil
-	c.mu.Unlock()
 	if len(pending) == 0 {
 		if len(waitFor) > 0 {
 			c.log.Info("backups applied the revision and it settled there; applying", "revision", source.ShortID(rev.ID), "backups", strings.Join(waitFor, ","))
 		}
-		c.clearWait()
+		c.endWait(nil)
 		return false, nil
 	}
 	now := c.cfg.Now()
@@ -232,21 +229,20 @@ func (c *Controller) gate(rev *source.Revision, cluster *model.Cluster, desired 
 		c.log.Warn("bounded wait over: applying without every backup's report", "revision", source.ShortID(rev.ID),
 			"not-reported", strings.Join(pending, ","), "wait", r.Wait)
 		c.ro.waitsExpired.Inc()
-		c.clearWait()
-		c.mu.Lock()
-		c.ro.unconfirmed = pending
-		c.mu.Unlock()
+		c.endWait(pending)
 		return false, nil
 	}
 	c.mu.Lock()
-	c.ro.waitFor = pending
+	c.ro.waitFor, c.ro.unconfirmed = pending, nil
 	c.mu.Unlock()
 	return true, nil
 }
 
-func (c *Controller) clearWait() {
+// endWait ends the bounded wait; unconfirmed are the backups it ended
+// without.
+func (c *Controller) endWait(unconfirmed []string) {
 	c.mu.Lock()
-	c.ro.waiting, c.ro.waitFor, c.ro.waitUntil = "", nil, time.Time{}
+	c.ro.waiting, c.ro.waitFor, c.ro.waitUntil, c.ro.unconfirmed = "", nil, time.Time{}, unconfirmed
 	c.mu.Unlock()
 }
 

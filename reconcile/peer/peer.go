@@ -13,10 +13,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -180,10 +180,7 @@ func (p *Poller) Run(ctx context.Context) {
 
 func (p *Poller) pollAll(ctx context.Context) {
 	p.mu.Lock()
-	names := make([]string, 0, len(p.peers))
-	for name := range p.peers {
-		names = append(names, name)
-	}
+	names := slices.Collect(maps.Keys(p.peers))
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	changed := make(chan bool, len(names))
@@ -258,21 +255,6 @@ func fetch(ctx context.Context, c *http.Client, url string) (*status.Report, err
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	return &r, nil
-}
-
-// Report returns the last report of node and the error of its last poll
-// (nil report: never heard from; an error: unreachable now).
-func (p *Poller) Report(node string) (*status.Report, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.peers[node]
-	if st == nil {
-		return nil, errors.New("not a node of the cluster")
-	}
-	if st.report == nil && st.err == nil {
-		return nil, errors.New("not polled yet")
-	}
-	return st.report, st.err
 }
 
 // Status lists every peer for the status report, sorted by name.

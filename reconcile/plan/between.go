@@ -73,3 +73,27 @@ func roleOps(old, new *model.RealServerRole) *realserver.Plan {
 	}
 	return p
 }
+
+// InstanceIdentity lists the fields of a virtual router's identity
+// (model.InstanceKey) that differ: the engine cannot reconfigure them, it
+// stops the old router and starts a new one.
+func InstanceIdentity(o, n *model.Instance) []FieldChange {
+	return slices.DeleteFunc(updated(instanceFields, o, n), func(f FieldChange) bool {
+		return f.Name != "vrid" && f.Name != "interface" && f.Name != "family"
+	})
+}
+
+// ServiceIdentity lists the fields of a service's IPVS identity that
+// differ (lvs.Diff matches services by them): IPVS cannot change them in
+// place, so the service is deleted and created again.
+func ServiceIdentity(o, n *model.VirtualService) []FieldChange {
+	return updated(serviceIdentityFields, o, n)
+}
+
+var serviceIdentityFields = []field[model.VirtualService]{
+	shownField("family", func(v *model.VirtualService) string { return string(v.Family) }),
+	shownField("protocol", func(v *model.VirtualService) string { return string(v.Protocol) }),
+	shownField("address", func(v *model.VirtualService) string { return addrStr(v.Address) }),
+	shownField("port", func(v *model.VirtualService) string { return nonZero(uint32(v.Port)) }),
+	shownField("fwmark", func(v *model.VirtualService) string { return nonZero(v.FWMark) }),
+}

@@ -25,11 +25,8 @@ func ReadCommit(ctx context.Context, dir, rev, descPath string) (*Revision, erro
 	if err != nil {
 		return nil, fmt.Errorf("revision %q: %w", rev, err)
 	}
-	// An annotated tag names a tag object: peel it to the commit.
+	// ResolveRevision peels an annotated tag: hash is a commit's.
 	commit, err := repo.CommitObject(*hash)
-	if tag, terr := repo.TagObject(*hash); terr == nil {
-		commit, err = tag.Commit()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("revision %q: %w", rev, err)
 	}

@@ -53,10 +53,11 @@ func Cluster(r *Report) ClusterView {
 	for _, g := range r.VIPGroups {
 		self.Roles[g.Name] = g.State
 	}
-	v := ClusterView{Nodes: []ClusterNode{self}, OK: true}
 	if r.Rollout != nil {
 		self.Settled = r.Rollout.Settled
-		v.Nodes[0] = self
+	}
+	v := ClusterView{Nodes: []ClusterNode{self}, OK: true}
+	if r.Rollout != nil {
 		for _, p := range r.Rollout.Peers {
 			n := ClusterNode{Node: p.Node, Reachable: p.Reachable, Error: p.Error, Applied: p.Applied, Settled: p.Settled, Healthy: p.Healthy, Roles: map[string]string{}}
 			for _, g := range p.Groups {
@@ -140,17 +141,9 @@ func WriteCluster(w io.Writer, v ClusterView) error {
 		return "no"
 	}
 	for _, n := range v.Nodes {
-		applied := "-"
-		if n.Applied != "" {
-			applied = source.ShortID(n.Applied)
-		}
-		p("%s\t%s\t%s\t%s\t%s", n.Node, yes(n.Reachable), applied, yes(n.Settled), yes(n.Healthy))
+		p("%s\t%s\t%s\t%s\t%s", n.Node, yes(n.Reachable), dash(source.ShortID(n.Applied)), yes(n.Settled), yes(n.Healthy))
 		for _, g := range names {
-			role := n.Roles[g]
-			if role == "" {
-				role = "-"
-			}
-			p("\t%s", role)
+			p("\t%s", dash(n.Roles[g]))
 		}
 		p("\n")
 	}
@@ -160,11 +153,7 @@ func WriteCluster(w io.Writer, v ClusterView) error {
 		if len(g.Unknown) > 0 {
 			verdict += " (no report from " + strings.Join(g.Unknown, ", ") + ")"
 		}
-		masters := strings.Join(g.Masters, ", ")
-		if masters == "" {
-			masters = "-"
-		}
-		p("%s\t%s\t%s\n", g.Name, masters, verdict)
+		p("%s\t%s\t%s\n", g.Name, dash(strings.Join(g.Masters, ", ")), verdict)
 	}
 	for _, n := range v.Nodes {
 		if n.Error != "" {
