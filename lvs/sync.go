@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/hakeeper/hakeeper/model"
 )
 
 // SyncState is the role of an IPVS connection-sync daemon: a master
@@ -27,14 +29,6 @@ func (s SyncState) String() string {
 	return fmt.Sprintf("state-%d", uint32(s))
 }
 
-// The kernel's defaults for a daemon started without them.
-var (
-	DefaultSyncGroup  = netip.MustParseAddr("224.0.0.81")
-	DefaultSyncPort   = uint16(8848)
-	DefaultSyncTTL    = uint8(1)
-	DefaultSyncMaxLen = uint16(1500 - 20 - 8) // an Ethernet MTU less the IPv4 and UDP headers
-)
-
 // SyncDaemon is one IPVS connection-sync daemon. The kernel runs at most
 // one master and one backup per network namespace, so State is its key.
 type SyncDaemon struct {
@@ -54,12 +48,12 @@ type SyncDaemon struct {
 // to the one read back.
 func (d SyncDaemon) Normalize() SyncDaemon {
 	if !d.Group.IsValid() {
-		d.Group = DefaultSyncGroup
+		d.Group = model.DefaultSyncMulticastGroup
 	}
-	d.Port = cmp.Or(d.Port, DefaultSyncPort)
-	d.TTL = cmp.Or(d.TTL, DefaultSyncTTL)
+	d.Port = cmp.Or(d.Port, model.DefaultSyncPort)
+	d.TTL = cmp.Or(d.TTL, model.DefaultSyncTTL)
 	if d.MaxLen == 0 {
-		d.MaxLen = DefaultSyncMaxLen
+		d.MaxLen = model.DefaultSyncMaxPacketSize
 		if d.Group.Is6() {
 			d.MaxLen -= 20 // the IPv6 header is 20 bytes longer
 		}
@@ -111,4 +105,20 @@ func ApplySyncDaemons(k SyncDaemons, want []SyncDaemon) (started, stopped []Sync
 		}
 	}
 	return started, stopped, nil
+}
+
+// SyncDaemonsFromModel returns the daemons a node runs for spec while its
+// group is in state: master on the master, backup in every other state
+// (keepalived's choice), so a node that may become master already holds
+// the connections. None without spec.
+func SyncDaemonsFromModel(spec *model.ConnectionSyncSpec, state model.VRRPState) []SyncDaemon {
+	if spec == nil {
+		return nil
+	}
+	d := SyncDaemon{State: SyncBackup, Interface: spec.Interface, SyncID: spec.SyncID,
+		Group: spec.MulticastGroup, Port: spec.Port, TTL: spec.TTL, MaxLen: spec.MaxPacketSize}
+	if state == model.StateMaster {
+		d.State = SyncMaster
+	}
+	return []SyncDaemon{d.Normalize()}
 }

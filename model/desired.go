@@ -157,6 +157,7 @@ func (r *resolver) nodeState() *NodeState {
 		}
 	}
 	st.RealServer = r.realServerRole()
+	st.ConnectionSync = r.connectionSync(st.Instances)
 	return st
 }
 

@@ -42,6 +42,9 @@ type NodeState struct {
 	// RealServer is the node's part as a real server of the services
 	// naming it; nil when none does.
 	RealServer *RealServerRole `json:"realServer,omitempty"`
+	// ConnectionSync is the node's IPVS connection-sync daemon; nil when
+	// no group of the node sets connectionSync.
+	ConnectionSync *ConnectionSyncSpec `json:"connectionSync,omitempty"`
 }
 
 // Instance is one VRRP virtual router on this node.

@@ -44,6 +44,7 @@ func validate(c *Cluster) *validator {
 	v.overrides()
 	v.vridConflicts()
 	v.services()
+	v.connectionSync()
 
 	v.errs.Sort()
 	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
+	"github.com/hakeeper/hakeeper/model"
 )
 
 // addDummy adds an up dummy link named name in ns: a sync daemon needs
@@ -69,7 +70,7 @@ func TestSyncDaemons(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("kernel runs\n%v\nwant\n%v", got, want)
 	}
-	if got[0].Group != lvs.DefaultSyncGroup || got[0].Port != 8848 || got[0].MaxLen != 1472 {
+	if got[0].Group != model.DefaultSyncMulticastGroup || got[0].Port != 8848 || got[0].MaxLen != 1472 {
 		t.Errorf("master's defaults read back as %v", got[0])
 	}
 	// Nothing to do when the kernel already runs what is wanted.
