@@ -91,6 +91,8 @@ func sectionTitle(k plan.Kind) string {
 		return "real-server role of"
 	case plan.KindMarkRule:
 		return "fwmark rules of service"
+	case plan.KindSyncDaemon:
+		return "connection sync of VIP group"
 	}
 	return "service"
 }

@@ -36,6 +36,7 @@ func ShowText(w io.Writer, ns *model.NodeState) error {
 		showService(bw, &ns.Services[i])
 	}
 	showRealServer(bw, ns.RealServer)
+	showConnectionSync(bw, ns.ConnectionSync)
 	if len(ns.Checks) > 0 {
 		fmt.Fprintf(bw, "\nTracked checks\n")
 		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)

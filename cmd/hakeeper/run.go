@@ -244,6 +244,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		// After a crash while master, the next start removes the VIPs it left.
 		VIPs: kernel.NewVIPFile(stateDir),
 	}
+	onTransition, transitions := transitionSignal()
+	vcfg.OnTransition = onTransition
 	engine, err := vrrpd.New(vcfg)
 	if err != nil {
 		return err
@@ -261,7 +263,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
 		Interval: o.interval, FetchTimeout: o.fetchTimeout, RemoveServicesOnShutdown: o.removeServices,
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
-		StateDir:   stateDir,
+		StateDir: stateDir, Transitions: transitions,
 		RealServer: &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)},
 	}
 	// IPVS is optional: a host without it still runs VRRP, and a revision
@@ -274,6 +276,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}
+	}
+	if k, closeSync, err := openSyncDaemons(); err == nil {
+		defer closeSync()
+		cfg.SyncDaemons = k
 	}
 	if cfg.Marks, err = openMarks(); err != nil {
 		cfg.Marks = nil

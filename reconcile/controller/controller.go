@@ -103,6 +103,12 @@ type Config struct {
 	// Marks keeps fwmark services' marking rules; nil on a node without
 	// nftables: revisions with match entries for this node then fail.
 	Marks marks.Table
+	// SyncDaemons runs IPVS connection sync; nil on a node without IPVS:
+	// revisions giving it connectionSync then fail to apply.
+	SyncDaemons lvs.SyncDaemons
+	// Transitions signals VRRP transitions (vrrpd.Config.OnTransition),
+	// on which the sync daemon switches state; nil when none come.
+	Transitions <-chan struct{}
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -169,6 +175,9 @@ type Controller struct {
 	// warned is the last revision whose description warnings were
 	// logged, so a retried apply does not log them again.
 	warned string
+	// syncWant are the sync daemons last made to run (nil: none, or
+	// the kernel's left alone).
+	syncWant []lvs.SyncDaemon
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it;
@@ -298,6 +307,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.Reconcile(ctx, "health", false)
 		case <-tick.C:
 			c.Reconcile(ctx, "interval", false)
+		case <-c.cfg.Transitions:
+			c.followTransitions(ctx)
 		}
 	}
 }
@@ -339,6 +350,11 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 	}
 	if c.cfg.Checker != nil {
 		c.cfg.Checker.Close()
+	}
+	if passErr == nil {
+		if err := c.stopSyncDaemons(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping IPVS sync daemons: %w", err))
+		}
 	}
 	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
 		plan, done, err := c.cfg.IPVS.Sync(nil)
@@ -388,6 +404,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 			err = rerr
 		}
 		if rerr := c.repairMarks(&res); rerr != nil && err == nil {
+			err = rerr
+		}
+		if rerr := c.syncDaemons(c.report.running.ConnectionSync, &res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -572,8 +591,10 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	if err := c.syncRealServer(desired.RealServer, res, false); err != nil {
 		return err
 	}
-	_, err = c.syncMarks(desired.Services)
-	return err
+	if _, err = c.syncMarks(desired.Services); err != nil {
+		return err
+	}
+	return c.syncDaemons(desired.ConnectionSync, res)
 }
 
 // ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false

@@ -184,6 +184,7 @@ func (c *Controller) Status() *status.Report {
 	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)
+	r.SyncDaemons = c.syncDaemonsReport(running)
 	return r
 }
 

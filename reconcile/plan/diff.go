@@ -38,6 +38,12 @@ type Live struct {
 	// Marks, when set, is the fwmark rules' plan against the kernel's
 	// table; without it the live services' rules stand for the table.
 	Marks *marks.Plan
+	// SyncDaemons are the kernel's IPVS sync daemons; nil when not
+	// observed (the desired daemon is then planned as new). SyncState is
+	// the VRRP state of the group whose state the daemon follows, as the
+	// running daemon reports it ("" when unknown).
+	SyncDaemons []lvs.SyncDaemon
+	SyncState   model.VRRPState
 }
 
 // Diff computes the changes that take live to desired. Instances are
@@ -55,6 +61,7 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	namedDiff(p, KindTrackedCheck, checkFields, func(c *model.TrackCheckSpec) string { return c.Name }, desired.Checks, live.Checks)
 	realServerChanges(p, desired, live.RealServer)
 	marksDiff(p, desired.Services, live)
+	syncDaemonsDiff(p, desired, live)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p

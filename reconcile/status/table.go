@@ -59,6 +59,9 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	if len(r.ConflictingIPVS) > 0 {
 		p("Conflicting IPVS:\t%s (wanted, but made by someone else; left alone)\n", strings.Join(r.ConflictingIPVS, ", "))
 	}
+	if len(r.SyncDaemons) > 0 {
+		p("Sync daemons:\t%s\n", syncDaemonsText(r.SyncDaemons))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
