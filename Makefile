@@ -113,12 +113,12 @@ VM_LAB_EXTRA ?= /bin/ip $(shell command -v git) $(dir $(shell command -v git))gi
 
 # test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
-# TestApplyKernel and the LVS lab share one VM boot.
+# TestApplyKernel, the LVS lab and the connection-sync lab share one VM boot.
 test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
 	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA)" $(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" \
-		-run '^(TestApplyKernel|TestLVSLab|TestDemoLVS)$$' ./cmd/hakeeper
+		-run '^(TestApplyKernel|TestLVSLab|TestDemoLVS|TestConnSyncLab)$$' ./cmd/hakeeper
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
