@@ -134,13 +134,14 @@ bench-go: deps
 # many as the emulated (TCG) VM checks in a second; 1,000 saturate it.
 # The third line is issue 11's LVS lab figures: the client's outage on a
 # director crash beside keepalived directing the same lab, and commit →
-# converged by webhook and by polling.
+# converged by webhook and by polling; and issue 12's share of established
+# connections surviving a director crash, with and without connection sync.
 bench-vm: deps
 	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' -bench InitialApply -benchtime 1x ./lvs/ipvskernel
 	HAKEEPER_VM_EXTRA="$$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
 		-bench CheckerVsKeepalived -benchtime 1x -timeout 30m ./lvs/check -args -checkbench.servers=200 -checkbench.rounds=3
 	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA) $$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
-		-bench 'LVSFailover|LVSConverge' -benchtime 1x -timeout 60m ./cmd/hakeeper
+		-bench 'LVSFailover|LVSConverge|ConnSync' -benchtime 1x -timeout 60m ./cmd/hakeeper
 
 # HKV_BENCH_RUNS sets the runs per cell (default 5).
 bench-vrrp: deps

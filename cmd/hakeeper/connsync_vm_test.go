@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
@@ -353,6 +355,10 @@ func (l *syncLab) recover(t testing.TB) {
 	if err := netlab.IP("-n", l.d1.Name, "link", "set", l.d1.Iface, "up"); err != nil {
 		t.Fatal(err)
 	}
+	// Taking the link down flushed the route to the outside clients.
+	if err := netlab.IP("-n", l.d1.Name, "route", "replace", syncOutside, "via", l.lab.ClientAddrs[0].String()); err != nil {
+		t.Fatal(err)
+	}
 	l.waitHolder2(t, l.d1)
 }
 
@@ -477,4 +483,103 @@ func connSyncScenario(t *testing.T, withSync bool) {
 	} else {
 		l.waitDaemons(t, none)
 	}
+}
+
+var (
+	syncBenchConns  = flag.Int("syncbench.conns", 100, "established connections per forwarding method in BenchmarkConnSync")
+	syncBenchRounds = flag.Int("syncbench.rounds", 5, "crashes per BenchmarkConnSync case; the figure is their median")
+)
+
+// syncBenchAge is how long the connections live before the crash: more
+// than the kernel's master daemon takes to send what it has buffered
+// (it flushes a message at the latest 2 s after its first connection).
+const syncBenchAge = 3 * time.Second
+
+// BenchmarkConnSync is issue 12's figure: the share of established
+// connections (plain NAT and DR services) that survive the master
+// director's crash, with and without connection sync; printed by `make
+// bench-vm`, never asserted.
+func BenchmarkConnSync(b *testing.B) {
+	needVMLab(b)
+	var summary strings.Builder
+	fmt.Fprintf(&summary, "Connections surviving a director crash, QEMU VM under TCG, %d per method established %v before the crash, median of %d crashes\n",
+		*syncBenchConns, syncBenchAge, *syncBenchRounds)
+	tw := tabwriter.NewWriter(&summary, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "connection sync\tNAT\tDR\tper crash (NAT; DR)")
+	for _, withSync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sync=%v", withSync), func(b *testing.B) {
+			nat, dr := benchConnSync(b, withSync)
+			fmt.Fprintf(tw, "%s\t%.0f%%\t%.0f%%\t%s; %s\n", map[bool]string{true: "on", false: "off"}[withSync],
+				medianF(nat), medianF(dr), percents(nat), percents(dr))
+			b.ReportMetric(medianF(nat), "%-NAT-surviving")
+			b.ReportMetric(medianF(dr), "%-DR-surviving")
+		})
+	}
+	tw.Flush()
+	fmt.Print(summary.String())
+}
+
+func benchConnSync(b *testing.B, withSync bool) (nat, dr []float64) {
+	l := newSyncLab(b, withSync, 1)
+	lab := l.lab
+	b.ResetTimer()
+	for range *syncBenchRounds {
+		var conns [2][]*echoConn
+		for m, dst := range []netip.AddrPort{netip.AddrPortFrom(syncVIPNAT, syncPort), netip.AddrPortFrom(syncVIPDR, syncPort)} {
+			src := []netip.Addr{outsideAddr(0), lab.ClientAddrs[1]}[m]
+			for i := range *syncBenchConns {
+				c, err := dialEcho(lab.Client, fmt.Sprintf("%s #%d", dst, i), src, dst)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.ping(labRequest); err != nil {
+					b.Fatal(err)
+				}
+				conns[m] = append(conns[m], c)
+			}
+		}
+		time.Sleep(syncBenchAge)
+		l.crash(b)
+		var share [2]float64
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for m := range conns {
+			for _, c := range conns[m] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if c.ping(labRequest) == nil {
+						mu.Lock()
+						share[m] += 100 / float64(len(conns[m]))
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		nat, dr = append(nat, share[0]), append(dr, share[1])
+		for m := range conns {
+			for _, c := range conns[m] {
+				c.c.Close()
+			}
+		}
+		l.recover(b)
+	}
+	return nat, dr
+}
+
+func medianF(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func percents(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, " ")
 }
