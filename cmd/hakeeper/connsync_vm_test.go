@@ -479,7 +479,9 @@ func connSyncScenario(t *testing.T, withSync bool) {
 	}
 	l.recover(t)
 	if withSync {
+		back := time.Now()
 		l.waitDaemons(t, map[*netlab.Node]string{l.d1: "master", l.d2: "backup"})
+		t.Logf("daemons switched %v after director1 held the VIPs again", time.Since(back).Round(time.Millisecond))
 	} else {
 		l.waitDaemons(t, none)
 	}
@@ -524,6 +526,11 @@ func benchConnSync(b *testing.B, withSync bool) (nat, dr []float64) {
 	lab := l.lab
 	b.ResetTimer()
 	for range *syncBenchRounds {
+		// The steady state: both daemons switched after the last
+		// preemption back, before any connection opens.
+		if withSync {
+			l.waitDaemons(b, map[*netlab.Node]string{l.d1: "master", l.d2: "backup"})
+		}
 		var conns [2][]*echoConn
 		for m, dst := range []netip.AddrPort{netip.AddrPortFrom(syncVIPNAT, syncPort), netip.AddrPortFrom(syncVIPDR, syncPort)} {
 			src := []netip.Addr{outsideAddr(0), lab.ClientAddrs[1]}[m]
