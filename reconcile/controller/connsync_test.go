@@ -87,3 +87,31 @@ func TestSyncDaemonUnavailable(t *testing.T) {
 		t.Fatalf("start: %v", err)
 	}
 }
+
+// Run switches the daemon on the engine's transition signal alone: with
+// the drift interval an hour away, nothing else could.
+func TestSyncDaemonSwitchesOnTransitionSignal(t *testing.T) {
+	src := &memSource{}
+	src.set("cluster.yaml", strings.Replace(defaultCluster(), "    advertInterval: 1s\n", "    advertInterval: 1s\n    connectionSync: {interface: sync0}\n", 1))
+	fake := &lvstest.FakeSync{}
+	transitions := make(chan struct{}, 1)
+	n := newNodeWith(t, "lb1", src, t.TempDir(), func(c *controller.Config) {
+		c.SyncDaemons, c.Transitions, c.Interval = fake, transitions, time.Hour
+	})
+	if _, err := n.ctl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.ctl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	n.clock.Advance(4 * time.Second) // lb1 becomes master
+	transitions <- struct{}{}
+	deadline := time.Now().Add(time.Minute)
+	for !strings.HasPrefix(daemonStates(t, fake), "master ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemons %q a minute after the transition signal, want master", daemonStates(t, fake))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
