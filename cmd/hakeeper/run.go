@@ -272,14 +272,14 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer closeIPVS()
+		if sd, closeSync, err := openSyncDaemons(); err == nil {
+			defer closeSync()
+			cfg.SyncDaemons = sd
+		}
 		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, ipvsRecord), Adopt: o.adoptIPVS}
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}
 		}
-	}
-	if k, closeSync, err := openSyncDaemons(); err == nil {
-		defer closeSync()
-		cfg.SyncDaemons = k
 	}
 	if cfg.Marks, err = openMarks(); err != nil {
 		cfg.Marks = nil

@@ -181,10 +181,10 @@ func (c *Controller) Status() *status.Report {
 	engine := c.cfg.Engine.Status()
 	r.Degraded = withVRRPAlerts(r.Degraded, engine)
 	r.Healthy = r.Degraded == ""
+	r.SyncDaemons = c.syncDaemonsReport(running)
 	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)
-	r.SyncDaemons = c.syncDaemonsReport(running)
 	return r
 }
 

@@ -45,24 +45,11 @@ type Report struct {
 	// wants but hakeeper does not own (left alone unless adopted).
 	UnmanagedIPVS   []string `json:"unmanagedIPVS,omitempty"`
 	ConflictingIPVS []string `json:"conflictingIPVS,omitempty"`
+	// SyncDaemons are the kernel's IPVS connection-sync daemons now.
+	SyncDaemons []SyncDaemon `json:"syncDaemons,omitempty"`
 
 	// TrackChecks lists the tracked checks the VIP groups refer to.
 	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`
-	// SyncDaemons are the kernel's IPVS connection-sync daemons now.
-	SyncDaemons []SyncDaemon `json:"syncDaemons,omitempty"`
-}
-
-// SyncDaemon is one IPVS connection-sync daemon; Group is the VIP group
-// whose VRRP state hakeeper runs it by ("" when not hakeeper's).
-type SyncDaemon struct {
-	State          string `json:"state"`
-	Group          string `json:"group,omitempty"`
-	Interface      string `json:"interface"`
-	SyncID         uint8  `json:"syncID"`
-	MulticastGroup string `json:"multicastGroup"`
-	Port           uint16 `json:"port"`
-	TTL            uint8  `json:"ttl"`
-	MaxPacketSize  uint16 `json:"maxPacketSize"`
 }
 
 // Revision identifies one version of the description.
