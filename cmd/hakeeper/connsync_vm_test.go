@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/ipvskernel"
 	"github.com/hakeeper/hakeeper/test/netlab"
 )
@@ -482,8 +483,47 @@ func connSyncScenario(t *testing.T, withSync bool) {
 		back := time.Now()
 		l.waitDaemons(t, map[*netlab.Node]string{l.d1: "master", l.d2: "backup"})
 		t.Logf("daemons switched %v after director1 held the VIPs again", time.Since(back).Round(time.Millisecond))
+		l.planNothing(t)
+		l.repairsHandStop(t)
 	} else {
 		l.waitDaemons(t, none)
+	}
+}
+
+// planNothing runs `hakeeper plan` against each director: against its
+// kernel and its daemon's VRRP state, nothing is pending (exit 0), the
+// sync daemon included.
+func (l *syncLab) planNothing(t *testing.T) {
+	t.Helper()
+	for _, nd := range l.lab.Directors {
+		n := l.nodes[l.lab.Names[nd]]
+		cmd := nd.Command(context.Background(), l.exe, "plan", "--node", n.name, "--addr", "unix:"+n.sock, l.repo.Dir)
+		cmd.Env = append(cmd.Environ(), labMainEnv+"=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: hakeeper plan: %v, want nothing pending:\n%s", n.name, err, out)
+		}
+	}
+}
+
+// repairsHandStop stops director2's backup daemon by hand: the next
+// drift pass starts it again and the status names the repair.
+func (l *syncLab) repairsHandStop(t *testing.T) {
+	t.Helper()
+	k, err := ipvskernel.NewSync("/run/netns/" + l.d2.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if err := k.StopSyncDaemon(lvs.SyncBackup); err != nil {
+		t.Fatal(err)
+	}
+	l.waitDaemons(t, map[*netlab.Node]string{l.d2: "backup"})
+	err = netlab.Wait(context.Background(), labWait, 20*time.Millisecond, func() (bool, error) {
+		r, err := l.status(l.nodes["director2"])
+		return err == nil && strings.Contains(r.Drift.LastWhat, "sync daemon backup"), nil
+	})
+	if err != nil {
+		t.Errorf("director2's status does not report the sync daemon's repair: %v", err)
 	}
 }
 
