@@ -83,6 +83,9 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			if ns.RealServer != nil {
 				fmt.Fprintf(stderr, "note: the real-server role of node %s is kept by the daemon ('hakeeper run'); not applied\n", ns.Node)
 			}
+			if ns.ConnectionSync != nil {
+				fmt.Fprintf(stderr, "note: the IPVS sync daemon of node %s follows VRRP, which needs the daemon ('hakeeper run'); not applied\n", ns.Node)
+			}
 			// The same state directory as 'hakeeper run' with this source
 			// and node, so ownership agrees; its lock keeps apply from
 			// running beside a daemon the status address did not find.
