@@ -86,20 +86,22 @@ func ApplySyncDaemons(k SyncDaemons, want []SyncDaemon) (started, stopped []Sync
 	if err != nil {
 		return nil, nil, fmt.Errorf("list IPVS sync daemons: %w", err)
 	}
-	wanted := func(d SyncDaemon) bool { return slices.Contains(want, d.Normalize()) }
+	norm := make([]SyncDaemon, len(want))
+	for i, d := range want {
+		norm[i] = d.Normalize()
+	}
 	for _, d := range have {
-		if !wanted(d) {
+		if !slices.Contains(norm, d) {
 			if err := k.StopSyncDaemon(d.State); err != nil {
-				return started, stopped, fmt.Errorf("stop IPVS sync daemon %s: %w", d, err)
+				return started, stopped, err
 			}
 			stopped = append(stopped, d)
 		}
 	}
-	for _, d := range want {
-		d = d.Normalize()
+	for _, d := range norm {
 		if !slices.Contains(have, d) {
 			if err := k.StartSyncDaemon(d); err != nil {
-				return started, stopped, fmt.Errorf("start IPVS sync daemon %s: %w", d, err)
+				return started, stopped, err
 			}
 			started = append(started, d)
 		}
