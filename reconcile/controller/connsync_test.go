@@ -115,3 +115,23 @@ func TestSyncDaemonSwitchesOnTransitionSignal(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Shutdown stops the daemons hakeeper runs, as the group leaves with it.
+func TestSyncDaemonStopsOnShutdown(t *testing.T) {
+	src := &memSource{}
+	src.set("cluster.yaml", strings.Replace(defaultCluster(), "    advertInterval: 1s\n", "    advertInterval: 1s\n    connectionSync: {}\n", 1))
+	fake := &lvstest.FakeSync{}
+	n := newNodeWith(t, "lb1", src, t.TempDir(), func(c *controller.Config) { c.SyncDaemons = fake })
+	if _, err := n.ctl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := daemonStates(t, fake); got == "" {
+		t.Fatal("no daemon after start")
+	}
+	if err := n.ctl.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := daemonStates(t, fake); got != "" {
+		t.Errorf("after shutdown the kernel still runs %q", got)
+	}
+}
