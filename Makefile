@@ -114,12 +114,12 @@ VM_LAB_EXTRA ?= /bin/ip $(shell command -v git) $(dir $(shell command -v git))gi
 
 # test-vm boots Debian's stock kernel under QEMU (test/vm) and runs the
 # vmtest-tagged tests against real IPVS; the runner's own tests first.
-# TestApplyKernel, the LVS lab and the BGP data path share one VM boot.
+# TestApplyKernel, the LVS lab, the connection-sync lab and the BGP data path share one VM boot.
 test-vm: deps
 	$(GO) test -count=1 ./test/vm
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" ./lvs/ipvskernel ./reconcile/controller
 	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA)" $(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" \
-		-run '^(TestApplyKernel|TestLVSLab|TestLVSLabRollback|TestDemoLVS|TestBGPLabECMP)$$' ./cmd/hakeeper
+		-run '^(TestApplyKernel|TestLVSLab|TestLVSLabRollback|TestDemoLVS|TestBGPLabECMP|TestConnSyncLab)$$' ./cmd/hakeeper
 	$(GO) test -count=1 -tags vmtest -exec "$(CURDIR)/test/vm/run" -run VM ./lvs/realserver
 
 # bench prints every figure the issues ask for: Go benchmarks, the VRRP
@@ -135,13 +135,14 @@ bench-go: deps
 # many as the emulated (TCG) VM checks in a second; 1,000 saturate it.
 # The third line is issue 11's LVS lab figures: the client's outage on a
 # director crash beside keepalived directing the same lab, and commit →
-# converged by webhook and by polling.
+# converged by webhook and by polling; and issue 12's share of established
+# connections surviving a director crash, with and without connection sync.
 bench-vm: deps
 	$(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' -bench InitialApply -benchtime 1x ./lvs/ipvskernel
 	HAKEEPER_VM_EXTRA="$$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
 		-bench CheckerVsKeepalived -benchtime 1x -timeout 30m ./lvs/check -args -checkbench.servers=200 -checkbench.rounds=3
 	HAKEEPER_VM_EXTRA="$(VM_LAB_EXTRA) $$(command -v keepalived)" $(GO) test -tags vmtest -exec "$(CURDIR)/test/vm/run" -run '^$$' \
-		-bench 'LVSFailover|LVSConverge' -benchtime 1x -timeout 60m ./cmd/hakeeper
+		-bench 'LVSFailover|LVSConverge|ConnSync' -benchtime 1x -timeout 60m ./cmd/hakeeper
 
 # HKV_BENCH_RUNS sets the runs per cell (default 5).
 bench-vrrp: deps

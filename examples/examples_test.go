@@ -114,6 +114,9 @@ func TestLVSDR(t *testing.T) {
 		if st.RealServer != nil {
 			t.Errorf("%s: a director with a real-server role %+v", name, st.RealServer)
 		}
+		if cs := st.ConnectionSync; cs == nil || cs.Group != "www" || cs.Interface != "eth0" || cs.SyncID != 10 {
+			t.Errorf("%s: connection sync %+v, want www's on eth0 with sync ID 10", name, cs)
+		}
 		if len(st.Services) != 1 {
 			t.Fatalf("%s: services %v", name, st.Services)
 		}

@@ -183,7 +183,7 @@ func (v *validator) bgp() {
 			"version": g.Version != nil, "advertInterval": g.AdvertInterval != nil, "preempt": g.Preempt != nil,
 			"preemptDelay": g.PreemptDelay != nil, "unicast": g.Unicast != nil, "garp": g.GARP != nil,
 			"auth": g.Auth != nil, "trackInterfaces": len(g.TrackInterfaces) > 0, "notify": g.Notify != nil,
-			"interface": g.Interface != "",
+			"interface": g.Interface != "", "connectionSync": g.ConnectionSync != nil,
 		} {
 			if set {
 				v.errorf(p+"."+field, "%s is a VRRP setting; group %q has mode bgp", field, name)

@@ -145,6 +145,8 @@ type VIPGroup struct {
 	// TrackChecks reference Cluster.Checks by name.
 	TrackChecks []TrackCheckRef `yaml:"trackChecks,omitempty" json:"trackChecks,omitempty"`
 	Notify      *Notify         `yaml:"notify,omitempty" json:"notify,omitempty"`
+	// ConnectionSync runs the IPVS connection-sync daemon by this group's VRRP state.
+	ConnectionSync *ConnectionSync `yaml:"connectionSync,omitempty" json:"connectionSync,omitempty"`
 }
 
 // VIP is one virtual address. In YAML it is either a plain string

@@ -165,6 +165,7 @@ func (r *resolver) nodeState() *NodeState {
 	st.RealServer = r.realServerRole()
 	st.BGP = r.bgpState(st)
 	r.bgpDirector(st)
+	st.ConnectionSync = r.connectionSync(st.Instances)
 	return st
 }
 

@@ -44,6 +44,9 @@ type NodeState struct {
 	RealServer *RealServerRole `json:"realServer,omitempty"`
 	// BGP is the node's part in bgp groups; nil when in none.
 	BGP *BGPState `json:"bgp,omitempty"`
+	// ConnectionSync is the node's IPVS connection-sync daemon; nil when
+	// no group of the node sets connectionSync.
+	ConnectionSync *ConnectionSyncSpec `json:"connectionSync,omitempty"`
 }
 
 // Instance is one VRRP virtual router on this node.

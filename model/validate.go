@@ -45,6 +45,7 @@ func validate(c *Cluster) *validator {
 	v.vridConflicts()
 	v.services()
 	v.bgp()
+	v.connectionSync()
 
 	v.errs.Sort()
 	v.errs = slices.CompactFunc(v.errs, func(a, b *Error) bool { return *a == *b })

@@ -194,6 +194,20 @@ var invalidCases = []struct {
 		`fwmark-match-typo.yaml:13:5: services.ftp.matches: unknown field "matches" (did you mean "match"?)`,
 		`fwmark-match-typo.yaml:18:9: services.ftp.match[0].port: unknown field "port" (did you mean "ports"?)`,
 	}},
+	{"connectionSync: typos", "connsync-typo.yaml", []string{
+		`connsync-typo.yaml:10:7: vipGroups.web.connectionSync.interfce: unknown field "interfce" (did you mean "interface"?)`,
+		`connsync-typo.yaml:11:7: vipGroups.web.connectionSync.syncId: unknown field "syncId" (did you mean "syncID"?)`,
+	}},
+	{"connectionSync: bad values, two syncing groups on one node", "connsync-bad.yaml", []string{
+		`connsync-bad.yaml:9:5: vipGroups.web.connectionSync: node "lb1" is also in group "db", which syncs connections too (at connsync-bad.yaml:27:5): the kernel runs one sync daemon per role on a node, so one group of a node may set connectionSync`,
+		`connsync-bad.yaml:10:7: vipGroups.web.connectionSync.interface: "eth1:0" is not a valid interface name`,
+		`connsync-bad.yaml:11:7: vipGroups.web.connectionSync.syncID: 256 is out of range 0-255`,
+		`connsync-bad.yaml:12:7: vipGroups.web.connectionSync.multicastGroup: "192.0.2.99" is not a multicast address (224.0.0.0/4 or ff00::/8)`,
+		`connsync-bad.yaml:13:7: vipGroups.web.connectionSync.port: port 70000 is out of range 1-65535`,
+		`connsync-bad.yaml:14:7: vipGroups.web.connectionSync.ttl: 300 is out of range 1-255`,
+		`connsync-bad.yaml:15:7: vipGroups.web.connectionSync.maxPacketSize: 512 is out of range 1024-65507`,
+		`connsync-bad.yaml:22:7: vipGroups.api.connectionSync.maxPacketSize: 65500 is out of range 1024-65487`,
+	}},
 	{"service port missing or out of range, bad protocol", "service-port-protocol.yaml", []string{
 		`service-port-protocol.yaml:14:3: services.noport.port: port 0 is out of range 1-65535 (a VIP service needs a port)`,
 		`service-port-protocol.yaml:20:5: services.big.port: port 70000 is out of range 1-65535`,
@@ -323,7 +337,8 @@ var invalidCases = []struct {
 		`bgp-bad.yaml:32:5: vipGroups.api.advertInterval: advertInterval is a VRRP setting; group "api" has mode bgp`,
 		`bgp-bad.yaml:33:5: vipGroups.api.bgpPreference: unknown preference "lowest": want med or asPath (or none for ECMP)`,
 		`bgp-bad.yaml:34:12: vipGroups.api.vips[0]: 203.0.113.20/24: a bgp group announces host routes; write 203.0.113.20/32`,
-		`bgp-bad.yaml:38:5: vipGroups.db.bgpPreference: only a group with mode bgp has bgpPreference`,
+		`bgp-bad.yaml:36:5: vipGroups.api.connectionSync: connectionSync is a VRRP setting; group "api" has mode bgp`,
+		`bgp-bad.yaml:39:5: vipGroups.db.bgpPreference: only a group with mode bgp has bgpPreference`,
 	}},
 	{"bgp group member without a peer", "bgp-no-peer.yaml", []string{
 		`bgp-no-peer.yaml:16:5: vipGroups.web.nodes: node "lb2" is a member of bgp group "web" but no bgp peer lists it in nodes: it would announce to no router`,

@@ -97,6 +97,8 @@ func sectionTitle(k plan.Kind) string {
 		return "BGP peer"
 	case plan.KindBGPGroup:
 		return "BGP group"
+	case plan.KindSyncDaemon:
+		return "connection sync of VIP group"
 	}
 	return "service"
 }

@@ -37,6 +37,7 @@ func ShowText(w io.Writer, ns *model.NodeState) error {
 	}
 	showRealServer(bw, ns.RealServer)
 	showBGP(bw, ns.BGP)
+	showConnectionSync(bw, ns.ConnectionSync)
 	if len(ns.Checks) > 0 {
 		fmt.Fprintf(bw, "\nTracked checks\n")
 		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)

@@ -27,6 +27,9 @@ type Config struct {
 	// the state directory). Without it a process that crashed while
 	// master cannot recognise the VIPs it left behind and keeps them.
 	VIPs VIPRecord
+	// OnTransition, when set, is called after every state change, under
+	// the engine's lock: it must return at once (signal, not work).
+	OnTransition func()
 }
 
 // DropReason names why a received packet was discarded.

@@ -226,6 +226,9 @@ func (in *instance) reportTransition(from model.VRRPState) {
 		"from", string(from), "to", string(in.state), "priority", in.prio, "master", in.masterAddr, "reason", in.reason)
 	in.e.syncNotify(in)
 	in.e.runHook(in.hooks, in.cfg.Notify, in.cfg.Name, in.state, in.prio)
+	if f := in.e.cfg.OnTransition; f != nil {
+		f()
+	}
 }
 
 // becomeMaster: RFC 5798 6.4.1/6.4.2 transition to Master. bySync is set

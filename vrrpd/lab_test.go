@@ -46,7 +46,9 @@ type node struct {
 	wrapConns func(vrrpd.ConnFactory) vrrpd.ConnFactory
 	// logger, when set, is the next start's engine logger.
 	logger *slog.Logger
-	e      *vrrpd.Engine
+	// onTransition, when set, is the next start's OnTransition.
+	onTransition func()
+	e            *vrrpd.Engine
 	// runDone receives Run's result.
 	runDone chan error
 	state   *model.NodeState
@@ -113,7 +115,7 @@ func (n *node) start(instances ...model.Instance) {
 		conns = n.wrapConns(conns)
 	}
 	e, err := vrrpd.New(vrrpd.Config{Clock: n.l.clock, Conns: conns, Addrs: addrs, Announcer: n.ann,
-		Links: n.links, Runner: n.runner, Logger: logger, VIPs: n.record,
+		Links: n.links, Runner: n.runner, Logger: logger, VIPs: n.record, OnTransition: n.onTransition,
 		Secret: func(a *model.Auth) (string, error) { return a.SecretEnv, nil }})
 	if err != nil {
 		n.l.t.Fatal(err)

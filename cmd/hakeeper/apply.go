@@ -86,6 +86,9 @@ is left alone and named; --adopt-ipvs takes it over.`,
 			if ns.BGP != nil {
 				fmt.Fprintf(stderr, "note: the BGP announcements of node %s need the daemon ('hakeeper run'); not applied\n", ns.Node)
 			}
+			if ns.ConnectionSync != nil {
+				fmt.Fprintf(stderr, "note: the IPVS sync daemon of node %s follows VRRP, which needs the daemon ('hakeeper run'); not applied\n", ns.Node)
+			}
 			// The same state directory as 'hakeeper run' with this source
 			// and node, so ownership agrees; its lock keeps apply from
 			// running beside a daemon the status address did not find.

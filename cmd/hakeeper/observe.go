@@ -46,6 +46,7 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 			return nil, fmt.Errorf("reading the running daemon's health checks: %w", err)
 		}
 		health = serverHealth(report)
+		live.SyncState = syncGroupState(desired, report)
 		if stateDir == "" {
 			stateDir = report.StateDir
 		}
@@ -78,6 +79,9 @@ func observeNode(ctx context.Context, desired *model.NodeState, source, addr, st
 		live.Marks = &p
 	}
 
+	if err := observeSyncDaemons(desired, live, stderr); err != nil {
+		return nil, err
+	}
 	k, closeIPVS, err := openIPVS()
 	if err != nil {
 		if len(desired.Services) > 0 {

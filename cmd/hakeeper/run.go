@@ -248,6 +248,8 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		// After a crash while master, the next start removes the VIPs it left.
 		VIPs: kernel.NewVIPFile(stateDir),
 	}
+	onTransition, transitions := transitionSignal()
+	vcfg.OnTransition = onTransition
 	engine, err := vrrpd.New(vcfg)
 	if err != nil {
 		return err
@@ -265,7 +267,7 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		Node: o.node, Source: src, Engine: engine, Checker: checker, Addrs: addrs,
 		Interval: o.interval, FetchTimeout: o.fetchTimeout, RemoveServicesOnShutdown: o.removeServices,
 		Logger: log, Metrics: metrics, LastGood: controller.NewLastGood(stateDir),
-		StateDir:   stateDir,
+		StateDir: stateDir, Transitions: transitions,
 		RealServer: &realserver.Programmer{Kernel: realserver.Netlink{}, StatePath: filepath.Join(stateDir, realServerRecord)},
 		// Idle (no socket) until a revision makes the node a member of a bgp group.
 		BGP: bgp.NewServer(log),
@@ -276,6 +278,10 @@ func runDaemon(ctx context.Context, o runOptions, stderr io.Writer) error {
 		log.Info("IPVS not available; virtual services cannot be programmed on this node", "err", err)
 	} else {
 		defer closeIPVS()
+		if sd, closeSync, err := openSyncDaemons(); err == nil {
+			defer closeSync()
+			cfg.SyncDaemons = sd
+		}
 		cfg.IPVS = &lvs.Programmer{IPVS: k, StatePath: filepath.Join(stateDir, ipvsRecord), Adopt: o.adoptIPVS}
 		if o.ipvsFingerprint {
 			cfg.Fingerprint = ipvsproc.Table{}

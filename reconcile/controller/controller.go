@@ -107,6 +107,12 @@ type Config struct {
 	// BGP announces bgp groups' VIPs; nil on a node without it:
 	// revisions making the node a member of a bgp group then fail.
 	BGP bgp.Speaker
+	// SyncDaemons runs IPVS connection sync; nil on a node without IPVS:
+	// revisions giving it connectionSync then fail to apply.
+	SyncDaemons lvs.SyncDaemons
+	// Transitions signals VRRP transitions (vrrpd.Config.OnTransition),
+	// on which the sync daemon switches state; nil when none come.
+	Transitions <-chan struct{}
 	// Checker is nil to treat every real server as up.
 	Checker Checker
 	// Addrs shows in the status whether each VIP is on its device; nil
@@ -176,6 +182,9 @@ type Controller struct {
 	// warned is the last revision whose description warnings were
 	// logged, so a retried apply does not log them again.
 	warned string
+	// syncWant are the sync daemons last made to run (nil: none, or
+	// the kernel's left alone).
+	syncWant []lvs.SyncDaemon
 
 	// mu guards the report fields, read by Status at any time, and
 	// cancelPass, which ends the pass in progress (Shutdown uses it;
@@ -314,6 +323,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			if c.bgpChecksChanged() {
 				c.Reconcile(ctx, "check", false)
 			}
+		case <-c.cfg.Transitions:
+			c.followTransitions(ctx)
 		}
 	}
 }
@@ -360,6 +371,11 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 	}
 	if c.cfg.Checker != nil {
 		c.cfg.Checker.Close()
+	}
+	if passErr == nil {
+		if err := c.stopSyncDaemons(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping IPVS sync daemons: %w", err))
+		}
 	}
 	if passErr == nil && c.cfg.RemoveServicesOnShutdown && c.cfg.IPVS != nil {
 		plan, done, err := c.cfg.IPVS.Sync(nil)
@@ -409,6 +425,9 @@ func (c *Controller) Reconcile(ctx context.Context, trigger string, fetch bool) 
 			err = rerr
 		}
 		if rerr := c.repairMarks(&res); rerr != nil && err == nil {
+			err = rerr
+		}
+		if rerr := c.syncDaemons(c.report.running.ConnectionSync, &res); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
@@ -609,13 +628,13 @@ func (c *Controller) applyState(prev, desired *model.NodeState, res *Result) err
 	if err := c.syncRealServer(desired.RealServer, res, false); err != nil {
 		return err
 	}
-	if _, err := c.syncMarks(desired.Services); err != nil {
+	if _, err = c.syncMarks(desired.Services); err != nil {
 		return err
 	}
 	if desired.BGP != nil && c.cfg.BGP == nil {
 		return errors.New("BGP is not available on this node, but it is a member of a bgp group")
 	}
-	return nil
+	return c.syncDaemons(desired.ConnectionSync, res)
 }
 
 // ipvsPrint is one reading of the kernel's IPVS fingerprint; ok is false

@@ -24,6 +24,7 @@ type Metrics struct {
 	checkLatency      prometheus.Histogram
 	fetchErrors       prometheus.Counter
 	revisionInfo      *prometheus.GaugeVec
+	syncDaemons       *prometheus.GaugeVec
 }
 
 // NewMetrics returns the series registered in a fresh registry.
@@ -43,7 +44,7 @@ func NewMetrics() *Metrics {
 		}),
 		driftRepairs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_drift_repairs_total",
-			Help: "Changes made behind hakeeper's back that it put back, by kind (vip, ipvs, fwmark).",
+			Help: "Changes made behind hakeeper's back that it put back, by kind (vip, ipvs, fwmark, sync-daemon).",
 		}, []string{"kind"}),
 		ipvsOps: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hakeeper_ipvs_operations_total",
@@ -66,6 +67,10 @@ func NewMetrics() *Metrics {
 			Name: "hakeeper_revision_info",
 			Help: "The applied revision of the cluster description (value 1).",
 		}, []string{"revision"}),
+		syncDaemons: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hakeeper_ipvs_sync_daemon",
+			Help: "Whether hakeeper runs the IPVS connection-sync daemon in a state (master, backup): 1 or 0.",
+		}, []string{"state"}),
 	}
 	// Series that exist from the start, so rate() works from the first scrape.
 	for _, k := range []string{"vip", "ipvs", "realserver", "fwmark"} {

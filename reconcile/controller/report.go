@@ -181,6 +181,7 @@ func (c *Controller) Status() *status.Report {
 	engine := c.cfg.Engine.Status()
 	r.Degraded = withVRRPAlerts(r.Degraded, engine)
 	r.Healthy = r.Degraded == ""
+	r.SyncDaemons = c.syncDaemonsReport(running)
 	r.VIPGroups = c.vipGroups(running, engine)
 	r.TrackChecks = c.trackChecks()
 	r.Services = c.services(running, effective)

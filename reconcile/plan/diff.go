@@ -40,6 +40,12 @@ type Live struct {
 	Marks *marks.Plan
 	// BGP is the daemon's BGP part; nil when none runs (or it has none).
 	BGP *model.BGPState
+	// SyncDaemons are the kernel's IPVS sync daemons; nil when not
+	// observed (the desired daemon is then planned as new). SyncState is
+	// the VRRP state of the group whose state the daemon follows, as the
+	// running daemon reports it ("" when unknown).
+	SyncDaemons []lvs.SyncDaemon
+	SyncState   model.VRRPState
 }
 
 // Diff computes the changes that take live to desired. Instances are
@@ -58,6 +64,7 @@ func Diff(desired *model.NodeState, live *Live) *Plan {
 	realServerChanges(p, desired, live.RealServer)
 	marksDiff(p, desired.Services, live)
 	bgpDiff(p, desired.BGP, live.BGP)
+	syncDaemonsDiff(p, desired, live)
 	if live.IPVS != nil {
 		ipvsChanges(p, desired.Services, live.IPVS)
 		return p

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -80,5 +81,6 @@ func liveOf(t testing.TB, ns *model.NodeState) *Live {
 // liveState is the live side a daemon running exactly ns reports.
 func liveState(ns *model.NodeState) *Live {
 	// An empty real-server plan: the kernel holds the role.
-	return &Live{Instances: ns.Instances, Services: ns.Services, Checks: ns.Checks, SyncGroups: ns.SyncGroups, RealServer: &realserver.Plan{}, BGP: ns.BGP}
+	return &Live{Instances: ns.Instances, Services: ns.Services, Checks: ns.Checks, SyncGroups: ns.SyncGroups, RealServer: &realserver.Plan{}, BGP: ns.BGP,
+		SyncDaemons: lvs.SyncDaemonsFromModel(ns.ConnectionSync, "")}
 }

@@ -45,6 +45,8 @@ type Report struct {
 	// wants but hakeeper does not own (left alone unless adopted).
 	UnmanagedIPVS   []string `json:"unmanagedIPVS,omitempty"`
 	ConflictingIPVS []string `json:"conflictingIPVS,omitempty"`
+	// SyncDaemons are the kernel's IPVS connection-sync daemons now.
+	SyncDaemons []SyncDaemon `json:"syncDaemons,omitempty"`
 
 	// TrackChecks lists the tracked checks the VIP groups refer to.
 	TrackChecks []TrackCheck `json:"trackChecks,omitempty"`

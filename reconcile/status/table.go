@@ -56,6 +56,9 @@ func WriteText(w io.Writer, r *Report, now time.Time) error {
 	if len(r.UnmanagedIPVS) > 0 {
 		p("Unmanaged IPVS:\t%s (not hakeeper's, left alone)\n", strings.Join(r.UnmanagedIPVS, ", "))
 	}
+	if len(r.SyncDaemons) > 0 {
+		p("Sync daemons:\t%s\n", syncDaemonsText(r.SyncDaemons))
+	}
 	if len(r.ConflictingIPVS) > 0 {
 		p("Conflicting IPVS:\t%s (wanted, but made by someone else; left alone)\n", strings.Join(r.ConflictingIPVS, ", "))
 	}

@@ -148,6 +148,7 @@ type nodeConf struct {
 	version    *int
 	garp       model.GARPSettings
 	scriptUser string
+	syncd      *syncdConf // lvs_sync_daemon
 	// at records where each global_defs keyword was, and at "vrrp_garp"
 	// the last one that set garp.
 	at map[string]model.Pos
@@ -244,6 +245,7 @@ func (im *importer) readNode(src Source, stmts []*Stmt) (*nodeConf, error) {
 // globalKeys reads the keywords of global_defs.
 var globalKeys = map[string]handler[nodeConf]{
 	"router_id":               key(oneArg, func(n *nodeConf, v string) { n.routerID = v }),
+	"lvs_sync_daemon":         readSyncDaemon,
 	"vrrp_version":            key(intArg, func(n *nodeConf, v int) { n.version = &v }),
 	"vrrp_garp_master_repeat": key(intArg, func(n *nodeConf, v int) { n.garp.Repeat = &v }),
 	"vrrp_garp_master_delay":  key(secondsArg, func(n *nodeConf, v model.Duration) { n.garp.RefreshDelay = &v }),

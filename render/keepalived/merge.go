@@ -57,6 +57,7 @@ func (im *importer) merge() (*model.Cluster, error) {
 	im.mergeChecks(c)
 	groups, groupOf := im.mergeGroups(c)
 	im.mergeSyncGroups(c, groupOf)
+	im.mergeConnSync(c, groupOf)
 	if err := im.splitGroups(c, groups); err != nil {
 		return nil, err
 	}

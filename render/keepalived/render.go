@@ -130,6 +130,9 @@ func (r *renderer) global(st *model.NodeState) {
 	}
 	r.p(0, "global_defs {")
 	r.p(1, "router_id %s", st.Node)
+	if cs := st.ConnectionSync; cs != nil {
+		r.p(1, "lvs_sync_daemon %s %s id %d maxlen %d port %d ttl %d group %s", cs.Interface, cs.Group, cs.SyncID, cs.MaxPacketSize, cs.Port, cs.TTL, cs.MulticastGroup)
+	}
 	if len(count) > 0 {
 		// Ties go to the smaller name, so the output is stable.
 		r.scriptUser = slices.MinFunc(slices.Collect(maps.Keys(count)), func(a, b string) int {
