@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -36,16 +37,20 @@ func units(t *testing.T, root string, dirsOnly bool) []unit {
 		p := filepath.Join(root, e.Name())
 		switch {
 		case e.IsDir():
-			var files []string
+			// A directory's description is the YAML files directly in it,
+			// as model.Load reads it; a sub-directory holding YAML (an
+			// example's earlier revision) is a description of its own.
+			byDir := map[string][]string{}
 			filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
 				if err == nil && !d.IsDir() && isYAML(path) {
-					files = append(files, path)
+					byDir[filepath.Dir(path)] = append(byDir[filepath.Dir(path)], path)
 				}
 				return err
 			})
-			sort.Strings(files)
-			if len(files) > 0 {
-				out = append(out, unit{name: p, files: files})
+			for _, dir := range slices.Sorted(maps.Keys(byDir)) {
+				files := byDir[dir]
+				sort.Strings(files)
+				out = append(out, unit{name: dir, files: files})
 			}
 		case !dirsOnly && isYAML(p):
 			out = append(out, unit{name: p, files: []string{p}})
