@@ -156,7 +156,7 @@ func TestCheckerTCPRetries(t *testing.T) {
 	c := check.New(check.Options{Clock: clock, Logger: quiet})
 	defer c.Close()
 	c.Update([]model.VirtualService{service(false, tcpServer(closed, 0, func(s *model.CheckSpec) { s.Retries = 2; s.Fall = 2 }))})
-	clock.Advance(10 * time.Second)
+	clock.Advance(clock.Pending()[0]) // to the check's time: its retry deadline is an interval later
 	if !clock.WaitPending(1, waitLimit) {
 		t.Fatal("check did not re-arm")
 	}
@@ -260,7 +260,7 @@ func TestCheckerObserveTry(t *testing.T) {
 	c := check.New(check.Options{Clock: clock, Logger: quiet, ObserveTry: observe})
 	defer c.Close()
 	c.Update([]model.VirtualService{service(false, tcpServer(closed, 0, func(s *model.CheckSpec) { s.Retries = 2 }))})
-	clock.Advance(10 * time.Second)
+	clock.Advance(clock.Pending()[0])
 	if !clock.WaitPending(1, waitLimit) {
 		t.Fatal("check did not re-arm")
 	}
@@ -278,7 +278,7 @@ func TestCheckerObserveTry(t *testing.T) {
 	c2 := check.New(check.Options{Clock: clock2, NewProbe: h.newProbe, Logger: quiet, ObserveTry: observe})
 	defer c2.Close()
 	c2.Update([]model.VirtualService{service(false, server("198.51.100.1", func(s *model.CheckSpec) { s.Retries = 1 }))})
-	clock2.Advance(time.Second)
+	clock2.Advance(clock2.Pending()[0]) // to the check's time: its retry deadline is an interval later
 	if !clock2.WaitPending(1, waitLimit) {
 		t.Fatal("check did not re-arm")
 	}

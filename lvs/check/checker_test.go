@@ -213,7 +213,10 @@ func TestCheckerRetries(t *testing.T) {
 	svc := service(false, server("198.51.100.1", func(s *model.CheckSpec) { s.Retries = 2 }))
 	h.c.Update([]model.VirtualService{svc})
 
-	h.round(time.Second, 1)
+	// To the first check's time exactly: a whole interval from now would
+	// reach the check's retry deadline whenever its random first slot is
+	// now's, leaving no time for retries.
+	h.round(h.clock.Pending()[0], 1)
 	if !h.healthy(svc, 0) || h.changed() {
 		t.Fatal("a pass on the last retry took the server down")
 	}
