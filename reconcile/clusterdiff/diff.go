@@ -275,11 +275,13 @@ func (d *Diff) vipMoves(ov, nv *view) {
 				m.Reason, m.Detail = why(ov, nv, n.group, from, to)
 			}
 		}
-		if k := len(d.VIPMoves) - 1; k >= 0 {
-			if last := &d.VIPMoves[k]; last.Group == m.Group && last.From == m.From && last.To == m.To && last.Reason == m.Reason && last.Detail == m.Detail {
-				last.VIPs = append(last.VIPs, m.VIPs...)
-				continue
-			}
+		// Merge with an identical move of the group wherever it is: a
+		// group's VIPs may interleave with another's in address order.
+		if k := slices.IndexFunc(d.VIPMoves, func(o VIPMove) bool {
+			return o.Group == m.Group && o.From == m.From && o.To == m.To && o.Reason == m.Reason && o.Detail == m.Detail
+		}); k >= 0 {
+			d.VIPMoves[k].VIPs = append(d.VIPMoves[k].VIPs, m.VIPs...)
+			continue
 		}
 		d.VIPMoves = append(d.VIPMoves, m)
 	}

@@ -231,3 +231,19 @@ func TestCompareInvalid(t *testing.T) {
 		t.Fatalf("err %v, want a problem naming vipGroups.web.vrid", err)
 	}
 }
+
+// A group whose VIPs interleave with another group's in address order
+// still gets one line per holder change.
+func TestCompareInterleaved(t *testing.T) {
+	two := []string{webPair, "    vips: [192.0.2.10/24, 192.0.2.25/24]\n    nodes: [lb1, lb2]"}
+	d, err := clusterdiff.Compare(variant(t, two...), variant(t, webPair, "    vips: [192.0.2.10/24, 192.0.2.25/24]\n    nodes: [lb2, lb1]",
+		"    vips: [192.0.2.20/24]\n    nodes: [lb2, lb1]", "    vips: [192.0.2.20/24]\n    nodes: [lb1, lb2]"), "old", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMoves(t, d,
+		clusterdiff.VIPMove{Group: "api", VIPs: []string{"192.0.2.20/24"}, From: "lb2", To: "lb1",
+			Reason: clusterdiff.ReasonPriority, Detail: "lb1 200 > lb2 100 (was lb1 100, lb2 200)"},
+		clusterdiff.VIPMove{Group: "web", VIPs: []string{"192.0.2.10/24", "192.0.2.25/24"}, From: "lb1", To: "lb2",
+			Reason: clusterdiff.ReasonPriority, Detail: "lb2 200 > lb1 100 (was lb2 100, lb1 200)"})
+}

@@ -69,8 +69,9 @@ func (g GroupOutcome) MarshalJSON() ([]byte, error) {
 type ServiceOutcome struct {
 	Service string `json:"service"`
 	Name    string `json:"name"`
-	// Holder is the node holding the service's VIPs ("every node" for a
-	// fwmark service without a group; empty: nobody).
+	// Holder is the node holding the service's VIPs (for a fwmark
+	// service without a group "every node", or the nodes left; empty:
+	// nobody).
 	Holder string `json:"holder,omitempty"`
 	// Failed are the service's real servers that fail.
 	Failed []string `json:"failed,omitempty"`
@@ -339,7 +340,7 @@ func (v *view) simulateService(name string, holders map[string]string, fl *faile
 	vs := v.service(name)
 	out := ServiceOutcome{Service: name, Name: plan.ServiceName(vs), Quorum: vs.Quorum, Holder: holders[vs.Group]}
 	if vs.Group == "" {
-		out.Holder = "every node"
+		out.Holder = v.survivors(name, fl)
 	}
 	for _, rs := range vs.RealServers {
 		out.Total += rs.Weight
@@ -361,6 +362,27 @@ func (v *view) simulateService(name string, holders map[string]string, fl *faile
 		out.Serving = "nothing: quorum lost and no sorry server"
 	}
 	return out
+}
+
+// survivors names the nodes still programming a service without a VIP
+// group: "every node" when none of them failed, "" when all did.
+func (v *view) survivors(service string, fl *failed) string {
+	var up []string
+	lost := false
+	for _, n := range v.nodes {
+		if !slices.ContainsFunc(v.states[n].Services, func(s model.VirtualService) bool { return s.Name == service }) {
+			continue
+		}
+		if fl.nodes[n] {
+			lost = true
+		} else {
+			up = append(up, n)
+		}
+	}
+	if !lost && len(up) > 0 {
+		return "every node"
+	}
+	return strings.Join(up, ", ")
 }
 
 // serverFailed reports whether a real server fails: named in the

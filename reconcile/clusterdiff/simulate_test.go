@@ -180,3 +180,26 @@ func TestSimulateRefusesUnknown(t *testing.T) {
 		}
 	}
 }
+
+// A service without a VIP group runs on every node: it is served while
+// one of them is up, and by nobody once all have failed.
+func TestSimulateGroupless(t *testing.T) {
+	edit := []string{"services:\n", "services:\n  marked:\n    fwmark: 7\n    realServers:\n      - address: 198.51.100.41\n"}
+	for _, tt := range []struct {
+		nodes    []string
+		holder   string
+		degraded bool
+	}{
+		{nil, "every node", false},
+		{[]string{"lb1"}, "lb2, lb3", false},
+		{[]string{"lb1", "lb2", "lb3"}, "", true},
+	} {
+		s, err := clusterdiff.Simulate(variant(t, edit...), clusterdiff.Failures{Nodes: tt.nodes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sv := service(t, s, "marked"); sv.Holder != tt.holder || s.Degraded() != tt.degraded {
+			t.Errorf("failed %v: holder %q, degraded %v; want %q, %v", tt.nodes, sv.Holder, s.Degraded(), tt.holder, tt.degraded)
+		}
+	}
+}
