@@ -121,12 +121,23 @@ func (c *Controller) initRollout() {
 		for _, m := range marks {
 			c.ro.bad[m.ID] = m
 		}
+		c.capBad()
 	}
 }
 
-// maxBadMarks bounds the marks kept on disk: the newest are the ones a
+// maxBadMarks bounds the marks kept: the newest are the ones a
 // source can still serve.
 const maxBadMarks = 100
+
+// capBad drops the oldest marks beyond maxBadMarks, so memory, the
+// metric and the file hold the same; it returns the marks, newest first.
+func (c *Controller) capBad() []status.BadRevision {
+	marks := slices.SortedFunc(maps.Values(c.ro.bad), func(a, b status.BadRevision) int { return b.At.Compare(a.At) })
+	for _, m := range marks[min(len(marks), maxBadMarks):] {
+		delete(c.ro.bad, m.ID)
+	}
+	return marks[:min(len(marks), maxBadMarks)]
+}
 
 // badPath is where the bad marks outlive a restart: beside the last good
 // revision ("" without one).
@@ -249,13 +260,13 @@ func (c *Controller) endWait(unconfirmed []string) {
 func (c *Controller) markBad(id, by, reason string) {
 	c.mu.Lock()
 	c.ro.bad[id] = status.BadRevision{ID: id, Reason: reason, At: c.cfg.Now(), By: by}
-	marks := slices.SortedFunc(maps.Values(c.ro.bad), func(a, b status.BadRevision) int { return b.At.Compare(a.At) })
+	marks := c.capBad()
 	c.mu.Unlock()
 	path := c.badPath()
 	if path == "" {
 		return
 	}
-	b, err := json.Marshal(marks[:min(len(marks), maxBadMarks)])
+	b, err := json.Marshal(marks)
 	if err == nil {
 		err = lvs.WriteRecord(path, b)
 	}

@@ -1,6 +1,10 @@
 package controller_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +241,56 @@ func TestRolloutBoundedWait(t *testing.T) {
 	st := n.ctl.Status()
 	if st.Applied.ID != rev.ID || len(st.Rollout.Unconfirmed) != 1 || st.Rollout.Unconfirmed[0] != "lb2" || st.Rollout.Waiting != "" {
 		t.Errorf("applied %s, rollout %+v", st.Applied.ID, st.Rollout)
+	}
+}
+
+// Bad marks are capped alike on disk, in memory and in the metric: a
+// node that rolled back more revisions than the cap keeps the newest.
+func TestRolloutBadMarksCapped(t *testing.T) {
+	dir := t.TempDir()
+	var old []status.BadRevision
+	for i := range 150 {
+		old = append(old, status.BadRevision{ID: fmt.Sprintf("%040d", i), Reason: "test", By: "lb2", At: epoch.Add(-time.Duration(150-i) * time.Hour)})
+	}
+	b, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(dir, "bad-revisions.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := &memSource{}
+	src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2"))
+	peers := &fakePeers{}
+	var n *node
+	n = newNodeWith(t, "lb1", src, dir, func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: peers, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(4 * time.Second)
+	n.checker.setDown("198.51.100.3:80", true)
+	bad := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	peers.set(settledPeer(bad.ID))
+	if _, err := n.reconcile(true); err == nil {
+		t.Fatal("no rollback")
+	}
+	marks := n.ctl.Status().Rollout.Bad
+	ids := map[string]bool{}
+	for _, m := range marks {
+		ids[m.ID] = true
+	}
+	// The newest 99 loaded (50..149) and the rollback's.
+	if len(marks) != 100 || !ids[bad.ID] || ids[old[50].ID] || !ids[old[51].ID] {
+		t.Errorf("%d marks in memory, want 100: the rollback's and the newest loaded", len(marks))
+	}
+	families, err := n.ctl.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "hakeeper_rollout_bad_revision" && len(f.GetMetric()) != 100 {
+			t.Errorf("%d hakeeper_rollout_bad_revision series, want 100", len(f.GetMetric()))
+		}
 	}
 }
