@@ -29,6 +29,7 @@ func DiffText(w io.Writer, d *clusterdiff.Diff) error {
 	section("VIPs changing master:", vipMoveLines(d))
 	section("IPVS services:", serviceLines(d))
 	section("VIP groups recreated (their VIPs are held by nobody meanwhile):", recreatedLines(d))
+	section("BGP announcements:", bgpLines(d))
 	section("Notes:", d.Notes)
 	if u := d.Unchanged(); len(u) > 0 {
 		fmt.Fprintf(bw, "\nNodes with no change: %s\n", strings.Join(u, ", "))
@@ -76,6 +77,12 @@ func DiffMarkdown(w io.Writer, d *clusterdiff.Diff) error {
 		}
 	}
 	list("⚠️ VIP groups recreated", recreatedLines(d))
+	if len(d.BGP) > 0 {
+		fmt.Fprintf(bw, "\n#### BGP announcements\n\n| VIP group | VIPs | announcing | change |\n|---|---|---|---|\n")
+		for _, b := range d.BGP {
+			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", cell(b.Group), cell(strings.Join(b.VIPs, ", ")), cell(none(strings.Join(b.Announcers, ", "))), cell(b.Detail))
+		}
+	}
 	list("Notes", d.Notes)
 	fmt.Fprintf(bw, "\n#### Nodes\n\n")
 	if u := d.Unchanged(); len(u) > 0 {
@@ -142,6 +149,14 @@ func recreatedLines(d *clusterdiff.Diff) []string {
 	var out []string
 	for _, g := range d.Recreated {
 		out = append(out, fmt.Sprintf("%s: %s; its VIPs are down for up to %s (the new master's master-down interval)", g.Group, fieldsText(g.Fields), g.Outage))
+	}
+	return out
+}
+
+func bgpLines(d *clusterdiff.Diff) []string {
+	var out []string
+	for _, b := range d.BGP {
+		out = append(out, fmt.Sprintf("%s %s: %s (announcing: %s)", b.Group, strings.Join(b.VIPs, ", "), b.Detail, none(strings.Join(b.Announcers, ", "))))
 	}
 	return out
 }
