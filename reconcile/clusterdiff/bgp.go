@@ -196,7 +196,9 @@ func carrierText(ov, nv *view, g string, c BGPChange) string {
 		return head
 	}
 	attr := map[string]string{model.PreferenceMED: "MED", model.PreferenceASPath: "AS-path prepends"}[c.NewPreference]
-	rank := func(ms []bgpMember, n string) int { return ms[slices.IndexFunc(ms, func(m bgpMember) bool { return m.node == n })].rank }
+	rank := func(ms []bgpMember, n string) int {
+		return ms[slices.IndexFunc(ms, func(m bgpMember) bool { return m.node == n })].rank
+	}
 	return fmt.Sprintf("%s (the preference order changed: %s %s %d < %s %d, was %s %d, %s %d)", head, attr,
 		c.To, rank(nm, c.To), c.From, rank(nm, c.From), c.To, rank(om, c.To), c.From, rank(om, c.From))
 }
