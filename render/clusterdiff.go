@@ -200,6 +200,30 @@ func none(s string) string {
 // cell escapes what would end a Markdown table cell.
 func cell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
 
+// writeAnnounced writes a bgp group's outcome: who announces, who the
+// routers prefer (med/asPath), who withdrew and how fast the routers see it.
+func writeAnnounced(w io.Writer, g clusterdiff.GroupOutcome) {
+	fmt.Fprintf(w, "announced by %s", strings.Join(g.Announcers, ", "))
+	switch {
+	case g.Before == "":
+	case g.After != g.Before:
+		fmt.Fprintf(w, ", preferred %s -> %s", g.Before, g.After)
+	default:
+		fmt.Fprintf(w, ", preferred %s", g.After)
+	}
+	if g.Withdrawn != nil {
+		fmt.Fprintf(w, "; %s withdrawn (%s)", strings.Join(g.Withdrawn, ", "), g.Reason)
+	}
+	if g.Window > 0 {
+		lost := "no flow lost"
+		if g.Outage {
+			lost = "its flows lost meanwhile"
+		}
+		fmt.Fprintf(w, ", routers move its traffic within %s, %s\n      %s", g.Window, lost, g.Timers)
+	}
+	fmt.Fprintln(w)
+}
+
 // SimulateText writes a simulation: each VIP group's holder, each
 // service's state, and what failed.
 func SimulateText(w io.Writer, s *clusterdiff.Simulation) error {
@@ -221,8 +245,12 @@ func SimulateText(w io.Writer, s *clusterdiff.Simulation) error {
 	for _, g := range s.Groups {
 		fmt.Fprintf(bw, "  %s %s: ", g.Group, strings.Join(g.VIPs, ", "))
 		switch {
-		case g.After == "":
+		case g.After == "" && g.Announcers == nil && g.Withdrawn != nil:
+			fmt.Fprintf(bw, "announced by NOBODY: %s\n", g.Reason)
+		case g.After == "" && g.Announcers == nil:
 			fmt.Fprintf(bw, "held by NOBODY (was %s): %s\n", none(g.Before), g.Reason)
+		case g.Announcers != nil:
+			writeAnnounced(bw, g)
 		case g.After == g.Before:
 			fmt.Fprintf(bw, "%s (unchanged)\n", g.After)
 		default:

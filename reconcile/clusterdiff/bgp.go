@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -228,4 +229,102 @@ func (v *view) groupVIPs(g string, old *view) []string {
 		}
 	}
 	return out
+}
+
+// simulateBGP finds who announces bgp group g once the failures settled,
+// by the controller's rules: a member withdraws while a tracked check
+// fails on it or a service of the group is below its quorum, and a
+// crashed member's routes last until the routers notice (BFD, else the
+// hold time). ECMP groups are served while anyone announces; with
+// med/asPath the most preferred announcer carries the traffic.
+func (v *view) simulateBGP(g string, fl *failed) GroupOutcome {
+	out := GroupOutcome{Group: g, VIPs: v.groupVIPs(g, v)}
+	ms := v.announcers(g)
+	if len(ms) == 0 {
+		return out
+	}
+	_, pref := v.mode(g)
+	var why, timers []string
+	for _, m := range ms {
+		cause, window, timer := v.withdrawal(m.node, g, fl)
+		if cause == "" {
+			out.Announcers = append(out.Announcers, m.node)
+			continue
+		}
+		out.Withdrawn = append(out.Withdrawn, m.node)
+		why = append(why, cause)
+		timers = append(timers, timer)
+		// Flows the routers still send to a crashed member are lost
+		// until they notice; a member withdrawing itself still serves.
+		carried := pref == "ecmp" || m.node == ms[0].node
+		out.Outage = out.Outage || fl.nodes[m.node] && carried
+		if carried {
+			out.Window = max(out.Window, window)
+		}
+	}
+	if pref != "ecmp" {
+		out.Before = ms[0].node
+		if len(out.Announcers) > 0 {
+			out.After = out.Announcers[0]
+		}
+		if out.After == out.Before {
+			out.Window, out.Outage = 0, false
+		}
+	}
+	if len(why) > 0 {
+		out.Reason = strings.Join(why, "; ")
+		if len(out.Announcers) == 0 {
+			out.Reason = "no member announces: " + out.Reason
+			out.Outage = true
+		}
+	}
+	if out.Window > 0 {
+		out.Timers = strings.Join(timers, "; ")
+	}
+	return out
+}
+
+// withdrawal says why node stops announcing g ("" when it does not),
+// and how long until the routers stop sending it traffic.
+func (v *view) withdrawal(node, g string, fl *failed) (cause string, window time.Duration, timer string) {
+	st := v.states[node]
+	if fl.nodes[node] {
+		window, timer = v.routerDetection(st)
+		return node + " failed", window, node + ": " + timer
+	}
+	bg := st.BGP.Groups[slices.IndexFunc(st.BGP.Groups, func(b model.BGPGroup) bool { return b.Name == g })]
+	for _, name := range bg.TrackChecks {
+		if fl.checks[node][name] {
+			i := slices.IndexFunc(st.Checks, func(t model.TrackCheckSpec) bool { return t.Name == name })
+			d := time.Duration(st.Checks[i].Fall) * st.Checks[i].Interval
+			return node + ": tracked check " + name + " failing", d,
+				fmt.Sprintf("%s: detection %s = fall %d × interval %s, then withdrawn at once", node, d, st.Checks[i].Fall, st.Checks[i].Interval)
+		}
+	}
+	for _, name := range bg.Services {
+		i := slices.IndexFunc(st.Services, func(s model.VirtualService) bool { return s.Name == name })
+		if w := v.healthyWeight(&st.Services[i], fl); w < st.Services[i].Quorum {
+			return fmt.Sprintf("%s: service %s below quorum (%d < %d)", node, name, w, st.Services[i].Quorum), 0, node + ": withdrawn once the real servers' checks see it"
+		}
+	}
+	return "", 0, ""
+}
+
+// routerDetection is how long the routers keep a crashed node's routes:
+// BFD's interval × multiplier on a session running it, else the hold
+// time; the slowest of the node's sessions.
+func (v *view) routerDetection(st *model.NodeState) (time.Duration, string) {
+	var worst time.Duration
+	text := ""
+	for _, p := range st.BGP.Peers {
+		d, t := p.HoldTime, fmt.Sprintf("hold time %s (peer %s)", p.HoldTime, p.Address)
+		if p.BFDInterval > 0 {
+			d = time.Duration(p.BFDMultiplier) * p.BFDInterval
+			t = fmt.Sprintf("BFD %s = %d × %s (peer %s)", d, p.BFDMultiplier, p.BFDInterval, p.Address)
+		}
+		if d > worst || text == "" {
+			worst, text = d, t
+		}
+	}
+	return worst, text
 }

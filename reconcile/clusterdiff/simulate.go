@@ -1,6 +1,7 @@
 package clusterdiff
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -48,8 +49,15 @@ type GroupOutcome struct {
 	Window time.Duration `json:"-"`
 	Timers string        `json:"timers,omitempty"`
 	// Outage is whether the VIPs are held by nobody during Window (a
-	// crash or a fault), not merely handed over (a priority drop).
+	// crash or a fault), not merely handed over (a priority drop). For a
+	// bgp group: whether the routers send flows to a crashed member
+	// meanwhile.
 	Outage bool `json:"outage"`
+	// Announcers are a bgp group's members still announcing once the
+	// failures settled (Before and After are then the preferred ones of
+	// med/asPath, empty for ECMP); Withdrawn the ones that stop.
+	Announcers []string `json:"announcers,omitempty"`
+	Withdrawn  []string `json:"withdrawn,omitempty"`
 }
 
 // MarshalJSON writes the window as a duration string.
@@ -89,7 +97,7 @@ type ServiceOutcome struct {
 // Degraded reports whether some VIP group is held by nobody, or some
 // service lost its quorum or its holder.
 func (s *Simulation) Degraded() bool {
-	return slices.ContainsFunc(s.Groups, func(g GroupOutcome) bool { return g.After == "" }) ||
+	return slices.ContainsFunc(s.Groups, func(g GroupOutcome) bool { return g.After == "" && g.Announcers == nil }) ||
 		slices.ContainsFunc(s.Services, func(sv ServiceOutcome) bool { return sv.QuorumLost || sv.Holder == "" })
 }
 
@@ -130,8 +138,13 @@ func Simulate(c *model.Cluster, f Failures) (*Simulation, error) {
 	s := &Simulation{Failures: f}
 	holders := map[string]string{}
 	for _, g := range slices.Sorted(maps.Keys(c.VIPGroups)) {
-		out := v.simulateGroup(g, fl)
-		holders[g] = out.After
+		var out GroupOutcome
+		if v.isBGP(g) {
+			out = v.simulateBGP(g, fl)
+		} else {
+			out = v.simulateGroup(g, fl)
+		}
+		holders[g] = cmp.Or(out.After, strings.Join(out.Announcers, ", "))
 		s.Groups = append(s.Groups, out)
 	}
 	for _, name := range v.serviceNames() {
@@ -346,10 +359,9 @@ func (v *view) simulateService(name string, holders map[string]string, fl *faile
 		out.Total += rs.Weight
 		if v.serverFailed(rs, fl) {
 			out.Failed = append(out.Failed, plan.RealServerName(&rs))
-			continue
 		}
-		out.Weight += rs.Weight
 	}
+	out.Weight = v.healthyWeight(vs, fl)
 	out.QuorumLost = out.Weight < out.Quorum
 	switch {
 	case out.Holder == "":
@@ -362,6 +374,17 @@ func (v *view) simulateService(name string, holders map[string]string, fl *faile
 		out.Serving = "nothing: quorum lost and no sorry server"
 	}
 	return out
+}
+
+// healthyWeight is the weight of a service's real servers not failing.
+func (v *view) healthyWeight(vs *model.VirtualService, fl *failed) int {
+	w := 0
+	for _, rs := range vs.RealServers {
+		if !v.serverFailed(rs, fl) {
+			w += rs.Weight
+		}
+	}
+	return w
 }
 
 // survivors names the nodes still programming a service without a VIP
