@@ -449,6 +449,8 @@ var (
 		"1 while the peer's status report is received over the authenticated peer channel.", []string{"peer"}, nil)
 	vipMastersDesc = prometheus.NewDesc("hakeeper_cluster_vip_masters",
 		"Nodes reporting themselves master of the VIP group: this node and every reachable peer. Anything but 1 needs an operator (2 or more: split brain).", []string{"group"}, nil)
+	vipAnnouncersDesc = prometheus.NewDesc("hakeeper_cluster_vip_announcers",
+		"Nodes announcing the bgp group's VIPs: this node and every reachable peer. 0 needs an operator (nobody serves them).", []string{"group"}, nil)
 	badRevisionDesc = prometheus.NewDesc("hakeeper_rollout_bad_revision",
 		"1 for each revision marked bad (rolled back here or on the node by), which this node will not apply.", []string{"revision", "by"}, nil)
 )
@@ -456,11 +458,21 @@ var (
 func (cc clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- peerUpDesc
 	ch <- vipMastersDesc
+	ch <- vipAnnouncersDesc
 	ch <- badRevisionDesc
 }
 
 func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
-	masters := map[string]int{}
+	// bgp groups have no master: they are counted by announcers.
+	masters, announcers := map[string]int{}, map[string]int{}
+	cc.c.mu.Lock()
+	for g, why := range cc.c.bgp.groups {
+		announcers[g] += 0
+		if why == "" {
+			announcers[g]++
+		}
+	}
+	cc.c.mu.Unlock()
 	for _, st := range cc.c.cfg.Engine.Status() {
 		masters[st.Name] += 0
 		if st.State == model.StateMaster {
@@ -472,9 +484,15 @@ func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.Reachable {
 			up = 1
 			for _, g := range p.Groups {
-				masters[g.Name] += 0
-				if g.State == string(model.StateMaster) {
+				switch g.State {
+				case status.StateAnnouncing:
+					announcers[g.Name]++
+				case status.StateWithdrawn:
+					announcers[g.Name] += 0
+				case string(model.StateMaster):
 					masters[g.Name]++
+				default:
+					masters[g.Name] += 0
 				}
 			}
 		}
@@ -487,5 +505,8 @@ func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	cc.c.mu.Unlock()
 	for g, n := range masters {
 		ch <- prometheus.MustNewConstMetric(vipMastersDesc, prometheus.GaugeValue, float64(n), g)
+	}
+	for g, n := range announcers {
+		ch <- prometheus.MustNewConstMetric(vipAnnouncersDesc, prometheus.GaugeValue, float64(n), g)
 	}
 }

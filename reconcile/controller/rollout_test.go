@@ -294,3 +294,33 @@ func TestRolloutBadMarksCapped(t *testing.T) {
 		}
 	}
 }
+
+// A bgp group has no master: hakeeper_cluster_vip_masters leaves it out
+// (a 0 there would page for nothing) and hakeeper_cluster_vip_announcers
+// counts the nodes announcing it.
+func TestClusterMetricsBGPGroup(t *testing.T) {
+	n, peers := startRollout(t)
+	p := settledPeer(n.ctl.Status().Applied.ID)
+	p.Groups = []status.PeerGroup{{Name: "web", State: "backup"}, {Name: "www", State: status.StateAnnouncing}}
+	peers.set(p)
+	families, err := n.ctl.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "group" {
+					got[f.GetName()+"/"+l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if v, ok := got["hakeeper_cluster_vip_masters/www"]; ok {
+		t.Errorf("hakeeper_cluster_vip_masters{group=www} %v, want no such series", v)
+	}
+	if got["hakeeper_cluster_vip_masters/web"] != 1 || got["hakeeper_cluster_vip_announcers/www"] != 1 {
+		t.Errorf("series %v, want web 1 master and www 1 announcer", got)
+	}
+}
