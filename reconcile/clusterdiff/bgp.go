@@ -126,6 +126,15 @@ func (d *Diff) bgpChanges(ov, nv *view) {
 		if c.OldMode != c.NewMode || c.OldPreference != c.NewPreference {
 			parts = append(parts, "mode "+modeText(c.OldMode, c.OldPreference)+" -> "+modeText(c.NewMode, c.NewPreference))
 		}
+		// A VIP moving to or from a bgp group has no VIP move line: say it here.
+		if was, is := ov.groupVIPs(g, ov), nv.groupVIPs(g, nv); c.OldMode != "" && c.NewMode != "" {
+			if add := minus(is, was); add != nil {
+				parts = append(parts, "VIPs added "+strings.Join(add, ", "))
+			}
+			if gone := minus(was, is); gone != nil {
+				parts = append(parts, "VIPs removed "+strings.Join(gone, ", "))
+			}
+		}
 		if c.Started != nil {
 			parts = append(parts, verb(c.Started, "start")+" announcing")
 		}

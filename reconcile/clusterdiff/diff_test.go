@@ -267,7 +267,11 @@ func TestCompareBGP(t *testing.T) {
 		// unchanged: nodes whose plan is empty (a bgp speaker already
 		// running is not created anew).
 		unchanged []string
+		detail    string
 	}{
+		{name: "bgp-vip-added", new: []string{"vips: [203.0.113.80/32, 203.0.113.81/32]", "vips: [203.0.113.80/32, 203.0.113.81/32, 203.0.113.82/32]"},
+			want: clusterdiff.BGPChange{Group: "www", OldMode: "bgp", NewMode: "bgp", OldPreference: "ecmp", NewPreference: "ecmp",
+				Announcers: []string{"lb1", "lb2"}}, detail: "VIPs added 203.0.113.82/32"},
 		{name: "bgp-member-added", all: true, new: []string{www, "    nodes: [lb1, lb2, lb3]\n    trackChecks:"},
 			want: clusterdiff.BGPChange{Group: "www", OldMode: "bgp", NewMode: "bgp", OldPreference: "ecmp", NewPreference: "ecmp",
 				Announcers: []string{"lb1", "lb2", "lb3"}, Started: []string{"lb3"}, Rehashed: 33.3}, unchanged: []string{"lb1", "lb2"}},
@@ -298,6 +302,9 @@ func TestCompareBGP(t *testing.T) {
 				t.Fatalf("BGP changes %+v, want one of group %s", d.BGP, tt.want.Group)
 			}
 			got := d.BGP[0]
+			if !strings.Contains(got.Detail, tt.detail) {
+				t.Errorf("detail %q, want %q in it", got.Detail, tt.detail)
+			}
 			got.VIPs, got.Detail = nil, ""
 			g, _ := json.Marshal(got)
 			w, _ := json.Marshal(tt.want)
