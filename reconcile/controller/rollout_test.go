@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs/realserver"
+	"github.com/hakeeper/hakeeper/lvs/realserver/realservertest"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/vrrpd/bgp/bgptest"
 )
 
 // fakePeers reports what the test sets.
@@ -322,5 +325,35 @@ func TestClusterMetricsBGPGroup(t *testing.T) {
 	}
 	if got["hakeeper_cluster_vip_masters/web"] != 1 || got["hakeeper_cluster_vip_announcers/www"] != 1 {
 		t.Errorf("series %v, want web 1 master and www 1 announcer", got)
+	}
+}
+
+// A bgp group has no master to hold a change back: a member applies a
+// change of the group at once, its peers not having applied it.
+func TestRolloutBGPGroupUnordered(t *testing.T) {
+	dir := t.TempDir()
+	cluster := strings.Replace(bgpControllerCluster, "passwordFile: PASSWORD, ", "", 1)
+	src := &memSource{}
+	src.set("cluster.yaml", cluster)
+	peers := &fakePeers{}
+	var n *node
+	n = newNodeWith(t, "lb2", src, dir, func(c *controller.Config) {
+		c.BGP = &bgptest.Fake{}
+		k := realservertest.New()
+		k.Sysctls["net.ipv4.vs.sloppy_tcp"], k.Sysctls["net.ipv4.vs.sloppy_sctp"] = "0", "0"
+		c.RealServer = &realserver.Programmer{Kernel: k, StatePath: filepath.Join(dir, "realserver-owned.json")}
+		c.Rollout = &controller.Rollout{Peers: peers, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	peers.set(status.Peer{Node: "lb1", Reachable: true, Applied: n.ctl.Status().Applied.ID, Settled: true, Healthy: true,
+		Groups: []status.PeerGroup{{Name: "web", State: status.StateAnnouncing}}})
+	rev := n.src.set("cluster.yaml", strings.Replace(cluster, "realServers: [{address: 198.51.100.1}]", "realServers: [{address: 198.51.100.1}, {address: 198.51.100.2}]", 1))
+	res, err := n.reconcile(true)
+	if err != nil || !res.Applied || n.ctl.Status().Applied.ID != rev.ID || n.ctl.Status().Rollout.Waiting != "" {
+		t.Fatalf("%+v %v, rollout %+v: want the change applied at once", res, err, n.ctl.Status().Rollout)
 	}
 }
