@@ -127,7 +127,8 @@ func (d *Diff) bgpChanges(ov, nv *view) {
 			parts = append(parts, "mode "+modeText(c.OldMode, c.OldPreference)+" -> "+modeText(c.NewMode, c.NewPreference))
 		}
 		// A VIP moving to or from a bgp group has no VIP move line: say it here.
-		if was, is := ov.groupVIPs(g, ov), nv.groupVIPs(g, nv); c.OldMode != "" && c.NewMode != "" {
+		was, is := ov.groupVIPs(g), nv.groupVIPs(g)
+		if c.OldMode != "" && c.NewMode != "" {
 			if add := minus(is, was); add != nil {
 				parts = append(parts, "VIPs added "+strings.Join(add, ", "))
 			}
@@ -155,7 +156,10 @@ func (d *Diff) bgpChanges(ov, nv *view) {
 		if len(na) == 0 && c.NewMode == model.ModeBGP {
 			parts = append(parts, "nobody announces the VIPs")
 		}
-		c.VIPs = nv.groupVIPs(g, ov)
+		c.VIPs = is
+		if c.NewMode == "" {
+			c.VIPs = was
+		}
 		c.Detail = strings.Join(parts, "; ")
 		d.BGP = append(d.BGP, c)
 	}
@@ -223,14 +227,9 @@ func (v *view) carrierName(g, node string) string {
 	return "(none)"
 }
 
-// groupVIPs lists g's VIPs in v (in old when v has no group g), in
-// address order.
-func (v *view) groupVIPs(g string, old *view) []string {
-	src := v
-	if v.c.VIPGroups[g] == nil {
-		src = old
-	}
-	vips := src.vipGroups()
+// groupVIPs lists g's VIPs in address order.
+func (v *view) groupVIPs(g string) []string {
+	vips := v.vipGroups()
 	var out []string
 	for _, a := range slices.SortedFunc(maps.Keys(vips), netip.Addr.Compare) {
 		if vips[a].group == g {
@@ -247,7 +246,7 @@ func (v *view) groupVIPs(g string, old *view) []string {
 // hold time). ECMP groups are served while anyone announces; with
 // med/asPath the most preferred announcer carries the traffic.
 func (v *view) simulateBGP(g string, fl *failed) GroupOutcome {
-	out := GroupOutcome{Group: g, VIPs: v.groupVIPs(g, v)}
+	out := GroupOutcome{Group: g, VIPs: v.groupVIPs(g)}
 	ms := v.announcers(g)
 	if len(ms) == 0 {
 		return out
