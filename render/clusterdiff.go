@@ -29,6 +29,7 @@ func DiffText(w io.Writer, d *clusterdiff.Diff) error {
 	section("VIPs changing master:", vipMoveLines(d))
 	section("IPVS services:", serviceLines(d))
 	section("VIP groups recreated (their VIPs are held by nobody meanwhile):", recreatedLines(d))
+	section("BGP announcements:", bgpLines(d))
 	section("Notes:", d.Notes)
 	if u := d.Unchanged(); len(u) > 0 {
 		fmt.Fprintf(bw, "\nNodes with no change: %s\n", strings.Join(u, ", "))
@@ -76,6 +77,12 @@ func DiffMarkdown(w io.Writer, d *clusterdiff.Diff) error {
 		}
 	}
 	list("⚠️ VIP groups recreated", recreatedLines(d))
+	if len(d.BGP) > 0 {
+		fmt.Fprintf(bw, "\n#### BGP announcements\n\n| VIP group | VIPs | announcing | change |\n|---|---|---|---|\n")
+		for _, b := range d.BGP {
+			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", cell(b.Group), cell(strings.Join(b.VIPs, ", ")), cell(none(strings.Join(b.Announcers, ", "))), cell(b.Detail))
+		}
+	}
 	list("Notes", d.Notes)
 	fmt.Fprintf(bw, "\n#### Nodes\n\n")
 	if u := d.Unchanged(); len(u) > 0 {
@@ -146,6 +153,14 @@ func recreatedLines(d *clusterdiff.Diff) []string {
 	return out
 }
 
+func bgpLines(d *clusterdiff.Diff) []string {
+	var out []string
+	for _, b := range d.BGP {
+		out = append(out, fmt.Sprintf("%s %s: %s (announcing: %s)", b.Group, strings.Join(b.VIPs, ", "), b.Detail, none(strings.Join(b.Announcers, ", "))))
+	}
+	return out
+}
+
 // realServerText says what happens to a service's real servers.
 func realServerText(s clusterdiff.ServiceChange) string {
 	var parts []string
@@ -185,6 +200,30 @@ func none(s string) string {
 // cell escapes what would end a Markdown table cell.
 func cell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
 
+// writeAnnounced writes a bgp group's outcome: who announces, who the
+// routers prefer (med/asPath), who withdrew and how fast the routers see it.
+func writeAnnounced(w io.Writer, g clusterdiff.GroupOutcome) {
+	fmt.Fprintf(w, "announced by %s", strings.Join(g.Announcers, ", "))
+	switch {
+	case g.Before == "":
+	case g.After != g.Before:
+		fmt.Fprintf(w, ", preferred %s -> %s", g.Before, g.After)
+	default:
+		fmt.Fprintf(w, ", preferred %s", g.After)
+	}
+	if g.Withdrawn != nil {
+		fmt.Fprintf(w, "; %s withdrawn (%s)", strings.Join(g.Withdrawn, ", "), g.Reason)
+	}
+	if g.Window > 0 {
+		lost := "no flow lost"
+		if g.Outage {
+			lost = "its flows lost meanwhile"
+		}
+		fmt.Fprintf(w, ", routers move its traffic within %s, %s\n      %s", g.Window, lost, g.Timers)
+	}
+	fmt.Fprintln(w)
+}
+
 // SimulateText writes a simulation: each VIP group's holder, each
 // service's state, and what failed.
 func SimulateText(w io.Writer, s *clusterdiff.Simulation) error {
@@ -206,8 +245,12 @@ func SimulateText(w io.Writer, s *clusterdiff.Simulation) error {
 	for _, g := range s.Groups {
 		fmt.Fprintf(bw, "  %s %s: ", g.Group, strings.Join(g.VIPs, ", "))
 		switch {
-		case g.After == "":
+		case g.After == "" && g.Announcers == nil && g.Withdrawn != nil:
+			fmt.Fprintf(bw, "announced by NOBODY: %s\n", g.Reason)
+		case g.After == "" && g.Announcers == nil:
 			fmt.Fprintf(bw, "held by NOBODY (was %s): %s\n", none(g.Before), g.Reason)
+		case g.Announcers != nil:
+			writeAnnounced(bw, g)
 		case g.After == g.Before:
 			fmt.Fprintf(bw, "%s (unchanged)\n", g.After)
 		default:

@@ -9,7 +9,8 @@ import (
 
 // writeClusterStatus prints `status --cluster` from the local daemon's
 // report (which holds what its peers reported); exit 2 unless every node
-// answered and every VIP group has exactly one master.
+// answered and every VRRP group has exactly one master, every bgp group
+// an announcer.
 func writeClusterStatus(out io.Writer, r *status.Report, asJSON bool) error {
 	v := status.Cluster(r)
 	var err error

@@ -113,6 +113,13 @@ func (v *view) master(group string) string {
 	return ""
 }
 
+func bgpGroups(st *model.NodeState) []model.BGPGroup {
+	if st.BGP == nil {
+		return nil
+	}
+	return st.BGP.Groups
+}
+
 // vipGroups maps every VIP address to its group and its prefix as written.
 func (v *view) vipGroups() map[netip.Addr]vipOf {
 	out := map[netip.Addr]vipOf{}
@@ -120,6 +127,11 @@ func (v *view) vipGroups() map[netip.Addr]vipOf {
 		for _, in := range st.Instances {
 			for _, vip := range in.VIPs {
 				out[vip.Prefix.Addr()] = vipOf{group: in.Name, prefix: vip.Prefix}
+			}
+		}
+		for _, g := range bgpGroups(st) {
+			for _, p := range g.VIPs {
+				out[p.Addr()] = vipOf{group: g.Name, prefix: p}
 			}
 		}
 	}

@@ -32,6 +32,9 @@ type Diff struct {
 	// Recreated are VIP groups whose virtual router is replaced rather
 	// than reconfigured: their VIPs go down for a master-down interval.
 	Recreated []GroupRecreation
+	// BGP lists the groups announced over BGP in either revision whose
+	// announcements change (they have no master to move).
+	BGP []BGPChange
 	// Notes are what a reviewer should know that moves nothing by itself.
 	Notes []string
 }
@@ -196,11 +199,12 @@ func (d *Diff) MarshalJSON() ([]byte, error) {
 		VIPMoves      []VIPMove         `json:"vipMoves"`
 		Services      []ServiceChange   `json:"services"`
 		Recreated     []GroupRecreation `json:"groupsRecreated"`
+		BGP           []BGPChange       `json:"bgp"`
 		Unchanged     []string          `json:"unchangedNodes"`
 		Notes         []string          `json:"notes"`
 		Nodes         []NodeDiff        `json:"nodes"`
 	}{FormatVersion, d.Old, d.New, d.Summary(), orEmpty(d.VIPMoves), orEmpty(d.Services), orEmpty(d.Recreated),
-		orEmpty(d.Unchanged()), orEmpty(d.Notes), orEmpty(d.Nodes)})
+		orEmpty(d.BGP), orEmpty(d.Unchanged()), orEmpty(d.Notes), orEmpty(d.Nodes)})
 }
 
 func orEmpty[T any](s []T) []T {
@@ -241,6 +245,7 @@ func Compare(old, new *model.Cluster, oldName, newName string) (*Diff, error) {
 	d.vipMoves(ov, nv)
 	d.syncGroupNotes(nv)
 	d.groupRecreations(ov, nv)
+	d.bgpChanges(ov, nv)
 	d.services(ov, nv)
 	return d, nil
 }
@@ -255,6 +260,9 @@ func (d *Diff) vipMoves(ov, nv *view) {
 	for _, a := range slices.SortedFunc(maps.Keys(both), netip.Addr.Compare) {
 		o, inOld := og[a]
 		n, inNew := ng[a]
+		if inOld && ov.isBGP(o.group) || inNew && nv.isBGP(n.group) {
+			continue // no master: BGP lists who announces
+		}
 		var m VIPMove
 		switch {
 		case !inOld:
@@ -275,11 +283,13 @@ func (d *Diff) vipMoves(ov, nv *view) {
 				m.Reason, m.Detail = why(ov, nv, n.group, from, to)
 			}
 		}
-		if k := len(d.VIPMoves) - 1; k >= 0 {
-			if last := &d.VIPMoves[k]; last.Group == m.Group && last.From == m.From && last.To == m.To && last.Reason == m.Reason && last.Detail == m.Detail {
-				last.VIPs = append(last.VIPs, m.VIPs...)
-				continue
-			}
+		// Merge with an identical move of the group wherever it is: a
+		// group's VIPs may interleave with another's in address order.
+		if k := slices.IndexFunc(d.VIPMoves, func(o VIPMove) bool {
+			return o.Group == m.Group && o.From == m.From && o.To == m.To && o.Reason == m.Reason && o.Detail == m.Detail
+		}); k >= 0 {
+			d.VIPMoves[k].VIPs = append(d.VIPMoves[k].VIPs, m.VIPs...)
+			continue
 		}
 		d.VIPMoves = append(d.VIPMoves, m)
 	}

@@ -24,14 +24,20 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // fixture change cannot silently turn a case into "no change".
 func variant(t *testing.T, edits ...string) *model.Cluster {
 	t.Helper()
-	data, err := os.ReadFile("testdata/base.yaml")
+	return variantOf(t, "base.yaml", edits...)
+}
+
+// variantOf is variant of another fixture.
+func variantOf(t *testing.T, fixture string, edits ...string) *model.Cluster {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", fixture))
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
 	for i := 0; i < len(edits); i += 2 {
 		if !strings.Contains(text, edits[i]) {
-			t.Fatalf("edit %q matches nothing in base.yaml", edits[i])
+			t.Fatalf("edit %q matches nothing in %s", edits[i], fixture)
 		}
 		text = strings.Replace(text, edits[i], edits[i+1], 1)
 	}
@@ -229,5 +235,99 @@ func TestCompareInvalid(t *testing.T) {
 	var list model.ErrorList
 	if !errors.As(err, &list) || !strings.Contains(err.Error(), "vipGroups.web.vrid") {
 		t.Fatalf("err %v, want a problem naming vipGroups.web.vrid", err)
+	}
+}
+
+// A group whose VIPs interleave with another group's in address order
+// still gets one line per holder change.
+func TestCompareInterleaved(t *testing.T) {
+	two := []string{webPair, "    vips: [192.0.2.10/24, 192.0.2.25/24]\n    nodes: [lb1, lb2]"}
+	d, err := clusterdiff.Compare(variant(t, two...), variant(t, webPair, "    vips: [192.0.2.10/24, 192.0.2.25/24]\n    nodes: [lb2, lb1]",
+		"    vips: [192.0.2.20/24]\n    nodes: [lb2, lb1]", "    vips: [192.0.2.20/24]\n    nodes: [lb1, lb2]"), "old", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMoves(t, d,
+		clusterdiff.VIPMove{Group: "api", VIPs: []string{"192.0.2.20/24"}, From: "lb2", To: "lb1",
+			Reason: clusterdiff.ReasonPriority, Detail: "lb1 200 > lb2 100 (was lb1 100, lb2 200)"},
+		clusterdiff.VIPMove{Group: "web", VIPs: []string{"192.0.2.10/24", "192.0.2.25/24"}, From: "lb1", To: "lb2",
+			Reason: clusterdiff.ReasonPriority, Detail: "lb2 200 > lb1 100 (was lb2 100, lb1 200)"})
+}
+
+// bgp groups have no master: diff says who starts and stops announcing,
+// how much ECMP rehashes, and who the routers prefer, never a VIP move.
+func TestCompareBGP(t *testing.T) {
+	const www = "    nodes: [lb1, lb2]\n    trackChecks:"
+	const db = "    vips: [203.0.113.90/32]\n    nodes: [lb1, lb2]"
+	tests := []struct {
+		name     string
+		old, new []string
+		all      bool
+		want     clusterdiff.BGPChange
+		// unchanged: nodes whose plan is empty (a bgp speaker already
+		// running is not created anew).
+		unchanged []string
+		detail    string
+	}{
+		{name: "bgp-vip-added", new: []string{"vips: [203.0.113.80/32, 203.0.113.81/32]", "vips: [203.0.113.80/32, 203.0.113.81/32, 203.0.113.82/32]"},
+			want: clusterdiff.BGPChange{Group: "www", OldMode: "bgp", NewMode: "bgp", OldPreference: "ecmp", NewPreference: "ecmp",
+				Announcers: []string{"lb1", "lb2"}}, detail: "VIPs added 203.0.113.82/32"},
+		{name: "bgp-member-added", all: true, new: []string{www, "    nodes: [lb1, lb2, lb3]\n    trackChecks:"},
+			want: clusterdiff.BGPChange{Group: "www", OldMode: "bgp", NewMode: "bgp", OldPreference: "ecmp", NewPreference: "ecmp",
+				Announcers: []string{"lb1", "lb2", "lb3"}, Started: []string{"lb3"}, Rehashed: 33.3}, unchanged: []string{"lb1", "lb2"}},
+		{name: "bgp-member-removed", new: []string{www, "    nodes: [lb1]\n    trackChecks:", "quorum: 2", "quorum: 1"},
+			want: clusterdiff.BGPChange{Group: "www", OldMode: "bgp", NewMode: "bgp", OldPreference: "ecmp", NewPreference: "ecmp",
+				Announcers: []string{"lb1"}, Stopped: []string{"lb2"}, Rehashed: 50}},
+		{name: "bgp-preference", all: true, new: []string{db, "    vips: [203.0.113.90/32]\n    nodes: [lb2, lb1]"},
+			want: clusterdiff.BGPChange{Group: "db", OldMode: "bgp", NewMode: "bgp", OldPreference: "med", NewPreference: "med",
+				Announcers: []string{"lb2", "lb1"}, From: "lb1", To: "lb2"}},
+		{name: "bgp-mode-to-bgp", all: true, new: []string{"    vrid: 51\n", "    mode: bgp\n"},
+			want: clusterdiff.BGPChange{Group: "web", OldMode: "vrrp", NewMode: "bgp", NewPreference: "ecmp",
+				Announcers: []string{"lb1", "lb2"}, Started: []string{"lb1", "lb2"}, From: "lb1"}},
+		{name: "bgp-mode-to-vrrp", old: []string{"    vrid: 51\n", "    mode: bgp\n"},
+			want: clusterdiff.BGPChange{Group: "web", OldMode: "bgp", NewMode: "vrrp", OldPreference: "ecmp",
+				Announcers: []string{}, Stopped: []string{"lb1", "lb2"}, To: "lb1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := clusterdiff.Compare(variantOf(t, "bgp.yaml", tt.old...), variantOf(t, "bgp.yaml", tt.new...), "old", "new")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMoves(t, d)
+			if tt.unchanged != nil {
+				wantUnchanged(t, d, tt.unchanged...)
+			}
+			if len(d.BGP) != 1 {
+				t.Fatalf("BGP changes %+v, want one of group %s", d.BGP, tt.want.Group)
+			}
+			got := d.BGP[0]
+			if !strings.Contains(got.Detail, tt.detail) {
+				t.Errorf("detail %q, want %q in it", got.Detail, tt.detail)
+			}
+			got.VIPs, got.Detail = nil, ""
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(tt.want)
+			if !bytes.Equal(g, w) {
+				t.Errorf("BGP change:\n got %s\nwant %s", g, w)
+			}
+			var text bytes.Buffer
+			if err := render.DiffText(&text, d); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name+".txt", text.Bytes())
+			if !tt.all {
+				return
+			}
+			var js, md bytes.Buffer
+			if err := render.JSON(&js, d); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name+".json", js.Bytes())
+			if err := render.DiffMarkdown(&md, d); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name+".md", md.Bytes())
+		})
 	}
 }

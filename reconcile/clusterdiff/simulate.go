@@ -1,6 +1,7 @@
 package clusterdiff
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -48,8 +49,15 @@ type GroupOutcome struct {
 	Window time.Duration `json:"-"`
 	Timers string        `json:"timers,omitempty"`
 	// Outage is whether the VIPs are held by nobody during Window (a
-	// crash or a fault), not merely handed over (a priority drop).
+	// crash or a fault), not merely handed over (a priority drop). For a
+	// bgp group: whether the routers send flows to a crashed member
+	// meanwhile.
 	Outage bool `json:"outage"`
+	// Announcers are a bgp group's members still announcing once the
+	// failures settled (Before and After are then the preferred ones of
+	// med/asPath, empty for ECMP); Withdrawn the ones that stop.
+	Announcers []string `json:"announcers,omitempty"`
+	Withdrawn  []string `json:"withdrawn,omitempty"`
 }
 
 // MarshalJSON writes the window as a duration string.
@@ -69,8 +77,9 @@ func (g GroupOutcome) MarshalJSON() ([]byte, error) {
 type ServiceOutcome struct {
 	Service string `json:"service"`
 	Name    string `json:"name"`
-	// Holder is the node holding the service's VIPs ("every node" for a
-	// fwmark service without a group; empty: nobody).
+	// Holder is the node holding the service's VIPs (for a fwmark
+	// service without a group "every node", or the nodes left; empty:
+	// nobody).
 	Holder string `json:"holder,omitempty"`
 	// Failed are the service's real servers that fail.
 	Failed []string `json:"failed,omitempty"`
@@ -88,7 +97,7 @@ type ServiceOutcome struct {
 // Degraded reports whether some VIP group is held by nobody, or some
 // service lost its quorum or its holder.
 func (s *Simulation) Degraded() bool {
-	return slices.ContainsFunc(s.Groups, func(g GroupOutcome) bool { return g.After == "" }) ||
+	return slices.ContainsFunc(s.Groups, func(g GroupOutcome) bool { return g.After == "" && g.Announcers == nil }) ||
 		slices.ContainsFunc(s.Services, func(sv ServiceOutcome) bool { return sv.QuorumLost || sv.Holder == "" })
 }
 
@@ -129,8 +138,13 @@ func Simulate(c *model.Cluster, f Failures) (*Simulation, error) {
 	s := &Simulation{Failures: f}
 	holders := map[string]string{}
 	for _, g := range slices.Sorted(maps.Keys(c.VIPGroups)) {
-		out := v.simulateGroup(g, fl)
-		holders[g] = out.After
+		var out GroupOutcome
+		if v.isBGP(g) {
+			out = v.simulateBGP(g, fl)
+		} else {
+			out = v.simulateGroup(g, fl)
+		}
+		holders[g] = cmp.Or(out.After, strings.Join(out.Announcers, ", "))
 		s.Groups = append(s.Groups, out)
 	}
 	for _, name := range v.serviceNames() {
@@ -339,16 +353,15 @@ func (v *view) simulateService(name string, holders map[string]string, fl *faile
 	vs := v.service(name)
 	out := ServiceOutcome{Service: name, Name: plan.ServiceName(vs), Quorum: vs.Quorum, Holder: holders[vs.Group]}
 	if vs.Group == "" {
-		out.Holder = "every node"
+		out.Holder = v.survivors(name, fl)
 	}
 	for _, rs := range vs.RealServers {
 		out.Total += rs.Weight
 		if v.serverFailed(rs, fl) {
 			out.Failed = append(out.Failed, plan.RealServerName(&rs))
-			continue
 		}
-		out.Weight += rs.Weight
 	}
+	out.Weight = v.healthyWeight(vs, fl)
 	out.QuorumLost = out.Weight < out.Quorum
 	switch {
 	case out.Holder == "":
@@ -361,6 +374,38 @@ func (v *view) simulateService(name string, holders map[string]string, fl *faile
 		out.Serving = "nothing: quorum lost and no sorry server"
 	}
 	return out
+}
+
+// healthyWeight is the weight of a service's real servers not failing.
+func (v *view) healthyWeight(vs *model.VirtualService, fl *failed) int {
+	w := 0
+	for _, rs := range vs.RealServers {
+		if !v.serverFailed(rs, fl) {
+			w += rs.Weight
+		}
+	}
+	return w
+}
+
+// survivors names the nodes still programming a service without a VIP
+// group: "every node" when none of them failed, "" when all did.
+func (v *view) survivors(service string, fl *failed) string {
+	var up []string
+	lost := false
+	for _, n := range v.nodes {
+		if !slices.ContainsFunc(v.states[n].Services, func(s model.VirtualService) bool { return s.Name == service }) {
+			continue
+		}
+		if fl.nodes[n] {
+			lost = true
+		} else {
+			up = append(up, n)
+		}
+	}
+	if !lost && len(up) > 0 {
+		return "every node"
+	}
+	return strings.Join(up, ", ")
 }
 
 // serverFailed reports whether a real server fails: named in the

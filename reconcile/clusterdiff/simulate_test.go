@@ -180,3 +180,94 @@ func TestSimulateRefusesUnknown(t *testing.T) {
 		}
 	}
 }
+
+// A service without a VIP group runs on every node: it is served while
+// one of them is up, and by nobody once all have failed.
+func TestSimulateGroupless(t *testing.T) {
+	edit := []string{"services:\n", "services:\n  marked:\n    fwmark: 7\n    realServers:\n      - address: 198.51.100.41\n"}
+	for _, tt := range []struct {
+		nodes    []string
+		holder   string
+		degraded bool
+	}{
+		{nil, "every node", false},
+		{[]string{"lb1"}, "lb2, lb3", false},
+		{[]string{"lb1", "lb2", "lb3"}, "", true},
+	} {
+		s, err := clusterdiff.Simulate(variant(t, edit...), clusterdiff.Failures{Nodes: tt.nodes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sv := service(t, s, "marked"); sv.Holder != tt.holder || s.Degraded() != tt.degraded {
+			t.Errorf("failed %v: holder %q, degraded %v; want %q, %v", tt.nodes, sv.Holder, s.Degraded(), tt.holder, tt.degraded)
+		}
+	}
+}
+
+// bgp groups: who still announces, the routers' detection as the
+// window, degraded only when nobody announces.
+func TestSimulateBGP(t *testing.T) {
+	const bfd = "holdTime: 6s\n  bfd: {interval: 100ms, multiplier: 4}"
+	tests := []struct {
+		name       string
+		edits      []string
+		failures   clusterdiff.Failures
+		golden     bool
+		group      string
+		announcers []string
+		after      string
+		window     time.Duration
+		outage     bool
+		degraded   bool
+	}{
+		{name: "healthy", group: "www", announcers: []string{"lb1", "lb2"}},
+		{name: "healthy-med", group: "db", announcers: []string{"lb1", "lb2"}, after: "lb1"},
+		// No BFD: the routers keep lb1's routes for the hold time.
+		{name: "bgp-crash", failures: clusterdiff.Failures{Nodes: []string{"lb1"}}, golden: true,
+			group: "www", announcers: []string{"lb2"}, window: 6 * time.Second, outage: true},
+		{name: "bgp-bfd", edits: []string{"holdTime: 6s", bfd}, failures: clusterdiff.Failures{Nodes: []string{"lb1"}},
+			group: "www", announcers: []string{"lb2"}, window: 400 * time.Millisecond, outage: true},
+		// The preferred director crashes: lb2 carries db once the routers notice.
+		{name: "bgp-med-crash", edits: []string{"holdTime: 6s", bfd}, failures: clusterdiff.Failures{Nodes: []string{"lb1"}}, golden: true,
+			group: "db", announcers: []string{"lb2"}, after: "lb2", window: 400 * time.Millisecond, outage: true},
+		// The backup crashing moves nothing.
+		{name: "bgp-med-backup", failures: clusterdiff.Failures{Nodes: []string{"lb2"}},
+			group: "db", announcers: []string{"lb1"}, after: "lb1"},
+		// lb1 withdraws itself once the check's failures are seen: 2 × 1s.
+		{name: "bgp-check", failures: clusterdiff.Failures{Checks: []string{"in-service@lb1"}},
+			group: "www", announcers: []string{"lb2"}, window: 2 * time.Second},
+		{name: "bgp-nobody", failures: clusterdiff.Failures{Nodes: []string{"lb1", "lb2"}}, golden: true,
+			group: "www", window: 6 * time.Second, outage: true, degraded: true},
+		// Below quorum every member withdraws.
+		{name: "bgp-quorum", failures: clusterdiff.Failures{RealServers: []string{"198.51.100.11"}},
+			group: "www", outage: true, degraded: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := clusterdiff.Simulate(variantOf(t, "bgp.yaml", tt.edits...), tt.failures)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := group(t, s, tt.group)
+			if strings.Join(g.Announcers, ",") != strings.Join(tt.announcers, ",") || g.After != tt.after || g.Window != tt.window || g.Outage != tt.outage {
+				t.Errorf("group %s: announced by %v, after %q within %s (outage %v); want %v, %q within %s (outage %v); %s",
+					tt.group, g.Announcers, g.After, g.Window, g.Outage, tt.announcers, tt.after, tt.window, tt.outage, g.Timers)
+			}
+			if s.Degraded() != tt.degraded {
+				t.Errorf("degraded %v, want %v", s.Degraded(), tt.degraded)
+			}
+			if !tt.golden {
+				return
+			}
+			var text, js bytes.Buffer
+			if err := render.SimulateText(&text, s); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "simulate-"+tt.name+".txt", text.Bytes())
+			if err := render.JSON(&js, s); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "simulate-"+tt.name+".json", js.Bytes())
+		})
+	}
+}

@@ -121,12 +121,23 @@ func (c *Controller) initRollout() {
 		for _, m := range marks {
 			c.ro.bad[m.ID] = m
 		}
+		c.capBad()
 	}
 }
 
-// maxBadMarks bounds the marks kept on disk: the newest are the ones a
+// maxBadMarks bounds the marks kept: the newest are the ones a
 // source can still serve.
 const maxBadMarks = 100
+
+// capBad drops the oldest marks beyond maxBadMarks, so memory, the
+// metric and the file hold the same; it returns the marks, newest first.
+func (c *Controller) capBad() []status.BadRevision {
+	marks := slices.SortedFunc(maps.Values(c.ro.bad), func(a, b status.BadRevision) int { return b.At.Compare(a.At) })
+	for _, m := range marks[min(len(marks), maxBadMarks):] {
+		delete(c.ro.bad, m.ID)
+	}
+	return marks[:min(len(marks), maxBadMarks)]
+}
 
 // badPath is where the bad marks outlive a restart: beside the last good
 // revision ("" without one).
@@ -249,13 +260,13 @@ func (c *Controller) endWait(unconfirmed []string) {
 func (c *Controller) markBad(id, by, reason string) {
 	c.mu.Lock()
 	c.ro.bad[id] = status.BadRevision{ID: id, Reason: reason, At: c.cfg.Now(), By: by}
-	marks := slices.SortedFunc(maps.Values(c.ro.bad), func(a, b status.BadRevision) int { return b.At.Compare(a.At) })
+	marks := c.capBad()
 	c.mu.Unlock()
 	path := c.badPath()
 	if path == "" {
 		return
 	}
-	b, err := json.Marshal(marks[:min(len(marks), maxBadMarks)])
+	b, err := json.Marshal(marks)
 	if err == nil {
 		err = lvs.WriteRecord(path, b)
 	}
@@ -438,6 +449,8 @@ var (
 		"1 while the peer's status report is received over the authenticated peer channel.", []string{"peer"}, nil)
 	vipMastersDesc = prometheus.NewDesc("hakeeper_cluster_vip_masters",
 		"Nodes reporting themselves master of the VIP group: this node and every reachable peer. Anything but 1 needs an operator (2 or more: split brain).", []string{"group"}, nil)
+	vipAnnouncersDesc = prometheus.NewDesc("hakeeper_cluster_vip_announcers",
+		"Nodes announcing the bgp group's VIPs: this node and every reachable peer. 0 needs an operator (nobody serves them).", []string{"group"}, nil)
 	badRevisionDesc = prometheus.NewDesc("hakeeper_rollout_bad_revision",
 		"1 for each revision marked bad (rolled back here or on the node by), which this node will not apply.", []string{"revision", "by"}, nil)
 )
@@ -445,11 +458,21 @@ var (
 func (cc clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- peerUpDesc
 	ch <- vipMastersDesc
+	ch <- vipAnnouncersDesc
 	ch <- badRevisionDesc
 }
 
 func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
-	masters := map[string]int{}
+	// bgp groups have no master: they are counted by announcers.
+	masters, announcers := map[string]int{}, map[string]int{}
+	cc.c.mu.Lock()
+	for g, why := range cc.c.bgp.groups {
+		announcers[g] += 0
+		if why == "" {
+			announcers[g]++
+		}
+	}
+	cc.c.mu.Unlock()
 	for _, st := range cc.c.cfg.Engine.Status() {
 		masters[st.Name] += 0
 		if st.State == model.StateMaster {
@@ -461,9 +484,15 @@ func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.Reachable {
 			up = 1
 			for _, g := range p.Groups {
-				masters[g.Name] += 0
-				if g.State == string(model.StateMaster) {
+				switch g.State {
+				case status.StateAnnouncing:
+					announcers[g.Name]++
+				case status.StateWithdrawn:
+					announcers[g.Name] += 0
+				case string(model.StateMaster):
 					masters[g.Name]++
+				default:
+					masters[g.Name] += 0
 				}
 			}
 		}
@@ -476,5 +505,8 @@ func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	cc.c.mu.Unlock()
 	for g, n := range masters {
 		ch <- prometheus.MustNewConstMetric(vipMastersDesc, prometheus.GaugeValue, float64(n), g)
+	}
+	for g, n := range announcers {
+		ch <- prometheus.MustNewConstMetric(vipAnnouncersDesc, prometheus.GaugeValue, float64(n), g)
 	}
 }

@@ -1,13 +1,20 @@
 package controller_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hakeeper/hakeeper/lvs/realserver"
+	"github.com/hakeeper/hakeeper/lvs/realserver/realservertest"
 	"github.com/hakeeper/hakeeper/reconcile/controller"
 	"github.com/hakeeper/hakeeper/reconcile/status"
+	"github.com/hakeeper/hakeeper/vrrpd/bgp/bgptest"
 )
 
 // fakePeers reports what the test sets.
@@ -237,5 +244,116 @@ func TestRolloutBoundedWait(t *testing.T) {
 	st := n.ctl.Status()
 	if st.Applied.ID != rev.ID || len(st.Rollout.Unconfirmed) != 1 || st.Rollout.Unconfirmed[0] != "lb2" || st.Rollout.Waiting != "" {
 		t.Errorf("applied %s, rollout %+v", st.Applied.ID, st.Rollout)
+	}
+}
+
+// Bad marks are capped alike on disk, in memory and in the metric: a
+// node that rolled back more revisions than the cap keeps the newest.
+func TestRolloutBadMarksCapped(t *testing.T) {
+	dir := t.TempDir()
+	var old []status.BadRevision
+	for i := range 150 {
+		old = append(old, status.BadRevision{ID: fmt.Sprintf("%040d", i), Reason: "test", By: "lb2", At: epoch.Add(-time.Duration(150-i) * time.Hour)})
+	}
+	b, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(dir, "bad-revisions.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := &memSource{}
+	src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2"))
+	peers := &fakePeers{}
+	var n *node
+	n = newNodeWith(t, "lb1", src, dir, func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: peers, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n.clock.Advance(4 * time.Second)
+	n.checker.setDown("198.51.100.3:80", true)
+	bad := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	peers.set(settledPeer(bad.ID))
+	if _, err := n.reconcile(true); err == nil {
+		t.Fatal("no rollback")
+	}
+	marks := n.ctl.Status().Rollout.Bad
+	ids := map[string]bool{}
+	for _, m := range marks {
+		ids[m.ID] = true
+	}
+	// The newest 99 loaded (50..149) and the rollback's.
+	if len(marks) != 100 || !ids[bad.ID] || ids[old[50].ID] || !ids[old[51].ID] {
+		t.Errorf("%d marks in memory, want 100: the rollback's and the newest loaded", len(marks))
+	}
+	families, err := n.ctl.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "hakeeper_rollout_bad_revision" && len(f.GetMetric()) != 100 {
+			t.Errorf("%d hakeeper_rollout_bad_revision series, want 100", len(f.GetMetric()))
+		}
+	}
+}
+
+// A bgp group has no master: hakeeper_cluster_vip_masters leaves it out
+// (a 0 there would page for nothing) and hakeeper_cluster_vip_announcers
+// counts the nodes announcing it.
+func TestClusterMetricsBGPGroup(t *testing.T) {
+	n, peers := startRollout(t)
+	p := settledPeer(n.ctl.Status().Applied.ID)
+	p.Groups = []status.PeerGroup{{Name: "web", State: "backup"}, {Name: "www", State: status.StateAnnouncing}}
+	peers.set(p)
+	families, err := n.ctl.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "group" {
+					got[f.GetName()+"/"+l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if v, ok := got["hakeeper_cluster_vip_masters/www"]; ok {
+		t.Errorf("hakeeper_cluster_vip_masters{group=www} %v, want no such series", v)
+	}
+	if got["hakeeper_cluster_vip_masters/web"] != 1 || got["hakeeper_cluster_vip_announcers/www"] != 1 {
+		t.Errorf("series %v, want web 1 master and www 1 announcer", got)
+	}
+}
+
+// A bgp group has no master to hold a change back: a member applies a
+// change of the group at once, its peers not having applied it.
+func TestRolloutBGPGroupUnordered(t *testing.T) {
+	dir := t.TempDir()
+	cluster := strings.Replace(bgpControllerCluster, "passwordFile: PASSWORD, ", "", 1)
+	src := &memSource{}
+	src.set("cluster.yaml", cluster)
+	peers := &fakePeers{}
+	var n *node
+	n = newNodeWith(t, "lb2", src, dir, func(c *controller.Config) {
+		c.BGP = &bgptest.Fake{}
+		k := realservertest.New()
+		k.Sysctls["net.ipv4.vs.sloppy_tcp"], k.Sysctls["net.ipv4.vs.sloppy_sctp"] = "0", "0"
+		c.RealServer = &realserver.Programmer{Kernel: k, StatePath: filepath.Join(dir, "realserver-owned.json")}
+		c.Rollout = &controller.Rollout{Peers: peers, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	peers.set(status.Peer{Node: "lb1", Reachable: true, Applied: n.ctl.Status().Applied.ID, Settled: true, Healthy: true,
+		Groups: []status.PeerGroup{{Name: "web", State: status.StateAnnouncing}}})
+	rev := n.src.set("cluster.yaml", strings.Replace(cluster, "realServers: [{address: 198.51.100.1}]", "realServers: [{address: 198.51.100.1}, {address: 198.51.100.2}]", 1))
+	res, err := n.reconcile(true)
+	if err != nil || !res.Applied || n.ctl.Status().Applied.ID != rev.ID || n.ctl.Status().Rollout.Waiting != "" {
+		t.Fatalf("%+v %v, rollout %+v: want the change applied at once", res, err, n.ctl.Status().Rollout)
 	}
 }

@@ -292,6 +292,11 @@ func view(name string, st *peerState) status.Peer {
 		for _, g := range r.VIPGroups {
 			v.Groups = append(v.Groups, status.PeerGroup{Name: g.Name, State: g.State})
 		}
+		if r.BGP != nil {
+			for _, g := range r.BGP.Groups {
+				v.Groups = append(v.Groups, status.PeerGroup{Name: g.Name, State: status.BGPRole(g)})
+			}
+		}
 	}
 	return v
 }

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,4 +127,19 @@ func mustPair(t *testing.T, c *gitserver.CA) tls.Certificate {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A peer's bgp groups come through as announcing or withdrawn, beside
+// its VRRP roles.
+func TestPollerReportsBGPGroups(t *testing.T) {
+	ca := gitserver.NewCA(t, "cluster")
+	vip := netip.MustParsePrefix("203.0.113.80/32")
+	r := &status.Report{Node: "n3", VIPGroups: []status.VIPGroup{{Name: "web", State: "backup"}},
+		BGP: &status.BGP{Groups: []status.BGPGroup{{Name: "www", VIPs: []netip.Prefix{vip}, Announced: []netip.Prefix{vip}},
+			{Name: "db", VIPs: []netip.Prefix{vip}, Withdrawn: "check in-service failing"}}}}
+	got := poll(t, creds(t, ca, "n1"), serve(t, creds(t, ca, "n3"), r))
+	want := []status.PeerGroup{{Name: "web", State: "backup"}, {Name: "www", State: status.StateAnnouncing}, {Name: "db", State: status.StateWithdrawn}}
+	if !slices.Equal(got.Groups, want) {
+		t.Errorf("groups %+v, want %+v", got.Groups, want)
+	}
 }

@@ -19,7 +19,7 @@ func Between(old, new *model.NodeState) *Plan {
 	live := &Live{}
 	var oldRole *model.RealServerRole
 	if old != nil {
-		live = &Live{Instances: old.Instances, Services: old.Services, Checks: old.Checks, SyncGroups: old.SyncGroups}
+		live = &Live{Instances: old.Instances, Services: old.Services, Checks: old.Checks, SyncGroups: old.SyncGroups, BGP: old.BGP}
 		oldRole = old.RealServer
 	}
 	live.RealServer = roleOps(oldRole, new.RealServer)

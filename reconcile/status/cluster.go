@@ -17,8 +17,9 @@ import (
 type ClusterView struct {
 	Nodes  []ClusterNode  `json:"nodes"`
 	Groups []ClusterGroup `json:"groups"`
-	// OK is true when every group has exactly one master, counted over
-	// all its candidates (every one answered).
+	// OK is true when every VRRP group has exactly one master, counted
+	// over all its candidates (every one answered), and every bgp group
+	// an announcer.
 	OK bool `json:"ok"`
 }
 
@@ -33,14 +34,34 @@ type ClusterNode struct {
 	Roles     map[string]string `json:"roles"`
 }
 
+// A bgp group's role on a node (ClusterNode.Roles, PeerGroup.State):
+// it has no master, every healthy member announces.
+const (
+	StateAnnouncing = "announcing"
+	StateWithdrawn  = "withdrawn"
+)
+
+// BGPRole is a bgp group's role on the node reporting it.
+func BGPRole(g BGPGroup) string {
+	if len(g.Announced) > 0 {
+		return StateAnnouncing
+	}
+	return StateWithdrawn
+}
+
 // ClusterGroup is one VIP group's masters and the verdict on them.
 type ClusterGroup struct {
 	Name    string   `json:"name"`
 	Masters []string `json:"masters"`
+	// BGP marks a bgp group: Announcers are the nodes announcing it,
+	// and it is ok while there is one ("none announcing" otherwise).
+	BGP        bool     `json:"bgp,omitempty"`
+	Announcers []string `json:"announcers,omitempty"`
 	// Unknown lists the nodes that did not answer: the verdict cannot
 	// count them.
 	Unknown []string `json:"unknown,omitempty"`
-	// Verdict is ok, "split brain", "no master" or "unverified".
+	// Verdict is ok, "split brain", "no master", "none announcing" or
+	// "unverified".
 	Verdict string `json:"verdict"`
 }
 
@@ -52,6 +73,11 @@ func Cluster(r *Report) ClusterView {
 	}
 	for _, g := range r.VIPGroups {
 		self.Roles[g.Name] = g.State
+	}
+	if r.BGP != nil {
+		for _, g := range r.BGP.Groups {
+			self.Roles[g.Name] = BGPRole(g)
+		}
 	}
 	if r.Rollout != nil {
 		self.Settled = r.Rollout.Settled
@@ -74,10 +100,14 @@ func Cluster(r *Report) ClusterView {
 				g = &ClusterGroup{Name: name, Masters: []string{}}
 				groups[name] = g
 			}
-			if !n.Reachable {
+			g.BGP = g.BGP || role == StateAnnouncing || role == StateWithdrawn
+			switch {
+			case !n.Reachable:
 				g.Unknown = append(g.Unknown, n.Node)
-			} else if role == "master" {
+			case role == "master":
 				g.Masters = append(g.Masters, n.Node)
+			case role == StateAnnouncing:
+				g.Announcers = append(g.Announcers, n.Node)
 			}
 		}
 	}
@@ -102,7 +132,12 @@ func Cluster(r *Report) ClusterView {
 	for _, g := range groups {
 		slices.Sort(g.Masters)
 		slices.Sort(g.Unknown)
+		slices.Sort(g.Announcers)
 		switch {
+		case g.BGP && len(g.Announcers) > 0:
+			g.Verdict = "ok"
+		case g.BGP && len(g.Unknown) == 0:
+			g.Verdict = "none announcing"
 		case len(g.Masters) > 1:
 			g.Verdict = "split brain"
 		case len(g.Unknown) > 0:
@@ -147,20 +182,40 @@ func WriteCluster(w io.Writer, v ClusterView) error {
 		}
 		p("\n")
 	}
-	p("\nVIP GROUP\tMASTERS\tVERDICT\n")
-	for _, g := range v.Groups {
-		verdict := g.Verdict
-		if len(g.Unknown) > 0 {
-			verdict += " (no report from " + strings.Join(g.Unknown, ", ") + ")"
+	bgp := slices.ContainsFunc(v.Groups, func(g ClusterGroup) bool { return g.BGP })
+	for _, wantBGP := range []bool{false, true} {
+		header := "\nVIP GROUP\tMASTERS\tVERDICT\n"
+		if wantBGP {
+			header = "\nBGP GROUP\tANNOUNCING\tVERDICT\n"
+		} else if !bgp {
+			p("%s", header) // printed even without groups
+			header = ""
 		}
-		p("%s\t%s\t%s\n", g.Name, dash(strings.Join(g.Masters, ", ")), verdict)
+		for _, g := range v.Groups {
+			if g.BGP != wantBGP {
+				continue
+			}
+			p("%s", header)
+			header = ""
+			verdict := g.Verdict
+			if len(g.Unknown) > 0 {
+				verdict += " (no report from " + strings.Join(g.Unknown, ", ") + ")"
+			}
+			who := g.Masters
+			if g.BGP {
+				who = g.Announcers
+			}
+			p("%s\t%s\t%s\n", g.Name, dash(strings.Join(who, ", ")), verdict)
+		}
 	}
 	for _, n := range v.Nodes {
 		if n.Error != "" {
 			p("\n%s unreachable: %s", n.Node, n.Error)
 		}
 	}
-	if v.OK {
+	if v.OK && bgp {
+		p("\nexactly one master per VRRP group, every candidate reporting; every bgp group announced\n")
+	} else if v.OK {
 		p("\nexactly one master per VIP group, every candidate reporting\n")
 	} else {
 		p("\nNOT OK: see the verdicts above\n")

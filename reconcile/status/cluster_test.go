@@ -2,6 +2,8 @@ package status_test
 
 import (
 	"bytes"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,4 +100,51 @@ func TestRolloutText(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "rollout.txt", b.Bytes())
+}
+
+// clusterBGPReport is clusterReport with bgp group www: lb1 announces when
+// self, the peers as their reports say.
+func clusterBGPReport(self bool, lb2, lb3 string, lb3Down bool) *status.Report {
+	r := clusterReport(groups("web", "master"), groups("web", "backup", "www", lb2), groups("web", "backup", "www", lb3), lb3Down)
+	g := status.BGPGroup{Name: "www", VIPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.80/32")}, Withdrawn: "check in-service failing"}
+	if self {
+		g.Announced, g.Withdrawn = g.VIPs, ""
+	}
+	r.BGP = &status.BGP{ASN: 64600, Groups: []status.BGPGroup{g}}
+	return r
+}
+
+// A bgp group has no master: it is ok while any member announces.
+func TestClusterBGPVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		r          *status.Report
+		ok         bool
+		verdict    string
+		announcers []string
+	}{
+		{"all announce", clusterBGPReport(true, status.StateAnnouncing, status.StateAnnouncing, false), true, "ok", []string{"lb1", "lb2", "lb3"}},
+		{"one announces", clusterBGPReport(false, status.StateWithdrawn, status.StateAnnouncing, false), true, "ok", []string{"lb3"}},
+		// web is unverified without lb3, www is ok.
+		{"an unreachable node beside an announcer", clusterBGPReport(true, status.StateWithdrawn, status.StateWithdrawn, true), false, "ok", []string{"lb1"}},
+		{"none announcing", clusterBGPReport(false, status.StateWithdrawn, status.StateWithdrawn, false), false, "none announcing", nil},
+		{"none announcing, one unreachable", clusterBGPReport(false, status.StateWithdrawn, status.StateAnnouncing, true), false, "unverified", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := status.Cluster(tc.r)
+			i := slices.IndexFunc(v.Groups, func(g status.ClusterGroup) bool { return g.Name == "www" })
+			if i < 0 {
+				t.Fatalf("no group www in %+v", v.Groups)
+			}
+			g := v.Groups[i]
+			if v.OK != tc.ok || g.Verdict != tc.verdict || !slices.Equal(g.Announcers, tc.announcers) || len(g.Masters) != 0 {
+				t.Errorf("ok %v, www %+v; want ok %v, verdict %q, announcers %v", v.OK, g, tc.ok, tc.verdict, tc.announcers)
+			}
+		})
+	}
+	var b bytes.Buffer
+	if err := status.WriteCluster(&b, status.Cluster(clusterBGPReport(false, status.StateWithdrawn, status.StateAnnouncing, false))); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "cluster-bgp.txt", b.Bytes())
 }

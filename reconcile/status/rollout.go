@@ -63,7 +63,8 @@ type Peer struct {
 	Groups  []PeerGroup `json:"groups,omitempty"`
 }
 
-// PeerGroup is one VIP group's VRRP state on a node.
+// PeerGroup is one VIP group's VRRP state on a node, or a bgp group's
+// StateAnnouncing or StateWithdrawn.
 type PeerGroup struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
