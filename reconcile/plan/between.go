@@ -3,6 +3,7 @@ package plan
 import (
 	"slices"
 
+	"github.com/hakeeper/hakeeper/lvs"
 	"github.com/hakeeper/hakeeper/lvs/realserver"
 	"github.com/hakeeper/hakeeper/model"
 )
@@ -19,7 +20,8 @@ func Between(old, new *model.NodeState) *Plan {
 	live := &Live{}
 	var oldRole *model.RealServerRole
 	if old != nil {
-		live = &Live{Instances: old.Instances, Services: old.Services, Checks: old.Checks, SyncGroups: old.SyncGroups, BGP: old.BGP}
+		live = &Live{Instances: old.Instances, Services: old.Services, Checks: old.Checks, SyncGroups: old.SyncGroups, BGP: old.BGP,
+			SyncDaemons: lvs.SyncDaemonsFromModel(old.ConnectionSync, syncState(old, ""))}
 		oldRole = old.RealServer
 	}
 	live.RealServer = roleOps(oldRole, new.RealServer)

@@ -47,3 +47,20 @@ func TestBetween(t *testing.T) {
 		t.Errorf("no longer a real server: %v, want the VIP deleted and the sysctl restored", got)
 	}
 }
+
+// A sync daemon the old revision already runs is no change; a changed
+// setting is one update.
+func TestBetweenConnectionSync(t *testing.T) {
+	withSync := func(port uint16) *model.NodeState {
+		s := sampleState()
+		s.ConnectionSync = &model.ConnectionSyncSpec{Group: "api", Interface: "eth0", SyncID: 52, Port: port}
+		return s
+	}
+	if p := Between(withSync(8848), withSync(8848)); p.HasChanges() {
+		t.Errorf("same connectionSync: %+v", p.Changes)
+	}
+	p := Between(withSync(8848), withSync(8849))
+	if len(p.Changes) != 1 || p.Changes[0].Kind != KindSyncDaemon || p.Changes[0].Action != Update {
+		t.Errorf("port changed: %+v, want one sync-daemon update", p.Changes)
+	}
+}

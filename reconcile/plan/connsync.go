@@ -36,13 +36,7 @@ func syncDaemonsDiff(p *Plan, desired *model.NodeState, live *Live) {
 	group := "(none)"
 	if spec != nil {
 		group = spec.Group
-		state := live.SyncState
-		for _, in := range desired.Instances {
-			if in.Name == spec.Group && state == "" {
-				state = in.InitialState
-			}
-		}
-		want = lvs.SyncDaemonsFromModel(spec, state)
+		want = lvs.SyncDaemonsFromModel(spec, syncState(desired, live.SyncState))
 	}
 	find := func(ds []lvs.SyncDaemon, s lvs.SyncState) *lvs.SyncDaemon {
 		for i := range ds {
@@ -75,6 +69,20 @@ func syncDaemonsDiff(p *Plan, desired *model.NodeState, live *Live) {
 			p.Changes = append(p.Changes, c)
 		}
 	}
+}
+
+// syncState is the VRRP state a node's sync daemon follows: the running
+// group's (reported) or else its instance's initial state.
+func syncState(ns *model.NodeState, reported model.VRRPState) model.VRRPState {
+	if reported != "" || ns.ConnectionSync == nil {
+		return reported
+	}
+	for _, in := range ns.Instances {
+		if in.Name == ns.ConnectionSync.Group {
+			return in.InitialState
+		}
+	}
+	return ""
 }
 
 func daemonName(d *lvs.SyncDaemon) string {
