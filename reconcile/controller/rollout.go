@@ -379,10 +379,12 @@ func (c *Controller) rolloutPass(res *Result) error {
 	if c.cfg.Now().Before(w.until) {
 		return nil
 	}
+	// Logged before reported: a master applies on the report, so this
+	// line always comes before that apply.
+	c.log.Info("revision settled: what it changed stayed healthy through the window", "revision", source.ShortID(w.rev.ID))
 	c.mu.Lock()
 	c.ro.good, c.ro.settled, c.ro.watch = w.rev, true, nil
 	c.mu.Unlock()
-	c.log.Info("revision settled: what it changed stayed healthy through the window", "revision", source.ShortID(w.rev.ID))
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package controller_test
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +239,68 @@ func TestRolloutBoundedWait(t *testing.T) {
 	st := n.ctl.Status()
 	if st.Applied.ID != rev.ID || len(st.Rollout.Unconfirmed) != 1 || st.Rollout.Unconfirmed[0] != "lb2" || st.Rollout.Waiting != "" {
 		t.Errorf("applied %s, rollout %+v", st.Applied.ID, st.Rollout)
+	}
+}
+
+// settleWitness records, when "revision settled" is logged, whether the
+// controller already reports the revision settled.
+type settleWitness struct {
+	ctl      func() *controller.Controller
+	mu       sync.Mutex
+	logged   bool
+	reported bool
+}
+
+func (w *settleWitness) Enabled(context.Context, slog.Level) bool { return true }
+func (w *settleWitness) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *settleWitness) WithGroup(string) slog.Handler            { return w }
+func (w *settleWitness) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "revision settled") {
+		settled := w.ctl().Status().Rollout.Settled
+		w.mu.Lock()
+		w.logged, w.reported = true, settled
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// A backup's "revision settled" line is written before its report says
+// settled: a master applies on that report, so the line on the backup
+// (what an operator, or the lab test, reads) always precedes the
+// master's apply, however the backup's goroutines are scheduled.
+func TestRolloutSettledLoggedBeforeReported(t *testing.T) {
+	src := &memSource{}
+	src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2"))
+	var n *node
+	w := &settleWitness{ctl: func() *controller.Controller { return n.ctl }}
+	n = newNodeWith(t, "lb1", src, t.TempDir(), func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: &fakePeers{}, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+		c.Logger = slog.New(w)
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// lb1, a backup (its master-down timer has not run), applies a
+	// change of web at once and watches it.
+	n.src.set("cluster.yaml", strings.Replace(checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"), "[lb1, lb2]", "[lb2, lb1]", 1))
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if r := n.ctl.Status().Rollout; r.Settled {
+		t.Fatalf("rollout %+v, want the change watched", r)
+	}
+	n.clock.Advance(rolloutWindow)
+	if _, err := n.reconcile(false); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.logged || w.reported {
+		t.Errorf("settled logged %v, already reported settled when logged %v; want logged first", w.logged, w.reported)
+	}
+	if !n.ctl.Status().Rollout.Settled {
+		t.Error("not reported settled after the window")
 	}
 }
