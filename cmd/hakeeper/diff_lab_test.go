@@ -185,8 +185,8 @@ func TestDiffPredictsLab(t *testing.T) {
 	// predicted holder as the group's master (itself master, the others
 	// backup). Holders alone are no such evidence: nodes started together
 	// all time out near the same instant, and on a loaded machine a lower
-	// priority one can win the start-up election for a moment, holding a
-	// VIP just after the predicted node did, until its adverts are heard.
+	// priority one can also take the VIP at start-up, beside the predicted
+	// node, until that node's adverts reach it.
 	converge := func(want map[netip.Addr]string) {
 		t.Helper()
 		master := map[string]string{}

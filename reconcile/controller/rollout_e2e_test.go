@@ -160,9 +160,8 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	for i := 2; i <= 3; i++ {
 		name := fmt.Sprintf("n%d", i)
 		var mark status.BadRevision
-		// Done with it: marked, back on c2 (a rollback reports c2 applied
-		// a moment before the refusal that keeps the node degraded), and
-		// degraded.
+		// Done with it: marked, on c2 and degraded (a node refusing it on
+		// a peer's mark shows the mark a moment before its refusal).
 		waitFor(name+" marks the bad change", 20*time.Second, func() bool {
 			r := polled(lab.Node(i))
 			if r == nil || r.Rollout == nil || r.Applied == nil {
