@@ -13,6 +13,7 @@ import (
 
 	"github.com/hakeeper/hakeeper/reconcile/status"
 	"github.com/hakeeper/hakeeper/test/gitserver"
+	"github.com/hakeeper/hakeeper/test/netlab"
 	"github.com/hakeeper/hakeeper/test/netns"
 )
 
@@ -177,8 +178,46 @@ func TestDiffPredictsLab(t *testing.T) {
 			"--state-dir", t.TempDir(), "--interval", "1s", "--poll-interval", "200ms"))
 	}
 	byName := map[string]*netns.Node{"n1": lab.Node(1), "n2": lab.Node(2), "n3": lab.Node(3)}
+	groupOf := map[netip.Addr]string{web: "web", api: "api"}
+	addrOf := map[string]string{"n1": "10.99.0.11", "n2": "10.99.0.12", "n3": "10.99.0.13"}
+	// converge waits until each VIP is held by its predicted node alone
+	// and the election is over: every node of each group reports the
+	// predicted holder as the group's master (itself master, the others
+	// backup). Holders alone are no such evidence: nodes started together
+	// all time out near the same instant, and on a loaded machine a lower
+	// priority one can also take the VIP at start-up, beside the predicted
+	// node, until that node's adverts reach it.
 	converge := func(want map[netip.Addr]string) {
 		t.Helper()
+		master := map[string]string{}
+		for vip, node := range want {
+			master[groupOf[vip]] = node
+		}
+		var last []byte
+		err := netlab.Wait(t.Context(), 20*time.Second, 50*time.Millisecond, func() (bool, error) {
+			for i, n := range lab.Nodes {
+				name := "n" + string(rune('1'+i))
+				out, _ := n.Exec(bin, "status", "--json")
+				last = append([]byte(name+": "), out...)
+				var r status.Report
+				if json.Unmarshal(out, &r) != nil {
+					return false, nil
+				}
+				for _, g := range r.VIPGroups {
+					m, ok := master[g.Name]
+					if !ok {
+						continue
+					}
+					if m == name && g.State != "master" || m != name && (g.State != "backup" || g.Master != addrOf[m]) {
+						return false, nil
+					}
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("election for %v not over: %v; last report:\n%s", master, err, last)
+		}
 		for vip, node := range want {
 			if _, err := lab.WaitHolder(vip, byName[node], 20*time.Second); err != nil {
 				t.Fatalf("%v", err)

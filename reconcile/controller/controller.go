@@ -595,7 +595,7 @@ func (c *Controller) applyRevision(rev *source.Revision, res *Result) error {
 	}
 	c.applied(rev, c.report.running, desired)
 	c.mu.Lock()
-	if !res.FromLastGood {
+	if !res.FromLastGood && !c.ro.rollingBack {
 		c.report.pending = nil
 	}
 	c.report.running = desired

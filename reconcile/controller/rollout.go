@@ -390,10 +390,12 @@ func (c *Controller) rolloutPass(res *Result) error {
 	if c.cfg.Now().Before(w.until) {
 		return nil
 	}
+	// Logged before reported: a master applies on the report, so this
+	// line always comes before that apply.
+	c.log.Info("revision settled: what it changed stayed healthy through the window", "revision", source.ShortID(w.rev.ID))
 	c.mu.Lock()
 	c.ro.good, c.ro.settled, c.ro.watch = w.rev, true, nil
 	c.mu.Unlock()
-	c.log.Info("revision settled: what it changed stayed healthy through the window", "revision", source.ShortID(w.rev.ID))
 	return nil
 }
 
@@ -410,10 +412,14 @@ func (c *Controller) rollBack(w *watch, why string, res *Result) error {
 	}
 	c.log.Error("health dropped after applying a revision: rolling back", "revision", source.ShortID(w.rev.ID),
 		"summary", w.rev.Summary, "back-to", source.ShortID(good.ID), "why", why)
+	bad := &stageError{stage: "health", revision: w.rev.ID, err: errors.New("rolled back: " + why)}
+	// Degraded before the good revision goes back in: its apply keeps
+	// this (applyRevision), so no status read in between finds the node
+	// healthy. Set again after: a failed apply records its own error.
+	c.setPending(bad)
 	c.ro.rollingBack = true
 	err := c.applyRevision(good, res)
 	c.ro.rollingBack = false
-	bad := &stageError{stage: "health", revision: w.rev.ID, err: errors.New("rolled back: " + why)}
 	c.setPending(bad)
 	if err != nil {
 		return err

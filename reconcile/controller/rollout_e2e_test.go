@@ -93,9 +93,20 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", what, err, logs())
 		}
 	}
+	// polled is statusOf for a wait's condition: a report that cannot be
+	// read (the CLI timed out on a loaded machine) is nil, and the wait
+	// polls again.
+	polled := func(n *netns.Node) *status.Report {
+		out, _ := n.Exec(bin, "status", "--json")
+		var r status.Report
+		if json.Unmarshal(out, &r) != nil {
+			return nil
+		}
+		return &r
+	}
 	applied := func(i int, id string) bool {
-		r := statusOf(lab.Node(i))
-		return r.Applied != nil && r.Applied.ID == id
+		r := polled(lab.Node(i))
+		return r != nil && r.Applied != nil && r.Applied.ID == id
 	}
 	cluster := func() (string, int) {
 		out, err := n1.Exec(bin, "status", "--cluster")
@@ -149,13 +160,18 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	for i := 2; i <= 3; i++ {
 		name := fmt.Sprintf("n%d", i)
 		var mark status.BadRevision
+		// Done with it: marked, on c2 and degraded (a node refusing it on
+		// a peer's mark shows the mark a moment before its refusal).
 		waitFor(name+" marks the bad change", 20*time.Second, func() bool {
-			r := statusOf(lab.Node(i))
+			r := polled(lab.Node(i))
+			if r == nil || r.Rollout == nil || r.Applied == nil {
+				return false
+			}
 			j := slices.IndexFunc(r.Rollout.Bad, func(b status.BadRevision) bool { return b.ID == c3 })
 			if j >= 0 {
 				mark = r.Rollout.Bad[j]
 			}
-			return j >= 0 && r.Applied.ID == c2
+			return j >= 0 && r.Applied.ID == c2 && !r.Healthy
 		})
 		r := statusOf(lab.Node(i))
 		if r.Healthy || !strings.Contains(r.Degraded, source.ShortID(c3)) {
@@ -181,8 +197,8 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 		t.Errorf("no backup applied and rolled back the bad change\n%s", logs())
 	}
 	waitFor("the master marks the change bad from its peers' reports", 10*time.Second, func() bool {
-		r := statusOf(n1)
-		return slices.ContainsFunc(r.Rollout.Bad, func(b status.BadRevision) bool { return b.ID == c3 && b.By != "n1" })
+		r := polled(n1)
+		return r != nil && r.Rollout != nil && slices.ContainsFunc(r.Rollout.Bad, func(b status.BadRevision) bool { return b.ID == c3 && b.By != "n1" })
 	})
 	if r := statusOf(n1); r.Applied.ID != c2 || strings.Contains(procs[1].Output(), "revision="+source.ShortID(c3)+" summary") {
 		t.Errorf("n1 applied the bad revision: applied %s\n%s", r.Applied.ID, procs[1].Output())

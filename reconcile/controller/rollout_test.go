@@ -1,8 +1,10 @@
 package controller_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -355,5 +357,121 @@ func TestRolloutBGPGroupUnordered(t *testing.T) {
 	res, err := n.reconcile(true)
 	if err != nil || !res.Applied || n.ctl.Status().Applied.ID != rev.ID || n.ctl.Status().Rollout.Waiting != "" {
 		t.Fatalf("%+v %v, rollout %+v: want the change applied at once", res, err, n.ctl.Status().Rollout)
+	}
+}
+
+// logWitness records what the controller reported at the moment it
+// logged "applied" or "revision settled".
+type logWitness struct {
+	ctl  func() *controller.Controller
+	mu   sync.Mutex
+	seen []witnessed
+}
+
+type witnessed struct {
+	msg, revision    string
+	healthy, settled bool
+}
+
+func (w *logWitness) Enabled(context.Context, slog.Level) bool { return true }
+func (w *logWitness) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *logWitness) WithGroup(string) slog.Handler            { return w }
+func (w *logWitness) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "applied" && !strings.HasPrefix(r.Message, "revision settled") {
+		return nil
+	}
+	e := witnessed{msg: r.Message}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "revision" {
+			e.revision = a.Value.String()
+		}
+		return true
+	})
+	st := w.ctl().Status()
+	e.healthy, e.settled = st.Healthy, st.Rollout.Settled
+	w.mu.Lock()
+	w.seen = append(w.seen, e)
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *logWitness) last(msg string) (witnessed, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.seen) - 1; i >= 0; i-- {
+		if strings.HasPrefix(w.seen[i].msg, msg) {
+			return w.seen[i], true
+		}
+	}
+	return witnessed{}, false
+}
+
+// startWitnessed runs lb1 with the rollout on and its log witnessed; it
+// has not become master (the master-down timer has not run), so it
+// applies a change at once, as a backup does.
+func startWitnessed(t *testing.T) (*node, *logWitness) {
+	t.Helper()
+	src := &memSource{}
+	src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2"))
+	var n *node
+	w := &logWitness{ctl: func() *controller.Controller { return n.ctl }}
+	n = newNodeWith(t, "lb1", src, t.TempDir(), func(c *controller.Config) {
+		c.Rollout = &controller.Rollout{Peers: &fakePeers{}, Window: rolloutWindow, Wait: time.Hour}
+		c.Now = func() time.Time { return n.clock.Now() }
+		c.Logger = slog.New(w)
+	})
+	n.src = src
+	if _, err := n.ctl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return n, w
+}
+
+// A backup's "revision settled" line is written before its report says
+// settled: a master applies on that report, so the line on the backup
+// (what an operator, or the lab test, reads) always precedes the
+// master's apply, however the backup's goroutines are scheduled.
+func TestRolloutSettledLoggedBeforeReported(t *testing.T) {
+	n, w := startWitnessed(t)
+	n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	if res, err := n.reconcile(true); !res.Applied || err != nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if r := n.ctl.Status().Rollout; r.Settled {
+		t.Fatalf("rollout %+v, want the change watched", r)
+	}
+	n.clock.Advance(rolloutWindow)
+	if _, err := n.reconcile(false); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := w.last("revision settled"); !ok || e.settled {
+		t.Errorf("settled logged %v, already reported settled when logged %v; want logged first", ok, e.settled)
+	}
+	if !n.ctl.Status().Rollout.Settled {
+		t.Error("not reported settled after the window")
+	}
+}
+
+// A rollback reports the node degraded from its start: never, not even
+// while the good revision's apply is logged, healthy on the revision it
+// returned to, which a status poll would take for a change that went well.
+func TestRolloutRollbackNeverReportsHealthy(t *testing.T) {
+	n, w := startWitnessed(t)
+	good := n.ctl.Status().Applied.ID
+	n.checker.setDown("198.51.100.3:80", true)
+	bad := n.src.set("cluster.yaml", checkedCluster("198.51.100.1", "198.51.100.2", "198.51.100.3"))
+	res, err := n.reconcile(true)
+	if err == nil || res.Revision != good {
+		t.Fatalf("pass: %+v %v, want %s applied and rolled back", res, err, bad.ID)
+	}
+	e, ok := w.last("applied")
+	if !ok || !strings.HasPrefix(good, e.revision) {
+		t.Fatalf("last apply logged %+v, want the rollback to %s", e, good)
+	}
+	if e.healthy {
+		t.Error("reported healthy while the rollback's apply was logged")
+	}
+	if st := n.ctl.Status(); st.Healthy || !strings.Contains(st.Degraded, "rolled back") {
+		t.Errorf("after the rollback: healthy %v, degraded %q", st.Healthy, st.Degraded)
 	}
 }
