@@ -176,12 +176,13 @@ ifeq ($(DEMO_LVS)$(DEMO_DIR),1)
 	fi
 endif
 
-# demo-bgp (root, frr installed by deps): three directors running
+# demo-bgp (root; installs only iproute2, procps and frr): three directors running
 # `hakeeper run` announce a VIP over BGP to FRR in throwaway namespaces;
 # it is test/bgp's TestDirectorsWithFRR, run verbosely, which prints the
 # router's route after each step (ECMP, a failing check, a crash dropped
 # by BFD, a graceful stop, a restart, a wrong password).
-demo-bgp: deps
+demo-bgp: deps-demo
+	$(call apt_install,frr)
 	$(GO) test -count=1 -v -run '^TestDirectorsWithFRR$$' ./test/bgp
 
 clean:
