@@ -171,10 +171,13 @@ func TestDiffPredictsLab(t *testing.T) {
 	c1 := reviewLab("n1, n2, n3", "")
 	repo.CommitFile("web on n1", "cluster.yaml", c1)
 	web, api := netip.MustParseAddr("10.99.0.100"), netip.MustParseAddr("10.99.0.101")
+	// The nodes fetch over the segment from a real Git server, git
+	// http-backend on an address of the lab's own.
+	git := repo.ServeHTTPOn(lab.ListenService(t), "")
 
 	var procs []*netns.Process
 	for i, n := range lab.Nodes {
-		procs = append(procs, n.Start(t, bin, "run", "--node", "n"+string(rune('1'+i)), "--source", "file://"+repo.Dir,
+		procs = append(procs, n.Start(t, bin, "run", "--node", "n"+string(rune('1'+i)), "--source", git.URL,
 			"--state-dir", t.TempDir(), "--interval", "1s", "--poll-interval", "200ms"))
 	}
 	byName := map[string]*netns.Node{"n1": lab.Node(1), "n2": lab.Node(2), "n3": lab.Node(3)}
@@ -284,6 +287,13 @@ func TestDiffPredictsLab(t *testing.T) {
 	for _, vip := range []netip.Addr{web, api} {
 		if seen := log.since(vip, map[netip.Addr]int{web: webMark, api: apiMark}[vip]); len(seen) != 0 {
 			t.Errorf("%s changed holder after an unrelated change: %v", vip, seen)
+		}
+	}
+	// Each node started with an empty state directory: the commits it
+	// applied came in packs from the server.
+	for _, n := range lab.Nodes {
+		if a := n.Addr.Addr().String(); git.Fetches(a) < 3 {
+			t.Errorf("%s (%s) fetched %d times from %s, want one per commit (3)", n.Name, a, git.Fetches(a), git.URL)
 		}
 	}
 	for _, p := range procs {

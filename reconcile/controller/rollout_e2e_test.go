@@ -51,7 +51,10 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	lab := netns.New(t, 4) // n4 is the attacker; skips unless root
 	bin := binary(t)
 	repo := gitserver.New(t)
-	url := "file://" + repo.Dir
+	// The nodes fetch over the segment from a real Git server, git
+	// http-backend on an address of the lab's own.
+	git := repo.ServeHTTPOn(lab.ListenService(t), "")
+	url := git.URL
 	c1 := repo.CommitFile("start", "cluster.yaml", rolloutCluster("10.99.0.100/24", "", ""))
 	ca := gitserver.NewCA(t, "rollout CA")
 	vip, vip2 := netip.MustParseAddr("10.99.0.100"), netip.MustParseAddr("10.99.0.101")
@@ -141,6 +144,13 @@ func TestE2ERolloutThreeNodes(t *testing.T) {
 	for i := 2; i <= 3; i++ {
 		if !strings.Contains(procs[i].Output(), "revision settled") {
 			t.Errorf("n%d did not settle the change before the master applied it:\n%s", i, procs[i].Output())
+		}
+	}
+	// Each node started with an empty state directory: what it applied
+	// came in a pack from the server.
+	for i := 1; i <= 3; i++ {
+		if a := lab.Node(i).Addr.Addr().String(); git.Fetches(a) == 0 {
+			t.Errorf("n%d (%s) never fetched from %s", i, a, url)
 		}
 	}
 

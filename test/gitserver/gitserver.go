@@ -1,6 +1,7 @@
 // Package gitserver is the Git harness for tests that fetch from real
 // servers: a repository made and committed to with the git CLI, as an
-// operator would, and servers for it on 127.0.0.1 — a real `git daemon`,
+// operator would, and servers for it on 127.0.0.1 (or, for HTTP, on a
+// listener the test opened elsewhere, such as in a network namespace) — a real `git daemon`,
 // the real `git http-backend` behind HTTP basic auth, an OpenSSH sshd —
 // plus a gpg key to sign commits with. Everything it starts or creates is
 // removed by t.Cleanup. A test skips (with the reason) when git, gpg or
@@ -11,6 +12,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -18,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -124,14 +127,14 @@ func (r *Repo) Daemon() string {
 // is the token; any user name is accepted, as forges do for tokens.
 func (r *Repo) HTTP(token string) string {
 	r.t.Helper()
-	return r.serveHTTP("", token, nil)
+	return r.serveHTTP(nil, "", token, nil).URL
 }
 
 // HTTPBasic is HTTP answering only requests with basic auth as user with
 // password.
 func (r *Repo) HTTPBasic(user, password string) string {
 	r.t.Helper()
-	return r.serveHTTP(user, password, nil)
+	return r.serveHTTP(nil, user, password, nil).URL
 }
 
 // HTTPS is HTTP over TLS, with a certificate for 127.0.0.1 issued by ca,
@@ -140,15 +143,43 @@ func (r *Repo) HTTPBasic(user, password string) string {
 // empty.
 func (r *Repo) HTTPS(ca *CA, user, password string) string {
 	r.t.Helper()
-	return r.serveHTTP(user, password, ca)
+	return r.serveHTTP(nil, user, password, ca).URL
 }
 
-func (r *Repo) serveHTTP(user, password string, ca *CA) string {
+// HTTPServer is the repository served by `git http-backend`.
+type HTTPServer struct {
+	// URL is the repository's http:// or https:// URL.
+	URL string
+
+	mu      sync.Mutex
+	fetches map[string]int
+}
+
+// Fetches counts the requests to git-upload-pack from the client
+// address ip: a fetch's negotiation and pack (and, in protocol v2, the
+// ref listing too; go-git lists refs with a GET of info/refs).
+func (s *HTTPServer) Fetches(ip string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches[ip]
+}
+
+// ServeHTTPOn serves the repository with the real `git http-backend` on
+// l until the test ends: for a listener opened where the harness's own
+// 127.0.0.1 servers cannot be reached, such as inside a network
+// namespace. With a token, as HTTP.
+func (r *Repo) ServeHTTPOn(l net.Listener, token string) *HTTPServer {
+	r.t.Helper()
+	return r.serveHTTP(l, "", token, nil)
+}
+
+func (r *Repo) serveHTTP(l net.Listener, user, password string, ca *CA) *HTTPServer {
 	r.t.Helper()
 	backend := &cgi.Handler{
 		Path: filepath.Join(r.Git("--exec-path"), "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.Dir), "GIT_HTTP_EXPORT_ALL=1"},
 	}
+	s := &HTTPServer{fetches: map[string]int{}}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if password != "" {
 			u, pw, ok := req.BasicAuth()
@@ -158,8 +189,18 @@ func (r *Repo) serveHTTP(user, password string, ca *CA) string {
 				return
 			}
 		}
+		if strings.HasSuffix(req.URL.Path, "/git-upload-pack") {
+			host, _, _ := net.SplitHostPort(req.RemoteAddr)
+			s.mu.Lock()
+			s.fetches[host]++
+			s.mu.Unlock()
+		}
 		backend.ServeHTTP(w, req)
 	}))
+	if l != nil {
+		srv.Listener.Close()
+		srv.Listener = l
+	}
 	// Refused handshakes are what some tests want; the client reports them.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if ca != nil {
@@ -169,7 +210,8 @@ func (r *Repo) serveHTTP(user, password string, ca *CA) string {
 		srv.Start()
 	}
 	r.t.Cleanup(srv.Close)
-	return srv.URL + "/" + filepath.Base(r.Dir)
+	s.URL = srv.URL + "/" + filepath.Base(r.Dir)
+	return s
 }
 
 // SigningKey makes an ed25519 gpg signing key for uid (such as

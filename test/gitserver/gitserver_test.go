@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,25 @@ func TestCommitAndServe(t *testing.T) {
 		}
 		if got, err := lsRemote(repo, strings.Replace(url, "http://", "http://ops:pw@", 1)); err != nil || got != second {
 			t.Errorf("ls-remote as ops = %q, %v; want %s", got, err, second)
+		}
+	})
+	t.Run("http-backend on a given listener", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := repo.ServeHTTPOn(l, "")
+		if want := "http://" + l.Addr().String() + "/cluster"; srv.URL != want {
+			t.Errorf("URL %q, want %q", srv.URL, want)
+		}
+		if n := srv.Fetches("127.0.0.1"); n != 0 {
+			t.Errorf("%d fetches before any client", n)
+		}
+		if got, err := lsRemote(repo, srv.URL); err != nil || got != second {
+			t.Errorf("ls-remote = %q, %v; want %s", got, err, second)
+		}
+		if srv.Fetches("127.0.0.1") == 0 || srv.Fetches("192.0.2.1") != 0 {
+			t.Errorf("fetches by 127.0.0.1 %d, by 192.0.2.1 %d; want some, none", srv.Fetches("127.0.0.1"), srv.Fetches("192.0.2.1"))
 		}
 	})
 	t.Run("https with a private CA", func(t *testing.T) {

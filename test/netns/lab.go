@@ -60,6 +60,8 @@ type Lab struct {
 	// Subnet and Subnet6 are the segment's prefixes.
 	Subnet  netip.Prefix
 	Subnet6 netip.Prefix
+
+	serviceUp bool // ServiceAddr is on br0
 }
 
 // Node is one namespace attached to the lab's bridge: its name, Iface,
@@ -234,4 +236,32 @@ func (l *Lab) SetMulticastFlood(n *Node, on bool) error {
 		state = "on"
 	}
 	return netlab.IP("-n", l.BridgeNS, "link", "set", n.Port, "type", "bridge_slave", "mcast_flood", state)
+}
+
+// ServiceAddr is the segment's address for a service the nodes use that
+// runs on no node (a Git server): it is on br0, in the bridge namespace.
+var ServiceAddr = netip.MustParseAddr("10.99.0.2")
+
+// ListenService puts ServiceAddr on br0 (once) and opens a TCP listener
+// on it, any port, inside the bridge namespace: the nodes reach it over
+// the segment, and nothing outside the lab can. The caller serves it
+// from any goroutine; the socket stays in the namespace.
+func (l *Lab) ListenService(t testing.TB) net.Listener {
+	t.Helper()
+	if !l.serviceUp {
+		if err := netlab.IP("-n", l.BridgeNS, "addr", "add", netip.PrefixFrom(ServiceAddr, l.Subnet.Bits()).String(), "dev", "br0"); err != nil {
+			t.Fatal(err)
+		}
+		l.serviceUp = true
+	}
+	var ln net.Listener
+	if err := netlab.InNamespace(l.BridgeNS, func() error {
+		var err error
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(ServiceAddr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
