@@ -193,8 +193,12 @@ func (r *resolver) instance(name string, g *VIPGroup) Instance {
 	for n, p := range prios {
 		inst.Preference = append(inst.Preference, NodePriority{Node: n, Priority: uint8(p)})
 	}
+	// Equal priorities rank as an election breaks the tie: the higher
+	// primary address first (RFC 5798 6.4.3). For IPv6 multicast that is
+	// the link-local address, which the node's address6 stands for.
 	slices.SortFunc(inst.Preference, func(a, b NodePriority) int {
-		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Node, b.Node))
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority),
+			r.nodeAddr(b.Node, inst.Family).Compare(r.nodeAddr(a.Node, inst.Family)), cmp.Compare(a.Node, b.Node))
 	})
 
 	inst.AdvertInterval = first(Duration(DefaultAdvertInterval), g.AdvertInterval, r.vrrp.AdvertInterval).D()
@@ -231,14 +235,7 @@ func (r *resolver) instance(name string, g *VIPGroup) Instance {
 // unicast fills the source address and, for unicast groups, the peers:
 // every other member's address in the group's family.
 func (r *resolver) unicast(inst *Instance, members map[string]int) {
-	addrOf := func(n string) netip.Addr {
-		s := r.c.Nodes[n].Address
-		if inst.Family == IPv6 {
-			s = r.c.Nodes[n].Address6
-		}
-		a, _ := netip.ParseAddr(s) // Validate checked every member has one
-		return a
-	}
+	addrOf := func(n string) netip.Addr { return r.nodeAddr(n, inst.Family) }
 	if inst.Family == IPv4 || inst.Unicast {
 		inst.SourceAddress = addrOf(r.nodeName)
 	}
@@ -251,6 +248,16 @@ func (r *resolver) unicast(inst *Instance, members map[string]int) {
 		}
 	}
 	slices.SortFunc(inst.Peers, netip.Addr.Compare)
+}
+
+// nodeAddr is node n's address in family fam.
+func (r *resolver) nodeAddr(n string, fam Family) netip.Addr {
+	s := r.c.Nodes[n].Address
+	if fam == IPv6 {
+		s = r.c.Nodes[n].Address6
+	}
+	a, _ := netip.ParseAddr(s) // Validate checked every member has one
+	return a
 }
 
 func (r *resolver) notify(n *Notify) NotifySpec {

@@ -173,9 +173,11 @@ func TestDesiredPriorities(t *testing.T) {
 		wantIface map[string]string
 	}{
 		{
-			desc:  "explicit priorities as given, ties by name",
+			// An election between equal priorities goes to the higher
+			// primary address (RFC 5798 6.4.3): n3's 192.0.2.3.
+			desc:  "explicit priorities as given, ties as VRRP breaks them",
 			group: model.VIPGroup{VRID: 1, VIPs: vips, Priorities: map[string]int{"n3": 150, "n1": 90, "n2": 150}},
-			want:  []model.NodePriority{{"n2", 150}, {"n3", 150}, {"n1", 90}},
+			want:  []model.NodePriority{{"n3", 150}, {"n2", 150}, {"n1", 90}},
 		},
 		{
 			desc:      "255 owner starts master, others backup",
