@@ -142,9 +142,9 @@ func (sv *Server) Status() Status {
 		if s := p.GetState(); s != nil {
 			ps.Address, _ = netip.ParseAddr(s.NeighborAddress)
 			ps.ASN = s.PeerAsn
-			ps.State = fsmState(s.SessionState)
+			ps.State = stateName(s.SessionState, "SESSION_STATE_", "IDLE")
 			if p.GetBfd().GetEnabled() {
-				ps.BFD = bfdState(s.GetBfdState().GetSessionState())
+				ps.BFD = stateName(s.GetBfdState().GetSessionState(), "BFD_SESSION_STATE_", "DOWN")
 			}
 		}
 		if t := p.GetTimers().GetState(); t != nil && t.Uptime != nil && ps.Established() {
@@ -225,18 +225,13 @@ func path(r Route, asn uint32) *apiutil.Path {
 	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}
 }
 
-func fsmState(s api.PeerState_SessionState) string {
-	name := strings.TrimPrefix(s.String(), "SESSION_STATE_")
+// stateName is a GoBGP state enum's name as the status shows it:
+// SESSION_STATE_OPENSENT is opensent, BFD_SESSION_STATE_ADMIN_DOWN
+// admindown; unspecified shows as the state it behaves as.
+func stateName(s fmt.Stringer, prefix, unspecified string) string {
+	name := strings.TrimPrefix(s.String(), prefix)
 	if name == "UNSPECIFIED" {
-		name = "IDLE"
-	}
-	return strings.ToLower(name)
-}
-
-func bfdState(s api.BfdSessionState) string {
-	name := strings.TrimPrefix(s.String(), "BFD_SESSION_STATE_")
-	if name == "UNSPECIFIED" {
-		name = "DOWN"
+		name = unspecified
 	}
 	return strings.ToLower(strings.ReplaceAll(name, "_", ""))
 }
