@@ -228,7 +228,8 @@ func (c *Controller) bgpStatus(running *model.NodeState) *status.BGP {
 	sp := c.cfg.BGP.Status()
 	out := &status.BGP{ASN: running.BGP.ASN, RouterID: running.BGP.RouterID}
 	for _, p := range sp.Peers {
-		out.Peers = append(out.Peers, status.BGPPeer{Address: p.Address, ASN: p.ASN, State: p.State, BFD: p.BFD, Since: p.Since})
+		// The same fields: a conversion, which stops compiling if they part.
+		out.Peers = append(out.Peers, status.BGPPeer(p))
 	}
 	c.mu.Lock()
 	reasons := c.bgp.groups
