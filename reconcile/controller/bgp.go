@@ -40,7 +40,9 @@ type bgpState struct {
 func (c *Controller) syncBGP(st *model.NodeState) error {
 	if st == nil || st.BGP == nil {
 		if c.cfg.BGP != nil {
-			c.setBGPGroups(nil)
+			c.mu.Lock()
+			c.bgp.groups = nil
+			c.mu.Unlock()
 			return c.cfg.BGP.Apply(bgp.Config{})
 		}
 		return nil
@@ -104,12 +106,6 @@ func (c *Controller) syncBGP(st *model.NodeState) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func (c *Controller) setBGPGroups(m map[string]string) {
-	c.mu.Lock()
-	c.bgp.groups = m
-	c.mu.Unlock()
 }
 
 // withdrawReason says why the node must not announce g now; "" when it
