@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
 
@@ -83,5 +82,5 @@ func syncState(ns *model.NodeState, reported model.VRRPState) model.VRRPState {
 }
 
 func daemonName(d *lvs.SyncDaemon) string {
-	return cmp.Or(d.State.String(), "?") + " on " + d.Interface
+	return d.State.String() + " on " + d.Interface
 }
