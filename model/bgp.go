@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -430,15 +431,7 @@ func (r *resolver) bgpState(st *NodeState) *BGPState {
 // preference is a group's members, most preferred first.
 func (r *resolver) preference(name string) []string {
 	prios := r.priorities[name]
-	order := slices.Collect(func(yield func(string) bool) {
-		for n := range prios {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	slices.SortFunc(order, func(a, b string) int { return cmp.Or(cmp.Compare(prios[b], prios[a]), cmp.Compare(a, b)) })
-	return order
+	return slices.SortedFunc(maps.Keys(prios), func(a, b string) int { return cmp.Or(cmp.Compare(prios[b], prios[a]), cmp.Compare(a, b)) })
 }
 
 // bgpDirector adds what a bgp group's director needs on its kernel to

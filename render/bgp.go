@@ -34,8 +34,7 @@ func showBGP(w *bufio.Writer, b *model.BGPState) {
 			vips[i] = v.String()
 		}
 		rank := "ECMP with the other members"
-		switch {
-		case g.MED > 0 || g.Prepend > 0:
+		if g.MED > 0 || g.Prepend > 0 {
 			rank = fmt.Sprintf("backup: MED %d, AS path +%d", g.MED, g.Prepend)
 		}
 		fmt.Fprintf(w, "  group %s announces %s (%s)\n", g.Name, strings.Join(vips, ", "), rank)

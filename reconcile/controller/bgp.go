@@ -40,7 +40,9 @@ type bgpState struct {
 func (c *Controller) syncBGP(st *model.NodeState) error {
 	if st == nil || st.BGP == nil {
 		if c.cfg.BGP != nil {
-			c.setBGPGroups(nil)
+			c.mu.Lock()
+			c.bgp.groups = nil
+			c.mu.Unlock()
 			return c.cfg.BGP.Apply(bgp.Config{})
 		}
 		return nil
@@ -104,12 +106,6 @@ func (c *Controller) syncBGP(st *model.NodeState) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func (c *Controller) setBGPGroups(m map[string]string) {
-	c.mu.Lock()
-	c.bgp.groups = m
-	c.mu.Unlock()
 }
 
 // withdrawReason says why the node must not announce g now; "" when it
@@ -228,7 +224,8 @@ func (c *Controller) bgpStatus(running *model.NodeState) *status.BGP {
 	sp := c.cfg.BGP.Status()
 	out := &status.BGP{ASN: running.BGP.ASN, RouterID: running.BGP.RouterID}
 	for _, p := range sp.Peers {
-		out.Peers = append(out.Peers, status.BGPPeer{Address: p.Address, ASN: p.ASN, State: p.State, BFD: p.BFD, Since: p.Since})
+		// The same fields: a conversion, which stops compiling if they part.
+		out.Peers = append(out.Peers, status.BGPPeer(p))
 	}
 	c.mu.Lock()
 	reasons := c.bgp.groups

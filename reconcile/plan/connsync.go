@@ -1,7 +1,7 @@
 package plan
 
 import (
-	"cmp"
+	"slices"
 	"strconv"
 
 	"github.com/hakeeper/hakeeper/lvs"
@@ -39,10 +39,8 @@ func syncDaemonsDiff(p *Plan, desired *model.NodeState, live *Live) {
 		want = lvs.SyncDaemonsFromModel(spec, syncState(desired, live.SyncState))
 	}
 	find := func(ds []lvs.SyncDaemon, s lvs.SyncState) *lvs.SyncDaemon {
-		for i := range ds {
-			if ds[i].State == s {
-				return &ds[i]
-			}
+		if i := slices.IndexFunc(ds, func(d lvs.SyncDaemon) bool { return d.State == s }); i >= 0 {
+			return &ds[i]
 		}
 		return nil
 	}
@@ -77,14 +75,12 @@ func syncState(ns *model.NodeState, reported model.VRRPState) model.VRRPState {
 	if reported != "" || ns.ConnectionSync == nil {
 		return reported
 	}
-	for _, in := range ns.Instances {
-		if in.Name == ns.ConnectionSync.Group {
-			return in.InitialState
-		}
+	if i := slices.IndexFunc(ns.Instances, func(in model.Instance) bool { return in.Name == ns.ConnectionSync.Group }); i >= 0 {
+		return ns.Instances[i].InitialState
 	}
 	return ""
 }
 
 func daemonName(d *lvs.SyncDaemon) string {
-	return cmp.Or(d.State.String(), "?") + " on " + d.Interface
+	return d.State.String() + " on " + d.Interface
 }

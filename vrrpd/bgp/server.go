@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,12 +82,14 @@ func (sv *Server) Apply(c Config) error {
 		sv.running = &Config{ASN: c.ASN, RouterID: c.RouterID}
 	}
 	r := sv.running
-	for _, p := range r.Peers {
+	// The deleting loops range over copies of r's lists: r stays what
+	// runs when a step fails.
+	for _, p := range slices.Clone(r.Peers) {
 		if i := indexPeer(c.Peers, p.Address); i < 0 || !samePeer(c.Peers[i], p) {
 			if err := sv.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()}); err != nil {
 				return fmt.Errorf("bgp: removing peer %s: %w", p.Address, err)
 			}
-			r.Peers = deletePeer(r.Peers, p.Address)
+			r.Peers = slices.DeleteFunc(r.Peers, func(q Peer) bool { return q.Address == p.Address })
 		}
 	}
 	for _, p := range c.Peers {
@@ -98,23 +101,28 @@ func (sv *Server) Apply(c Config) error {
 		}
 		r.Peers = append(r.Peers, p)
 	}
-	for _, rt := range r.Routes {
+	for _, rt := range slices.Clone(r.Routes) {
 		if indexRoute(c.Routes, rt.Prefix) < 0 {
 			if err := sv.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path(rt, c.ASN)}}); err != nil {
 				return fmt.Errorf("bgp: withdrawing %s: %w", rt.Prefix, err)
 			}
-			r.Routes = deleteRoute(r.Routes, rt.Prefix)
+			r.Routes = slices.DeleteFunc(r.Routes, func(q Route) bool { return q.Prefix == rt.Prefix })
 		}
 	}
 	for _, rt := range c.Routes {
-		if i := indexRoute(r.Routes, rt.Prefix); i >= 0 && r.Routes[i] == rt {
+		i := indexRoute(r.Routes, rt.Prefix)
+		if i >= 0 && r.Routes[i] == rt {
 			continue
 		}
 		// A path for a prefix already announced replaces it (implicit withdraw).
 		if _, err := sv.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path(rt, c.ASN)}}); err != nil {
 			return fmt.Errorf("bgp: announcing %s: %w", rt.Prefix, err)
 		}
-		r.Routes = append(deleteRoute(r.Routes, rt.Prefix), rt)
+		if i >= 0 {
+			r.Routes[i] = rt
+		} else {
+			r.Routes = append(r.Routes, rt)
+		}
 	}
 	r.Sort()
 	return nil
@@ -134,9 +142,9 @@ func (sv *Server) Status() Status {
 		if s := p.GetState(); s != nil {
 			ps.Address, _ = netip.ParseAddr(s.NeighborAddress)
 			ps.ASN = s.PeerAsn
-			ps.State = fsmState(s.SessionState)
+			ps.State = stateName(s.SessionState, "SESSION_STATE_", "IDLE")
 			if p.GetBfd().GetEnabled() {
-				ps.BFD = bfdState(s.GetBfdState().GetSessionState())
+				ps.BFD = stateName(s.GetBfdState().GetSessionState(), "BFD_SESSION_STATE_", "DOWN")
 			}
 		}
 		if t := p.GetTimers().GetState(); t != nil && t.Uptime != nil && ps.Established() {
@@ -209,10 +217,7 @@ func path(r Route, asn uint32) *apiutil.Path {
 		attrs = append(attrs, mp)
 	}
 	if r.Prepend > 0 {
-		as := make([]uint32, r.Prepend)
-		for i := range as {
-			as[i] = asn
-		}
+		as := slices.Repeat([]uint32{asn}, r.Prepend)
 		attrs = append(attrs, bgppkt.NewPathAttributeAsPath([]bgppkt.AsPathParamInterface{
 			bgppkt.NewAs4PathParam(bgppkt.BGP_ASPATH_ATTR_TYPE_SEQ, as),
 		}))
@@ -220,18 +225,13 @@ func path(r Route, asn uint32) *apiutil.Path {
 	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}
 }
 
-func fsmState(s api.PeerState_SessionState) string {
-	name := strings.TrimPrefix(s.String(), "SESSION_STATE_")
+// stateName is a GoBGP state enum's name as the status shows it:
+// SESSION_STATE_OPENSENT is opensent, BFD_SESSION_STATE_ADMIN_DOWN
+// admindown; unspecified shows as the state it behaves as.
+func stateName(s fmt.Stringer, prefix, unspecified string) string {
+	name := strings.TrimPrefix(s.String(), prefix)
 	if name == "UNSPECIFIED" {
-		name = "IDLE"
-	}
-	return strings.ToLower(name)
-}
-
-func bfdState(s api.BfdSessionState) string {
-	name := strings.TrimPrefix(s.String(), "BFD_SESSION_STATE_")
-	if name == "UNSPECIFIED" {
-		name = "DOWN"
+		name = unspecified
 	}
 	return strings.ToLower(strings.ReplaceAll(name, "_", ""))
 }
@@ -243,33 +243,9 @@ func samePeer(a, b Peer) bool {
 }
 
 func indexPeer(ps []Peer, a netip.Addr) int {
-	for i, p := range ps {
-		if p.Address == a {
-			return i
-		}
-	}
-	return -1
-}
-
-func deletePeer(ps []Peer, a netip.Addr) []Peer {
-	if i := indexPeer(ps, a); i >= 0 {
-		return append(ps[:i:i], ps[i+1:]...)
-	}
-	return ps
+	return slices.IndexFunc(ps, func(p Peer) bool { return p.Address == a })
 }
 
 func indexRoute(rs []Route, p netip.Prefix) int {
-	for i, r := range rs {
-		if r.Prefix == p {
-			return i
-		}
-	}
-	return -1
-}
-
-func deleteRoute(rs []Route, p netip.Prefix) []Route {
-	if i := indexRoute(rs, p); i >= 0 {
-		return append(rs[:i:i], rs[i+1:]...)
-	}
-	return rs
+	return slices.IndexFunc(rs, func(r Route) bool { return r.Prefix == p })
 }

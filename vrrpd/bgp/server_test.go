@@ -2,6 +2,7 @@ package bgp_test
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,6 +37,31 @@ func TestServerRestartsForGlobalChanges(t *testing.T) {
 		}
 		if got := sp.Status().Announced; len(got) != len(c.Routes) {
 			t.Errorf("apply %d: announced %v, want %v", i, got, c.Routes)
+		}
+	}
+}
+
+// TestServerTracksAnnouncedRoutes: Status reports what Apply left
+// announced after routes were added, re-ranked and withdrawn, sorted by
+// prefix. No peers: nothing leaves the process.
+func TestServerTracksAnnouncedRoutes(t *testing.T) {
+	sp := bgp.NewServer(nil)
+	defer sp.Stop()
+	a := bgp.Route{Prefix: netip.MustParsePrefix("203.0.113.10/32")}
+	b := bgp.Route{Prefix: netip.MustParsePrefix("203.0.113.11/32")}
+	c := bgp.Route{Prefix: netip.MustParsePrefix("2001:db8::10/128")}
+	aRanked := bgp.Route{Prefix: a.Prefix, MED: 5, Prepend: 2}
+	for i, step := range []struct{ apply, want []bgp.Route }{
+		{[]bgp.Route{c, b, a}, []bgp.Route{a, b, c}},
+		{[]bgp.Route{aRanked, c}, []bgp.Route{aRanked, c}},
+		{[]bgp.Route{b}, []bgp.Route{b}},
+		{nil, nil},
+	} {
+		if err := sp.Apply(bgp.Config{ASN: 64600, RouterID: netip.MustParseAddr("192.0.2.1"), Routes: step.apply}); err != nil {
+			t.Fatalf("apply %d: %v", i, err)
+		}
+		if got := sp.Status().Announced; !slices.Equal(got, step.want) {
+			t.Errorf("apply %d: announced %v, want %v", i, got, step.want)
 		}
 	}
 }
