@@ -337,19 +337,8 @@ func (v *validator) bgpWarnings() {
 // serviceGroup is the VIP group owning a service: its group, or the one
 // whose VIPs hold its VIP.
 func (v *validator) serviceGroup(s *Service) string {
-	a, err := netip.ParseAddr(s.VIP)
-	if err != nil {
-		return s.Group
-	}
-	for _, name := range sortedKeys(v.c.VIPGroups) {
-		if g := v.c.VIPGroups[name]; g != nil && slices.ContainsFunc(g.VIPs, func(vip VIP) bool {
-			p, msg := checkVIPAddress(vip.Address)
-			return msg == "" && p.Addr() == a
-		}) {
-			return name
-		}
-	}
-	return s.Group
+	a, _ := netip.ParseAddr(s.VIP)
+	return cmp.Or(v.vipOwner[a].group, s.Group)
 }
 
 // defaultScheduler is a service's built-in scheduler: mh on a bgp

@@ -1232,12 +1232,17 @@ func Warnings(c *Cluster) ErrorList {
 	if c == nil {
 		return nil
 	}
-	v := &validator{c: c, spreadOf: map[string]string{}}
+	v := &validator{c: c, spreadOf: map[string]string{}, vipOwner: map[netip.Addr]ownedVIP{}}
 	v.spreadSets() // for members()
 	v.errs = nil   // Validate's to report
 	for _, name := range sortedKeys(c.VIPGroups) {
 		if g := c.VIPGroups[name]; g != nil {
 			v.vipPrefixes(name, g)
+			for _, vip := range g.VIPs { // for serviceGroup(), as vipGroups() fills it
+				if p, msg := checkVIPAddress(vip.Address); msg == "" && v.vipOwner[p.Addr()].group == "" {
+					v.vipOwner[p.Addr()] = ownedVIP{group: name}
+				}
+			}
 		}
 	}
 	for _, name := range sortedKeys(c.Services) {
