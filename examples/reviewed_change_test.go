@@ -2,16 +2,14 @@ package examples_test
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/hakeeper/hakeeper/test/golden"
 
 	"github.com/hakeeper/hakeeper/reconcile/clusterdiff"
 	"github.com/hakeeper/hakeeper/render"
 )
-
-var update = flag.Bool("update", false, "rewrite the reviewed-change outputs")
 
 // TestReviewedChange keeps the outputs the reviewed-change README shows
 // what `hakeeper diff` and `hakeeper simulate` print for its two
@@ -32,11 +30,11 @@ func TestReviewedChange(t *testing.T) {
 	if err := render.DiffMarkdown(&md, d); err != nil {
 		t.Fatal(err)
 	}
-	same(t, filepath.Join(dir, "diff.md"), md.Bytes())
+	golden.Check(t, filepath.Join(dir, "diff.md"), md.Bytes())
 	if err := render.DiffText(&text, d); err != nil {
 		t.Fatal(err)
 	}
-	same(t, filepath.Join(dir, "diff.txt"), text.Bytes())
+	golden.Check(t, filepath.Join(dir, "diff.txt"), text.Bytes())
 
 	s, err := clusterdiff.Simulate(load(t, dir), clusterdiff.Failures{Nodes: []string{"lb2"}})
 	if err != nil {
@@ -46,22 +44,5 @@ func TestReviewedChange(t *testing.T) {
 	if err := render.SimulateText(&sim, s); err != nil {
 		t.Fatal(err)
 	}
-	same(t, filepath.Join(dir, "simulate-lb2.txt"), sim.Bytes())
-}
-
-func same(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is not what hakeeper prints now (go test ./examples -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join(dir, "simulate-lb2.txt"), sim.Bytes())
 }

@@ -2,8 +2,7 @@ package render
 
 import (
 	"bytes"
-	"flag"
-	"os"
+	goldenfile "github.com/hakeeper/hakeeper/test/golden"
 	"path/filepath"
 	"testing"
 
@@ -11,8 +10,6 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile"
 	"github.com/hakeeper/hakeeper/reconcile/plan"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // load returns a node's desired state from a fixture cluster.
 func load(t *testing.T, fixture, node string) *model.NodeState {
@@ -35,20 +32,7 @@ func load(t *testing.T, fixture, node string) *model.NodeState {
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./render -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./render -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name), got)
 }
 
 // liveFrom is what a node runs after applying a fixture cluster.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
+	goldenfile "github.com/hakeeper/hakeeper/test/golden"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +16,6 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/clusterdiff"
 	"github.com/hakeeper/hakeeper/render"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // variant is testdata/base.yaml with each old string replaced by the new
 // one that follows it; an edit that matches nothing fails the test, so a
@@ -51,20 +49,7 @@ func variantOf(t *testing.T, fixture string, edits ...string) *model.Cluster {
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./reconcile/clusterdiff -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./reconcile/clusterdiff -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name), got)
 }
 
 const webPair = "    vips: [192.0.2.10/24]\n    nodes: [lb1, lb2]"

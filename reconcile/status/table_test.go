@@ -3,8 +3,7 @@ package status_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
+	goldenfile "github.com/hakeeper/hakeeper/test/golden"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,24 +12,10 @@ import (
 	"github.com/hakeeper/hakeeper/reconcile/status"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name), got)
 }
 
 // now is the time the tables are rendered at.

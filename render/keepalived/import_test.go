@@ -2,17 +2,16 @@ package keepalived
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hakeeper/hakeeper/test/golden"
+
 	"github.com/hakeeper/hakeeper/model"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // importDir imports every *.conf at the top of a testdata/import case
 // directory, with node addresses from its optional "addresses" file.
@@ -42,23 +41,6 @@ func importDir(t *testing.T, dir string) (*Result, error) {
 	return Import(srcs, opts)
 }
 
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from the output (go test -update rewrites it):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
-}
-
 func warningsText(ws []Warning) []byte {
 	var b strings.Builder
 	for _, w := range ws {
@@ -83,8 +65,8 @@ func TestImportCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, filepath.Join("testdata/golden", filepath.Base(dir)+".yaml"), out)
-			checkGolden(t, filepath.Join("testdata/golden", filepath.Base(dir)+".warnings"), warningsText(res.Warnings))
+			golden.Check(t, filepath.Join("testdata/golden", filepath.Base(dir)+".yaml"), out)
+			golden.Check(t, filepath.Join("testdata/golden", filepath.Base(dir)+".warnings"), warningsText(res.Warnings))
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hakeeper/hakeeper/test/golden"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -415,8 +416,8 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: Render(%s): %v", name, n, err)
 			}
-			golden := filepath.Join("testdata/golden/render", strings.ReplaceAll(name, "/", "_")+"."+n+".conf")
-			checkGolden(t, golden, out)
+			file := filepath.Join("testdata/golden/render", strings.ReplaceAll(name, "/", "_")+"."+n+".conf")
+			golden.Check(t, file, out)
 		}
 	}
 }
